@@ -1,0 +1,98 @@
+"""The command line: a thin typer layer over the core.
+
+Each subcommand lives in its own module in this package and registers itself on ``app`` when imported;
+``_load_commands`` imports them all. Errors are mapped to exit codes in one place, ``handle_errors``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ncu_advisor import __version__
+from ncu_advisor.errors import AdvisorError
+
+app = typer.Typer(
+    name="ncu-advisor",
+    help="Profile Triton kernel variants under Nsight Compute and turn the metrics into tuning advice.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+
+class _State:
+    verbose: bool = False
+
+
+state = _State()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(func: F) -> F:
+    """Turn an ``AdvisorError`` into one line on stderr and its exit code; no traceback unless -v."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AdvisorError as exc:
+            if state.verbose:
+                traceback.print_exc()
+            err_console.print(f"[bold red]error:[/] {exc.render()}", markup=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"ncu-advisor {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and debug output."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """ncu-advisor: with no command, runs `recommend` on the latest run or the shipped examples."""
+    state.verbose = verbose
+    if ctx.invoked_subcommand is None:
+        default = ctx.command.get_command(ctx, "recommend") or ctx.command.get_command(ctx, "metrics")  # type: ignore[attr-defined]
+        if default is None:
+            out_console.print(ctx.get_help())
+            raise typer.Exit(0)
+        ctx.invoke(default)
+
+
+def _load_commands() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_load_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="ncu-advisor")
