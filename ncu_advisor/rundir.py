@@ -1,0 +1,228 @@
+"""Run directories: what ``ncu-advisor profile`` writes and what every analysis command reads.
+
+Layout of ``runs/<UTC yyyymmddTHHMMSSZ>-<kernel file stem>/``::
+
+    manifest.json          format_version, tool version, GPU, versions, options, commands, variants, complete
+    kernel.py              a copy of the profiled kernel file
+    metrics.parquet/.csv   the tidy table of all variants (see ``ncu_advisor.table``) + n_regs/n_spills
+    timings.csv            variant, rep, median_ms (every timing repetition, the reference included)
+    variants/<name>/       profile.ncu-rep, ncu.log, child.log, result.json
+
+The manifest is written first, with every variant ``pending``, and rewritten atomically (temporary file,
+then rename) after each variant, so an interrupted run leaves complete variant folders and a manifest that
+says which variants are missing. Reading needs neither a GPU nor torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ncu_advisor.errors import RunError
+from ncu_advisor.table import ID_COLUMNS
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+KERNEL_COPY_NAME = "kernel.py"
+METRICS_PARQUET = "metrics.parquet"
+METRICS_CSV = "metrics.csv"
+TIMINGS_CSV = "timings.csv"
+VARIANTS_DIR = "variants"
+TIMING_COLUMNS = ("variant", "rep", "median_ms")
+
+#: Every status a variant can have in ``manifest["variants"][name]["status"]``.
+VARIANT_STATUSES = ("ok", "incorrect", "failed", "timeout", "crashed", "skipped", "pending")
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run directory read back.
+
+    Attributes:
+        path: the run directory.
+        manifest: the parsed ``manifest.json``.
+        table: the tidy metrics table of all variants (empty, with the id columns, when none was written).
+        kernel_file: the copy of the profiled kernel file inside the run, or None when absent.
+        timings: one row per timing repetition: variant, rep, median_ms.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    table: pd.DataFrame
+    kernel_file: Path | None
+    timings: pd.DataFrame
+
+
+def utc_stamp(now: datetime | None = None) -> str:
+    """Return the UTC time as ``yyyymmddTHHMMSSZ`` (the prefix of run directory names)."""
+    now = now or datetime.now(timezone.utc)
+    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def create_run_dir(root: Path, stem: str, now: datetime | None = None) -> Path:
+    """Create a new, empty run directory under ``root``; never reuse an existing one.
+
+    Args:
+        root: the folder holding runs (created if missing).
+        stem: the kernel file's stem, appended to the time stamp.
+        now: the creation time (default: now).
+
+    Returns:
+        ``root/<stamp>-<stem>``, or ``root/<stamp>-<stem>-2`` (-3 ...) when that exists already.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{utc_stamp(now)}-{stem}"
+    for attempt in range(1, 1000):
+        candidate = root / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise RunError("cannot find a free run directory name", path=root / base, hint="remove old runs")
+
+
+def variant_dir(run_dir: Path, variant: str) -> Path:
+    """Return the folder of one variant inside a run (``variants/<name>``; ``@`` and ``/`` kept safe)."""
+    safe = variant.replace("/", "_").replace(os.sep, "_")
+    return run_dir / VARIANTS_DIR / safe
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, default=str)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` atomically."""
+    write_json_atomic(run_dir / MANIFEST_NAME, manifest)
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """Read and check ``manifest.json`` of a run directory.
+
+    Raises:
+        RunError: the directory or its manifest is missing, unreadable, not a run manifest, or of a
+            newer ``format_version`` than this ncu-advisor reads.
+    """
+    path = Path(run_dir) / MANIFEST_NAME
+    if not Path(run_dir).is_dir():
+        raise RunError("no such run directory", path=run_dir, hint="run `ncu-advisor profile FILE` first")
+    if not path.is_file():
+        raise RunError("not a run directory: manifest.json is missing", path=run_dir,
+                       hint="pass a folder written by `ncu-advisor profile`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"manifest.json is unreadable: {exc}", path=path,
+                       hint="the run was damaged; profile again") from None
+    if not isinstance(manifest, dict) or "format_version" not in manifest:
+        raise RunError("manifest.json has no format_version", path=path,
+                       hint="pass a folder written by `ncu-advisor profile`")
+    version = manifest["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise RunError(f"run format_version {version!r} is newer than this ncu-advisor reads ({FORMAT_VERSION})",
+                       path=path, hint="upgrade ncu-advisor")
+    return manifest
+
+
+def is_run_dir(p: Path) -> bool:
+    """True when ``p`` is a directory holding a ``manifest.json`` (readable or not)."""
+    p = Path(p)
+    return p.is_dir() and (p / MANIFEST_NAME).is_file()
+
+
+def latest_run(root: Path = Path("runs")) -> Path | None:
+    """Return the most recent run directory under ``root`` (by the UTC stamp in its name), or None."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    runs = [p for p in root.iterdir() if is_run_dir(p)]
+    if not runs:
+        return None
+
+    def order(p: Path) -> tuple[str, int, str]:
+        # Names start with the UTC stamp; "-2", "-3" suffixes are later runs of the same second.
+        stamp = p.name.split("-", 1)[0]
+        suffix = p.name.rsplit("-", 1)[-1]
+        return (stamp, int(suffix) if suffix.isdigit() else 1, p.name)
+
+    return max(runs, key=order)
+
+
+def missing_variants(manifest: dict[str, Any]) -> list[str]:
+    """Names of the variants a run has not finished (status ``pending``)."""
+    variants = manifest.get("variants") or {}
+    return [name for name, info in variants.items() if (info or {}).get("status", "pending") == "pending"]
+
+
+def _read_table(run_dir: Path) -> pd.DataFrame:
+    parquet = run_dir / METRICS_PARQUET
+    csv = run_dir / METRICS_CSV
+    try:
+        if parquet.is_file():
+            return pd.read_parquet(parquet)
+        if csv.is_file():
+            return pd.read_csv(csv)
+    except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
+        raise RunError(f"metrics table is unreadable: {exc}", path=parquet if parquet.is_file() else csv,
+                       hint="the run was damaged; profile again") from None
+    return pd.DataFrame(columns=list(ID_COLUMNS))
+
+
+def _read_timings(run_dir: Path) -> pd.DataFrame:
+    path = run_dir / TIMINGS_CSV
+    if not path.is_file():
+        return pd.DataFrame(columns=list(TIMING_COLUMNS))
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:
+        raise RunError(f"timings.csv is unreadable: {exc}", path=path,
+                       hint="the run was damaged; profile again") from None
+
+
+def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
+    """Read a run directory written by ``ncu-advisor profile``.
+
+    Args:
+        p: the run directory.
+        allow_incomplete: return an interrupted run instead of raising (its missing variants have
+            status ``pending`` in the manifest).
+
+    Returns:
+        The run: manifest, tidy metrics table, timings and the path of the kernel file copy.
+
+    Raises:
+        RunError: missing, unreadable, incomplete (unless ``allow_incomplete``) or of a newer format.
+    """
+    run_dir = Path(p)
+    manifest = read_manifest(run_dir)
+    if not manifest.get("complete", False) and not allow_incomplete:
+        missing = missing_variants(manifest)
+        what = f"variants not profiled: {', '.join(missing)}" if missing else "its tables were not written"
+        raise RunError(f"incomplete run (interrupted?): {what}", path=run_dir,
+                       hint="profile again, or pass another run")
+    kernel = run_dir / KERNEL_COPY_NAME
+    return LoadedRun(
+        path=run_dir,
+        manifest=manifest,
+        table=_read_table(run_dir),
+        kernel_file=kernel if kernel.is_file() else None,
+        timings=_read_timings(run_dir),
+    )
