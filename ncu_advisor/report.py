@@ -1,0 +1,572 @@
+"""Read Nsight Compute reports into the tidy table (see ``ncu_advisor.table``).
+
+This is the only module that imports ``ncu_report`` (NVIDIA's report interface), and only inside
+functions, so the rest of the package imports without it. Two inputs are understood:
+
+* binary reports: ``.ncu-rep``, ``.nsight-cuprof-report`` and their gzip'd ``.gz`` forms, read through
+  ``ncu_report``; every value is what ``metric.value()`` gives (numbers as float, strings as str);
+* ncu's CSV export, ``ncu --import R --csv --page raw`` with or without ``--print-units base``: the units
+  row is read, thousands separators removed and scaled units (``Gbyte``, ``ms``, ``Mhz`` ...) converted
+  to the base unit ``ncu_report`` reports, so both readers give the same numbers for the same report.
+
+Bad input (missing file, not a report, truncated report, CSV without ncu's columns, no kernels) raises
+``ReportError`` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from ncu_advisor.errors import ReportError
+from ncu_advisor.table import ID_COLUMNS
+
+BINARY_SUFFIXES: tuple[str, ...] = (".ncu-rep", ".nsight-cuprof-report")
+REPORT_MAGIC = b"NVR\x00"  # first bytes of every .ncu-rep / .nsight-cuprof-report seen (2019..2025)
+GZIP_MAGIC = b"\x1f\x8b"
+
+_INSTALL_HINT = "pip install ncu-report, or install Nsight Compute so that <ncu install>/extras/python exists"
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding the ncu_report module
+# --------------------------------------------------------------------------------------------------
+
+
+def _candidate_ncu_python_dirs() -> list[Path]:
+    """Directories that may hold ncu's own copy of ``ncu_report.py``, most likely first."""
+    ncu_paths: list[Path] = []
+    which = shutil.which("ncu")
+    if which:
+        ncu_paths.append(Path(which))
+    ncu_paths.append(Path("/usr/local/cuda/bin/ncu"))
+    ncu_paths.extend(Path(p) for p in sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"), reverse=True))
+    candidates: list[Path] = []
+    for ncu in ncu_paths:
+        if not ncu.exists():
+            continue
+        resolved = ncu.resolve()
+        # <install>/ncu (the real binary) or <install>/bin/ncu (a wrapper); /usr/local/cuda/bin/ncu is
+        # usually a symlink into /opt/nvidia/nsight-compute/<ver>/ or a script next to nsight-compute-<ver>.
+        candidates.append(resolved.parent / "extras" / "python")
+        candidates.append(resolved.parent.parent / "extras" / "python")
+        candidates.extend(Path(p) for p in sorted(glob.glob(str(resolved.parent.parent / "nsight-compute*" / "extras" / "python")), reverse=True))
+    candidates.extend(Path(p) for p in sorted(glob.glob("/opt/nvidia/nsight-compute/*/extras/python"), reverse=True))
+    seen: set[Path] = set()
+    unique: list[Path] = []
+    for cand in candidates:
+        if cand not in seen:
+            seen.add(cand)
+            unique.append(cand)
+    return unique
+
+
+def load_ncu_report_module() -> ModuleType:
+    """Import ``ncu_report``: the pip package, else the copy shipped with the installed ncu.
+
+    Returns:
+        The ``ncu_report`` module.
+
+    Raises:
+        ReportError: neither the pip package nor an ncu installation with ``extras/python`` was found.
+    """
+    try:
+        import ncu_report  # type: ignore[import-not-found]
+
+        return ncu_report  # type: ignore[no-any-return]
+    except ImportError:
+        pass
+    for directory in _candidate_ncu_python_dirs():
+        if (directory / "ncu_report.py").exists():
+            sys.path.insert(0, str(directory))
+            try:
+                import ncu_report
+
+                return ncu_report  # type: ignore[no-any-return]
+            except ImportError:
+                sys.path.remove(str(directory))
+    raise ReportError("cannot read .ncu-rep files: the ncu_report module is not installed", hint=_INSTALL_HINT)
+
+
+# --------------------------------------------------------------------------------------------------
+# Binary reports
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_gzip_name(path: Path) -> bool:
+    return path.name.endswith(".gz")
+
+
+def _base_name(path: Path) -> str:
+    return path.name[: -len(".gz")] if _is_gzip_name(path) else path.name
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise ReportError("no such file", path=path, hint="check the path; reports end in .ncu-rep, .ncu-rep.gz or .csv")
+    if path.is_dir():
+        raise ReportError("is a directory, not a report", path=path, hint="pass the report files inside it")
+
+
+@contextmanager
+def _plain_report_file(path: Path) -> Iterator[Path]:
+    """Yield a path to the un-gzipped report (a temp copy for ``.gz``), checking its magic bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] == GZIP_MAGIC:
+        with tempfile.TemporaryDirectory(prefix="ncu-advisor-") as tmp:
+            target = Path(tmp) / (_base_name(path) if _base_name(path) != path.name else path.name + ".ncu-rep")
+            try:
+                with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise ReportError(
+                    f"the gzip file is truncated or corrupt ({exc})", path=path, hint="copy or download the report again"
+                ) from None
+            with open(target, "rb") as handle:
+                inner = handle.read(4)
+            if inner != REPORT_MAGIC:
+                raise ReportError(
+                    "is not an Nsight Compute report (the un-gzipped file does not start with NVR)",
+                    path=path,
+                    hint="pass a report written by `ncu -o`",
+                )
+            yield target
+        return
+    if head != REPORT_MAGIC:
+        raise ReportError(
+            "is not an Nsight Compute report (the file does not start with the report header NVR)",
+            path=path,
+            hint="pass a report written by `ncu -o NAME` (NAME.ncu-rep), or its CSV export with a .csv name",
+        )
+    yield path
+
+
+def _metric_value(metric: Any) -> float | str | None:
+    """A metric's value as the table holds it: float for numbers, str for strings, None when absent."""
+    if metric is None:
+        return None
+    value = metric.value()
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    return str(value)
+
+
+def _nvtx_names(action: Any) -> str | None:
+    """The NVTX push/pop ranges active at the launch, outermost first, joined with " > "."""
+    try:
+        state = action.nvtx_state()
+    except Exception:  # noqa: BLE001 - older reports may lack NVTX data; the column is then empty
+        return None
+    if state is None:
+        return None
+    names: list[str] = []
+    for domain_id in state.domains():
+        domain = state.domain_by_id(domain_id)
+        if domain is None:
+            continue
+        domain_name = domain.name()
+        for range_name in domain.push_pop_ranges():
+            # Ranges of a named domain are written as ncu's --nvtx-include writes them: domain@range.
+            if domain_name and domain_name != "<default domain>":
+                names.append(f"{domain_name}@{range_name}")
+            else:
+                names.append(str(range_name))
+    return " > ".join(names) if names else None
+
+
+def _format_cc(major: float | str | None, minor: float | str | None) -> str | None:
+    if major is None or minor is None or isinstance(major, str) or isinstance(minor, str):
+        return None
+    if math.isnan(major) or math.isnan(minor):
+        return None
+    return f"{int(major)}.{int(minor)}"
+
+
+def _load_context(module: ModuleType, plain: Path, shown: Path) -> Any:
+    try:
+        context = module.load_report(str(plain))
+    except FileNotFoundError:
+        raise ReportError("no such file", path=shown) from None
+    except Exception as exc:  # noqa: BLE001 - ncu_report raises plain RuntimeErrors from C++
+        raise ReportError(f"ncu_report cannot read it ({exc})", path=shown, hint="the report is corrupt; record it again") from None
+    if context is None or not context or context.num_ranges() == 0:
+        # Measured: ncu_report returns an empty (falsy) context for a truncated or damaged file.
+        raise ReportError(
+            "the report is truncated or corrupt: ncu_report finds no ranges in it",
+            path=shown,
+            hint="copy it again or re-record it with `ncu -o`",
+        )
+    return context
+
+
+def _read_binary(path: Path, variant: str | None) -> pd.DataFrame:
+    module = load_ncu_report_module()
+    records: list[dict[str, Any]] = []
+    units: dict[str, str] = {}
+    with _plain_report_file(path) as plain:
+        context = _load_context(module, plain, path)
+        for range_index in range(context.num_ranges()):
+            profiled_range = context.range_by_idx(range_index)
+            for action_index in range(profiled_range.num_actions()):
+                action = profiled_range.action_by_idx(action_index)
+                record: dict[str, Any] = {}
+                for name in action.metric_names():
+                    metric = action.metric_by_name(name)
+                    if metric is None:
+                        continue
+                    record[name] = _metric_value(metric)
+                    if name not in units:
+                        units[name] = metric.unit() or ""
+                gpu = record.get("device__attribute_display_name")
+                record.update(
+                    source=str(path),
+                    variant=variant,
+                    range=range_index,
+                    action=action_index,
+                    kernel=action.name(action.NameBase_FUNCTION),
+                    demangled=action.name(action.NameBase_DEMANGLED),
+                    nvtx=_nvtx_names(action),
+                    gpu=gpu if isinstance(gpu, str) else None,
+                    cc=_format_cc(
+                        record.get("device__attribute_compute_capability_major"),
+                        record.get("device__attribute_compute_capability_minor"),
+                    ),
+                )
+                records.append(record)
+    if not records:
+        raise ReportError("the report holds no kernel launches", path=path, hint="check ncu's filters (-k, --nvtx-include) and re-record")
+    return _build_table(records, units)
+
+
+def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.DataFrame:
+    """Build the table once from per-launch dicts: id columns first, then metrics sorted by name."""
+    metric_names = sorted({name for record in records for name in record} - set(ID_COLUMNS))
+    columns: dict[str, list[Any]] = {name: [] for name in (*ID_COLUMNS, *metric_names)}
+    for record in records:
+        for name, values in columns.items():
+            values.append(record.get(name))
+    data: dict[str, Any] = {}
+    for name, values in columns.items():
+        if name in ID_COLUMNS:
+            data[name] = pd.Series(values, dtype="Int64" if name in ("range", "action") else object)
+        elif all(v is None or isinstance(v, float) for v in values):
+            data[name] = pd.Series([math.nan if v is None else v for v in values], dtype="float64")
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    table = pd.DataFrame(data)
+    table.attrs["units"] = {name: units.get(name, "") for name in metric_names}
+    return table
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV export
+# --------------------------------------------------------------------------------------------------
+
+# Factors from the units ncu prints by default to the base unit ncu_report gives for the same metric.
+_SI_PREFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_TIME_TO_NS = {"ns": 1.0, "nsecond": 1.0, "us": 1e3, "usecond": 1e3, "ms": 1e6, "msecond": 1e6, "s": 1e9, "second": 1e9}
+_RATE_DENOMINATOR_TO_S = {"s": 1.0, "second": 1.0, "ms": 1e-3, "msecond": 1e-3, "us": 1e-6, "usecond": 1e-6, "ns": 1e-9, "nsecond": 1e-9}
+_BASE_OF = {"ns": "ns", "nsecond": "ns", "us": "ns", "usecond": "ns", "ms": "ns", "msecond": "ns", "s": "ns", "second": "ns"}
+_ID_COLUMN_OF_CSV = {"ID": "action", "Kernel Name": "demangled", "CC": "cc"}
+_REQUIRED_CSV_COLUMNS = ("ID", "Kernel Name")
+
+
+def _unit_scale(unit: str) -> tuple[float, str]:
+    """Return (factor, base unit) turning a value printed in ``unit`` into ncu_report's base unit.
+
+    Examples: ``Gbyte`` -> (1e9, ``byte``); ``ms`` -> (1e6, ``ns``); ``Ghz`` -> (1e9, ``hz``);
+    ``Kbyte/block`` -> (1e3, ``byte/block``); ``Tbyte/s`` -> (1e12, ``byte/second``); ``sector/us`` ->
+    (1e6, ``sector/second``); ``%`` -> (1, ``%``).
+    """
+    if unit in _TIME_TO_NS:
+        return _TIME_TO_NS[unit], "ns"
+    numerator, slash, denominator = unit.partition("/")
+    factor = 1.0
+    base_numerator = numerator
+    match = re.fullmatch(r"([KMGTP])(byte|hz|bit|inst|sector|request|warp|thread|cycle)", numerator)
+    if match:
+        factor = _SI_PREFIX[match.group(1)]
+        base_numerator = match.group(2)
+    elif numerator in ("Mhz", "Ghz", "Khz"):
+        factor = _SI_PREFIX[numerator[0]]
+        base_numerator = "hz"
+    if not slash:
+        return factor, base_numerator
+    if denominator in _RATE_DENOMINATOR_TO_S:
+        return factor / _RATE_DENOMINATOR_TO_S[denominator], f"{base_numerator}/second"
+    den_match = re.fullmatch(r"([KMGT])(byte|register)", denominator)
+    if den_match:
+        return factor / _SI_PREFIX[den_match.group(1)], f"{base_numerator}/{den_match.group(2)}"
+    return factor, f"{base_numerator}/{denominator}"
+
+
+_NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d*)?([eE][+-]?\d+)?$|^[+-]?\.\d+([eE][+-]?\d+)?$")
+
+
+def _parse_csv_number(text: str) -> float | None:
+    """A CSV cell as a float (thousands separators removed), or None when it is not a number."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if stripped.lower() in ("nan", "n/a"):
+        return math.nan
+    if _NUMBER.match(stripped):
+        return float(stripped.replace(",", ""))
+    return None
+
+
+def _csv_kernel_function_name(demangled: str) -> str:
+    """The function-name base of a demangled kernel name, as ncu_report's NameBase_FUNCTION gives it.
+
+    ``void cudnn::ns::nchwToNhwcKernel<float, 0>(params, const float *)`` -> ``nchwToNhwcKernel``.
+    """
+    name = demangled.strip()
+    # Drop the parameter list: the last top-level "(...)".
+    depth = 0
+    for index in range(len(name) - 1, -1, -1):
+        char = name[index]
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            depth -= 1
+            if depth == 0:
+                name = name[:index]
+                break
+    # Drop template arguments: text inside top-level <...> at the end.
+    if name.endswith(">"):
+        depth = 0
+        for index in range(len(name) - 1, -1, -1):
+            char = name[index]
+            if char == ">":
+                depth += 1
+            elif char == "<":
+                depth -= 1
+                if depth == 0:
+                    name = name[:index]
+                    break
+    name = name.split(" ")[-1]  # return type
+    return name.split("::")[-1]
+
+
+def _csv_nvtx(cell: str) -> str | None:
+    """NVTX push/pop names from the CSV column ``thread Domain:Push/Pop_Range:...``.
+
+    A cell reads ``473  "<default domain>:ncu_advisor:none:none:none:none:none:none"``: the thread id,
+    then one quoted ``domain:range:payload...`` group per active range.
+    """
+    names: list[str] = []
+    for group in re.findall(r'"([^"]*)"', cell):
+        parts = group.split(":")
+        if len(parts) < 2:
+            continue
+        domain, range_name = parts[0], parts[1]
+        if domain and domain != "<default domain>":
+            names.append(f"{domain}@{range_name}")
+        else:
+            names.append(range_name)
+    return " > ".join(names) if names else None
+
+
+def _read_csv(path: Path, variant: str | None) -> pd.DataFrame:
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+            rows = list(csv.reader(handle))
+    except OSError as exc:
+        raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
+    # ncu prints ==PROF== / ==WARNING== lines before the table when stdout was captured whole.
+    while rows and (not rows[0] or rows[0][0].startswith("==")):
+        rows.pop(0)
+    if not rows or any(required not in rows[0] for required in _REQUIRED_CSV_COLUMNS):
+        raise ReportError(
+            "is not an ncu CSV export: the header lacks the columns " + ", ".join(f'"{c}"' for c in _REQUIRED_CSV_COLUMNS),
+            path=path,
+            hint="export with `ncu --import REPORT.ncu-rep --csv --page raw > FILE.csv`",
+        )
+    header = rows[0]
+    body = rows[1:]
+    units_row: list[str] = [""] * len(header)
+    if body and body[0] and body[0][header.index("ID")].strip() == "":
+        units_row = body[0] + [""] * (len(header) - len(body[0]))
+        body = body[1:]
+    body = [row for row in body if any(cell.strip() for cell in row)]
+    if not body:
+        raise ReportError("the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels")
+
+    metric_positions = [i for i, name in enumerate(header) if "__" in name and name not in _ID_COLUMN_OF_CSV]
+    scales = {i: _unit_scale(units_row[i].strip()) for i in metric_positions}
+    nvtx_position = next((i for i, name in enumerate(header) if "Push/Pop_Range" in name), None)
+    records: list[dict[str, Any]] = []
+    for row in body:
+        if len(row) < len(header):
+            row = row + [""] * (len(header) - len(row))
+        record: dict[str, Any] = {}
+        for i in metric_positions:
+            cell = row[i]
+            number = _parse_csv_number(cell)
+            if number is None:
+                record[header[i]] = cell.strip() if cell.strip() else None
+            else:
+                record[header[i]] = number * scales[i][0]
+        demangled = row[header.index("Kernel Name")]
+        gpu = record.get("device__attribute_display_name")
+        action_id = _parse_csv_number(row[header.index("ID")])
+        record.update(
+            source=str(path),
+            variant=variant,
+            range=0,
+            action=int(action_id) if action_id is not None and not math.isnan(action_id) else None,
+            kernel=_csv_kernel_function_name(demangled),
+            demangled=demangled,
+            nvtx=_csv_nvtx(row[nvtx_position]) if nvtx_position is not None else None,
+            gpu=gpu if isinstance(gpu, str) else None,
+            cc=row[header.index("CC")].strip() if "CC" in header else None,
+        )
+        records.append(record)
+    units = {header[i]: scales[i][1] for i in metric_positions}
+    return _build_table(records, units)
+
+
+# --------------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_csv(path: Path) -> bool:
+    return _base_name(path).lower().endswith(".csv")
+
+
+def read_report(path: str | Path, *, variant: str | None = None) -> pd.DataFrame:
+    """Read one report into the tidy table: one row per kernel launch, one column per metric.
+
+    Args:
+        path: a ``.ncu-rep``/``.nsight-cuprof-report`` file (optionally ``.gz``) or an ncu CSV export
+            (``ncu --import R --csv --page raw``, with or without ``--print-units base``).
+        variant: the kernel-file variant the report belongs to, stored in the ``variant`` column.
+
+    Returns:
+        The table: ``ID_COLUMNS`` first, then every metric under its full ncu name in base units.
+        ``attrs["units"]`` maps each metric to its base unit.
+
+    Raises:
+        ReportError: the file is missing, not a report, truncated/corrupt, or holds no kernels.
+    """
+    report_path = Path(path)
+    _check_exists(report_path)
+    if _is_csv(report_path):
+        return _read_csv(report_path, variant)
+    return _read_binary(report_path, variant)
+
+
+def read_reports(paths: Iterable[str | Path], *, variant: str | None = None) -> pd.DataFrame:
+    """Read several reports into one table (rows concatenated, the union of their metric columns).
+
+    Args:
+        paths: report files, as for ``read_report``.
+        variant: stored in the ``variant`` column of every row.
+
+    Returns:
+        The concatenated table; ``attrs["units"]`` merges the reports' units.
+
+    Raises:
+        ReportError: no paths were given, or any report cannot be read.
+    """
+    tables = [read_report(p, variant=variant) for p in paths]
+    if not tables:
+        raise ReportError("no reports given", hint="pass one or more .ncu-rep, .ncu-rep.gz or .csv files")
+    if len(tables) == 1:
+        return tables[0]
+    units: dict[str, str] = {}
+    for table in tables:
+        for name, unit in table.attrs.get("units", {}).items():
+            units.setdefault(name, unit)
+    combined = pd.concat(tables, ignore_index=True, sort=False)
+    metric_names = sorted(set(combined.columns) - set(ID_COLUMNS))
+    combined = combined[[*ID_COLUMNS, *metric_names]]
+    combined.attrs = {"units": units}
+    return combined
+
+
+_MESSAGE_TYPES = {  # ncu_report.MsgType_NONE/OK/OPTIMIZATION/WARNING/ERR
+    0: "none", 1: "ok", 2: "optimization", 3: "warning", 4: "error"}
+_SPEEDUP_TYPES = {0: None, 1: "local", 2: "global"}  # ncu_report.SpeedupType_UNKNOWN/LOCAL/GLOBAL
+
+
+def rule_results(path: str | Path) -> list[dict[str, Any]]:
+    """ncu's own guided-analysis rule results, per launch (present in ``--set``/``--section`` reports).
+
+    Args:
+        path: a binary report (``.ncu-rep`` or ``.ncu-rep.gz``).
+
+    Returns:
+        One dict per rule result: ``launch`` (row index in ``read_report`` order), ``kernel``, ``rule``
+        (identifier), ``name``, ``section``, ``type`` (ncu's message type number), ``severity``
+        (``none``/``ok``/``optimization``/``warning``/``error``), ``title``, ``message``,
+        ``speedup_type`` (``local``/``global``/None), ``speedup`` (percent, float or None) and
+        ``focus_metrics`` (list of ``{name, value, severity, info}``). Empty for ``--metrics`` reports.
+
+    Raises:
+        ReportError: as ``read_report``; CSV exports carry no rule results.
+    """
+    report_path = Path(path)
+    _check_exists(report_path)
+    if _is_csv(report_path):
+        raise ReportError("CSV exports carry no rule results", path=report_path, hint="pass the .ncu-rep file")
+    module = load_ncu_report_module()
+    results: list[dict[str, Any]] = []
+    with _plain_report_file(report_path) as plain:
+        context = _load_context(module, plain, report_path)
+        launch = 0
+        for range_index in range(context.num_ranges()):
+            profiled_range = context.range_by_idx(range_index)
+            for action_index in range(profiled_range.num_actions()):
+                action = profiled_range.action_by_idx(action_index)
+                kernel = action.name(action.NameBase_FUNCTION)
+                for raw in action.rule_results_as_dicts() or []:
+                    message = raw.get("rule_message") or {}
+                    speedup = raw.get("speedup_estimation") or {}
+                    message_type = message.get("type")
+                    results.append(
+                        {
+                            "launch": launch,
+                            "kernel": kernel,
+                            "rule": raw.get("rule_identifier"),
+                            "name": raw.get("name"),
+                            "section": raw.get("section_identifier"),
+                            "type": message_type,
+                            "severity": _MESSAGE_TYPES.get(message_type, str(message_type)) if message_type is not None else None,
+                            "title": message.get("title"),
+                            "message": message.get("message"),
+                            "speedup_type": _SPEEDUP_TYPES.get(speedup.get("type")) if speedup else None,
+                            "speedup": float(speedup["speedup"]) if speedup.get("speedup") is not None else None,
+                            "focus_metrics": list(raw.get("focus_metrics") or []),
+                        }
+                    )
+                launch += 1
+    return results
+
+
+def _cli_paths_default(root: Path) -> list[Path]:
+    """Every ``*.ncu-rep.gz`` under ``root`` (the shipped examples), sorted."""
+    return sorted(Path(p) for p in glob.glob(os.path.join(str(root), "**", "*.ncu-rep.gz"), recursive=True))
