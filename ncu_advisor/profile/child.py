@@ -1,24 +1,58 @@
-"""Runs one variant of a kernel file in its own process: the part of ``profile`` that executes user code.
+"""Runs one variant of a kernel file in its own process: the only part of ``profile`` that executes user code.
 
-Invoked as ``python -m ncu_advisor.profile.child FILE VARIANT --mode {ncu,time,check} --out RESULT.json``,
-either bare (timing, correctness) or under ncu (``--mode ncu``: warm up, then one call inside the NVTX
-range ``ncu_advisor`` so that ncu profiles only that call). torch and triton are imported here only.
+Invoked as ``python -m ncu_advisor.profile.child FILE CLASS --mode {bench,ncu} --out RESULT.json``:
+
+- ``--mode bench`` (bare, one process per variant): build the reference and the variant with the same init
+  inputs, copy the reference's parameters into the variant, check the variant against a float64 run of the
+  reference on fresh random inputs (relative L2 error <= ``--rtol``, finite, same shape; the output memory is
+  poisoned with NaN first so an unwritten output fails), then time it with
+  ``triton.testing.do_bench(return_mode="median")`` ``--reps`` times, and record ``n_regs``/``n_spills`` of
+  every Triton kernel it launched. ``--reference-only`` times ``Model`` itself (no check).
+- ``--mode ncu`` (under ncu): build, warm up (compilation and autotuning happen here, unprofiled), then one
+  call inside the NVTX range ``ncu_advisor`` so that ncu profiles only that call.
+
+``--autotune-kernel NAME --autotune-config I`` pins an ``@triton.autotune`` kernel to its I-th config by
+replacing the Autotuner's ``configs`` with that one config before the first call.
+
+The result JSON is rewritten after every step, so a crash or a hang keeps what was measured before it.
+Lines starting with ``STEP_MARK`` on stdout tell the parent which step is running.
+Exit codes: 0 result written (ok or incorrect), 1 the variant raised, 3 no CUDA device, 4 the CUDA context
+crashed (illegal address, launch failure). torch and triton are imported here only.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import json
+import platform
 import sys
-import time
+import traceback
 from pathlib import Path
 from typing import Any
 
 NVTX_RANGE = "ncu_advisor"
+STEP_MARK = "@@ncu-advisor step "
+DEFAULT_RTOL = 2e-3
+DEFAULT_REPS = 5
+EXIT_RAISED = 1
+EXIT_NO_GPU = 3
+EXIT_CUDA_CRASH = 4
+
+_CUDA_CRASH_MARKERS = (
+    "illegal memory access",
+    "illegal address",
+    "unspecified launch failure",
+    "misaligned address",
+    "device-side assert",
+    "an illegal instruction",
+    "CUDA_ERROR_",
+)
 
 
 def load_module(path: Path) -> Any:
+    """Import a kernel file under a private module name."""
     spec = importlib.util.spec_from_file_location(f"ncu_advisor_kernel_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
@@ -57,58 +91,320 @@ def copy_parameters(reference: Any, variant: Any) -> str:
         return "partial: " + ",".join(copied)
 
 
-def build(module: Any, variant: str, seed: int) -> tuple[Any, Any, list[Any], str]:
+def pin_autotune_config(module: Any, kernel_name: str, index: int) -> str:
+    """Replace the ``configs`` of the Autotuner ``kernel_name`` by its ``index``-th config; return it as text."""
+    tuner = getattr(module, kernel_name, None)
+    configs = getattr(tuner, "configs", None)
+    if not isinstance(configs, list) or not configs:
+        raise ValueError(f"{kernel_name} is not an @triton.autotune kernel of the file")
+    if not 0 <= index < len(configs):
+        raise ValueError(f"{kernel_name} has {len(configs)} configs; config {index} does not exist")
+    chosen = configs[index]
+    tuner.configs = [chosen]
+    return str(chosen)
+
+
+def _to_device(value: Any, device: str) -> Any:
+    return value.to(device) if hasattr(value, "to") and hasattr(value, "dtype") else value
+
+
+def build(module: Any, class_name: str, seed: int, device: str = "cuda", reference_only: bool = False
+          ) -> tuple[Any, Any, list[Any], str]:
+    """Build the reference and the variant from the same init inputs; return (reference, model, inputs, how)."""
     import torch
 
     init = module.get_init_inputs()
     torch.manual_seed(seed)
-    reference = module.Model(*init).cuda().eval()
-    torch.manual_seed(seed + 1)
-    model = getattr(module, variant)(*init).cuda().eval()
-    how = copy_parameters(reference, model)
+    reference = module.Model(*init).to(device).eval()
+    if reference_only:
+        model, how = reference, "reference"
+    else:
+        torch.manual_seed(seed + 1)
+        model = getattr(module, class_name)(*init).to(device).eval()
+        how = copy_parameters(reference, model)
     torch.manual_seed(seed + 2)
-    inputs = [t.cuda() if hasattr(t, "cuda") else t for t in module.get_inputs()]
+    inputs = [_to_device(t, device) for t in module.get_inputs()]
     return reference, model, inputs, how
 
 
+def _tensors(output: Any) -> list[Any]:
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in _tensors(item)]
+    return [output] if hasattr(output, "dtype") else []
+
+
+def check(reference: Any, model: Any, inputs: list[Any], rtol: float) -> dict[str, Any]:
+    """Compare the variant's output with a float64 run of the reference on the same inputs.
+
+    The memory the output will most likely land in is filled with NaN first, so an output the kernel
+    never writes reads as NaN and fails.
+    """
+    import torch
+
+    reference64 = copy.deepcopy(reference).double()
+    inputs64 = [t.double() if hasattr(t, "is_floating_point") and t.is_floating_point() else t for t in inputs]
+    expected = _tensors(reference64(*inputs64))
+    del reference64, inputs64
+    for tensor in expected:  # poison: the caching allocator hands these blocks out again
+        poison = torch.full(tensor.shape, float("nan"), dtype=torch.float32, device=tensor.device)
+        del poison
+    got = _tensors(model(*inputs))
+    if hasattr(torch, "cuda") and torch.cuda.is_available():
+        torch.cuda.synchronize()
+    result: dict[str, Any] = {"rtol": rtol, "outputs": len(got)}
+    problems: list[str] = []
+    rel_errors: list[float] = []
+    max_abs: list[float] = []
+    if len(got) != len(expected):
+        problems.append(f"{len(got)} outputs, the reference gives {len(expected)}")
+    for i, (out, exp) in enumerate(zip(got, expected)):
+        if tuple(out.shape) != tuple(exp.shape):
+            problems.append(f"output {i} has shape {tuple(out.shape)}, the reference {tuple(exp.shape)}")
+            continue
+        out64 = out.double()
+        if not bool(torch.isfinite(out64).all()):
+            bad = int((~torch.isfinite(out64)).sum())
+            problems.append(f"output {i} has {bad} NaN/inf values (unwritten or overflowed)")
+        diff = out64 - exp
+        rel_errors.append(float(diff.norm() / max(float(exp.norm()), 1e-30)))
+        max_abs.append(float(diff.abs().max()) if diff.numel() else 0.0)
+    result["rel_l2_error"] = max(rel_errors) if rel_errors else None
+    result["max_abs_error"] = max(max_abs) if max_abs else None
+    if rel_errors and max(rel_errors) > rtol:
+        problems.append(f"relative L2 error {max(rel_errors):.3g} > tolerance {rtol:g}")
+    result["passed"] = not problems
+    result["problems"] = problems
+    return result
+
+
+class _LaunchRecorder:
+    """Records the CompiledKernel each Triton JIT function last launched (wraps ``JITFunction.run``)."""
+
+    def __init__(self) -> None:
+        self.launched: dict[str, Any] = {}
+        self._jit: Any = None
+        self._original: Any = None
+
+    def __enter__(self) -> _LaunchRecorder:
+        try:
+            from triton.runtime.jit import JITFunction
+        except Exception:
+            return self
+        original = JITFunction.run
+        launched = self.launched
+
+        def run(jit_self: Any, *args: Any, **kwargs: Any) -> Any:
+            compiled = original(jit_self, *args, **kwargs)
+            if compiled is not None and not kwargs.get("warmup", False):
+                launched[getattr(jit_self, "__name__", None) or str(jit_self)] = compiled
+            return compiled
+
+        self._jit, self._original = JITFunction, original
+        JITFunction.run = run
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._jit is not None:
+            self._jit.run = self._original
+
+
+def describe_compiled(compiled: Any) -> dict[str, Any]:
+    """name, n_regs, n_spills, num_warps, num_stages, shared of a Triton CompiledKernel (None when absent)."""
+    try:
+        compiled._init_handles()  # loads the binary; n_regs/n_spills are set here
+    except Exception:
+        pass
+    metadata = getattr(compiled, "metadata", None)
+
+    def meta(key: str) -> Any:
+        value = getattr(metadata, key, None)
+        if value is None and isinstance(metadata, dict):
+            value = metadata.get(key)
+        return value
+
+    def number(value: Any) -> int | None:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+
+    return {
+        "name": getattr(compiled, "name", None) or meta("name"),
+        "n_regs": number(getattr(compiled, "n_regs", None)),
+        "n_spills": number(getattr(compiled, "n_spills", None)),
+        "num_warps": number(meta("num_warps")),
+        "num_stages": number(meta("num_stages")),
+        "shared": number(meta("shared")),
+    }
+
+
+def compiled_kernels(module: Any) -> list[dict[str, Any]]:
+    """Every Triton kernel compiled so far for the JIT functions at the kernel file's top level."""
+    found: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for value in list(vars(module).values()):
+        fn = value
+        for _ in range(4):  # Autotuner/Heuristics wrap the JITFunction in .fn
+            if hasattr(fn, "device_caches") or not hasattr(fn, "fn"):
+                break
+            fn = fn.fn
+        caches = getattr(fn, "device_caches", None)
+        if not isinstance(caches, dict) or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        for entry in list(caches.values()):
+            parts = entry if isinstance(entry, tuple) else (entry,)
+            for part in parts:
+                if isinstance(part, dict):
+                    for compiled in list(part.values()):
+                        if hasattr(compiled, "metadata"):
+                            found.append(describe_compiled(compiled))
+    return found
+
+
+def environment() -> dict[str, Any]:
+    """Versions and GPU facts, as seen by the child (torch, triton, CUDA, device properties)."""
+    import torch
+
+    info: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
+                            "cuda": torch.version.cuda}
+    try:
+        import triton
+
+        info["triton"] = triton.__version__
+    except Exception:
+        info["triton"] = None
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info["gpu"] = {"name": props.name, "cc": f"{props.major}.{props.minor}",
+                       "sm_count": props.multi_processor_count,
+                       "memory_bytes": int(props.total_memory)}
+    return info
+
+
+def _is_cuda_crash(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__ == "AcceleratorError" or any(m.lower() in text.lower() for m in _CUDA_CRASH_MARKERS)
+
+
+def _write(path: Path | None, result: dict[str, Any]) -> None:
+    if path is None:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=str))
+    tmp.replace(path)
+
+
+def _step(name: str) -> None:
+    print(f"{STEP_MARK}{name}", flush=True)
+
+
+def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Build, check and time one variant; fill ``result`` as it goes."""
+    import torch
+
+    _step("build")
+    module = load_module(args.file)
+    if args.autotune_kernel is not None:
+        result["pinned_config"] = pin_autotune_config(module, args.autotune_kernel, args.autotune_config)
+    reference, model, inputs, how = build(module, args.variant, args.seed, reference_only=args.reference_only)
+    result["parameters"] = how
+    _write(args.out, result)
+    with _LaunchRecorder() as recorder:
+        if args.reference_only:
+            _step("check")
+            model(*inputs)
+            result["correctness"] = None
+        else:
+            _step("check")
+            result["correctness"] = check(reference, model, inputs, args.rtol)
+        torch.cuda.synchronize()
+    result["status"] = "ok" if args.reference_only or result["correctness"]["passed"] else "incorrect"
+    if result["status"] == "incorrect":
+        result["reason"] = "; ".join(result["correctness"]["problems"])
+    del reference
+    _write(args.out, result)
+
+    _step("time")
+    import triton.testing
+
+    for _ in range(args.warmup):
+        model(*inputs)
+    torch.cuda.synchronize()
+    result["timings_ms"] = []
+    for _ in range(args.reps):
+        median = triton.testing.do_bench(lambda: model(*inputs), return_mode="median")
+        result["timings_ms"].append(float(median))
+        _write(args.out, result)
+    launched = {name: describe_compiled(compiled) for name, compiled in recorder.launched.items()}
+    result["triton_kernels"] = list(launched.values())
+    result["triton_compiled"] = compiled_kernels(module)
+    _write(args.out, result)
+
+
+def run_ncu(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Build, warm up, then one call inside the NVTX range that ncu is told to profile."""
+    import torch
+
+    _step("build")
+    module = load_module(args.file)
+    if args.autotune_kernel is not None:
+        result["pinned_config"] = pin_autotune_config(module, args.autotune_kernel, args.autotune_config)
+    _, model, inputs, how = build(module, args.variant, args.seed, reference_only=args.reference_only)
+    result["parameters"] = how
+    _step("warmup")
+    for _ in range(max(args.warmup, 1)):
+        model(*inputs)
+    torch.cuda.synchronize()
+    _step("profile")
+    torch.cuda.nvtx.range_push(NVTX_RANGE)
+    model(*inputs)
+    torch.cuda.synchronize()
+    torch.cuda.nvtx.range_pop()
+    result["status"] = "ok"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser()
+    """Entry point of the child process; see the module docstring for arguments and exit codes."""
+    parser = argparse.ArgumentParser(prog="python -m ncu_advisor.profile.child")
     parser.add_argument("file", type=Path)
-    parser.add_argument("variant")
-    parser.add_argument("--mode", choices=["ncu", "time", "check"], default="ncu")
+    parser.add_argument("variant", help="the class to build (Model with --reference-only)")
+    parser.add_argument("--mode", choices=["bench", "ncu"], default="bench")
+    parser.add_argument("--reference-only", action="store_true", help="time Model itself; no check")
+    parser.add_argument("--autotune-kernel")
+    parser.add_argument("--autotune-config", type=int)
+    parser.add_argument("--reps", type=int, default=DEFAULT_REPS)
+    parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
-    import torch
+    result: dict[str, Any] = {"variant": args.variant, "mode": args.mode, "status": "failed"}
+    try:
+        import torch
 
-    module = load_module(args.file)
-    reference, model, inputs, how = build(module, args.variant, args.seed)
-    result: dict[str, Any] = {"variant": args.variant, "parameters": how}
-    with torch.no_grad():
-        for _ in range(args.warmup):
-            model(*inputs)
-        torch.cuda.synchronize()
-        if args.mode == "ncu":
-            torch.cuda.nvtx.range_push(NVTX_RANGE)
-            model(*inputs)
-            torch.cuda.synchronize()
-            torch.cuda.nvtx.range_pop()
-        elif args.mode == "time":
-            import triton.testing
-
-            t0 = time.perf_counter()
-            result["median_ms"] = triton.testing.do_bench(lambda: model(*inputs), return_mode="median")
-            result["bench_s"] = time.perf_counter() - t0
+        torch.set_grad_enabled(False)
+        if not torch.cuda.is_available():
+            result.update(status="no-gpu", reason="torch.cuda.is_available() is False in the child")
+            _write(args.out, result)
+            print(result["reason"], file=sys.stderr)
+            return EXIT_NO_GPU
+        result["environment"] = environment()
+        if args.mode == "bench":
+            run_bench(args, result)
         else:
-            ref = reference(*inputs).double()
-            out = model(*inputs).double()
-            result["rel_err"] = float((out - ref).norm() / ref.norm())
-            result["max_abs_err"] = float((out - ref).abs().max())
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
+            run_ncu(args, result)
+    except BaseException as exc:  # the child reports every failure of user code in its result
+        crashed = _is_cuda_crash(exc)
+        result["status"] = "crashed" if crashed else "failed"
+        result["reason"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        result["traceback"] = traceback.format_exc()
+        _write(args.out, result)
+        traceback.print_exc()
+        return EXIT_CUDA_CRASH if crashed else EXIT_RAISED
+    _write(args.out, result)
+    print(json.dumps({k: result.get(k) for k in ("variant", "status", "parameters", "timings_ms")}))
     return 0
 
 
