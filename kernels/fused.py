@@ -7,8 +7,12 @@ Conventions (read by ``ncu-advisor profile``):
 Variants:
 - ``ModelNew_seed000``: seed 000 verbatim (cuDNN conv, then a Triton scale + channel-min kernel).
 - ``ModelNew_seed001``: seed 001 verbatim (fully fused Triton conv, BLOCK 128/32/32, 4 warps, 2 stages).
-- ``ModelNew``: the fastest fully fused variant: implicit GEMM on the tensor cores with bias, scale and
-  the channel minimum in the epilogue; the 2.1 GB conv output is never written.
+- ``ModelNew_seed001_bm64`` / ``ModelNew_seed001_bn128``: seed 001's kernel unchanged, launched with the two
+  changes the advice leads to (halve BLOCK_M under register pressure; widen BLOCK_N to all output channels so
+  the input gather is done once instead of once per BLOCK_N tile).
+- ``ModelNew``: the fastest fully fused variant: implicit GEMM on the tensor cores (fp16 operands, fp32
+  accumulate, TMA loads) with bias, scale and the channel minimum in the epilogue; the 2.1 GB conv output is
+  never written.
 
 The two seed sections below are the seeds' code as given, only their class names changed so that both fit
 in one file.
@@ -393,77 +397,113 @@ class ModelNew_seed001(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------
-# ModelNew: fully fused implicit GEMM (tensor cores), bias + scale + channel-min in the epilogue
+# Advisor-guided steps from seed 001: the seed's kernel, other launch parameters
 # ---------------------------------------------------------------------------------------------------
-# One program computes BLOCK_M output pixels of one output row (n, oh) for all C_OUT channels, so the
-# channel minimum is finished inside the program and only N*H_out*W_out floats are written. The K loop
-# runs over (kh, kw, c_in) in BLOCK_K slices; the weights are repacked once per call to [KH*KW*C_in, C_out]
-# so that each K slice is one contiguous [BLOCK_K, C_OUT] tile. Programs along axis 0 walk a row, axis 1
-# walks rows, so neighbouring programs share input rows in L2.
+def conv_scale_min_triton_cfg(x, weight, bias, scale_factor, BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages):
+    """Seed 001's kernel with explicit launch parameters (the seed's wrapper hard-codes them)."""
+    x, weight, bias = x.contiguous(), weight.contiguous(), bias.contiguous()
+    N, C_in, H, W = x.shape
+    C_out, _, KH, KW = weight.shape
+    H_out, W_out = H - KH + 1, W - KW + 1
+    out = torch.empty((N, 1, H_out, W_out), device=x.device, dtype=x.dtype)
+    grid = (triton.cdiv(N * H_out * W_out, BLOCK_M),)
+    conv2d_scale_min_kernel[grid](
+        x, weight, bias, out, N, C_in, H, W, C_out, KH, KW, H_out, W_out,
+        *x.stride(), *weight.stride(), *out.stride(), scale_factor,
+        BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, num_warps=num_warps, num_stages=num_stages,
+    )
+    return out
+
+
+class ModelNew_seed001_bm64(ModelNew_seed001):
+    """Seed 001 after "registers > 128: reduce BLOCK_* by half" (BLOCK_M 128 -> 64)."""
+
+    def forward(self, x):
+        return conv_scale_min_triton_cfg(x, self.weight, self.bias, self.scale_factor, 64, 32, 32, 4, 2)
+
+
+class ModelNew_seed001_bn128(ModelNew_seed001):
+    """Seed 001 with BLOCK_N = C_out = 128: the x gather inside the BLOCK_N loop no longer repeats 4 times."""
+
+    def forward(self, x):
+        return conv_scale_min_triton_cfg(x, self.weight, self.bias, self.scale_factor, 128, 128, 32, 4, 2)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ModelNew: fully fused implicit GEMM on the tensor cores, bias + scale + channel-min in the epilogue
+# ---------------------------------------------------------------------------------------------------
+# x is converted once to NHWC fp16 (0.37 ms on the H200, bench/results/2026-11-21-conv-sweep3-h200.log). One
+# program computes BLOCK_M output pixels of one output row (n, oh) for all C_OUT channels, so the channel minimum
+# is finished inside the program and only N*H_out*W_out floats are written. K runs over (kh, kw, c_in) in BLOCK_K
+# slices. For a fixed tap (kh, kw), the A tile is a contiguous [BLOCK_M, BLOCK_K] box of the [N*H*W, C_in] matrix
+# starting at pixel (n, oh+kh, kw+ow0), loaded by TMA; rows past the end of the image row wrap into the next row
+# but only feed output pixels ow >= W_out, which the store masks. The weights are repacked to [KH*KW*C_in, C_out]
+# so that each K slice is one [BLOCK_K, C_OUT] box. fp16 has the same 10-bit mantissa as TF32, and rounds to
+# nearest like cuDNN's TF32 path: the error against float64 equals eager PyTorch's (1.16e-4 in the sweeps).
+from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402
+
+
+def _set_tma_block_shapes(nargs):
+    """Autotune pre-hook: the TMA boxes follow the config being run."""
+    nargs["a_desc"].block_shape = [nargs["BLOCK_M"], nargs["BLOCK_K"]]
+    nargs["b_desc"].block_shape = [nargs["BLOCK_K"], nargs["C_OUT"]]
+
+
+@triton.autotune(
+    configs=[
+        triton.Config({"BLOCK_M": 128, "BLOCK_K": 32}, num_warps=4, num_stages=3, pre_hook=_set_tma_block_shapes),
+        triton.Config({"BLOCK_M": 256, "BLOCK_K": 64}, num_warps=8, num_stages=3, pre_hook=_set_tma_block_shapes),
+        triton.Config({"BLOCK_M": 128, "BLOCK_K": 64}, num_warps=4, num_stages=2, pre_hook=_set_tma_block_shapes),
+    ],
+    key=["W_out", "C_IN", "C_OUT"],
+)
 @triton.jit
-def conv_min_igemm_kernel(
-    x_ptr, w_ptr, b_ptr, out_ptr,
+def conv_min_tma_kernel(
+    a_desc, b_desc, b_ptr, out_ptr,
     H, W, H_out, W_out,
     scale,
     C_IN: tl.constexpr, C_OUT: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
-    CHANNELS_LAST: tl.constexpr,  # x is NHWC (True) or NCHW (False)
-    FP16: tl.constexpr,  # multiply in fp16 (fp32 accumulate) instead of TF32
     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     pid_w = tl.program_id(0)
     row = tl.program_id(1)  # n * H_out + oh
     n = row // H_out
     oh = row % H_out
-    offs_m = pid_w * BLOCK_M + tl.arange(0, BLOCK_M)
-    mask_m = offs_m < W_out
-    offs_k = tl.arange(0, BLOCK_K)
-    offs_n = tl.arange(0, C_OUT)
-    HW = H * W
-    x_base = x_ptr + n.to(tl.int64) * C_IN * HW
-    K_STEPS_PER_TAP: tl.constexpr = C_IN // BLOCK_K
+    ow0 = pid_w * BLOCK_M
+    STEPS: tl.constexpr = C_IN // BLOCK_K
     acc = tl.zeros((BLOCK_M, C_OUT), dtype=tl.float32)
-    for ks in range(0, KH * KW * K_STEPS_PER_TAP):
-        tap = ks // K_STEPS_PER_TAP
-        c0 = (ks % K_STEPS_PER_TAP) * BLOCK_K
-        kh = tap // KW
-        kw = tap % KW
-        if CHANNELS_LAST:
-            pix = (oh + kh) * W + kw + offs_m
-            a_ptrs = x_base + pix[:, None] * C_IN + (c0 + offs_k)[None, :]
-        else:
-            a_ptrs = x_base + ((oh + kh) * W + kw) + (c0 + offs_k)[None, :] * HW + offs_m[:, None]
-        a = tl.load(a_ptrs, mask=mask_m[:, None], other=0.0)
-        b = tl.load(w_ptr + (ks * BLOCK_K + offs_k)[:, None] * C_OUT + offs_n[None, :])
-        if FP16:
-            a = a.to(tl.float16)
+    for ks in range(0, KH * KW * STEPS):
+        tap = ks // STEPS
+        r0 = (n * H + oh + tap // KW) * W + ow0 + tap % KW
+        a = a_desc.load([r0, (ks % STEPS) * BLOCK_K])
+        b = b_desc.load([ks * BLOCK_K, 0])
         acc = tl.dot(a, b, acc)
+    offs_n = tl.arange(0, C_OUT)
     bias = tl.load(b_ptr + offs_n)
-    acc = (acc + bias[None, :]) * scale
-    res = tl.min(acc, axis=1)
-    tl.store(out_ptr + row.to(tl.int64) * W_out + offs_m, res, mask=mask_m)
+    res = tl.min((acc + bias[None, :]) * scale, axis=1)
+    offs_m = ow0 + tl.arange(0, BLOCK_M)
+    tl.store(out_ptr + row.to(tl.int64) * W_out + offs_m, res, mask=offs_m < W_out)
 
 
-def conv_min_igemm(x, weight, bias, scale_factor, *, channels_last=False, fp16=False,
-                   BLOCK_M=128, BLOCK_K=32, num_warps=8, num_stages=3):
-    """Fused conv (stride 1, no padding) + bias + scale + min over output channels."""
+def conv_min_fused(x, weight, bias, scale_factor):
+    """Fused conv (stride 1, no padding) + bias + scale + min over output channels; fp32 in and out."""
     N, C_in, H, W = x.shape
     C_out, _, KH, KW = weight.shape
-    assert C_in % BLOCK_K == 0 and (C_out & (C_out - 1)) == 0
+    assert C_in % 64 == 0 and C_out in (16, 32, 64, 128, 256), "tile shapes assume C_in % 64 == 0, C_out = 2^k"
     H_out, W_out = H - KH + 1, W - KW + 1
-    wdtype = torch.float16 if fp16 else torch.float32
-    w_packed = weight.permute(2, 3, 1, 0).reshape(KH * KW * C_in, C_out).to(wdtype).contiguous()
-    if channels_last:
-        x = x.permute(0, 2, 3, 1).to(wdtype).contiguous()
-    else:
-        x = x.contiguous()
+    x2d = x.permute(0, 2, 3, 1).to(torch.float16).reshape(N * H * W, C_in)  # one pass: NCHW fp32 -> NHWC fp16
+    w2d = weight.permute(2, 3, 1, 0).reshape(KH * KW * C_in, C_out).to(torch.float16).contiguous()
     out = torch.empty((N, 1, H_out, W_out), device=x.device, dtype=torch.float32)
-    grid = (triton.cdiv(W_out, BLOCK_M), N * H_out)
-    conv_min_igemm_kernel[grid](
-        x, w_packed, bias.contiguous().float(), out,
-        H, W, H_out, W_out, float(scale_factor),
+    # Placeholder boxes: the autotune pre-hook sets them for the config being run.
+    a_desc = TensorDescriptor(x2d, list(x2d.shape), list(x2d.stride()), [64, 32])
+    b_desc = TensorDescriptor(w2d, list(w2d.shape), list(w2d.stride()), [32, C_out])
+
+    def grid(meta):
+        return (triton.cdiv(W_out, meta["BLOCK_M"]), N * H_out)
+
+    conv_min_tma_kernel[grid](
+        a_desc, b_desc, bias.contiguous(), out, H, W, H_out, W_out, float(scale_factor),
         C_IN=C_in, C_OUT=C_out, KH=KH, KW=KW,
-        CHANNELS_LAST=channels_last, FP16=fp16,
-        BLOCK_M=BLOCK_M, BLOCK_K=BLOCK_K, num_warps=num_warps, num_stages=num_stages,
     )
     return out
 
@@ -471,12 +511,10 @@ def conv_min_igemm(x, weight, bias, scale_factor, *, channels_last=False, fp16=F
 class ModelNew(nn.Module):
     """Fully fused conv + scale + channel-min; same parameters as ``Model`` (``conv.weight``, ``conv.bias``)."""
 
-    config = dict(channels_last=False, fp16=False, BLOCK_M=128, BLOCK_K=32, num_warps=8, num_stages=3)
-
     def __init__(self, in_channels, out_channels, kernel_size, scale_factor):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size)
         self.scale_factor = float(scale_factor)
 
     def forward(self, x):
-        return conv_min_igemm(x, self.conv.weight, self.conv.bias, self.scale_factor, **self.config)
+        return conv_min_fused(x, self.conv.weight, self.conv.bias, self.scale_factor)
