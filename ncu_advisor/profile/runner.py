@@ -1,0 +1,513 @@
+"""The profile run: environment checks, one bare process and one ncu process per variant, the run directory.
+
+For each variant, in order:
+
+1. a bare child (``python -m ncu_advisor.profile.child FILE CLASS --mode bench``): build, correctness check
+   against the reference, ``do_bench`` timings (``reps`` medians), Triton ``n_regs``/``n_spills``;
+2. unless step 1 failed, crashed or timed out: the same child under ncu (``--mode ncu``), which profiles the
+   one call made inside the NVTX range ``ncu_advisor`` after warm-up.
+
+The reference ``Model`` is timed first (bare child, ``--reference-only``), and profiled only with
+``profile_reference``. Each process has its own timeout and log. The manifest is written before the first
+variant, every variant ``pending``, and atomically rewritten after each one (see ``ncu_advisor.rundir``).
+torch and triton are never imported here: only the child imports them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ncu_advisor import __version__, rundir
+from ncu_advisor.errors import EnvironmentNotReady
+from ncu_advisor.profile import child as child_module
+from ncu_advisor.profile import ncu as ncu_module
+from ncu_advisor.profile.variants import REFERENCE_CLASS, Variant
+
+CHILD_MODULE = "ncu_advisor.profile.child"
+REFERENCE_NAME = "Model"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+FAILED_STATUSES = ("failed", "timeout", "crashed")
+
+#: Progress callback: (variant name, step) with step in build, check, time, profile, done.
+ProgressCallback = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """Options of one profile run (all recorded in the manifest).
+
+    Attributes:
+        clock_control: ncu ``--clock-control`` (``none``: the clocks do_bench sees; see ``profile.ncu``).
+        cache_control: ncu ``--cache-control`` (``all``: flush caches between replay passes).
+        timeout_s: per-process timeout, for the bare child and for the ncu run alike.
+        rtol: relative L2 error tolerance of the correctness check.
+        reps: how many ``do_bench`` medians to keep per variant.
+        metrics: the metrics to collect (default: ``ncu.metric_set(rules_dir)``).
+        rules_dir: extra rule directory whose required metrics are added.
+        profile_reference: also profile ``Model`` under ncu.
+        python: the interpreter that runs the child.
+        runs_root: the folder that holds run directories.
+        seed: the random seed of init inputs and inputs.
+    """
+
+    clock_control: str = "none"
+    cache_control: str = "all"
+    timeout_s: float = 300.0
+    rtol: float = child_module.DEFAULT_RTOL
+    reps: int = child_module.DEFAULT_REPS
+    metrics: tuple[str, ...] | None = None
+    rules_dir: Path | None = None
+    profile_reference: bool = False
+    python: str = sys.executable
+    runs_root: Path = Path("runs")
+    seed: int = 0
+
+    def resolved_metrics(self) -> list[str]:
+        """The metric list passed to ncu."""
+        if self.metrics:
+            return [m for m in dict.fromkeys(self.metrics) if ncu_module.is_ncu_metric(m)]
+        return ncu_module.metric_set(self.rules_dir)
+
+
+@dataclass
+class VariantOutcome:
+    """What happened to one variant (also its manifest entry, via ``manifest_entry``)."""
+
+    name: str
+    status: str = "pending"
+    reason: str | None = None
+    parameters: str | None = None
+    timings_ms: list[float] = field(default_factory=list)
+    correctness: dict[str, Any] | None = None
+    triton_kernels: list[dict[str, Any]] = field(default_factory=list)
+    ncu_passes: int | None = None
+    pinned_config: str | None = None
+    dir: str | None = None
+    logs: dict[str, str] = field(default_factory=dict)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "parameters": self.parameters,
+            "pinned_config": self.pinned_config,
+            "median_ms": median(self.timings_ms),
+            "ncu_passes": self.ncu_passes,
+            "dir": self.dir,
+            "logs": self.logs,
+        }
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a child process ended."""
+
+    returncode: int | None
+    timed_out: bool
+    elapsed_s: float
+    last_step: str | None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the environment checks found."""
+
+    ncu: Path
+    ncu_version: str
+    gpu: dict[str, Any]
+
+
+def median(values: list[float]) -> float | None:
+    """Median of a list (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def query_gpu(timeout_s: float = 60) -> dict[str, Any]:
+    """Name, driver and compute capability of GPU 0 from ``nvidia-smi``.
+
+    Raises:
+        EnvironmentNotReady: nvidia-smi is missing or lists no GPU.
+    """
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        raise EnvironmentNotReady("no NVIDIA GPU: nvidia-smi not found",
+                                  hint="run `ncu-advisor profile` on a machine with an NVIDIA GPU and driver")
+    try:
+        proc = subprocess.run([smi, "--query-gpu=name,driver_version,compute_cap", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EnvironmentNotReady(f"nvidia-smi failed: {exc}", hint="check the NVIDIA driver") from None
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    if proc.returncode != 0 or not lines:
+        detail = (proc.stdout + proc.stderr).strip().splitlines()
+        raise EnvironmentNotReady(f"no NVIDIA GPU visible (nvidia-smi: {detail[0] if detail else proc.returncode})",
+                                  hint="check the driver and CUDA_VISIBLE_DEVICES")
+    fields = [f.strip() for f in lines[0].split(",")]
+    fields += [""] * (3 - len(fields))
+    return {"name": fields[0], "driver": fields[1], "cc": fields[2] or None, "sm_count": None, "count": len(lines)}
+
+
+def check_environment(ncu_path: Path | None = None) -> Environment:
+    """Find ncu, check its version and that a GPU is visible.
+
+    Raises:
+        EnvironmentNotReady: no ncu, ncu too old, no GPU.
+    """
+    ncu = Path(ncu_path) if ncu_path is not None else ncu_module.find_ncu()
+    _, version_line = ncu_module.ncu_version(ncu)
+    return Environment(ncu=ncu, ncu_version=version_line, gpu=query_gpu())
+
+
+def child_command(python: str, kernel_file: Path, class_args: list[str], mode: str, out: Path,
+                  options: ProfileOptions, reference_only: bool = False) -> list[str]:
+    """The argv of one child process."""
+    argv = [python, "-m", CHILD_MODULE, str(kernel_file), *class_args, "--mode", mode, "--out", str(out),
+            "--seed", str(options.seed)]
+    if mode == "bench":
+        argv += ["--reps", str(options.reps), "--rtol", repr(options.rtol)]
+    if reference_only:
+        argv.append("--reference-only")
+    return argv
+
+
+def plan_commands(kernel_file: Path, variants: list[Variant], options: ProfileOptions, run_dir: Path,
+                  ncu: Path | str, metrics: list[str], reference: bool = True) -> dict[str, dict[str, list[str]]]:
+    """Every command the run will execute: {name: {"bench": argv, "ncu": argv}} (reference first)."""
+    kernel_file = Path(kernel_file).resolve()
+    plan: dict[str, dict[str, list[str]]] = {}
+    entries: list[tuple[str, list[str], bool]] = []
+    if reference:
+        entries.append((REFERENCE_NAME, [REFERENCE_CLASS], True))
+    entries += [(v.name, v.child_args(), False) for v in variants]
+    for name, class_args, is_reference in entries:
+        folder = rundir.variant_dir(run_dir, name)
+        steps = {"bench": child_command(options.python, kernel_file, class_args, "bench", folder / "result.json",
+                                        options, reference_only=is_reference)}
+        if not is_reference or options.profile_reference:
+            target = child_command(options.python, kernel_file, class_args, "ncu", folder / "ncu_result.json",
+                                   options, reference_only=is_reference)
+            steps["ncu"] = ncu_module.build_ncu_command(
+                ncu, report_base=folder / "profile", target=target, metrics=metrics,
+                clock_control=options.clock_control, cache_control=options.cache_control)
+        plan[name] = steps
+    return plan
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def run_process(argv: list[str], log_path: Path, timeout_s: float,
+                on_step: Callable[[str], None] | None = None) -> ProcessResult:
+    """Run one process in its own session, output to ``log_path``; kill its whole group at the timeout.
+
+    Lines ``child.STEP_MARK <step>`` in the output are passed to ``on_step`` while it runs.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    last_step: str | None = None
+    seen = 0
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=_child_env())
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=0.1)
+                    finished = True
+                except subprocess.TimeoutExpired:
+                    finished = False
+                text = log_path.read_bytes()[seen:]
+                cut = text.rfind(b"\n") + 1
+                for line in text[:cut].decode("utf-8", "replace").splitlines():
+                    if line.startswith(child_module.STEP_MARK):
+                        last_step = line[len(child_module.STEP_MARK):].strip()
+                        if on_step is not None:
+                            on_step(last_step)
+                seen += cut
+                if finished:
+                    return ProcessResult(proc.returncode, False, time.monotonic() - start, last_step)
+                if time.monotonic() - start > timeout_s:
+                    _kill_group(proc)
+                    return ProcessResult(None, True, time.monotonic() - start, last_step)
+        except BaseException:
+            _kill_group(proc)
+            raise
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def judge_bench(process: ProcessResult, result: dict[str, Any] | None, log_path: Path, timeout_s: float,
+                outcome: VariantOutcome) -> None:
+    """Fill ``outcome`` from the bare child's exit and result; raise when the child saw no GPU."""
+    result = result or {}
+    outcome.parameters = result.get("parameters", outcome.parameters)
+    outcome.timings_ms = [float(t) for t in result.get("timings_ms") or []]
+    outcome.correctness = result.get("correctness")
+    outcome.triton_kernels = list(result.get("triton_kernels") or [])
+    outcome.pinned_config = result.get("pinned_config")
+    if process.timed_out:
+        outcome.status = "timeout"
+        outcome.reason = f"ran past the {timeout_s:g} s timeout (step: {process.last_step or 'start'}); log {log_path}"
+        return
+    if process.returncode == child_module.EXIT_NO_GPU or result.get("status") == "no-gpu":
+        raise EnvironmentNotReady("no CUDA device in the child: torch.cuda.is_available() is False",
+                                  path=log_path, hint="install a CUDA build of torch and check the driver")
+    if process.returncode == 0 and result.get("status") in ("ok", "incorrect"):
+        outcome.status = result["status"]
+        outcome.reason = result.get("reason")
+        return
+    if process.returncode is not None and process.returncode < 0:
+        outcome.status = "crashed"
+        outcome.reason = f"killed by signal {-process.returncode} (step: {process.last_step}); log {log_path}"
+        return
+    status = result.get("status")
+    outcome.status = "crashed" if process.returncode == child_module.EXIT_CUDA_CRASH or status == "crashed" else "failed"
+    reason = result.get("reason") or _tail(log_path) or f"exit code {process.returncode}"
+    outcome.reason = f"{reason} (exit {process.returncode}); log {log_path}"
+
+
+def judge_ncu(process: ProcessResult, log_path: Path, report: Path, timeout_s: float,
+              outcome: VariantOutcome) -> None:
+    """Fill ``outcome`` from the ncu run; raise when the counters are not permitted."""
+    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
+    log = ncu_module.parse_ncu_log(text)
+    if log.passes:
+        outcome.ncu_passes = max(p for _, p in log.passes)
+    if log.permission_denied:
+        raise EnvironmentNotReady("ncu has no permission to read the GPU performance counters (ERR_NVGPUCTRPERM)",
+                                  path=log_path, hint=ncu_module.PERMISSION_HINT)
+    if process.timed_out:
+        outcome.status = "timeout"
+        outcome.reason = f"ncu ran past the {timeout_s:g} s timeout; log {log_path}"
+        return
+    message = log.error_message()
+    if any("LaunchFailed" in e or "illegal" in e.lower() for e in log.errors):
+        outcome.status = "crashed"
+        outcome.reason = f"ncu: {message}; log {log_path}"
+    elif log.errors or process.returncode != 0:
+        outcome.status = "failed"
+        outcome.reason = f"ncu: {message or _tail(log_path) or 'exit code ' + str(process.returncode)}; log {log_path}"
+    elif log.no_kernels or not report.is_file():
+        outcome.status = "failed"
+        outcome.reason = (f"ncu profiled no kernels (nothing ran inside the NVTX range "
+                          f"'{ncu_module.NVTX_RANGE}'); log {log_path}")
+
+
+def _initial_manifest(kernel_file: Path, options: ProfileOptions, env: Environment, metrics: list[str],
+                      plan: dict[str, dict[str, list[str]]], variants: list[Variant]) -> dict[str, Any]:
+    return {
+        "format_version": rundir.FORMAT_VERSION,
+        "tool": {"name": "ncu-advisor", "version": __version__},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": None,
+        "gpu": dict(env.gpu),
+        "versions": {"ncu": env.ncu_version, "torch": None, "triton": None,
+                     "python": None, "cuda": None, "ncu_path": str(env.ncu)},
+        "kernel_file": {"path": str(kernel_file), "sha256": sha256_of(kernel_file), "copy": rundir.KERNEL_COPY_NAME},
+        "options": {
+            "clock_control": options.clock_control,
+            "cache_control": options.cache_control,
+            "timeout_s": options.timeout_s,
+            "rtol": options.rtol,
+            "reps": options.reps,
+            "seed": options.seed,
+            "profile_reference": options.profile_reference,
+            "metrics": metrics,
+        },
+        "commands": plan,
+        "reference": {"name": REFERENCE_NAME, "status": "pending"},
+        "variants": {v.name: {"status": "pending"} for v in variants},
+        "tables": None,
+        "complete": False,
+    }
+
+
+def _absorb_environment(manifest: dict[str, Any], result: dict[str, Any] | None) -> None:
+    env = (result or {}).get("environment") or {}
+    for key in ("torch", "triton", "python", "cuda"):
+        if env.get(key) and not manifest["versions"].get(key):
+            manifest["versions"][key] = env[key]
+    gpu = env.get("gpu") or {}
+    for key in ("sm_count", "cc", "name", "memory_bytes"):
+        if gpu.get(key) is not None and not manifest["gpu"].get(key):
+            manifest["gpu"][key] = gpu[key]
+
+
+def run_variant(name: str, steps: dict[str, list[str]], run_dir: Path, options: ProfileOptions,
+                progress: ProgressCallback | None) -> tuple[VariantOutcome, dict[str, Any] | None]:
+    """Run the bare child and (unless it failed) the ncu child of one variant."""
+    folder = rundir.variant_dir(run_dir, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome = VariantOutcome(name=name, dir=str(folder.relative_to(run_dir)))
+
+    def step(s: str) -> None:
+        if progress is not None:
+            progress(name, s)
+
+    child_log = folder / "child.log"
+    outcome.logs["child"] = str(child_log.relative_to(run_dir))
+    bench = run_process(steps["bench"], child_log, options.timeout_s, step)
+    result = _read_json(folder / "result.json")
+    judge_bench(bench, result, child_log.relative_to(run_dir), options.timeout_s, outcome)
+    if "ncu" in steps and outcome.status in ("ok", "incorrect"):
+        step("profile")
+        ncu_log = folder / "ncu.log"
+        outcome.logs["ncu"] = str(ncu_log.relative_to(run_dir))
+        process = run_process(steps["ncu"], ncu_log, options.timeout_s)
+        judge_ncu(process, ncu_log, folder / "profile.ncu-rep", options.timeout_s, outcome)
+    report = folder / "profile.ncu-rep"
+    if report.is_file():
+        outcome.logs["report"] = str(report.relative_to(run_dir))
+    step("done")
+    return outcome, result
+
+
+def _read_variant_table(report: Path, name: str) -> pd.DataFrame | None:
+    try:
+        from ncu_advisor.report import read_report  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return read_report(report, variant=name)
+
+
+def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, Any]]) -> pd.DataFrame:
+    """Add ``n_regs``/``n_spills`` columns to a variant's rows, matched on the kernel name."""
+    table = table.copy()
+    for column in ("n_regs", "n_spills"):
+        if column not in table.columns:
+            table[column] = pd.Series([None] * len(table), index=table.index, dtype="Float64")
+    for kernel in kernels:
+        rows = (table["variant"] == name) & (table["kernel"] == kernel.get("name"))
+        for column in ("n_regs", "n_spills"):
+            if kernel.get(column) is not None:
+                table.loc[rows, column] = float(kernel[column])
+    return table
+
+
+def write_tables(run_dir: Path, outcomes: list[VariantOutcome], reference: VariantOutcome | None) -> str:
+    """Write ``timings.csv`` and the tidy ``metrics.parquet``/``metrics.csv``; return a note for the manifest."""
+    rows = [(o.name, rep, ms) for o in ([reference] if reference else []) + outcomes
+            for rep, ms in enumerate(o.timings_ms)]
+    pd.DataFrame(rows, columns=list(rundir.TIMING_COLUMNS)).to_csv(run_dir / rundir.TIMINGS_CSV, index=False)
+    frames: list[pd.DataFrame] = []
+    for outcome in ([reference] if reference else []) + outcomes:
+        report = run_dir / outcome.logs["report"] if "report" in outcome.logs else None
+        if report is None:
+            continue
+        table = _read_variant_table(report, outcome.name)
+        if table is None:
+            return "metrics table not written: ncu_advisor.report is not available"
+        frames.append(merge_triton_counts(table, outcome.name, outcome.triton_kernels))
+    if not frames:
+        return "metrics table not written: no variant was profiled"
+    table = pd.concat(frames, ignore_index=True)
+    table.to_parquet(run_dir / rundir.METRICS_PARQUET, index=False)
+    table.to_csv(run_dir / rundir.METRICS_CSV, index=False)
+    return f"{len(table)} launches of {len(frames)} variants"
+
+
+@dataclass(frozen=True)
+class ProfileRun:
+    """The result of ``profile_file``."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    outcomes: list[VariantOutcome]
+    reference: VariantOutcome | None
+
+    @property
+    def all_ok(self) -> bool:
+        return all(o.status == "ok" for o in self.outcomes)
+
+
+def profile_file(kernel_file: Path, variants: list[Variant], options: ProfileOptions, *,
+                 has_reference: bool = True, env: Environment | None = None,
+                 progress: ProgressCallback | None = None) -> ProfileRun:
+    """Profile ``variants`` of ``kernel_file`` into a new run directory under ``options.runs_root``.
+
+    Raises:
+        EnvironmentNotReady: no ncu, ncu too old, no GPU, counters not permitted (the run directory then
+            holds what was done, ``complete: false``).
+    """
+    kernel_file = Path(kernel_file).resolve()
+    env = env or check_environment()
+    metrics = options.resolved_metrics()
+    run_dir = rundir.create_run_dir(Path(options.runs_root).resolve(), kernel_file.stem)
+    shutil.copyfile(kernel_file, run_dir / rundir.KERNEL_COPY_NAME)
+    plan = plan_commands(kernel_file, variants, options, run_dir, env.ncu, metrics, reference=has_reference)
+    manifest = _initial_manifest(kernel_file, options, env, metrics, plan, variants)
+    if not has_reference:
+        manifest["reference"] = {"name": REFERENCE_NAME, "status": "skipped", "reason": "no class Model"}
+    rundir.write_manifest(run_dir, manifest)
+
+    reference: VariantOutcome | None = None
+    if has_reference:
+        reference, result = run_variant(REFERENCE_NAME, plan[REFERENCE_NAME], run_dir, options, progress)
+        _absorb_environment(manifest, result)
+        manifest["reference"] = {"name": REFERENCE_NAME, **reference.manifest_entry()}
+        rundir.write_manifest(run_dir, manifest)
+    outcomes: list[VariantOutcome] = []
+    for variant in variants:
+        outcome, result = run_variant(variant.name, plan[variant.name], run_dir, options, progress)
+        _absorb_environment(manifest, result)
+        outcomes.append(outcome)
+        manifest["variants"][variant.name] = outcome.manifest_entry()
+        rundir.write_manifest(run_dir, manifest)
+    manifest["tables"] = write_tables(run_dir, outcomes, reference)
+    manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest["complete"] = True
+    rundir.write_manifest(run_dir, manifest)
+    return ProfileRun(run_dir=run_dir, manifest=manifest, outcomes=outcomes, reference=reference)
