@@ -1,0 +1,242 @@
+"""The rule file format (pydantic, ``extra="forbid"``) and the checked, compiled ``Rule``.
+
+A rule file is YAML holding one mapping; see ``docs/rules.md`` for the field reference.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ncu_advisor.errors import RuleError
+from ncu_advisor.model import Severity
+from ncu_advisor.rules.expr import Expression, parse_expression
+
+STAGES = ("block-size", "fine-tune", "bottleneck")
+Stage = Literal["block-size", "fine-tune", "bottleneck"]
+
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+RESERVED_PREFIXES = ("gpu_", "src_")
+
+#: Facts ``ncu_advisor.source`` gives rules (prefix ``src_``); ``src_block_<param>`` is added per kernel
+#: for each ``BLOCK*`` constexpr parameter (``src_block_m`` for ``BLOCK_M``).
+SOURCE_FACTS = (
+    "src_num_loads",
+    "src_uses_dot",
+    "src_expensive_ops",
+    "src_num_loops",
+    "src_num_warps",
+    "src_num_warps_min",
+    "src_num_stages",
+    "src_num_stages_min",
+    "src_num_configs",
+    "src_has_baseline",
+    "src_block_max",
+    "src_block_min",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricRequirement(_Strict):
+    """A metric a rule reads: its ncu name, the alias expressions use, and a default if optional."""
+
+    name: str = Field(min_length=1)
+    alias: str
+    default: float | None = None
+
+    @field_validator("alias")
+    @classmethod
+    def _alias_is_identifier(cls, alias: str) -> str:
+        if not _IDENTIFIER.match(alias):
+            raise ValueError(f"alias {alias!r} must be a lower-case identifier")
+        if alias.startswith(RESERVED_PREFIXES):
+            raise ValueError(f"alias {alias!r} may not start with {' or '.join(RESERVED_PREFIXES)}")
+        return alias
+
+
+class EstimatedEffect(_Strict):
+    """What acting on a finding could save, as a fraction (0..1) of the kernel's time."""
+
+    kind: Literal["local", "global"]
+    expression: str | float
+    basis: str = Field(min_length=10)
+
+
+class ProposalHint(_Strict):
+    """How a firing rule changes the proposed autotune configs."""
+
+    num_warps: int | None = Field(default=None, ge=1, le=32)
+    num_stages: int | None = Field(default=None, ge=1, le=8)
+    block_scale: float | None = Field(default=None, gt=0, le=4)
+
+
+class RuleDocs(_Strict):
+    """Ruff-style documentation: every field is required and non-empty."""
+
+    what_it_detects: str = Field(min_length=20)
+    why_it_matters: str = Field(min_length=20)
+    example: str = Field(min_length=20)
+    use_instead: str = Field(min_length=10)
+    known_problems: str = Field(min_length=10)
+    seed_text: str | None = None
+
+
+class RuleSpec(_Strict):
+    """One rule file, as written."""
+
+    id: str = Field(pattern=r"^[A-Z]{2,4}[0-9]{3,4}$")
+    name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    stage: Stage
+    requires: list[MetricRequirement] = Field(default_factory=list)
+    derived: dict[str, str | float] = Field(default_factory=dict)
+    when: str
+    severity: Severity
+    message: str = Field(min_length=5)
+    recommendation: str = Field(min_length=5)
+    estimated_effect: EstimatedEffect
+    proposal: ProposalHint | None = None
+    docs: RuleDocs
+
+    @field_validator("derived")
+    @classmethod
+    def _derived_names(cls, derived: dict[str, str | float]) -> dict[str, str | float]:
+        for name in derived:
+            if not _IDENTIFIER.match(name) or name.startswith(RESERVED_PREFIXES):
+                raise ValueError(f"derived name {name!r} must be a lower-case identifier without gpu_/src_")
+        return derived
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validated rule with its expressions parsed and its names checked."""
+
+    spec: RuleSpec
+    path: Path | None
+    when: Expression
+    derived: dict[str, Expression]
+    effect: Expression
+    message_fields: tuple[str, ...]
+    inputs: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def stage(self) -> str:
+        return self.spec.stage
+
+    @property
+    def severity(self) -> Severity:
+        return self.spec.severity
+
+    @property
+    def docs(self) -> RuleDocs:
+        return self.spec.docs
+
+    @property
+    def aliases(self) -> dict[str, MetricRequirement]:
+        return {req.alias: req for req in self.spec.requires}
+
+
+def message_fields(template: str, *, where: str) -> tuple[str, ...]:
+    """Return the names a message template fills; reject attribute/index access and conversions.
+
+    Raises:
+        RuleError: the template is malformed or uses ``{x.y}``, ``{x[0]}``, ``{x!r}`` or ``{}``.
+    """
+    names: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise RuleError(f"{where}: message template is malformed ({exc})") from None
+    for _, field_name, format_spec, conversion in parsed:
+        if field_name is None:
+            continue
+        if not _IDENTIFIER.match(field_name):
+            raise RuleError(
+                f"{where}: message field {{{field_name}}} is not a plain name",
+                hint="use {alias} or {alias:.1f}; attribute and index access are not allowed",
+            )
+        if conversion:
+            raise RuleError(f"{where}: message field {{{field_name}!{conversion}}} uses a conversion")
+        if format_spec and "{" in format_spec:
+            raise RuleError(f"{where}: message field {{{field_name}}} has a nested format spec")
+        if format_spec:
+            try:
+                format(1.5, format_spec)
+            except ValueError:
+                raise RuleError(f"{where}: format spec {format_spec!r} is not valid for numbers") from None
+        names.append(field_name)
+    return tuple(names)
+
+
+def compile_rule(spec: RuleSpec, path: Path | None = None) -> Rule:
+    """Parse a rule's expressions and check every name it uses is defined.
+
+    Raises:
+        RuleError: an expression is unsafe or malformed, or uses a name that is not a metric alias,
+            a derived value, a ``gpu_*`` spec field or a known ``src_*`` source fact.
+    """
+    where_prefix = f"{spec.id}"
+    known: set[str] = {req.alias for req in spec.requires}
+    aliases = set(known)
+    derived: dict[str, Expression] = {}
+    for name, text in spec.derived.items():
+        if name in aliases:
+            raise RuleError(f"{spec.id}: derived {name!r} shadows a metric alias", path=path)
+        expression = parse_expression(text, where=f"{where_prefix} derived.{name}")
+        _check_names(expression, known, spec.id, path, f"derived.{name}")
+        derived[name] = expression
+        known.add(name)
+    when = parse_expression(spec.when, where=f"{where_prefix} when")
+    _check_names(when, known, spec.id, path, "when")
+    effect = parse_expression(spec.estimated_effect.expression, where=f"{where_prefix} estimated_effect")
+    _check_names(effect, known, spec.id, path, "estimated_effect")
+    fields = message_fields(spec.message, where=f"{spec.id} message")
+    for name in fields:
+        if not _name_is_known(name, known):
+            raise RuleError(f"{spec.id}: message field {{{name}}} is not defined", path=path)
+    inputs: set[str] = set()
+    for expression in (when, effect, *derived.values()):
+        inputs |= {n for n in expression.names if n not in derived}
+    inputs |= {n for n in fields if n not in derived}
+    return Rule(
+        spec=spec,
+        path=path,
+        when=when,
+        derived=derived,
+        effect=effect,
+        message_fields=fields,
+        inputs=frozenset(inputs),
+    )
+
+
+def _name_is_known(name: str, known: set[str]) -> bool:
+    if name in known:
+        return True
+    if name.startswith("gpu_"):
+        return True
+    return name in SOURCE_FACTS or name.startswith("src_block_")
+
+
+def _check_names(expression: Expression, known: set[str], rule_id: str, path: Path | None, part: str) -> None:
+    for name in sorted(expression.names):
+        if not _name_is_known(name, known):
+            raise RuleError(
+                f"{rule_id} {part}: unknown name {name!r} in {expression.text!r}",
+                path=path,
+                hint="declare it under requires (alias) or derived, or use a gpu_*/src_* fact",
+            )

@@ -1,0 +1,346 @@
+"""Static analysis of a Triton kernel file: the file is parsed with ``ast``, never imported or run.
+
+For each ``@triton.jit`` function: its ``tl.constexpr`` parameters, its ``@triton.autotune`` configs
+(with line numbers), the literal constexpr values and ``num_warps``/``num_stages`` at its launch sites
+(``kernel[grid](..., BLOCK_M=128, num_warps=4)``), the number of distinct tensors it loads (``tl.load``
+base pointers), whether it uses ``tl.dot``, its expensive operations and its loops. ``facts_for``
+turns these into the ``src_*`` names rule expressions read.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ncu_advisor.errors import KernelFileError
+
+#: Triton's defaults on NVIDIA GPUs when a launch gives no num_warps / num_stages.
+TRITON_DEFAULT_NUM_WARPS = 4
+TRITON_DEFAULT_NUM_STAGES = 3
+
+#: Calls counted as expensive (the seeds: "Keep: expensive ops (exp, log, div, sqrt)").
+EXPENSIVE_CALLS = frozenset(
+    {"exp", "exp2", "log", "log2", "sqrt", "sqrt_rn", "rsqrt", "div_rn", "fdiv", "sin", "cos", "erf", "pow"}
+)
+
+
+@dataclass(frozen=True)
+class AutotuneConfig:
+    """One ``triton.Config`` of an ``@triton.autotune`` decorator."""
+
+    params: dict[str, int]
+    num_warps: int | None
+    num_stages: int | None
+    lineno: int
+
+
+@dataclass(frozen=True)
+class KernelFacts:
+    """What the source says about one ``@triton.jit`` kernel."""
+
+    name: str
+    lineno: int
+    params: list[str]
+    constexpr_params: list[str]
+    autotune_configs: list[AutotuneConfig]
+    autotune_key: list[str]
+    autotune_lineno: int | None
+    launch_params: dict[str, int]
+    launch_lineno: int | None
+    num_distinct_loads: int
+    load_bases: list[str]
+    uses_dot: bool
+    expensive_ops: list[str]
+    num_loops: int
+
+    @property
+    def block_params(self) -> list[str]:
+        """The constexpr parameters that are tile sizes (named ``BLOCK*``)."""
+        return [p for p in self.constexpr_params if p.upper().startswith("BLOCK")]
+
+    def candidate_configs(self) -> list[AutotuneConfig]:
+        """The configurations the kernel may run with: its autotune configs, else the launch site's."""
+        if self.autotune_configs:
+            return self.autotune_configs
+        params = {k: v for k, v in self.launch_params.items() if k not in ("num_warps", "num_stages")}
+        warps = self.launch_params.get("num_warps")
+        stages = self.launch_params.get("num_stages")
+        if warps is None and "num_warps" in self._non_literal_launch:
+            warps = None
+        elif warps is None:
+            warps = TRITON_DEFAULT_NUM_WARPS
+        if stages is None and "num_stages" in self._non_literal_launch:
+            stages = None
+        elif stages is None:
+            stages = TRITON_DEFAULT_NUM_STAGES
+        return [AutotuneConfig(params=params, num_warps=warps, num_stages=stages, lineno=self.launch_lineno or 0)]
+
+    _non_literal_launch: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """All kernels of one file."""
+
+    path: Path | None
+    text: str
+    kernels: list[KernelFacts]
+
+    def kernel(self, ncu_name: str) -> KernelFacts | None:
+        """The kernel an ncu kernel name refers to: same name, else the longest jit name it starts with."""
+        by_name = {k.name: k for k in self.kernels}
+        if ncu_name in by_name:
+            return by_name[ncu_name]
+        matches = [k for k in self.kernels if ncu_name.startswith(k.name + "_")]
+        return max(matches, key=lambda k: len(k.name)) if matches else None
+
+
+def analyze_file(path: Path | str) -> SourceFacts:
+    """Parse a kernel file and return its facts.
+
+    Raises:
+        KernelFileError: the file cannot be read or is not valid Python.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KernelFileError(f"cannot read kernel file ({exc})", path=path) from None
+    facts = analyze_source(text, str(path))
+    return SourceFacts(path=path, text=facts.text, kernels=facts.kernels)
+
+
+def analyze_source(text: str, filename: str = "<source>") -> SourceFacts:
+    """Parse kernel source text and return its facts (never executes it).
+
+    Raises:
+        KernelFileError: the text is not valid Python.
+    """
+    try:
+        tree = ast.parse(text, filename=filename)
+    except SyntaxError as exc:
+        raise KernelFileError(
+            f"line {exc.lineno}: not valid Python ({exc.msg})", path=filename, hint="fix the syntax error"
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise KernelFileError(f"cannot be parsed ({type(exc).__name__})", path=filename) from None
+    functions = [
+        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and _is_jit(node.decorator_list)
+    ]
+    names = {f.name for f in functions}
+    launches = _launch_sites(tree, names)
+    kernels = [_kernel_facts(function, launches.get(function.name)) for function in functions]
+    kernels.sort(key=lambda k: k.lineno)
+    return SourceFacts(path=None, text=text, kernels=kernels)
+
+
+def facts_for(kernel: KernelFacts) -> dict[str, float]:
+    """The ``src_*`` values rule expressions read for one kernel (NaN-free; unknown ones left out)."""
+    configs = kernel.candidate_configs()
+    facts: dict[str, float] = {
+        "src_num_loads": float(kernel.num_distinct_loads),
+        "src_uses_dot": 1.0 if kernel.uses_dot else 0.0,
+        "src_expensive_ops": float(len(kernel.expensive_ops)),
+        "src_num_loops": float(kernel.num_loops),
+        "src_num_configs": float(len(kernel.autotune_configs)),
+    }
+    warps = [c.num_warps for c in configs if c.num_warps is not None]
+    stages = [c.num_stages for c in configs if c.num_stages is not None]
+    if warps and len(warps) == len(configs):
+        facts["src_num_warps"] = float(max(warps))
+        facts["src_num_warps_min"] = float(min(warps))
+    if stages and len(stages) == len(configs):
+        facts["src_num_stages"] = float(max(stages))
+        facts["src_num_stages_min"] = float(min(stages))
+    facts["src_has_baseline"] = float(
+        any(c.num_warps == 4 and c.num_stages == 2 for c in configs)
+    )
+    block_values: list[int] = []
+    for param in kernel.block_params:
+        values = [c.params[param] for c in configs if param in c.params]
+        if values and len(values) == len(configs):
+            facts[f"src_{param.lower()}"] = float(max(values))
+            block_values.extend(values)
+    if block_values:
+        facts["src_block_max"] = float(max(block_values))
+        facts["src_block_min"] = float(min(block_values))
+    return facts
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    if isinstance(node, ast.Call):
+        return _dotted(node.func)
+    return ""
+
+
+def _is_jit(decorators: list[ast.expr]) -> bool:
+    return any(_dotted(d).split(".")[-1] == "jit" for d in decorators)
+
+
+def _int_literal(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return int(node.value)
+    return None
+
+
+def _is_constexpr(annotation: ast.expr | None) -> bool:
+    return annotation is not None and _dotted(annotation).split(".")[-1] == "constexpr"
+
+
+def _autotune(function: ast.FunctionDef) -> tuple[list[AutotuneConfig], list[str], int | None]:
+    for decorator in function.decorator_list:
+        if not (isinstance(decorator, ast.Call) and _dotted(decorator.func).split(".")[-1] == "autotune"):
+            continue
+        configs: list[AutotuneConfig] = []
+        key: list[str] = []
+        for keyword in decorator.keywords:
+            if keyword.arg == "configs" and isinstance(keyword.value, (ast.List, ast.Tuple)):
+                for element in keyword.value.elts:
+                    config = _config(element)
+                    if config is not None:
+                        configs.append(config)
+            if keyword.arg == "key" and isinstance(keyword.value, (ast.List, ast.Tuple)):
+                key = [e.value for e in keyword.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        return configs, key, decorator.lineno
+    return [], [], None
+
+
+def _config(node: ast.AST) -> AutotuneConfig | None:
+    if not (isinstance(node, ast.Call) and _dotted(node.func).split(".")[-1] == "Config"):
+        return None
+    params: dict[str, int] = {}
+    if node.args and isinstance(node.args[0], ast.Dict):
+        for key, value in zip(node.args[0].keys, node.args[0].values):
+            literal = _int_literal(value)
+            if isinstance(key, ast.Constant) and isinstance(key.value, str) and literal is not None:
+                params[key.value] = literal
+    warps = stages = None
+    for keyword in node.keywords:
+        if keyword.arg == "num_warps":
+            warps = _int_literal(keyword.value)
+        elif keyword.arg == "num_stages":
+            stages = _int_literal(keyword.value)
+    return AutotuneConfig(
+        params=params,
+        num_warps=warps if warps is not None else TRITON_DEFAULT_NUM_WARPS,
+        num_stages=stages if stages is not None else TRITON_DEFAULT_NUM_STAGES,
+        lineno=node.lineno,
+    )
+
+
+@dataclass
+class _Launch:
+    params: dict[str, int]
+    non_literal: set[str]
+    lineno: int
+
+
+def _launch_sites(tree: ast.AST, kernel_names: set[str]) -> dict[str, _Launch]:
+    """The first launch site ``name[grid](...)`` of each kernel, with its literal keyword values."""
+    launches: dict[str, _Launch] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Subscript)):
+            continue
+        name = _dotted(node.func.value)
+        if name not in kernel_names or name in launches:
+            continue
+        params: dict[str, int] = {}
+        non_literal: set[str] = set()
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                continue
+            literal = _int_literal(keyword.value)
+            if literal is not None:
+                params[keyword.arg] = literal
+            else:
+                non_literal.add(keyword.arg)
+        launches[name] = _Launch(params=params, non_literal=non_literal, lineno=node.lineno)
+    return launches
+
+
+def _assignments(function: ast.FunctionDef) -> dict[str, ast.expr]:
+    """Last simple assignment ``name = expr`` of each local name (good enough to follow pointer math)."""
+    assigned: dict[str, ast.expr] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            assigned.setdefault(node.targets[0].id, node.value)
+    return assigned
+
+
+def _pointer_base(node: ast.expr, assigned: dict[str, ast.expr], params: set[str], depth: int = 0) -> str:
+    """Follow the left-most operand of pointer arithmetic back to a kernel parameter."""
+    if depth > 20:
+        return ast.dump(node)[:40]
+    if isinstance(node, ast.BinOp):
+        left = _pointer_base(node.left, assigned, params, depth + 1)
+        if left in params:
+            return left
+        right = _pointer_base(node.right, assigned, params, depth + 1)
+        return right if right in params else left
+    if isinstance(node, ast.Name):
+        if node.id in params:
+            return node.id
+        if node.id in assigned:
+            return _pointer_base(assigned[node.id], assigned, params, depth + 1)
+        return node.id
+    if isinstance(node, ast.Call) and _dotted(node.func).split(".")[-1] == "make_block_ptr":
+        base = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "base"), None)
+        if base is not None:
+            return _pointer_base(base, assigned, params, depth + 1)
+    if isinstance(node, ast.Subscript):
+        return _pointer_base(node.value, assigned, params, depth + 1)
+    return ast.unparse(node)[:40]
+
+
+def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFacts:
+    arguments = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
+    params = [a.arg for a in arguments]
+    constexpr = [a.arg for a in arguments if _is_constexpr(a.annotation)]
+    configs, key, autotune_line = _autotune(function)
+    assigned = _assignments(function)
+    pointer_params = set(params) - set(constexpr)
+    bases: list[str] = []
+    uses_dot = False
+    expensive: set[str] = set()
+    loops = 0
+    for node in ast.walk(function):
+        if isinstance(node, (ast.For, ast.While)):
+            loops += 1
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            expensive.add("/")
+        elif isinstance(node, ast.Call):
+            called = _dotted(node.func)
+            last = called.split(".")[-1]
+            if last == "load" and called.split(".")[0] in ("tl", "triton"):
+                pointer = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "pointer"), None)
+                if pointer is not None:
+                    base = _pointer_base(pointer, assigned, pointer_params)
+                    if base not in bases:
+                        bases.append(base)
+            elif last == "dot" and called.split(".")[0] in ("tl", "triton"):
+                uses_dot = True
+            elif last in EXPENSIVE_CALLS and called.split(".")[0] in ("tl", "triton", "libdevice", "math"):
+                expensive.add(f"tl.{last}" if called.startswith("tl.") else called)
+    return KernelFacts(
+        name=function.name,
+        lineno=function.lineno,
+        params=params,
+        constexpr_params=constexpr,
+        autotune_configs=configs,
+        autotune_key=key,
+        autotune_lineno=autotune_line,
+        launch_params=dict(launch.params) if launch else {},
+        launch_lineno=launch.lineno if launch else None,
+        num_distinct_loads=len(bases),
+        load_bases=bases,
+        uses_dot=uses_dot,
+        expensive_ops=sorted(expensive),
+        num_loops=loops,
+        _non_literal_launch=frozenset(launch.non_literal) if launch else frozenset(),
+    )
