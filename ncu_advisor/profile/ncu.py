@@ -62,6 +62,11 @@ FALLBACK_CORE_METRICS: tuple[str, ...] = (
 )
 
 
+def ncu_fallback_locations() -> list[str]:
+    """Where ncu is looked for when it is not on PATH (newest Nsight Compute install first)."""
+    return ["/usr/local/cuda/bin/ncu", *sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"), reverse=True)]
+
+
 def find_ncu(path_env: str | None = None) -> Path:
     """Locate ``ncu``: on PATH, then ``/usr/local/cuda/bin``, then ``/opt/nvidia/nsight-compute/*``.
 
@@ -71,8 +76,7 @@ def find_ncu(path_env: str | None = None) -> Path:
     found = shutil.which("ncu", path=path_env if path_env is not None else os.environ.get("PATH"))
     if found:
         return Path(found)
-    candidates = ["/usr/local/cuda/bin/ncu", *sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"), reverse=True)]
-    for candidate in candidates:
+    for candidate in ncu_fallback_locations():
         if os.access(candidate, os.X_OK):
             return Path(candidate)
     raise EnvironmentNotReady(

@@ -1,0 +1,107 @@
+"""Run directories: names never reused, atomic manifest, load_run/latest_run/is_run_dir and their errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ncu_advisor import rundir
+from ncu_advisor.errors import RunError
+from ncu_advisor.table import ID_COLUMNS
+
+NOW = datetime(2026, 11, 21, 21, 5, 9, tzinfo=timezone.utc)
+
+
+def _manifest(**variants: str) -> dict:
+    return {"format_version": 1, "complete": all(s != "pending" for s in variants.values()),
+            "variants": {name: {"status": status} for name, status in variants.items()}}
+
+
+def test_create_never_overwrites(tmp_path: Path) -> None:
+    first = rundir.create_run_dir(tmp_path / "runs", "fused", NOW)
+    (first / "marker").write_text("first")
+    second = rundir.create_run_dir(tmp_path / "runs", "fused", NOW)
+    third = rundir.create_run_dir(tmp_path / "runs", "fused", NOW)
+    assert first.name == "20261121T210509Z-fused"
+    assert second.name == "20261121T210509Z-fused-2" and third.name == "20261121T210509Z-fused-3"
+    assert (first / "marker").read_text() == "first"
+
+
+def test_manifest_round_trip_and_no_temp_left(tmp_path: Path) -> None:
+    run = rundir.create_run_dir(tmp_path, "k", NOW)
+    manifest = _manifest(a="ok", b="incorrect")
+    manifest["commands"] = {"a": {"bench": ["python", "-m", "x"]}}
+    rundir.write_manifest(run, manifest)
+    assert json.loads((run / "manifest.json").read_text()) == manifest
+    assert [p.name for p in run.iterdir()] == ["manifest.json"]
+    loaded = rundir.load_run(run)
+    assert loaded.manifest == manifest
+    assert list(loaded.table.columns) == list(ID_COLUMNS) and loaded.table.empty
+    assert list(loaded.timings.columns) == list(rundir.TIMING_COLUMNS)
+    assert loaded.kernel_file is None
+
+
+def test_load_reads_tables_and_kernel_copy(tmp_path: Path) -> None:
+    run = rundir.create_run_dir(tmp_path, "k", NOW)
+    rundir.write_manifest(run, _manifest(a="ok"))
+    table = pd.DataFrame({"variant": ["a", "a"], "kernel": ["k1", "k2"], "launch__registers_per_thread": [32.0, 40.0]})
+    table.to_parquet(run / rundir.METRICS_PARQUET, index=False)
+    pd.DataFrame({"variant": ["a"] * 3, "rep": [0, 1, 2], "median_ms": [1.0, 1.5, 2.0]}).to_csv(
+        run / rundir.TIMINGS_CSV, index=False)
+    (run / "kernel.py").write_text("class Model: pass\n")
+    loaded = rundir.load_run(run)
+    assert loaded.table["launch__registers_per_thread"].tolist() == [32.0, 40.0]
+    assert loaded.timings["median_ms"].median() == 1.5
+    assert loaded.kernel_file == run / "kernel.py"
+
+
+def test_incomplete_run_names_missing_variants(tmp_path: Path) -> None:
+    run = rundir.create_run_dir(tmp_path, "k", NOW)
+    rundir.write_manifest(run, _manifest(a="ok", b="pending", c="pending"))
+    with pytest.raises(RunError) as err:
+        rundir.load_run(run)
+    assert "variants not profiled: b, c" in err.value.message
+    assert err.value.exit_code == 2
+    assert rundir.load_run(run, allow_incomplete=True).manifest["variants"]["b"]["status"] == "pending"
+    assert rundir.missing_variants(rundir.read_manifest(run)) == ["b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [("{not json", "unreadable"), ('{"variants": {}}', "no format_version"),
+     ('{"format_version": 2, "complete": true}', "newer")],
+)
+def test_bad_manifests(tmp_path: Path, content: str, expected: str) -> None:
+    (tmp_path / "manifest.json").write_text(content)
+    with pytest.raises(RunError, match=expected):
+        rundir.load_run(tmp_path)
+
+
+def test_not_a_run_dir(tmp_path: Path) -> None:
+    with pytest.raises(RunError, match="manifest.json is missing"):
+        rundir.load_run(tmp_path)
+    with pytest.raises(RunError, match="no such run directory"):
+        rundir.load_run(tmp_path / "nope")
+    assert not rundir.is_run_dir(tmp_path)
+
+
+def test_latest_run(tmp_path: Path) -> None:
+    assert rundir.latest_run(tmp_path / "absent") is None
+    assert rundir.latest_run(tmp_path) is None
+    older = rundir.create_run_dir(tmp_path, "k", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    newer = rundir.create_run_dir(tmp_path, "k", NOW)
+    newest = rundir.create_run_dir(tmp_path, "k", NOW)  # same second: "-2"
+    (tmp_path / "20991231T000000Z-not-a-run").mkdir()  # no manifest: ignored
+    for run in (older, newer, newest):
+        rundir.write_manifest(run, _manifest(a="ok"))
+    assert rundir.is_run_dir(newer)
+    assert rundir.latest_run(tmp_path) == newest
+
+
+def test_variant_dir_is_inside_variants(tmp_path: Path) -> None:
+    assert rundir.variant_dir(tmp_path, "ModelNew@cfg1") == tmp_path / "variants" / "ModelNew@cfg1"
+    assert rundir.variant_dir(tmp_path, "a/b").parent == tmp_path / "variants"
