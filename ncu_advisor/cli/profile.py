@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from ncu_advisor import rundir
@@ -32,9 +34,15 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else format(value, pattern)
 
 
+def _short(name: str | None, width: int = 40) -> str:
+    if not name:
+        return "-"
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def print_summary(rows: list[SummaryRow], run_dir: Path) -> None:
     """Print the summary table, the reasons of the variants that are not ok, and the run path."""
-    table = Table(title="ncu-advisor profile", show_lines=False)
+    table = Table(show_lines=False)
     for column in ("variant", "status", "correct", "median ms", "vs ref", "regs", "spills",
                    "occ. limiter", "DRAM %", "SM %", "longest kernel"):
         table.add_column(column, justify="right" if column not in ("variant", "status", "longest kernel",
@@ -45,8 +53,12 @@ def print_summary(rows: list[SummaryRow], run_dir: Path) -> None:
         table.add_row(row.variant, status, correct, _fmt(row.median_ms, ".3f"),
                       "-" if row.speedup_vs_reference is None else f"{row.speedup_vs_reference:.2f}x",
                       _fmt(row.registers, ".0f"), _fmt(row.n_spills, ".0f"), row.occupancy_limiter or "-",
-                      _fmt(row.dram_pct, ".1f"), _fmt(row.sm_pct, ".1f"), row.kernel or "-")
-    out_console.print(table)
+                      _fmt(row.dram_pct, ".1f"), _fmt(row.sm_pct, ".1f"), _short(row.kernel))
+    # Print at the table's natural width: a squashed 11-column table is unreadable in an 80-column pipe.
+    natural = Measurement.get(out_console, out_console.options.update(width=400), table).maximum
+    wide = Console(highlight=False, width=max(out_console.width, min(natural, 400)),
+                   force_terminal=out_console.is_terminal or None)
+    wide.print(table)
     for row in rows:
         if row.status != "ok" and row.reason:
             out_console.print(f"{row.variant}: {row.status}: {row.reason}", markup=False)
