@@ -1,0 +1,80 @@
+"""SARIF 2.1.0: each finding a result located in the kernel source, each rule in the driver's rule list.
+
+Locations: the kernel file's path as recorded in the run's manifest, made relative to the repository root
+(``ReportData.kernel_path``), at the kernel's ``@triton.autotune`` decorator when it has one, else at its
+``@triton.jit`` def; findings on kernels that are not in the file (cuDNN, PyTorch) point at the variant's
+class. Code-scanning views therefore annotate the kernel itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ncu_advisor import __version__
+from ncu_advisor.render.report_data import ReportData, gpu_name
+
+SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+INFORMATION_URI = "https://github.com/ncu-advisor/ncu-advisor"
+#: Our severities -> SARIF result levels.
+LEVELS = {"info": "note", "warning": "warning", "error": "error"}
+
+
+def render_sarif(data: ReportData) -> str:
+    """Render the report's findings as a SARIF 2.1.0 log (one run, results in finding order)."""
+    rules = data.rules
+    index = {rule.id: i for i, rule in enumerate(rules)}
+    driver_rules = [{
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary[:1000] or rule.name},
+        "fullDescription": {"text": rule.summary},
+        "help": {"text": rule.help_text, "markdown": rule.help_text.replace("\n\n", "\n\n")},
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {"tags": ["performance", "triton", "nsight-compute"]},
+    } for rule in rules]
+    results: list[dict[str, Any]] = []
+    for finding in data.findings:
+        where = data.location_of(finding)
+        text = f"{finding.message} Do: {finding.recommendation} [{finding.variant}: {finding.kernel}, " \
+               f"launch {finding.launch}]"
+        result: dict[str, Any] = {
+            "ruleId": finding.rule,
+            "level": LEVELS[finding.severity.value],
+            "message": {"text": text},
+            "properties": {
+                "variant": finding.variant, "kernel": finding.kernel, "launch": finding.launch,
+                "estimatedEffect": finding.estimated_effect, "effectKind": finding.effect_kind,
+                "evidence": {k: v for k, v in finding.evidence.items() if not isinstance(v, float) or v == v},
+            },
+            "partialFingerprints": {
+                "ncuAdvisor/v1": f"{finding.rule}:{finding.variant}:{finding.kernel}:{finding.launch}",
+            },
+        }
+        if finding.rule in index:
+            result["ruleIndex"] = index[finding.rule]
+        if where is not None:
+            result["locations"] = [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": where.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": where.line},
+                },
+                "message": {"text": where.what},
+            }]
+        results.append(result)
+    run: dict[str, Any] = {
+        "tool": {"driver": {
+            "name": "ncu-advisor", "version": __version__, "semanticVersion": __version__,
+            "informationUri": INFORMATION_URI, "rules": driver_rules,
+        }},
+        "automationDetails": {"id": f"ncu-advisor/{gpu_name(data)}/"},
+        "results": results,
+        "properties": {"gpu": gpu_name(data), "run": data.run_path.name},
+    }
+    if data.kernel_path:
+        run["originalUriBaseIds"] = {"%SRCROOT%": {"description": {"text": "the repository root"}}}
+        run["artifacts"] = [{"location": {"uri": data.kernel_path, "uriBaseId": "%SRCROOT%"},
+                             "sourceLanguage": "python"}]
+    log = {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
+    return json.dumps(log, indent=2, default=str) + "\n"
