@@ -1,0 +1,225 @@
+"""Renderers of ``recommend`` results: a stable JSON document, plain text and markdown.
+
+JSON schema (``version`` 1; keys are only ever added, never renamed or removed)::
+
+    {"version": 1, "gpu": str|null, "stage": str,
+     "kernels": [{"kernel", "variant", "launch", "source", "stage", "metrics": {metric: value},
+                  "findings": [{"rule", "name", "stage", "severity", "message", "recommendation",
+                                "evidence": {metric-or-name: value, "condition": when-expression},
+                                "estimated_effect": {"fraction", "kind", "basis"}}],
+                  "skipped": [{"rule", "reason"}],
+                  "proposals": [{"params", "num_warps", "num_stages", "baseline", "reason", "config"}],
+                  "autotune_block": str|null,
+                  "ncu_rules": [{"rule", "name", "section", "severity", "message", "speedup",
+                                 "speedup_type", "actionable_from_triton", "note"}]}]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ncu_advisor.model import Finding, Proposal, Severity
+from ncu_advisor.rules.engine import KernelResult
+
+SCHEMA_VERSION = 1
+
+#: ncu guided-analysis rules whose advice cannot be acted on from Triton source, and why.
+NOT_ACTIONABLE_FROM_TRITON = {
+    "MemoryL2Compression": "L2 compression is chosen by the CUDA allocator (compressible memory), not by kernel code",
+    "UncoalescedSharedAccess": "Triton's compiler chooses shared-memory layouts and swizzles",
+    "SharedMemoryConflicts": "Triton's compiler chooses shared-memory layouts and swizzles",
+    "FPInstructions": "FMA contraction is decided by the compiler, not written in Triton",
+    "SOLFPRoofline": "informational roofline summary",
+    "HighPipeUtilization": "informational pipe summary",
+}
+
+NcuRules = Mapping[tuple[str | None, int], list[dict[str, Any]]]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def ncu_rule_entries(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ncu's guided-analysis results worth showing (optimisation hints), marked for Triton actionability."""
+    entries = []
+    for item in raw:
+        if str(item.get("severity", "")).lower() not in ("optimization", "warning", "error"):
+            continue
+        if not item.get("message"):
+            continue
+        rule = str(item.get("rule", ""))
+        note = NOT_ACTIONABLE_FROM_TRITON.get(rule)
+        entries.append(
+            {
+                "rule": rule,
+                "name": item.get("name"),
+                "section": item.get("section"),
+                "severity": item.get("severity"),
+                "message": item.get("message"),
+                "speedup": _clean(item.get("speedup")),
+                "speedup_type": item.get("speedup_type"),
+                "actionable_from_triton": note is None,
+                "note": note,
+            }
+        )
+    entries.sort(key=lambda e: -(e["speedup"] or 0.0))
+    return entries
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "name": finding.name,
+        "stage": finding.stage,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "recommendation": finding.recommendation,
+        "evidence": {k: _clean(v) for k, v in finding.evidence.items()},
+        "estimated_effect": {
+            "fraction": round(finding.estimated_effect, 4),
+            "kind": finding.effect_kind,
+            "basis": finding.effect_basis,
+        },
+    }
+
+
+def proposal_to_dict(proposal: Proposal) -> dict[str, Any]:
+    return {
+        "params": dict(proposal.params),
+        "num_warps": proposal.num_warps,
+        "num_stages": proposal.num_stages,
+        "baseline": proposal.baseline,
+        "reason": proposal.reason,
+        "config": proposal.as_triton_config(),
+    }
+
+
+def results_to_dict(results: Sequence[KernelResult], *, stage: str = "all", ncu_rules: NcuRules | None = None) -> dict[str, Any]:
+    """The JSON document (see the module docstring)."""
+    gpus = sorted({r.gpu for r in results if r.gpu})
+    kernels = []
+    for result in results:
+        kernels.append(
+            {
+                "kernel": result.kernel,
+                "variant": result.variant,
+                "launch": result.launch,
+                "source": result.source,
+                "stage": result.stage,
+                "metrics": {k: _clean(v) for k, v in result.metrics.items()},
+                "findings": [finding_to_dict(f) for f in result.findings],
+                "skipped": list(result.skipped),
+                "proposals": [proposal_to_dict(p) for p in result.proposals],
+                "autotune_block": result.autotune_block,
+                "ncu_rules": ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), [])),
+            }
+        )
+    return {"version": SCHEMA_VERSION, "gpu": ", ".join(gpus) if gpus else None, "stage": stage, "kernels": kernels}
+
+
+def render_json(results: Sequence[KernelResult], *, stage: str = "all", ncu_rules: NcuRules | None = None) -> str:
+    return json.dumps(results_to_dict(results, stage=stage, ncu_rules=ncu_rules), indent=2, allow_nan=False)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _title(result: KernelResult) -> str:
+    variant = f" [{result.variant}]" if result.variant else ""
+    duration = result.metrics.get("gpu__time_duration.sum")
+    time = f", {duration / 1000:,.1f} us" if isinstance(duration, (int, float)) else ""
+    return f"{result.kernel}{variant} (launch {result.launch}{time}, stage {result.stage})"
+
+
+def render_text(
+    results: Sequence[KernelResult],
+    *,
+    ncu_rules: NcuRules | None = None,
+    show_skipped: bool = False,
+) -> str:
+    """Human-readable findings per launch, largest estimated effect first."""
+    lines: list[str] = []
+    for result in results:
+        lines.append(_title(result))
+        if not result.findings:
+            lines.append("  no findings")
+        for finding in result.findings:
+            effect = f"~{finding.estimated_effect:.0%} {finding.effect_kind}"
+            lines.append(f"  {finding.severity.value.upper():7} {finding.rule} {finding.name} ({effect})")
+            lines.append(f"          {finding.message}")
+            evidence = ", ".join(f"{k}={_value(v)}" for k, v in finding.evidence.items() if k != "condition")
+            lines.append(f"          evidence: {evidence}; fired on: {finding.evidence.get('condition', '')}")
+            lines.append(f"          -> {finding.recommendation}")
+        entries = ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), []))
+        if entries:
+            lines.append("  ncu guided analysis:")
+            for entry in entries:
+                speedup = f" (ncu est. {entry['speedup']:.0f}% {entry['speedup_type']})" if entry["speedup"] else ""
+                mark = "" if entry["actionable_from_triton"] else f" [not actionable from Triton: {entry['note']}]"
+                lines.append(f"    {entry['rule']}{speedup}{mark}: {entry['message'][:220]}")
+        if result.autotune_block:
+            lines.append("  proposed configs:")
+            lines.extend("    " + line for line in result.autotune_block.splitlines())
+        if show_skipped and result.skipped:
+            lines.append("  skipped: " + "; ".join(f"{s['rule']} ({s['reason']})" for s in result.skipped))
+        lines.append("")
+    counts = count_by_severity(results)
+    lines.append(
+        f"{len(results)} launches, "
+        + ", ".join(f"{counts[s]} {s.value}" for s in (Severity.ERROR, Severity.WARNING, Severity.INFO))
+    )
+    return "\n".join(lines)
+
+
+def render_markdown(results: Sequence[KernelResult], *, ncu_rules: NcuRules | None = None) -> str:
+    """Markdown: one section per launch with a findings table and the proposed autotune block."""
+    lines = ["# ncu-advisor recommendations", ""]
+    for result in results:
+        lines += [f"## {_title(result)}", ""]
+        if result.findings:
+            lines += ["| severity | rule | finding | evidence | effect | recommendation |", "|---|---|---|---|---|---|"]
+            for f in result.findings:
+                evidence = "<br>".join(f"`{k}` = {_value(v)}" for k, v in f.evidence.items() if k != "condition")
+                cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+                lines.append(
+                    f"| {f.severity.value} | {f.rule} {f.name} | {cell(f.message)} | {cell(evidence)}<br>"
+                    f"when `{cell(f.evidence.get('condition', ''))}` | {f.estimated_effect:.0%} {f.effect_kind} "
+                    f"| {cell(f.recommendation)} |"
+                )
+        else:
+            lines.append("No findings.")
+        entries = ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), []))
+        if entries:
+            lines += ["", "ncu guided analysis:", ""]
+            for entry in entries:
+                mark = "" if entry["actionable_from_triton"] else f" *(not actionable from Triton: {entry['note']})*"
+                lines.append(f"- **{entry['rule']}**{mark}: {entry['message'][:300]}")
+        if result.autotune_block:
+            lines += ["", "```python", result.autotune_block, "```"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def count_by_severity(results: Sequence[KernelResult]) -> dict[Severity, int]:
+    counts = {severity: 0 for severity in Severity}
+    for result in results:
+        for finding in result.findings:
+            counts[finding.severity] += 1
+    return counts
+
+
+def worst_severity(results: Sequence[KernelResult]) -> Severity | None:
+    """The most severe finding over all results, or None without findings."""
+    severities = [f.severity for r in results for f in r.findings]
+    return max(severities, key=lambda s: s.rank) if severities else None
