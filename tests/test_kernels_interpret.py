@@ -82,7 +82,8 @@ def run_file_interpreted(path: Path) -> list[dict[str, Any]]:
         expected = reference64(*[t.double() if t.is_floating_point() else t for t in inputs])
 
     records = []
-    for variant in sorted(n for n in vars(module) if n.startswith("ModelNew") and isinstance(vars(module)[n], type)):
+    variants = sorted(n for n, v in vars(module).items() if n.startswith("ModelNew") and isinstance(v, type))
+    for variant in variants:
         record: dict[str, Any] = {"variant": variant}
         try:
             torch.manual_seed(2)
