@@ -1,0 +1,180 @@
+"""`ncu-advisor recommend` and `ncu-advisor rules` through typer's CliRunner, on the recorded reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from ncu_advisor.cli import app
+from ncu_advisor.report import read_report
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "examples" / "reports" / "h200-seed"
+SEED000 = SEED / "ModelNew_seed000_small.ncu-rep.gz"
+SEED001 = SEED / "ModelNew_seed001_small.ncu-rep.gz"
+SEED001_FULL = SEED / "ModelNew_seed001_full.ncu-rep.gz"
+FUSED = ROOT / "kernels" / "fused.py"
+
+runner = CliRunner()
+
+FINDING_SCHEMA = {
+    "type": "object",
+    "required": ["rule", "name", "stage", "severity", "message", "recommendation", "evidence", "estimated_effect"],
+    "properties": {
+        "severity": {"enum": ["info", "warning", "error"]},
+        "stage": {"enum": ["block-size", "fine-tune", "bottleneck"]},
+        "evidence": {"type": "object", "required": ["condition"]},
+        "estimated_effect": {
+            "type": "object",
+            "required": ["fraction", "kind", "basis"],
+            "properties": {"fraction": {"type": "number", "minimum": 0, "maximum": 1}, "kind": {"enum": ["local", "global"]}},
+        },
+    },
+}
+SCHEMA = {
+    "type": "object",
+    "required": ["version", "gpu", "kernels"],
+    "properties": {
+        "version": {"const": 1},
+        "kernels": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kernel", "variant", "launch", "metrics", "findings", "skipped", "proposals", "autotune_block"],
+                "properties": {
+                    "findings": {"type": "array", "items": FINDING_SCHEMA},
+                    "skipped": {"type": "array", "items": {"type": "object", "required": ["rule", "reason"]}},
+                },
+            },
+        },
+    },
+}
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_json_output_follows_the_schema_and_the_report() -> None:
+    result = _invoke("recommend", str(SEED001), "--source", str(FUSED), "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert document["gpu"] == "NVIDIA H200"
+    (kernel,) = document["kernels"]
+    assert kernel["kernel"] == "conv2d_scale_min_kernel"
+    table = read_report(SEED001)
+    assert kernel["metrics"]["launch__registers_per_thread"] == int(table["launch__registers_per_thread"].iloc[0])
+    rules = [f["rule"] for f in kernel["findings"]]
+    assert {"NA101", "NA102", "NA203"} <= set(rules)
+    effects = [f["estimated_effect"]["fraction"] for f in kernel["findings"]]
+    assert effects == sorted(effects, reverse=True)
+    baseline = [p for p in kernel["proposals"] if p["baseline"]]
+    assert baseline and baseline[0]["num_warps"] == 4 and baseline[0]["num_stages"] == 2
+    assert "@triton.autotune(" in kernel["autotune_block"]
+
+
+def test_text_output_shows_evidence_and_thresholds() -> None:
+    result = _invoke("recommend", str(SEED000), "--source", str(FUSED), "--kernel", "scale_channel_min")
+    assert result.exit_code == 0, result.output
+    assert "scale_channel_min_kernel" in result.stdout
+    assert "NA301 memory-bound" in result.stdout
+    assert "fired on: dram_throughput >= 60 and dram_throughput > sm_throughput" in result.stdout
+    assert "dram__throughput.avg.pct_of_peak_sustained_elapsed=86.81" in result.stdout
+    assert "nchwToNhwcKernel" not in result.stdout
+
+
+def test_markdown_output() -> None:
+    result = _invoke("recommend", str(SEED001), "--source", str(FUSED), "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# ncu-advisor recommendations")
+    assert "| warning | NA101 registers-over-128 |" in result.stdout
+    assert "```python\n@triton.autotune(" in result.stdout
+
+
+def test_ncu_guided_analysis_is_shown_and_marked() -> None:
+    result = _invoke("recommend", str(SEED001_FULL), "--source", str(FUSED), "--format", "json")
+    assert result.exit_code == 0, result.output
+    (kernel,) = json.loads(result.stdout)["kernels"]
+    by_rule = {entry["rule"]: entry for entry in kernel["ncu_rules"]}
+    assert by_rule["MemoryL2Compression"]["actionable_from_triton"] is False
+    assert by_rule["TheoreticalOccupancy"]["actionable_from_triton"] is True
+    assert "limited by the number of required registers" in by_rule["TheoreticalOccupancy"]["message"]
+
+
+@pytest.mark.parametrize(("fail_on", "code"), [("error", 0), ("warning", 1), ("info", 1)])
+def test_fail_on_sets_the_exit_code(fail_on: str, code: int) -> None:
+    result = _invoke("recommend", str(SEED001), "--source", str(FUSED), "--fail-on", fail_on, "--format", "json")
+    assert result.exit_code == code
+    severities = {f["severity"] for f in json.loads(result.stdout)["kernels"][0]["findings"]}
+    assert "warning" in severities and "error" not in severities
+
+
+def test_stage_auto_and_fine_tune() -> None:
+    result = _invoke("recommend", str(SEED001), "--source", str(FUSED), "--stage", "fine-tune", "--format", "json")
+    (kernel,) = json.loads(result.stdout)["kernels"]
+    assert {f["stage"] for f in kernel["findings"]} <= {"fine-tune", "bottleneck"}
+    assert "NA203" in {f["rule"] for f in kernel["findings"]}
+    result = _invoke("recommend", str(SEED001), "--stage", "auto", "--format", "json")
+    (kernel,) = json.loads(result.stdout)["kernels"]
+    assert kernel["stage"] == "block-size"
+
+
+def test_default_inputs_are_the_example_reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./runs here: falls back to the shipped examples
+    result = _invoke("recommend", "--format", "json")
+    assert result.exit_code == 0, result.output
+    variants = {k["variant"] for k in json.loads(result.stdout)["kernels"]}
+    assert "ModelNew_seed001_small" in variants and "ModelNew_seed000_small" in variants
+    seed001 = [k for k in json.loads(result.stdout)["kernels"] if k["variant"] == "ModelNew_seed001_small"][0]
+    assert seed001["autotune_block"]  # the source came from examples/reports/h200-seed/meta.json
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["recommend", "missing.ncu-rep"], "missing.ncu-rep"),
+        (["recommend", str(SEED001), "--format", "yaml"], "--format"),
+        (["recommend", str(SEED001), "--stage", "tiny"], "--stage"),
+        (["recommend", str(SEED001), "--fail-on", "fatal"], "--fail-on"),
+        (["recommend", str(SEED001), "--kernel", "no_such_kernel"], "no_such_kernel"),
+        (["rules", "explain", "NA999"], "NA999"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(args: list[str], needle: str) -> None:
+    result = _invoke(*args)
+    assert result.exit_code == 2
+    assert needle in result.output and "error:" in result.output
+
+
+def test_bad_rule_dir_exits_2_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("id: XX001\nname: [oops\n", encoding="utf-8")
+    result = _invoke("recommend", str(SEED001), "--rules", str(tmp_path))
+    assert result.exit_code == 2
+    assert "broken.yaml" in result.output and "line" in result.output
+
+
+def test_bad_source_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "kernel.py"
+    bad.write_text("def (:\n", encoding="utf-8")
+    result = _invoke("recommend", str(SEED001), "--source", str(bad))
+    assert result.exit_code == 2 and "kernel.py" in result.output
+
+
+def test_rules_list_and_explain() -> None:
+    listing = _invoke("rules")
+    assert listing.exit_code == 0, listing.output
+    lines = [line for line in listing.stdout.splitlines() if line.startswith("NA")]
+    assert len(lines) == len(list((ROOT / "rules").glob("*.yaml")))
+    assert any(line.startswith("NA101  registers-over-128") for line in lines)
+    explained = _invoke("rules", "explain", "NA101")
+    assert explained.exit_code == 0, explained.output
+    for heading in ("What it detects", "Why it matters", "Example", "Use instead", "Known problems", "From the seed prompt"):
+        assert f"## {heading}" in explained.stdout
+    assert "registers > 128" in explained.stdout
+    by_name = _invoke("rules", "explain", "memory-bound")
+    assert by_name.exit_code == 0 and "NA301" in by_name.stdout
