@@ -1,0 +1,140 @@
+"""`ncu-advisor compare`: verdicts, the noise test, exit codes and refusals.
+
+Runs come from ``test_report_formats.example_run_pair`` (the real examples/runs/ baseline and improved runs
+once committed, else runs built from the recorded H200 seed reports with DERIVED timings; see that module).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_report_formats import build_seed_run, example_run_pair  # noqa: F401 - the shared run fixture
+from typer.testing import CliRunner
+
+from ncu_advisor import compare, rundir
+from ncu_advisor.cli import app
+from ncu_advisor.render.report_data import build_report
+
+runner = CliRunner()
+
+
+def medians(run: Path) -> pd.Series:
+    return pd.read_csv(run / rundir.TIMINGS_CSV).groupby("variant")["median_ms"].median()
+
+
+def test_judge_follows_the_documented_test() -> None:
+    base = [10.0, 10.1, 9.9, 10.0, 10.2]
+    spread = 1.4826 * statistics.median(abs(v - 10.0) for v in base)
+    assert compare.robust_spread(base) == pytest.approx(spread)
+    noisy_new = [v * 1.03 for v in base]
+    change, noise, bar, verdict = compare.judge(base, noisy_new, threshold_pct=2.0)
+    assert change == pytest.approx(0.03)
+    assert noise == pytest.approx((spread**2 + (1.03 * spread) ** 2) ** 0.5 / 10.0)
+    assert bar == pytest.approx(max(0.02, 3 * noise))
+    assert verdict == ("slower" if 0.03 > bar else "same")
+    # A wide spread hides the same 3%: the noise bar, not the threshold, decides.
+    wide = [8.0, 12.0, 10.0, 9.0, 11.0]
+    assert compare.judge(wide, [v * 1.03 for v in wide], 2.0)[3] == "same"
+    assert compare.judge([10.0], [9.0], 2.0)[3] == "faster"
+    assert compare.judge([10.0], [10.1], 2.0)[3] == "same"
+
+
+def test_baseline_to_improved_shows_the_gain(example_run_pair: tuple[Path, Path, bool]) -> None:
+    base, new, _ = example_run_pair
+    result = runner.invoke(app, ["compare", str(base), str(new), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    base_m, new_m = medians(base), medians(new)
+    for row in document["variants"]:
+        assert row["base_ms"] == pytest.approx(base_m[row["name"]])
+        assert row["new_ms"] == pytest.approx(new_m[row["name"]])
+        expected_change = (new_m[row["name"]] - base_m[row["name"]]) / base_m[row["name"]]
+        assert row["change"] == pytest.approx(expected_change)
+        if expected_change < -0.1:
+            assert row["verdict"] == "faster"
+    assert any(row["verdict"] == "faster" for row in document["variants"])
+    assert document["regressions"] == [] and document["exit_code"] == 0
+
+
+def test_improved_to_baseline_exits_1(example_run_pair: tuple[Path, Path, bool]) -> None:
+    base, new, _ = example_run_pair
+    result = runner.invoke(app, ["compare", str(new), str(base)])
+    assert result.exit_code == 1
+    slower = [n for n in medians(base).index if medians(base)[n] > medians(new)[n] * 1.1]
+    assert slower
+    for name in slower:
+        line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
+        assert "slower" in line and "REGRESSION" in line
+    assert "regression:" in result.stderr
+
+
+def test_same_run_is_same_within_noise(example_run_pair: tuple[Path, Path, bool]) -> None:
+    base = example_run_pair[0]
+    result = runner.invoke(app, ["compare", str(base), str(base), "--format", "md"])
+    assert result.exit_code == 0
+    assert "| variant | base ms" in result.stdout and "**0 regression(s)**" in result.stdout
+    assert "slower" not in result.stdout.replace("🔴 slower", "")
+
+
+def test_correct_to_incorrect_is_a_regression(tmp_path: Path) -> None:
+    base = build_seed_run(tmp_path, name="a")
+    broken = build_seed_run(tmp_path, name="b", incorrect=("ModelNew",))
+    result = runner.invoke(app, ["compare", str(base), str(broken)])
+    assert result.exit_code == 1
+    line = next(line for line in result.stdout.splitlines() if line.startswith("ModelNew "))
+    assert "now incorrect" in line
+
+
+def test_kernel_rows_pair_launches(tmp_path: Path) -> None:
+    base = build_seed_run(tmp_path, name="a")
+    data = build_report(rundir.load_run(base), rules=[])
+    result = compare.compare_reports(data, data)
+    table = rundir.load_run(base).table
+    assert len(result.kernels) == len(table)
+    assert all(k.verdict == "same" and k.change == 0 for k in result.kernels)
+
+
+def test_different_gpu_or_clock_refused_unless_forced(tmp_path: Path) -> None:
+    base = build_seed_run(tmp_path, name="a")
+    other_gpu = build_seed_run(tmp_path, name="b", manifest_changes={"gpu": {"name": "NVIDIA H100 80GB HBM3"}})
+    result = runner.invoke(app, ["compare", str(base), str(other_gpu)])
+    assert result.exit_code == 2 and "GPUs differ" in result.output and "--force" in result.output
+    forced = runner.invoke(app, ["compare", str(base), str(other_gpu), "--force"])
+    assert forced.exit_code == 0 and "GPUs differ" in forced.stdout
+    other_clock = build_seed_run(tmp_path, name="c", manifest_changes={
+        "options": {"clock_control": "base", "cache_control": "all", "reps": 5}})
+    result = runner.invoke(app, ["compare", str(base), str(other_clock)])
+    assert result.exit_code == 2 and "clock control differs" in result.output
+
+
+def test_missing_variant_named(tmp_path: Path) -> None:
+    base = build_seed_run(tmp_path, name="a")
+    fewer = build_seed_run(tmp_path, name="b")
+    manifest = rundir.read_manifest(fewer)
+    del manifest["variants"]["ModelNew_seed001"]
+    rundir.write_manifest(fewer, manifest)
+    table = pd.read_parquet(fewer / rundir.METRICS_PARQUET)
+    table[table["variant"] != "ModelNew_seed001"].to_parquet(fewer / rundir.METRICS_PARQUET, index=False)
+    timings = pd.read_csv(fewer / rundir.TIMINGS_CSV)
+    timings[timings["variant"] != "ModelNew_seed001"].to_csv(fewer / rundir.TIMINGS_CSV, index=False)
+    result = runner.invoke(app, ["compare", str(base), str(fewer)])
+    assert result.exit_code == 2 and "only in BASE: ModelNew_seed001" in result.output
+    forced = runner.invoke(app, ["compare", str(base), str(fewer), "--force"])
+    assert forced.exit_code == 0 and "only in BASE (not compared): ModelNew_seed001" in forced.stdout
+
+
+def test_bad_run_dirs_exit_2_without_output(tmp_path: Path) -> None:
+    base = build_seed_run(tmp_path, name="a")
+    incomplete = build_seed_run(tmp_path, name="b", manifest_changes={"complete": False})
+    out = tmp_path / "cmp.md"
+    result = runner.invoke(app, ["compare", str(base), str(incomplete), "--format", "md", "-o", str(out)])
+    assert result.exit_code == 2 and "incomplete run" in result.output and not out.exists()
+    result = runner.invoke(app, ["compare", str(base), str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "no such run directory" in result.output
+    newer = build_seed_run(tmp_path, name="c", manifest_changes={"format_version": rundir.FORMAT_VERSION + 1})
+    result = runner.invoke(app, ["compare", str(base), str(newer)])
+    assert result.exit_code == 2 and "newer" in result.output
