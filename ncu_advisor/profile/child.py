@@ -382,8 +382,13 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict[str, Any] = {"variant": args.variant, "mode": args.mode, "status": "failed"}
     try:
-        import torch
-
+        try:
+            import torch
+        except ImportError as exc:
+            result.update(status="no-gpu", reason=f"torch is not importable in {sys.executable}: {exc}")
+            _write(args.out, result)
+            print(result["reason"], file=sys.stderr)
+            return EXIT_NO_GPU
         torch.set_grad_enabled(False)
         if not torch.cuda.is_available():
             result.update(status="no-gpu", reason="torch.cuda.is_available() is False in the child")

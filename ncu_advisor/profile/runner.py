@@ -303,8 +303,9 @@ def judge_bench(process: ProcessResult, result: dict[str, Any] | None, log_path:
         outcome.reason = f"ran past the {timeout_s:g} s timeout (step: {process.last_step or 'start'}); log {log_path}"
         return
     if process.returncode == child_module.EXIT_NO_GPU or result.get("status") == "no-gpu":
-        raise EnvironmentNotReady("no CUDA device in the child: torch.cuda.is_available() is False",
-                                  path=log_path, hint="install a CUDA build of torch and check the driver")
+        reason = result.get("reason") or "torch.cuda.is_available() is False"
+        raise EnvironmentNotReady(f"the variant process cannot use the GPU: {reason}",
+                                  path=log_path, hint="install a CUDA build of torch (and triton) for that python")
     if process.returncode == 0 and result.get("status") in ("ok", "incorrect"):
         outcome.status = result["status"]
         outcome.reason = result.get("reason")
