@@ -127,8 +127,7 @@ def _speed_of_light_svg(data: ReportData) -> str:
     colors = _colors(data)
     pw = WIDTH - MARGIN["left"] - MARGIN["right"]
     ph = HEIGHT - MARGIN["top"] - MARGIN["bottom"]
-    out = _svg_open("Speed of light: DRAM vs SM throughput, % of peak, per launch "
-                    "(no FLOP counters in the run: no roofline)", "plot-sol")
+    out = _svg_open("Speed of light per launch (the run has no FLOP counters: no roofline)", "plot-sol")
 
     def px(value: float) -> float:
         return MARGIN["left"] + pw * min(max(value, 0.0), 100.0) / 100.0
@@ -284,6 +283,8 @@ def _markdown_to_html(text: str) -> str:
         if in_code:
             out.append(_e(line))
             continue
+        for icon in ("✅ ", "❌ ", "⚠️ "):  # emoji fonts are often missing where the page is opened
+            line = line.replace(icon, "")
         if line.startswith("|"):
             cells = [c.strip().replace("\\|", "|") for c in line.strip().strip("|").split(" | ")]
             if set("".join(cells)) <= set("-:| "):
