@@ -107,3 +107,25 @@ def test_expand_autotune_one_variant_per_config() -> None:
     assert [v.name for v in expanded] == [
         f"ModelNew_seed000@cfg{i}" for i in range(counts["scale_channel_min_kernel"])]
     assert all(v.autotune_kernel == "scale_channel_min_kernel" for v in expanded)
+
+
+def test_expand_autotune_follows_base_classes_and_helpers() -> None:
+    source = pytest.importorskip("ncu_advisor.source")
+    from ncu_advisor.profile.variants import expand_autotune
+
+    path = KERNELS / "faults.py"
+    tuned = [k for k in source.analyze_file(path).kernels if k.autotune_configs]
+    assert [k.name for k in tuned] == ["scale_rows_tuned_kernel"]
+    info = list_variants(path)
+    expanded = expand_autotune(info, list(info.variants))
+    names = [v.name for v in expanded]
+    assert names[-len(tuned[0].autotune_configs):] == [
+        f"ModelNew_tuned@cfg{i}" for i in range(len(tuned[0].autotune_configs))]
+    assert "ModelNew_tuned" not in names and "ModelNew_good" in names
+    pinned = next(v for v in expanded if v.name == "ModelNew_tuned@cfg1")
+    assert pinned.child_args() == ["ModelNew_tuned", "--autotune-kernel", "scale_rows_tuned_kernel",
+                                   "--autotune-config", "1"]
+    tree = ast.parse(path.read_text())
+    # a subclass that inherits forward() reaches its base class's kernel
+    reached = kernels_reached(tree, "ModelNew_after")
+    assert "scale_rows_kernel" in reached and "scale_rows_tuned_kernel" not in reached

@@ -167,18 +167,19 @@ def kernels_reached(tree: ast.Module, class_name: str) -> set[str]:
     """Module-level function names a class reaches through the names it (transitively) refers to."""
     functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    start = classes.get(class_name)
-    if start is None:
+    if class_name not in classes:
         return set()
+    # Follow functions and classes (base classes, helpers) by name, transitively.
+    nodes: dict[str, ast.AST] = {**functions, **classes}
     seen: set[str] = set()
-    todo = list(_referenced_names(start) & set(functions))
+    todo = [class_name]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        todo.extend((_referenced_names(functions[name]) & set(functions)) - seen)
-    return seen
+        todo.extend((_referenced_names(nodes[name]) & set(nodes)) - seen)
+    return seen & set(functions)
 
 
 def expand_autotune(info: KernelFileInfo, variants: list[Variant]) -> list[Variant]:
