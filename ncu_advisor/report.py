@@ -159,13 +159,15 @@ def _plain_report_file(path: Path) -> Iterator[Path]:
 
 def _metric_value(metric: Any) -> float | str | None:
     """A metric's value as the table holds it: float for numbers, str for strings, None when absent."""
-    if metric is None:
+    if metric is None or not metric.has_value():
+        # Instanced-only metrics (e.g. FBSP.TriageCompute.*) have no aggregate value: value() says 0.0
+        # while the CSV export prints an empty cell. Missing, not zero.
         return None
     value = metric.value()
     if value is None:
         return None
     if isinstance(value, str):
-        return value
+        return value if value else None  # an empty string metric reads as missing, as in the CSV export
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float)):
@@ -221,61 +223,195 @@ def _load_context(module: ModuleType, plain: Path, shown: Path) -> Any:
     return context
 
 
-def _read_binary(path: Path, variant: str | None) -> pd.DataFrame:
-    module = load_ncu_report_module()
-    records: list[dict[str, Any]] = []
+# Metrics that describe the device or the machine, not the launch: ncu stores them with every action, but
+# their values are the same for every launch on one device. They are read once per device index and copied,
+# which is most of the speed on large reports (166 of 254 metrics per launch in the 10k-launch report).
+_DEVICE_LEVEL_PREFIXES = ("device__attribute_", "nvlink__", "numa__", "c2clink__")
+_DEVICE_INDEX = "device__attribute_device_index"
+_NAMES_READ = "\x00names"  # key in a device cache: the metric-name tuple its values were read for
+# ncu_report holds the GIL, so only processes can read in parallel. Measured on the shared 2-core CPU
+# machine, two forked readers were slower than one (the cores were busy), so reading is serial unless
+# NCU_ADVISOR_READ_WORKERS asks for more; only reports this large are worth splitting.
+PARALLEL_MIN_LAUNCHES = 2000
+WORKERS_ENV = "NCU_ADVISOR_READ_WORKERS"
+
+
+def _read_actions(
+    module: ModuleType, context: Any, work: list[tuple[int, int]]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Read the metrics of the given (range, action) pairs: one dict per launch, plus the units seen.
+
+    Uses the raw SWIG functions of ``ncu_report`` (``_ncu_report``) where available: the convenience
+    wrappers cost several times more per call, and a report can hold millions of values.
+    """
+    raw = getattr(module, "_ncu_report", None)
+    metric_class = module.IMetric
+    if raw is not None:
+        metric_names = raw.IAction_metric_names
+        metric_by_name = raw.IAction_metric_by_name
+        metric_kind = raw.IMetric_kind
+        has_value = raw.IMetric_has_value
+        unit_of = raw.IMetric_unit
+        as_double, as_uint64, as_string = raw.IMetric_as_double, raw.IMetric_as_uint64, raw.IMetric_as_string
+    else:  # ncu's own copy of the module may lack the flat functions: use the methods
+        metric_names = lambda a: a.metric_names()  # noqa: E731
+        metric_by_name = lambda a, n: a.metric_by_name(n)  # noqa: E731
+        metric_kind = lambda m: m.kind()  # noqa: E731
+        has_value = lambda m: m.has_value()  # noqa: E731
+        unit_of = lambda m: m.unit()  # noqa: E731
+        as_double, as_uint64, as_string = metric_class.as_double, metric_class.as_uint64, metric_class.as_string
+    to_float = {
+        metric_class.ValueKind_DOUBLE: as_double,
+        metric_class.ValueKind_FLOAT: as_double,
+        metric_class.ValueKind_UINT32: as_uint64,
+        metric_class.ValueKind_UINT64: as_uint64,
+    }
+    string_kind = metric_class.ValueKind_STRING
     units: dict[str, str] = {}
+    device_values: dict[Any, dict[str, Any]] = {}
+    records: list[dict[str, Any]] = []
+    ranges: dict[int, Any] = {}
+
+    def read_value(metric: Any) -> float | str | None:
+        kind = metric_kind(metric)
+        getter = to_float.get(kind)
+        if getter is not None:
+            number = getter(metric)
+            # has_value() is checked only for zeros: an instanced-only metric (no aggregate) reads 0.0.
+            if number == 0 and not has_value(metric):
+                return None
+            return float(number)
+        if kind == string_kind:
+            text = as_string(metric)
+            return text if text else None  # an empty string metric reads as missing, as in the CSV export
+        return None
+
+    # Launches of one report nearly always carry the same metric names: split them once into
+    # launch-level and device-level names and reuse the split while the names stay the same.
+    previous_names: tuple[str, ...] | None = None
+    launch_level: list[str] = []
+    device_level: list[str] = []
+    for range_index, action_index in work:
+        profiled_range = ranges.get(range_index)
+        if profiled_range is None:
+            profiled_range = ranges[range_index] = context.range_by_idx(range_index)
+        action = profiled_range.action_by_idx(action_index)
+        names = tuple(metric_names(action))
+        if names == previous_names:
+            names = previous_names  # the same object, so device caches can check it by identity
+        else:
+            previous_names = names
+            launch_level = [n for n in names if not n.startswith(_DEVICE_LEVEL_PREFIXES)]
+            device_level = [n for n in names if n.startswith(_DEVICE_LEVEL_PREFIXES)]
+            for name in names:
+                if name not in units:
+                    metric = metric_by_name(action, name)
+                    if metric is not None:
+                        units[name] = unit_of(metric) or ""
+        device_key: Any = None
+        if _DEVICE_INDEX in device_level:
+            device_key = read_value(metric_by_name(action, _DEVICE_INDEX))
+        cached_device = device_values.get(device_key) if device_key is not None else None
+        if cached_device is None or cached_device.get(_NAMES_READ) is not names:
+            cached_device = device_values.setdefault(device_key, {}) if device_key is not None else {}
+            for name in device_level:
+                metric = metric_by_name(action, name)
+                if metric is not None:
+                    cached_device[name] = read_value(metric)
+            cached_device[_NAMES_READ] = names
+        record: dict[str, Any] = {name: cached_device[name] for name in device_level if name in cached_device}
+        for name in launch_level:
+            metric = metric_by_name(action, name)
+            if metric is not None:
+                record[name] = read_value(metric)
+        gpu = record.get("device__attribute_display_name")
+        record.update(
+            range=range_index,
+            action=action_index,
+            kernel=action.name(action.NameBase_FUNCTION),
+            demangled=action.name(action.NameBase_DEMANGLED),
+            nvtx=_nvtx_names(action),
+            gpu=gpu if isinstance(gpu, str) else None,
+            cc=_format_cc(
+                record.get("device__attribute_compute_capability_major"),
+                record.get("device__attribute_compute_capability_minor"),
+            ),
+        )
+        records.append(record)
+    return records, units
+
+
+def _read_actions_in_worker(args: tuple[str, list[tuple[int, int]]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Worker-process entry: load the (un-gzipped) report and read a slice of its launches."""
+    plain, work = args
+    module = load_ncu_report_module()
+    context = module.load_report(plain)
+    return _read_actions(module, context, work)
+
+
+def _read_binary(path: Path, variant: str | None, *, workers: int | None = None) -> pd.DataFrame:
+    module = load_ncu_report_module()
     with _plain_report_file(path) as plain:
         context = _load_context(module, plain, path)
-        for range_index in range(context.num_ranges()):
-            profiled_range = context.range_by_idx(range_index)
-            for action_index in range(profiled_range.num_actions()):
-                action = profiled_range.action_by_idx(action_index)
-                record: dict[str, Any] = {}
-                for name in action.metric_names():
-                    metric = action.metric_by_name(name)
-                    if metric is None:
-                        continue
-                    record[name] = _metric_value(metric)
-                    if name not in units:
-                        units[name] = metric.unit() or ""
-                gpu = record.get("device__attribute_display_name")
-                record.update(
-                    source=str(path),
-                    variant=variant,
-                    range=range_index,
-                    action=action_index,
-                    kernel=action.name(action.NameBase_FUNCTION),
-                    demangled=action.name(action.NameBase_DEMANGLED),
-                    nvtx=_nvtx_names(action),
-                    gpu=gpu if isinstance(gpu, str) else None,
-                    cc=_format_cc(
-                        record.get("device__attribute_compute_capability_major"),
-                        record.get("device__attribute_compute_capability_minor"),
-                    ),
-                )
-                records.append(record)
-    if not records:
-        raise ReportError("the report holds no kernel launches", path=path, hint="check ncu's filters (-k, --nvtx-include) and re-record")
+        work = [
+            (range_index, action_index)
+            for range_index in range(context.num_ranges())
+            for action_index in range(context.range_by_idx(range_index).num_actions())
+        ]
+        if not work:
+            raise ReportError(
+                "the report holds no kernel launches", path=path, hint="check ncu's filters (-k, --nvtx-include) and re-record"
+            )
+        if workers is None:
+            requested = os.environ.get(WORKERS_ENV, "1")
+            workers = int(requested) if requested.isdigit() and int(requested) > 0 else 1
+            if len(work) < PARALLEL_MIN_LAUNCHES:
+                workers = 1
+        if workers > 1 and sys.platform.startswith("linux"):
+            records, units = _read_in_processes(str(plain), work, workers)
+        else:
+            records, units = _read_actions(module, context, work)
+    for record in records:
+        record["source"] = str(path)
+        record["variant"] = variant
     return _build_table(records, units)
 
 
+def _read_in_processes(plain: str, work: list[tuple[int, int]], workers: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Read contiguous slices of the launches in ``workers`` forked processes, keeping launch order."""
+    import multiprocessing
+
+    size = -(-len(work) // workers)
+    slices = [(plain, work[i : i + size]) for i in range(0, len(work), size)]
+    with multiprocessing.get_context("fork").Pool(len(slices)) as pool:
+        parts = pool.map(_read_actions_in_worker, slices)
+    records: list[dict[str, Any]] = []
+    units: dict[str, str] = {}
+    for part_records, part_units in parts:
+        records.extend(part_records)
+        for name, unit in part_units.items():
+            units.setdefault(name, unit)
+    return records, units
+
+
 def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.DataFrame:
-    """Build the table once from per-launch dicts: id columns first, then metrics sorted by name."""
-    metric_names = sorted({name for record in records for name in record} - set(ID_COLUMNS))
-    columns: dict[str, list[Any]] = {name: [] for name in (*ID_COLUMNS, *metric_names)}
-    for record in records:
-        for name, values in columns.items():
-            values.append(record.get(name))
-    data: dict[str, Any] = {}
-    for name, values in columns.items():
-        if name in ID_COLUMNS:
-            data[name] = pd.Series(values, dtype="Int64" if name in ("range", "action") else object)
-        elif all(v is None or isinstance(v, float) for v in values):
-            data[name] = pd.Series([math.nan if v is None else v for v in values], dtype="float64")
-        else:
-            data[name] = pd.Series(values, dtype=object)
-    table = pd.DataFrame(data)
+    """Build the table once from per-launch dicts: id columns first, then metrics sorted by name.
+
+    Numeric metric columns are float64 (None -> NaN), string metrics keep their strings, and a metric
+    with no value in any launch is an all-NaN float column.
+    """
+    table = pd.DataFrame.from_records(records)
+    metric_names = sorted(name for name in table.columns if name not in ID_COLUMNS)
+    table = table.reindex(columns=[*ID_COLUMNS, *metric_names])
+    for name in ("range", "action"):
+        table[name] = table[name].astype("Int64")
+    for name in ID_COLUMNS:
+        if name not in ("range", "action"):
+            table[name] = table[name].astype(object).where(table[name].notna(), None)
+    for name in metric_names:
+        column = table[name]
+        if column.dtype == object and column.isna().all():
+            table[name] = column.astype("float64")
     table.attrs["units"] = {name: units.get(name, "") for name in metric_names}
     return table
 
@@ -288,7 +424,6 @@ def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.Dat
 _SI_PREFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
 _TIME_TO_NS = {"ns": 1.0, "nsecond": 1.0, "us": 1e3, "usecond": 1e3, "ms": 1e6, "msecond": 1e6, "s": 1e9, "second": 1e9}
 _RATE_DENOMINATOR_TO_S = {"s": 1.0, "second": 1.0, "ms": 1e-3, "msecond": 1e-3, "us": 1e-6, "usecond": 1e-6, "ns": 1e-9, "nsecond": 1e-9}
-_BASE_OF = {"ns": "ns", "nsecond": "ns", "us": "ns", "usecond": "ns", "ms": "ns", "msecond": "ns", "s": "ns", "second": "ns"}
 _ID_COLUMN_OF_CSV = {"ID": "action", "Kernel Name": "demangled", "CC": "cc"}
 _REQUIRED_CSV_COLUMNS = ("ID", "Kernel Name")
 
@@ -297,8 +432,8 @@ def _unit_scale(unit: str) -> tuple[float, str]:
     """Return (factor, base unit) turning a value printed in ``unit`` into ncu_report's base unit.
 
     Examples: ``Gbyte`` -> (1e9, ``byte``); ``ms`` -> (1e6, ``ns``); ``Ghz`` -> (1e9, ``hz``);
-    ``Kbyte/block`` -> (1e3, ``byte/block``); ``Tbyte/s`` -> (1e12, ``byte/second``); ``sector/us`` ->
-    (1e6, ``sector/second``); ``%`` -> (1, ``%``).
+    ``Kbyte/block`` -> (1e3, ``byte/block``); ``Tbyte/s`` -> (1e12, ``byte/s``); ``sector/us`` ->
+    (1e6, ``sector/s``); ``%`` -> (1, ``%``).
     """
     if unit in _TIME_TO_NS:
         return _TIME_TO_NS[unit], "ns"
@@ -315,10 +450,12 @@ def _unit_scale(unit: str) -> tuple[float, str]:
     if not slash:
         return factor, base_numerator
     if denominator in _RATE_DENOMINATOR_TO_S:
-        return factor / _RATE_DENOMINATOR_TO_S[denominator], f"{base_numerator}/second"
+        return factor / _RATE_DENOMINATOR_TO_S[denominator], f"{base_numerator}/s"
     den_match = re.fullmatch(r"([KMGT])(byte|register)", denominator)
     if den_match:
-        return factor / _SI_PREFIX[den_match.group(1)], f"{base_numerator}/{den_match.group(2)}"
+        # ncu scales the printed number by the prefix wherever it sits: the report's 1164 %/byte prints
+        # as 1.164 %/Kbyte (measured on seed001_full), so a prefix in the denominator multiplies too.
+        return factor * _SI_PREFIX[den_match.group(1)], f"{base_numerator}/{den_match.group(2)}"
     return factor, f"{base_numerator}/{denominator}"
 
 
@@ -330,7 +467,7 @@ def _parse_csv_number(text: str) -> float | None:
     stripped = text.strip()
     if not stripped:
         return None
-    if stripped.lower() in ("nan", "n/a"):
+    if stripped.lower() in ("nan", "n/a", "no data"):
         return math.nan
     if _NUMBER.match(stripped):
         return float(stripped.replace(",", ""))
