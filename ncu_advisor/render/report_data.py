@@ -173,7 +173,7 @@ def _float(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None
 
 
 def _first(row: pd.Series, names: tuple[str, ...]) -> float | None:
@@ -469,6 +469,8 @@ def _finding_json(finding: Finding, data: ReportData) -> dict[str, Any]:
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return _json_value(value.item())
     return value
 
 

@@ -9,6 +9,7 @@ class. Code-scanning views therefore annotate the kernel itself.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ncu_advisor import __version__
@@ -46,7 +47,8 @@ def render_sarif(data: ReportData) -> str:
             "properties": {
                 "variant": finding.variant, "kernel": finding.kernel, "launch": finding.launch,
                 "estimatedEffect": finding.estimated_effect, "effectKind": finding.effect_kind,
-                "evidence": {k: v for k, v in finding.evidence.items() if not isinstance(v, float) or v == v},
+                "evidence": {k: v for k, v in finding.evidence.items()
+                             if not isinstance(v, float) or math.isfinite(v)},
             },
             "partialFingerprints": {
                 "ncuAdvisor/v1": f"{finding.rule}:{finding.variant}:{finding.kernel}:{finding.launch}",
