@@ -27,7 +27,6 @@ from typing import Any
 from ncu_advisor.errors import RunError
 from ncu_advisor.render.report_data import (
     DRAM_PCT,
-    DURATION,
     L2_HIT,
     REGISTERS,
     SM_PCT,
@@ -148,8 +147,11 @@ def check_comparable(base: ReportData, new: ReportData, *, force: bool) -> list[
     if base_clock != new_clock:
         problems.append(f"clock control differs: BASE {base_clock!r}, NEW {new_clock!r}")
     if problems and not force:
-        raise RunError("runs are not comparable: " + "; ".join(problems), path=new.run_path,
-                       hint="profile both on the same GPU with the same --clock-control, or pass --force")
+        raise RunError(
+            "runs are not comparable: " + "; ".join(problems),
+            path=new.run_path,
+            hint="profile both on the same GPU with the same --clock-control, or pass --force",
+        )
     return problems
 
 
@@ -168,8 +170,9 @@ def _deltas(base: dict[str, float], new: dict[str, float]) -> dict[str, float]:
     return {label: new[m] - base[m] for label, m in DELTA_METRICS.items() if m in base and m in new}
 
 
-def compare_reports(base: ReportData, new: ReportData, *, threshold_pct: float = DEFAULT_THRESHOLD_PCT,
-                    force: bool = False) -> Comparison:
+def compare_reports(
+    base: ReportData, new: ReportData, *, threshold_pct: float = DEFAULT_THRESHOLD_PCT, force: bool = False
+) -> Comparison:
     """Compare two runs variant by variant and kernel by kernel.
 
     Raises:
@@ -187,8 +190,11 @@ def compare_reports(base: ReportData, new: ReportData, *, threshold_pct: float =
             parts.append(f"only in BASE: {', '.join(only_base)}")
         if only_new:
             parts.append(f"only in NEW: {', '.join(only_new)}")
-        raise RunError("the runs have different variants (" + "; ".join(parts) + ")", path=new.run_path,
-                       hint="profile the same variants in both, or pass --force to compare the common ones")
+        raise RunError(
+            "the runs have different variants (" + "; ".join(parts) + ")",
+            path=new.run_path,
+            hint="profile the same variants in both, or pass --force to compare the common ones",
+        )
     variants: list[VariantDelta] = []
     kernels: list[KernelDelta] = []
     for name in [n for n in base_by if n in new_by]:
@@ -201,15 +207,29 @@ def compare_reports(base: ReportData, new: ReportData, *, threshold_pct: float =
             change = noise = bar = None
             verdict = "unknown"
         if verdict == "slower":
-            reasons.append(f"{change:+.1%} slower (bar {bar:.1%}: max(threshold, {NOISE_K:g} x noise {noise:.2%}))")
+            reasons.append(
+                f"{change:+.1%} slower (bar {bar:.1%}: max(threshold, {NOISE_K:g} x noise {noise:.2%}))"
+            )
         if b.correct is True and n.correct is not True and not n.is_reference:
             reasons.append(f"was correct, now {n.status}" + (f": {n.reason}" if n.reason else ""))
-        variants.append(VariantDelta(
-            name=name, base_ms=statistics.median(tb) if tb else None, new_ms=statistics.median(tn) if tn else None,
-            base_spread_ms=robust_spread(tb), new_spread_ms=robust_spread(tn), change=change, noise=noise, bar=bar,
-            verdict=verdict, base_correct=b.correct, new_correct=n.correct, regression=bool(reasons),
-            reasons=reasons, metric_deltas=_deltas(_main_metrics(b), _main_metrics(n)),
-        ))
+        variants.append(
+            VariantDelta(
+                name=name,
+                base_ms=statistics.median(tb) if tb else None,
+                new_ms=statistics.median(tn) if tn else None,
+                base_spread_ms=robust_spread(tb),
+                new_spread_ms=robust_spread(tn),
+                change=change,
+                noise=noise,
+                bar=bar,
+                verdict=verdict,
+                base_correct=b.correct,
+                new_correct=n.correct,
+                regression=bool(reasons),
+                reasons=reasons,
+                metric_deltas=_deltas(_main_metrics(b), _main_metrics(n)),
+            )
+        )
         seen: dict[str, int] = {}
         new_launches: dict[tuple[str, int], Any] = {}
         for launch in n.launches:
@@ -225,14 +245,38 @@ def compare_reports(base: ReportData, new: ReportData, *, threshold_pct: float =
                 continue
             bm, nm = launch.duration_ms, other.duration_ms
             kchange = (nm - bm) / bm if bm and nm is not None else None
-            kverdict = "unknown" if kchange is None else (
-                "same" if abs(kchange) <= threshold_pct / 100.0 else ("slower" if kchange > 0 else "faster"))
-            kernels.append(KernelDelta(variant=name, kernel=launch.kernel, occurrence=k, base_ms=bm, new_ms=nm,
-                                       change=kchange, verdict=kverdict,
-                                       metric_deltas=_deltas(launch.metrics, other.metrics)))
-    return Comparison(base=str(base.run_path), new=str(new.run_path), gpu=gpu_name(new),
-                      threshold_pct=threshold_pct, variants=variants, kernels=kernels, only_in_base=only_base,
-                      only_in_new=only_new, warnings=warnings)
+            kverdict = (
+                "unknown"
+                if kchange is None
+                else (
+                    "same"
+                    if abs(kchange) <= threshold_pct / 100.0
+                    else ("slower" if kchange > 0 else "faster")
+                )
+            )
+            kernels.append(
+                KernelDelta(
+                    variant=name,
+                    kernel=launch.kernel,
+                    occurrence=k,
+                    base_ms=bm,
+                    new_ms=nm,
+                    change=kchange,
+                    verdict=kverdict,
+                    metric_deltas=_deltas(launch.metrics, other.metrics),
+                )
+            )
+    return Comparison(
+        base=str(base.run_path),
+        new=str(new.run_path),
+        gpu=gpu_name(new),
+        threshold_pct=threshold_pct,
+        variants=variants,
+        kernels=kernels,
+        only_in_base=only_base,
+        only_in_new=only_new,
+        warnings=warnings,
+    )
 
 
 def _ms(value: float | None) -> str:
@@ -249,22 +293,28 @@ def _metric_text(deltas: dict[str, float]) -> str:
 
 def render_text(result: Comparison) -> str:
     """Plain text for a terminal."""
-    lines = [f"compare {result.base} -> {result.new} on {result.gpu} (threshold {result.threshold_pct:g}%, "
-             f"noise bar {NOISE_K:g} x pooled MAD spread)"]
+    lines = [
+        f"compare {result.base} -> {result.new} on {result.gpu} (threshold {result.threshold_pct:g}%, "
+        f"noise bar {NOISE_K:g} x pooled MAD spread)"
+    ]
     lines += [f"warning: {w} (--force)" for w in result.warnings]
     width = max([len(v.name) for v in result.variants] + [7])
     lines.append(f"{'variant':<{width}}  {'base ms':>9}  {'new ms':>9}  {'change':>7}  {'bar':>6}  verdict")
     for v in result.variants:
         bar = "–" if v.bar is None else f"{v.bar:.1%}"
         flag = "  REGRESSION: " + "; ".join(v.reasons) if v.regression else ""
-        lines.append(f"{v.name:<{width}}  {_ms(v.base_ms):>9}  {_ms(v.new_ms):>9}  {_pct(v.change):>7}  {bar:>6}  "
-                     f"{v.verdict}{flag}")
+        lines.append(
+            f"{v.name:<{width}}  {_ms(v.base_ms):>9}  {_ms(v.new_ms):>9}  {_pct(v.change):>7}  {bar:>6}  "
+            f"{v.verdict}{flag}"
+        )
     if result.kernels:
         lines.append("")
         lines.append("kernels (one ncu measurement each: threshold only):")
         for k in result.kernels:
-            lines.append(f"  {k.variant} {k.kernel[:50]}#{k.occurrence}: {_ms(k.base_ms)} -> {_ms(k.new_ms)} ms "
-                         f"{_pct(k.change)} {k.verdict}; {_metric_text(k.metric_deltas)}")
+            lines.append(
+                f"  {k.variant} {k.kernel[:50]}#{k.occurrence}: {_ms(k.base_ms)} -> {_ms(k.new_ms)} ms "
+                f"{_pct(k.change)} {k.verdict}; {_metric_text(k.metric_deltas)}"
+            )
     for label, names in (("only in BASE", result.only_in_base), ("only in NEW", result.only_in_new)):
         if names:
             lines.append(f"{label} (not compared): {', '.join(names)}")
@@ -275,32 +325,53 @@ def render_text(result: Comparison) -> str:
 def render_markdown(result: Comparison) -> str:
     """Markdown for a pull-request comment."""
     verdict_icon = {"faster": "🟢 faster", "slower": "🔴 slower", "same": "⚪ same", "unknown": "❔ unknown"}
-    lines = [f"## ncu-advisor compare on {result.gpu}", "",
-             f"`{result.base}` → `{result.new}`; threshold {result.threshold_pct:g}%, a change counts when it "
-             f"exceeds max(threshold, {NOISE_K:g} × pooled robust spread of the repetition medians).", ""]
+    lines = [
+        f"## ncu-advisor compare on {result.gpu}",
+        "",
+        f"`{result.base}` → `{result.new}`; threshold {result.threshold_pct:g}%, a change counts when it "
+        f"exceeds max(threshold, {NOISE_K:g} × pooled robust spread of the repetition medians).",
+        "",
+    ]
     lines += [f"> ⚠️ {w} (compared with --force)" for w in result.warnings]
-    lines.append("| variant | base ms | new ms | change | bar | verdict | correct | key metric deltas (longest kernel) |")
+    lines.append(
+        "| variant | base ms | new ms | change | bar | verdict | correct "
+        "| key metric deltas (longest kernel) |"
+    )
     lines.append("|---|---:|---:|---:|---:|---|---|---|")
     for v in result.variants:
         bar = "–" if v.bar is None else f"{v.bar:.1%}"
         correct = f"{v.base_correct} → {v.new_correct}"
         verdict = verdict_icon.get(v.verdict, v.verdict) + (" **regression**" if v.regression else "")
-        lines.append(f"| {v.name} | {_ms(v.base_ms)} | {_ms(v.new_ms)} | {_pct(v.change)} | {bar} | {verdict} "
-                     f"| {correct} | {_metric_text(v.metric_deltas)} |")
+        lines.append(
+            f"| {v.name} | {_ms(v.base_ms)} | {_ms(v.new_ms)} | {_pct(v.change)} | {bar} | {verdict} "
+            f"| {correct} | {_metric_text(v.metric_deltas)} |"
+        )
     if result.kernels:
-        lines += ["", "<details><summary>Per kernel (ncu durations, threshold only)</summary>", "",
-                  "| variant | kernel | base ms | new ms | change | verdict | metric deltas |",
-                  "|---|---|---:|---:|---:|---|---|"]
+        lines += [
+            "",
+            "<details><summary>Per kernel (ncu durations, threshold only)</summary>",
+            "",
+            "| variant | kernel | base ms | new ms | change | verdict | metric deltas |",
+            "|---|---|---:|---:|---:|---|---|",
+        ]
         for k in result.kernels:
-            lines.append(f"| {k.variant} | `{k.kernel[:60]}` #{k.occurrence} | {_ms(k.base_ms)} | {_ms(k.new_ms)} "
-                         f"| {_pct(k.change)} | {k.verdict} | {_metric_text(k.metric_deltas)} |")
+            lines.append(
+                f"| {k.variant} | `{k.kernel[:60]}` #{k.occurrence} | {_ms(k.base_ms)} | {_ms(k.new_ms)} "
+                f"| {_pct(k.change)} | {k.verdict} | {_metric_text(k.metric_deltas)} |"
+            )
         lines += ["", "</details>"]
     for label, names in (("Only in BASE", result.only_in_base), ("Only in NEW", result.only_in_new)):
         if names:
             lines += ["", f"{label} (not compared): {', '.join(names)}"]
-    lines += ["", f"**{len(result.regressions)} regression(s)**" + (
-        ": " + "; ".join(f"{v.name} ({'; '.join(v.reasons)})" for v in result.regressions)
-        if result.regressions else "")]
+    lines += [
+        "",
+        f"**{len(result.regressions)} regression(s)**"
+        + (
+            ": " + "; ".join(f"{v.name} ({'; '.join(v.reasons)})" for v in result.regressions)
+            if result.regressions
+            else ""
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ Runs come from ``test_report_formats.example_run_pair`` (the real examples/runs/
 once committed, else runs built from the recorded H200 seed reports with DERIVED timings; see that module).
 """
 
+# ruff: noqa: F811 - pytest fixtures imported from test_report_formats are redefined as parameters
 from __future__ import annotations
 
 import json
@@ -100,13 +101,18 @@ def test_kernel_rows_pair_launches(tmp_path: Path) -> None:
 
 def test_different_gpu_or_clock_refused_unless_forced(tmp_path: Path) -> None:
     base = build_seed_run(tmp_path, name="a")
-    other_gpu = build_seed_run(tmp_path, name="b", manifest_changes={"gpu": {"name": "NVIDIA H100 80GB HBM3"}})
+    other_gpu = build_seed_run(
+        tmp_path, name="b", manifest_changes={"gpu": {"name": "NVIDIA H100 80GB HBM3"}}
+    )
     result = runner.invoke(app, ["compare", str(base), str(other_gpu)])
     assert result.exit_code == 2 and "GPUs differ" in result.output and "--force" in result.output
     forced = runner.invoke(app, ["compare", str(base), str(other_gpu), "--force"])
     assert forced.exit_code == 0 and "GPUs differ" in forced.stdout
-    other_clock = build_seed_run(tmp_path, name="c", manifest_changes={
-        "options": {"clock_control": "base", "cache_control": "all", "reps": 5}})
+    other_clock = build_seed_run(
+        tmp_path,
+        name="c",
+        manifest_changes={"options": {"clock_control": "base", "cache_control": "all", "reps": 5}},
+    )
     result = runner.invoke(app, ["compare", str(base), str(other_clock)])
     assert result.exit_code == 2 and "clock control differs" in result.output
 

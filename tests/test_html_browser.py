@@ -5,6 +5,7 @@ The page's inline script writes the number of SVG plots, their marks and the Jav
 ``window.onerror`` into ``#render-status``; chromium's ``--dump-dom`` returns the DOM after load.
 """
 
+# ruff: noqa: F811 - pytest fixtures imported from test_report_formats are redefined as parameters
 from __future__ import annotations
 
 import re
@@ -21,10 +22,22 @@ from ncu_advisor.render.report_data import build_report
 from ncu_advisor.render.report_html import render_html
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--disable-extensions",
-         "--no-first-run", "--enable-logging=stderr", "--v=0"]
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--hide-scrollbars",
+    "--disable-extensions",
+    "--no-first-run",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +49,13 @@ def page(example_run_pair: tuple[Path, Path, bool], tmp_path_factory: pytest.Tem
 
 
 def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={cwd / 'profile'}", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={cwd / 'profile'}", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_page_is_self_contained(page: Path) -> None:

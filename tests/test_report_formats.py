@@ -27,11 +27,11 @@ from typer.testing import CliRunner
 
 from ncu_advisor import rundir
 from ncu_advisor.cli import app
-from ncu_advisor.report import read_report
 from ncu_advisor.render import report_data
 from ncu_advisor.render.junit import render_junit
 from ncu_advisor.render.report_md import render_markdown
 from ncu_advisor.render.sarif import SARIF_SCHEMA_URI, render_sarif
+from ncu_advisor.report import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_REPORTS = ROOT / "examples" / "reports" / "h200-seed"
@@ -47,8 +47,14 @@ SEED_VARIANTS = {
 REP_FACTORS = (1.000, 1.004, 0.997, 1.002, 0.999)
 
 
-def build_seed_run(root: Path, *, name: str = "20261121T213000Z-fused", timing_scale: dict[str, float] | None = None,
-                   incorrect: tuple[str, ...] = (), manifest_changes: dict[str, Any] | None = None) -> Path:
+def build_seed_run(
+    root: Path,
+    *,
+    name: str = "20261121T213000Z-fused",
+    timing_scale: dict[str, float] | None = None,
+    incorrect: tuple[str, ...] = (),
+    manifest_changes: dict[str, Any] | None = None,
+) -> Path:
     """Write a run directory in ``rundir``'s layout from the recorded H200 seed reports.
 
     Args:
@@ -74,24 +80,42 @@ def build_seed_run(root: Path, *, name: str = "20261121T213000Z-fused", timing_s
         reps = [kernel_ms * factor * scale for factor in REP_FACTORS]
         timing_rows += [(variant, rep, ms) for rep, ms in enumerate(reps)]
         status = "incorrect" if variant in incorrect else "ok"
-        result = {"variant": variant, "status": status, "timings_ms": reps,
-                  "correctness": {"passed": status == "ok", "rel_l2_error": 0.5 if status == "incorrect" else 1e-6,
-                                  "max_abs_error": 1.0 if status == "incorrect" else 1e-5,
-                                  "problems": ["relative L2 error 0.5 > tolerance 0.001"] if status != "ok" else []}}
+        result = {
+            "variant": variant,
+            "status": status,
+            "timings_ms": reps,
+            "correctness": {
+                "passed": status == "ok",
+                "rel_l2_error": 0.5 if status == "incorrect" else 1e-6,
+                "max_abs_error": 1.0 if status == "incorrect" else 1e-5,
+                "problems": ["relative L2 error 0.5 > tolerance 0.001"] if status != "ok" else [],
+            },
+        }
         (folder / "result.json").write_text(json.dumps(result), encoding="utf-8")
-        variants[variant] = {"status": status, "reason": None if status == "ok" else result["correctness"]["problems"][0],
-                             "median_ms": sorted(reps)[2], "dir": f"variants/{variant}",
-                             "logs": {"report": f"variants/{variant}/profile.ncu-rep"}}
+        variants[variant] = {
+            "status": status,
+            "reason": None if status == "ok" else result["correctness"]["problems"][0],
+            "median_ms": sorted(reps)[2],
+            "dir": f"variants/{variant}",
+            "logs": {"report": f"variants/{variant}/profile.ncu-rep"},
+        }
     pd.concat(frames, ignore_index=True).to_parquet(run / rundir.METRICS_PARQUET, index=False)
-    pd.DataFrame(timing_rows, columns=list(rundir.TIMING_COLUMNS)).to_csv(run / rundir.TIMINGS_CSV, index=False)
+    pd.DataFrame(timing_rows, columns=list(rundir.TIMING_COLUMNS)).to_csv(
+        run / rundir.TIMINGS_CSV, index=False
+    )
     manifest: dict[str, Any] = {
         "format_version": rundir.FORMAT_VERSION,
         "tool": {"name": "ncu-advisor", "version": "test"},
         "created": "2026-11-21T21:30:27+00:00",
         "finished": "2026-11-21T21:31:00+00:00",
         "gpu": {"name": "NVIDIA H200", "cc": "9.0", "sm_count": 132},
-        "versions": {"ncu": "2025.3.1.0", "torch": "2.11.0+cu130", "triton": "3.6.0", "python": "3.12.3",
-                     "cuda": "13.0"},
+        "versions": {
+            "ncu": "2025.3.1.0",
+            "torch": "2.11.0+cu130",
+            "triton": "3.6.0",
+            "python": "3.12.3",
+            "cuda": "13.0",
+        },
         "kernel_file": {"path": str(ROOT / "kernels" / "fused.py"), "copy": rundir.KERNEL_COPY_NAME},
         "options": {"clock_control": "none", "cache_control": "all", "reps": len(REP_FACTORS)},
         "reference": {"name": "Model", "status": "skipped", "reason": "not recorded with the seed reports"},
@@ -123,8 +147,9 @@ def example_run_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     root = tmp_path_factory.mktemp("runs")
     baseline = build_seed_run(root, name="20261121T213000Z-fused-baseline")
     # Derived run: the same reports, ModelNew_seed001 timed 40% faster (a made-up gain, for the gate).
-    improved = build_seed_run(root, name="20261121T223000Z-fused-improved",
-                              timing_scale={"ModelNew_seed001": 0.6})
+    improved = build_seed_run(
+        root, name="20261121T223000Z-fused-improved", timing_scale={"ModelNew_seed001": 0.6}
+    )
     return baseline, improved, False
 
 
@@ -152,6 +177,7 @@ def invoke(*args: str) -> Any:
 
 # ---- the data structure, checked against the table by an independent path -----------------------------
 
+
 def test_variant_summary_matches_the_table(data: report_data.ReportData, table: pd.DataFrame) -> None:
     for variant in data.variants:
         rows = table[table["variant"] == variant.name]
@@ -161,7 +187,9 @@ def test_variant_summary_matches_the_table(data: report_data.ReportData, table: 
         longest = rows.loc[rows["gpu__time_duration.sum"].idxmax()]
         assert variant.main_kernel == longest["kernel"]
         assert variant.registers == pytest.approx(longest["launch__registers_per_thread"])
-        assert variant.dram_pct == pytest.approx(longest["dram__throughput.avg.pct_of_peak_sustained_elapsed"])
+        assert variant.dram_pct == pytest.approx(
+            longest["dram__throughput.avg.pct_of_peak_sustained_elapsed"]
+        )
         limits = {k: longest[c] for k, c in report_data.OCCUPANCY_LIMITS.items()}
         assert limits[variant.occupancy_limiter] == min(limits.values())
         assert variant.kernel_time_ms == pytest.approx(rows["gpu__time_duration.sum"].sum() / 1e6)
@@ -186,8 +214,11 @@ def test_seed001_register_finding_is_reported(data: report_data.ReportData, tabl
 
 
 def test_location_is_the_triton_def_or_autotune_line(data: report_data.ReportData) -> None:
-    lines = (ROOT / "kernels" / "fused.py").read_text().splitlines() if data.kernel_copy is None \
+    lines = (
+        (ROOT / "kernels" / "fused.py").read_text().splitlines()
+        if data.kernel_copy is None
         else data.kernel_copy.read_text().splitlines()
+    )
     triton_findings = [f for f in data.findings if (f.variant, f.kernel) in data.locations]
     assert triton_findings
     for finding in triton_findings:
@@ -200,13 +231,22 @@ def test_location_is_the_triton_def_or_autotune_line(data: report_data.ReportDat
 
 # ---- markdown -------------------------------------------------------------------------------------------
 
+
 def test_markdown_has_gpu_table_findings(data: report_data.ReportData) -> None:
     text = render_markdown(data)
     assert data.gpu["name"] in text
     assert data.versions["ncu"] in text
     header = next(line for line in text.splitlines() if line.startswith("| variant"))
-    for column in ("correct", "median ms", "vs reference", "registers", "occupancy limiter", "DRAM %", "SM %",
-                   "L2 hit %"):
+    for column in (
+        "correct",
+        "median ms",
+        "vs reference",
+        "registers",
+        "occupancy limiter",
+        "DRAM %",
+        "SM %",
+        "L2 hit %",
+    ):
         assert column in header
     for variant in data.variants:
         row = next(line for line in text.splitlines() if line.startswith(f"| {variant.name} |"))
@@ -221,18 +261,23 @@ def test_markdown_has_gpu_table_findings(data: report_data.ReportData) -> None:
 
 # ---- JUnit ------------------------------------------------------------------------------------------------
 
+
 def test_junit_one_testcase_per_variant_and_failures(data: report_data.ReportData) -> None:
     root = ET.fromstring(render_junit(data, fail_on="warning"))
     cases = root.findall(".//testcase")
     assert sorted(c.get("name") for c in cases) == sorted(v.name for v in data.variants)
     failed = {c.get("name") for c in cases if c.find("failure") is not None}
-    expected = {v.name for v in data.variants
-                if any(f.severity.rank >= 1 for f in v.findings) or v.correct is False}
+    expected = {
+        v.name for v in data.variants if any(f.severity.rank >= 1 for f in v.findings) or v.correct is False
+    }
     assert failed == expected
     assert int(root.find("testsuite").get("failures")) == len(expected)
     quiet = ET.fromstring(render_junit(data, fail_on="never"))
-    assert all(c.find("failure") is None for c in quiet.findall(".//testcase")
-               if next(v for v in data.variants if v.name == c.get("name")).correct is not False)
+    assert all(
+        c.find("failure") is None
+        for c in quiet.findall(".//testcase")
+        if next(v for v in data.variants if v.name == c.get("name")).correct is not False
+    )
 
 
 def test_junit_incorrect_variant_fails_even_without_findings(tmp_path: Path) -> None:
@@ -246,6 +291,7 @@ def test_junit_incorrect_variant_fails_even_without_findings(tmp_path: Path) -> 
 
 # ---- SARIF ----------------------------------------------------------------------------------------------
 
+
 def test_sarif_validates_and_points_into_the_kernel(data: report_data.ReportData) -> None:
     log = json.loads(render_sarif(data))
     schema = json.loads((SCHEMAS / "sarif-2.1.0-subset.schema.json").read_text())
@@ -255,10 +301,13 @@ def test_sarif_validates_and_points_into_the_kernel(data: report_data.ReportData
     rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
     assert len(rule_ids) == len(set(rule_ids))
     assert len(run["results"]) == len(data.findings)
-    for result, finding in zip(run["results"], data.findings):
+    for result, finding in zip(run["results"], data.findings, strict=True):
         assert result["ruleId"] == finding.rule
         assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == finding.rule
-        assert result["level"] == {"info": "note", "warning": "warning", "error": "error"}[finding.severity.value]
+        assert (
+            result["level"]
+            == {"info": "note", "warning": "warning", "error": "error"}[finding.severity.value]
+        )
         assert finding.message in result["message"]["text"]
         where = data.location_of(finding)
         if where is not None:
@@ -283,6 +332,7 @@ def test_sarif_subset_schema_rejects_bad_logs(data: report_data.ReportData) -> N
 
 # ---- JSON and CSV -----------------------------------------------------------------------------------------
 
+
 def test_json_matches_schema_and_data(data: report_data.ReportData, table: pd.DataFrame) -> None:
     document = json.loads(report_data.report_json(data))
     jsonschema.validate(document, json.loads((SCHEMAS / "report.schema.json").read_text()))
@@ -301,14 +351,21 @@ def test_csv_columns_and_rows(data: report_data.ReportData, table: pd.DataFrame)
 
 # ---- the CLI ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["md", "html", "json", "junit", "sarif", "csv"])
 def test_cli_writes_every_format(fmt: str, run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / f"report.{fmt}"
     result = invoke("report", str(run_dir), "--format", fmt, "-o", str(out))
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    checks = {"md": "| variant", "html": "<svg", "json": '"schema_version"', "junit": "<testsuites",
-              "sarif": '"2.1.0"', "csv": "variant,status,correct"}
+    checks = {
+        "md": "| variant",
+        "html": "<svg",
+        "json": '"schema_version"',
+        "junit": "<testsuites",
+        "sarif": '"2.1.0"',
+        "csv": "variant,status,correct",
+    }
     assert checks[fmt] in text
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -335,12 +392,15 @@ def test_cli_incomplete_and_newer_runs_exit_2(tmp_path: Path) -> None:
     result = invoke("report", str(incomplete), "--format", "json", "-o", str(tmp_path / "x.json"))
     assert result.exit_code == 2 and "incomplete run" in result.output
     assert not (tmp_path / "x.json").exists()
-    newer = build_seed_run(tmp_path, name="new", manifest_changes={"format_version": rundir.FORMAT_VERSION + 1})
+    newer = build_seed_run(
+        tmp_path, name="new", manifest_changes={"format_version": rundir.FORMAT_VERSION + 1}
+    )
     result = invoke("report", str(newer), "--format", "md")
     assert result.exit_code == 2 and "newer" in result.output
 
 
-# ---- the CI workflow example ---------------------------------------------------------------------------------
+# ---- the CI workflow example ----------------------------------------------------------------------
+
 
 def test_ci_workflow_parses_and_uses_the_commands() -> None:
     workflow = yaml.safe_load((ROOT / "examples" / "ci" / "github-workflow.yml").read_text())

@@ -21,13 +21,23 @@ class CompareFormat(str, Enum):
 def compare(
     base: Path = typer.Argument(..., help="The baseline run directory."),
     new: Path = typer.Argument(..., help="The run to judge against it."),
-    threshold: float = typer.Option(2.0, "--threshold", "-t", min=0.0,
-                                    help="Smallest relative change (percent) that counts, on top of the noise bar."),
+    threshold: float = typer.Option(
+        2.0,
+        "--threshold",
+        "-t",
+        min=0.0,
+        help="Smallest relative change (percent) that counts, on top of the noise bar.",
+    ),
     fmt: CompareFormat = typer.Option(CompareFormat.text, "--format", "-f", help="Output format."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write here (atomically) instead of stdout."),
-    force: bool = typer.Option(False, "--force",
-                               help="Compare runs from different GPUs / clock-control settings, or with "
-                                    "different variants (only the common ones are compared)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write here (atomically) instead of stdout."
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Compare runs from different GPUs / clock-control settings, or with "
+        "different variants (only the common ones are compared).",
+    ),
 ) -> None:
     """Compare two runs: faster / slower / same within noise per variant; exit 1 on a regression."""
     from ncu_advisor import compare as comparing  # noqa: PLC0415
@@ -37,7 +47,11 @@ def compare(
     base_data = build_report(load_run(base), rules=[])
     new_data = build_report(load_run(new), rules=[])
     result = comparing.compare_reports(base_data, new_data, threshold_pct=threshold, force=force)
-    renderers = {"text": comparing.render_text, "md": comparing.render_markdown, "json": comparing.render_json}
+    renderers = {
+        "text": comparing.render_text,
+        "md": comparing.render_markdown,
+        "json": comparing.render_json,
+    }
     text = renderers[fmt.value](result)
     if output is None:
         typer.echo(text, nl=False)

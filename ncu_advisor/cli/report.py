@@ -40,8 +40,11 @@ def default_run(runs_root: Path = Path("runs")) -> Path:
 
     found = latest_run(runs_root) or latest_run(EXAMPLE_RUNS)
     if found is None:
-        raise RunError("no run directory found under runs/ or examples/runs/", path=runs_root,
-                       hint="run `ncu-advisor profile FILE` first, or pass a run directory")
+        raise RunError(
+            "no run directory found under runs/ or examples/runs/",
+            path=runs_root,
+            hint="run `ncu-advisor profile FILE` first, or pass a run directory",
+        )
     return found
 
 
@@ -73,17 +76,25 @@ def render(fmt: str, data: object, fail_on: str) -> str:
 @app.command()
 @handle_errors
 def report(
-    run: Path | None = typer.Argument(None, help="Run directory (default: the latest under runs/, else "
-                                                 "the newest under examples/runs/)."),
+    run: Path | None = typer.Argument(
+        None, help="Run directory (default: the latest under runs/, else the newest under examples/runs/)."
+    ),
     fmt: ReportFormat = typer.Option(ReportFormat.md, "--format", "-f", help="Output format."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write here (atomically) instead of stdout."),
-    fail_on: FailOn = typer.Option(FailOn.never, "--fail-on",
-                                   help="Exit 1 (and fail JUnit cases) on an incorrect variant or a finding at "
-                                        "or above this severity; 'never' still fails JUnit cases of incorrect "
-                                        "variants but exits 0."),
-    source_root: Path | None = typer.Option(None, "--source-root",
-                                            help="Repository root the kernel path in SARIF is relative to "
-                                                 "(default: the working directory)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write here (atomically) instead of stdout."
+    ),
+    fail_on: FailOn = typer.Option(
+        FailOn.never,
+        "--fail-on",
+        help="Exit 1 (and fail JUnit cases) on an incorrect variant or a finding at "
+        "or above this severity; 'never' still fails JUnit cases of incorrect "
+        "variants but exits 0.",
+    ),
+    source_root: Path | None = typer.Option(
+        None,
+        "--source-root",
+        help="Repository root the kernel path in SARIF is relative to (default: the working directory).",
+    ),
 ) -> None:
     """Render a run as markdown, HTML, JSON, JUnit XML, SARIF 2.1.0 or CSV."""
     from ncu_advisor.render.report_data import build_report, variant_failures, write_output  # noqa: PLC0415
@@ -100,10 +111,14 @@ def report(
         typer.echo(text, nl=False)
     else:
         write_output(text, output)
-        out_console.print(f"wrote {output} ({fmt.value}, {len(data.variants)} variants, "
-                          f"{len(data.findings)} findings)", markup=False)
+        out_console.print(
+            f"wrote {output} ({fmt.value}, {len(data.variants)} variants, {len(data.findings)} findings)",
+            markup=False,
+        )
     if fail_on is not FailOn.never:
-        failing = [v.name for v in data.variants if variant_failures(v, None if v.is_reference else fail_on.value)]
+        failing = [
+            v.name for v in data.variants if variant_failures(v, None if v.is_reference else fail_on.value)
+        ]
         if failing:
             typer.echo(f"failing variants (--fail-on {fail_on.value}): {', '.join(failing)}", err=True)
             raise typer.Exit(1)

@@ -28,21 +28,32 @@ def render_junit(data: ReportData, *, fail_on: str | None = "error") -> str:
     for variant in data.variants:
         seconds = (variant.median_ms or 0.0) / 1000.0
         total_time += seconds
-        case = ET.SubElement(suite, "testcase", name=variant.name, classname=data.kernel_path or "kernel",
-                             time=f"{seconds:.6f}")
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            name=variant.name,
+            classname=data.kernel_path or "kernel",
+            time=f"{seconds:.6f}",
+        )
         reasons = variant_failures(variant, None if variant.is_reference else fail_on)
         if variant.status in ("skipped", "pending") and not reasons:
             ET.SubElement(case, "skipped", message=variant.reason or variant.status)
             skipped += 1
         elif reasons:
-            failure = ET.SubElement(case, "failure", message=reasons[0][:500],
-                                    type="incorrect" if variant.correct is False else "finding")
+            failure = ET.SubElement(
+                case,
+                "failure",
+                message=reasons[0][:500],
+                type="incorrect" if variant.correct is False else "finding",
+            )
             failure.text = "\n".join(reasons)
             failures += 1
         out = ET.SubElement(case, "system-out")
-        out.text = (f"median {variant.median_ms} ms over {variant.reps} repetitions; longest kernel "
-                    f"{variant.main_kernel}; registers {variant.registers}; occupancy limiter "
-                    f"{variant.occupancy_limiter}; {len(variant.findings)} findings")
+        out.text = (
+            f"median {variant.median_ms} ms over {variant.reps} repetitions; longest kernel "
+            f"{variant.main_kernel}; registers {variant.registers}; occupancy limiter "
+            f"{variant.occupancy_limiter}; {len(variant.findings)} findings"
+        )
     for element in (suites, suite):
         element.set("tests", str(len(data.variants)))
         element.set("failures", str(failures))

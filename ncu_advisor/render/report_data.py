@@ -35,8 +35,10 @@ REPORT_SCHEMA_VERSION = 1
 REFERENCE_NAME = "Model"
 
 DURATION = "gpu__time_duration.sum"
-DRAM_PCT = ("dram__throughput.avg.pct_of_peak_sustained_elapsed",
-            "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed")
+DRAM_PCT = (
+    "dram__throughput.avg.pct_of_peak_sustained_elapsed",
+    "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed",
+)
 SM_PCT = ("sm__throughput.avg.pct_of_peak_sustained_elapsed",)
 L2_HIT = ("lts__t_sector_hit_rate.pct",)
 WARPS_ACTIVE = ("sm__warps_active.avg.pct_of_peak_sustained_active",)
@@ -57,12 +59,30 @@ FLOP_COUNTERS = {
 }
 #: Columns of ``report_csv`` (one row per launch), in order; metric columns are the KEY_METRICS.
 KEY_METRICS = (
-    DURATION, SM_PCT[0], DRAM_PCT[0], L2_HIT[0], WARPS_ACTIVE[0], REGISTERS[0],
-    *OCCUPANCY_LIMITS.values(), "launch__grid_size", "launch__block_size",
+    DURATION,
+    SM_PCT[0],
+    DRAM_PCT[0],
+    L2_HIT[0],
+    WARPS_ACTIVE[0],
+    REGISTERS[0],
+    *OCCUPANCY_LIMITS.values(),
+    "launch__grid_size",
+    "launch__block_size",
 )
 CSV_COLUMNS = (
-    "variant", "status", "correct", "variant_median_ms", "range", "action", "kernel", "launch",
-    *KEY_METRICS, "occupancy_limiter", "finding_count", "finding_rules", "worst_severity",
+    "variant",
+    "status",
+    "correct",
+    "variant_median_ms",
+    "range",
+    "action",
+    "kernel",
+    "launch",
+    *KEY_METRICS,
+    "occupancy_limiter",
+    "finding_count",
+    "finding_rules",
+    "worst_severity",
 )
 
 
@@ -196,8 +216,11 @@ def occupancy_limiter(row: pd.Series) -> str | None:
 
 
 def _variant_result(run_path: Path, manifest: dict[str, Any], name: str) -> dict[str, Any]:
-    entry = (manifest.get("variants") or {}).get(name) or (
-        manifest.get("reference") if name == REFERENCE_NAME else None) or {}
+    entry = (
+        (manifest.get("variants") or {}).get(name)
+        or (manifest.get("reference") if name == REFERENCE_NAME else None)
+        or {}
+    )
     folder = entry.get("dir") or f"variants/{name}"
     path = run_path / folder / "result.json"
     if not path.is_file():
@@ -205,8 +228,9 @@ def _variant_result(run_path: Path, manifest: dict[str, Any], name: str) -> dict
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"variant result is unreadable ({exc})", path=path,
-                         hint="the run was damaged; profile again") from None
+        raise InputError(
+            f"variant result is unreadable ({exc})", path=path, hint="the run was damaged; profile again"
+        ) from None
     return data if isinstance(data, dict) else {}
 
 
@@ -235,8 +259,9 @@ def _class_lines(text: str) -> dict[str, int]:
     return {node.name: node.lineno for node in tree.body if isinstance(node, ast.ClassDef)}
 
 
-def _locations(variants: list[str], launches: list[Launch], kernel_copy: Path | None,
-               kernel_path: str | None) -> dict[tuple[str, str], SourceLocation]:
+def _locations(
+    variants: list[str], launches: list[Launch], kernel_copy: Path | None, kernel_path: str | None
+) -> dict[tuple[str, str], SourceLocation]:
     if kernel_copy is None or kernel_path is None:
         return {}
     from ncu_advisor.source import analyze_file  # noqa: PLC0415 - only needed with a kernel copy
@@ -266,11 +291,20 @@ def _rule_infos(rules: list[Any]) -> list[RuleInfo]:
     infos = []
     for rule in rules:
         docs = rule.docs
-        help_text = (f"What it detects: {docs.what_it_detects}\n\nWhy it matters: {docs.why_it_matters}\n\n"
-                     f"Example: {docs.example}\n\nUse instead: {docs.use_instead}\n\n"
-                     f"Known problems: {docs.known_problems}")
-        infos.append(RuleInfo(id=rule.id, name=rule.name, severity=rule.severity.value,
-                              summary=" ".join(docs.what_it_detects.split()), help_text=help_text))
+        help_text = (
+            f"What it detects: {docs.what_it_detects}\n\nWhy it matters: {docs.why_it_matters}\n\n"
+            f"Example: {docs.example}\n\nUse instead: {docs.use_instead}\n\n"
+            f"Known problems: {docs.known_problems}"
+        )
+        infos.append(
+            RuleInfo(
+                id=rule.id,
+                name=rule.name,
+                severity=rule.severity.value,
+                summary=" ".join(docs.what_it_detects.split()),
+                help_text=help_text,
+            )
+        )
     return infos
 
 
@@ -292,8 +326,9 @@ def _gpu_peaks(table: pd.DataFrame) -> tuple[dict[str, float], list[str]]:
     return peaks, [str(w) for w in warnings or []]
 
 
-def build_report(run: Any, *, rules: list[Any] | None = None, stage: str = "auto",
-                 source_root: Path | None = None) -> ReportData:
+def build_report(
+    run: Any, *, rules: list[Any] | None = None, stage: str = "auto", source_root: Path | None = None
+) -> ReportData:
     """Summarise a run directory for the report renderers.
 
     Args:
@@ -324,7 +359,7 @@ def build_report(run: Any, *, rules: list[Any] | None = None, stage: str = "auto
     results = evaluate(evaluated, rules, source=source, stage=stage) if len(evaluated) else []
     findings_by_row: dict[int, list[Finding]] = {}
     autotune_by_row: dict[int, str] = {}
-    for row_index, result in zip(evaluated.index, results):
+    for row_index, result in zip(evaluated.index, results, strict=True):
         findings_by_row[int(row_index)] = list(result.findings)
         if result.autotune_block:
             autotune_by_row[int(row_index)] = result.autotune_block
@@ -332,7 +367,8 @@ def build_report(run: Any, *, rules: list[Any] | None = None, stage: str = "auto
     names: list[str] = []
     reference = manifest.get("reference") or {}
     if reference.get("status") not in (None, "skipped") or (
-            "variant" in table.columns and (table["variant"] == REFERENCE_NAME).any()):
+        "variant" in table.columns and (table["variant"] == REFERENCE_NAME).any()
+    ):
         names.append(REFERENCE_NAME)
     names += [n for n in (manifest.get("variants") or {}) if n != REFERENCE_NAME]
 
@@ -354,11 +390,14 @@ def build_report(run: Any, *, rules: list[Any] | None = None, stage: str = "auto
             if (v := _float(row.get(name))) is not None:
                 metrics[name] = v
         launch = Launch(
-            variant=variant, kernel=str(row.get("kernel")), launch=index,
+            variant=variant,
+            kernel=str(row.get("kernel")),
+            launch=index,
             range=int(row["range"]) if _float(row.get("range")) is not None else None,
             action=int(row["action"]) if _float(row.get("action")) is not None else None,
             duration_ms=duration / 1e6 if duration is not None else None,
-            metrics=metrics, occupancy_limiter=occupancy_limiter(row),
+            metrics=metrics,
+            occupancy_limiter=occupancy_limiter(row),
             findings=findings_by_row.get(int(i), []),
         )
         per_launch.append(launch)
@@ -371,7 +410,9 @@ def build_report(run: Any, *, rules: list[Any] | None = None, stage: str = "auto
     reference_ms: float | None = None
     summaries: list[VariantSummary] = []
     for name in names:
-        entry = (manifest.get("variants") or {}).get(name) or (reference if name == REFERENCE_NAME else {}) or {}
+        entry = (
+            (manifest.get("variants") or {}).get(name) or (reference if name == REFERENCE_NAME else {}) or {}
+        )
         result = _variant_result(run.path, manifest, name)
         correctness = result.get("correctness") or {}
         status = str(entry.get("status") or result.get("status") or "unknown")
@@ -381,32 +422,52 @@ def build_report(run: Any, *, rules: list[Any] | None = None, stage: str = "auto
             correct = bool(correctness["passed"])
         else:
             correct = {"ok": True, "incorrect": False}.get(status)
-        reps = [float(t) for t in timings.loc[timings["variant"] == name, "median_ms"].tolist()] \
-            if len(timings) and "variant" in timings.columns else []
+        reps = (
+            [float(t) for t in timings.loc[timings["variant"] == name, "median_ms"].tolist()]
+            if len(timings) and "variant" in timings.columns
+            else []
+        )
         median_ms = statistics.median(reps) if reps else _float(entry.get("median_ms"))
         if name == REFERENCE_NAME:
             reference_ms = median_ms
         launches = launches_of.get(name, [])
         timed = [x for x in launches if x.duration_ms is not None]
-        main = max(timed, key=lambda x: x.duration_ms or 0.0) if timed else (launches[0] if launches else None)
-        summaries.append(VariantSummary(
-            name=name, status=status, reason=entry.get("reason") or result.get("reason"), correct=correct,
-            rel_l2_error=_float(correctness.get("rel_l2_error")),
-            max_abs_error=_float(correctness.get("max_abs_error")),
-            median_ms=median_ms, reps=len(reps), timings_ms=reps, speedup_vs_reference=None,
-            kernel_time_ms=sum(x.duration_ms or 0.0 for x in timed) if timed else None,
-            main_kernel=main.kernel if main else None,
-            registers=main.metrics.get(REGISTERS[0]) if main else None,
-            occupancy_limiter=main.occupancy_limiter if main else None,
-            dram_pct=main.metrics.get(DRAM_PCT[0]) if main else None,
-            sm_pct=main.metrics.get(SM_PCT[0]) if main else None,
-            l2_hit_pct=main.metrics.get(L2_HIT[0]) if main else None,
-            launches=launches, autotune_blocks=autotune_of.get(name, {}),
-        ))
+        main = (
+            max(timed, key=lambda x: x.duration_ms or 0.0) if timed else (launches[0] if launches else None)
+        )
+        summaries.append(
+            VariantSummary(
+                name=name,
+                status=status,
+                reason=entry.get("reason") or result.get("reason"),
+                correct=correct,
+                rel_l2_error=_float(correctness.get("rel_l2_error")),
+                max_abs_error=_float(correctness.get("max_abs_error")),
+                median_ms=median_ms,
+                reps=len(reps),
+                timings_ms=reps,
+                speedup_vs_reference=None,
+                kernel_time_ms=sum(x.duration_ms or 0.0 for x in timed) if timed else None,
+                main_kernel=main.kernel if main else None,
+                registers=main.metrics.get(REGISTERS[0]) if main else None,
+                occupancy_limiter=main.occupancy_limiter if main else None,
+                dram_pct=main.metrics.get(DRAM_PCT[0]) if main else None,
+                sm_pct=main.metrics.get(SM_PCT[0]) if main else None,
+                l2_hit_pct=main.metrics.get(L2_HIT[0]) if main else None,
+                launches=launches,
+                autotune_blocks=autotune_of.get(name, {}),
+            )
+        )
     if reference_ms:
         summaries = [
-            VariantSummary(**{**s.__dict__, "speedup_vs_reference": (reference_ms / s.median_ms)
-                              if s.median_ms and not s.is_reference else (1.0 if s.is_reference else None)})
+            VariantSummary(
+                **{
+                    **s.__dict__,
+                    "speedup_vs_reference": (reference_ms / s.median_ms)
+                    if s.median_ms and not s.is_reference
+                    else (1.0 if s.is_reference else None),
+                }
+            )
             for s in summaries
         ]
     peaks, notes = _gpu_peaks(table) if len(table) else ({}, [])
@@ -416,11 +477,19 @@ def build_report(run: Any, *, rules: list[Any] | None = None, stage: str = "auto
     locations = _locations(names, per_launch, run.kernel_file, kernel_path)
     fired = {f.rule for s in summaries for f in s.findings}
     return ReportData(
-        run_path=Path(run.path), created=manifest.get("created"), gpu=gpu,
-        versions=dict(manifest.get("versions") or {}), options=dict(manifest.get("options") or {}),
-        kernel_path=kernel_path, kernel_copy=run.kernel_file, variants=summaries,
-        rules=[r for r in _rule_infos(rules) if r.id in fired] + [r for r in _rule_infos(rules) if r.id not in fired],
-        locations=locations, gpu_peaks=peaks, notes=notes,
+        run_path=Path(run.path),
+        created=manifest.get("created"),
+        gpu=gpu,
+        versions=dict(manifest.get("versions") or {}),
+        options=dict(manifest.get("options") or {}),
+        kernel_path=kernel_path,
+        kernel_copy=run.kernel_file,
+        variants=summaries,
+        rules=[r for r in _rule_infos(rules) if r.id in fired]
+        + [r for r in _rule_infos(rules) if r.id not in fired],
+        locations=locations,
+        gpu_peaks=peaks,
+        notes=notes,
     )
 
 
@@ -449,18 +518,27 @@ def variant_failures(variant: VariantSummary, fail_on: str | None) -> list[str]:
     if fail_on and fail_on != "never":
         for finding in variant.findings:
             if severity_at_least(finding, fail_on):
-                reasons.append(f"{finding.rule} {finding.name} ({finding.severity.value}) on "
-                               f"{finding.kernel} launch {finding.launch}: {finding.message}")
+                reasons.append(
+                    f"{finding.rule} {finding.name} ({finding.severity.value}) on "
+                    f"{finding.kernel} launch {finding.launch}: {finding.message}"
+                )
     return reasons
 
 
 def _finding_json(finding: Finding, data: ReportData) -> dict[str, Any]:
     where = data.location_of(finding)
     return {
-        "rule": finding.rule, "name": finding.name, "stage": finding.stage,
-        "severity": finding.severity.value, "variant": finding.variant, "kernel": finding.kernel,
-        "launch": finding.launch, "message": finding.message, "recommendation": finding.recommendation,
-        "estimated_effect": finding.estimated_effect, "effect_kind": finding.effect_kind,
+        "rule": finding.rule,
+        "name": finding.name,
+        "stage": finding.stage,
+        "severity": finding.severity.value,
+        "variant": finding.variant,
+        "kernel": finding.kernel,
+        "launch": finding.launch,
+        "message": finding.message,
+        "recommendation": finding.recommendation,
+        "estimated_effect": finding.estimated_effect,
+        "effect_kind": finding.effect_kind,
         "evidence": {k: _json_value(v) for k, v in finding.evidence.items()},
         "location": {"path": where.path, "line": where.line, "what": where.what} if where else None,
     }
@@ -478,29 +556,53 @@ def report_dict(data: ReportData) -> dict[str, Any]:
     """The JSON report as a plain dict (schema: docs/report.md, ``REPORT_SCHEMA_VERSION``)."""
     variants = []
     for v in data.variants:
-        variants.append({
-            "name": v.name, "reference": v.is_reference, "status": v.status, "reason": v.reason,
-            "correct": v.correct, "rel_l2_error": v.rel_l2_error, "max_abs_error": v.max_abs_error,
-            "median_ms": v.median_ms, "reps": v.reps, "timings_ms": v.timings_ms,
-            "speedup_vs_reference": v.speedup_vs_reference, "kernel_time_ms": v.kernel_time_ms,
-            "main_kernel": v.main_kernel, "registers": v.registers, "occupancy_limiter": v.occupancy_limiter,
-            "dram_pct": v.dram_pct, "sm_pct": v.sm_pct, "l2_hit_pct": v.l2_hit_pct,
-            "launches": [{
-                "kernel": x.kernel, "launch": x.launch, "range": x.range, "action": x.action,
-                "duration_ms": x.duration_ms, "occupancy_limiter": x.occupancy_limiter,
-                "metrics": {k: _json_value(m) for k, m in x.metrics.items()},
-                "findings": [f.rule for f in x.findings],
-            } for x in v.launches],
-            "autotune_blocks": v.autotune_blocks,
-        })
+        variants.append(
+            {
+                "name": v.name,
+                "reference": v.is_reference,
+                "status": v.status,
+                "reason": v.reason,
+                "correct": v.correct,
+                "rel_l2_error": v.rel_l2_error,
+                "max_abs_error": v.max_abs_error,
+                "median_ms": v.median_ms,
+                "reps": v.reps,
+                "timings_ms": v.timings_ms,
+                "speedup_vs_reference": v.speedup_vs_reference,
+                "kernel_time_ms": v.kernel_time_ms,
+                "main_kernel": v.main_kernel,
+                "registers": v.registers,
+                "occupancy_limiter": v.occupancy_limiter,
+                "dram_pct": v.dram_pct,
+                "sm_pct": v.sm_pct,
+                "l2_hit_pct": v.l2_hit_pct,
+                "launches": [
+                    {
+                        "kernel": x.kernel,
+                        "launch": x.launch,
+                        "range": x.range,
+                        "action": x.action,
+                        "duration_ms": x.duration_ms,
+                        "occupancy_limiter": x.occupancy_limiter,
+                        "metrics": {k: _json_value(m) for k, m in x.metrics.items()},
+                        "findings": [f.rule for f in x.findings],
+                    }
+                    for x in v.launches
+                ],
+                "autotune_blocks": v.autotune_blocks,
+            }
+        )
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "run": {"path": str(data.run_path), "created": data.created, "kernel_file": data.kernel_path},
-        "gpu": data.gpu, "versions": data.versions,
+        "gpu": data.gpu,
+        "versions": data.versions,
         "options": {k: v for k, v in data.options.items() if k != "metrics"},
         "variants": variants,
         "findings": [_finding_json(f, data) for f in data.findings],
-        "rules": [{"id": r.id, "name": r.name, "severity": r.severity, "summary": r.summary} for r in data.rules],
+        "rules": [
+            {"id": r.id, "name": r.name, "severity": r.severity, "summary": r.summary} for r in data.rules
+        ],
         "notes": data.notes,
     }
 
@@ -517,13 +619,24 @@ def report_csv(data: ReportData) -> str:
         for x in v.launches:
             worst = max((f.severity for f in x.findings), key=lambda s: s.rank, default=None)
             row: dict[str, Any] = {
-                "variant": v.name, "status": v.status, "correct": v.correct, "variant_median_ms": v.median_ms,
-                "range": x.range, "action": x.action, "kernel": x.kernel, "launch": x.launch,
+                "variant": v.name,
+                "status": v.status,
+                "correct": v.correct,
+                "variant_median_ms": v.median_ms,
+                "range": x.range,
+                "action": x.action,
+                "kernel": x.kernel,
+                "launch": x.launch,
             }
             row.update({m: x.metrics.get(m) for m in KEY_METRICS})
-            row.update({"occupancy_limiter": x.occupancy_limiter, "finding_count": len(x.findings),
-                        "finding_rules": " ".join(f.rule for f in x.findings),
-                        "worst_severity": worst.value if worst else ""})
+            row.update(
+                {
+                    "occupancy_limiter": x.occupancy_limiter,
+                    "finding_count": len(x.findings),
+                    "finding_rules": " ".join(f.rule for f in x.findings),
+                    "worst_severity": worst.value if worst else "",
+                }
+            )
             rows.append(row)
     buffer = io.StringIO()
     pd.DataFrame(rows, columns=list(CSV_COLUMNS)).to_csv(buffer, index=False, lineterminator="\n")
@@ -547,21 +660,39 @@ def write_output(text: str, path: Path | None) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise OutputError(f"cannot write here ({exc.strerror})", path=path,
-                          hint="choose a writable location with -o") from None
+        raise OutputError(
+            f"cannot write here ({exc.strerror})", path=path, hint="choose a writable location with -o"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write ({exc.strerror})", path=path,
-                          hint="choose a writable location with -o") from None
+        raise OutputError(
+            f"cannot write ({exc.strerror})", path=path, hint="choose a writable location with -o"
+        ) from None
 
 
 __all__ = [
-    "CSV_COLUMNS", "ID_COLUMNS", "KEY_METRICS", "REFERENCE_NAME", "REPORT_SCHEMA_VERSION", "Launch",
-    "ReportData", "RuleInfo", "SourceLocation", "VariantSummary", "build_report", "gpu_name",
-    "occupancy_limiter", "repo_relative", "report_csv", "report_dict", "report_json", "severity_at_least",
-    "variant_failures", "write_output",
+    "CSV_COLUMNS",
+    "ID_COLUMNS",
+    "KEY_METRICS",
+    "REFERENCE_NAME",
+    "REPORT_SCHEMA_VERSION",
+    "Launch",
+    "ReportData",
+    "RuleInfo",
+    "SourceLocation",
+    "VariantSummary",
+    "build_report",
+    "gpu_name",
+    "occupancy_limiter",
+    "repo_relative",
+    "report_csv",
+    "report_dict",
+    "report_json",
+    "severity_at_least",
+    "variant_failures",
+    "write_output",
 ]

@@ -29,8 +29,18 @@ from ncu_advisor.render.report_data import (
 )
 from ncu_advisor.render.report_md import render_markdown
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 WIDTH, HEIGHT = 640, 360
 MARGIN = {"left": 70, "right": 20, "top": 30, "bottom": 50}
 
@@ -44,10 +54,12 @@ def _colors(data: ReportData) -> dict[str, str]:
 
 
 def _svg_open(title: str, plot_id: str, width: int = WIDTH, height: int = HEIGHT) -> list[str]:
-    return [f'<svg id="{plot_id}" class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-            f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">',
-            f'<title>{_e(title)}</title>',
-            f'<text x="{width / 2}" y="18" text-anchor="middle" class="ptitle">{_e(title)}</text>']
+    return [
+        f'<svg id="{plot_id}" class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">',
+        f"<title>{_e(title)}</title>",
+        f'<text x="{width / 2}" y="18" text-anchor="middle" class="ptitle">{_e(title)}</text>',
+    ]
 
 
 def _flops(launch: Launch) -> float | None:
@@ -96,29 +108,44 @@ def _roofline_svg(data: ReportData, points: list[tuple[str, str, float, float]])
     ph = HEIGHT - MARGIN["top"] - MARGIN["bottom"]
     x = _log_axis(ai_lo, ai_hi, pw, MARGIN["left"])
     y = _log_axis(perf_lo, perf_hi, ph, MARGIN["top"], invert=True)
-    out = _svg_open(f"Roofline (FP32) on {gpu_name(data)}: {peak_gflops / 1e3:.0f} TFLOP/s, "
-                    f"{peak_bw:.0f} GB/s", "plot-roofline")
+    out = _svg_open(
+        f"Roofline (FP32) on {gpu_name(data)}: {peak_gflops / 1e3:.0f} TFLOP/s, {peak_bw:.0f} GB/s",
+        "plot-roofline",
+    )
     ridge = peak_gflops / peak_bw
     roof = [(ai_lo, min(ai_lo * peak_bw, peak_gflops)), (ridge, peak_gflops), (ai_hi, peak_gflops)]
-    out.append('<polyline class="roof" fill="none" stroke="#333" stroke-width="2" points="'
-               + " ".join(f"{x(a):.1f},{y(p):.1f}" for a, p in roof) + '"/>')
+    out.append(
+        '<polyline class="roof" fill="none" stroke="#333" stroke-width="2" points="'
+        + " ".join(f"{x(a):.1f},{y(p):.1f}" for a, p in roof)
+        + '"/>'
+    )
     for decade in range(math.ceil(math.log10(ai_lo)), math.floor(math.log10(ai_hi)) + 1):
-        px = x(10.0 ** decade)
-        out.append(f'<line x1="{px:.1f}" y1="{MARGIN["top"]}" x2="{px:.1f}" y2="{MARGIN["top"] + ph}" '
-                   f'class="grid"/><text x="{px:.1f}" y="{MARGIN["top"] + ph + 15}" text-anchor="middle">'
-                   f'1e{decade}</text>')
+        px = x(10.0**decade)
+        out.append(
+            f'<line x1="{px:.1f}" y1="{MARGIN["top"]}" x2="{px:.1f}" y2="{MARGIN["top"] + ph}" '
+            f'class="grid"/><text x="{px:.1f}" y="{MARGIN["top"] + ph + 15}" text-anchor="middle">'
+            f"1e{decade}</text>"
+        )
     for decade in range(math.ceil(math.log10(perf_lo)), math.floor(math.log10(perf_hi)) + 1):
-        py = y(10.0 ** decade)
-        out.append(f'<line x1="{MARGIN["left"]}" y1="{py:.1f}" x2="{MARGIN["left"] + pw}" y2="{py:.1f}" '
-                   f'class="grid"/><text x="{MARGIN["left"] - 5}" y="{py + 4:.1f}" text-anchor="end">'
-                   f'1e{decade}</text>')
+        py = y(10.0**decade)
+        out.append(
+            f'<line x1="{MARGIN["left"]}" y1="{py:.1f}" x2="{MARGIN["left"] + pw}" y2="{py:.1f}" '
+            f'class="grid"/><text x="{MARGIN["left"] - 5}" y="{py + 4:.1f}" text-anchor="end">'
+            f"1e{decade}</text>"
+        )
     for variant, kernel, ai, perf in points:
-        out.append(f'<circle class="point" cx="{x(ai):.1f}" cy="{y(perf):.1f}" r="5" fill="{colors[variant]}">'
-                   f'<title>{_e(variant)}: {_e(kernel)} — {ai:.3g} FLOP/byte, {perf:.4g} GFLOP/s</title></circle>')
-    out.append(f'<text x="{MARGIN["left"] + pw / 2}" y="{HEIGHT - 12}" text-anchor="middle">'
-               'arithmetic intensity (FLOP / DRAM byte)</text>')
-    out.append(f'<text transform="translate(14,{MARGIN["top"] + ph / 2}) rotate(-90)" text-anchor="middle">'
-               'GFLOP/s</text>')
+        out.append(
+            f'<circle class="point" cx="{x(ai):.1f}" cy="{y(perf):.1f}" r="5" fill="{colors[variant]}">'
+            f"<title>{_e(variant)}: {_e(kernel)} — {ai:.3g} FLOP/byte, {perf:.4g} GFLOP/s</title></circle>"
+        )
+    out.append(
+        f'<text x="{MARGIN["left"] + pw / 2}" y="{HEIGHT - 12}" text-anchor="middle">'
+        "arithmetic intensity (FLOP / DRAM byte)</text>"
+    )
+    out.append(
+        f'<text transform="translate(14,{MARGIN["top"] + ph / 2}) rotate(-90)" text-anchor="middle">'
+        "GFLOP/s</text>"
+    )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -136,30 +163,46 @@ def _speed_of_light_svg(data: ReportData) -> str:
         return MARGIN["top"] + ph * (1 - min(max(value, 0.0), 100.0) / 100.0)
 
     for tick in range(0, 101, 20):
-        out.append(f'<line x1="{px(tick):.1f}" y1="{MARGIN["top"]}" x2="{px(tick):.1f}" y2="{MARGIN["top"] + ph}" '
-                   f'class="grid"/><text x="{px(tick):.1f}" y="{MARGIN["top"] + ph + 15}" '
-                   f'text-anchor="middle">{tick}</text>')
-        out.append(f'<line x1="{MARGIN["left"]}" y1="{py(tick):.1f}" x2="{MARGIN["left"] + pw}" y2="{py(tick):.1f}" '
-                   f'class="grid"/><text x="{MARGIN["left"] - 5}" y="{py(tick) + 4:.1f}" '
-                   f'text-anchor="end">{tick}</text>')
-    out.append(f'<line x1="{px(60):.1f}" y1="{MARGIN["top"]}" x2="{px(60):.1f}" y2="{MARGIN["top"] + ph}" '
-               'class="threshold"/><line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{1:.1f}" class="threshold"/>'
-               .format(MARGIN["left"], py(60), MARGIN["left"] + pw))
+        out.append(
+            f'<line x1="{px(tick):.1f}" y1="{MARGIN["top"]}" x2="{px(tick):.1f}" y2="{MARGIN["top"] + ph}" '
+            f'class="grid"/><text x="{px(tick):.1f}" y="{MARGIN["top"] + ph + 15}" '
+            f'text-anchor="middle">{tick}</text>'
+        )
+        out.append(
+            f'<line x1="{MARGIN["left"]}" y1="{py(tick):.1f}" x2="{MARGIN["left"] + pw}" y2="{py(tick):.1f}" '
+            f'class="grid"/><text x="{MARGIN["left"] - 5}" y="{py(tick) + 4:.1f}" '
+            f'text-anchor="end">{tick}</text>'
+        )
+    out.append(
+        f'<line x1="{px(60):.1f}" y1="{MARGIN["top"]}" x2="{px(60):.1f}" y2="{MARGIN["top"] + ph}" '
+        'class="threshold"/><line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{1:.1f}" class="threshold"/>'.format(
+            MARGIN["left"], py(60), MARGIN["left"] + pw
+        )
+    )
     for v in data.variants:
         for launch in v.launches:
             dram = launch.metrics.get("dram__throughput.avg.pct_of_peak_sustained_elapsed")
             sm = launch.metrics.get("sm__throughput.avg.pct_of_peak_sustained_elapsed")
             if dram is None or sm is None:
                 continue
-            radius = 4 + 8 * math.sqrt((launch.duration_ms or 0.0) / max(
-                (x.duration_ms or 0.0 for w in data.variants for x in w.launches), default=1.0) or 0.0)
-            out.append(f'<circle class="point" cx="{px(dram):.1f}" cy="{py(sm):.1f}" r="{radius:.1f}" '
-                       f'fill="{colors[v.name]}" fill-opacity="0.7"><title>{_e(v.name)}: {_e(launch.kernel)} — '
-                       f'DRAM {dram:.1f}%, SM {sm:.1f}%, {launch.duration_ms or 0:.3f} ms</title></circle>')
-    out.append(f'<text x="{MARGIN["left"] + pw / 2}" y="{HEIGHT - 12}" text-anchor="middle">'
-               'DRAM throughput, % of peak (circle area: launch time)</text>')
-    out.append(f'<text transform="translate(14,{MARGIN["top"] + ph / 2}) rotate(-90)" text-anchor="middle">'
-               'SM throughput, % of peak</text>')
+            radius = 4 + 8 * math.sqrt(
+                (launch.duration_ms or 0.0)
+                / max((x.duration_ms or 0.0 for w in data.variants for x in w.launches), default=1.0)
+                or 0.0
+            )
+            out.append(
+                f'<circle class="point" cx="{px(dram):.1f}" cy="{py(sm):.1f}" r="{radius:.1f}" '
+                f'fill="{colors[v.name]}" fill-opacity="0.7"><title>{_e(v.name)}: {_e(launch.kernel)} — '
+                f"DRAM {dram:.1f}%, SM {sm:.1f}%, {launch.duration_ms or 0:.3f} ms</title></circle>"
+            )
+    out.append(
+        f'<text x="{MARGIN["left"] + pw / 2}" y="{HEIGHT - 12}" text-anchor="middle">'
+        "DRAM throughput, % of peak (circle area: launch time)</text>"
+    )
+    out.append(
+        f'<text transform="translate(14,{MARGIN["top"] + ph / 2}) rotate(-90)" text-anchor="middle">'
+        "SM throughput, % of peak</text>"
+    )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -171,20 +214,25 @@ def _time_svg(data: ReportData) -> str:
     height = MARGIN["top"] + row * max(len(timed), 1) + MARGIN["bottom"]
     left = 200
     pw = WIDTH - left - 90
-    out = _svg_open("Time per variant: median ms (whiskers: min-max of repetitions)", "plot-time",
-                    height=height)
+    out = _svg_open(
+        "Time per variant: median ms (whiskers: min-max of repetitions)", "plot-time", height=height
+    )
     top = max((max(v.timings_ms or [v.median_ms or 0.0]) for v in timed), default=1.0) or 1.0
     for i, v in enumerate(timed):
         y0 = MARGIN["top"] + i * row + 4
         width = pw * (v.median_ms or 0.0) / top
         out.append(f'<text x="{left - 6}" y="{y0 + 14}" text-anchor="end">{_e(v.name)}</text>')
-        out.append(f'<rect class="bar" x="{left}" y="{y0}" width="{width:.1f}" height="{row - 8}" '
-                   f'fill="{colors[v.name]}"><title>{_e(v.name)}: {v.median_ms:.4f} ms</title></rect>')
+        out.append(
+            f'<rect class="bar" x="{left}" y="{y0}" width="{width:.1f}" height="{row - 8}" '
+            f'fill="{colors[v.name]}"><title>{_e(v.name)}: {v.median_ms:.4f} ms</title></rect>'
+        )
         if v.timings_ms:
             lo, hi = left + pw * min(v.timings_ms) / top, left + pw * max(v.timings_ms) / top
             mid = y0 + (row - 8) / 2
-            out.append(f'<line class="whisker" x1="{lo:.1f}" y1="{mid:.1f}" x2="{hi:.1f}" y2="{mid:.1f}" '
-                       'stroke="#000"/>')
+            out.append(
+                f'<line class="whisker" x1="{lo:.1f}" y1="{mid:.1f}" x2="{hi:.1f}" y2="{mid:.1f}" '
+                'stroke="#000"/>'
+            )
         label = f"{v.median_ms:.3f} ms"
         if v.speedup_vs_reference is not None and not v.is_reference:
             label += f" ({v.speedup_vs_reference:.2f}×)"
@@ -208,9 +256,14 @@ def _occupancy_svg(data: ReportData) -> str:
     height = MARGIN["top"] + block * max(len(shown), 1) + 20
     left = 200
     pw = WIDTH - left - 60
-    out = _svg_open("Occupancy limits of each variant's longest launch (blocks per SM; red = limiter)",
-                    "plot-occupancy", height=height)
-    top = max((value for _, _, limits in shown for value in limits.values() if value is not None), default=1.0)
+    out = _svg_open(
+        "Occupancy limits of each variant's longest launch (blocks per SM; red = limiter)",
+        "plot-occupancy",
+        height=height,
+    )
+    top = max(
+        (value for _, _, limits in shown for value in limits.values() if value is not None), default=1.0
+    )
     for i, (name, main, limits) in enumerate(shown):
         y0 = MARGIN["top"] + i * block
         out.append(f'<text x="8" y="{y0 + 14}" class="vname">{_e(name)}: {_e(main.kernel[:40])}</text>')
@@ -221,20 +274,26 @@ def _occupancy_svg(data: ReportData) -> str:
             if value is None:
                 continue
             width = pw * value / top
-            out.append(f'<rect class="bar" x="{left}" y="{y1}" width="{width:.1f}" height="12" fill="{fill}">'
-                       f'<title>{_e(name)} {limit}: {value:g} blocks/SM</title></rect>'
-                       f'<text x="{left + width + 4:.1f}" y="{y1 + 11}">{value:g}</text>')
+            out.append(
+                f'<rect class="bar" x="{left}" y="{y1}" width="{width:.1f}" height="12" fill="{fill}">'
+                f"<title>{_e(name)} {limit}: {value:g} blocks/SM</title></rect>"
+                f'<text x="{left + width + 4:.1f}" y="{y1 + 11}">{value:g}</text>'
+            )
     if not shown:
-        out.append(f'<text x="{WIDTH / 2}" y="{MARGIN["top"] + 16}" text-anchor="middle">'
-                   'no occupancy metrics in the run</text>')
+        out.append(
+            f'<text x="{WIDTH / 2}" y="{MARGIN["top"] + 16}" text-anchor="middle">'
+            "no occupancy metrics in the run</text>"
+        )
     out.append("</svg>")
     return "\n".join(out)
 
 
 def _legend(data: ReportData) -> str:
     colors = _colors(data)
-    items = "".join(f'<span class="key"><span class="swatch" style="background:{c}"></span>{_e(n)}</span>'
-                    for n, c in colors.items())
+    items = "".join(
+        f'<span class="key"><span class="swatch" style="background:{c}"></span>{_e(n)}</span>'
+        for n, c in colors.items()
+    )
     return f'<div class="legend">{items}</div>'
 
 
@@ -326,20 +385,22 @@ def render_html(data: ReportData) -> str:
     use_roofline = bool(points) and "fp32_tflops" in data.gpu_peaks and "mem_bw_gbs" in data.gpu_peaks
     chart = _roofline_svg(data, points) if use_roofline else _speed_of_light_svg(data)
     title = f"ncu-advisor: {data.kernel_path or data.run_path.name} on {gpu_name(data)}"
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title>",
-        f"<style>{STYLE}</style>",
-        f"<script>{STATUS_SCRIPT}</script>",
-        "</head><body>",
-        f"<h1>{_e(title)}</h1>",
-        _legend(data),
-        chart,
-        _time_svg(data),
-        _occupancy_svg(data),
-        _markdown_to_html(render_markdown(data)),
-        '<p id="render-status" data-errors="-1">not rendered</p>',
-        "</body></html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{_e(title)}</title>",
+            f"<style>{STYLE}</style>",
+            f"<script>{STATUS_SCRIPT}</script>",
+            "</head><body>",
+            f"<h1>{_e(title)}</h1>",
+            _legend(data),
+            chart,
+            _time_svg(data),
+            _occupancy_svg(data),
+            _markdown_to_html(render_markdown(data)),
+            '<p id="render-status" data-errors="-1">not rendered</p>',
+            "</body></html>",
+            "",
+        ]
+    )

@@ -37,16 +37,21 @@ def render_markdown(data: ReportData) -> str:
     lines.append(f"## ncu-advisor report: `{data.kernel_path or data.run_path.name}` on {gpu}")
     lines.append("")
     versions = ", ".join(f"{k} {v}" for k, v in data.versions.items() if v and k != "ncu_path")
-    options = ", ".join(f"{k}={data.options[k]}" for k in ("clock_control", "cache_control", "reps")
-                        if k in data.options)
-    lines.append(f"Run `{data.run_path.name}`" + (f" recorded {data.created}" if data.created else "") + ".  ")
+    options = ", ".join(
+        f"{k}={data.options[k]}" for k in ("clock_control", "cache_control", "reps") if k in data.options
+    )
+    lines.append(
+        f"Run `{data.run_path.name}`" + (f" recorded {data.created}" if data.created else "") + ".  "
+    )
     if versions:
         lines.append(f"Versions: {versions}.  ")
     if options:
         lines.append(f"Options: {options}.")
     lines.append("")
-    lines.append("| variant | correct | median ms | vs reference | registers | occupancy limiter | DRAM % | SM % "
-                 "| L2 hit % | longest kernel |")
+    lines.append(
+        "| variant | correct | median ms | vs reference | registers | occupancy limiter | DRAM % | SM % "
+        "| L2 hit % | longest kernel |"
+    )
     lines.append("|---|---|---:|---:|---:|---|---:|---:|---:|---|")
     for v in data.variants:
         speed = "–" if v.speedup_vs_reference is None else f"{v.speedup_vs_reference:.2f}×"
@@ -56,8 +61,10 @@ def render_markdown(data: ReportData) -> str:
             f"| `{_cell(v.main_kernel or '–')[:60]}` |"
         )
     lines.append("")
-    lines.append("Median ms: median of the per-repetition medians in timings.csv. Registers, limiter and "
-                 "throughputs: the variant's longest kernel launch.")
+    lines.append(
+        "Median ms: median of the per-repetition medians in timings.csv. Registers, limiter and "
+        "throughputs: the variant's longest kernel launch."
+    )
     lines.append("")
     problems = [v for v in data.variants if not v.is_reference and v.correct is not True]
     for v in problems:
@@ -78,16 +85,24 @@ def render_markdown(data: ReportData) -> str:
         for f in findings[:MAX_FINDINGS_PER_VARIANT]:
             where = data.location_of(f)
             at = f" ({where.path}:{where.line})" if where else ""
-            lines.append(f"- **{f.rule} {f.name}** · {f.severity.value} · `{f.kernel}` launch {f.launch}{at}: "
-                         f"{_cell(f.message)}")
+            lines.append(
+                f"- **{f.rule} {f.name}** · {f.severity.value} · `{f.kernel}` launch {f.launch}{at}: "
+                f"{_cell(f.message)}"
+            )
             lines.append(f"  - Do: {_cell(f.recommendation)}")
-            evidence = ", ".join(f"`{k}`={_fmt_evidence(val)}" for k, val in f.evidence.items() if k != "condition")
+            evidence = ", ".join(
+                f"`{k}`={_fmt_evidence(val)}" for k, val in f.evidence.items() if k != "condition"
+            )
             if evidence:
                 lines.append(f"  - Evidence: {evidence}; fired on `{f.evidence.get('condition', '')}`")
             if f.estimated_effect:
-                lines.append(f"  - Estimated effect: up to {f.estimated_effect:.0%} of the {f.effect_kind} time")
+                lines.append(
+                    f"  - Estimated effect: up to {f.estimated_effect:.0%} of the {f.effect_kind} time"
+                )
         if len(findings) > MAX_FINDINGS_PER_VARIANT:
-            lines.append(f"- … and {len(findings) - MAX_FINDINGS_PER_VARIANT} more (see the JSON or SARIF report)")
+            lines.append(
+                f"- … and {len(findings) - MAX_FINDINGS_PER_VARIANT} more (see the JSON or SARIF report)"
+            )
         for kernel, block in v.autotune_blocks.items():
             lines.append("")
             lines.append(f"Proposed configs for `{kernel}`:")

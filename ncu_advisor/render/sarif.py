@@ -26,29 +26,38 @@ def render_sarif(data: ReportData) -> str:
     """Render the report's findings as a SARIF 2.1.0 log (one run, results in finding order)."""
     rules = data.rules
     index = {rule.id: i for i, rule in enumerate(rules)}
-    driver_rules = [{
-        "id": rule.id,
-        "name": rule.name,
-        "shortDescription": {"text": rule.summary[:1000] or rule.name},
-        "fullDescription": {"text": rule.summary},
-        "help": {"text": rule.help_text, "markdown": rule.help_text.replace("\n\n", "\n\n")},
-        "defaultConfiguration": {"level": LEVELS[rule.severity]},
-        "properties": {"tags": ["performance", "triton", "nsight-compute"]},
-    } for rule in rules]
+    driver_rules = [
+        {
+            "id": rule.id,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary[:1000] or rule.name},
+            "fullDescription": {"text": rule.summary},
+            "help": {"text": rule.help_text, "markdown": rule.help_text.replace("\n\n", "\n\n")},
+            "defaultConfiguration": {"level": LEVELS[rule.severity]},
+            "properties": {"tags": ["performance", "triton", "nsight-compute"]},
+        }
+        for rule in rules
+    ]
     results: list[dict[str, Any]] = []
     for finding in data.findings:
         where = data.location_of(finding)
-        text = f"{finding.message} Do: {finding.recommendation} [{finding.variant}: {finding.kernel}, " \
-               f"launch {finding.launch}]"
+        text = (
+            f"{finding.message} Do: {finding.recommendation} [{finding.variant}: {finding.kernel}, "
+            f"launch {finding.launch}]"
+        )
         result: dict[str, Any] = {
             "ruleId": finding.rule,
             "level": LEVELS[finding.severity.value],
             "message": {"text": text},
             "properties": {
-                "variant": finding.variant, "kernel": finding.kernel, "launch": finding.launch,
-                "estimatedEffect": finding.estimated_effect, "effectKind": finding.effect_kind,
-                "evidence": {k: v for k, v in finding.evidence.items()
-                             if not isinstance(v, float) or math.isfinite(v)},
+                "variant": finding.variant,
+                "kernel": finding.kernel,
+                "launch": finding.launch,
+                "estimatedEffect": finding.estimated_effect,
+                "effectKind": finding.effect_kind,
+                "evidence": {
+                    k: v for k, v in finding.evidence.items() if not isinstance(v, float) or math.isfinite(v)
+                },
             },
             "partialFingerprints": {
                 "ncuAdvisor/v1": f"{finding.rule}:{finding.variant}:{finding.kernel}:{finding.launch}",
@@ -57,26 +66,34 @@ def render_sarif(data: ReportData) -> str:
         if finding.rule in index:
             result["ruleIndex"] = index[finding.rule]
         if where is not None:
-            result["locations"] = [{
-                "physicalLocation": {
-                    "artifactLocation": {"uri": where.path, "uriBaseId": "%SRCROOT%"},
-                    "region": {"startLine": where.line},
-                },
-                "message": {"text": where.what},
-            }]
+            result["locations"] = [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": where.path, "uriBaseId": "%SRCROOT%"},
+                        "region": {"startLine": where.line},
+                    },
+                    "message": {"text": where.what},
+                }
+            ]
         results.append(result)
     run: dict[str, Any] = {
-        "tool": {"driver": {
-            "name": "ncu-advisor", "version": __version__, "semanticVersion": __version__,
-            "informationUri": INFORMATION_URI, "rules": driver_rules,
-        }},
+        "tool": {
+            "driver": {
+                "name": "ncu-advisor",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "informationUri": INFORMATION_URI,
+                "rules": driver_rules,
+            }
+        },
         "automationDetails": {"id": f"ncu-advisor/{gpu_name(data)}/"},
         "results": results,
         "properties": {"gpu": gpu_name(data), "run": data.run_path.name},
     }
     if data.kernel_path:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"description": {"text": "the repository root"}}}
-        run["artifacts"] = [{"location": {"uri": data.kernel_path, "uriBaseId": "%SRCROOT%"},
-                             "sourceLanguage": "python"}]
+        run["artifacts"] = [
+            {"location": {"uri": data.kernel_path, "uriBaseId": "%SRCROOT%"}, "sourceLanguage": "python"}
+        ]
     log = {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
     return json.dumps(log, indent=2, default=str) + "\n"
