@@ -182,6 +182,17 @@ def _number(value: float) -> float | int:
     return float(value)
 
 
+def _python_values(values: np.ndarray) -> list[Any]:
+    """Array -> list of Python numbers, whole numbers as ``int`` (vectorised ``_number``)."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < 2**53)
+    out = values.astype(object)
+    if whole.any():
+        out[whole] = values[whole].astype(np.int64).astype(object)
+    return out.tolist()
+
+
 def evaluate(
     table: pd.DataFrame,
     rules: list[Rule],
@@ -226,18 +237,19 @@ def evaluate(
     )
     summary_columns = {name: resolve_column(columns, name) for name in SUMMARY_METRICS}
     summary_values = {name: _numeric(table, col) for name, col in summary_columns.items() if col is not None}
+    summary_lists = [(name, _python_values(values), np.isnan(values).tolist()) for name, values in summary_values.items()]
+    launch_list = launch_index.tolist()
+    stage_list = [str(s) for s in stages.tolist()]
 
     results = [
         KernelResult(
             kernel=kernel_names[i],
             variant=str(variants[i]) if variants[i] is not None else None,
-            launch=int(launch_index[i]),
+            launch=launch_list[i],
             source=str(sources[i]) if sources[i] is not None else None,
             gpu=str(gpu_names[i]) if gpu_names[i] is not None else None,
-            stage=str(stages[i]),
-            metrics={
-                name: _number(values[i]) for name, values in summary_values.items() if values[i] == values[i]
-            },
+            stage=stage_list[i],
+            metrics={name: values[i] for name, values, absent in summary_lists if not absent[i]},
         )
         for i in range(n)
     ]
@@ -301,10 +313,12 @@ def evaluate(
                 env[name] = values
             evidence_names.setdefault(name, name)
         candidates = active & ~missing
-        for absent, why in reasons:
-            for i in np.flatnonzero(active & absent):
-                if not any(s["rule"] == rule.id for s in results[i].skipped):
-                    results[i].skipped.append({"rule": rule.id, "reason": why})
+        if reasons:
+            first_reason = np.full(n, -1)
+            for number, (absent, _why) in enumerate(reasons):
+                first_reason[(first_reason < 0) & absent & active] = number
+            for i in np.flatnonzero(first_reason >= 0).tolist():
+                results[i].skipped.append({"rule": rule.id, "reason": reasons[first_reason[i]][1]})
         if not candidates.any():
             continue
         for name, expression in rule.derived.items():
@@ -315,15 +329,20 @@ def evaluate(
             continue
         effect = np.broadcast_to(np.asarray(rule.effect.evaluate(env), dtype=np.float64), (n,))
         effect = np.clip(np.nan_to_num(effect, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-        evidence_sources = [(evidence_names.get(name, name), env[name]) for name in sorted(rule.inputs)]
-        derived_sources = [(name, env[name]) for name in rule.derived]
-        message_sources = [(name, env[name]) for name in rule.message_fields]
+        rows = np.flatnonzero(fire)
+        evidence_keys = [evidence_names.get(name, name) for name in sorted(rule.inputs)] + list(rule.derived)
+        evidence_columns = [
+            _python_values(np.broadcast_to(env[name], (n,))[rows]) for name in [*sorted(rule.inputs), *rule.derived]
+        ]
+        message_columns = [
+            (name, np.broadcast_to(np.asarray(env[name], dtype=np.float64), (n,))[rows].tolist())
+            for name in rule.message_fields
+        ]
+        effect_list = effect[rows].tolist()
         spec = rule.spec
-        for i in np.flatnonzero(fire):
-            values = {name: float(array[i]) for name, array in message_sources}
-            evidence: dict[str, Any] = {key: _number(array[i]) for key, array in evidence_sources}
-            for key, array in derived_sources:
-                evidence[key] = _number(array[i])
+        for position, i in enumerate(rows.tolist()):
+            values = {name: column[position] for name, column in message_columns}
+            evidence: dict[str, Any] = {key: column[position] for key, column in zip(evidence_keys, evidence_columns)}
             evidence["condition"] = rule.when.text
             results[i].findings.append(
                 Finding(
@@ -332,11 +351,11 @@ def evaluate(
                     stage=spec.stage,
                     severity=spec.severity,
                     kernel=kernel_names[i],
-                    launch=int(launch_index[i]),
+                    launch=launch_list[i],
                     message=_format_message(spec.message, values),
                     recommendation=spec.recommendation,
                     evidence=evidence,
-                    estimated_effect=float(effect[i]),
+                    estimated_effect=effect_list[position],
                     effect_kind=spec.estimated_effect.kind,
                     effect_basis=spec.estimated_effect.basis,
                     variant=results[i].variant,
