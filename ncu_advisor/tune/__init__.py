@@ -1,0 +1,10 @@
+"""`ncu-advisor tune`: apply the advice, measure it, keep only what gains at least 2% beyond the noise.
+
+Modules:
+    space        tuning configurations, GPU-limit checks, candidate generation from findings
+    invariant    static analysis: ``tl.load`` calls repeated on every iteration of a loop they do not depend on
+    pin          runs in the child process: overrides a kernel's launch parameters (torch/triton duck-typed)
+    loop         the trial loop (profile, recommend, generate, measure, keep/revert) and the child-process backends
+    trajectory   the ``tune.json`` trajectory: write, read, summary
+    emit         the final config as paste-ready text, and ``--write``: a ``ModelNew_<variant>_tuned`` class
+"""

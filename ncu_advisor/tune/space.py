@@ -1,0 +1,229 @@
+"""Tuning configurations, GPU-limit checks and candidate generation.
+
+A candidate moves one step from the current best along one tunable dimension, in both directions:
+halve or double one ``BLOCK*`` value (or all of them together, as the seeds' "halve BLOCK_*"), set
+``num_warps`` to the other of {4, 8}, ``num_stages`` to another of {2, 3, 4}; plus the jumps that a
+source-aware finding names (``BLOCK_N -> 128`` for a load repeated in the ``BLOCK_N`` loop).
+
+Each candidate carries the rule that proposes it and that rule's estimated effect; a move no firing rule
+asks for is still proposed (both directions must be tried) under ``TUNE-NEIGHBOUR`` with a small effect,
+so it is tried after every rule-backed move. Candidates are ordered by effect (largest first), then by
+how far they move (fewer changed dimensions first), then by their text, so the order is deterministic.
+
+Limits (``Limits``): power-of-two blocks, at least ``min_block`` (16 for ``tl.dot`` operands), at most the
+runtime extent of the dimension when it is known (a loop bound) and at most ``max_block``; at most
+``max_threads`` threads per block; a shared-memory estimate for ``tl.dot`` kernels,
+``num_stages * (BLOCK_M*BLOCK_K + BLOCK_K*BLOCK_N) * element_bytes``, within the GPU's per-block limit;
+and an accumulator estimate ``BLOCK_M*BLOCK_N / (32*num_warps)`` fp32 registers per thread within the 255
+register limit. A candidate the estimates let through can still fail to compile: the loop records it as
+rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+NEIGHBOUR_RULE = "TUNE-NEIGHBOUR"
+NEIGHBOUR_EFFECT = 0.005
+WARP_CHOICES = (4, 8)
+STAGE_CHOICES = (2, 3, 4)
+#: Per-block shared memory opt-in limit of Hopper (H100/H200): 227 KB.
+HOPPER_SHARED_PER_BLOCK = 232448
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """One launch configuration of one kernel: constexpr block sizes, num_warps, num_stages."""
+
+    params: tuple[tuple[str, int], ...]
+    num_warps: int
+    num_stages: int
+
+    @classmethod
+    def make(cls, params: dict[str, int], num_warps: int, num_stages: int) -> TuneConfig:
+        return cls(tuple(sorted((str(k), int(v)) for k, v in params.items())), int(num_warps), int(num_stages))
+
+    @property
+    def param_dict(self) -> dict[str, int]:
+        return dict(self.params)
+
+    def replace(self, params: dict[str, int] | None = None, num_warps: int | None = None,
+                num_stages: int | None = None) -> TuneConfig:
+        merged = {**self.param_dict, **(params or {})}
+        return TuneConfig.make(merged, num_warps if num_warps is not None else self.num_warps,
+                               num_stages if num_stages is not None else self.num_stages)
+
+    def label(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.params]
+        return " ".join(parts + [f"w{self.num_warps}", f"s{self.num_stages}"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"params": self.param_dict, "num_warps": self.num_warps, "num_stages": self.num_stages}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TuneConfig:
+        return cls.make(dict(data.get("params") or {}), int(data["num_warps"]), int(data["num_stages"]))
+
+    def override(self, kernel: str) -> dict[str, Any]:
+        """The child's ``--override`` payload (see ``ncu_advisor.tune.pin``)."""
+        return {"kernel": kernel, **self.as_dict()}
+
+    def differs_in(self, other: TuneConfig) -> int:
+        mine, theirs = self.param_dict, other.param_dict
+        changed = sum(1 for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        return changed + (self.num_warps != other.num_warps) + (self.num_stages != other.num_stages)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a configuration must respect (see the module docstring)."""
+
+    min_block: int = 16
+    max_block: int = 8192
+    max_threads: int = 1024
+    shared_per_block: int = HOPPER_SHARED_PER_BLOCK
+    max_registers: int = 255
+    element_bytes: int = 4
+    uses_dot: bool = False
+    extents: dict[str, int] = field(default_factory=dict)
+    warp_choices: tuple[int, ...] = WARP_CHOICES
+    stage_choices: tuple[int, ...] = STAGE_CHOICES
+
+
+def is_power_of_two(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+def shared_estimate(config: TuneConfig, limits: Limits) -> int | None:
+    """Shared memory per block of a ``tl.dot`` pipeline (None when not a dot kernel with M/N/K blocks)."""
+    p = config.param_dict
+    if not limits.uses_dot or not all(k in p for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K")):
+        return None
+    return config.num_stages * (p["BLOCK_M"] * p["BLOCK_K"] + p["BLOCK_K"] * p["BLOCK_N"]) * limits.element_bytes
+
+
+def violations(config: TuneConfig, limits: Limits) -> list[str]:
+    """Why ``config`` breaks a limit (empty when it respects them all)."""
+    problems: list[str] = []
+    for name, value in config.params:
+        if not name.upper().startswith("BLOCK"):
+            continue
+        if not is_power_of_two(value):
+            problems.append(f"{name}={value} is not a power of two")
+        if value < limits.min_block:
+            problems.append(f"{name}={value} < {limits.min_block}")
+        if value > limits.max_block:
+            problems.append(f"{name}={value} > {limits.max_block}")
+        extent = limits.extents.get(name)
+        if extent is not None and value > max(limits.min_block, _ceil_pow2(extent)):
+            problems.append(f"{name}={value} exceeds the extent {extent} of its dimension")
+    if config.num_warps * 32 > limits.max_threads:
+        problems.append(f"num_warps={config.num_warps} gives more than {limits.max_threads} threads")
+    shared = shared_estimate(config, limits)
+    if shared is not None and shared > limits.shared_per_block:
+        problems.append(f"shared memory estimate {shared} B > {limits.shared_per_block} B per block")
+    p = config.param_dict
+    if limits.uses_dot and "BLOCK_M" in p and "BLOCK_N" in p:
+        accumulator = p["BLOCK_M"] * p["BLOCK_N"] // (32 * config.num_warps)
+        if accumulator > limits.max_registers:
+            problems.append(f"the accumulator alone needs {accumulator} registers/thread > {limits.max_registers}")
+    return problems
+
+
+def _ceil_pow2(value: int) -> int:
+    return 1 << max(0, int(value) - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class Move:
+    """A change a firing rule asks for.
+
+    ``kind``: ``block_scale`` (``value`` the factor applied to every BLOCK, or to ``param`` only),
+    ``block_set`` (``param`` -> ``value``), ``num_warps``, ``num_stages``.
+    """
+
+    rule: str
+    effect: float
+    kind: str
+    value: float
+    param: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A configuration to measure, with the rule that proposes it."""
+
+    config: TuneConfig
+    rule: str
+    effect: float
+    reason: str
+
+
+def _apply(current: TuneConfig, move: Move, blocks: list[str]) -> TuneConfig | None:
+    p = current.param_dict
+    if move.kind == "block_scale":
+        names = [move.param] if move.param else blocks
+        if not names or any(n not in p for n in names):
+            return None
+        return current.replace({n: int(p[n] * move.value) for n in names})
+    if move.kind == "block_set" and move.param in p:
+        return current.replace({move.param: int(move.value)})
+    if move.kind == "num_warps":
+        return current.replace(num_warps=int(move.value))
+    if move.kind == "num_stages":
+        return current.replace(num_stages=int(move.value))
+    return None
+
+
+def neighbour_moves(current: TuneConfig, blocks: list[str], limits: Limits) -> list[Move]:
+    """Every one-step move in both directions (halve/double each BLOCK, other warps, other stages)."""
+    moves: list[Move] = []
+    for name in blocks:
+        for factor in (0.5, 2.0):
+            moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "block_scale", factor, name,
+                              f"{'halve' if factor < 1 else 'double'} {name} (both directions)"))
+    for warps in limits.warp_choices:
+        if warps != current.num_warps:
+            moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_warps", warps, None, f"num_warps {warps}"))
+    for stages in limits.stage_choices:
+        if stages != current.num_stages:
+            moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_stages", stages, None, f"num_stages {stages}"))
+    return moves
+
+
+def generate_candidates(current: TuneConfig, rule_moves: list[Move], limits: Limits,
+                        tried: set[TuneConfig] | frozenset[TuneConfig] = frozenset(),
+                        blocks: list[str] | None = None) -> tuple[list[Candidate], list[tuple[TuneConfig, str]]]:
+    """Candidates from the current best, best first; and the configurations dropped for breaking a limit.
+
+    Args:
+        current: the current best configuration.
+        rule_moves: moves asked for by firing rules (with their estimated effects).
+        limits: GPU and problem limits.
+        tried: configurations measured (or rejected) already: never proposed again.
+        blocks: the tunable BLOCK parameters (default: every ``BLOCK*`` in ``current``).
+
+    Returns:
+        ``(candidates, out_of_limits)``: unique untried candidates ordered by effect; and (config, reason)
+        for each generated configuration that breaks a limit.
+    """
+    blocks = blocks if blocks is not None else [k for k, _ in current.params if k.upper().startswith("BLOCK")]
+    best_for: dict[TuneConfig, Candidate] = {}
+    dropped: dict[TuneConfig, str] = {}
+    for move in list(rule_moves) + neighbour_moves(current, blocks, limits):
+        config = _apply(current, move, blocks)
+        if config is None or config == current or config in tried:
+            continue
+        problems = violations(config, limits)
+        if problems:
+            dropped.setdefault(config, "; ".join(problems))
+            continue
+        candidate = Candidate(config, move.rule, float(move.effect), move.reason)
+        known = best_for.get(config)
+        if known is None or candidate.effect > known.effect:
+            best_for[config] = candidate
+    ordered = sorted(best_for.values(),
+                     key=lambda c: (-c.effect, c.config.differs_in(current), c.config.label()))
+    return ordered, sorted(dropped.items(), key=lambda item: item[0].label())
