@@ -133,3 +133,20 @@ def test_check_against_float64_reference() -> None:
     assert not nan["passed"] and any("NaN/inf" in p for p in nan["problems"])
     shape = child.check(Scale(2.0), Scale(2.0, shape=(16, 8)), inputs, rtol=2e-3)
     assert not shape["passed"] and "shape (16, 8)" in shape["problems"][0]
+
+
+def test_autotune_choices_then_pinned_in_the_ncu_process(tmp_path: Path) -> None:
+    configs = ["cfg-a", "cfg-b", "cfg-c"]
+    tuned = SimpleNamespace(configs=list(configs), best_config="cfg-c")
+    untouched = SimpleNamespace(configs=["x", "y"])  # never ran: no best_config
+    single = SimpleNamespace(configs=["only"], best_config="only")  # nothing was chosen
+    choices = child.autotune_choices(SimpleNamespace(k=tuned, u=untouched, s=single))
+    assert choices == {"k": 2}
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps({"autotune_choices": choices}))
+    fresh = SimpleNamespace(k=SimpleNamespace(configs=list(configs)))  # the ncu process's own module
+    assert child.pin_choices_from(fresh, result, keep=None) == {"k": 2}
+    assert fresh.k.configs == ["cfg-c"]
+    kept = SimpleNamespace(k=SimpleNamespace(configs=list(configs)))
+    assert child.pin_choices_from(kept, result, keep="k") == {}  # already pinned by --autotune-kernel
+    assert child.pin_choices_from(kept, tmp_path / "missing.json", keep=None) == {}

@@ -12,7 +12,9 @@ Invoked as ``python -m ncu_advisor.profile.child FILE CLASS --mode {bench,ncu} -
   call inside the NVTX range ``ncu_advisor`` so that ncu profiles only that call.
 
 ``--autotune-kernel NAME --autotune-config I`` pins an ``@triton.autotune`` kernel to its I-th config by
-replacing the Autotuner's ``configs`` with that one config before the first call.
+replacing the Autotuner's ``configs`` with that one config before the first call. In ncu mode,
+``--autotune-from RESULT.json`` pins every other autotuned kernel to the config the bare run chose
+(``autotune_choices``), so that ncu profiles the config that was timed.
 
 The result JSON is rewritten after every step, so a crash or a hang keeps what was measured before it.
 Lines starting with ``STEP_MARK`` on stdout tell the parent which step is running.
@@ -102,6 +104,39 @@ def pin_autotune_config(module: Any, kernel_name: str, index: int) -> str:
     chosen = configs[index]
     tuner.configs = [chosen]
     return str(chosen)
+
+
+def autotune_choices(module: Any) -> dict[str, int]:
+    """For each ``@triton.autotune`` kernel of the file that chose among several configs: the chosen index."""
+    choices: dict[str, int] = {}
+    for name, value in list(vars(module).items()):
+        configs = getattr(value, "configs", None)
+        best = getattr(value, "best_config", None)
+        if not isinstance(configs, list) or len(configs) < 2 or best is None:
+            continue
+        for index, config in enumerate(configs):
+            if config is best or config == best:
+                choices[name] = index
+                break
+    return choices
+
+
+def pin_choices_from(module: Any, result_path: Path, keep: str | None) -> dict[str, int]:
+    """Pin every autotuned kernel to the config the bare run chose (``autotune_choices`` of its result).
+
+    So that ncu profiles the very config that was timed, instead of a config that a second autotuning
+    might pick by noise. ``keep`` names a kernel already pinned by ``--autotune-kernel``.
+    """
+    try:
+        choices = json.loads(result_path.read_text()).get("autotune_choices") or {}
+    except (OSError, ValueError):
+        return {}
+    pinned: dict[str, int] = {}
+    for name, index in choices.items():
+        if name != keep and isinstance(index, int):
+            pin_autotune_config(module, name, index)
+            pinned[name] = index
+    return pinned
 
 
 def _to_device(value: Any, device: str) -> Any:
@@ -319,6 +354,7 @@ def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> None:
             _step("check")
             result["correctness"] = check(reference, model, inputs, args.rtol)
         torch.cuda.synchronize()
+    result["autotune_choices"] = autotune_choices(module)
     result["status"] = "ok" if args.reference_only or result["correctness"]["passed"] else "incorrect"
     if result["status"] == "incorrect":
         result["reason"] = "; ".join(result["correctness"]["problems"])
@@ -350,6 +386,8 @@ def run_ncu(args: argparse.Namespace, result: dict[str, Any]) -> None:
     module = load_module(args.file)
     if args.autotune_kernel is not None:
         result["pinned_config"] = pin_autotune_config(module, args.autotune_kernel, args.autotune_config)
+    if args.autotune_from is not None:
+        result["pinned_from_bench"] = pin_choices_from(module, args.autotune_from, args.autotune_kernel)
     _, model, inputs, how = build(module, args.variant, args.seed, reference_only=args.reference_only)
     result["parameters"] = how
     _step("warmup")
@@ -373,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-only", action="store_true", help="time Model itself; no check")
     parser.add_argument("--autotune-kernel")
     parser.add_argument("--autotune-config", type=int)
+    parser.add_argument("--autotune-from", type=Path,
+                        help="(ncu mode) pin autotuned kernels to the configs chosen in this bench result.json")
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS)
     parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL)
     parser.add_argument("--warmup", type=int, default=2)

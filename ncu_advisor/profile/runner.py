@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from ncu_advisor import __version__, rundir
-from ncu_advisor.errors import EnvironmentNotReady
+from ncu_advisor.errors import AdvisorError, EnvironmentNotReady
 from ncu_advisor.profile import child as child_module
 from ncu_advisor.profile import ncu as ncu_module
 from ncu_advisor.profile.variants import REFERENCE_CLASS, Variant
@@ -182,11 +182,13 @@ def check_environment(ncu_path: Path | None = None) -> Environment:
 
 def child_command(python: str, kernel_file: Path, class_args: list[str], mode: str, out: Path,
                   options: ProfileOptions, reference_only: bool = False) -> list[str]:
-    """The argv of one child process."""
+    """The argv of one child process (in ncu mode it pins autotuning to the bench run's choices)."""
     argv = [python, "-m", CHILD_MODULE, str(kernel_file), *class_args, "--mode", mode, "--out", str(out),
             "--seed", str(options.seed)]
     if mode == "bench":
         argv += ["--reps", str(options.reps), "--rtol", repr(options.rtol)]
+    else:
+        argv += ["--autotune-from", str(out.parent / "result.json")]
     if reference_only:
         argv.append("--reference-only")
     return argv
@@ -299,6 +301,10 @@ def judge_bench(process: ProcessResult, result: dict[str, Any] | None, log_path:
     outcome.triton_kernels = list(result.get("triton_kernels") or [])
     outcome.pinned_config = result.get("pinned_config")
     if process.timed_out:
+        if result.get("status") in ("crashed", "failed"):  # it failed, then hung on the way out
+            outcome.status = result["status"]
+            outcome.reason = f"{result.get('reason')} (then hung on exit; killed); log {log_path}"
+            return
         outcome.status = "timeout"
         outcome.reason = f"ran past the {timeout_s:g} s timeout (step: {process.last_step or 'start'}); log {log_path}"
         return
@@ -444,20 +450,29 @@ def write_tables(run_dir: Path, outcomes: list[VariantOutcome], reference: Varia
             for rep, ms in enumerate(o.timings_ms)]
     pd.DataFrame(rows, columns=list(rundir.TIMING_COLUMNS)).to_csv(run_dir / rundir.TIMINGS_CSV, index=False)
     frames: list[pd.DataFrame] = []
+    notes: list[str] = []
     for outcome in ([reference] if reference else []) + outcomes:
         report = run_dir / outcome.logs["report"] if "report" in outcome.logs else None
         if report is None:
             continue
-        table = _read_variant_table(report, outcome.name)
+        try:
+            table = _read_variant_table(report, outcome.name)
+        except AdvisorError as exc:  # an unreadable report must not lose the rest of the run
+            notes.append(f"{outcome.name}: report unreadable: {exc.render()}")
+            continue
         if table is None:
             return "metrics table not written: ncu_advisor.report is not available"
         frames.append(merge_triton_counts(table, outcome.name, outcome.triton_kernels))
     if not frames:
-        return "metrics table not written: no variant was profiled"
+        return "; ".join(["metrics table not written: no variant was profiled", *notes])
     table = pd.concat(frames, ignore_index=True)
-    table.to_parquet(run_dir / rundir.METRICS_PARQUET, index=False)
     table.to_csv(run_dir / rundir.METRICS_CSV, index=False)
-    return f"{len(table)} launches of {len(frames)} variants"
+    try:
+        table.to_parquet(run_dir / rundir.METRICS_PARQUET, index=False)
+    except Exception as exc:  # pyarrow rejects some mixed-type columns; the CSV still holds the table
+        (run_dir / rundir.METRICS_PARQUET).unlink(missing_ok=True)
+        notes.append(f"metrics.parquet not written ({type(exc).__name__}: {exc}); metrics.csv has the table")
+    return "; ".join([f"{len(table)} launches of {len(frames)} variants", *notes])
 
 
 @dataclass(frozen=True)
