@@ -6,12 +6,18 @@ variable must be set before triton is imported. Each file's module-level size co
 compared with ``Model`` evaluated in float64 on the same inputs: an independent path, so a wrong mask,
 stride or epilogue fails here.
 
-The test needs a Python with torch and triton. It uses this interpreter when both import, or the one
-named by ``NCU_ADVISOR_TORCH_PYTHON`` (e.g. a private venv: ``python3 -m venv /tmp/zoo-venv &&
-/tmp/zoo-venv/bin/pip install torch triton numpy``); otherwise it skips (CI has neither).
+A second test compiles each zoo variant's kernel for sm_90a (H100/H200) without a GPU and reads
+``ptxas -v`` (the ptxas shipped in the triton wheel): the register counts, spills and shared memory that
+each file's docstring designs its rules around must hold (``PTXAS_CLAIMS``).
 
-Run as a script (``python tests/test_kernels_interpret.py kernels/softmax.py``) it prints the JSON the
-test reads: one record per variant with ``rel_err`` or ``error``.
+The tests need a Python with torch and triton. They use this interpreter when both import, or the one
+named by ``NCU_ADVISOR_TORCH_PYTHON`` (e.g. a private venv: ``python3 -m venv /tmp/zoo-venv &&
+/tmp/zoo-venv/bin/pip install torch==2.13.0 triton==3.6.0 "numpy<2.4"``: Triton 3.6's interpreter
+fails with numpy 2.4, which no longer converts 1-element arrays to scalars); otherwise they skip (CI has
+neither).
+
+Run as a script (``python tests/test_kernels_interpret.py kernels/softmax.py``, or with ``--ptxas``
+before the file) it prints the JSON the tests read: one record per variant.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELS = ROOT / "kernels"
@@ -101,6 +109,104 @@ def run_file_interpreted(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+# Offline sm_90a compilation of each zoo variant's kernel (ptxas -v), to check the register, spill and
+# shared-memory figures each docstring's rule design rests on. Signatures mirror the JIT's specialisation at
+# the full shapes: pointers 16-byte aligned, ints divisible by 16 marked so, unit strides constexpr.
+_FP32_3IN = {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "out_ptr": "*fp32", "n_elements": "i32"}
+PTXAS_KERNELS: dict[str, dict[str, Any]] = {
+    "elementwise.py": {
+        "kernel": "fma_gelu_scale_kernel",
+        "signature": {**_FP32_3IN, "scale": "fp32"},
+        "div16": ["n_elements"],
+    },
+    "spill.py": {
+        "kernel": "gated_recurrence_kernel",
+        "signature": {**_FP32_3IN, "steps": "i32"},
+        "div16": ["n_elements"],
+    },
+    "softmax.py": {
+        "kernel": "softmax_rows_kernel",
+        "signature": {"x_ptr": "*fp32", "out_ptr": "*fp32", "n_rows": "i32", "n_cols": "i32",
+                      "stride_x_row": "i32", "stride_out_row": "i32"},
+        "div16": ["n_rows", "n_cols", "stride_x_row", "stride_out_row"],
+        "constexprs": {"BLOCK_SIZE": 4096},
+    },
+    "matmul_epilogue.py": {
+        "kernel": "matmul_bias_gelu_kernel",
+        "signature": {"x_ptr": "*fp16", "w_ptr": "*fp16", "bias_ptr": "*fp16", "out_ptr": "*fp16",
+                      "M": "i32", "N": "i32", "K": "i32", "stride_xm": "i32", "stride_xk": "constexpr",
+                      "stride_wk": "i32", "stride_wn": "constexpr", "stride_om": "i32",
+                      "stride_on": "constexpr", "scale": "fp32"},
+        "div16": ["M", "N", "K", "stride_xm", "stride_wk", "stride_om"],
+        "constexprs": {"stride_xk": 1, "stride_wn": 1, "stride_on": 1},
+    },
+}
+# What each variant's docstring claims, as bounds on ptxas' figures (None: not claimed).
+PTXAS_CLAIMS: dict[tuple[str, str], dict[str, Any]] = {
+    ("elementwise.py", "ModelNew"): {"max_regs": 64, "spills": False},
+    ("elementwise.py", "ModelNew_block64_w8"): {"max_regs": 64, "spills": False},
+    ("softmax.py", "ModelNew_w1"): {"min_regs": 129, "spills": False},
+    ("softmax.py", "ModelNew_grid16"): {"max_regs": 64, "spills": False},
+    ("softmax.py", "ModelNew_tail"): {"max_regs": 32, "spills": False},  # 2 blocks of 1024 threads per SM
+    ("softmax.py", "ModelNew"): {"max_regs": 64, "spills": False},
+    ("spill.py", "ModelNew_block8192_w1"): {"min_spill_bytes": 4096},
+    ("spill.py", "ModelNew_block1024_w1"): {"min_regs": 129, "max_spill_bytes": 64},
+    ("spill.py", "ModelNew"): {"max_regs": 64, "spills": False},
+    ("matmul_epilogue.py", "ModelNew_tile16_w1_s1"): {"max_regs": 64, "spills": False},
+    # 2 blocks per SM: 128 registers x 256 threads and at most 114 KB of shared memory each.
+    ("matmul_epilogue.py", "ModelNew"): {"max_regs": 128, "spills": False, "max_shared": 114 * 1024},
+}
+
+
+def ptxas_figures(path: Path) -> list[dict[str, Any]]:
+    """Compile each variant's kernel of ``path`` for sm_90a without a GPU and read ``ptxas -v``."""
+    import re
+    import tempfile
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    sys.path.insert(0, str(ROOT))
+    from ncu_advisor.profile.child import load_module
+
+    spec = PTXAS_KERNELS[path.name]
+    module = load_module(path)
+    kernel = getattr(module, spec["kernel"])
+    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    signature = dict(spec["signature"])
+    divisible = [n for n, t in signature.items() if t.startswith("*")] + spec["div16"]
+    attrs = {(kernel.arg_names.index(n),): [["tt.divisibility", 16]] for n in divisible}
+    records = []
+    variants = sorted(n for n, v in vars(module).items() if n.startswith("ModelNew") and isinstance(v, type))
+    for variant in variants:
+        config = dict(getattr(module, variant).config)
+        options = {"num_warps": config.pop("num_warps", 4), "num_stages": config.pop("num_stages", 3)}
+        config.pop("grid_size", None)
+        constexprs = {**spec.get("constexprs", {}), **config}
+        for name in constexprs:
+            signature[name] = "constexpr"
+        source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs, attrs=attrs)
+        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options)
+        with tempfile.TemporaryDirectory() as tmp:
+            ptx_path = Path(tmp) / "k.ptx"
+            ptx_path.write_text(compiled.asm["ptx"])
+            proc = subprocess.run(
+                [str(ptxas), "-v", "--gpu-name", "sm_90a", str(ptx_path), "-o", str(Path(tmp) / "k.o")],
+                capture_output=True, text=True, check=True,
+            )
+        log = proc.stdout + proc.stderr
+        regs = re.search(r"Used (\d+) registers", log)
+        spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log)
+        if regs is None or spills is None:
+            raise RuntimeError(f"{path.name}::{variant}: unexpected ptxas output: {log[-500:]}")
+        records.append({
+            "variant": variant, "regs": int(regs.group(1)), "spill_stores": int(spills.group(1)),
+            "spill_loads": int(spills.group(2)), "shared": int(compiled.metadata.shared), **options,
+        })
+    return records
+
+
 def _zoo_files() -> list[Path]:
     return sorted(KERNELS.glob("*.py"))
 
@@ -121,8 +227,6 @@ def pytest_generate_tests(metafunc: Any) -> None:
 
 
 def test_every_variant_matches_float64_reference_under_interpreter(kernel_file: Path) -> None:
-    import pytest
-
     python = _torch_python()
     if python is None:
         pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
@@ -140,5 +244,40 @@ def test_every_variant_matches_float64_reference_under_interpreter(kernel_file: 
         assert record["rel_err"] < tolerance, f"{kernel_file.name}::{record['variant']}: {record}"
 
 
+@pytest.mark.parametrize("file_name", sorted(PTXAS_KERNELS))
+def test_register_and_spill_figures_hold_for_sm90a(file_name: str) -> None:
+    """Each variant's designed register pressure / spilling shows in ptxas -v for sm_90a (no GPU needed)."""
+    python = _torch_python()
+    if python is None:
+        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
+    proc = subprocess.run(
+        [python, str(Path(__file__).resolve()), "--ptxas", str(KERNELS / file_name)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )
+    assert proc.returncode == 0, f"{file_name}: ptxas run failed:\n{proc.stderr[-3000:]}"
+    figures = {r["variant"]: r for r in json.loads(proc.stdout.strip().splitlines()[-1])}
+    claimed = {v for f, v in PTXAS_CLAIMS if f == file_name}
+    assert claimed == set(figures), f"{file_name}: variants {sorted(figures)} vs claims {sorted(claimed)}"
+    for variant, fig in figures.items():
+        claim = PTXAS_CLAIMS[(file_name, variant)]
+        where = f"{file_name}::{variant} {fig}"
+        spill_bytes = fig["spill_stores"] + fig["spill_loads"]
+        if "max_regs" in claim:
+            assert fig["regs"] <= claim["max_regs"], where
+        if "min_regs" in claim:
+            assert fig["regs"] >= claim["min_regs"], where
+        if claim.get("spills") is False:
+            assert spill_bytes == 0, where
+        if "min_spill_bytes" in claim:
+            assert fig["spill_stores"] >= claim["min_spill_bytes"], where
+        if "max_spill_bytes" in claim:
+            assert spill_bytes <= claim["max_spill_bytes"], where
+        if "max_shared" in claim:
+            assert fig["shared"] <= claim["max_shared"], where
+
+
 if __name__ == "__main__":
-    print(json.dumps(run_file_interpreted(Path(sys.argv[1]).resolve())))
+    if sys.argv[1] == "--ptxas":
+        print(json.dumps(ptxas_figures(Path(sys.argv[2]).resolve())))
+    else:
+        print(json.dumps(run_file_interpreted(Path(sys.argv[1]).resolve())))
