@@ -79,7 +79,7 @@ def _check_passes(run: rundir.LoadedRun, name: str) -> None:
 
 @pytest.mark.timeout(590)
 def test_faults_are_recorded_and_the_other_variants_still_run(tmp_path: Path) -> None:
-    code, output, run = _profile([str(FAULTS), "--timeout", "45", "--reps", "3"], tmp_path / "runs")
+    code, output, run = _profile([str(FAULTS), "--timeout", "90", "--reps", "3"], tmp_path / "runs")
     assert code == 1, output
     status = {name: info["status"] for name, info in run.manifest["variants"].items()}
     assert status == {"ModelNew_good": "ok", "ModelNew_wrong": "incorrect", "ModelNew_raises": "failed",
