@@ -1,0 +1,166 @@
+"""Write the tidy table as a readable text table, CSV, JSON or Parquet.
+
+Files are written to a temp file beside the target and renamed into place, so a failed write leaves
+nothing partial behind. The JSON shape is stable (other tools rely on it): an array with one object
+per kernel launch holding every id column and every metric under its full ncu name, numbers in base
+units, strings as strings; a missing value (NaN/None) is omitted from its object.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from ncu_advisor.errors import InputError, OutputError
+from ncu_advisor.table import ID_COLUMNS, metric_columns
+
+FORMATS: tuple[str, ...] = ("table", "csv", "json", "parquet")
+LAUNCHES_PER_BLOCK = 6  # the text table shows metrics as rows and this many launches per block
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a JSON value: None for missing, int for integral ids, float/str otherwise."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if hasattr(value, "item"):  # numpy scalar
+        return _plain(value.item())
+    return value
+
+
+def to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table as JSON-ready dicts: one per launch, missing values omitted."""
+    columns = list(df.columns)
+    records: list[dict[str, Any]] = []
+    for row in df.itertuples(index=False, name=None):
+        record: dict[str, Any] = {}
+        for name, value in zip(columns, row):
+            plain = _plain(value)
+            if plain is not None:
+                record[name] = plain
+        records.append(record)
+    return records
+
+
+def format_number(value: float) -> str:
+    """A readable number: thousands separators for large values, 4 significant digits otherwise."""
+    if math.isnan(value):
+        return "-"
+    if value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 1e4:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _cell(value: Any) -> str:
+    plain = _plain(value)
+    if plain is None:
+        return "-"
+    if isinstance(plain, float):
+        return format_number(plain)
+    if isinstance(plain, int):
+        return f"{plain:,}"
+    return str(plain)
+
+
+def _short(text: str, width: int = 32) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def text_table(df: pd.DataFrame) -> str:
+    """Metrics as rows (with their units), launches as columns, in blocks of ``LAUNCHES_PER_BLOCK``."""
+    units: dict[str, str] = df.attrs.get("units", {})
+    metrics = metric_columns(df.columns)
+    blocks: list[str] = []
+    for start in range(0, len(df), LAUNCHES_PER_BLOCK):
+        part = df.iloc[start : start + LAUNCHES_PER_BLOCK]
+        headers = ["", "unit"] + [f"#{start + i}" for i in range(len(part))]
+        rows: list[list[str]] = []
+        for name in ("kernel", "source", "gpu", "nvtx", "variant"):
+            if name in part.columns and part[name].notna().any():
+                values = [
+                    _short(Path(str(v)).name if name == "source" and v is not None else _cell(v)) for v in part[name]
+                ]
+                rows.append([name, ""] + values)
+        for name in metrics:
+            rows.append([name, units.get(name, "")] + [_cell(v) for v in part[name]])
+        blocks.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _write_atomic(out: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then rename the temp file to ``out``; clean up on failure."""
+    directory = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise OutputError("is a directory", path=out, hint="give a file name with -o")
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror})", path=out, hint="choose a writable path with -o") from None
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write it ({exc.strerror})", path=out, hint="choose a writable path with -o") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def render_text(df: pd.DataFrame, fmt: str) -> str:
+    """The table in a text format (``table``, ``csv`` or ``json``) as a string."""
+    if fmt == "table":
+        return text_table(df)
+    if fmt == "csv":
+        return str(df.to_csv(index=False))
+    if fmt == "json":
+        return json.dumps(to_records(df), indent=1, allow_nan=False) + "\n"
+    raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+
+
+def render_table(df: pd.DataFrame, fmt: str, out: Path | None) -> None:
+    """Write the table in ``fmt`` to ``out`` (atomically) or, for text formats, to stdout.
+
+    Args:
+        df: the tidy table (any subset of its columns).
+        fmt: ``table``, ``csv``, ``json`` or ``parquet``.
+        out: target file; None writes text formats to stdout (parquet needs a file).
+
+    Raises:
+        InputError: unknown format, or parquet without ``out``.
+        OutputError: ``out`` cannot be written.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        if out is None:
+            raise InputError("parquet output needs a file", hint="add -o FILE.parquet")
+        table = df.copy()
+        table.attrs = {}
+        for name in table.columns:
+            if table[name].dtype == object:  # id columns and string metrics: store as strings
+                table[name] = table[name].map(lambda v: None if _plain(v) is None else str(v))
+        _write_atomic(out, lambda tmp: table.to_parquet(tmp, index=False))
+        return
+    text = render_text(df, fmt)
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    _write_atomic(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+__all__ = ["FORMATS", "ID_COLUMNS", "format_number", "render_table", "render_text", "text_table", "to_records"]
