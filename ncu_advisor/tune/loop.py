@@ -49,6 +49,7 @@ class Measurement:
     reason: str | None = None
     n_regs: int | None = None
     n_spills: int | None = None
+    shared: int | None = None
     launched_with: dict[str, int] = field(default_factory=dict)
     int_args: dict[str, int] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
@@ -465,14 +466,14 @@ def measurement_from_result(status: str, reason: str | None, result: dict[str, A
     if status == "incorrect":
         status, correct = "ok", False
     record = result.get("override") or {}
-    n_regs = n_spills = None
+    n_regs = n_spills = shared = None
     for entry in list(result.get("triton_kernels") or []) + list(result.get("triton_compiled") or []):
         name = str(entry.get("name") or "")
         if name == kernel or name.startswith(kernel):
-            n_regs, n_spills = entry.get("n_regs"), entry.get("n_spills")
+            n_regs, n_spills, shared = entry.get("n_regs"), entry.get("n_spills"), entry.get("shared")
             break
     return Measurement(status=status, reps_ms=[float(t) for t in result.get("timings_ms") or []], correct=correct,
-                       reason=reason, n_regs=n_regs, n_spills=n_spills,
+                       reason=reason, n_regs=n_regs, n_spills=n_spills, shared=shared,
                        launched_with=dict(record.get("launched_with") or {}),
                        int_args=dict(record.get("int_args") or {}),
                        environment=dict(result.get("environment") or {}))

@@ -1,0 +1,189 @@
+"""The tuned configuration as text: a paste-ready decorator / launch values, and ``--write``'s new variant class.
+
+``--write`` appends ``class <Variant>_tuned(<Variant>)`` to the kernel file (never touching what is there):
+
+- ``@triton.autotune`` kernel: ``forward`` swaps the Autotuner's ``configs`` for the one tuned config
+  (keeping the original first config's ``pre_hook``) around the parent's ``forward``, then restores them;
+- variant with a ``config`` dict (the zoo convention): ``config = {**<Variant>.config, <tuned values>}``;
+- plain ``@triton.jit`` kernel launched with keyword arguments: ``forward`` gives the kernel object its
+  own ``run`` that sets the tuned keyword values (a grid written as a function of ``meta`` follows them),
+  calls the parent's ``forward``, and removes it again.
+
+The class is plain Python using only names the file already has (the kernel, ``triton`` for autotune), so
+the file stays runnable without ncu-advisor, and ``profile`` lists the new class as a variant
+(``ModelNew_*`` naming). The new text is checked with ``ast.parse`` before the file is written.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from ncu_advisor.errors import KernelFileError, OutputError
+from ncu_advisor.tune.space import TuneConfig
+
+METHOD_AUTOTUNE = "autotune-configs"
+METHOD_CLASS_CONFIG = "class-config"
+METHOD_LAUNCH = "launch-kwargs"
+
+
+def class_config_keys(source_text: str, class_name: str) -> list[str] | None:
+    """Keys of a literal ``config = dict(...)`` / ``{...}`` in the class body (None when there is none)."""
+    values = class_config_values(source_text, class_name)
+    return list(values) if values is not None else None
+
+
+def class_config_values(source_text: str, class_name: str) -> dict[str, int | None] | None:
+    """The literal ``config`` dict of a class body: key -> integer value (None when not an int literal)."""
+    tree = ast.parse(source_text)
+    for node in tree.body:
+        if not (isinstance(node, ast.ClassDef) and node.name == class_name):
+            continue
+        for statement in node.body:
+            if not (isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "config"
+                                                                for t in statement.targets)):
+                continue
+            value = statement.value
+            if isinstance(value, ast.Dict):
+                return {k.value: _int(v) for k, v in zip(value.keys, value.values)
+                        if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+            if isinstance(value, ast.Call) and ast.unparse(value.func) == "dict":
+                return {k.arg: _int(k.value) for k in value.keywords if k.arg}
+        return None
+    return None
+
+
+def _int(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return int(node.value)
+    return None
+
+
+def pin_method(source_text: str, class_name: str, kernel_is_autotuned: bool) -> str:
+    """How the tuned config is applied (see the module docstring)."""
+    if kernel_is_autotuned:
+        return METHOD_AUTOTUNE
+    return METHOD_CLASS_CONFIG if class_config_keys(source_text, class_name) else METHOD_LAUNCH
+
+
+def launch_values(config: TuneConfig) -> dict[str, int]:
+    return {**config.param_dict, "num_warps": config.num_warps, "num_stages": config.num_stages}
+
+
+def paste_text(config: TuneConfig, kernel: str, method: str, autotune_key: list[str] | None = None,
+               launch_line: int | None = None) -> str:
+    """The final configuration, ready to paste."""
+    inner = ", ".join(f"'{k}': {v}" for k, v in config.params)
+    triton_config = f"triton.Config({{{inner}}}, num_warps={config.num_warps}, num_stages={config.num_stages})"
+    if method == METHOD_AUTOTUNE:
+        key = ", ".join(repr(k) for k in (autotune_key or []))
+        return "\n".join([f"@triton.autotune(  # {kernel}", f"    configs=[{triton_config}],",
+                          f"    key=[{key}],", ")"])
+    values = ", ".join(f"{k}={v}" for k, v in launch_values(config).items())
+    where = f" (launch at line {launch_line})" if launch_line else ""
+    if method == METHOD_CLASS_CONFIG:
+        return f"config = dict({values})\n# or, as an autotune config: {triton_config}"
+    return f"{kernel}[grid](..., {values}){where}\n# or, as an autotune config: {triton_config}"
+
+
+def tuned_class_name(variant_class: str, existing: set[str]) -> str:
+    name = f"{variant_class}_tuned"
+    suffix = 2
+    while name in existing:
+        name, suffix = f"{variant_class}_tuned{suffix}", suffix + 1
+    return name
+
+
+def tuned_class_source(class_name: str, variant_class: str, kernel: str, config: TuneConfig, method: str,
+                       config_keys: list[str] | None = None, note: str = "", start: TuneConfig | None = None) -> str:
+    """The text of the new variant class (``start``: launch values equal to it are left as the variant has them)."""
+    values = launch_values(config)
+    if start is not None and method != METHOD_AUTOTUNE:
+        before = launch_values(start)
+        values = {k: v for k, v in values.items() if before.get(k) != v or k in (config_keys or [])}
+    doc = f'    """{variant_class} with {kernel} pinned by `ncu-advisor tune`{": " + note if note else ""}."""'
+    lines = ["", "", f"class {class_name}({variant_class}):", doc, ""]
+    if method == METHOD_AUTOTUNE:
+        params = ", ".join(f"{k!r}: {v}" for k, v in config.params)
+        lines += [
+            "    def forward(self, *args, **kwargs):",
+            f"        kernel = {kernel}",
+            "        saved = kernel.configs",
+            f"        kernel.configs = [triton.Config({{{params}}}, num_warps={config.num_warps}, "
+            f"num_stages={config.num_stages}, pre_hook=saved[0].pre_hook)]",
+            "        try:",
+            "            return super().forward(*args, **kwargs)",
+            "        finally:",
+            "            kernel.configs = saved",
+        ]
+        return "\n".join(lines) + "\n"
+    forced = dict(values)
+    if method == METHOD_CLASS_CONFIG and config_keys:
+        in_config = {k: v for k, v in values.items() if k in config_keys}
+        items = "".join(f", {k!r}: {v}" for k, v in in_config.items())
+        lines.append(f"    config = {{**{variant_class}.config{items}}}")
+        forced = {k: v for k, v in values.items() if k not in config_keys}
+        if not forced:
+            return "\n".join(lines) + "\n"
+        lines.append("")
+    if not forced:
+        lines.append("    pass")
+        return "\n".join(lines) + "\n"
+    items = ", ".join(f"{k!r}: {v}" for k, v in forced.items())
+    lines += [
+        f"    tuned_launch = {{{items}}}",
+        "",
+        "    def forward(self, *args, **kwargs):",
+        f"        kernel = {kernel}",
+        "        shadowed = kernel.__dict__.get(\"run\")",
+        "        launch = kernel.run",
+        "        tuned = self.tuned_launch",
+        "",
+        "        def run(*run_args, **run_kwargs):",
+        "            if not run_kwargs.get(\"warmup\"):",
+        "                run_kwargs.update(tuned)",
+        "            return launch(*run_args, **run_kwargs)",
+        "",
+        "        kernel.run = run",
+        "        try:",
+        "            return super().forward(*args, **kwargs)",
+        "        finally:",
+        "            if shadowed is None:",
+        "                del kernel.run",
+        "            else:",
+        "                kernel.run = shadowed",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_tuned_variant(path: Path, variant_class: str, kernel: str, config: TuneConfig, method: str,
+                        note: str = "", start: TuneConfig | None = None) -> str:
+    """Append the tuned variant class to the kernel file; return the new class name.
+
+    Raises:
+        KernelFileError: the file cannot be parsed, or the variant class is not defined at module level.
+        OutputError: the file cannot be written.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text, filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+        raise KernelFileError(f"cannot read or parse the kernel file for --write ({exc})", path=path) from None
+    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    if variant_class not in classes:
+        raise KernelFileError(f"class {variant_class} is not defined at module level; --write subclasses it",
+                              path=path)
+    name = tuned_class_name(variant_class, classes)
+    keys = class_config_keys(text, variant_class) if method == METHOD_CLASS_CONFIG else None
+    addition = tuned_class_source(name, variant_class, kernel, config, method, keys, note, start)
+    new_text = text.rstrip("\n") + "\n" + addition
+    try:
+        ast.parse(new_text, filename=str(path))
+    except SyntaxError as exc:  # never write a file that does not parse
+        raise OutputError(f"the generated class does not parse ({exc.msg}); file left untouched", path=path) from None
+    try:
+        path.write_text(new_text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write the kernel file ({exc.strerror or exc})", path=path) from None
+    return name

@@ -1,0 +1,105 @@
+"""One tune session from a kernel file: pick the kernel, the start config, the limits; run the loop.
+
+``plan_tune`` reads the file statically (never imports it); ``tune_file`` runs the loop with the child
+backend and writes ``runs/<UTC time>-<stem>-tune/tune.json``. The bench (``bench/bench_tune.py``) calls
+``plan_tune``/``make_limits``/``RuleRecommender`` with its own in-process measure function.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ncu_advisor.errors import InputError, KernelFileError
+from ncu_advisor.tune.emit import METHOD_CLASS_CONFIG, class_config_values, pin_method
+from ncu_advisor.tune.invariant import InvariantLoad, find_invariant_loads_in_source
+from ncu_advisor.tune.loop import Measurement, extents_for
+from ncu_advisor.tune.space import Limits, TuneConfig, shared_estimate
+
+
+@dataclass
+class TunePlan:
+    """What the static analysis says about the tuned kernel."""
+
+    kernel_file: Path
+    variant: str
+    kernel: str
+    facts: Any
+    source: Any
+    start: TuneConfig
+    invariant: list[InvariantLoad]
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_tune(kernel_file: Path, variant: str, kernel: str | None = None) -> TunePlan:
+    """Find the variant's Triton kernel and its current parameters from the source.
+
+    Raises:
+        KernelFileError / InputError: no such variant, no Triton kernel reached, several without --kernel.
+    """
+    from ncu_advisor.profile.variants import kernels_reached, list_variants, parse_kernel_file, select_variants
+    from ncu_advisor.source import analyze_file
+
+    kernel_file = Path(kernel_file)
+    info = list_variants(kernel_file)
+    chosen = select_variants(info, [variant])[0]
+    source = analyze_file(kernel_file)
+    jit_names = {k.name for k in source.kernels}
+    reached = sorted(kernels_reached(parse_kernel_file(kernel_file), chosen.class_name) & jit_names)
+    if kernel is not None:
+        if kernel not in jit_names:
+            raise InputError(f"no @triton.jit kernel {kernel!r} in the file (it has: {', '.join(sorted(jit_names)) or 'none'})",
+                             path=kernel_file, hint="pass --kernel with one of those names")
+        name = kernel
+    elif len(reached) == 1:
+        name = reached[0]
+    elif not reached:
+        raise KernelFileError(f"variant {variant} launches no @triton.jit kernel of the file; nothing to tune",
+                              path=kernel_file, hint="tune a variant that launches a Triton kernel")
+    else:
+        raise InputError(f"variant {variant} launches several Triton kernels ({', '.join(reached)})",
+                         path=kernel_file, hint="choose one with --kernel NAME")
+    facts = next(k for k in source.kernels if k.name == name)
+    configs = facts.candidate_configs()
+    first = configs[0] if configs else None
+    params = {k: v for k, v in (first.params if first else {}).items() if k in facts.block_params}
+    start = TuneConfig.make(params, (first.num_warps if first and first.num_warps else 4),
+                            (first.num_stages if first and first.num_stages else 3))
+    text = Path(kernel_file).read_text(encoding="utf-8")
+    invariant = [load for load in find_invariant_loads_in_source(text, str(kernel_file)) if load.kernel == name]
+    method = pin_method(text, chosen.class_name, bool(facts.autotune_configs))
+    if method == METHOD_CLASS_CONFIG:  # the zoo convention: the class's config dict holds the launch values
+        values = {k: v for k, v in (class_config_values(text, chosen.class_name) or {}).items() if v is not None}
+        start = start.replace({k: v for k, v in values.items() if k in facts.block_params},
+                              num_warps=values.get("num_warps"), num_stages=values.get("num_stages"))
+    return TunePlan(kernel_file=kernel_file, variant=chosen.class_name, kernel=name, facts=facts, source=source,
+                    start=start, invariant=invariant, method=method)
+
+
+def make_limits(plan: TunePlan, start: TuneConfig, measurement: Measurement, shared_per_block: int | None = None) -> Limits:
+    """Limits from the source (tl.dot?), the start's launch (runtime extents) and its compiled shared memory."""
+    extents = extents_for(plan.source.text, plan.kernel, measurement.int_args)
+    element_bytes = 4
+    probe = Limits(uses_dot=plan.facts.uses_dot, element_bytes=1)
+    per_element = shared_estimate(start, probe)
+    if measurement.shared and per_element:
+        ratio = measurement.shared / per_element
+        element_bytes = min((1, 2, 4), key=lambda b: abs(b - ratio))
+    kwargs: dict[str, Any] = {}
+    if shared_per_block:
+        kwargs["shared_per_block"] = shared_per_block
+    return Limits(uses_dot=plan.facts.uses_dot, min_block=16 if plan.facts.uses_dot else 32,
+                  element_bytes=element_bytes, extents=extents, **kwargs)
+
+
+def copy_kernel(kernel_file: Path, run_dir: Path) -> None:
+    shutil.copyfile(kernel_file, run_dir / "kernel.py")
+
+
+def has_class(path: Path, name: str) -> bool:
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    return any(isinstance(n, ast.ClassDef) and n.name == name for n in tree.body)
