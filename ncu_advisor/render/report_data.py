@@ -57,6 +57,19 @@ FLOP_COUNTERS = {
     "mul": "sm__sass_thread_inst_executed_op_fmul_pred_on.sum",
     "fma": "sm__sass_thread_inst_executed_op_ffma_pred_on.sum",
 }
+#: What ncu's own roofline (``--set full``, SpeedOfLight_RooflineChart) is computed from: per-cycle FP32
+#: instruction rates times the SM clock, DRAM bytes per second, and the peaks per cycle times the clocks.
+ROOFLINE_RATES = {
+    "fadd_per_cycle": "smsp__sass_thread_inst_executed_op_fadd_pred_on.sum.per_cycle_elapsed",
+    "fmul_per_cycle": "smsp__sass_thread_inst_executed_op_fmul_pred_on.sum.per_cycle_elapsed",
+    "ffma_per_cycle": "smsp__sass_thread_inst_executed_op_ffma_pred_on.sum.per_cycle_elapsed",
+    "smsp_cycles_per_second": "smsp__cycles_elapsed.avg.per_second",
+    "dram_bytes_per_second": "dram__bytes.sum.per_second",
+    "ffma_peak_per_cycle": "sm__sass_thread_inst_executed_op_ffma_pred_on.sum.peak_sustained",
+    "sm_cycles_per_second": "sm__cycles_elapsed.avg.per_second",
+    "dram_bytes_peak_per_cycle": "dram__bytes.sum.peak_sustained",
+    "dram_cycles_per_second": "dram__cycles_elapsed.avg.per_second",
+}
 #: Columns of ``report_csv`` (one row per launch), in order; metric columns are the KEY_METRICS.
 KEY_METRICS = (
     DURATION,
@@ -386,7 +399,7 @@ def build_report(
         for alias in DRAM_PCT[1:]:
             if DRAM_PCT[0] not in metrics and (v := _float(row.get(alias))) is not None:
                 metrics[DRAM_PCT[0]] = v
-        for name in (*DRAM_BYTES, *FLOP_COUNTERS.values()):
+        for name in (*DRAM_BYTES, *FLOP_COUNTERS.values(), *ROOFLINE_RATES.values()):
             if (v := _float(row.get(name))) is not None:
                 metrics[name] = v
         launch = Launch(

@@ -1,11 +1,12 @@
 """HTML report: one self-contained file (no network, no CDN) with plots drawn as inline SVG by this module.
 
 Plots:
-    * **Roofline** per variant launch against the GPU catalogue's FP32 and DRAM peaks, when the run holds
-      FP32 instruction counters (``sm__sass_thread_inst_executed_op_f{add,mul,fma}_pred_on.sum``: FLOPs =
-      add + mul + 2 fma) and DRAM bytes and the catalogue knows the GPU. Otherwise a **speed-of-light**
-      chart: achieved DRAM throughput % of peak (x) against SM throughput % of peak (y) per launch, which
-      needs no peaks and no FLOP counts; the chart's title says which one was drawn.
+    * **FP32 roofline** of every launch (FLOPs = add + mul + 2 fma thread instructions) when the run holds
+      ncu's roofline metrics (``--set full``: per-cycle instruction rates x SM clock over
+      ``dram__bytes.sum.per_second``) or the instruction counts with DRAM bytes; against the GPU
+      catalogue's FP32 and DRAM peaks, else the report's own peaks at the measured clocks (as ncu's
+      roofline chart). Otherwise a **speed-of-light** chart: achieved DRAM throughput % of peak (x)
+      against SM throughput % of peak (y) per launch, which needs neither; the title says which.
     * **Time per variant**: median ms bars with the min-max of the repetitions.
     * **Occupancy limits**: the four blocks-per-SM limits of each variant's longest launch; the smallest
       (the limiter) is highlighted.
@@ -23,6 +24,7 @@ from ncu_advisor.render.report_data import (
     DRAM_BYTES,
     FLOP_COUNTERS,
     OCCUPANCY_LIMITS,
+    ROOFLINE_RATES,
     Launch,
     ReportData,
     gpu_name,
@@ -62,27 +64,60 @@ def _svg_open(title: str, plot_id: str, width: int = WIDTH, height: int = HEIGHT
     ]
 
 
-def _flops(launch: Launch) -> float | None:
-    parts = [launch.metrics.get(c) for c in FLOP_COUNTERS.values()]
-    if any(p is None for p in parts):
+def launch_roofline(launch: Launch) -> tuple[float, float] | None:
+    """(FLOP per DRAM byte, FLOP/s) of one launch, FP32 (add + mul + 2 fma), or None.
+
+    From ncu's rate metrics when the run has them (what ncu's own roofline uses: per-cycle instruction
+    rates x the SM clock, ``dram__bytes.sum.per_second``), else from the instruction counts, DRAM bytes
+    read + written and the launch time.
+    """
+    m = {key: launch.metrics.get(name) for key, name in ROOFLINE_RATES.items()}
+    rates = [m["fadd_per_cycle"], m["fmul_per_cycle"], m["ffma_per_cycle"], m["smsp_cycles_per_second"]]
+    if all(r is not None for r in rates) and m["dram_bytes_per_second"]:
+        add, mul, fma, clock = (float(r) for r in rates)  # type: ignore[arg-type]
+        flop_rate = (add + mul + 2.0 * fma) * clock
+        return (flop_rate / float(m["dram_bytes_per_second"]), flop_rate) if flop_rate > 0 else None
+    counts = [launch.metrics.get(c) for c in FLOP_COUNTERS.values()]
+    moved = [launch.metrics.get(c) for c in DRAM_BYTES]
+    if any(c is None for c in counts + moved) or not launch.duration_ms:
         return None
-    add, mul, fma = parts  # type: ignore[misc]
-    return float(add) + float(mul) + 2.0 * float(fma)  # type: ignore[arg-type]
+    add, mul, fma = (float(c) for c in counts)  # type: ignore[arg-type]
+    flops = add + mul + 2.0 * fma
+    total_bytes = float(sum(moved))  # type: ignore[arg-type]
+    if flops <= 0 or total_bytes <= 0:
+        return None
+    return flops / total_bytes, flops / (launch.duration_ms * 1e-3)
 
 
-def _dram_bytes(launch: Launch) -> float | None:
-    parts = [launch.metrics.get(c) for c in DRAM_BYTES]
-    return None if any(p is None for p in parts) else float(sum(parts))  # type: ignore[arg-type]
+def roofline_peaks(data: ReportData) -> tuple[float, float, str] | None:
+    """(peak FP32 FLOP/s, peak DRAM byte/s, where from): the GPU catalogue's, else the report's own
+    (``2 x ffma peak per cycle x SM clock``, ``DRAM bytes peak per cycle x DRAM clock``), else None."""
+    if "fp32_tflops" in data.gpu_peaks and "mem_bw_gbs" in data.gpu_peaks:
+        return data.gpu_peaks["fp32_tflops"] * 1e12, data.gpu_peaks["mem_bw_gbs"] * 1e9, "GPU catalogue"
+    for v in data.variants:
+        for x in v.launches:
+            m = {key: x.metrics.get(name) for key, name in ROOFLINE_RATES.items()}
+            needed = (
+                "ffma_peak_per_cycle",
+                "sm_cycles_per_second",
+                "dram_bytes_peak_per_cycle",
+                "dram_cycles_per_second",
+            )
+            if all(m[k] for k in needed):
+                flops = 2.0 * float(m["ffma_peak_per_cycle"]) * float(m["sm_cycles_per_second"])  # type: ignore[arg-type]
+                bandwidth = float(m["dram_bytes_peak_per_cycle"]) * float(m["dram_cycles_per_second"])  # type: ignore[arg-type]
+                return flops, bandwidth, "the report's peaks at the measured clocks"
+    return None
 
 
 def roofline_points(data: ReportData) -> list[tuple[str, str, float, float]]:
-    """(variant, kernel, FLOP/byte, GFLOP/s) of every launch with FLOP counts, DRAM bytes and a time."""
+    """(variant, kernel, FLOP/byte, GFLOP/s) of every launch whose FP32 roofline point is known."""
     points = []
     for v in data.variants:
         for x in v.launches:
-            flops, moved = _flops(x), _dram_bytes(x)
-            if flops and moved and x.duration_ms:
-                points.append((v.name, x.kernel, flops / moved, flops / (x.duration_ms * 1e-3) / 1e9))
+            point = launch_roofline(x)
+            if point is not None:
+                points.append((v.name, x.kernel, point[0], point[1] / 1e9))
     return points
 
 
@@ -96,9 +131,11 @@ def _log_axis(lo: float, hi: float, size: float, start: float, invert: bool = Fa
     return place
 
 
-def _roofline_svg(data: ReportData, points: list[tuple[str, str, float, float]]) -> str:
-    peak_gflops = data.gpu_peaks["fp32_tflops"] * 1e3
-    peak_bw = data.gpu_peaks["mem_bw_gbs"]
+def _roofline_svg(
+    data: ReportData, points: list[tuple[str, str, float, float]], peaks: tuple[float, float, str]
+) -> str:
+    peak_gflops = peaks[0] / 1e9
+    peak_bw = peaks[1] / 1e9
     colors = _colors(data)
     ai_lo = min(0.01, min(p[2] for p in points) / 2)
     ai_hi = max(1000.0, max(p[2] for p in points) * 2)
@@ -109,7 +146,8 @@ def _roofline_svg(data: ReportData, points: list[tuple[str, str, float, float]])
     x = _log_axis(ai_lo, ai_hi, pw, MARGIN["left"])
     y = _log_axis(perf_lo, perf_hi, ph, MARGIN["top"], invert=True)
     out = _svg_open(
-        f"Roofline (FP32) on {gpu_name(data)}: {peak_gflops / 1e3:.0f} TFLOP/s, {peak_bw:.0f} GB/s",
+        f"FP32 roofline (tensor-core work not counted): {peak_gflops / 1e3:.1f} TFLOP/s, "
+        f"{peak_bw:.0f} GB/s from {peaks[2]}",
         "plot-roofline",
     )
     ridge = peak_gflops / peak_bw
@@ -382,8 +420,8 @@ def _markdown_to_html(text: str) -> str:
 def render_html(data: ReportData) -> str:
     """Render the report as one self-contained HTML page (inline CSS, SVG and script; no external URL)."""
     points = roofline_points(data)
-    use_roofline = bool(points) and "fp32_tflops" in data.gpu_peaks and "mem_bw_gbs" in data.gpu_peaks
-    chart = _roofline_svg(data, points) if use_roofline else _speed_of_light_svg(data)
+    peaks = roofline_peaks(data)
+    chart = _roofline_svg(data, points, peaks) if points and peaks else _speed_of_light_svg(data)
     title = f"ncu-advisor: {data.kernel_path or data.run_path.name} on {gpu_name(data)}"
     return "\n".join(
         [
