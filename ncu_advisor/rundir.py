@@ -125,20 +125,30 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if not Path(run_dir).is_dir():
         raise RunError("no such run directory", path=run_dir, hint="run `ncu-advisor profile FILE` first")
     if not path.is_file():
-        raise RunError("not a run directory: manifest.json is missing", path=run_dir,
-                       hint="pass a folder written by `ncu-advisor profile`")
+        raise RunError(
+            "not a run directory: manifest.json is missing",
+            path=run_dir,
+            hint="pass a folder written by `ncu-advisor profile`",
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunError(f"manifest.json is unreadable: {exc}", path=path,
-                       hint="the run was damaged; profile again") from None
+        raise RunError(
+            f"manifest.json is unreadable: {exc}", path=path, hint="the run was damaged; profile again"
+        ) from None
     if not isinstance(manifest, dict) or "format_version" not in manifest:
-        raise RunError("manifest.json has no format_version", path=path,
-                       hint="pass a folder written by `ncu-advisor profile`")
+        raise RunError(
+            "manifest.json has no format_version",
+            path=path,
+            hint="pass a folder written by `ncu-advisor profile`",
+        )
     version = manifest["format_version"]
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise RunError(f"run format_version {version!r} is newer than this ncu-advisor reads ({FORMAT_VERSION})",
-                       path=path, hint="upgrade ncu-advisor")
+        raise RunError(
+            f"run format_version {version!r} is newer than this ncu-advisor reads ({FORMAT_VERSION})",
+            path=path,
+            hint="upgrade ncu-advisor",
+        )
     return manifest
 
 
@@ -181,8 +191,11 @@ def _read_table(run_dir: Path) -> pd.DataFrame:
         if csv.is_file():
             return pd.read_csv(csv)
     except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
-        raise RunError(f"metrics table is unreadable: {exc}", path=parquet if parquet.is_file() else csv,
-                       hint="the run was damaged; profile again") from None
+        raise RunError(
+            f"metrics table is unreadable: {exc}",
+            path=parquet if parquet.is_file() else csv,
+            hint="the run was damaged; profile again",
+        ) from None
     return pd.DataFrame(columns=list(ID_COLUMNS))
 
 
@@ -193,8 +206,9 @@ def _read_timings(run_dir: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except Exception as exc:
-        raise RunError(f"timings.csv is unreadable: {exc}", path=path,
-                       hint="the run was damaged; profile again") from None
+        raise RunError(
+            f"timings.csv is unreadable: {exc}", path=path, hint="the run was damaged; profile again"
+        ) from None
 
 
 def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
@@ -216,8 +230,9 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     if not manifest.get("complete", False) and not allow_incomplete:
         missing = missing_variants(manifest)
         what = f"variants not profiled: {', '.join(missing)}" if missing else "its tables were not written"
-        raise RunError(f"incomplete run (interrupted?): {what}", path=run_dir,
-                       hint="profile again, or pass another run")
+        raise RunError(
+            f"incomplete run (interrupted?): {what}", path=run_dir, hint="profile again, or pass another run"
+        )
     kernel = run_dir / KERNEL_COPY_NAME
     return LoadedRun(
         path=run_dir,

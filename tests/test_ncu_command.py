@@ -19,21 +19,46 @@ FUSED = ROOT / "kernels" / "fused.py"
 
 def test_build_ncu_command_exact_argv() -> None:
     argv = ncu_module.build_ncu_command(
-        "/usr/local/cuda/bin/ncu", report_base=Path("/r/variants/V/profile"),
+        "/usr/local/cuda/bin/ncu",
+        report_base=Path("/r/variants/V/profile"),
         target=["python3", "-m", "ncu_advisor.profile.child", "k.py", "V", "--mode", "ncu"],
-        metrics=["a__x.sum", "b__y.pct"], clock_control="base", cache_control="none")
+        metrics=["a__x.sum", "b__y.pct"],
+        clock_control="base",
+        cache_control="none",
+    )
     assert argv == [
-        "/usr/local/cuda/bin/ncu", "--clock-control", "base", "--cache-control", "none", "--nvtx",
-        "--nvtx-include", "ncu_advisor/", "--metrics", "a__x.sum,b__y.pct", "--target-processes", "all",
-        "-o", "/r/variants/V/profile", "-f", "python3", "-m", "ncu_advisor.profile.child", "k.py", "V",
-        "--mode", "ncu"]
+        "/usr/local/cuda/bin/ncu",
+        "--clock-control",
+        "base",
+        "--cache-control",
+        "none",
+        "--nvtx",
+        "--nvtx-include",
+        "ncu_advisor/",
+        "--metrics",
+        "a__x.sum,b__y.pct",
+        "--target-processes",
+        "all",
+        "-o",
+        "/r/variants/V/profile",
+        "-f",
+        "python3",
+        "-m",
+        "ncu_advisor.profile.child",
+        "k.py",
+        "V",
+        "--mode",
+        "ncu",
+    ]
 
 
 def test_build_ncu_command_rejects_unknown_controls() -> None:
     with pytest.raises(ValueError):
         ncu_module.build_ncu_command("ncu", report_base=Path("p"), target=[], metrics=[], clock_control="max")
     with pytest.raises(ValueError):
-        ncu_module.build_ncu_command("ncu", report_base=Path("p"), target=[], metrics=[], cache_control="some")
+        ncu_module.build_ncu_command(
+            "ncu", report_base=Path("p"), target=[], metrics=[], cache_control="some"
+        )
 
 
 def test_plan_defaults_and_reference_not_profiled(tmp_path: Path) -> None:
@@ -48,12 +73,23 @@ def test_plan_defaults_and_reference_not_profiled(tmp_path: Path) -> None:
     assert bench[:5] == ["py", "-m", "ncu_advisor.profile.child", str(FUSED.resolve()), name]
     assert bench[bench.index("--mode") + 1] == "bench"
     assert bench[bench.index("--reps") + 1] == "3" and bench[bench.index("--rtol") + 1] == "0.001"
-    assert ncu[:9] == ["ncu", "--clock-control", "none", "--cache-control", "all", "--nvtx", "--nvtx-include",
-                       "ncu_advisor/", "--metrics"]
+    assert ncu[:9] == [
+        "ncu",
+        "--clock-control",
+        "none",
+        "--cache-control",
+        "all",
+        "--nvtx",
+        "--nvtx-include",
+        "ncu_advisor/",
+        "--metrics",
+    ]
     assert ncu[ncu.index("-o") + 1] == str(tmp_path / "variants" / name / "profile")
-    target = ncu[ncu.index("-f") + 1:]
+    target = ncu[ncu.index("-f") + 1 :]
     assert target[target.index("--mode") + 1] == "ncu"
-    with_ref = plan_commands(FUSED, [], ProfileOptions(python="py", profile_reference=True), tmp_path, "ncu", [])
+    with_ref = plan_commands(
+        FUSED, [], ProfileOptions(python="py", profile_reference=True), tmp_path, "ncu", []
+    )
     assert "ncu" in with_ref["Model"]
 
 
@@ -76,6 +112,7 @@ def _fake_run(stdout: str, rc: int = 0):  # type: ignore[no-untyped-def]
     def run(argv, **kwargs):  # type: ignore[no-untyped-def]
         assert argv[1:] == ["--version"]
         return subprocess.CompletedProcess(argv, rc, stdout=stdout, stderr="")
+
     return run
 
 

@@ -1,4 +1,4 @@
-"""The child process's pieces. Pure-Python parts run everywhere; torch parts skip where torch is missing (CI)."""
+"""The child process's pieces. Pure-Python parts run everywhere; torch parts skip without torch (CI)."""
 
 from __future__ import annotations
 
@@ -46,10 +46,29 @@ class _FakeCompiled:
 
 def test_describe_and_walk_compiled_kernels() -> None:
     described = child.describe_compiled(_FakeCompiled("k1", 96))
-    assert described == {"name": "k1", "n_regs": 96, "n_spills": 3, "num_warps": 4, "num_stages": 2, "shared": 1024}
-    assert child.describe_compiled(SimpleNamespace(metadata=None))["n_regs"] is None  # defensive: missing -> None
-    jit = SimpleNamespace(device_caches={0: ({"key1": _FakeCompiled("k1", 96), "key2": _FakeCompiled("k1", 128)},
-                                             {}, "target", "backend", "binder")}, fn=lambda: None)
+    assert described == {
+        "name": "k1",
+        "n_regs": 96,
+        "n_spills": 3,
+        "num_warps": 4,
+        "num_stages": 2,
+        "shared": 1024,
+    }
+    assert (
+        child.describe_compiled(SimpleNamespace(metadata=None))["n_regs"] is None
+    )  # defensive: missing -> None
+    jit = SimpleNamespace(
+        device_caches={
+            0: (
+                {"key1": _FakeCompiled("k1", 96), "key2": _FakeCompiled("k1", 128)},
+                {},
+                "target",
+                "backend",
+                "binder",
+            )
+        },
+        fn=lambda: None,
+    )
     autotuner = SimpleNamespace(fn=jit, configs=[1, 2])
     module = SimpleNamespace(k1=autotuner, k1_alias=jit, other=3)
     found = child.compiled_kernels(module)
@@ -65,9 +84,13 @@ def test_cuda_crash_classification() -> None:
 @pytest.mark.skipif(HAS_TORCH, reason="checks the no-torch path")
 def test_child_without_torch_says_so(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    proc = subprocess.run([sys.executable, "-m", "ncu_advisor.profile.child", str(FAULTS), "ModelNew_good",
-                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ncu_advisor.profile.child", str(FAULTS), "ModelNew_good", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert proc.returncode == child.EXIT_NO_GPU
     result = json.loads(out.read_text())
     assert result["status"] == "no-gpu" and "torch is not importable" in result["reason"]

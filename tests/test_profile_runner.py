@@ -43,8 +43,9 @@ def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _options(tmp_path: Path, **kw: object) -> ProfileOptions:
-    return ProfileOptions(python=FAKE_PYTHON, runs_root=tmp_path / "runs", timeout_s=kw.pop("timeout_s", 10),
-                          reps=3, **kw)  # type: ignore[arg-type]
+    return ProfileOptions(
+        python=FAKE_PYTHON, runs_root=tmp_path / "runs", timeout_s=kw.pop("timeout_s", 10), reps=3, **kw
+    )  # type: ignore[arg-type]
 
 
 def _variants(*names: str):  # type: ignore[no-untyped-def]
@@ -52,28 +53,56 @@ def _variants(*names: str):  # type: ignore[no-untyped-def]
     return [v for v in info.variants if v.name in names]
 
 
-def test_all_faults_recorded_others_still_run(fake_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_CHILD_MODES", "ModelNew_wrong=incorrect,ModelNew_raises=raise,ModelNew_crash=crash,"
-                                           "ModelNew_hang=hang,ModelNew_after=segv")
-    names = ["ModelNew_good", "ModelNew_wrong", "ModelNew_raises", "ModelNew_crash", "ModelNew_hang", "ModelNew_after"]
+def test_all_faults_recorded_others_still_run(
+    fake_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "FAKE_CHILD_MODES",
+        "ModelNew_wrong=incorrect,ModelNew_raises=raise,ModelNew_crash=crash,"
+        "ModelNew_hang=hang,ModelNew_after=segv",
+    )
+    names = [
+        "ModelNew_good",
+        "ModelNew_wrong",
+        "ModelNew_raises",
+        "ModelNew_crash",
+        "ModelNew_hang",
+        "ModelNew_after",
+    ]
     steps: list[tuple[str, str]] = []
     start = time.monotonic()
-    run = profile_file(FAULTS, _variants(*names), _options(tmp_path, timeout_s=3),
-                       progress=lambda name, step: steps.append((name, step)))
+    run = profile_file(
+        FAULTS,
+        _variants(*names),
+        _options(tmp_path, timeout_s=3),
+        progress=lambda name, step: steps.append((name, step)),
+    )
     assert time.monotonic() - start < 20  # the hang was cut at the 3 s timeout
     status = {o.name: o.status for o in run.outcomes}
-    assert status == {"ModelNew_good": "ok", "ModelNew_wrong": "incorrect", "ModelNew_raises": "failed",
-                      "ModelNew_crash": "crashed", "ModelNew_hang": "timeout", "ModelNew_after": "crashed"}
+    assert status == {
+        "ModelNew_good": "ok",
+        "ModelNew_wrong": "incorrect",
+        "ModelNew_raises": "failed",
+        "ModelNew_crash": "crashed",
+        "ModelNew_hang": "timeout",
+        "ModelNew_after": "crashed",
+    }
     manifest = rundir.load_run(run.run_dir).manifest
     variants = manifest["variants"]
     assert "deliberate failure" in variants["ModelNew_raises"]["reason"]
     assert "illegal memory access" in variants["ModelNew_crash"]["reason"]
-    assert "3 s timeout" in variants["ModelNew_hang"]["reason"] and "step: check" in variants["ModelNew_hang"]["reason"]
+    assert (
+        "3 s timeout" in variants["ModelNew_hang"]["reason"]
+        and "step: check" in variants["ModelNew_hang"]["reason"]
+    )
     assert f"signal {signal.SIGSEGV}" in variants["ModelNew_after"]["reason"]
     assert "relative L2 error" in variants["ModelNew_wrong"]["reason"]
     # incorrect variants are profiled; failed ones are not
-    profiled = {json.loads(line)[json.loads(line).index("-f") + 5] for line in fake_env.read_text().splitlines()
-                if "-f" in json.loads(line)}
+    profiled = {
+        json.loads(line)[json.loads(line).index("-f") + 5]
+        for line in fake_env.read_text().splitlines()
+        if "-f" in json.loads(line)
+    }
     assert profiled == {"ModelNew_good", "ModelNew_wrong"}
     for name in ("ModelNew_good", "ModelNew_wrong"):
         assert (run.run_dir / "variants" / name / "profile.ncu-rep").is_file()
@@ -88,7 +117,11 @@ def test_manifest_contents_and_tables(fake_env: Path, tmp_path: Path) -> None:
     loaded = rundir.load_run(run.run_dir)
     m = loaded.manifest
     assert m["format_version"] == 1 and m["complete"] is True
-    assert m["gpu"]["name"] == "NVIDIA H200" and m["gpu"]["driver"] == "580.159.04" and m["gpu"]["sm_count"] == 132
+    assert (
+        m["gpu"]["name"] == "NVIDIA H200"
+        and m["gpu"]["driver"] == "580.159.04"
+        and m["gpu"]["sm_count"] == 132
+    )
     assert m["versions"]["ncu"].startswith("2025.3.1.0") and m["versions"]["torch"] == "2.11.0+cu130"
     import hashlib
 
@@ -116,19 +149,25 @@ def test_manifest_contents_and_tables(fake_env: Path, tmp_path: Path) -> None:
 
 def test_ncu_failures(fake_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_NCU_MODES", "ModelNew_good=no_kernels,ModelNew_wrong=crash,ModelNew_after=hang")
-    run = profile_file(FAULTS, _variants("ModelNew_good", "ModelNew_wrong", "ModelNew_after"),
-                       _options(tmp_path, timeout_s=3))
+    run = profile_file(
+        FAULTS,
+        _variants("ModelNew_good", "ModelNew_wrong", "ModelNew_after"),
+        _options(tmp_path, timeout_s=3),
+    )
     by_name = {o.name: o for o in run.outcomes}
     assert by_name["ModelNew_good"].status == "failed"
     assert "profiled no kernels" in (by_name["ModelNew_good"].reason or "")
     assert by_name["ModelNew_wrong"].status == "crashed"
     assert "LaunchFailed" in (by_name["ModelNew_wrong"].reason or "")
-    assert by_name["ModelNew_after"].status == "timeout" and "ncu ran past" in (by_name["ModelNew_after"].reason or "")
+    assert by_name["ModelNew_after"].status == "timeout" and "ncu ran past" in (
+        by_name["ModelNew_after"].reason or ""
+    )
     assert not run.all_ok
 
 
-def test_permission_denied_is_exit_3_and_run_stays_incomplete(fake_env: Path, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_permission_denied_is_exit_3_and_run_stays_incomplete(
+    fake_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_NCU_MODE", "perm")
     with pytest.raises(EnvironmentNotReady) as err:
         profile_file(FAULTS, _variants("ModelNew_good", "ModelNew_wrong"), _options(tmp_path))
@@ -150,9 +189,28 @@ def test_interrupted_run_says_what_is_missing(fake_env: Path, tmp_path: Path) ->
     runs = tmp_path / "runs"
     code = "from ncu_advisor.cli import main; main()"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "profile", str(FAULTS), "--python", FAKE_PYTHON, "--runs-dir", str(runs),
-         "--variant", "ModelNew_good", "--variant", "ModelNew_wrong", "--variant", "ModelNew_after"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        [
+            sys.executable,
+            "-c",
+            code,
+            "profile",
+            str(FAULTS),
+            "--python",
+            FAKE_PYTHON,
+            "--runs-dir",
+            str(runs),
+            "--variant",
+            "ModelNew_good",
+            "--variant",
+            "ModelNew_wrong",
+            "--variant",
+            "ModelNew_after",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
     deadline = time.monotonic() + 60
     manifest: dict = {}
     while time.monotonic() < deadline:
@@ -180,11 +238,28 @@ def test_interrupted_run_says_what_is_missing(fake_env: Path, tmp_path: Path) ->
 runner = CliRunner()
 
 
-def test_cli_profile_summary_and_exit_1(fake_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_profile_summary_and_exit_1(
+    fake_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_CHILD_MODES", "ModelNew_raises=raise")
     monkeypatch.setenv("COLUMNS", "250")
-    result = runner.invoke(app, ["profile", str(FAULTS), "--python", FAKE_PYTHON, "--runs-dir", str(tmp_path / "r"),
-                                 "--variant", "ModelNew_good", "--variant", "ModelNew_raises", "--reps", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "profile",
+            str(FAULTS),
+            "--python",
+            FAKE_PYTHON,
+            "--runs-dir",
+            str(tmp_path / "r"),
+            "--variant",
+            "ModelNew_good",
+            "--variant",
+            "ModelNew_raises",
+            "--reps",
+            "2",
+        ],
+    )
     assert result.exit_code == 1, result.output
     (run_dir,) = (tmp_path / "r").iterdir()
     assert f"run: {run_dir}" in result.stdout
@@ -194,8 +269,19 @@ def test_cli_profile_summary_and_exit_1(fake_env: Path, tmp_path: Path, monkeypa
 
 
 def test_cli_all_ok_exit_0(fake_env: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["profile", str(FAULTS), "--python", FAKE_PYTHON, "--runs-dir", str(tmp_path / "r"),
-                                 "--variant", "ModelNew_good"])
+    result = runner.invoke(
+        app,
+        [
+            "profile",
+            str(FAULTS),
+            "--python",
+            FAKE_PYTHON,
+            "--runs-dir",
+            str(tmp_path / "r"),
+            "--variant",
+            "ModelNew_good",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "run: " in result.stdout
 
@@ -222,8 +308,11 @@ def test_cli_list_and_bad_input() -> None:
     listed = [line.split()[0] for line in result.stdout.splitlines()[1:]]
     assert listed == [v.name for v in list_variants(FAULTS).variants]
     kernels = ROOT / "tests" / "fixtures" / "kernels"
-    for path, text in [(kernels / "syntax_error.py", "syntax_error.py:4"), (kernels / "no_variants.py", "no variants"),
-                       (kernels / "missing.py", "no such kernel file")]:
+    for path, text in [
+        (kernels / "syntax_error.py", "syntax_error.py:4"),
+        (kernels / "no_variants.py", "no variants"),
+        (kernels / "missing.py", "no such kernel file"),
+    ]:
         result = runner.invoke(app, ["profile", str(path), "--list"])
         assert result.exit_code == 2 and text in result.output
     result = runner.invoke(app, ["profile", str(FAULTS), "--variant", "Nope", "--dry-run"])
@@ -233,8 +322,20 @@ def test_cli_list_and_bad_input() -> None:
 
 
 def test_cli_dry_run_prints_commands_runs_nothing(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["profile", str(FAULTS), "--dry-run", "--variant", "ModelNew_good",
-                                 "--runs-dir", str(tmp_path / "r"), "--clock-control", "base"])
+    result = runner.invoke(
+        app,
+        [
+            "profile",
+            str(FAULTS),
+            "--dry-run",
+            "--variant",
+            "ModelNew_good",
+            "--runs-dir",
+            str(tmp_path / "r"),
+            "--clock-control",
+            "base",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     ncu_line = lines[lines.index("# ModelNew_good: ncu") + 1]

@@ -20,7 +20,7 @@ def _classes_by_rule(path: Path) -> list[str]:
     names = []
     for line in path.read_text().splitlines():
         if line.startswith("class "):
-            name = line[len("class "):].split("(")[0].split(":")[0].strip()
+            name = line[len("class ") :].split("(")[0].split(":")[0].strip()
             if name == "ModelNew" or name.startswith("ModelNew_"):
                 names.append(name)
     return names
@@ -105,7 +105,8 @@ def test_expand_autotune_one_variant_per_config() -> None:
     info = list_variants(FUSED)
     expanded = expand_autotune(info, [v for v in info.variants if v.name == "ModelNew_seed000"])
     assert [v.name for v in expanded] == [
-        f"ModelNew_seed000@cfg{i}" for i in range(counts["scale_channel_min_kernel"])]
+        f"ModelNew_seed000@cfg{i}" for i in range(counts["scale_channel_min_kernel"])
+    ]
     assert all(v.autotune_kernel == "scale_channel_min_kernel" for v in expanded)
 
 
@@ -119,12 +120,18 @@ def test_expand_autotune_follows_base_classes_and_helpers() -> None:
     info = list_variants(path)
     expanded = expand_autotune(info, list(info.variants))
     names = [v.name for v in expanded]
-    assert names[-len(tuned[0].autotune_configs):] == [
-        f"ModelNew_tuned@cfg{i}" for i in range(len(tuned[0].autotune_configs))]
+    assert names[-len(tuned[0].autotune_configs) :] == [
+        f"ModelNew_tuned@cfg{i}" for i in range(len(tuned[0].autotune_configs))
+    ]
     assert "ModelNew_tuned" not in names and "ModelNew_good" in names
     pinned = next(v for v in expanded if v.name == "ModelNew_tuned@cfg1")
-    assert pinned.child_args() == ["ModelNew_tuned", "--autotune-kernel", "scale_rows_tuned_kernel",
-                                   "--autotune-config", "1"]
+    assert pinned.child_args() == [
+        "ModelNew_tuned",
+        "--autotune-kernel",
+        "scale_rows_tuned_kernel",
+        "--autotune-config",
+        "1",
+    ]
     tree = ast.parse(path.read_text())
     # a subclass that inherits forward() reaches its base class's kernel
     reached = kernels_reached(tree, "ModelNew_after")

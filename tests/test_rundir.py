@@ -17,8 +17,11 @@ NOW = datetime(2026, 11, 21, 21, 5, 9, tzinfo=timezone.utc)
 
 
 def _manifest(**variants: str) -> dict:
-    return {"format_version": 1, "complete": all(s != "pending" for s in variants.values()),
-            "variants": {name: {"status": status} for name, status in variants.items()}}
+    return {
+        "format_version": 1,
+        "complete": all(s != "pending" for s in variants.values()),
+        "variants": {name: {"status": status} for name, status in variants.items()},
+    }
 
 
 def test_create_never_overwrites(tmp_path: Path) -> None:
@@ -48,10 +51,13 @@ def test_manifest_round_trip_and_no_temp_left(tmp_path: Path) -> None:
 def test_load_reads_tables_and_kernel_copy(tmp_path: Path) -> None:
     run = rundir.create_run_dir(tmp_path, "k", NOW)
     rundir.write_manifest(run, _manifest(a="ok"))
-    table = pd.DataFrame({"variant": ["a", "a"], "kernel": ["k1", "k2"], "launch__registers_per_thread": [32.0, 40.0]})
+    table = pd.DataFrame(
+        {"variant": ["a", "a"], "kernel": ["k1", "k2"], "launch__registers_per_thread": [32.0, 40.0]}
+    )
     table.to_parquet(run / rundir.METRICS_PARQUET, index=False)
     pd.DataFrame({"variant": ["a"] * 3, "rep": [0, 1, 2], "median_ms": [1.0, 1.5, 2.0]}).to_csv(
-        run / rundir.TIMINGS_CSV, index=False)
+        run / rundir.TIMINGS_CSV, index=False
+    )
     (run / "kernel.py").write_text("class Model: pass\n")
     loaded = rundir.load_run(run)
     assert loaded.table["launch__registers_per_thread"].tolist() == [32.0, 40.0]
@@ -72,8 +78,11 @@ def test_incomplete_run_names_missing_variants(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [("{not json", "unreadable"), ('{"variants": {}}', "no format_version"),
-     ('{"format_version": 2, "complete": true}', "newer")],
+    [
+        ("{not json", "unreadable"),
+        ('{"variants": {}}', "no format_version"),
+        ('{"format_version": 2, "complete": true}', "newer"),
+    ],
 )
 def test_bad_manifests(tmp_path: Path, content: str, expected: str) -> None:
     (tmp_path / "manifest.json").write_text(content)

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.console import Console
 from rich.measure import Measurement
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ncu_advisor import rundir
@@ -23,7 +23,13 @@ from ncu_advisor.cli import app, err_console, handle_errors, out_console
 from ncu_advisor.errors import InputError
 from ncu_advisor.profile import ncu as ncu_module
 from ncu_advisor.profile.child import DEFAULT_REPS, DEFAULT_RTOL
-from ncu_advisor.profile.runner import ProfileOptions, ProfileRun, check_environment, plan_commands, profile_file
+from ncu_advisor.profile.runner import (
+    ProfileOptions,
+    ProfileRun,
+    check_environment,
+    plan_commands,
+    profile_file,
+)
 from ncu_advisor.profile.summary import SummaryRow, summary_rows
 from ncu_advisor.profile.variants import Variant, expand_autotune, list_variants, select_variants
 
@@ -43,21 +49,48 @@ def _short(name: str | None, width: int = 40) -> str:
 def print_summary(rows: list[SummaryRow], run_dir: Path) -> None:
     """Print the summary table, the reasons of the variants that are not ok, and the run path."""
     table = Table(show_lines=False)
-    for column in ("variant", "status", "correct", "median ms", "vs ref", "regs", "spills",
-                   "occ. limiter", "DRAM %", "SM %", "longest kernel"):
-        table.add_column(column, justify="right" if column not in ("variant", "status", "longest kernel",
-                                                                   "occ. limiter") else "left")
+    for column in (
+        "variant",
+        "status",
+        "correct",
+        "median ms",
+        "vs ref",
+        "regs",
+        "spills",
+        "occ. limiter",
+        "DRAM %",
+        "SM %",
+        "longest kernel",
+    ):
+        table.add_column(
+            column,
+            justify="right"
+            if column not in ("variant", "status", "longest kernel", "occ. limiter")
+            else "left",
+        )
     for row in rows:
         correct = {True: "yes", False: "NO", None: "-"}[row.correct]
         status = row.status if row.status == "ok" else f"[bold red]{row.status}[/]"
-        table.add_row(row.variant, status, correct, _fmt(row.median_ms, ".3f"),
-                      "-" if row.speedup_vs_reference is None else f"{row.speedup_vs_reference:.2f}x",
-                      _fmt(row.registers, ".0f"), _fmt(row.n_spills, ".0f"), row.occupancy_limiter or "-",
-                      _fmt(row.dram_pct, ".1f"), _fmt(row.sm_pct, ".1f"), _short(row.kernel))
+        table.add_row(
+            row.variant,
+            status,
+            correct,
+            _fmt(row.median_ms, ".3f"),
+            "-" if row.speedup_vs_reference is None else f"{row.speedup_vs_reference:.2f}x",
+            _fmt(row.registers, ".0f"),
+            _fmt(row.n_spills, ".0f"),
+            row.occupancy_limiter or "-",
+            _fmt(row.dram_pct, ".1f"),
+            _fmt(row.sm_pct, ".1f"),
+            _short(row.kernel),
+        )
     # Print at the table's natural width: a squashed 11-column table is unreadable in an 80-column pipe.
     natural = Measurement.get(out_console, out_console.options.update(width=400), table).maximum
-    wide = Console(highlight=False, width=max(out_console.width, min(natural, 400)),
-                   force_terminal=out_console.is_terminal or None)
+    wide = Console(
+        highlight=False,
+        width=max(out_console.width, min(natural, 400)),
+        force_terminal=out_console.is_terminal or None,
+    )
     wide.print(table)
     for row in rows:
         if row.status != "ok" and row.reason:
@@ -68,18 +101,29 @@ def print_summary(rows: list[SummaryRow], run_dir: Path) -> None:
 def _list(kernel_file: Path, variants: list[Variant], reference: str | None) -> None:
     out_console.print(f"{kernel_file}: reference {reference or '(none: no class Model)'}", markup=False)
     for variant in variants:
-        pinned = (f"  [{variant.autotune_kernel} config {variant.autotune_config}]"
-                  if variant.autotune_kernel is not None else "")
-        out_console.print(f"  {variant.name}  (class {variant.class_name}, line {variant.lineno}){pinned}",
-                          markup=False)
+        pinned = (
+            f"  [{variant.autotune_kernel} config {variant.autotune_config}]"
+            if variant.autotune_kernel is not None
+            else ""
+        )
+        out_console.print(
+            f"  {variant.name}  (class {variant.class_name}, line {variant.lineno}){pinned}", markup=False
+        )
 
 
-def _run_with_progress(kernel_file: Path, variants: list[Variant], options: ProfileOptions,
-                       has_reference: bool) -> ProfileRun:
+def _run_with_progress(
+    kernel_file: Path, variants: list[Variant], options: ProfileOptions, has_reference: bool
+) -> ProfileRun:
     env = check_environment()
-    with Progress(SpinnerColumn(), TextColumn("{task.description:<28}"), BarColumn(bar_width=20),
-                  TextColumn("{task.fields[step]:<8}"), TimeElapsedColumn(), console=err_console,
-                  transient=False) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(bar_width=20),
+        TextColumn("{task.fields[step]:<8}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
         names = (["Model"] if has_reference else []) + [v.name for v in variants]
         tasks = {name: progress.add_task(name, total=4, step="waiting", start=False) for name in names}
 
@@ -92,39 +136,50 @@ def _run_with_progress(kernel_file: Path, variants: list[Variant], options: Prof
             if step == "done":
                 progress.stop_task(task)
 
-        return profile_file(kernel_file, variants, options, has_reference=has_reference, env=env,
-                            progress=on_step)
+        return profile_file(
+            kernel_file, variants, options, has_reference=has_reference, env=env, progress=on_step
+        )
 
 
 @app.command()
 @handle_errors
 def profile(
-    kernel_file: Path = typer.Argument(..., help="KernelBench-style kernel file (Model, ModelNew..., "
-                                                  "get_inputs, get_init_inputs)."),
-    variant: list[str] = typer.Option(None, "--variant", help="Profile only this variant (repeatable)."),
+    kernel_file: Path = typer.Argument(  # noqa: B008 (typer's idiom)
+        ..., help="KernelBench-style kernel file (Model, ModelNew..., get_inputs, get_init_inputs)."
+    ),
+    variant: list[str] = typer.Option(None, "--variant", help="Profile only this variant (repeatable)."),  # noqa: B008 (typer's idiom)
     list_only: bool = typer.Option(False, "--list", help="List the variants (no import, no GPU) and exit."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact commands and exit."),
     expand_autotune_configs: bool = typer.Option(
-        False, "--expand-autotune", help="One variant per @triton.autotune config (<variant>@cfg<i>)."),
-    clock_control: str = typer.Option("none", help="ncu --clock-control: none (default, the clocks do_bench "
-                                                   "sees) or base (ncu's locked base clocks)."),
-    cache_control: str = typer.Option("all", help="ncu --cache-control: all (default, flush between "
-                                                  "replay passes) or none."),
+        False, "--expand-autotune", help="One variant per @triton.autotune config (<variant>@cfg<i>)."
+    ),
+    clock_control: str = typer.Option(
+        "none",
+        help="ncu --clock-control: none (default, the clocks do_bench "
+        "sees) or base (ncu's locked base clocks).",
+    ),
+    cache_control: str = typer.Option(
+        "all", help="ncu --cache-control: all (default, flush between replay passes) or none."
+    ),
     timeout: float = typer.Option(300.0, help="Seconds allowed to each process of a variant."),
     rtol: float = typer.Option(DEFAULT_RTOL, help="Relative L2 error tolerance of the correctness check."),
     reps: int = typer.Option(DEFAULT_REPS, help="do_bench medians kept per variant."),
-    rules: Path = typer.Option(None, "--rules", help="Extra rule directory whose metrics are collected too."),
-    profile_reference: bool = typer.Option(False, "--profile-reference", help="Also profile Model under ncu."),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder that holds run directories."),
+    rules: Path = typer.Option(None, "--rules", help="Extra rule directory whose metrics are collected too."),  # noqa: B008 (typer's idiom)
+    profile_reference: bool = typer.Option(
+        False, "--profile-reference", help="Also profile Model under ncu."
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder that holds run directories."),  # noqa: B008 (typer's idiom)
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the variants."),
 ) -> None:
     """Run each variant of KERNEL_FILE: check it against Model, time it, profile it under ncu."""
     if clock_control not in ncu_module.CLOCK_CONTROLS:
-        raise InputError(f"--clock-control must be one of {', '.join(ncu_module.CLOCK_CONTROLS)}, "
-                         f"not {clock_control!r}")
+        raise InputError(
+            f"--clock-control must be one of {', '.join(ncu_module.CLOCK_CONTROLS)}, not {clock_control!r}"
+        )
     if cache_control not in ncu_module.CACHE_CONTROLS:
-        raise InputError(f"--cache-control must be one of {', '.join(ncu_module.CACHE_CONTROLS)}, "
-                         f"not {cache_control!r}")
+        raise InputError(
+            f"--cache-control must be one of {', '.join(ncu_module.CACHE_CONTROLS)}, not {cache_control!r}"
+        )
     if timeout <= 0 or reps < 1 or rtol <= 0:
         raise InputError("--timeout and --rtol must be > 0 and --reps >= 1")
     info = list_variants(kernel_file)
@@ -138,9 +193,17 @@ def profile(
     if list_only:
         _list(kernel_file, variants, info.reference)
         return
-    options = ProfileOptions(clock_control=clock_control, cache_control=cache_control, timeout_s=timeout,
-                             rtol=rtol, reps=reps, rules_dir=rules, profile_reference=profile_reference,
-                             python=python, runs_root=runs_dir)
+    options = ProfileOptions(
+        clock_control=clock_control,
+        cache_control=cache_control,
+        timeout_s=timeout,
+        rtol=rtol,
+        reps=reps,
+        rules_dir=rules,
+        profile_reference=profile_reference,
+        python=python,
+        runs_root=runs_dir,
+    )
     has_reference = info.reference is not None
     if dry_run:
         try:
@@ -148,8 +211,15 @@ def profile(
         except Exception:
             ncu = "ncu"
         planned_dir = runs_dir.resolve() / f"{rundir.utc_stamp()}-{kernel_file.stem}"
-        plan = plan_commands(kernel_file, variants, options, planned_dir, ncu, options.resolved_metrics(),
-                             reference=has_reference)
+        plan = plan_commands(
+            kernel_file,
+            variants,
+            options,
+            planned_dir,
+            ncu,
+            options.resolved_metrics(),
+            reference=has_reference,
+        )
         out_console.print(f"# run directory: {planned_dir} (not created: --dry-run)", markup=False)
         for name, steps in plan.items():
             for step, argv in steps.items():

@@ -80,8 +80,10 @@ def copy_parameters(reference: Any, variant: Any) -> str:
             return "by-name"
         ref_list = list(ref.values())
         var_list = list(var.values())
-        if len(ref_list) == len(var_list) and all(a.shape == b.shape for a, b in zip(ref_list, var_list)):
-            for a, b in zip(ref_list, var_list):
+        if len(ref_list) == len(var_list) and all(
+            a.shape == b.shape for a, b in zip(ref_list, var_list, strict=True)
+        ):
+            for a, b in zip(ref_list, var_list, strict=True):
                 b.copy_(a)
             return "by-shape"
         copied = []
@@ -94,7 +96,7 @@ def copy_parameters(reference: Any, variant: Any) -> str:
 
 
 def pin_autotune_config(module: Any, kernel_name: str, index: int) -> str:
-    """Replace the ``configs`` of the Autotuner ``kernel_name`` by its ``index``-th config; return it as text."""
+    """Replace the ``configs`` of the Autotuner ``kernel_name`` by its ``index``-th config; return it."""
     tuner = getattr(module, kernel_name, None)
     configs = getattr(tuner, "configs", None)
     if not isinstance(configs, list) or not configs:
@@ -143,9 +145,14 @@ def _to_device(value: Any, device: str) -> Any:
     return value.to(device) if hasattr(value, "to") and hasattr(value, "dtype") else value
 
 
-def build(module: Any, class_name: str, seed: int, device: str = "cuda", reference_only: bool = False
-          ) -> tuple[Any, Any, list[Any], str]:
-    """Build the reference and the variant from the same init inputs; return (reference, model, inputs, how)."""
+def build(
+    module: Any, class_name: str, seed: int, device: str = "cuda", reference_only: bool = False
+) -> tuple[Any, Any, list[Any], str]:
+    """Build the reference and the variant from the same init inputs.
+
+    Returns:
+        (reference, model, inputs, how the parameters were copied).
+    """
     import torch
 
     init = module.get_init_inputs()
@@ -177,7 +184,9 @@ def check(reference: Any, model: Any, inputs: list[Any], rtol: float) -> dict[st
     import torch
 
     reference64 = copy.deepcopy(reference).double()
-    inputs64 = [t.double() if hasattr(t, "is_floating_point") and t.is_floating_point() else t for t in inputs]
+    inputs64 = [
+        t.double() if hasattr(t, "is_floating_point") and t.is_floating_point() else t for t in inputs
+    ]
     expected = _tensors(reference64(*inputs64))
     del reference64, inputs64
     for tensor in expected:  # poison: the caching allocator hands these blocks out again
@@ -192,7 +201,7 @@ def check(reference: Any, model: Any, inputs: list[Any], rtol: float) -> dict[st
     max_abs: list[float] = []
     if len(got) != len(expected):
         problems.append(f"{len(got)} outputs, the reference gives {len(expected)}")
-    for i, (out, exp) in enumerate(zip(got, expected)):
+    for i, (out, exp) in enumerate(zip(got, expected, strict=False)):
         if tuple(out.shape) != tuple(exp.shape):
             problems.append(f"output {i} has shape {tuple(out.shape)}, the reference {tuple(exp.shape)}")
             continue
@@ -301,8 +310,11 @@ def environment() -> dict[str, Any]:
     """Versions and GPU facts, as seen by the child (torch, triton, CUDA, device properties)."""
     import torch
 
-    info: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
-                            "cuda": torch.version.cuda}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+    }
     try:
         import triton
 
@@ -311,15 +323,20 @@ def environment() -> dict[str, Any]:
         info["triton"] = None
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        info["gpu"] = {"name": props.name, "cc": f"{props.major}.{props.minor}",
-                       "sm_count": props.multi_processor_count,
-                       "memory_bytes": int(props.total_memory)}
+        info["gpu"] = {
+            "name": props.name,
+            "cc": f"{props.major}.{props.minor}",
+            "sm_count": props.multi_processor_count,
+            "memory_bytes": int(props.total_memory),
+        }
     return info
 
 
 def _is_cuda_crash(exc: BaseException) -> bool:
     text = f"{type(exc).__name__}: {exc}"
-    return type(exc).__name__ == "AcceleratorError" or any(m.lower() in text.lower() for m in _CUDA_CRASH_MARKERS)
+    return type(exc).__name__ == "AcceleratorError" or any(
+        m.lower() in text.lower() for m in _CUDA_CRASH_MARKERS
+    )
 
 
 def _write(path: Path | None, result: dict[str, Any]) -> None:
@@ -411,8 +428,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-only", action="store_true", help="time Model itself; no check")
     parser.add_argument("--autotune-kernel")
     parser.add_argument("--autotune-config", type=int)
-    parser.add_argument("--autotune-from", type=Path,
-                        help="(ncu mode) pin autotuned kernels to the configs chosen in this bench result.json")
+    parser.add_argument(
+        "--autotune-from",
+        type=Path,
+        help="(ncu mode) pin autotuned kernels to the configs chosen in this bench result.json",
+    )
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS)
     parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL)
     parser.add_argument("--warmup", type=int, default=2)
@@ -443,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:  # the child reports every failure of user code in its result
         crashed = _is_cuda_crash(exc)
         result["status"] = "crashed" if crashed else "failed"
-        result["reason"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        result["reason"] = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
         result["traceback"] = traceback.format_exc()
         _write(args.out, result)
         traceback.print_exc()

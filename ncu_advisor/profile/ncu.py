@@ -81,7 +81,8 @@ def find_ncu(path_env: str | None = None) -> Path:
             return Path(candidate)
     raise EnvironmentNotReady(
         "ncu (Nsight Compute) not found on PATH, in /usr/local/cuda/bin or /opt/nvidia/nsight-compute",
-        hint="install Nsight Compute >= 2023.1 or add its folder to PATH")
+        hint="install Nsight Compute >= 2023.1 or add its folder to PATH",
+    )
 
 
 _VERSION_RE = re.compile(r"Version\s+(\d{4})\.(\d+)(?:\.(\d+))?(?:\.(\d+))?")
@@ -104,16 +105,23 @@ def ncu_version(ncu: Path, timeout_s: float = 60) -> tuple[tuple[int, ...], str]
     try:
         proc = subprocess.run([str(ncu), "--version"], capture_output=True, text=True, timeout=timeout_s)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EnvironmentNotReady(f"`{ncu} --version` failed: {exc}", hint="check the Nsight Compute install") from None
+        raise EnvironmentNotReady(
+            f"`{ncu} --version` failed: {exc}", hint="check the Nsight Compute install"
+        ) from None
     version = parse_ncu_version(proc.stdout + proc.stderr)
     if proc.returncode != 0 or version is None:
-        raise EnvironmentNotReady(f"`{ncu} --version` printed no version (exit {proc.returncode})",
-                                  hint="check the Nsight Compute install")
+        raise EnvironmentNotReady(
+            f"`{ncu} --version` printed no version (exit {proc.returncode})",
+            hint="check the Nsight Compute install",
+        )
     if version[:2] < MIN_NCU_VERSION:
         have = ".".join(map(str, version))
         need = ".".join(map(str, MIN_NCU_VERSION))
-        raise EnvironmentNotReady(f"Nsight Compute {have} is too old (need >= {need})", path=ncu,
-                                  hint="install a newer Nsight Compute or put it first on PATH")
+        raise EnvironmentNotReady(
+            f"Nsight Compute {have} is too old (need >= {need})",
+            path=ncu,
+            hint="install a newer Nsight Compute or put it first on PATH",
+        )
     line = next((ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if "Version" in ln), "")
     return version, line.replace("Version", "").strip()
 
@@ -172,13 +180,19 @@ def build_ncu_command(
         raise ValueError(f"cache_control must be one of {CACHE_CONTROLS}")
     return [
         str(ncu),
-        "--clock-control", clock_control,
-        "--cache-control", cache_control,
+        "--clock-control",
+        clock_control,
+        "--cache-control",
+        cache_control,
         "--nvtx",
-        "--nvtx-include", f"{NVTX_RANGE}/",
-        "--metrics", ",".join(metrics),
-        "--target-processes", "all",
-        "-o", str(report_base),
+        "--nvtx-include",
+        f"{NVTX_RANGE}/",
+        "--metrics",
+        ",".join(metrics),
+        "--target-processes",
+        "all",
+        "-o",
+        str(report_base),
         "-f",
         *target,
     ]
@@ -193,7 +207,7 @@ class NcuLog:
         warnings: the ``==WARNING==`` lines, prefix removed.
         no_kernels: ncu said "No kernels were profiled".
         permission_denied: ncu printed ``ERR_NVGPUCTRPERM`` (no access to the GPU counters).
-        passes: replay passes per profiled kernel (kernel name, passes), from the ``==PROF== Profiling`` lines.
+        passes: replay passes per profiled kernel (kernel name, passes), from ``==PROF== Profiling`` lines.
         app_exit_code: the code ncu said the application returned, if it said so.
     """
 
@@ -221,13 +235,13 @@ def parse_ncu_log(text: str) -> NcuLog:
     log = NcuLog()
     for line in text.splitlines():
         if line.startswith("==ERROR=="):
-            message = line[len("==ERROR=="):].strip()
+            message = line[len("==ERROR==") :].strip()
             log.errors.append(message)
             match = _APP_RC_RE.search(message)
             if match:
                 log.app_exit_code = int(match.group(1))
         elif line.startswith("==WARNING=="):
-            message = line[len("==WARNING=="):].strip()
+            message = line[len("==WARNING==") :].strip()
             log.warnings.append(message)
             if "No kernels were profiled" in message:
                 log.no_kernels = True

@@ -152,21 +152,35 @@ def query_gpu(timeout_s: float = 60) -> dict[str, Any]:
     """
     smi = shutil.which("nvidia-smi")
     if smi is None:
-        raise EnvironmentNotReady("no NVIDIA GPU: nvidia-smi not found",
-                                  hint="run `ncu-advisor profile` on a machine with an NVIDIA GPU and driver")
+        raise EnvironmentNotReady(
+            "no NVIDIA GPU: nvidia-smi not found",
+            hint="run `ncu-advisor profile` on a machine with an NVIDIA GPU and driver",
+        )
     try:
-        proc = subprocess.run([smi, "--query-gpu=name,driver_version,compute_cap", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            [smi, "--query-gpu=name,driver_version,compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise EnvironmentNotReady(f"nvidia-smi failed: {exc}", hint="check the NVIDIA driver") from None
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     if proc.returncode != 0 or not lines:
         detail = (proc.stdout + proc.stderr).strip().splitlines()
-        raise EnvironmentNotReady(f"no NVIDIA GPU visible (nvidia-smi: {detail[0] if detail else proc.returncode})",
-                                  hint="check the driver and CUDA_VISIBLE_DEVICES")
+        raise EnvironmentNotReady(
+            f"no NVIDIA GPU visible (nvidia-smi: {detail[0] if detail else proc.returncode})",
+            hint="check the driver and CUDA_VISIBLE_DEVICES",
+        )
     fields = [f.strip() for f in lines[0].split(",")]
     fields += [""] * (3 - len(fields))
-    return {"name": fields[0], "driver": fields[1], "cc": fields[2] or None, "sm_count": None, "count": len(lines)}
+    return {
+        "name": fields[0],
+        "driver": fields[1],
+        "cc": fields[2] or None,
+        "sm_count": None,
+        "count": len(lines),
+    }
 
 
 def check_environment(ncu_path: Path | None = None) -> Environment:
@@ -180,11 +194,29 @@ def check_environment(ncu_path: Path | None = None) -> Environment:
     return Environment(ncu=ncu, ncu_version=version_line, gpu=query_gpu())
 
 
-def child_command(python: str, kernel_file: Path, class_args: list[str], mode: str, out: Path,
-                  options: ProfileOptions, reference_only: bool = False) -> list[str]:
+def child_command(
+    python: str,
+    kernel_file: Path,
+    class_args: list[str],
+    mode: str,
+    out: Path,
+    options: ProfileOptions,
+    reference_only: bool = False,
+) -> list[str]:
     """The argv of one child process (in ncu mode it pins autotuning to the bench run's choices)."""
-    argv = [python, "-m", CHILD_MODULE, str(kernel_file), *class_args, "--mode", mode, "--out", str(out),
-            "--seed", str(options.seed)]
+    argv = [
+        python,
+        "-m",
+        CHILD_MODULE,
+        str(kernel_file),
+        *class_args,
+        "--mode",
+        mode,
+        "--out",
+        str(out),
+        "--seed",
+        str(options.seed),
+    ]
     if mode == "bench":
         argv += ["--reps", str(options.reps), "--rtol", repr(options.rtol)]
     else:
@@ -194,8 +226,15 @@ def child_command(python: str, kernel_file: Path, class_args: list[str], mode: s
     return argv
 
 
-def plan_commands(kernel_file: Path, variants: list[Variant], options: ProfileOptions, run_dir: Path,
-                  ncu: Path | str, metrics: list[str], reference: bool = True) -> dict[str, dict[str, list[str]]]:
+def plan_commands(
+    kernel_file: Path,
+    variants: list[Variant],
+    options: ProfileOptions,
+    run_dir: Path,
+    ncu: Path | str,
+    metrics: list[str],
+    reference: bool = True,
+) -> dict[str, dict[str, list[str]]]:
     """Every command the run will execute: {name: {"bench": argv, "ncu": argv}} (reference first)."""
     kernel_file = Path(kernel_file).resolve()
     plan: dict[str, dict[str, list[str]]] = {}
@@ -205,14 +244,35 @@ def plan_commands(kernel_file: Path, variants: list[Variant], options: ProfileOp
     entries += [(v.name, v.child_args(), False) for v in variants]
     for name, class_args, is_reference in entries:
         folder = rundir.variant_dir(run_dir, name)
-        steps = {"bench": child_command(options.python, kernel_file, class_args, "bench", folder / "result.json",
-                                        options, reference_only=is_reference)}
+        steps = {
+            "bench": child_command(
+                options.python,
+                kernel_file,
+                class_args,
+                "bench",
+                folder / "result.json",
+                options,
+                reference_only=is_reference,
+            )
+        }
         if not is_reference or options.profile_reference:
-            target = child_command(options.python, kernel_file, class_args, "ncu", folder / "ncu_result.json",
-                                   options, reference_only=is_reference)
+            target = child_command(
+                options.python,
+                kernel_file,
+                class_args,
+                "ncu",
+                folder / "ncu_result.json",
+                options,
+                reference_only=is_reference,
+            )
             steps["ncu"] = ncu_module.build_ncu_command(
-                ncu, report_base=folder / "profile", target=target, metrics=metrics,
-                clock_control=options.clock_control, cache_control=options.cache_control)
+                ncu,
+                report_base=folder / "profile",
+                target=target,
+                metrics=metrics,
+                clock_control=options.clock_control,
+                cache_control=options.cache_control,
+            )
         plan[name] = steps
     return plan
 
@@ -224,8 +284,9 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def run_process(argv: list[str], log_path: Path, timeout_s: float,
-                on_step: Callable[[str], None] | None = None) -> ProcessResult:
+def run_process(
+    argv: list[str], log_path: Path, timeout_s: float, on_step: Callable[[str], None] | None = None
+) -> ProcessResult:
     """Run one process in its own session, output to ``log_path``; kill its whole group at the timeout.
 
     Lines ``child.STEP_MARK <step>`` in the output are passed to ``on_step`` while it runs.
@@ -235,8 +296,14 @@ def run_process(argv: list[str], log_path: Path, timeout_s: float,
     last_step: str | None = None
     seen = 0
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=_child_env())
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=_child_env(),
+        )
         try:
             while True:
                 try:
@@ -248,7 +315,7 @@ def run_process(argv: list[str], log_path: Path, timeout_s: float,
                 cut = text.rfind(b"\n") + 1
                 for line in text[:cut].decode("utf-8", "replace").splitlines():
                     if line.startswith(child_module.STEP_MARK):
-                        last_step = line[len(child_module.STEP_MARK):].strip()
+                        last_step = line[len(child_module.STEP_MARK) :].strip()
                         if on_step is not None:
                             on_step(last_step)
                 seen += cut
@@ -291,8 +358,13 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:])
 
 
-def judge_bench(process: ProcessResult, result: dict[str, Any] | None, log_path: Path, timeout_s: float,
-                outcome: VariantOutcome) -> None:
+def judge_bench(
+    process: ProcessResult,
+    result: dict[str, Any] | None,
+    log_path: Path,
+    timeout_s: float,
+    outcome: VariantOutcome,
+) -> None:
     """Fill ``outcome`` from the bare child's exit and result; raise when the child saw no GPU."""
     result = result or {}
     outcome.parameters = result.get("parameters", outcome.parameters)
@@ -306,12 +378,17 @@ def judge_bench(process: ProcessResult, result: dict[str, Any] | None, log_path:
             outcome.reason = f"{result.get('reason')} (then hung on exit; killed); log {log_path}"
             return
         outcome.status = "timeout"
-        outcome.reason = f"ran past the {timeout_s:g} s timeout (step: {process.last_step or 'start'}); log {log_path}"
+        outcome.reason = (
+            f"ran past the {timeout_s:g} s timeout (step: {process.last_step or 'start'}); log {log_path}"
+        )
         return
     if process.returncode == child_module.EXIT_NO_GPU or result.get("status") == "no-gpu":
         reason = result.get("reason") or "torch.cuda.is_available() is False"
-        raise EnvironmentNotReady(f"the variant process cannot use the GPU: {reason}",
-                                  path=log_path, hint="install a CUDA build of torch (and triton) for that python")
+        raise EnvironmentNotReady(
+            f"the variant process cannot use the GPU: {reason}",
+            path=log_path,
+            hint="install a CUDA build of torch (and triton) for that python",
+        )
     if process.returncode == 0 and result.get("status") in ("ok", "incorrect"):
         outcome.status = result["status"]
         outcome.reason = result.get("reason")
@@ -321,21 +398,27 @@ def judge_bench(process: ProcessResult, result: dict[str, Any] | None, log_path:
         outcome.reason = f"killed by signal {-process.returncode} (step: {process.last_step}); log {log_path}"
         return
     status = result.get("status")
-    outcome.status = "crashed" if process.returncode == child_module.EXIT_CUDA_CRASH or status == "crashed" else "failed"
+    outcome.status = (
+        "crashed" if process.returncode == child_module.EXIT_CUDA_CRASH or status == "crashed" else "failed"
+    )
     reason = result.get("reason") or _tail(log_path) or f"exit code {process.returncode}"
     outcome.reason = f"{reason} (exit {process.returncode}); log {log_path}"
 
 
-def judge_ncu(process: ProcessResult, log_path: Path, report: Path, timeout_s: float,
-              outcome: VariantOutcome) -> None:
+def judge_ncu(
+    process: ProcessResult, log_path: Path, report: Path, timeout_s: float, outcome: VariantOutcome
+) -> None:
     """Fill ``outcome`` from the ncu run; raise when the counters are not permitted."""
     text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
     log = ncu_module.parse_ncu_log(text)
     if log.passes:
         outcome.ncu_passes = max(p for _, p in log.passes)
     if log.permission_denied:
-        raise EnvironmentNotReady("ncu has no permission to read the GPU performance counters (ERR_NVGPUCTRPERM)",
-                                  path=log_path, hint=ncu_module.PERMISSION_HINT)
+        raise EnvironmentNotReady(
+            "ncu has no permission to read the GPU performance counters (ERR_NVGPUCTRPERM)",
+            path=log_path,
+            hint=ncu_module.PERMISSION_HINT,
+        )
     if process.timed_out:
         outcome.status = "timeout"
         outcome.reason = f"ncu ran past the {timeout_s:g} s timeout; log {log_path}"
@@ -346,24 +429,44 @@ def judge_ncu(process: ProcessResult, log_path: Path, report: Path, timeout_s: f
         outcome.reason = f"ncu: {message}; log {log_path}"
     elif log.errors or process.returncode != 0:
         outcome.status = "failed"
-        outcome.reason = f"ncu: {message or _tail(log_path) or 'exit code ' + str(process.returncode)}; log {log_path}"
+        outcome.reason = (
+            f"ncu: {message or _tail(log_path) or 'exit code ' + str(process.returncode)}; log {log_path}"
+        )
     elif log.no_kernels or not report.is_file():
         outcome.status = "failed"
-        outcome.reason = (f"ncu profiled no kernels (nothing ran inside the NVTX range "
-                          f"'{ncu_module.NVTX_RANGE}'); log {log_path}")
+        outcome.reason = (
+            f"ncu profiled no kernels (nothing ran inside the NVTX range "
+            f"'{ncu_module.NVTX_RANGE}'); log {log_path}"
+        )
 
 
-def _initial_manifest(kernel_file: Path, options: ProfileOptions, env: Environment, metrics: list[str],
-                      plan: dict[str, dict[str, list[str]]], variants: list[Variant]) -> dict[str, Any]:
+def _initial_manifest(
+    kernel_file: Path,
+    options: ProfileOptions,
+    env: Environment,
+    metrics: list[str],
+    plan: dict[str, dict[str, list[str]]],
+    variants: list[Variant],
+) -> dict[str, Any]:
     return {
         "format_version": rundir.FORMAT_VERSION,
         "tool": {"name": "ncu-advisor", "version": __version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "finished": None,
         "gpu": dict(env.gpu),
-        "versions": {"ncu": env.ncu_version, "torch": None, "triton": None,
-                     "python": None, "cuda": None, "ncu_path": str(env.ncu)},
-        "kernel_file": {"path": str(kernel_file), "sha256": sha256_of(kernel_file), "copy": rundir.KERNEL_COPY_NAME},
+        "versions": {
+            "ncu": env.ncu_version,
+            "torch": None,
+            "triton": None,
+            "python": None,
+            "cuda": None,
+            "ncu_path": str(env.ncu),
+        },
+        "kernel_file": {
+            "path": str(kernel_file),
+            "sha256": sha256_of(kernel_file),
+            "copy": rundir.KERNEL_COPY_NAME,
+        },
         "options": {
             "clock_control": options.clock_control,
             "cache_control": options.cache_control,
@@ -393,8 +496,13 @@ def _absorb_environment(manifest: dict[str, Any], result: dict[str, Any] | None)
             manifest["gpu"][key] = gpu[key]
 
 
-def run_variant(name: str, steps: dict[str, list[str]], run_dir: Path, options: ProfileOptions,
-                progress: ProgressCallback | None) -> tuple[VariantOutcome, dict[str, Any] | None]:
+def run_variant(
+    name: str,
+    steps: dict[str, list[str]],
+    run_dir: Path,
+    options: ProfileOptions,
+    progress: ProgressCallback | None,
+) -> tuple[VariantOutcome, dict[str, Any] | None]:
     """Run the bare child and (unless it failed) the ncu child of one variant."""
     folder = rundir.variant_dir(run_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -445,9 +553,12 @@ def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, 
 
 
 def write_tables(run_dir: Path, outcomes: list[VariantOutcome], reference: VariantOutcome | None) -> str:
-    """Write ``timings.csv`` and the tidy ``metrics.parquet``/``metrics.csv``; return a note for the manifest."""
-    rows = [(o.name, rep, ms) for o in ([reference] if reference else []) + outcomes
-            for rep, ms in enumerate(o.timings_ms)]
+    """Write ``timings.csv`` and the tidy ``metrics.parquet``/``.csv``; return a note for the manifest."""
+    rows = [
+        (o.name, rep, ms)
+        for o in ([reference] if reference else []) + outcomes
+        for rep, ms in enumerate(o.timings_ms)
+    ]
     pd.DataFrame(rows, columns=list(rundir.TIMING_COLUMNS)).to_csv(run_dir / rundir.TIMINGS_CSV, index=False)
     frames: list[pd.DataFrame] = []
     notes: list[str] = []
@@ -489,9 +600,15 @@ class ProfileRun:
         return all(o.status == "ok" for o in self.outcomes)
 
 
-def profile_file(kernel_file: Path, variants: list[Variant], options: ProfileOptions, *,
-                 has_reference: bool = True, env: Environment | None = None,
-                 progress: ProgressCallback | None = None) -> ProfileRun:
+def profile_file(
+    kernel_file: Path,
+    variants: list[Variant],
+    options: ProfileOptions,
+    *,
+    has_reference: bool = True,
+    env: Environment | None = None,
+    progress: ProgressCallback | None = None,
+) -> ProfileRun:
     """Profile ``variants`` of ``kernel_file`` into a new run directory under ``options.runs_root``.
 
     Raises:

@@ -111,9 +111,20 @@ def summary_rows(manifest: dict[str, Any], table: pd.DataFrame, timings: pd.Data
         correct: bool | None = {"ok": True, "incorrect": False}.get(status)
         if name == reference_name and status == "ok":
             correct = True
-        rows.append(SummaryRow(
-            variant=name, status=status, correct=correct, median_ms=ms,
-            speedup_vs_reference=(reference_ms / ms) if (reference_ms and ms) else None,
-            kernel=kernel, registers=regs, n_spills=spills, occupancy_limiter=limiter,
-            dram_pct=dram, sm_pct=sm, reason=(info or {}).get("reason")))
+        rows.append(
+            SummaryRow(
+                variant=name,
+                status=status,
+                correct=correct,
+                median_ms=ms,
+                speedup_vs_reference=(reference_ms / ms) if (reference_ms and ms) else None,
+                kernel=kernel,
+                registers=regs,
+                n_spills=spills,
+                occupancy_limiter=limiter,
+                dram_pct=dram,
+                sm_pct=sm,
+                reason=(info or {}).get("reason"),
+            )
+        )
     return rows

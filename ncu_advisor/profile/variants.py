@@ -48,7 +48,12 @@ class Variant:
         """The child's command-line arguments that select this variant (class and pinned config)."""
         args = [self.class_name]
         if self.autotune_kernel is not None and self.autotune_config is not None:
-            args += ["--autotune-kernel", self.autotune_kernel, "--autotune-config", str(self.autotune_config)]
+            args += [
+                "--autotune-kernel",
+                self.autotune_kernel,
+                "--autotune-config",
+                str(self.autotune_config),
+            ]
         return args
 
 
@@ -70,7 +75,7 @@ class KernelFileInfo:
 
 
 def parse_kernel_file(path: Path) -> ast.Module:
-    """Parse a kernel file, turning a missing file or a syntax error into a ``KernelFileError`` with file:line."""
+    """Parse a kernel file; a missing file or a syntax error becomes a ``KernelFileError`` (file:line)."""
     path = Path(path)
     if not path.is_file():
         raise KernelFileError("no such kernel file", path=path, hint="pass a KernelBench-style .py file")
@@ -96,16 +101,27 @@ def _variants_mapping(tree: ast.Module, path: Path, classes: dict[str, int]) -> 
             continue
         value = node.value
         if not isinstance(value, ast.Dict):
-            raise KernelFileError("VARIANTS must be a dict literal {\"name\": ClassName, ...}",
-                                  path=f"{path}:{node.lineno}", hint="write the mapping out literally")
+            raise KernelFileError(
+                'VARIANTS must be a dict literal {"name": ClassName, ...}',
+                path=f"{path}:{node.lineno}",
+                hint="write the mapping out literally",
+            )
         variants: list[Variant] = []
-        for key, val in zip(value.keys, value.values):
-            if not (isinstance(key, ast.Constant) and isinstance(key.value, str) and isinstance(val, ast.Name)):
-                raise KernelFileError("VARIANTS entries must be \"name\": ClassName",
-                                      path=f"{path}:{node.lineno}", hint="use string keys and class names")
+        for key, val in zip(value.keys, value.values, strict=True):
+            if not (
+                isinstance(key, ast.Constant) and isinstance(key.value, str) and isinstance(val, ast.Name)
+            ):
+                raise KernelFileError(
+                    'VARIANTS entries must be "name": ClassName',
+                    path=f"{path}:{node.lineno}",
+                    hint="use string keys and class names",
+                )
             if val.id not in classes:
-                raise KernelFileError(f"VARIANTS names class {val.id!r}, which the file does not define",
-                                      path=f"{path}:{node.lineno}", hint="define the class at module level")
+                raise KernelFileError(
+                    f"VARIANTS names class {val.id!r}, which the file does not define",
+                    path=f"{path}:{node.lineno}",
+                    hint="define the class at module level",
+                )
             variants.append(Variant(name=key.value, class_name=val.id, lineno=classes[val.id]))
         return variants
     return None
@@ -132,7 +148,9 @@ def list_variants(path: Path) -> KernelFileInfo:
     if not variants:
         raise KernelFileError(
             "no variants: define classes named ModelNew or ModelNew_<name>, or a VARIANTS dict",
-            path=path, hint="see docs/profile.md for the kernel-file convention")
+            path=path,
+            hint="see docs/profile.md for the kernel-file convention",
+        )
     return KernelFileInfo(
         path=path,
         reference=REFERENCE_CLASS if REFERENCE_CLASS in classes else None,
@@ -152,8 +170,11 @@ def select_variants(info: KernelFileInfo, names: list[str] | None) -> list[Varia
     by_name = {v.name: v for v in info.variants}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise InputError(f"unknown variant {', '.join(map(repr, unknown))}; the file has: "
-                         f"{', '.join(by_name)}", path=info.path, hint="see `ncu-advisor profile FILE --list`")
+        raise InputError(
+            f"unknown variant {', '.join(map(repr, unknown))}; the file has: {', '.join(by_name)}",
+            path=info.path,
+            hint="see `ncu-advisor profile FILE --list`",
+        )
     return [by_name[n] for n in dict.fromkeys(names)]
 
 
@@ -194,8 +215,10 @@ def expand_autotune(info: KernelFileInfo, variants: list[Variant]) -> list[Varia
     try:
         from ncu_advisor.source import analyze_file  # type: ignore[attr-defined]
     except ImportError:
-        raise InputError("--expand-autotune needs ncu_advisor.source, which is not installed",
-                         hint="run without --expand-autotune") from None
+        raise InputError(
+            "--expand-autotune needs ncu_advisor.source, which is not installed",
+            hint="run without --expand-autotune",
+        ) from None
     facts = analyze_file(info.path)
     config_counts: dict[str, int] = {}
     for kernel in getattr(facts, "kernels", []) or []:
@@ -212,6 +235,13 @@ def expand_autotune(info: KernelFileInfo, variants: list[Variant]) -> list[Varia
         for kernel in autotuned:
             for index in range(config_counts[kernel]):
                 label = f"cfg{index}" if len(autotuned) == 1 else f"{kernel}.cfg{index}"
-                expanded.append(Variant(name=f"{variant.name}@{label}", class_name=variant.class_name,
-                                        lineno=variant.lineno, autotune_kernel=kernel, autotune_config=index))
+                expanded.append(
+                    Variant(
+                        name=f"{variant.name}@{label}",
+                        class_name=variant.class_name,
+                        lineno=variant.lineno,
+                        autotune_kernel=kernel,
+                        autotune_config=index,
+                    )
+                )
     return expanded

@@ -1,7 +1,7 @@
 """GPU tests of `ncu-advisor profile` (run on the GPU machine: needs an NVIDIA GPU, ncu, torch and triton).
 
-Every expected value is computed here from an independent source: Triton's own n_regs/num_warps (result.json)
-against what ncu measured, the kernel file's constants against ncu's grid size, the ncu log against the report.
+Every expected value comes from an independent source: Triton's own n_regs/num_warps (result.json)
+against what ncu measured, the kernel file's constants against ncu's grid size, ncu's log against its report.
 """
 
 from __future__ import annotations
@@ -82,13 +82,22 @@ def test_faults_are_recorded_and_the_other_variants_still_run(tmp_path: Path) ->
     code, output, run = _profile([str(FAULTS), "--timeout", "90", "--reps", "3"], tmp_path / "runs")
     assert code == 1, output
     status = {name: info["status"] for name, info in run.manifest["variants"].items()}
-    assert status == {"ModelNew_good": "ok", "ModelNew_wrong": "incorrect", "ModelNew_raises": "failed",
-                      "ModelNew_crash": "crashed", "ModelNew_hang": "timeout", "ModelNew_after": "ok",
-                      "ModelNew_tuned": "ok"}, {n: i.get("reason") for n, i in run.manifest["variants"].items()}
+    assert status == {
+        "ModelNew_good": "ok",
+        "ModelNew_wrong": "incorrect",
+        "ModelNew_raises": "failed",
+        "ModelNew_crash": "crashed",
+        "ModelNew_hang": "timeout",
+        "ModelNew_after": "ok",
+        "ModelNew_tuned": "ok",
+    }, {n: i.get("reason") for n, i in run.manifest["variants"].items()}
     assert run.manifest["complete"] is True and run.manifest["reference"]["status"] == "ok"
     variants = run.manifest["variants"]
     assert "deliberate failure in forward" in variants["ModelNew_raises"]["reason"]
-    assert "timeout" in variants["ModelNew_hang"]["reason"] and "step: check" in variants["ModelNew_hang"]["reason"]
+    assert (
+        "timeout" in variants["ModelNew_hang"]["reason"]
+        and "step: check" in variants["ModelNew_hang"]["reason"]
+    )
     assert variants["ModelNew_crash"]["reason"]
     assert (run.path / variants["ModelNew_crash"]["logs"]["child"]).is_file()
     for name in ("ModelNew_raises", "ModelNew_crash", "ModelNew_hang"):
@@ -114,7 +123,13 @@ def test_faults_are_recorded_and_the_other_variants_still_run(tmp_path: Path) ->
     _check_triton_counts_match_ncu(run, "ModelNew_tuned", "scale_rows_tuned_kernel")
 
     timings = run.timings
-    assert set(timings["variant"]) == {"Model", "ModelNew_good", "ModelNew_wrong", "ModelNew_after", "ModelNew_tuned"}
+    assert set(timings["variant"]) == {
+        "Model",
+        "ModelNew_good",
+        "ModelNew_wrong",
+        "ModelNew_after",
+        "ModelNew_tuned",
+    }
     assert (timings.groupby("variant").size() == 3).all()
     for name in status:
         assert name in output
@@ -132,13 +147,15 @@ def test_expand_autotune_pins_each_config(tmp_path: Path) -> None:
     code, output, run = _profile(args, tmp_path / "runs")
     assert code == 0, output
     const = _constants(FAULTS)
-    for name, config in zip(names, kernel.autotune_configs):
+    for name, config in zip(names, kernel.autotune_configs, strict=True):
         entry = run.manifest["variants"][name]
         assert entry["status"] == "ok"
         assert f"BLOCK: {config.params['BLOCK']}" in entry["pinned_config"]
         launch = _check_triton_counts_match_ncu(run, name, "scale_rows_tuned_kernel")
         assert launch["launch__block_size"] == config.num_warps * 32
-        assert launch["launch__grid_size"] == math.ceil(const["ROWS"] * const["COLS"] / config.params["BLOCK"])
+        assert launch["launch__grid_size"] == math.ceil(
+            const["ROWS"] * const["COLS"] / config.params["BLOCK"]
+        )
 
 
 @pytest.mark.timeout(590)
@@ -169,7 +186,11 @@ def test_profile_fused_end_to_end(tmp_path: Path) -> None:
     assert len(_rows(run, "ModelNew_seed001")) == 1
     _check_triton_counts_match_ncu(run, "ModelNew_seed000", "scale_channel_min_kernel")
     assert len(_rows(run, "ModelNew_seed000")) > 1  # cuDNN's conv kernels are profiled too
-    for column in ("gpu__time_duration.sum", "launch__registers_per_thread", "sm__throughput.avg.pct_of_peak_sustained_elapsed"):
+    for column in (
+        "gpu__time_duration.sum",
+        "launch__registers_per_thread",
+        "sm__throughput.avg.pct_of_peak_sustained_elapsed",
+    ):
         assert column in run.table.columns
 
     timings = run.timings
