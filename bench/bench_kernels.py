@@ -179,8 +179,11 @@ def bench_file(
 
     with torch.no_grad():
         inputs = fresh_inputs(module, seed=1000)
+        t0 = time.perf_counter()
         reference64 = copy.deepcopy(reference).double()
         expected = reference64(*to_float64(inputs)).double()
+        torch.cuda.synchronize()
+        raw.write({"kind": "reference_fp64", "file": rel_path, "seconds": round(time.perf_counter() - t0, 2)})
         del reference64
         for name, fn in list(candidates.items()):
             t0 = time.perf_counter()
