@@ -47,6 +47,7 @@ def test_prompt_sections_in_seed_order() -> None:
     ]
     positions = [prompt.index(marker) for marker in order]
     assert positions == sorted(positions)
+    assert "H200" in prompt.split("[OPTIMIZATION STAGE]")[0]  # the report's GPU, not the seeds' 4090
     assert "def conv2d_scale_min_kernel(" in prompt
 
 

@@ -89,6 +89,21 @@ def resolve_column(columns: Any, name: str) -> str | None:
     return resolved
 
 
+def _metric_values(table: pd.DataFrame, name: str) -> tuple[np.ndarray, str | None]:
+    """Values of metric ``name`` per row, filled row by row from the catalogue's fallbacks, and the
+    column that supplied them (None when no column did)."""
+    try:
+        from ncu_advisor import metrics  # noqa: PLC0415 - the catalogue is optional
+    except ImportError:
+        column = name if name in table.columns else None
+        return _numeric(table, column), column
+    series, used = metrics.column(table, name)
+    if used is None and name not in table.columns:
+        return np.full(len(table), np.nan), None
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return values, used or name
+
+
 def _numeric(table: pd.DataFrame, column: str | None) -> np.ndarray:
     if column is None:
         return np.full(len(table), np.nan)
@@ -215,6 +230,15 @@ def evaluate(
     """
     from ncu_advisor.proposals import propose  # noqa: PLC0415 - proposals import the engine's types
 
+    # Reports keep metadata in ``table.attrs``, which pandas deep-copies on every column access: drop it
+    # from a shallow view so that reading ~20 columns stays cheap on large tables.
+    attrs = table.attrs
+    table.attrs = {}
+    try:
+        view = table.copy(deep=False)
+    finally:
+        table.attrs = attrs
+    table = view
     n = len(table)
     stages = row_stages(table, stage)
     columns = table.columns
@@ -254,7 +278,7 @@ def evaluate(
         for i in range(n)
     ]
     fired_rules: list[list[Rule]] = [[] for _ in range(n)]
-    column_cache: dict[str, np.ndarray] = {}
+    column_cache: dict[str, tuple[np.ndarray, str | None]] = {}
 
     for rule in rules:
         if rule.stage == "bottleneck" or stage == "all":
@@ -268,13 +292,9 @@ def evaluate(
         missing = np.zeros(n, dtype=bool)
         reasons: list[tuple[np.ndarray, str]] = []
         for requirement in rule.spec.requires:
-            column = resolve_column(columns, requirement.name)
-            if column is None:
-                values = np.full(n, np.nan)
-            else:
-                if column not in column_cache:
-                    column_cache[column] = _numeric(table, column)
-                values = column_cache[column]
+            if requirement.name not in column_cache:
+                column_cache[requirement.name] = _metric_values(table, requirement.name)
+            values, column = column_cache[requirement.name]
             if requirement.default is not None:
                 values = np.where(np.isnan(values), requirement.default, values)
             absent = np.isnan(values)
