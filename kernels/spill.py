@@ -14,6 +14,8 @@ Triton 3.6, compiled without a GPU; the ncu runs on the GPU machine are the grou
   registers, 13.6 KB of spill stores and 14.0 KB of spill loads per thread; ncu: local-memory bytes
   ``l1tex__t_bytes_pipe_lsu_mem_local_op_ld/st.sum`` far above zero). Note that ptxas keeps the register
   count low here, so a "> 128 registers" proxy would miss this spill: only the local-memory traffic shows it.
+  Side effect: 2048 one-warp programs fill 0.48 of one wave (32 blocks per SM), so a "less than one wave"
+  grid rule may fire too.
 - ``ModelNew_block1024_w1`` (BLOCK_SIZE 1024, num_warps 1): 32 elements of each tensor per thread,
   168 registers (ptxas) with a token 4-byte spill. Designed to trigger *register pressure* (> 128
   registers) and *register-limited occupancy* (65536 / (168 x 32) = 12 one-warp blocks per SM, 19%
