@@ -97,7 +97,7 @@ def copy_parameters(reference: Any, variant: Any) -> str:
 
 def pin_autotune_config(module: Any, kernel_name: str, index: int) -> str:
     """Replace the ``configs`` of the Autotuner ``kernel_name`` by its ``index``-th config; return it."""
-    tuner = getattr(module, kernel_name, None)
+    tuner: Any = getattr(module, kernel_name, None)
     configs = getattr(tuner, "configs", None)
     if not isinstance(configs, list) or not configs:
         raise ValueError(f"{kernel_name} is not an @triton.autotune kernel of the file")

@@ -139,13 +139,13 @@ def metric_set(rules_dir: Path | None = None) -> list[str]:
     """
     names: list[str] = []
     try:
-        from ncu_advisor.metrics import CORE_METRICS  # type: ignore[attr-defined]
+        from ncu_advisor.metrics import CORE_METRICS
 
         names += list(CORE_METRICS)
     except ImportError:
         names += list(FALLBACK_CORE_METRICS)
     try:
-        from ncu_advisor.rules import load_rules, required_metrics  # type: ignore[attr-defined]
+        from ncu_advisor.rules import load_rules, required_metrics
 
         rules = load_rules(rules_dir) if rules_dir is not None else load_rules()
         names += list(required_metrics(rules))

@@ -532,7 +532,7 @@ def run_variant(
 
 def _read_variant_table(report: Path, name: str) -> pd.DataFrame | None:
     try:
-        from ncu_advisor.report import read_report  # type: ignore[attr-defined]
+        from ncu_advisor.report import read_report
     except ImportError:
         return None
     return read_report(report, variant=name)

@@ -93,13 +93,13 @@ def parse_kernel_file(path: Path) -> ast.Module:
 def _variants_mapping(tree: ast.Module, path: Path, classes: dict[str, int]) -> list[Variant] | None:
     for node in tree.body:
         targets: list[ast.expr] = []
+        value: ast.expr | None = None
         if isinstance(node, ast.Assign):
-            targets = list(node.targets)
+            targets, value = list(node.targets), node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
+            targets, value = [node.target], node.value
         if not any(isinstance(t, ast.Name) and t.id == "VARIANTS" for t in targets):
             continue
-        value = node.value
         if not isinstance(value, ast.Dict):
             raise KernelFileError(
                 'VARIANTS must be a dict literal {"name": ClassName, ...}',
@@ -213,7 +213,7 @@ def expand_autotune(info: KernelFileInfo, variants: list[Variant]) -> list[Varia
         InputError: ``ncu_advisor.source`` (the static source analyser) is not available.
     """
     try:
-        from ncu_advisor.source import analyze_file  # type: ignore[attr-defined]
+        from ncu_advisor.source import analyze_file
     except ImportError:
         raise InputError(
             "--expand-autotune needs ncu_advisor.source, which is not installed",
