@@ -131,12 +131,20 @@ def build_seed_run(
 
 
 def real_example_runs() -> tuple[Path, Path] | None:
-    """(baseline, improved) under examples/runs/ when the lead has committed them, else None."""
+    """(baseline, improved) under examples/runs/ when the lead has committed them, else None.
+
+    A run directory (one holding manifest.json) at most two levels down whose path relative to
+    examples/runs/ contains "baseline", resp. "improved".
+    """
     if not EXAMPLE_RUNS.is_dir():
         return None
-    runs = {p.name: p for p in EXAMPLE_RUNS.iterdir() if rundir.is_run_dir(p)}
-    baseline = next((p for n, p in sorted(runs.items()) if "baseline" in n), None)
-    improved = next((p for n, p in sorted(runs.items()) if "improved" in n), None)
+    candidates = [p for p in [*EXAMPLE_RUNS.glob("*"), *EXAMPLE_RUNS.glob("*/*")] if rundir.is_run_dir(p)]
+
+    def pick(word: str) -> Path | None:
+        found = sorted(p for p in candidates if word in p.relative_to(EXAMPLE_RUNS).as_posix())
+        return found[-1] if found else None
+
+    baseline, improved = pick("baseline"), pick("improved")
     return (baseline, improved) if baseline and improved else None
 
 
@@ -479,3 +487,19 @@ def test_html_speed_of_light_without_flop_metrics(data: report_data.ReportData) 
         assert page.count('class="point"') == len(with_both)
     assert page.count('<svg id="plot-') == 3
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_cli_default_run_is_the_latest_under_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ncu_advisor.cli import report as report_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(report_cli, "EXAMPLE_RUNS", tmp_path / "no-examples")
+    result = invoke("report", "--format", "json")
+    assert result.exit_code == 2 and "no run directory found" in result.output
+    build_seed_run(tmp_path / "runs", name="20261121T100000Z-fused")
+    build_seed_run(tmp_path / "runs", name="20261121T110000Z-fused", incorrect=("ModelNew",))
+    result = invoke("report", "--format", "json")
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["run"]["path"].endswith("20261121T110000Z-fused")
+    assert next(v for v in document["variants"] if v["name"] == "ModelNew")["correct"] is False
