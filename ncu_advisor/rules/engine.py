@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ncu_advisor.errors import InputError
-from ncu_advisor.model import Finding, Proposal
+from ncu_advisor.model import Finding, Proposal, Severity
 from ncu_advisor.rules.schema import Rule
 from ncu_advisor.source import SourceFacts, facts_for
 
@@ -337,8 +337,10 @@ def evaluate(
             first_reason = np.full(n, -1)
             for number, (absent, _why) in enumerate(reasons):
                 first_reason[(first_reason < 0) & absent & active] = number
-            for i in np.flatnonzero(first_reason >= 0).tolist():
-                results[i].skipped.append({"rule": rule.id, "reason": reasons[first_reason[i]][1]})
+            # One shared (read-only) entry per reason: large tables skip the same rule on many rows.
+            entries = [{"rule": rule.id, "reason": why} for _absent, why in reasons]
+            for i, number in zip(np.flatnonzero(first_reason >= 0).tolist(), first_reason[first_reason >= 0].tolist()):
+                results[i].skipped.append(entries[number])
         if not candidates.any():
             continue
         for name, expression in rule.derived.items():
@@ -384,8 +386,10 @@ def evaluate(
             fired_rules[i].append(rule)
 
     proposal_cache: dict[tuple[str, tuple[str, ...]], tuple[list[Proposal], str | None]] = {}
+    rank = {severity: severity.rank for severity in Severity}
     for i, result in enumerate(results):
-        result.findings.sort(key=lambda f: (-f.estimated_effect, -f.severity.rank, f.rule))
+        if len(result.findings) > 1:
+            result.findings.sort(key=lambda f: (-f.estimated_effect, -rank[f.severity], f.rule))
         kernel = kernels_of_rows[i]
         if kernel is None:
             continue
