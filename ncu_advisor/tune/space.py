@@ -89,6 +89,8 @@ class Limits:
     extents: dict[str, int] = field(default_factory=dict)
     warp_choices: tuple[int, ...] = WARP_CHOICES
     stage_choices: tuple[int, ...] = STAGE_CHOICES
+    #: When set, the only values a parameter may take (the efficacy bench keeps tune inside its sweep space).
+    allowed: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def is_power_of_two(value: int) -> bool:
@@ -118,6 +120,9 @@ def violations(config: TuneConfig, limits: Limits) -> list[str]:
         extent = limits.extents.get(name)
         if extent is not None and value > max(limits.min_block, _ceil_pow2(extent)):
             problems.append(f"{name}={value} exceeds the extent {extent} of its dimension")
+    for name, value in list(config.params) + [("num_warps", config.num_warps), ("num_stages", config.num_stages)]:
+        if name in limits.allowed and value not in limits.allowed[name]:
+            problems.append(f"{name}={value} is outside the allowed values {list(limits.allowed[name])}")
     if config.num_warps * 32 > limits.max_threads:
         problems.append(f"num_warps={config.num_warps} gives more than {limits.max_threads} threads")
     shared = shared_estimate(config, limits)
