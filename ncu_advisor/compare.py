@@ -201,6 +201,9 @@ def compare_reports(
         b, n = base_by[name], new_by[name]
         tb, tn = _timings(b), _timings(n)
         reasons: list[str] = []
+        change: float | None
+        noise: float | None
+        bar: float | None
         if tb and tn and statistics.median(tb) > 0:
             change, noise, bar, verdict = judge(tb, tn, threshold_pct)
         else:

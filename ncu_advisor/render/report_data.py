@@ -426,9 +426,9 @@ def build_report(
         entry = (
             (manifest.get("variants") or {}).get(name) or (reference if name == REFERENCE_NAME else {}) or {}
         )
-        result = _variant_result(run.path, manifest, name)
-        correctness = result.get("correctness") or {}
-        status = str(entry.get("status") or result.get("status") or "unknown")
+        variant_result = _variant_result(run.path, manifest, name)
+        correctness = variant_result.get("correctness") or {}
+        status = str(entry.get("status") or variant_result.get("status") or "unknown")
         if name == REFERENCE_NAME:
             correct: bool | None = None
         elif "passed" in correctness:
@@ -452,7 +452,7 @@ def build_report(
             VariantSummary(
                 name=name,
                 status=status,
-                reason=entry.get("reason") or result.get("reason"),
+                reason=entry.get("reason") or variant_result.get("reason"),
                 correct=correct,
                 rel_l2_error=_float(correctness.get("rel_l2_error")),
                 max_abs_error=_float(correctness.get("max_abs_error")),
