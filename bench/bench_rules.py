@@ -12,6 +12,7 @@ Usage: python bench/bench_rules.py [--repeat N]   (writes bench/results/rules-<d
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as dt
 import platform
 import statistics
@@ -75,6 +76,7 @@ def main() -> None:
     table = padded_table(launches, seeds, required_metrics(rules))
 
     timings = []
+    load_before = os.getloadavg()[0]
     for _ in range(args.repeat):
         start = time.perf_counter()
         results = evaluate(table, rules, source=source, stage="all")
@@ -89,7 +91,8 @@ def main() -> None:
     )
     lines = [
         f"# bench_rules: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
-        f"cpu: {_cpu_name()} ({platform.machine()}, {platform.system()} {platform.release()})",
+        f"cpu: {_cpu_name()} ({os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}); "
+        f"load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}",
         f"versions: {versions}",
         f"table: {len(table)} launches x {len(table.columns)} columns "
         f"(bench/data/launches10k.ncu-rep.gz, padded from {len(seeds)} seed rows); read_report {read_s:.2f} s",
