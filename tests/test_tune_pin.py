@@ -107,3 +107,15 @@ def test_parse_override_and_errors():
             parse_override(bad)
     with pytest.raises(PinError, match="no kernel 'missing'"):
         apply_override(_module(), None, Override("missing"))
+
+
+def test_autotune_record_only_keeps_the_config_the_tuner_settled_on():
+    jit = FakeJIT(["x_ptr", "BLOCK_M", "BLOCK_C"])
+    tuner = types.SimpleNamespace(fn=jit, configs=[FakeConfig({"BLOCK_M": 128, "BLOCK_C": 32}),
+                                                  FakeConfig({"BLOCK_M": 256, "BLOCK_C": 32}, 8, 3)])
+    record = apply_override(_module(tuned=tuner), None, Override("tuned"))
+    assert len(tuner.configs) == 2 and record["method"] == "record-only"
+    for config in tuner.configs + [tuner.configs[1]]:   # benchmarking every config, then the chosen one
+        jit.run("ptr", grid=(1,), warmup=False, **config.kwargs, num_warps=config.num_warps,
+                num_stages=config.num_stages)
+    assert record["launched_with"] == {"BLOCK_M": 256, "BLOCK_C": 32, "num_warps": 8, "num_stages": 3}

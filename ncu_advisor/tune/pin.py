@@ -110,8 +110,11 @@ def _int_args(jit: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
     return found
 
 
-def install_run_wrapper(jit: Any, forced: dict[str, int], record: dict[str, Any]) -> None:
+def install_run_wrapper(jit: Any, forced: dict[str, int], record: dict[str, Any], track_last: bool = False) -> None:
     """Give the JITFunction ``jit`` its own ``run`` that forces ``forced`` keyword values and records launches.
+
+    ``track_last``: record the latest launch instead of the first (an Autotuner first launches every config
+    while it benchmarks, then only the one it chose).
 
     Raises (at launch time):
         PinError: a BLOCK value would change under a grid that is a fixed tuple.
@@ -131,7 +134,7 @@ def install_run_wrapper(jit: Any, forced: dict[str, int], record: dict[str, Any]
                     f"cannot override {', '.join(sorted(grid_bound))}: the launch's grid {grid!r} is a fixed "
                     "tuple computed from the old values (write the grid as a function of meta, or keep the "
                     "launch parameters in the variant's `config` dict)")
-        if "launched_with" not in record:
+        if "launched_with" not in record or track_last:
             record["launched_with"] = {k: v for k, v in passed.items()
                                        if isinstance(v, int) and not isinstance(v, bool) and
                                        (k in LAUNCH_OPTIONS or k.upper() == k)}
@@ -182,10 +185,11 @@ def apply_override(module: Any, variant_class: str | None, override: Override,
             target.configs = [config_factory(params, num_warps=warps, num_stages=stages,
                                              pre_hook=getattr(first, "pre_hook", None))]
             record["method"] = "autotune-configs"
+            install_run_wrapper(jit, {}, record)
         else:
             record["method"] = "record-only"
             record["autotune_configs"] = [str(c) for c in configs]
-        install_run_wrapper(jit, {}, record)
+            install_run_wrapper(jit, {}, record, track_last=True)
         return record
     forced = override.launch_kwargs()
     cls = getattr(module, variant_class, None) if variant_class else None
