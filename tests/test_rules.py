@@ -147,6 +147,58 @@ def test_rule_fixture_on_real_report(rule_id: str, case: dict[str, Any]) -> None
             assert fired == []
 
 
+def _public_cases() -> list[Any]:
+    params = []
+    for path in sorted(FIXTURES.glob("*.yaml")):
+        fixture = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for number, case in enumerate(fixture.get("public_cases", [])):
+            params.append(pytest.param(fixture["rule"], case, id=f"{fixture['rule']}-public-{case['expect']}-{number}"))
+    return params
+
+
+@pytest.mark.parametrize(("rule_id", "case"), _public_cases())
+def test_rule_fixture_on_public_report(rule_id: str, case: dict[str, Any], public_reports: dict[str, Path]) -> None:
+    from ncu_advisor.report import read_report
+
+    name = case["report"][: -len(".gz")]
+    table = read_report(public_reports[name])
+    rules = [r for r in RULES if r.id == rule_id]
+    results = [r for r in evaluate(table, rules) if r.kernel == case["kernel"]]
+    assert results
+    for result in results:
+        assert not [s for s in result.skipped if s["rule"] == rule_id]
+        fired = [f.rule for f in result.findings]
+        assert fired == ([rule_id] if case["expect"] == "fire" else [])
+
+
+def test_every_public_report_evaluates_without_error(public_reports: dict[str, Path]) -> None:
+    from ncu_advisor.errors import AdvisorError
+    from ncu_advisor.report import read_report
+
+    evaluated = 0
+    for path in public_reports.values():
+        try:
+            table = read_report(path)
+        except AdvisorError:
+            continue  # unreadable reports are report.py's business
+        results = evaluate(table, RULES)
+        assert len(results) == len(table)
+        for result in results:
+            fired = {f.rule for f in result.findings}
+            skipped = {s["rule"] for s in result.skipped}
+            assert not fired & skipped
+            for finding in result.findings:
+                assert "{" not in finding.message and 0 <= finding.estimated_effect <= 1
+        evaluated += 1
+    assert evaluated >= 10
+
+
+def test_docs_list_every_rule() -> None:
+    text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    for rule in RULES:
+        assert f"| {rule.id} | {rule.name} |" in text, f"docs/rules.md does not list {rule.id}"
+
+
 def test_seed001_conv_gets_register_pressure_findings_and_w4_s2_advice() -> None:
     table = _table("examples/reports/h200-seed/ModelNew_seed001_small.ncu-rep.gz")
     (result,) = evaluate(table, RULES, source=_source("kernels/fused.py"))
