@@ -51,23 +51,21 @@ def select_columns(df: pd.DataFrame, fmt: str, wanted: list[str]) -> tuple[pd.Da
                 hint="`ncu-advisor metrics --format csv REPORT` lists every collected metric",
             )
         selected[name] = values.to_numpy()
-        note = fallback_note(name, used)
-        if note is None and used == name and values.isna().any():
-            # Some rows may have been filled from a fallback (tables of several reports).
-            for fallback in _filled_from(df, name):
+        contributors = contributing_columns(df, name)
+        for fallback in contributors:
+            if fallback == name:
+                continue
+            if name in contributors:
+                # A table of several reports: some launches carry the name, others only a fallback.
                 notes.append(f"note: {name} is absent from some launches; using its fallback {fallback} there")
-        elif note is not None:
-            notes.append(note)
+            else:
+                notes.append(str(fallback_note(name, fallback)))
         if not units.get(name):
             # The report's own unit, else the fallback's, else the catalogue's (2019 reports store none).
             info = catalogue().get(name)
             units[name] = (units.get(used, "") if used else "") or (info.unit if info else "")
     selected.attrs["units"] = units
     return selected, notes
-
-
-def _filled_from(df: pd.DataFrame, name: str) -> list[str]:
-    return [c for c in contributing_columns(df, name) if c != name]
 
 
 @app.command("metrics")

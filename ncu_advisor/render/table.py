@@ -3,7 +3,9 @@
 Files are written to a temp file beside the target and renamed into place, so a failed write leaves
 nothing partial behind. The JSON shape is stable (other tools rely on it): an array with one object
 per kernel launch holding every id column and every metric under its full ncu name, numbers in base
-units, strings as strings; a missing value (NaN/None) is omitted from its object.
+units, strings as strings; a missing value (NaN/None) is omitted from its object, and an infinite
+value (ncu writes inf for some ratios, e.g. on the H800 public report) is written as null, since JSON
+has no infinity.
 """
 
 from __future__ import annotations
@@ -38,14 +40,16 @@ def _plain(value: Any) -> Any:
 
 
 def to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """The table as JSON-ready dicts: one per launch, missing values omitted."""
+    """The table as JSON-ready dicts: one per launch, missing values omitted, infinities as None."""
     columns = list(df.columns)
     records: list[dict[str, Any]] = []
     for row in df.itertuples(index=False, name=None):
         record: dict[str, Any] = {}
         for name, value in zip(columns, row):
             plain = _plain(value)
-            if plain is not None:
+            if isinstance(plain, float) and math.isinf(plain):
+                record[name] = None
+            elif plain is not None:
                 record[name] = plain
         records.append(record)
     return records
