@@ -1,0 +1,92 @@
+"""Benchmark: load the 10,000-launch report (bench/data/launches10k.ncu-rep.gz) into the tidy table.
+
+Times the gunzip separately from building the table, 5 repetitions each, and prints the medians with
+the machine and library versions. Usage:
+
+    python bench/bench_load.py [--reps 5] [--workers 1] [--out bench/results/load-YYYY-MM-DD.txt]
+
+The issue's target: building the table under 5 s on the 2-core CPU machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ncu_advisor import report  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "launches10k.ncu-rep.gz"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="reader processes (NCU_ADVISOR_READ_WORKERS)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the output to this file")
+    args = parser.parse_args()
+
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    say(f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}")
+    say(f"cpu: {cpu_name()} x{os.cpu_count()} (load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    say(f"python {platform.python_version()}, pandas {metadata.version('pandas')}, ncu_report {metadata.version('ncu_report')}")
+    say(f"report: {DATA.relative_to(ROOT)} ({DATA.stat().st_size / 1e6:.1f} MB gzip'd), reps {args.reps}, workers {args.workers}")
+
+    gunzip_times: list[float] = []
+    build_times: list[float] = []
+    rows = columns = plain_size = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "launches10k.ncu-rep"
+        for rep in range(args.reps):
+            start = time.perf_counter()
+            with gzip.open(DATA, "rb") as src, open(plain, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            gunzip_times.append(time.perf_counter() - start)
+            plain_size = plain.stat().st_size
+            start = time.perf_counter()
+            table = report._read_binary(plain, None, workers=args.workers)
+            build_times.append(time.perf_counter() - start)
+            rows, columns = table.shape
+            say(f"rep {rep + 1}: gunzip {gunzip_times[-1]:.2f} s, table {build_times[-1]:.2f} s ({rows} rows x {columns} columns)")
+    say(f"median gunzip: {statistics.median(gunzip_times):.2f} s ({DATA.stat().st_size / 1e6:.0f} MB -> {plain_size / 1e6:.0f} MB)")
+    median_build = statistics.median(build_times)
+    say(f"median table build: {median_build:.2f} s ({median_build / rows * 1e6:.0f} us per launch); target < 5 s: "
+        f"{'met' if median_build < 5 else 'NOT met'}")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    say(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
