@@ -178,3 +178,35 @@ def test_rules_list_and_explain() -> None:
     assert "registers > 128" in explained.stdout
     by_name = _invoke("rules", "explain", "memory-bound")
     assert by_name.exit_code == 0 and "NA301" in by_name.stdout
+
+
+def _seed_run(root: Path) -> Path:
+    from test_report_formats import build_seed_run  # the run builder of the report tests (real seed reports)
+
+    return build_seed_run(root)
+
+
+def test_run_directory_input_uses_the_runs_kernel_copy(tmp_path: Path) -> None:
+    run = _seed_run(tmp_path)
+    result = _invoke("recommend", str(run), "--format", "json")
+    assert result.exit_code == 0, result.output
+    kernels = json.loads(result.stdout)["kernels"]
+    assert {k["variant"] for k in kernels} == {"ModelNew_seed000", "ModelNew_seed001", "ModelNew"}
+    conv = [k for k in kernels if k["kernel"] == "conv2d_scale_min_kernel"][0]
+    assert conv["variant"] == "ModelNew_seed001"
+    assert "NA204" in {f["rule"] for f in conv["findings"]}  # needs the source: taken from the run's kernel.py
+    assert conv["autotune_block"] and "'BLOCK_M': 64" in conv["autotune_block"]
+
+
+def test_no_argument_uses_the_latest_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed_run(tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("recommend", "--format", "json", "--kernel", "conv2d")
+    assert result.exit_code == 0, result.output
+    (kernel,) = json.loads(result.stdout)["kernels"]
+    assert kernel["variant"] == "ModelNew_seed001" and kernel["source"].startswith(str(tmp_path / "runs"))
+
+
+def test_directory_that_is_not_a_run_exits_2(tmp_path: Path) -> None:
+    result = _invoke("recommend", str(tmp_path))
+    assert result.exit_code == 2 and "not a run directory" in result.output

@@ -80,6 +80,26 @@ def _read_report_input(path: Path) -> _Input:
     return _Input(path=path, table=table, kernel_file=_meta_kernel_file(path), ncu_rules=ncu_rules)
 
 
+def _run_ncu_rules(table: pd.DataFrame) -> dict[tuple[str | None, int], list[dict[str, Any]]]:
+    """ncu's guided-analysis results of each variant report of a run (present with --set/--section)."""
+    from ncu_advisor import report  # noqa: PLC0415
+
+    found: dict[tuple[str | None, int], list[dict[str, Any]]] = {}
+    if "source" not in table.columns:
+        return found
+    for source in table["source"].dropna().unique():
+        path = Path(str(source))
+        if not path.is_file() or ".csv" in path.name:
+            continue
+        try:
+            raw = report.rule_results(path)
+        except AdvisorError:
+            continue
+        for item in raw:
+            found.setdefault((str(source), int(item.get("launch", 0))), []).append(item)
+    return found
+
+
 def _read_inputs(paths: list[Path]) -> list[_Input]:
     from ncu_advisor import rundir  # noqa: PLC0415
 
@@ -92,7 +112,9 @@ def _read_inputs(paths: list[Path]) -> list[_Input]:
                     hint="pass a report file or a directory written by `ncu-advisor profile`",
                 )
             run = rundir.load_run(path)
-            inputs.append(_Input(path=path, table=run.table, kernel_file=run.kernel_file))
+            inputs.append(
+                _Input(path=path, table=run.table, kernel_file=run.kernel_file, ncu_rules=_run_ncu_rules(run.table))
+            )
         elif path.exists():
             inputs.append(_read_report_input(path))
         else:
