@@ -11,7 +11,9 @@ The noise test (also in docs/report.md):
   the ``--threshold`` percentage (default 2%). Significant and negative: ``faster``; significant and
   positive: ``slower``; otherwise ``same`` (within noise or the threshold).
 
-A variant regresses when it is ``slower``, or was correct in BASE and is not in NEW. Kernel rows pair
+A variant regresses when it is ``slower``, or was correct in BASE and is not in NEW. The reference
+(``Model``, plain PyTorch) is compared and shown but never counts as a regression: it is not the code
+under review, and a change in it points at the machine or the library versions. Kernel rows pair
 launches by (variant, kernel name, occurrence); ncu measured each launch once, so their verdict uses the
 threshold only (``noise`` is None).
 """
@@ -209,7 +211,7 @@ def compare_reports(
         else:
             change = noise = bar = None
             verdict = "unknown"
-        if verdict == "slower":
+        if verdict == "slower" and not n.is_reference:
             reasons.append(
                 f"{change:+.1%} slower (bar {bar:.1%}: max(threshold, {NOISE_K:g} x noise {noise:.2%}))"
             )

@@ -144,3 +144,14 @@ def test_bad_run_dirs_exit_2_without_output(tmp_path: Path) -> None:
     newer = build_seed_run(tmp_path, name="c", manifest_changes={"format_version": rundir.FORMAT_VERSION + 1})
     result = runner.invoke(app, ["compare", str(base), str(newer)])
     assert result.exit_code == 2 and "newer" in result.output
+
+
+def test_slower_reference_is_not_a_regression(tmp_path: Path) -> None:
+    base = build_seed_run(tmp_path, name="a", reference_ms=5.0)
+    slow_reference = build_seed_run(tmp_path, name="b", reference_ms=10.0)
+    result = runner.invoke(app, ["compare", str(base), str(slow_reference), "--format", "json"])
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    model = next(v for v in document["variants"] if v["name"] == "Model")
+    assert model["verdict"] == "slower" and model["regression"] is False
+    assert document["regressions"] == []

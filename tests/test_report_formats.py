@@ -45,6 +45,9 @@ SEED_VARIANTS = {
 }
 #: Fixed per-repetition factors applied to the real kernel time to derive bench repetitions.
 REP_FACTORS = (1.000, 1.004, 0.997, 1.002, 0.999)
+#: Reference (PyTorch eager) time given to built runs: the eager time NCU_NOTES.md measured on an H100,
+#: an input only (the seed reports carry no reference timing).
+REFERENCE_MS = 7.97
 
 
 def build_seed_run(
@@ -55,6 +58,7 @@ def build_seed_run(
     incorrect: tuple[str, ...] = (),
     manifest_changes: dict[str, Any] | None = None,
     reports: dict[str, str] | None = None,
+    reference_ms: float | None = REFERENCE_MS,
 ) -> Path:
     """Write a run directory in ``rundir``'s layout from the recorded H200 seed reports.
 
@@ -65,11 +69,14 @@ def build_seed_run(
         incorrect: variants recorded as incorrect.
         manifest_changes: top-level manifest keys to override (gpu, options ...).
         reports: variant -> recorded report file name (default ``SEED_VARIANTS``).
+        reference_ms: the reference's time (repetitions: times ``REP_FACTORS``); None: no reference.
     """
     run = root / name
     (run / rundir.VARIANTS_DIR).mkdir(parents=True)
     shutil.copyfile(ROOT / "kernels" / "fused.py", run / rundir.KERNEL_COPY_NAME)
     frames, timing_rows, variants = [], [], {}
+    if reference_ms is not None:
+        timing_rows += [("Model", rep, reference_ms * factor) for rep, factor in enumerate(REP_FACTORS)]
     for variant, report in (reports or SEED_VARIANTS).items():
         folder = rundir.variant_dir(run, variant)
         folder.mkdir(parents=True)
@@ -120,7 +127,9 @@ def build_seed_run(
         },
         "kernel_file": {"path": str(ROOT / "kernels" / "fused.py"), "copy": rundir.KERNEL_COPY_NAME},
         "options": {"clock_control": "none", "cache_control": "all", "reps": len(REP_FACTORS)},
-        "reference": {"name": "Model", "status": "skipped", "reason": "not recorded with the seed reports"},
+        "reference": {"name": "Model", "status": "ok", "median_ms": reference_ms}
+        if reference_ms is not None
+        else {"name": "Model", "status": "skipped", "reason": "no class Model"},
         "variants": variants,
         "tables": "built by tests from the recorded seed reports",
         "complete": True,
@@ -503,3 +512,12 @@ def test_cli_default_run_is_the_latest_under_runs(tmp_path: Path, monkeypatch: p
     document = json.loads(result.stdout)
     assert document["run"]["path"].endswith("20261121T110000Z-fused")
     assert next(v for v in document["variants"] if v["name"] == "ModelNew")["correct"] is False
+
+
+def test_run_without_reference_has_no_speedup(tmp_path: Path) -> None:
+    run = build_seed_run(tmp_path, reference_ms=None)
+    built = report_data.build_report(rundir.load_run(run), source_root=ROOT)
+    assert [v.name for v in built.variants] == list(SEED_VARIANTS)
+    assert all(v.speedup_vs_reference is None for v in built.variants)
+    row = next(line for line in render_markdown(built).splitlines() if line.startswith("| ModelNew |"))
+    assert row.split(" | ")[3] == "–"

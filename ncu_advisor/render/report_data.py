@@ -196,9 +196,12 @@ class ReportData:
 
     def location_of(self, finding: Finding) -> SourceLocation | None:
         """The source location of a finding: its kernel's autotune line or ``@triton.jit`` def, else its
-        variant's class, else None (kernel file unknown)."""
+        variant's class, else line 1 of the kernel file, else None (kernel file unknown)."""
         variant = finding.variant or ""
-        return self.locations.get((variant, finding.kernel)) or self.locations.get((variant, ""))
+        found = self.locations.get((variant, finding.kernel)) or self.locations.get((variant, ""))
+        if found is None and self.kernel_path:
+            found = SourceLocation(self.kernel_path, 1, "kernel file")
+        return found
 
 
 def _float(value: Any) -> float | None:

@@ -12,6 +12,11 @@ def _num(value: float | None, fmt: str = ".1f", suffix: str = "") -> str:
     return "–" if value is None else f"{value:{fmt}}{suffix}"
 
 
+def short_kernel(name: str, width: int = 60) -> str:
+    """A kernel name cut to ``width`` characters (cuDNN names run past 150)."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -58,7 +63,7 @@ def render_markdown(data: ReportData) -> str:
         lines.append(
             f"| {v.name} | {_correct(v)} | {_num(v.median_ms, '.3f')} | {speed} | {_num(v.registers, '.0f')} "
             f"| {v.occupancy_limiter or '–'} | {_num(v.dram_pct)} | {_num(v.sm_pct)} | {_num(v.l2_hit_pct)} "
-            f"| `{_cell(v.main_kernel or '–')[:60]}` |"
+            f"| `{_cell(short_kernel(v.main_kernel or '–'))}` |"
         )
     lines.append("")
     lines.append(
@@ -86,8 +91,8 @@ def render_markdown(data: ReportData) -> str:
             where = data.location_of(f)
             at = f" ({where.path}:{where.line})" if where else ""
             lines.append(
-                f"- **{f.rule} {f.name}** · {f.severity.value} · `{f.kernel}` launch {f.launch}{at}: "
-                f"{_cell(f.message)}"
+                f"- **{f.rule} {f.name}** · {f.severity.value} · `{short_kernel(f.kernel)}` "
+                f"launch {f.launch}{at}: {_cell(f.message)}"
             )
             lines.append(f"  - Do: {_cell(f.recommendation)}")
             evidence = ", ".join(
