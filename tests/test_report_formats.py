@@ -286,17 +286,30 @@ def test_junit_one_testcase_per_variant_and_failures(data: report_data.ReportDat
     cases = root.findall(".//testcase")
     assert sorted(c.get("name") for c in cases) == sorted(v.name for v in data.variants)
     failed = {c.get("name") for c in cases if c.find("failure") is not None}
-    expected = {
-        v.name for v in data.variants if any(f.severity.rank >= 1 for f in v.findings) or v.correct is False
-    }
-    assert failed == expected
-    assert int(root.find("testsuite").get("failures")) == len(expected)
+    not_run = {v.name for v in data.variants if v.status not in ("ok", "incorrect", "skipped")}
+    incorrect = {v.name for v in data.variants if v.correct is False}
+    warned = {v.name for v in data.variants if any(f.severity.rank >= 1 for f in v.findings)}
+    assert failed == warned | incorrect | not_run
+    assert int(root.find("testsuite").get("failures")) == len(failed)
     quiet = ET.fromstring(render_junit(data, fail_on="never"))
-    assert all(
-        c.find("failure") is None
-        for c in quiet.findall(".//testcase")
-        if next(v for v in data.variants if v.name == c.get("name")).correct is not False
+    assert {c.get("name") for c in quiet.findall(".//testcase") if c.find("failure") is not None} == (
+        incorrect | not_run
     )
+
+
+def test_junit_statuses(tmp_path: Path) -> None:
+    run = build_seed_run(tmp_path)
+    manifest = rundir.read_manifest(run)
+    manifest["variants"]["ModelNew_seed001"].update(status="timeout", reason="timed out after 600 s")
+    manifest["variants"]["ModelNew"].update(status="skipped", reason="--variant")
+    rundir.write_manifest(run, manifest)
+    for name in ("ModelNew_seed001", "ModelNew"):  # no correctness for variants that did not finish
+        (rundir.variant_dir(run, name) / "result.json").unlink()
+    built = report_data.build_report(rundir.load_run(run), source_root=ROOT)
+    cases = {c.get("name"): c for c in ET.fromstring(render_junit(built, fail_on="never")).iter("testcase")}
+    assert "timed out after 600 s" in cases["ModelNew_seed001"].find("failure").get("message")
+    assert cases["ModelNew"].find("skipped").get("message") == "--variant"
+    assert cases["ModelNew"].find("failure") is None
 
 
 def test_junit_incorrect_variant_fails_even_without_findings(tmp_path: Path) -> None:

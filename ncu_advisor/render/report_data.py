@@ -529,7 +529,7 @@ def variant_failures(variant: VariantSummary, fail_on: str | None) -> list[str]:
     reasons: list[str] = []
     if variant.correct is False:
         reasons.append(f"incorrect: {variant.reason or 'output differs from the reference'}")
-    elif variant.status not in ("ok", "incorrect"):
+    elif variant.status not in ("ok", "incorrect", "skipped"):
         reasons.append(f"{variant.status}: {variant.reason or 'no result'}")
     if fail_on and fail_on != "never":
         for finding in variant.findings:
