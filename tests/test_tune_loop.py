@@ -218,3 +218,49 @@ def test_rule_recommender_on_the_recorded_seed001_report():
     halve = next(m for m in advice.moves if m.rule == "NA105" and m.param is None)
     assert halve.value == 0.5 and halve.effect == pytest.approx(min(0.5, (registers - 128) / registers))
     assert any("line 249" in note and "BLOCK_N -> 128" in note for note in advice.notes)
+
+
+def test_a_kept_block_step_is_repeated_first_with_its_measured_gain():
+    """Pattern search: from BLOCK_M 16, doubling keeps paying off on this surface, so after the first kept
+    doubling the loop doubles again before trying unrelated neighbours."""
+    start = TuneConfig.make({"BLOCK_M": 16, "BLOCK_N": 64}, 4, 2)
+
+    def cost(config):
+        return 100.0 / config.param_dict["BLOCK_M"] + (0 if config.param_dict["BLOCK_N"] == 64 else 5)
+
+    def measure(config):
+        ms = cost(config or start)
+        return Measurement("ok", [ms * 0.999, ms, ms * 1.001], True)
+
+    trajectory = Trajectory(kernel_file="k.py", variant="V", kernel="k", start=start)
+    result = run_tune(trajectory, measure, lambda c, m: Recommendation(), lambda m: Limits(min_block=16, max_block=128),
+                      budget=20)
+    kept = [t for t in result.trials if t.verdict == "kept"]
+    assert [t.config.param_dict["BLOCK_M"] for t in kept] == [32, 64, 128]
+    assert [t.rule for t in kept[1:]] == ["TUNE-REPEAT", "TUNE-REPEAT"]
+    assert kept[1].effect == pytest.approx(1 - cost(kept[0].config) / cost(start))
+    assert result.best.param_dict == {"BLOCK_M": 128, "BLOCK_N": 64}
+
+
+def test_moves_from_findings_pair_first_then_singles():
+    import types
+
+    from ncu_advisor.tune.loop import moves_from_findings
+
+    rule = types.SimpleNamespace(spec=types.SimpleNamespace(proposal=types.SimpleNamespace(
+        block_scale=0.5, num_warps=4, num_stages=2)))
+    finding = types.SimpleNamespace(rule="NA309", name="local-memory-spills", estimated_effect=0.4)
+    moves = moves_from_findings([finding], {"NA309": rule}, ["BLOCK_M", "BLOCK_N"])
+    kinds = [(m.kind, m.param, m.effect) for m in moves]
+    assert ("block_scale", None, 0.4) in kinds and ("warps_stages", None, 0.4) in kinds
+    assert ("block_scale", "BLOCK_M", pytest.approx(0.36)) in kinds
+    assert ("num_warps", None, pytest.approx(0.36)) in kinds and ("num_stages", None, pytest.approx(0.36)) in kinds
+    pair = next(m for m in moves if m.kind == "warps_stages")
+    from ncu_advisor.tune.space import _apply
+
+    start = TuneConfig.make({"BLOCK_M": 64, "BLOCK_N": 64}, 8, 3)
+    assert _apply(start, pair, ["BLOCK_M", "BLOCK_N"]) == start.replace(num_warps=4, num_stages=2)
+    # a rule without a proposal gives no move
+    quiet = types.SimpleNamespace(spec=types.SimpleNamespace(proposal=None))
+    assert moves_from_findings([types.SimpleNamespace(rule="NA301", name="x", estimated_effect=0.9)],
+                               {"NA301": quiet}, ["BLOCK_M"]) == []

@@ -35,6 +35,8 @@ from ncu_advisor.tune.trajectory import Trajectory, Trial
 MIN_GAIN = 0.02
 TUNE_CHILD_MODULE = "ncu_advisor.tune.child"
 INVARIANT_RULE = "SRC-INVARIANT-LOAD"
+#: After a kept step along one BLOCK dimension, the same step again, with the measured gain as its effect.
+REPEAT_RULE = "TUNE-REPEAT"
 #: Metrics compared between a kept configuration and the one it replaced (relative change >= 5% is "moved").
 MOVED_THRESHOLD = 0.05
 
@@ -180,10 +182,11 @@ def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, lim
                 trajectory.stop_reason = f"time limit of {time_limit_s:g} s reached"
                 break
             candidates, dropped = generate_candidates(best, advice.moves, limits, trajectory.tried())
+            rule_moves = [mv for mv in advice.moves if not mv.rule.startswith("TUNE-")]
             rule_dropped = [(c, why) for c, why in dropped
-                            if c not in trajectory.tried() and _proposed_by_rule(best, c, advice.moves)]
+                            if c not in trajectory.tried() and _proposed_by_rule(best, c, rule_moves)]
             for config, why in rule_dropped:
-                record(_trial(len(trajectory.trials), config, _rule_candidate(best, config, advice.moves), None,
+                record(_trial(len(trajectory.trials), config, _rule_candidate(best, config, rule_moves), None,
                               "rejected-limits", "rejected", why, 0.0))
             if not candidates:
                 trajectory.stop_reason = "no rule proposes an untried configuration"
@@ -203,11 +206,14 @@ def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, lim
             if m.n_regs is not None and best_m.n_regs is not None and m.n_regs != best_m.n_regs:
                 trial.metrics_moved["n_regs"] = [float(best_m.n_regs), float(m.n_regs)]
             if keep:
-                previous = advice.metrics
+                previous, previous_best, previous_ms = advice.metrics, best, best_m.median_ms
                 best, best_m = candidate.config, m
                 trajectory.best, trajectory.best_median_ms = best, m.median_ms
                 advice = recommend(best, best_m)
                 trial.metrics_moved.update(_moved(previous, advice.metrics))
+                repeat = repeat_move(previous_best, best, previous_ms, m.median_ms)
+                if repeat is not None:
+                    advice.moves.append(repeat)
             record(trial)
     except (KeyboardInterrupt, AdvisorError) as exc:
         trajectory.stop_reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
@@ -217,6 +223,32 @@ def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, lim
     trajectory.complete = True
     save(trajectory)
     return trajectory
+
+
+def repeat_move(before: TuneConfig, after: TuneConfig, before_ms: float | None,
+                after_ms: float | None) -> Move | None:
+    """The same one-dimension BLOCK step again (pattern search), its effect the gain the step just measured.
+
+    Only when exactly one BLOCK value, or every BLOCK by the same factor, changed and nothing else.
+    """
+    if before.num_warps != after.num_warps or before.num_stages != after.num_stages or not before_ms or not after_ms:
+        return None
+    old, new = before.param_dict, after.param_dict
+    if set(old) != set(new):
+        return None
+    changed = sorted(k for k in old if old[k] != new[k])
+    blocks = sorted(k for k in old if k.upper().startswith("BLOCK"))
+    factors = {new[k] / old[k] for k in changed}
+    if not changed or len(factors) != 1 or not set(changed) <= set(blocks):
+        return None
+    if len(changed) > 1 and changed != blocks:
+        return None
+    factor = factors.pop()
+    name = changed[0] if len(changed) == 1 else None
+    gain = max(0.0, 1.0 - after_ms / before_ms)
+    what = name or "every BLOCK"
+    return Move(REPEAT_RULE, gain, "block_scale", factor, name,
+                f"{REPEAT_RULE}: {what} x{factor:g} again (the last x{factor:g} gained {gain:.0%})")
 
 
 def _proposed_by_rule(current: TuneConfig, config: TuneConfig, moves: list[Move]) -> bool:
@@ -238,7 +270,8 @@ def moves_from_findings(findings: list[Any], rules_by_id: dict[str, Any], blocks
     """Turn findings of rules with a ``proposal`` hint into moves (each with the finding's estimated effect).
 
     ``block_scale`` s: scale every BLOCK together (the seeds' "halve BLOCK_*"), then each BLOCK alone at
-    90% of the effect; ``num_warps`` / ``num_stages``: set them.
+    90% of the effect; ``num_warps`` / ``num_stages``: set them (both together first when a rule asks for
+    both, each alone at 90%).
     """
     moves: list[Move] = []
     for finding in findings:
@@ -254,10 +287,16 @@ def moves_from_findings(findings: list[Any], rules_by_id: dict[str, Any], blocks
             for name in blocks:
                 moves.append(Move(finding.rule, effect * 0.9, "block_scale", float(hint.block_scale), name,
                                   f"{label}: {name} x{hint.block_scale:g}"))
+        both = hint.num_warps is not None and hint.num_stages is not None
+        if both:  # the rule asks for the pair: one trial, then each alone at 90%
+            moves.append(Move(finding.rule, effect, "warps_stages", hint.num_warps, None,
+                              f"{label}: num_warps {hint.num_warps}, num_stages {hint.num_stages}",
+                              stages=hint.num_stages))
+        single = effect * 0.9 if both else effect
         if hint.num_warps is not None:
-            moves.append(Move(finding.rule, effect, "num_warps", hint.num_warps, None, f"{label}: num_warps {hint.num_warps}"))
+            moves.append(Move(finding.rule, single, "num_warps", hint.num_warps, None, f"{label}: num_warps {hint.num_warps}"))
         if hint.num_stages is not None:
-            moves.append(Move(finding.rule, effect, "num_stages", hint.num_stages, None,
+            moves.append(Move(finding.rule, single, "num_stages", hint.num_stages, None,
                               f"{label}: num_stages {hint.num_stages}"))
     return moves
 

@@ -1,7 +1,7 @@
 """Tuning configurations, GPU-limit checks and candidate generation.
 
 A candidate moves one step from the current best along one tunable dimension, in both directions:
-halve or double one ``BLOCK*`` value (or all of them together, as the seeds' "halve BLOCK_*"), set
+halve or double one ``BLOCK*`` value, or all of them together (the seeds' "halve BLOCK_*" and its opposite), set
 ``num_warps`` to the other of {4, 8}, ``num_stages`` to another of {2, 3, 4}; plus the jumps that a
 source-aware finding names (``BLOCK_N -> 128`` for a load repeated in the ``BLOCK_N`` loop).
 
@@ -105,8 +105,15 @@ def shared_estimate(config: TuneConfig, limits: Limits) -> int | None:
     return config.num_stages * (p["BLOCK_M"] * p["BLOCK_K"] + p["BLOCK_K"] * p["BLOCK_N"]) * limits.element_bytes
 
 
-def violations(config: TuneConfig, limits: Limits) -> list[str]:
-    """Why ``config`` breaks a limit (empty when it respects them all)."""
+def violations(config: TuneConfig, limits: Limits, current: TuneConfig | None = None) -> list[str]:
+    """Why ``config`` breaks a limit (empty when it respects them all).
+
+    ``limits.allowed`` applies to the values that differ from ``current`` (a move must land on an allowed
+    value; a start outside the allowed values may still move).
+    """
+    before: dict[str, int] = {}
+    if current is not None:
+        before = {**current.param_dict, "num_warps": current.num_warps, "num_stages": current.num_stages}
     problems: list[str] = []
     for name, value in config.params:
         if not name.upper().startswith("BLOCK"):
@@ -121,7 +128,7 @@ def violations(config: TuneConfig, limits: Limits) -> list[str]:
         if extent is not None and value > max(limits.min_block, _ceil_pow2(extent)):
             problems.append(f"{name}={value} exceeds the extent {extent} of its dimension")
     for name, value in list(config.params) + [("num_warps", config.num_warps), ("num_stages", config.num_stages)]:
-        if name in limits.allowed and value not in limits.allowed[name]:
+        if name in limits.allowed and value not in limits.allowed[name] and before.get(name) != value:
             problems.append(f"{name}={value} is outside the allowed values {list(limits.allowed[name])}")
     if config.num_warps * 32 > limits.max_threads:
         problems.append(f"num_warps={config.num_warps} gives more than {limits.max_threads} threads")
@@ -145,7 +152,8 @@ class Move:
     """A change a firing rule asks for.
 
     ``kind``: ``block_scale`` (``value`` the factor applied to every BLOCK, or to ``param`` only),
-    ``block_set`` (``param`` -> ``value``), ``num_warps``, ``num_stages``.
+    ``block_set`` (``param`` -> ``value``), ``num_warps``, ``num_stages``, ``warps_stages`` (``value``
+    warps and ``stages`` stages together).
     """
 
     rule: str
@@ -154,6 +162,7 @@ class Move:
     value: float
     param: str | None = None
     reason: str = ""
+    stages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -179,12 +188,18 @@ def _apply(current: TuneConfig, move: Move, blocks: list[str]) -> TuneConfig | N
         return current.replace(num_warps=int(move.value))
     if move.kind == "num_stages":
         return current.replace(num_stages=int(move.value))
+    if move.kind == "warps_stages" and move.stages is not None:
+        return current.replace(num_warps=int(move.value), num_stages=int(move.stages))
     return None
 
 
 def neighbour_moves(current: TuneConfig, blocks: list[str], limits: Limits) -> list[Move]:
     """Every one-step move in both directions (halve/double each BLOCK, other warps, other stages)."""
     moves: list[Move] = []
+    if len(blocks) > 1:  # every BLOCK together: the direction of the seeds' "halve BLOCK_*", both ways
+        for factor in (0.5, 2.0):
+            moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "block_scale", factor, None,
+                              f"{'halve' if factor < 1 else 'double'} every BLOCK (both directions)"))
     for name in blocks:
         for factor in (0.5, 2.0):
             moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "block_scale", factor, name,
@@ -221,7 +236,7 @@ def generate_candidates(current: TuneConfig, rule_moves: list[Move], limits: Lim
         config = _apply(current, move, blocks)
         if config is None or config == current or config in tried:
             continue
-        problems = violations(config, limits)
+        problems = violations(config, limits, current)
         if problems:
             dropped.setdefault(config, "; ".join(problems))
             continue
