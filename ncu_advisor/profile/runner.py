@@ -294,8 +294,8 @@ def run_process(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     last_step: str | None = None
-    seen = 0
-    with open(log_path, "wb") as log:
+    pending = b""
+    with open(log_path, "wb") as log, open(log_path, "rb") as reader:
         proc = subprocess.Popen(
             argv,
             stdout=log,
@@ -311,14 +311,14 @@ def run_process(
                     finished = True
                 except subprocess.TimeoutExpired:
                     finished = False
-                text = log_path.read_bytes()[seen:]
+                text = pending + reader.read()
                 cut = text.rfind(b"\n") + 1
                 for line in text[:cut].decode("utf-8", "replace").splitlines():
                     if line.startswith(child_module.STEP_MARK):
                         last_step = line[len(child_module.STEP_MARK) :].strip()
                         if on_step is not None:
                             on_step(last_step)
-                seen += cut
+                pending = text[cut:]
                 if finished:
                     return ProcessResult(proc.returncode, False, time.monotonic() - start, last_step)
                 if time.monotonic() - start > timeout_s:
