@@ -121,6 +121,7 @@ class InProcess:
 
         torch = self.torch
         self._pin(config)
+        self.record.clear()  # launched_with: what the variant's own code passes at this launch
         try:
             with torch.no_grad(), profile_child._LaunchRecorder() as recorder:
                 out = self.model(*self.inputs)

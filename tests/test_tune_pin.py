@@ -119,3 +119,23 @@ def test_autotune_record_only_keeps_the_config_the_tuner_settled_on():
         jit.run("ptr", grid=(1,), warmup=False, **config.kwargs, num_warps=config.num_warps,
                 num_stages=config.num_stages)
     assert record["launched_with"] == {"BLOCK_M": 256, "BLOCK_C": 32, "num_warps": 8, "num_stages": 3}
+
+
+def test_a_class_level_patch_made_after_the_pin_still_sees_the_launches():
+    """The profile child's launch recorder patches JITFunction.run on the class after the pin is installed."""
+
+    class Patched(FakeJIT):
+        pass
+
+    jit = Patched(["x_ptr", "BLOCK"])
+    apply_override(_module(kern=jit), None, Override("kern", {"BLOCK": 64}))
+    seen = []
+    original = Patched.run
+
+    def recorder(self, *args, **kwargs):
+        seen.append(kwargs.get("BLOCK"))
+        return original(self, *args, **kwargs)
+
+    Patched.run = recorder
+    jit[lambda meta: (1,)]("ptr", BLOCK=32)
+    assert seen == [64] and jit.launches[0]["BLOCK"] == 64
