@@ -44,28 +44,55 @@ def test_judge_follows_the_documented_test() -> None:
     assert compare.judge([10.0], [10.1], 2.0)[3] == "same"
 
 
+def common_variants(base: Path, new: Path) -> tuple[list[str], list[str]]:
+    """(variants in both runs' manifests, extra args: --force when the variant sets differ)."""
+    names_base = list(rundir.read_manifest(base)["variants"])
+    names_new = set(rundir.read_manifest(new)["variants"])
+    common = [n for n in names_base if n in names_new]
+    return common, ([] if set(names_base) == names_new else ["--force"])
+
+
+def expected_verdicts(base: Path, new: Path, threshold_pct: float = 2.0) -> dict[str, tuple[float, str]]:
+    """The documented noise test, recomputed with pandas from the two timings.csv files."""
+    tb, tn = pd.read_csv(base / rundir.TIMINGS_CSV), pd.read_csv(new / rundir.TIMINGS_CSV)
+    out = {}
+    for name in set(tb["variant"]) & set(tn["variant"]):
+        b = tb.loc[tb["variant"] == name, "median_ms"]
+        n = tn.loc[tn["variant"] == name, "median_ms"]
+        spread_b = 1.4826 * (b - b.median()).abs().median() if len(b) > 1 else 0.0
+        spread_n = 1.4826 * (n - n.median()).abs().median() if len(n) > 1 else 0.0
+        change = (n.median() - b.median()) / b.median()
+        bar = max(threshold_pct / 100, 3 * (spread_b**2 + spread_n**2) ** 0.5 / b.median())
+        out[name] = (change, "same" if abs(change) <= bar else ("slower" if change > 0 else "faster"))
+    return out
+
+
 def test_baseline_to_improved_shows_the_gain(example_run_pair: tuple[Path, Path, bool]) -> None:
     base, new, _ = example_run_pair
-    result = runner.invoke(app, ["compare", str(base), str(new), "--format", "json"])
+    common, force = common_variants(base, new)
+    result = runner.invoke(app, ["compare", str(base), str(new), "--format", "json", *force])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     base_m, new_m = medians(base), medians(new)
+    expected = expected_verdicts(base, new)
+    assert [row["name"] for row in document["variants"] if row["name"] != "Model"] == common
     for row in document["variants"]:
         assert row["base_ms"] == pytest.approx(base_m[row["name"]])
         assert row["new_ms"] == pytest.approx(new_m[row["name"]])
-        expected_change = (new_m[row["name"]] - base_m[row["name"]]) / base_m[row["name"]]
-        assert row["change"] == pytest.approx(expected_change)
-        if expected_change < -0.1:
-            assert row["verdict"] == "faster"
+        assert row["change"] == pytest.approx(expected[row["name"]][0])
+        assert row["verdict"] == expected[row["name"]][1]
     assert any(row["verdict"] == "faster" for row in document["variants"])
     assert document["regressions"] == [] and document["exit_code"] == 0
 
 
 def test_improved_to_baseline_exits_1(example_run_pair: tuple[Path, Path, bool]) -> None:
     base, new, _ = example_run_pair
-    result = runner.invoke(app, ["compare", str(new), str(base)])
+    _, force = common_variants(new, base)
+    result = runner.invoke(app, ["compare", str(new), str(base), *force])
     assert result.exit_code == 1
-    slower = [n for n in medians(base).index if medians(base)[n] > medians(new)[n] * 1.1]
+    slower = [
+        n for n, (_, verdict) in expected_verdicts(new, base).items() if verdict == "slower" and n != "Model"
+    ]
     assert slower
     for name in slower:
         line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
