@@ -48,6 +48,12 @@ def render_markdown(data: ReportData) -> str:
     lines.append(
         f"Run `{data.run_path.name}`" + (f" recorded {data.created}" if data.created else "") + ".  "
     )
+    gpu_facts = ", ".join(
+        f"{label} {data.gpu[key]}"
+        for key, label in (("cc", "CC"), ("sm_count", "SMs"), ("driver", "driver"))
+        if data.gpu.get(key)
+    )
+    lines.append(f"GPU: {gpu}" + (f" ({gpu_facts})" if gpu_facts else "") + ".  ")
     if versions:
         lines.append(f"Versions: {versions}.  ")
     if options:
