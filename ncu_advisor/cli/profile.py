@@ -171,7 +171,11 @@ def profile(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder that holds run directories."),  # noqa: B008 (typer's idiom)
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the variants."),
 ) -> None:
-    """Run each variant of KERNEL_FILE: check it against Model, time it, profile it under ncu."""
+    """Run each variant of KERNEL_FILE: check it against Model, time it, profile it under ncu.
+
+    Writes runs/<UTC time>-<file stem>/ (see docs/profile.md). Exit codes: 0 every variant ok; 1 some
+    variant incorrect, failed, crashed or timed out; 2 bad input; 3 this machine cannot profile.
+    """
     if clock_control not in ncu_module.CLOCK_CONTROLS:
         raise InputError(
             f"--clock-control must be one of {', '.join(ncu_module.CLOCK_CONTROLS)}, not {clock_control!r}"
