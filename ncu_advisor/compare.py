@@ -30,6 +30,7 @@ from ncu_advisor.errors import RunError
 from ncu_advisor.render.report_data import (
     DRAM_PCT,
     L2_HIT,
+    REFERENCE_NAME,
     REGISTERS,
     SM_PCT,
     WARPS_ACTIVE,
@@ -327,6 +328,10 @@ def render_text(result: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _correct_word(correct: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "?"}[correct]
+
+
 def render_markdown(result: Comparison) -> str:
     """Markdown for a pull-request comment."""
     verdict_icon = {"faster": "🟢 faster", "slower": "🔴 slower", "same": "⚪ same", "unknown": "❔ unknown"}
@@ -345,7 +350,11 @@ def render_markdown(result: Comparison) -> str:
     lines.append("|---|---:|---:|---:|---:|---|---|---|")
     for v in result.variants:
         bar = "–" if v.bar is None else f"{v.bar:.1%}"
-        correct = f"{v.base_correct} → {v.new_correct}"
+        correct = (
+            "reference"
+            if v.name == REFERENCE_NAME
+            else f"{_correct_word(v.base_correct)} → {_correct_word(v.new_correct)}"
+        )
         verdict = verdict_icon.get(v.verdict, v.verdict) + (" **regression**" if v.regression else "")
         lines.append(
             f"| {v.name} | {_ms(v.base_ms)} | {_ms(v.new_ms)} | {_pct(v.change)} | {bar} | {verdict} "
