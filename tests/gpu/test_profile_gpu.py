@@ -77,7 +77,6 @@ def _check_passes(run: rundir.LoadedRun, name: str) -> None:
         assert _rows(run, name)[column].max() == passes
 
 
-@pytest.mark.timeout(590)
 def test_faults_are_recorded_and_the_other_variants_still_run(tmp_path: Path) -> None:
     """One run of the fault file with --expand-autotune: every fault recorded, the rest measured."""
     source = pytest.importorskip("ncu_advisor.source")
@@ -142,7 +141,6 @@ def test_faults_are_recorded_and_the_other_variants_still_run(tmp_path: Path) ->
     assert f"run: {run.path}" in output
 
 
-@pytest.mark.timeout(590)
 def test_profile_fused_end_to_end(tmp_path: Path) -> None:
     seeds = ["ModelNew_seed000", "ModelNew_seed001"]
     args = [str(FUSED), "--reps", "3", "--timeout", "240"]
