@@ -32,7 +32,7 @@ def render_sarif(data: ReportData) -> str:
             "name": rule.name,
             "shortDescription": {"text": rule.summary[:1000] or rule.name},
             "fullDescription": {"text": rule.summary},
-            "help": {"text": rule.help_text, "markdown": rule.help_text.replace("\n\n", "\n\n")},
+            "help": {"text": rule.help_text, "markdown": rule.help_text},
             "defaultConfiguration": {"level": LEVELS[rule.severity]},
             "properties": {"tags": ["performance", "triton", "nsight-compute"]},
         }
@@ -41,9 +41,10 @@ def render_sarif(data: ReportData) -> str:
     results: list[dict[str, Any]] = []
     for finding in data.findings:
         where = data.location_of(finding)
+        end = "" if finding.message.endswith(".") else "."
         text = (
-            f"{finding.message} Do: {finding.recommendation} [{finding.variant}: {finding.kernel}, "
-            f"launch {finding.launch}]"
+            f"{finding.message}{end} Do: {finding.recommendation} "
+            f"[{finding.variant}: {finding.kernel}, launch {finding.launch}]"
         )
         result: dict[str, Any] = {
             "ruleId": finding.rule,
