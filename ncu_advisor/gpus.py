@@ -73,7 +73,9 @@ def catalogue() -> dict[str, GpuSpec]:
             specs[key] = GpuSpec(key=key, **fields)
         except (TypeError, ValidationError) as exc:
             first = str(exc).splitlines()[0:3]
-            raise InputError(f"GPU entry {key!r} is invalid: {' '.join(first)}", path=CATALOGUE_FILE) from None
+            raise InputError(
+                f"GPU entry {key!r} is invalid: {' '.join(first)}", path=CATALOGUE_FILE
+            ) from None
     return specs
 
 
@@ -148,7 +150,9 @@ def spec_from_attributes(row: dict[str, Any]) -> GpuSpec:
     )
     bus_width_bits = _number(row, "device__attribute_global_memory_bus_width")
     # Double data rate: bytes/s = 2 x memory clock x bus width / 8 (gives 1008 GB/s on the RTX 4090 report).
-    bandwidth = 2 * mem_clock_khz * 1e3 * bus_width_bits / 8 / 1e9 if mem_clock_khz and bus_width_bits else None
+    bandwidth = (
+        2 * mem_clock_khz * 1e3 * bus_width_bits / 8 / 1e9 if mem_clock_khz and bus_width_bits else None
+    )
     return GpuSpec(
         key=f"unknown:{display}",
         name=str(display),
@@ -190,14 +194,18 @@ def spec_for(table_or_row: pd.DataFrame | pd.Series | dict[str, Any]) -> tuple[G
     display = row.get("device__attribute_display_name") or row.get("gpu")
     if not isinstance(display, str) or not display:
         spec = spec_from_attributes(row)
-        warnings.append("the report names no GPU (no device__attribute_display_name): using a spec built from its attributes")
+        warnings.append(
+            "the report names no GPU (no device__attribute_display_name): "
+            "using a spec built from its attributes"
+        )
         return spec, warnings
     spec = _match(display, _row_cc(row), _number(row, "device__attribute_multiprocessor_count"))
     if spec is not None:
         return spec, warnings
     built = spec_from_attributes(row)
     warnings.append(
-        f"GPU {display!r} (CC {built.cc}, {built.sm_count} SMs) is not in the GPU catalogue: using figures built "
+        f"GPU {display!r} (CC {built.cc}, {built.sm_count} SMs) is not in the GPU catalogue: "
+        "using figures built "
         "from the report's device attributes (no TFLOPS); add it to ncu_advisor/gpus.yaml"
     )
     return built, warnings

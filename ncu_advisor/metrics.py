@@ -18,7 +18,9 @@ import yaml
 
 from ncu_advisor.errors import InputError
 
-_KINDS = frozenset({"throughput", "occupancy", "launch", "memory", "time", "cache", "clock", "profiler", "device"})
+_KINDS = frozenset(
+    {"throughput", "occupancy", "launch", "memory", "time", "cache", "clock", "profiler", "device"}
+)
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,20 @@ def _load_entries() -> list[dict[str, Any]]:
     allowed = {"name", "meaning", "unit", "kind", "fallbacks", "core"}
     for entry in entries:
         if not isinstance(entry, dict) or not {"name", "meaning", "unit", "kind"} <= set(entry):
-            raise InputError(f"catalogue entry {entry!r} lacks name/meaning/unit/kind", path="ncu_advisor/metrics.yaml")
+            raise InputError(
+                f"catalogue entry {entry!r} lacks name/meaning/unit/kind", path="ncu_advisor/metrics.yaml"
+            )
         unknown = set(entry) - allowed
         if unknown:
-            raise InputError(f"catalogue entry {entry['name']} has unknown keys {sorted(unknown)}", path="ncu_advisor/metrics.yaml")
+            raise InputError(
+                f"catalogue entry {entry['name']} has unknown keys {sorted(unknown)}",
+                path="ncu_advisor/metrics.yaml",
+            )
         if entry["kind"] not in _KINDS:
-            raise InputError(f"catalogue entry {entry['name']} has unknown kind {entry['kind']!r}", path="ncu_advisor/metrics.yaml")
+            raise InputError(
+                f"catalogue entry {entry['name']} has unknown kind {entry['kind']!r}",
+                path="ncu_advisor/metrics.yaml",
+            )
     return entries
 
 
@@ -137,7 +147,7 @@ def fallback_note(name: str, used: str | None) -> str | None:
 
 
 def fallbacks_used(df: pd.DataFrame, names: Iterable[str] = CORE_METRICS) -> dict[str, str]:
-    """For each of ``names`` read through a fallback for some row of ``df``: name -> fallback column(s) used."""
+    """Each of ``names`` read through a fallback for some row of ``df``: name -> fallback column(s)."""
     used_by_name: dict[str, str] = {}
     for name in names:
         fallbacks = [c for c in contributing_columns(df, name) if c != name]

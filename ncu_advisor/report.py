@@ -65,8 +65,15 @@ def _candidate_ncu_python_dirs() -> list[Path]:
         # usually a symlink into /opt/nvidia/nsight-compute/<ver>/ or a script next to nsight-compute-<ver>.
         candidates.append(resolved.parent / "extras" / "python")
         candidates.append(resolved.parent.parent / "extras" / "python")
-        candidates.extend(Path(p) for p in sorted(glob.glob(str(resolved.parent.parent / "nsight-compute*" / "extras" / "python")), reverse=True))
-    candidates.extend(Path(p) for p in sorted(glob.glob("/opt/nvidia/nsight-compute/*/extras/python"), reverse=True))
+        candidates.extend(
+            Path(p)
+            for p in sorted(
+                glob.glob(str(resolved.parent.parent / "nsight-compute*" / "extras" / "python")), reverse=True
+            )
+        )
+    candidates.extend(
+        Path(p) for p in sorted(glob.glob("/opt/nvidia/nsight-compute/*/extras/python"), reverse=True)
+    )
     seen: set[Path] = set()
     unique: list[Path] = []
     for cand in candidates:
@@ -100,7 +107,9 @@ def load_ncu_report_module() -> ModuleType:
                 return ncu_report  # type: ignore[no-any-return]
             except ImportError:
                 sys.path.remove(str(directory))
-    raise ReportError("cannot read .ncu-rep files: the ncu_report module is not installed", hint=_INSTALL_HINT)
+    raise ReportError(
+        "cannot read .ncu-rep files: the ncu_report module is not installed", hint=_INSTALL_HINT
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -118,7 +127,9 @@ def _base_name(path: Path) -> str:
 
 def _check_exists(path: Path) -> None:
     if not path.exists():
-        raise ReportError("no such file", path=path, hint="check the path; reports end in .ncu-rep, .ncu-rep.gz or .csv")
+        raise ReportError(
+            "no such file", path=path, hint="check the path; reports end in .ncu-rep, .ncu-rep.gz or .csv"
+        )
     if path.is_dir():
         raise ReportError("is a directory, not a report", path=path, hint="pass the report files inside it")
 
@@ -130,13 +141,17 @@ def _plain_report_file(path: Path) -> Iterator[Path]:
         head = handle.read(4)
     if head[:2] == GZIP_MAGIC:
         with tempfile.TemporaryDirectory(prefix="ncu-advisor-") as tmp:
-            target = Path(tmp) / (_base_name(path) if _base_name(path) != path.name else path.name + ".ncu-rep")
+            target = Path(tmp) / (
+                _base_name(path) if _base_name(path) != path.name else path.name + ".ncu-rep"
+            )
             try:
                 with gzip.open(path, "rb") as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
             except (OSError, EOFError, zlib.error) as exc:
                 raise ReportError(
-                    f"the gzip file is truncated or corrupt ({exc})", path=path, hint="copy or download the report again"
+                    f"the gzip file is truncated or corrupt ({exc})",
+                    path=path,
+                    hint="copy or download the report again",
                 ) from None
             with open(target, "rb") as handle:
                 inner = handle.read(4)
@@ -212,7 +227,9 @@ def _load_context(module: ModuleType, plain: Path, shown: Path) -> Any:
     except FileNotFoundError:
         raise ReportError("no such file", path=shown) from None
     except Exception as exc:  # noqa: BLE001 - ncu_report raises plain RuntimeErrors from C++
-        raise ReportError(f"ncu_report cannot read it ({exc})", path=shown, hint="the report is corrupt; record it again") from None
+        raise ReportError(
+            f"ncu_report cannot read it ({exc})", path=shown, hint="the report is corrupt; record it again"
+        ) from None
     if context is None or not context or context.num_ranges() == 0:
         # Measured: ncu_report returns an empty (falsy) context for a truncated or damaged file.
         raise ReportError(
@@ -259,7 +276,11 @@ def _read_actions(
         metric_kind = lambda m: m.kind()  # noqa: E731
         has_value = lambda m: m.has_value()  # noqa: E731
         unit_of = lambda m: m.unit()  # noqa: E731
-        as_double, as_uint64, as_string = metric_class.as_double, metric_class.as_uint64, metric_class.as_string
+        as_double, as_uint64, as_string = (
+            metric_class.as_double,
+            metric_class.as_uint64,
+            metric_class.as_string,
+        )
     to_float = {
         metric_class.ValueKind_DOUBLE: as_double,
         metric_class.ValueKind_FLOAT: as_double,
@@ -341,7 +362,9 @@ def _read_actions(
     return records, units
 
 
-def _read_actions_in_worker(args: tuple[str, list[tuple[int, int]]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def _read_actions_in_worker(
+    args: tuple[str, list[tuple[int, int]]],
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Worker-process entry: load the (un-gzipped) report and read a slice of its launches."""
     plain, work = args
     module = load_ncu_report_module()
@@ -360,7 +383,9 @@ def _read_binary(path: Path, variant: str | None, *, workers: int | None = None)
         ]
         if not work:
             raise ReportError(
-                "the report holds no kernel launches", path=path, hint="check ncu's filters (-k, --nvtx-include) and re-record"
+                "the report holds no kernel launches",
+                path=path,
+                hint="check ncu's filters (-k, --nvtx-include) and re-record",
             )
         if workers is None:
             requested = os.environ.get(WORKERS_ENV, "1")
@@ -377,7 +402,9 @@ def _read_binary(path: Path, variant: str | None, *, workers: int | None = None)
     return _build_table(records, units)
 
 
-def _read_in_processes(plain: str, work: list[tuple[int, int]], workers: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def _read_in_processes(
+    plain: str, work: list[tuple[int, int]], workers: int
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Read contiguous slices of the launches in ``workers`` forked processes, keeping launch order."""
     import multiprocessing
 
@@ -422,8 +449,26 @@ def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.Dat
 
 # Factors from the units ncu prints by default to the base unit ncu_report gives for the same metric.
 _SI_PREFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
-_TIME_TO_NS = {"ns": 1.0, "nsecond": 1.0, "us": 1e3, "usecond": 1e3, "ms": 1e6, "msecond": 1e6, "s": 1e9, "second": 1e9}
-_RATE_DENOMINATOR_TO_S = {"s": 1.0, "second": 1.0, "ms": 1e-3, "msecond": 1e-3, "us": 1e-6, "usecond": 1e-6, "ns": 1e-9, "nsecond": 1e-9}
+_TIME_TO_NS = {
+    "ns": 1.0,
+    "nsecond": 1.0,
+    "us": 1e3,
+    "usecond": 1e3,
+    "ms": 1e6,
+    "msecond": 1e6,
+    "s": 1e9,
+    "second": 1e9,
+}
+_RATE_DENOMINATOR_TO_S = {
+    "s": 1.0,
+    "second": 1.0,
+    "ms": 1e-3,
+    "msecond": 1e-3,
+    "us": 1e-6,
+    "usecond": 1e-6,
+    "ns": 1e-9,
+    "nsecond": 1e-9,
+}
 _ID_COLUMN_OF_CSV = {"ID": "action", "Kernel Name": "demangled", "CC": "cc"}
 _REQUIRED_CSV_COLUMNS = ("ID", "Kernel Name")
 
@@ -537,7 +582,8 @@ def _read_csv(path: Path, variant: str | None) -> pd.DataFrame:
         rows.pop(0)
     if not rows or any(required not in rows[0] for required in _REQUIRED_CSV_COLUMNS):
         raise ReportError(
-            "is not an ncu CSV export: the header lacks the columns " + ", ".join(f'"{c}"' for c in _REQUIRED_CSV_COLUMNS),
+            "is not an ncu CSV export: the header lacks the columns "
+            + ", ".join(f'"{c}"' for c in _REQUIRED_CSV_COLUMNS),
             path=path,
             hint="export with `ncu --import REPORT.ncu-rep --csv --page raw > FILE.csv`",
         )
@@ -549,7 +595,9 @@ def _read_csv(path: Path, variant: str | None) -> pd.DataFrame:
         body = body[1:]
     body = [row for row in body if any(cell.strip() for cell in row)]
     if not body:
-        raise ReportError("the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels")
+        raise ReportError(
+            "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
+        )
 
     metric_positions = [i for i, name in enumerate(header) if "__" in name and name not in _ID_COLUMN_OF_CSV]
     scales = {i: _unit_scale(units_row[i].strip()) for i in metric_positions}
@@ -646,7 +694,12 @@ def read_reports(paths: Iterable[str | Path], *, variant: str | None = None) -> 
 
 
 _MESSAGE_TYPES = {  # ncu_report.MsgType_NONE/OK/OPTIMIZATION/WARNING/ERR
-    0: "none", 1: "ok", 2: "optimization", 3: "warning", 4: "error"}
+    0: "none",
+    1: "ok",
+    2: "optimization",
+    3: "warning",
+    4: "error",
+}
 _SPEEDUP_TYPES = {0: None, 1: "local", 2: "global"}  # ncu_report.SpeedupType_UNKNOWN/LOCAL/GLOBAL
 
 
@@ -669,7 +722,9 @@ def rule_results(path: str | Path) -> list[dict[str, Any]]:
     report_path = Path(path)
     _check_exists(report_path)
     if _is_csv(report_path):
-        raise ReportError("CSV exports carry no rule results", path=report_path, hint="pass the .ncu-rep file")
+        raise ReportError(
+            "CSV exports carry no rule results", path=report_path, hint="pass the .ncu-rep file"
+        )
     module = load_ncu_report_module()
     results: list[dict[str, Any]] = []
     with _plain_report_file(report_path) as plain:
@@ -692,11 +747,15 @@ def rule_results(path: str | Path) -> list[dict[str, Any]]:
                             "name": raw.get("name"),
                             "section": raw.get("section_identifier"),
                             "type": message_type,
-                            "severity": _MESSAGE_TYPES.get(message_type, str(message_type)) if message_type is not None else None,
+                            "severity": _MESSAGE_TYPES.get(message_type, str(message_type))
+                            if message_type is not None
+                            else None,
                             "title": message.get("title"),
                             "message": message.get("message"),
                             "speedup_type": _SPEEDUP_TYPES.get(speedup.get("type")) if speedup else None,
-                            "speedup": float(speedup["speedup"]) if speedup.get("speedup") is not None else None,
+                            "speedup": float(speedup["speedup"])
+                            if speedup.get("speedup") is not None
+                            else None,
                             "focus_metrics": list(raw.get("focus_metrics") or []),
                         }
                     )

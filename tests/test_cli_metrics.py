@@ -54,7 +54,7 @@ def test_json_values_are_ncu_report_values(tmp_path: Path) -> None:
     launches = json.loads(result.stdout)
     expected = independent_values(SMALL, tmp_path)
     assert isinstance(launches, list) and len(launches) == len(expected) == 5
-    for got, want in zip(launches, expected):
+    for got, want in zip(launches, expected, strict=True):
         assert got["kernel"] == want["__kernel"]
         assert got["gpu"] == want["device__attribute_display_name"]
         for name, value in want.items():
@@ -84,7 +84,7 @@ def test_default_reads_the_examples() -> None:
     assert result.exit_code == 0, result.output
     launches = json.loads(result.stdout)
     examples = sorted((ROOT / "examples" / "reports").rglob("*.ncu-rep.gz"))
-    assert {Path(l["source"]) for l in launches} == set(examples)
+    assert {Path(item["source"]) for item in launches} == set(examples)
     counts = {path: 0 for path in examples}
     for launch in launches:
         counts[Path(launch["source"])] += 1
@@ -101,7 +101,9 @@ def test_table_shows_core_metrics_with_units() -> None:
     assert "conv2d_scale_min_kernel" in text and "NVIDIA H200" in text
     for name in CORE_METRICS:
         assert name in text
-    registers_line = next(line for line in text.splitlines() if line.startswith("launch__registers_per_thread "))
+    registers_line = next(
+        line for line in text.splitlines() if line.startswith("launch__registers_per_thread ")
+    )
     assert "register/thread" in registers_line and "187" in registers_line  # meta.json: 187 registers
     assert "device__attribute_display_name" not in text  # only the core metrics
 
@@ -109,8 +111,16 @@ def test_table_shows_core_metrics_with_units() -> None:
 def test_metric_option_selects_columns(tmp_path: Path) -> None:
     out = tmp_path / "two.csv"
     result = invoke(
-        "metrics", str(SMALL), "-f", "csv", "-o", str(out),
-        "--metric", "gpu__time_duration.sum", "--metric", "launch__registers_per_thread",
+        "metrics",
+        str(SMALL),
+        "-f",
+        "csv",
+        "-o",
+        str(out),
+        "--metric",
+        "gpu__time_duration.sum",
+        "--metric",
+        "launch__registers_per_thread",
     )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
@@ -134,7 +144,7 @@ def test_fallback_note_is_printed(public_reports: dict[str, Path]) -> None:
         "note: dram__throughput.avg.pct_of_peak_sustained_elapsed is absent; using its fallback "
         "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed" in result.stderr
     )
-    dram_line = next(l for l in result.stdout.splitlines() if l.startswith("dram__throughput"))
+    dram_line = next(item for item in result.stdout.splitlines() if item.startswith("dram__throughput"))
     assert "%" in dram_line
 
 
@@ -187,11 +197,20 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest
     ("make", "words"),
     [
         (lambda d: d / "missing.ncu-rep", ["no such file"]),
-        (lambda d: _write(d / "notes.ncu-rep", b"plain text, not a report"), ["not an Nsight Compute report"]),
-        (lambda d: _write(d / "half.ncu-rep", gzip.decompress(SMALL.read_bytes())[:4_000_000]), ["truncated or corrupt"]),
+        (
+            lambda d: _write(d / "notes.ncu-rep", b"plain text, not a report"),
+            ["not an Nsight Compute report"],
+        ),
+        (
+            lambda d: _write(d / "half.ncu-rep", gzip.decompress(SMALL.read_bytes())[:4_000_000]),
+            ["truncated or corrupt"],
+        ),
         (lambda d: _write(d / "table.csv", b"a,b\n1,2\n"), ["not an ncu CSV export"]),
         (
-            lambda d: _write(d / "nokernels.csv", b"".join((CSV_DIR / "seed000_small_raw.csv").read_bytes().splitlines(True)[:2])),
+            lambda d: _write(
+                d / "nokernels.csv",
+                b"".join((CSV_DIR / "seed000_small_raw.csv").read_bytes().splitlines(True)[:2]),
+            ),
             ["no kernel launches"],
         ),
     ],
@@ -201,7 +220,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, make: object, words: li
     path = make(tmp_path)  # type: ignore[operator]
     result = invoke("metrics", str(path))
     assert result.exit_code == 2
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [item for item in result.stderr.splitlines() if item.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:")
     assert str(path) in lines[0]
     for word in words:
@@ -219,11 +238,11 @@ def test_gpus_lists_the_catalogue() -> None:
     result = invoke("gpus")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    rtx = next(l for l in lines if l.startswith("rtx4090"))
+    rtx = next(item for item in lines if item.startswith("rtx4090"))
     assert rtx.split()[:6] == ["rtx4090", "4090", "Ada", "Lovelace", "8.9", "128"]
     assert "1008" in rtx and "165.2" in rtx and "72" in rtx
     for key in ("h100_sxm", "h100_pcie", "h200", "a100_40gb", "a100_80gb", "l4", "l40s", "rtx3090", "t4"):
-        assert any(l.startswith(key + " ") for l in lines), key
+        assert any(item.startswith(key + " ") for item in lines), key
 
 
 def test_gpus_key_prints_the_prompt_block() -> None:
@@ -238,9 +257,9 @@ def test_nan_metrics_are_omitted_from_json(public_reports: dict[str, Path]) -> N
     result = invoke("metrics", str(public_reports["flyinglandlord__sglang__profile.ncu-rep"]), "-f", "json")
     assert result.exit_code == 0, result.output
     launches = json.loads(result.stdout)
-    flash = [l for l in launches if l["kernel"] == "flash_fwd_kernel"]
+    flash = [item for item in launches if item["kernel"] == "flash_fwd_kernel"]
     assert len(flash) == 1 and "launch__grid_size" not in flash[0]
-    assert all(not (isinstance(v, float) and math.isnan(v)) for l in launches for v in l.values())
+    assert all(not (isinstance(v, float) and math.isnan(v)) for item in launches for v in item.values())
     # Infinite values (ncu writes inf for some ratios here) become null: JSON has no infinity.
     table = read_report(public_reports["flyinglandlord__sglang__profile.ncu-rep"])
     numeric = table.select_dtypes("float64")

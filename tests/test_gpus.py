@@ -17,9 +17,18 @@ H200_REPORT = ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_sm
 
 
 def test_catalogue_has_the_required_gpus() -> None:
-    assert {"rtx4090", "h100_sxm", "h100_pcie", "h200", "a100_40gb", "a100_80gb", "l4", "l40s", "rtx3090", "t4"} <= set(
-        catalogue()
-    )
+    assert {
+        "rtx4090",
+        "h100_sxm",
+        "h100_pcie",
+        "h200",
+        "a100_40gb",
+        "a100_80gb",
+        "l4",
+        "l40s",
+        "rtx3090",
+        "t4",
+    } <= set(catalogue())
     for spec in catalogue().values():
         assert spec.source and spec.match
         assert spec.max_warps_per_sm * spec.warp_size == spec.max_threads_per_sm, spec.key
@@ -55,7 +64,11 @@ def test_h200_report_matches_h200() -> None:
 
 
 def test_same_name_other_sm_count_is_not_matched() -> None:
-    row = {"device__attribute_display_name": "NVIDIA H100 PCIe", "cc": "9.0", "device__attribute_multiprocessor_count": 114}
+    row = {
+        "device__attribute_display_name": "NVIDIA H100 PCIe",
+        "cc": "9.0",
+        "device__attribute_multiprocessor_count": 114,
+    }
     assert spec_for(row)[0].key == "h100_pcie"
     row["device__attribute_multiprocessor_count"] = 132
     spec, warnings = spec_for(row)
@@ -63,7 +76,13 @@ def test_same_name_other_sm_count_is_not_matched() -> None:
 
 
 def test_older_driver_names_without_prefix() -> None:
-    spec, _ = spec_for({"device__attribute_display_name": "Tesla T4", "cc": "7.5", "device__attribute_multiprocessor_count": 40})
+    spec, _ = spec_for(
+        {
+            "device__attribute_display_name": "Tesla T4",
+            "cc": "7.5",
+            "device__attribute_multiprocessor_count": 40,
+        }
+    )
     assert spec.key == "t4"
     spec, _ = spec_for({"gpu": "NVIDIA L40S", "cc": "8.9", "device__attribute_multiprocessor_count": 142})
     assert spec.key == "l40s"
@@ -84,7 +103,14 @@ def test_public_reports(public_reports: dict[str, Path]) -> None:
     assert spec.sm_count == row["device__attribute_multiprocessor_count"]
     assert spec.l2_mb == row["device__attribute_l2_cache_size"] / 2**20
     assert spec.tf32_tflops is None
-    expected_bw = 2 * row["device__attribute_max_mem_frequency_khz"] * 1e3 * row["device__attribute_global_memory_bus_width"] / 8 / 1e9
+    expected_bw = (
+        2
+        * row["device__attribute_max_mem_frequency_khz"]
+        * 1e3
+        * row["device__attribute_global_memory_bus_width"]
+        / 8
+        / 1e9
+    )
     assert spec.mem_bw_gbs == pytest.approx(expected_bw, abs=0.1)
 
 

@@ -138,7 +138,7 @@ def test_rule_results_match_ncu_report(tmp_path: Path) -> None:
     assert [r["rule"] for r in results] == [e["rule_identifier"] for e in expected]
     assert {r["launch"] for r in results} == {0}
     assert {r["kernel"] for r in results} == {"conv2d_scale_min_kernel"}
-    with_speedup = [(r, e) for r, e in zip(results, expected) if "speedup_estimation" in e]
+    with_speedup = [(r, e) for r, e in zip(results, expected, strict=True) if "speedup_estimation" in e]
     assert with_speedup
     for result, raw in with_speedup:
         assert result["speedup"] == raw["speedup_estimation"]["speedup"]

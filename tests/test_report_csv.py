@@ -111,9 +111,15 @@ def test_id_columns_from_csv() -> None:
 @pytest.mark.parametrize(
     ("demangled", "function"),
     [
-        ("void cudnn::nchwToNhwcKernel<float, float, float, 0, 1, 2>(cudnn::nchw2nhwc_params_t<T3>, const T1 *, T2 *)", "nchwToNhwcKernel"),
+        (
+            "void cudnn::nchwToNhwcKernel<float, float, float, 0, 1, 2>(cudnn::nchw2nhwc_params_t<T3>, const T1 *, T2 *)",
+            "nchwToNhwcKernel",
+        ),
         ("scale_channel_min_kernel", "scale_channel_min_kernel"),
-        ("void at::elementwise_kernel<128, 2, void at::f<at::A<float>>(at::B &, const T1 &)::[lambda(int) (instance 1)]>(int, T3)", "elementwise_kernel"),
+        (
+            "void at::elementwise_kernel<128, 2, void at::f<at::A<float>>(at::B &, const T1 &)::[lambda(int) (instance 1)]>(int, T3)",
+            "elementwise_kernel",
+        ),
         ("void ns::k(int)", "k"),
     ],
 )
@@ -149,9 +155,10 @@ def test_prof_lines_before_the_table_are_skipped(tmp_path: Path) -> None:
     source = (CSV_DIR / "seed000_small_raw_base.csv").read_text()
     noisy = tmp_path / "captured.csv"
     noisy.write_text("==PROF== Connected to process 473\n==WARNING== something\n" + source)
-    assert read_report(noisy)["gpu__time_duration.sum"].tolist() == read_report(
-        CSV_DIR / "seed000_small_raw_base.csv"
-    )["gpu__time_duration.sum"].tolist()
+    assert (
+        read_report(noisy)["gpu__time_duration.sum"].tolist()
+        == read_report(CSV_DIR / "seed000_small_raw_base.csv")["gpu__time_duration.sum"].tolist()
+    )
 
 
 def test_csv_without_ncu_columns(tmp_path: Path) -> None:

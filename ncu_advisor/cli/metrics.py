@@ -26,7 +26,9 @@ def default_reports(root: Path = EXAMPLES_DIR) -> list[Path]:
     """
     reports = sorted(root.rglob("*.ncu-rep.gz")) if root.is_dir() else []
     if not reports:
-        raise ReportError("no reports given and no examples found", path=root, hint="pass one or more REPORT files")
+        raise ReportError(
+            "no reports given and no examples found", path=root, hint="pass one or more REPORT files"
+        )
     return reports
 
 
@@ -57,7 +59,9 @@ def select_columns(df: pd.DataFrame, fmt: str, wanted: list[str]) -> tuple[pd.Da
                 continue
             if name in contributors:
                 # A table of several reports: some launches carry the name, others only a fallback.
-                notes.append(f"note: {name} is absent from some launches; using its fallback {fallback} there")
+                notes.append(
+                    f"note: {name} is absent from some launches; using its fallback {fallback} there"
+                )
             else:
                 notes.append(str(fallback_note(name, fallback)))
         if not units.get(name):
@@ -72,11 +76,17 @@ def select_columns(df: pd.DataFrame, fmt: str, wanted: list[str]) -> tuple[pd.Da
 @handle_errors
 def metrics_command(
     reports: list[Path] | None = typer.Argument(
-        None, help="Reports: .ncu-rep, .ncu-rep.gz, .nsight-cuprof-report or ncu CSV (--csv --page raw). Default: examples/reports."
+        None,
+        help="Reports: .ncu-rep(.gz), .nsight-cuprof-report or ncu CSV (--csv --page raw). "
+        "Default: examples/reports.",
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Write to this file (needed for parquet)."),
-    metric: list[str] | None = typer.Option(None, "--metric", "-m", help="Only this metric (repeatable); fallbacks apply."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Write to this file (needed for parquet)."
+    ),
+    metric: list[str] | None = typer.Option(
+        None, "--metric", "-m", help="Only this metric (repeatable); fallbacks apply."
+    ),
 ) -> None:
     """Print the table of kernel launches x metrics (base units) of one or more reports.
 

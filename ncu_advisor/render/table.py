@@ -45,7 +45,7 @@ def to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for row in df.itertuples(index=False, name=None):
         record: dict[str, Any] = {}
-        for name, value in zip(columns, row):
+        for name, value in zip(columns, row, strict=True):
             plain = _plain(value)
             if isinstance(plain, float) and math.isinf(plain):
                 record[name] = None
@@ -93,7 +93,8 @@ def text_table(df: pd.DataFrame) -> str:
         for name in ("kernel", "source", "gpu", "nvtx", "variant"):
             if name in part.columns and part[name].notna().any():
                 values = [
-                    _short(Path(str(v)).name if name == "source" and v is not None else _cell(v)) for v in part[name]
+                    _short(Path(str(v)).name if name == "source" and v is not None else _cell(v))
+                    for v in part[name]
                 ]
                 rows.append([name, ""] + values)
         for name in metrics:
@@ -110,7 +111,9 @@ def _write_atomic(out: Path, write: Any) -> None:
     try:
         handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise OutputError(f"cannot write here ({exc.strerror})", path=out, hint="choose a writable path with -o") from None
+        raise OutputError(
+            f"cannot write here ({exc.strerror})", path=out, hint="choose a writable path with -o"
+        ) from None
     os.close(handle)
     tmp = Path(tmp_name)
     try:
@@ -118,7 +121,9 @@ def _write_atomic(out: Path, write: Any) -> None:
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write it ({exc.strerror})", path=out, hint="choose a writable path with -o") from None
+        raise OutputError(
+            f"cannot write it ({exc.strerror})", path=out, hint="choose a writable path with -o"
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -167,4 +172,12 @@ def render_table(df: pd.DataFrame, fmt: str, out: Path | None) -> None:
     _write_atomic(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-__all__ = ["FORMATS", "ID_COLUMNS", "format_number", "render_table", "render_text", "text_table", "to_records"]
+__all__ = [
+    "FORMATS",
+    "ID_COLUMNS",
+    "format_number",
+    "render_table",
+    "render_text",
+    "text_table",
+    "to_records",
+]
