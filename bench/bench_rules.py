@@ -12,8 +12,8 @@ Usage: python bench/bench_rules.py [--repeat N]   (writes bench/results/rules-<d
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as dt
+import os
 import platform
 import statistics
 import sys
@@ -68,7 +68,10 @@ def main() -> None:
     launches = read_report(ROOT / "bench" / "data" / "launches10k.ncu-rep.gz")
     read_s = time.perf_counter() - start
     seeds = pd.concat(
-        [read_report(p) for p in sorted((ROOT / "examples" / "reports" / "h200-seed").glob("*_small.ncu-rep.gz"))],
+        [
+            read_report(p)
+            for p in sorted((ROOT / "examples" / "reports" / "h200-seed").glob("*_small.ncu-rep.gz"))
+        ],
         ignore_index=True,
     )
     rules = load_rules()
@@ -91,15 +94,19 @@ def main() -> None:
     )
     lines = [
         f"# bench_rules: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
-        f"cpu: {_cpu_name()} ({os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}); "
+        f"cpu: {_cpu_name()} ({os.cpu_count()} CPUs, {platform.machine()}, "
+        f"{platform.system()} {platform.release()}); "
         f"load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}",
         f"versions: {versions}",
         f"table: {len(table)} launches x {len(table.columns)} columns "
-        f"(bench/data/launches10k.ncu-rep.gz, padded from {len(seeds)} seed rows); read_report {read_s:.2f} s",
+        f"(bench/data/launches10k.ncu-rep.gz, padded from {len(seeds)} seed rows); "
+        f"read_report {read_s:.2f} s",
         f"rules: {len(rules)}; stage all; source kernels/fused.py",
-        f"evaluate: median {statistics.median(timings):.3f} s, min {min(timings):.3f} s, max {max(timings):.3f} s "
+        f"evaluate: median {statistics.median(timings):.3f} s, min {min(timings):.3f} s, "
+        f"max {max(timings):.3f} s "
         f"over {args.repeat} runs (target < 2 s)",
-        f"output: {findings} findings, {skipped} skipped (rule, launch) pairs, {with_proposals} launches with proposals",
+        f"output: {findings} findings, {skipped} skipped (rule, launch) pairs, "
+        f"{with_proposals} launches with proposals",
     ]
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -47,7 +47,9 @@ def _autotune_key(kernel: KernelFacts) -> list[str]:
     return [
         p
         for p in kernel.params
-        if p not in kernel.constexpr_params and not p.endswith("ptr") and not p.lower().startswith(skip_prefixes)
+        if p not in kernel.constexpr_params
+        and not p.endswith("ptr")
+        and not p.lower().startswith(skip_prefixes)
     ]
 
 
@@ -112,7 +114,9 @@ def autotune_block(kernel: KernelFacts, proposals: list[Proposal]) -> str:
     lines.append(f"    key=[{key}],")
     lines.append(")")
     note = []
-    passed = sorted(p for p in kernel.launch_params if p in kernel.block_params or p in ("num_warps", "num_stages"))
+    passed = sorted(
+        p for p in kernel.launch_params if p in kernel.block_params or p in ("num_warps", "num_stages")
+    )
     if passed and kernel.launch_lineno:
         note.append(
             f"# then remove {', '.join(passed)} from the launch at line {kernel.launch_lineno}"

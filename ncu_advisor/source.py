@@ -74,7 +74,9 @@ class KernelFacts:
             stages = None
         elif stages is None:
             stages = TRITON_DEFAULT_NUM_STAGES
-        return [AutotuneConfig(params=params, num_warps=warps, num_stages=stages, lineno=self.launch_lineno or 0)]
+        return [
+            AutotuneConfig(params=params, num_warps=warps, num_stages=stages, lineno=self.launch_lineno or 0)
+        ]
 
     _non_literal_launch: frozenset[str] = field(default_factory=frozenset)
 
@@ -153,9 +155,7 @@ def facts_for(kernel: KernelFacts) -> dict[str, float]:
     if stages and len(stages) == len(configs):
         facts["src_num_stages"] = float(max(stages))
         facts["src_num_stages_min"] = float(min(stages))
-    facts["src_has_baseline"] = float(
-        any(c.num_warps == 4 and c.num_stages == 2 for c in configs)
-    )
+    facts["src_has_baseline"] = float(any(c.num_warps == 4 and c.num_stages == 2 for c in configs))
     block_values: list[int] = []
     for param in kernel.block_params:
         values = [c.params[param] for c in configs if param in c.params]
@@ -206,7 +206,11 @@ def _autotune(function: ast.FunctionDef) -> tuple[list[AutotuneConfig], list[str
                     if config is not None:
                         configs.append(config)
             if keyword.arg == "key" and isinstance(keyword.value, (ast.List, ast.Tuple)):
-                key = [e.value for e in keyword.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+                key = [
+                    e.value
+                    for e in keyword.value.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                ]
         return configs, key, decorator.lineno
     return [], [], None
 
@@ -216,7 +220,7 @@ def _config(node: ast.AST) -> AutotuneConfig | None:
         return None
     params: dict[str, int] = {}
     if node.args and isinstance(node.args[0], ast.Dict):
-        for key, value in zip(node.args[0].keys, node.args[0].values):
+        for key, value in zip(node.args[0].keys, node.args[0].values, strict=True):
             literal = _int_literal(value)
             if isinstance(key, ast.Constant) and isinstance(key.value, str) and literal is not None:
                 params[key.value] = literal
@@ -318,7 +322,11 @@ def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFa
             called = _dotted(node.func)
             last = called.split(".")[-1]
             if last == "load" and called.split(".")[0] in ("tl", "triton"):
-                pointer = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "pointer"), None)
+                pointer = (
+                    node.args[0]
+                    if node.args
+                    else next((k.value for k in node.keywords if k.arg == "pointer"), None)
+                )
                 if pointer is not None:
                     base = _pointer_base(pointer, assigned, pointer_params)
                     if base not in bases:

@@ -143,21 +143,27 @@ def test_fuzz_random_text_only_raises_rule_error(text: str) -> None:
 
 
 _atoms = st.one_of(
-    st.integers(min_value=-10**6, max_value=10**6).map(str),
+    st.integers(min_value=-(10**6), max_value=10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
     st.sampled_from(["x", "y", "gpu_sm_count", "src_num_loads", "__class__", "__import__", "True"]),
 )
 
 
 def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
-    binary = st.tuples(children, st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "<", ">=", "==", "and", "or", ".", "[", "<<"]), children)
+    binary = st.tuples(
+        children,
+        st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "<", ">=", "==", "and", "or", ".", "[", "<<"]),
+        children,
+    )
     return st.one_of(
         binary.map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         children.map(lambda c: f"not {c}"),
         children.map(lambda c: f"-({c})"),
         st.tuples(children, children).map(lambda t: f"min({t[0]}, {t[1]})"),
         st.tuples(children, children, children).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"),
-        st.tuples(st.sampled_from(["abs", "eval", "exec", "getattr", "max"]), children).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(st.sampled_from(["abs", "eval", "exec", "getattr", "max"]), children).map(
+            lambda t: f"{t[0]}({t[1]})"
+        ),
     )
 
 

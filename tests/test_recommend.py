@@ -23,7 +23,16 @@ runner = CliRunner()
 
 FINDING_SCHEMA = {
     "type": "object",
-    "required": ["rule", "name", "stage", "severity", "message", "recommendation", "evidence", "estimated_effect"],
+    "required": [
+        "rule",
+        "name",
+        "stage",
+        "severity",
+        "message",
+        "recommendation",
+        "evidence",
+        "estimated_effect",
+    ],
     "properties": {
         "severity": {"enum": ["info", "warning", "error"]},
         "stage": {"enum": ["block-size", "fine-tune", "bottleneck"]},
@@ -31,7 +40,10 @@ FINDING_SCHEMA = {
         "estimated_effect": {
             "type": "object",
             "required": ["fraction", "kind", "basis"],
-            "properties": {"fraction": {"type": "number", "minimum": 0, "maximum": 1}, "kind": {"enum": ["local", "global"]}},
+            "properties": {
+                "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+                "kind": {"enum": ["local", "global"]},
+            },
         },
     },
 }
@@ -44,7 +56,16 @@ SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["kernel", "variant", "launch", "metrics", "findings", "skipped", "proposals", "autotune_block"],
+                "required": [
+                    "kernel",
+                    "variant",
+                    "launch",
+                    "metrics",
+                    "findings",
+                    "skipped",
+                    "proposals",
+                    "autotune_block",
+                ],
                 "properties": {
                     "findings": {"type": "array", "items": FINDING_SCHEMA},
                     "skipped": {"type": "array", "items": {"type": "object", "required": ["rule", "reason"]}},
@@ -68,7 +89,9 @@ def test_json_output_follows_the_schema_and_the_report() -> None:
     (kernel,) = document["kernels"]
     assert kernel["kernel"] == "conv2d_scale_min_kernel"
     table = read_report(SEED001)
-    assert kernel["metrics"]["launch__registers_per_thread"] == int(table["launch__registers_per_thread"].iloc[0])
+    assert kernel["metrics"]["launch__registers_per_thread"] == int(
+        table["launch__registers_per_thread"].iloc[0]
+    )
     rules = [f["rule"] for f in kernel["findings"]]
     assert {"NA101", "NA102", "NA203"} <= set(rules)
     effects = [f["estimated_effect"]["fraction"] for f in kernel["findings"]]
@@ -108,14 +131,18 @@ def test_ncu_guided_analysis_is_shown_and_marked() -> None:
 
 @pytest.mark.parametrize(("fail_on", "code"), [("error", 0), ("warning", 1), ("info", 1)])
 def test_fail_on_sets_the_exit_code(fail_on: str, code: int) -> None:
-    result = _invoke("recommend", str(SEED001), "--source", str(FUSED), "--fail-on", fail_on, "--format", "json")
+    result = _invoke(
+        "recommend", str(SEED001), "--source", str(FUSED), "--fail-on", fail_on, "--format", "json"
+    )
     assert result.exit_code == code
     severities = {f["severity"] for f in json.loads(result.stdout)["kernels"][0]["findings"]}
     assert "warning" in severities and "error" not in severities
 
 
 def test_stage_auto_and_fine_tune() -> None:
-    result = _invoke("recommend", str(SEED001), "--source", str(FUSED), "--stage", "fine-tune", "--format", "json")
+    result = _invoke(
+        "recommend", str(SEED001), "--source", str(FUSED), "--stage", "fine-tune", "--format", "json"
+    )
     (kernel,) = json.loads(result.stdout)["kernels"]
     assert {f["stage"] for f in kernel["findings"]} <= {"fine-tune", "bottleneck"}
     assert "NA203" in {f["rule"] for f in kernel["findings"]}
@@ -173,7 +200,14 @@ def test_rules_list_and_explain() -> None:
     assert any(line.startswith("NA101  registers-over-128") for line in lines)
     explained = _invoke("rules", "explain", "NA101")
     assert explained.exit_code == 0, explained.output
-    for heading in ("What it detects", "Why it matters", "Example", "Use instead", "Known problems", "From the seed prompt"):
+    for heading in (
+        "What it detects",
+        "Why it matters",
+        "Example",
+        "Use instead",
+        "Known problems",
+        "From the seed prompt",
+    ):
         assert f"## {heading}" in explained.stdout
     assert "registers > 128" in explained.stdout
     by_name = _invoke("rules", "explain", "memory-bound")
@@ -194,7 +228,9 @@ def test_run_directory_input_uses_the_runs_kernel_copy(tmp_path: Path) -> None:
     assert {k["variant"] for k in kernels} == {"ModelNew_seed000", "ModelNew_seed001", "ModelNew"}
     conv = [k for k in kernels if k["kernel"] == "conv2d_scale_min_kernel"][0]
     assert conv["variant"] == "ModelNew_seed001"
-    assert "NA204" in {f["rule"] for f in conv["findings"]}  # needs the source: taken from the run's kernel.py
+    assert "NA204" in {
+        f["rule"] for f in conv["findings"]
+    }  # needs the source: taken from the run's kernel.py
     assert conv["autotune_block"] and "'BLOCK_M': 64" in conv["autotune_block"]
 
 

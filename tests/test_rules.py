@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +41,14 @@ docs:
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table(report: str) -> pd.DataFrame:
     from ncu_advisor.report import read_report
 
     return read_report(ROOT / report)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _source(path: str) -> SourceFacts:
     return analyze_file(ROOT / path)
 
@@ -120,7 +120,9 @@ def _cases() -> list[Any]:
     for path in sorted(FIXTURES.glob("*.yaml")):
         fixture = yaml.safe_load(path.read_text(encoding="utf-8"))
         for number, case in enumerate(fixture.get("cases", [])):
-            params.append(pytest.param(fixture["rule"], case, id=f"{fixture['rule']}-{case['expect']}-{number}"))
+            params.append(
+                pytest.param(fixture["rule"], case, id=f"{fixture['rule']}-{case['expect']}-{number}")
+            )
     return params
 
 
@@ -152,12 +154,16 @@ def _public_cases() -> list[Any]:
     for path in sorted(FIXTURES.glob("*.yaml")):
         fixture = yaml.safe_load(path.read_text(encoding="utf-8"))
         for number, case in enumerate(fixture.get("public_cases", [])):
-            params.append(pytest.param(fixture["rule"], case, id=f"{fixture['rule']}-public-{case['expect']}-{number}"))
+            params.append(
+                pytest.param(fixture["rule"], case, id=f"{fixture['rule']}-public-{case['expect']}-{number}")
+            )
     return params
 
 
 @pytest.mark.parametrize(("rule_id", "case"), _public_cases())
-def test_rule_fixture_on_public_report(rule_id: str, case: dict[str, Any], public_reports: dict[str, Path]) -> None:
+def test_rule_fixture_on_public_report(
+    rule_id: str, case: dict[str, Any], public_reports: dict[str, Path]
+) -> None:
     from ncu_advisor.report import read_report
 
     name = case["report"][: -len(".gz")]
@@ -225,8 +231,12 @@ def test_seed000_scale_min_kernel_is_memory_bound() -> None:
     assert len(results) == 1
     fired = {f.rule: f for f in results[0].findings}
     assert "NA301" in fired
-    dram = table.loc[table["kernel"] == "scale_channel_min_kernel", "dram__throughput.avg.pct_of_peak_sustained_elapsed"]
-    assert fired["NA301"].evidence["dram__throughput.avg.pct_of_peak_sustained_elapsed"] == pytest.approx(float(dram.iloc[0]))
+    dram = table.loc[
+        table["kernel"] == "scale_channel_min_kernel", "dram__throughput.avg.pct_of_peak_sustained_elapsed"
+    ]
+    assert fired["NA301"].evidence["dram__throughput.avg.pct_of_peak_sustained_elapsed"] == pytest.approx(
+        float(dram.iloc[0])
+    )
     assert "NA302" not in fired
 
 
@@ -297,7 +307,9 @@ def test_unsafe_expression_rejected_at_load(when: str) -> None:
         parse_rule_text(VALID.replace("when: registers > 128", f'when: "{when}"'))
 
 
-@pytest.mark.parametrize("template", ["{registers.real}", "{registers[0]}", "{registers!r}", "{}", "{unknown}"])
+@pytest.mark.parametrize(
+    "template", ["{registers.real}", "{registers[0]}", "{registers!r}", "{}", "{unknown}"]
+)
 def test_message_templates_allow_plain_names_only(template: str) -> None:
     with pytest.raises(RuleError):
         parse_rule_text(VALID.replace('"{registers:.0f} registers"', f'"{template}"'))

@@ -51,7 +51,13 @@ def test_seed001_launch_site_values_and_loads(fused) -> None:
     kernel = fused.kernel("conv2d_scale_min_kernel")
     assert kernel.constexpr_params == ["BLOCK_M", "BLOCK_N", "BLOCK_K"]
     assert kernel.autotune_configs == []
-    assert kernel.launch_params == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "num_warps": 4, "num_stages": 2}
+    assert kernel.launch_params == {
+        "BLOCK_M": 128,
+        "BLOCK_N": 32,
+        "BLOCK_K": 32,
+        "num_warps": 4,
+        "num_stages": 2,
+    }
     assert kernel.launch_lineno == _line_of(FUSED.read_text(), "conv2d_scale_min_kernel[grid](")
     assert sorted(kernel.load_bases) == ["b_ptr", "w_ptr", "x_ptr"]
     assert kernel.uses_dot is True
@@ -92,7 +98,7 @@ def test_kernel_name_mapping(fused) -> None:
 
 
 def test_expensive_ops_and_defaults() -> None:
-    text = '''
+    text = """
 import triton
 import triton.language as tl
 
@@ -106,7 +112,7 @@ def softmax_kernel(x_ptr, y_ptr, n, BLOCK_SIZE: tl.constexpr):
 
 def run(x, y):
     softmax_kernel[(1,)](x, y, 10, BLOCK_SIZE=1024)
-'''
+"""
     facts = analyze_source(text, "softmax.py")
     (kernel,) = facts.kernels
     assert kernel.expensive_ops == ["/", "tl.exp", "tl.sqrt"]

@@ -108,12 +108,18 @@ def _read_inputs(paths: list[Path]) -> list[_Input]:
         if path.is_dir():
             if not rundir.is_run_dir(path):
                 raise InputError(
-                    "not a run directory (no manifest.json)", path=path,
+                    "not a run directory (no manifest.json)",
+                    path=path,
                     hint="pass a report file or a directory written by `ncu-advisor profile`",
                 )
             run = rundir.load_run(path)
             inputs.append(
-                _Input(path=path, table=run.table, kernel_file=run.kernel_file, ncu_rules=_run_ncu_rules(run.table))
+                _Input(
+                    path=path,
+                    table=run.table,
+                    kernel_file=run.kernel_file,
+                    ncu_rules=_run_ncu_rules(run.table),
+                )
             )
         elif path.exists():
             inputs.append(_read_report_input(path))
@@ -146,7 +152,11 @@ def run_recommend(
     stage: str = "all",
     rules_dir: Path | None = None,
     kernel: str | None = None,
-) -> tuple[list[KernelResult], dict[tuple[str | None, int], list[dict[str, Any]]], dict[Path | None, SourceFacts | None]]:
+) -> tuple[
+    list[KernelResult],
+    dict[tuple[str | None, int], list[dict[str, Any]]],
+    dict[Path | None, SourceFacts | None],
+]:
     """Read the inputs, evaluate the rules; returns results, ncu's rule results, and the sources used."""
     if stage not in STAGE_CHOICES:
         raise InputError(f"unknown --stage {stage!r}", hint=f"use one of {', '.join(STAGE_CHOICES)}")
@@ -163,24 +173,38 @@ def run_recommend(
         if facts is None and item.kernel_file is not None:
             facts = analyze_file(item.kernel_file)
         sources[facts.path if facts else None] = facts
-        results.extend(evaluate(table.reset_index(drop=True) if kernel else table, rules, source=facts, stage=stage))
+        results.extend(
+            evaluate(table.reset_index(drop=True) if kernel else table, rules, source=facts, stage=stage)
+        )
         ncu_rules.update(item.ncu_rules)
     if kernel is not None and not results:
-        raise InputError(f"no kernel matching {kernel!r} in the inputs", hint="drop --kernel or check the name")
+        raise InputError(
+            f"no kernel matching {kernel!r} in the inputs", hint="drop --kernel or check the name"
+        )
     return results, ncu_rules, sources
 
 
 @app.command()
 @handle_errors
 def recommend(
-    inputs: list[Path] = typer.Argument(None, help="Reports (.ncu-rep, .ncu-rep.gz, ncu CSV) or run directories."),
-    source: Path | None = typer.Option(None, "--source", help="The Triton kernel file the reports profiled."),
-    stage: str = typer.Option("all", "--stage", help="auto | all | block-size | fine-tune (bottleneck rules always run)."),
-    rules_dir: Path | None = typer.Option(None, "--rules", help="A directory of extra rule files (same id replaces)."),
+    inputs: list[Path] = typer.Argument(  # noqa: B008 (typer's idiom)
+        None, help="Reports (.ncu-rep, .ncu-rep.gz, ncu CSV) or run directories."
+    ),
+    source: Path | None = typer.Option(None, "--source", help="The Triton kernel file the reports profiled."),  # noqa: B008 (typer's idiom)
+    stage: str = typer.Option(
+        "all", "--stage", help="auto | all | block-size | fine-tune (bottleneck rules always run)."
+    ),
+    rules_dir: Path | None = typer.Option(  # noqa: B008 (typer's idiom)
+        None, "--rules", help="A directory of extra rule files (same id replaces)."
+    ),
     output_format: str = typer.Option("text", "--format", help="text | json | markdown | prompt"),
-    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on findings of this severity or worse: info | warning | error."),
+    fail_on: str = typer.Option(
+        "error", "--fail-on", help="Exit 1 on findings of this severity or worse: info | warning | error."
+    ),
     kernel: str | None = typer.Option(None, "--kernel", help="Only kernels whose name contains this text."),
-    show_skipped: bool = typer.Option(False, "--show-skipped", help="List the rules skipped per kernel and why (text)."),
+    show_skipped: bool = typer.Option(
+        False, "--show-skipped", help="List the rules skipped per kernel and why (text)."
+    ),
 ) -> None:
     """Apply the tuning rules to reports or runs and print findings with evidence and proposed configs."""
     if output_format not in FORMATS:
@@ -190,7 +214,9 @@ def recommend(
     except ValueError:
         raise InputError(f"unknown --fail-on {fail_on!r}", hint="use info, warning or error") from None
     paths = list(inputs) if inputs else default_inputs()
-    results, ncu_rules, sources = run_recommend(paths, source=source, stage=stage, rules_dir=rules_dir, kernel=kernel)
+    results, ncu_rules, sources = run_recommend(
+        paths, source=source, stage=stage, rules_dir=rules_dir, kernel=kernel
+    )
     if output_format == "json":
         text = render_json(results, stage=stage, ncu_rules=ncu_rules)
     elif output_format == "markdown":
@@ -220,10 +246,16 @@ def _prompt(
     for result in results:
         variants.setdefault(result.variant, []).append(result)
     prompts = []
-    for variant, group in variants.items():
+    for group in variants.values():
         shown = [r for r in group if facts is not None and facts.kernel(r.kernel) is not None] or group
         prompts.append(
-            render_prompt(shown, code=facts.text if facts else None, stage=stage, gpu_block=_gpu_block(shown), ncu_rules=ncu_rules)
+            render_prompt(
+                shown,
+                code=facts.text if facts else None,
+                stage=stage,
+                gpu_block=_gpu_block(shown),
+                ncu_rules=ncu_rules,
+            )
         )
     separator = "\n" + "=" * 100 + "\n"
     return separator.join(prompts)

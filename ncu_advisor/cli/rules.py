@@ -10,7 +10,9 @@ from ncu_advisor.cli import app, handle_errors
 from ncu_advisor.errors import InputError
 from ncu_advisor.rules import Rule, load_rules
 
-rules_app = typer.Typer(help="List the tuning rules or explain one.", invoke_without_command=True, no_args_is_help=False)
+rules_app = typer.Typer(
+    help="List the tuning rules or explain one.", invoke_without_command=True, no_args_is_help=False
+)
 app.add_typer(rules_app, name="rules")
 
 
@@ -18,7 +20,7 @@ app.add_typer(rules_app, name="rules")
 @handle_errors
 def list_rules(
     ctx: typer.Context,
-    rules_dir: Path | None = typer.Option(None, "--rules", help="A directory of extra rule files."),
+    rules_dir: Path | None = typer.Option(None, "--rules", help="A directory of extra rule files."),  # noqa: B008 (typer's idiom)
     stage: str | None = typer.Option(None, "--stage", help="Only rules of this stage."),
 ) -> None:
     """List every rule: id, name, stage, severity and what it detects."""
@@ -51,11 +53,24 @@ def explain_text(rule: Rule) -> str:
     if docs.seed_text:
         sections.append(("From the seed prompt", docs.seed_text))
     sections += [
-        ("Fires when", rule.when.text + "".join(f"\n  where {k} = {v.text}" for k, v in rule.derived.items())),
-        ("Metrics", "\n".join(f"  {r.alias} = {r.name}" + (f" (default {r.default:g})" if r.default is not None else "") for r in rule.spec.requires) or "  (none)"),
+        (
+            "Fires when",
+            rule.when.text + "".join(f"\n  where {k} = {v.text}" for k, v in rule.derived.items()),
+        ),
+        (
+            "Metrics",
+            "\n".join(
+                f"  {r.alias} = {r.name}" + (f" (default {r.default:g})" if r.default is not None else "")
+                for r in rule.spec.requires
+            )
+            or "  (none)",
+        ),
         ("Message", rule.spec.message),
         ("Recommendation", rule.spec.recommendation),
-        ("Estimated effect", f"{rule.spec.estimated_effect.kind}: {rule.effect.text} ({rule.spec.estimated_effect.basis})"),
+        (
+            "Estimated effect",
+            f"{rule.spec.estimated_effect.kind}: {rule.effect.text} ({rule.spec.estimated_effect.basis})",
+        ),
     ]
     for title, body in sections:
         lines.append(f"## {title}")

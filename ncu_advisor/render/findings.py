@@ -28,7 +28,9 @@ SCHEMA_VERSION = 1
 
 #: ncu guided-analysis rules whose advice cannot be acted on from Triton source, and why.
 NOT_ACTIONABLE_FROM_TRITON = {
-    "MemoryL2Compression": "L2 compression is chosen by the CUDA allocator (compressible memory), not by kernel code",
+    "MemoryL2Compression": (
+        "L2 compression is chosen by the CUDA allocator (compressible memory), not by kernel code"
+    ),
     "UncoalescedSharedAccess": "Triton's compiler chooses shared-memory layouts and swizzles",
     "SharedMemoryConflicts": "Triton's compiler chooses shared-memory layouts and swizzles",
     "FPInstructions": "FMA contraction is decided by the compiler, not written in Triton",
@@ -100,7 +102,9 @@ def proposal_to_dict(proposal: Proposal) -> dict[str, Any]:
     }
 
 
-def results_to_dict(results: Sequence[KernelResult], *, stage: str = "all", ncu_rules: NcuRules | None = None) -> dict[str, Any]:
+def results_to_dict(
+    results: Sequence[KernelResult], *, stage: str = "all", ncu_rules: NcuRules | None = None
+) -> dict[str, Any]:
     """The JSON document (see the module docstring)."""
     gpus = sorted({r.gpu for r in results if r.gpu})
     kernels = []
@@ -120,10 +124,17 @@ def results_to_dict(results: Sequence[KernelResult], *, stage: str = "all", ncu_
                 "ncu_rules": ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), [])),
             }
         )
-    return {"version": SCHEMA_VERSION, "gpu": ", ".join(gpus) if gpus else None, "stage": stage, "kernels": kernels}
+    return {
+        "version": SCHEMA_VERSION,
+        "gpu": ", ".join(gpus) if gpus else None,
+        "stage": stage,
+        "kernels": kernels,
+    }
 
 
-def render_json(results: Sequence[KernelResult], *, stage: str = "all", ncu_rules: NcuRules | None = None) -> str:
+def render_json(
+    results: Sequence[KernelResult], *, stage: str = "all", ncu_rules: NcuRules | None = None
+) -> str:
     return json.dumps(results_to_dict(results, stage=stage, ncu_rules=ncu_rules), indent=2, allow_nan=False)
 
 
@@ -165,8 +176,14 @@ def render_text(
         if entries:
             lines.append("  ncu guided analysis:")
             for entry in entries:
-                speedup = f" (ncu est. {entry['speedup']:.0f}% {entry['speedup_type']})" if entry["speedup"] else ""
-                mark = "" if entry["actionable_from_triton"] else f" [not actionable from Triton: {entry['note']}]"
+                speedup = (
+                    f" (ncu est. {entry['speedup']:.0f}% {entry['speedup_type']})" if entry["speedup"] else ""
+                )
+                mark = (
+                    ""
+                    if entry["actionable_from_triton"]
+                    else f" [not actionable from Triton: {entry['note']}]"
+                )
                 lines.append(f"    {entry['rule']}{speedup}{mark}: {entry['message'][:220]}")
         if result.autotune_block:
             lines.append("  proposed configs:")
@@ -188,13 +205,19 @@ def render_markdown(results: Sequence[KernelResult], *, ncu_rules: NcuRules | No
     for result in results:
         lines += [f"## {_title(result)}", ""]
         if result.findings:
-            lines += ["| severity | rule | finding | evidence | effect | recommendation |", "|---|---|---|---|---|---|"]
+            lines += [
+                "| severity | rule | finding | evidence | effect | recommendation |",
+                "|---|---|---|---|---|---|",
+            ]
             for f in result.findings:
-                evidence = "<br>".join(f"`{k}` = {_value(v)}" for k, v in f.evidence.items() if k != "condition")
+                evidence = "<br>".join(
+                    f"`{k}` = {_value(v)}" for k, v in f.evidence.items() if k != "condition"
+                )
                 cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
                 lines.append(
                     f"| {f.severity.value} | {f.rule} {f.name} | {cell(f.message)} | {cell(evidence)}<br>"
-                    f"when `{cell(f.evidence.get('condition', ''))}` | {f.estimated_effect:.0%} {f.effect_kind} "
+                    f"when `{cell(f.evidence.get('condition', ''))}` "
+                    f"| {f.estimated_effect:.0%} {f.effect_kind} "
                     f"| {cell(f.recommendation)} |"
                 )
         else:
@@ -203,7 +226,11 @@ def render_markdown(results: Sequence[KernelResult], *, ncu_rules: NcuRules | No
         if entries:
             lines += ["", "ncu guided analysis:", ""]
             for entry in entries:
-                mark = "" if entry["actionable_from_triton"] else f" *(not actionable from Triton: {entry['note']})*"
+                mark = (
+                    ""
+                    if entry["actionable_from_triton"]
+                    else f" *(not actionable from Triton: {entry['note']})*"
+                )
                 lines.append(f"- **{entry['rule']}**{mark}: {entry['message'][:300]}")
         if result.autotune_block:
             lines += ["", "```python", result.autotune_block, "```"]

@@ -75,7 +75,8 @@ Autotune:
 - Test before/after: revert if gain < 2%""",
 }
 
-OUTPUT_RULES = """**Task**: Analyze the NCU metrics and current code, then generate optimized code that maximizes performance.
+OUTPUT_RULES = """\
+**Task**: Analyze the NCU metrics and current code, then generate optimized code that maximizes performance.
 
 ## CRITICAL — Code MUST compile and run:
 1. EVERY kernel function MUST have `@triton.jit` decorator
@@ -109,8 +110,9 @@ def choose_stage(results: Sequence[KernelResult], requested: str) -> str:
     is under register pressure (the ``--stage auto`` criterion), else fine-tune."""
     if requested in STAGE_GUIDANCE:
         return requested
-    from ncu_advisor.rules.engine import pressure_mask  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
+
+    from ncu_advisor.rules.engine import pressure_mask  # noqa: PLC0415
 
     rows = [{name: r.metrics.get(name) for name in PRESSURE_METRICS} for r in results]
     if not rows:
@@ -134,7 +136,9 @@ def _metric_json(results: Sequence[KernelResult]) -> str:
     for result in results:
         key = result.kernel if result.kernel not in document else f"{result.kernel} (launch {result.launch})"
         document[key] = {
-            name: round(result.metrics[name], 2) if isinstance(result.metrics[name], float) else result.metrics[name]
+            name: round(result.metrics[name], 2)
+            if isinstance(result.metrics[name], float)
+            else result.metrics[name]
             for name in PROMPT_METRICS
             if name in result.metrics
         }
@@ -160,8 +164,24 @@ def render_prompt(
     """
     chosen = choose_stage(results, stage)
     gpu_name = next((r.gpu for r in results if r.gpu), None)
-    parts = [HEADER, "", gpu_block or target_gpu_block(gpu_name), "", "[OPTIMIZATION STAGE]", "", STAGE_GUIDANCE[chosen]]
-    parts += ["", "", "", "[CURRENT CODE]", "```python", (code or "# (kernel source not available)").rstrip(), "```"]
+    parts = [
+        HEADER,
+        "",
+        gpu_block or target_gpu_block(gpu_name),
+        "",
+        "[OPTIMIZATION STAGE]",
+        "",
+        STAGE_GUIDANCE[chosen],
+    ]
+    parts += [
+        "",
+        "",
+        "",
+        "[CURRENT CODE]",
+        "```python",
+        (code or "# (kernel source not available)").rstrip(),
+        "```",
+    ]
     parts += ["", "[NCU PROFILING METRICS]", _metric_json(results)]
     findings = [(r, f) for r in results for f in r.findings]
     if findings:
@@ -174,7 +194,12 @@ def render_prompt(
             )
         for result in results:
             if result.autotune_block:
-                parts += [f"Suggested configs for {result.kernel}:", "```python", result.autotune_block, "```"]
+                parts += [
+                    f"Suggested configs for {result.kernel}:",
+                    "```python",
+                    result.autotune_block,
+                    "```",
+                ]
     ncu_lines = []
     for result in results:
         for entry in ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), [])):

@@ -140,7 +140,9 @@ def gpu_environment(table: pd.DataFrame, gpu: Any = None) -> dict[str, Any]:
     return fields
 
 
-def _source_environment(table: pd.DataFrame, source: SourceFacts | None) -> tuple[dict[str, np.ndarray], list[Any]]:
+def _source_environment(
+    table: pd.DataFrame, source: SourceFacts | None
+) -> tuple[dict[str, np.ndarray], list[Any]]:
     """Per-row ``src_*`` arrays (NaN where unknown) and the KernelFacts of each row (or None)."""
     n = len(table)
     kernels_of_rows: list[Any] = [None] * n
@@ -248,7 +250,9 @@ def evaluate(
     def id_values(column: str) -> list[Any]:
         if column not in columns:
             return [None] * n
-        return [None if (v is None or (isinstance(v, float) and v != v)) else v for v in table[column].tolist()]
+        return [
+            None if (v is None or (isinstance(v, float) and v != v)) else v for v in table[column].tolist()
+        ]
 
     kernel_names = [str(k) if k is not None else "?" for k in id_values("kernel")]
     variants = id_values("variant")
@@ -261,7 +265,9 @@ def evaluate(
     )
     summary_columns = {name: resolve_column(columns, name) for name in SUMMARY_METRICS}
     summary_values = {name: _numeric(table, col) for name, col in summary_columns.items() if col is not None}
-    summary_lists = [(name, _python_values(values), np.isnan(values).tolist()) for name, values in summary_values.items()]
+    summary_lists = [
+        (name, _python_values(values), np.isnan(values).tolist()) for name, values in summary_values.items()
+    ]
     launch_list = launch_index.tolist()
     stage_list = [str(s) for s in stages.tolist()]
 
@@ -339,7 +345,11 @@ def evaluate(
                 first_reason[(first_reason < 0) & absent & active] = number
             # One shared (read-only) entry per reason: large tables skip the same rule on many rows.
             entries = [{"rule": rule.id, "reason": why} for _absent, why in reasons]
-            for i, number in zip(np.flatnonzero(first_reason >= 0).tolist(), first_reason[first_reason >= 0].tolist()):
+            for i, number in zip(
+                np.flatnonzero(first_reason >= 0).tolist(),
+                first_reason[first_reason >= 0].tolist(),
+                strict=True,
+            ):
                 results[i].skipped.append(entries[number])
         if not candidates.any():
             continue
@@ -354,7 +364,8 @@ def evaluate(
         rows = np.flatnonzero(fire)
         evidence_keys = [evidence_names.get(name, name) for name in sorted(rule.inputs)] + list(rule.derived)
         evidence_columns = [
-            _python_values(np.broadcast_to(env[name], (n,))[rows]) for name in [*sorted(rule.inputs), *rule.derived]
+            _python_values(np.broadcast_to(env[name], (n,))[rows])
+            for name in [*sorted(rule.inputs), *rule.derived]
         ]
         message_columns = [
             (name, np.broadcast_to(np.asarray(env[name], dtype=np.float64), (n,))[rows].tolist())
@@ -364,7 +375,9 @@ def evaluate(
         spec = rule.spec
         for position, i in enumerate(rows.tolist()):
             values = {name: column[position] for name, column in message_columns}
-            evidence: dict[str, Any] = {key: column[position] for key, column in zip(evidence_keys, evidence_columns)}
+            evidence: dict[str, Any] = {
+                key: column[position] for key, column in zip(evidence_keys, evidence_columns, strict=True)
+            }
             evidence["condition"] = rule.when.text
             results[i].findings.append(
                 Finding(

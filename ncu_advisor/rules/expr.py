@@ -110,7 +110,9 @@ def parse_expression(text: object, *, where: str | None = None) -> Expression:
     return Expression(text=source, tree=tree, names=frozenset(names))
 
 
-def _check(node: ast.AST, text: str, where: str | None, names: set[str], count: list[int], depth: int) -> None:
+def _check(
+    node: ast.AST, text: str, where: str | None, names: set[str], count: list[int], depth: int
+) -> None:
     count[0] += 1
     if count[0] > MAX_NODES:
         raise _fail(text[:60], f"has more than {MAX_NODES} parts", where)
@@ -184,7 +186,11 @@ def _check(node: ast.AST, text: str, where: str | None, names: set[str], count: 
 
 
 def _literal_number(node: ast.AST) -> float | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
         return float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _literal_number(node.operand)
@@ -238,7 +244,7 @@ def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
     if isinstance(node, ast.Compare):
         left = _as_float(_eval(node.left, env, text))
         result: Any = True
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _as_float(_eval(comparator, env, text))
             result = np.logical_and(result, _COMPARE_OPS[type(op)](left, right))
             left = right

@@ -104,14 +104,18 @@ def parse_rule_text(text: str, path: Path | None = None, *, catalogue: set[str] 
         count = exc.error_count()
         more = f" (and {count - 1} more problems)" if count > 1 else ""
         raise RuleError(
-            f"{at}field {location!r}: {first['msg']}{more}", path=path, hint="see docs/rules.md for the format"
+            f"{at}field {location!r}: {first['msg']}{more}",
+            path=path,
+            hint="see docs/rules.md for the format",
         ) from None
     if catalogue is not None:
         for requirement in spec.requires:
             if requirement.name in catalogue or requirement.name in EXTRA_COLUMNS:
                 continue
             close = difflib.get_close_matches(requirement.name, sorted(catalogue), n=3, cutoff=0.6)
-            suggestion = f"did you mean {', '.join(close)}?" if close else "check the name with `ncu-advisor metrics`"
+            suggestion = (
+                f"did you mean {', '.join(close)}?" if close else "check the name with `ncu-advisor metrics`"
+            )
             raise RuleError(f"{spec.id}: unknown metric {requirement.name!r}", path=path, hint=suggestion)
     try:
         return compile_rule(spec, path)
@@ -133,7 +137,9 @@ def load_rule_file(path: Path, *, catalogue: set[str] | None = None) -> Rule:
 def load_rule_dir(directory: Path, *, catalogue: set[str] | None = None) -> list[Rule]:
     """Read every ``*.yaml``/``*.yml`` in ``directory``; rule ids must be unique."""
     if not directory.is_dir():
-        raise RuleError("rule directory not found", path=directory, hint="pass a directory of *.yaml rule files")
+        raise RuleError(
+            "rule directory not found", path=directory, hint="pass a directory of *.yaml rule files"
+        )
     rules: list[Rule] = []
     seen: dict[str, Path] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
