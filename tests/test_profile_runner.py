@@ -343,3 +343,29 @@ def test_cli_dry_run_prints_commands_runs_nothing(tmp_path: Path) -> None:
     assert "ncu_advisor.profile.child" in ncu_line and "--mode ncu" in ncu_line
     assert "# Model: bench" in lines and "# Model: ncu" not in lines
     assert not (tmp_path / "r").exists()
+
+
+def test_cli_dry_run_expand_autotune_pins_configs(tmp_path: Path) -> None:
+    source = pytest.importorskip("ncu_advisor.source")
+    (kernel,) = [k for k in source.analyze_file(FAULTS).kernels if k.autotune_configs]
+    result = runner.invoke(
+        app,
+        [
+            "profile",
+            str(FAULTS),
+            "--dry-run",
+            "--expand-autotune",
+            "--runs-dir",
+            str(tmp_path / "r"),
+            "--variant",
+            "ModelNew_tuned@cfg1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    bench = lines[lines.index("# ModelNew_tuned@cfg1: bench") + 1]
+    ncu = lines[lines.index("# ModelNew_tuned@cfg1: ncu") + 1]
+    pin = f"ModelNew_tuned --autotune-kernel {kernel.name} --autotune-config 1"
+    assert pin in bench and pin in ncu
+    assert "--autotune-from" in ncu and "ModelNew_tuned@cfg1/result.json" in ncu
+    assert not (tmp_path / "r").exists()
