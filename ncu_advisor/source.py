@@ -352,3 +352,51 @@ def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFa
         num_loops=loops,
         _non_literal_launch=frozenset(launch.non_literal) if launch else frozenset(),
     )
+
+
+def variant_code(text: str, kernel_names: list[str], variant: str | None = None) -> str:
+    """The part of a kernel file one variant needs, in file order: the imports, the given ``@triton.jit``
+    kernels (with their decorators), the top-level functions that launch them, and the variant's class.
+
+    ``variant`` may carry a suffix (``ModelNew_seed001_small`` finds class ``ModelNew_seed001``). Falls back
+    to the whole text when the file does not parse or none of the kernels is in it.
+    """
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return text
+    lines = text.splitlines()
+    wanted = set(kernel_names)
+    chosen: list[ast.stmt] = []
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    kernels = [f for name, f in functions.items() if name in wanted and _is_jit(f.decorator_list)]
+    if not kernels:
+        return text
+    launchers = [
+        f
+        for f in functions.values()
+        if f not in kernels
+        and any(
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Subscript)
+            and _dotted(node.func.value) in wanted
+            for node in ast.walk(f)
+        )
+    ]
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    variant_class = None
+    name = variant or ""
+    while name and variant_class is None:
+        variant_class = classes.get(name)
+        name = name.rsplit("_", 1)[0] if "_" in name else ""
+    chosen = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    chosen += kernels + launchers + ([variant_class] if variant_class is not None else [])
+    chosen.sort(key=lambda n: n.lineno)
+    parts = []
+    for node in chosen:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+        end = node.end_lineno or node.lineno
+        parts.append("\n".join(lines[start:end]))
+    imports = [p for p, n in zip(parts, chosen, strict=True) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    rest = [p for p, n in zip(parts, chosen, strict=True) if not isinstance(n, (ast.Import, ast.ImportFrom))]
+    return "\n".join(imports) + "\n\n\n" + "\n\n\n".join(rest) + "\n"

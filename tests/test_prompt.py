@@ -49,6 +49,9 @@ def test_prompt_sections_in_seed_order() -> None:
     assert positions == sorted(positions)
     assert "H200" in prompt.split("[OPTIMIZATION STAGE]")[0]  # the report's GPU, not the seeds' 4090
     assert "def conv2d_scale_min_kernel(" in prompt
+    code = prompt.split("[CURRENT CODE]", 1)[1].split("[NCU PROFILING METRICS]", 1)[0]
+    assert "class ModelNew_seed001(nn.Module)" in code  # the variant's own code, as in the seed prompt
+    assert "class ModelNew_seed000(" not in code and "def scale_channel_min_kernel(" not in code
 
 
 def test_prompt_metrics_are_the_reports_values() -> None:

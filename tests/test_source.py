@@ -138,3 +138,16 @@ def test_analysis_never_executes_the_file(tmp_path: Path) -> None:
     kernel.write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     analyze_file(kernel)
     assert not marker.exists()
+
+
+def test_variant_code_keeps_imports_kernel_launcher_and_class() -> None:
+    from ncu_advisor.source import variant_code
+
+    text = FUSED.read_text()
+    code = variant_code(text, ["conv2d_scale_min_kernel"], "ModelNew_seed001_small")
+    assert code.startswith("import torch")
+    assert "@triton.jit\ndef conv2d_scale_min_kernel(" in code
+    assert "def conv_scale_min_triton(" in code and "class ModelNew_seed001(nn.Module):" in code
+    assert "scale_channel_min_kernel" not in code and "class ModelNew_seed000(" not in code
+    assert code.index("def conv2d_scale_min_kernel(") < code.index("class ModelNew_seed001(")
+    assert variant_code(text, ["no_such_kernel"], None) == text

@@ -23,7 +23,7 @@ from ncu_advisor.model import Severity
 from ncu_advisor.render.findings import render_json, render_markdown, render_text, worst_severity
 from ncu_advisor.render.prompt import render_prompt
 from ncu_advisor.rules import STAGE_CHOICES, KernelResult, evaluate, load_rules
-from ncu_advisor.source import SourceFacts, analyze_file
+from ncu_advisor.source import SourceFacts, analyze_file, variant_code
 
 FORMATS = ("text", "json", "markdown", "prompt")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -248,10 +248,14 @@ def _prompt(
     prompts = []
     for group in variants.values():
         shown = [r for r in group if facts is not None and facts.kernel(r.kernel) is not None] or group
+        code = None
+        if facts is not None:
+            jit_names = [k.name for r in shown if (k := facts.kernel(r.kernel)) is not None]
+            code = variant_code(facts.text, jit_names, shown[0].variant)
         prompts.append(
             render_prompt(
                 shown,
-                code=facts.text if facts else None,
+                code=code,
                 stage=stage,
                 gpu_block=_gpu_block(shown),
                 ncu_rules=ncu_rules,
