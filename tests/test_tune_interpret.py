@@ -1,0 +1,147 @@
+"""The pin and the --write class on real Triton kernels, run by Triton's CPU interpreter (TRITON_INTERPRET=1).
+
+Triton 3.6's interpreter launches through the same ``KernelInterface.__getitem__`` -> ``self.run(grid=...,
+**kwargs)`` path as the GPU JITFunction, so the override mechanics are exercised for real; the output is
+checked against ``Model`` in float64 (an independent path). Needs a Python with torch and triton: this one,
+or the one named by ``NCU_ADVISOR_TORCH_PYTHON`` (see tests/test_kernels_interpret.py); else it skips.
+Run as a script it prints the JSON the test reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = {"batch_size": 2, "in_channels": 8, "out_channels": 64, "height": 7, "width": 9}
+
+
+def _torch_python() -> str | None:
+    named = os.environ.get("NCU_ADVISOR_TORCH_PYTHON")
+    if named:
+        return named
+    if importlib.util.find_spec("torch") and importlib.util.find_spec("triton"):
+        return sys.executable
+    return None
+
+
+def _shrink(module) -> None:
+    for name, value in SHAPES.items():
+        setattr(module, name, value)
+
+
+def _error(module, variant_class) -> float:
+    import torch
+
+    from ncu_advisor.profile.child import build
+
+    torch.manual_seed(0)
+    reference, model, inputs, _ = build(module, variant_class, seed=0, device="cpu")
+    with torch.no_grad():
+        expected = reference.double()(*[t.double() for t in inputs])
+        got = model(*inputs)
+    return float((got.double() - expected).norm() / expected.norm())
+
+
+def main(work: Path) -> dict:
+    """Pin seed 001's kernel and a zoo kernel, and run a --write class; return what happened."""
+    from ncu_advisor.profile.child import load_module
+    from ncu_advisor.tune.emit import METHOD_CLASS_CONFIG, METHOD_LAUNCH, write_tuned_variant
+    from ncu_advisor.tune.pin import Override, PinError, apply_override
+    from ncu_advisor.tune.space import TuneConfig
+
+    out: dict = {}
+    fused = load_module(ROOT / "kernels" / "fused.py")
+    _shrink(fused)
+    out["seed001_error"] = _error(fused, "ModelNew_seed001")
+    record = apply_override(fused, "ModelNew_seed001",
+                            Override("conv2d_scale_min_kernel", {"BLOCK_M": 16, "BLOCK_N": 64}, num_warps=8))
+    out["pinned_error"] = _error(fused, "ModelNew_seed001")
+    out["pinned_record"] = {k: record.get(k) for k in ("method", "launched_with", "used", "int_args")}
+
+    elementwise = load_module(ROOT / "kernels" / "elementwise.py")
+    elementwise.N_ELEMENTS = 3001
+    record = apply_override(elementwise, "ModelNew_block64_w8", Override("fma_gelu_scale_kernel", {"BLOCK_SIZE": 256}))
+    out["zoo_error"] = _error(elementwise, "ModelNew_block64_w8")
+    out["zoo_record"] = {k: record.get(k) for k in ("method", "launched_with")}
+
+    softmax = load_module(ROOT / "kernels" / "softmax.py")
+    softmax.N_ROWS, softmax.N_COLS, softmax.TAIL_GRID = 37, 100, 5
+    try:
+        apply_override(softmax, None, Override("softmax_rows_kernel", {"BLOCK_SIZE": 256}))
+        _error(softmax, "ModelNew")
+        out["fixed_grid"] = "no error"
+    except PinError as exc:
+        out["fixed_grid"] = f"PinError: {exc}"
+
+    copy = work / "fused_copy.py"
+    shutil.copyfile(ROOT / "kernels" / "fused.py", copy)
+    start = TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, 4, 2)
+    tuned = TuneConfig.make({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}, 4, 2)
+    name = write_tuned_variant(copy, "ModelNew_seed001", "conv2d_scale_min_kernel", tuned, METHOD_LAUNCH, start=start)
+    written = load_module(copy)
+    _shrink(written)
+    seen: list = []
+    kernel = written.conv2d_scale_min_kernel
+    cls_run = type(kernel).run
+
+    def spy(self, *args, **kwargs):
+        seen.append({k: kwargs.get(k) for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K")})
+        return cls_run(self, *args, **kwargs)
+
+    type(kernel).run = spy
+    try:
+        out["written_error"] = _error(written, name)
+        out["written_seen"] = seen[-1] if seen else None
+        out["kernel_restored"] = "run" not in kernel.__dict__
+        seen.clear()
+        _error(written, "ModelNew_seed001")
+        out["parent_seen"] = seen[-1] if seen else None
+    finally:
+        type(kernel).run = cls_run
+    zoo_copy = work / "elementwise_copy.py"
+    shutil.copyfile(ROOT / "kernels" / "elementwise.py", zoo_copy)
+    zoo_name = write_tuned_variant(zoo_copy, "ModelNew_block64_w8", "fma_gelu_scale_kernel",
+                                   TuneConfig.make({"BLOCK_SIZE": 1024}, 4, 3), METHOD_CLASS_CONFIG,
+                                   start=TuneConfig.make({"BLOCK_SIZE": 64}, 8, 3))
+    zoo_written = load_module(zoo_copy)
+    zoo_written.N_ELEMENTS = 3001
+    out["zoo_written_config"] = getattr(zoo_written, zoo_name).config
+    out["zoo_written_error"] = _error(zoo_written, zoo_name)
+    return out
+
+
+def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
+    python = _torch_python()
+    if python is None:
+        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([python, str(Path(__file__).resolve()), str(tmp_path)], capture_output=True, text=True,
+                          timeout=900, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["seed001_error"] < 1e-5 and result["pinned_error"] < 1e-5
+    record = result["pinned_record"]
+    assert record["method"] == "launch-kwargs"
+    assert record["launched_with"] == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "num_warps": 4, "num_stages": 2}
+    assert (record["used"]["BLOCK_M"], record["used"]["BLOCK_N"], record["used"]["num_warps"]) == (16, 64, 8)
+    assert record["int_args"]["C_out"] == SHAPES["out_channels"] and record["int_args"]["C_in"] == SHAPES["in_channels"]
+    assert result["zoo_error"] < 1e-5 and result["zoo_record"]["method"] == "class-config"
+    assert result["zoo_record"]["launched_with"]["BLOCK_SIZE"] == 256
+    assert result["fixed_grid"].startswith("PinError") and "BLOCK_SIZE" in result["fixed_grid"]
+    assert result["written_error"] < 1e-5 and result["written_seen"] == {"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}
+    assert result["kernel_restored"] is True
+    assert result["parent_seen"] == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}
+    assert result["zoo_written_config"] == {"BLOCK_SIZE": 1024, "num_warps": 4}
+    assert result["zoo_written_error"] < 1e-5
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(Path(sys.argv[1]))))
