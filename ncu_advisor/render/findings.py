@@ -213,12 +213,11 @@ def render_markdown(results: Sequence[KernelResult], *, ncu_rules: NcuRules | No
                 evidence = "<br>".join(
                     f"`{k}` = {_value(v)}" for k, v in f.evidence.items() if k != "condition"
                 )
-                cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
                 lines.append(
-                    f"| {f.severity.value} | {f.rule} {f.name} | {cell(f.message)} | {cell(evidence)}<br>"
-                    f"when `{cell(f.evidence.get('condition', ''))}` "
+                    f"| {f.severity.value} | {f.rule} {f.name} | {_cell(f.message)} | {_cell(evidence)}<br>"
+                    f"when `{_cell(f.evidence.get('condition', ''))}` "
                     f"| {f.estimated_effect:.0%} {f.effect_kind} "
-                    f"| {cell(f.recommendation)} |"
+                    f"| {_cell(f.recommendation)} |"
                 )
         else:
             lines.append("No findings.")
@@ -236,6 +235,11 @@ def render_markdown(results: Sequence[KernelResult], *, ncu_rules: NcuRules | No
             lines += ["", "```python", result.autotune_block, "```"]
         lines.append("")
     return "\n".join(lines)
+
+
+def _cell(text: object) -> str:
+    """Text safe inside a markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def count_by_severity(results: Sequence[KernelResult]) -> dict[Severity, int]:

@@ -107,7 +107,10 @@ def _metric_values(table: pd.DataFrame, name: str) -> tuple[np.ndarray, str | No
 def _numeric(table: pd.DataFrame, column: str | None) -> np.ndarray:
     if column is None:
         return np.full(len(table), np.nan)
-    return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    values: np.ndarray = pd.to_numeric(table[column], errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    return values
 
 
 def gpu_environment(table: pd.DataFrame, gpu: Any = None) -> dict[str, Any]:
@@ -207,7 +210,8 @@ def _python_values(values: np.ndarray) -> list[Any]:
     out = values.astype(object)
     if whole.any():
         out[whole] = values[whole].astype(np.int64).astype(object)
-    return out.tolist()
+    listed: list[Any] = out.tolist()
+    return listed
 
 
 def evaluate(
@@ -374,7 +378,7 @@ def evaluate(
         effect_list = effect[rows].tolist()
         spec = rule.spec
         for position, i in enumerate(rows.tolist()):
-            values = {name: column[position] for name, column in message_columns}
+            message_values = {name: column[position] for name, column in message_columns}
             evidence: dict[str, Any] = {
                 key: column[position] for key, column in zip(evidence_keys, evidence_columns, strict=True)
             }
@@ -387,7 +391,7 @@ def evaluate(
                     severity=spec.severity,
                     kernel=kernel_names[i],
                     launch=launch_list[i],
-                    message=_format_message(spec.message, values),
+                    message=_format_message(spec.message, message_values),
                     recommendation=spec.recommendation,
                     evidence=evidence,
                     estimated_effect=effect_list[position],

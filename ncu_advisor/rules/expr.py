@@ -153,8 +153,8 @@ def _check(
         _check(node.operand, text, where, names, count, deeper)
         return
     if isinstance(node, ast.BoolOp):
-        for value in node.values:
-            _check(value, text, where, names, count, deeper)
+        for operand in node.values:
+            _check(operand, text, where, names, count, deeper)
         return
     if isinstance(node, ast.Compare):
         for op in node.ops:
@@ -218,7 +218,7 @@ def _truth(value: Any) -> Any:
 
 def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # _check admitted only numbers and booleans
     if isinstance(node, ast.Name):
         if node.id not in env:
             raise RuleError(f"expression {text!r}: no value for {node.id!r}")
@@ -243,12 +243,12 @@ def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
         return result
     if isinstance(node, ast.Compare):
         left = _as_float(_eval(node.left, env, text))
-        result: Any = True
+        compared: Any = True
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _as_float(_eval(comparator, env, text))
-            result = np.logical_and(result, _COMPARE_OPS[type(op)](left, right))
+            compared = np.logical_and(compared, _COMPARE_OPS[type(op)](left, right))
             left = right
-        return result if isinstance(result, np.ndarray) else bool(result)
+        return compared if isinstance(compared, np.ndarray) else bool(compared)
     if isinstance(node, ast.IfExp):
         test = _truth(_eval(node.test, env, text))
         body = _as_float(_eval(node.body, env, text))
@@ -261,8 +261,8 @@ def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
         if node.func.id == "abs":
             return np.abs(args[0]) if isinstance(args[0], np.ndarray) else abs(args[0])
         reduce = np.fmin if node.func.id == "min" else np.fmax
-        result = args[0]
+        reduced = args[0]
         for arg in args[1:]:
-            result = reduce(result, arg)
-        return result if isinstance(result, np.ndarray) else float(result)
+            reduced = reduce(reduced, arg)
+        return reduced if isinstance(reduced, np.ndarray) else float(reduced)
     raise RuleError(f"expression {text!r}: {type(node).__name__} is not allowed")  # unreachable after _check

@@ -99,8 +99,8 @@ def parse_rule_text(text: str, path: Path | None = None, *, catalogue: set[str] 
         first = exc.errors()[0]
         location = ".".join(str(part) for part in first["loc"])
         top = str(first["loc"][0]) if first["loc"] else ""
-        line = _key_lines(text).get(top)
-        at = f"line {line}: " if line else ""
+        key_line = _key_lines(text).get(top)
+        at = f"line {key_line}: " if key_line else ""
         count = exc.error_count()
         more = f" (and {count - 1} more problems)" if count > 1 else ""
         raise RuleError(
