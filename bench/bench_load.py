@@ -100,6 +100,13 @@ def main() -> int:
     )
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     say(f"median table build CPU time: {statistics.median(build_cpu_times):.2f} s")
+    try:
+        import resource
+
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        say(f"peak memory of this process: {peak_mb:.0f} MB (ncu_report keeps what it parsed in its context)")
+    except ImportError:
+        pass
     say(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -421,6 +421,13 @@ def _read_in_processes(
     return records, units
 
 
+def _core_fallbacks(table: pd.DataFrame) -> dict[str, str]:
+    """Core metrics that some launch of ``table`` only has under a fallback name: name -> fallback(s)."""
+    from ncu_advisor.metrics import CORE_METRICS, fallbacks_used
+
+    return fallbacks_used(table, CORE_METRICS)
+
+
 def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.DataFrame:
     """Build the table once from per-launch dicts: id columns first, then metrics sorted by name.
 
@@ -440,6 +447,7 @@ def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.Dat
         if column.dtype == object and column.isna().all():
             table[name] = column.astype("float64")
     table.attrs["units"] = {name: units.get(name, "") for name in metric_names}
+    table.attrs["fallbacks"] = _core_fallbacks(table)
     return table
 
 
@@ -652,7 +660,8 @@ def read_report(path: str | Path, *, variant: str | None = None) -> pd.DataFrame
 
     Returns:
         The table: ``ID_COLUMNS`` first, then every metric under its full ncu name in base units.
-        ``attrs["units"]`` maps each metric to its base unit.
+        ``attrs["units"]`` maps each metric to its base unit; ``attrs["fallbacks"]`` maps each core
+        metric (``metrics.CORE_METRICS``) read through a fallback name to that name.
 
     Raises:
         ReportError: the file is missing, not a report, truncated/corrupt, or holds no kernels.
@@ -672,7 +681,8 @@ def read_reports(paths: Iterable[str | Path], *, variant: str | None = None) -> 
         variant: stored in the ``variant`` column of every row.
 
     Returns:
-        The concatenated table; ``attrs["units"]`` merges the reports' units.
+        The concatenated table; ``attrs["units"]`` merges the reports' units, ``attrs["fallbacks"]``
+        is recomputed on the whole table.
 
     Raises:
         ReportError: no paths were given, or any report cannot be read.
@@ -689,7 +699,7 @@ def read_reports(paths: Iterable[str | Path], *, variant: str | None = None) -> 
     combined = pd.concat(tables, ignore_index=True, sort=False)
     metric_names = sorted(set(combined.columns) - set(ID_COLUMNS))
     combined = combined[[*ID_COLUMNS, *metric_names]]
-    combined.attrs = {"units": units}
+    combined.attrs = {"units": units, "fallbacks": _core_fallbacks(combined)}
     return combined
 
 

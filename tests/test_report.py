@@ -120,6 +120,7 @@ def test_read_reports_concatenates_with_nan_for_absent_metrics() -> None:
         small["launch__registers_per_thread"].tolist() + full["launch__registers_per_thread"].tolist()
     )
     assert both.attrs["units"]["gpu__time_duration.sum"] == "ns"
+    assert small.attrs["fallbacks"] == {}  # the seed runs collected every core metric under its name
 
 
 def test_worker_processes_give_the_same_table() -> None:

@@ -57,6 +57,7 @@ def test_dram_throughput_falls_back_on_section_reports(tables: dict[str, object]
     assert used == "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed"
     assert values.tolist() == table[used].tolist()
     assert fallbacks_used(table)["dram__throughput.avg.pct_of_peak_sustained_elapsed"] == used
+    assert table.attrs["fallbacks"] == {"dram__throughput.avg.pct_of_peak_sustained_elapsed": used}
 
 
 def test_2019_reports_use_their_old_names(tables: dict[str, object]) -> None:
