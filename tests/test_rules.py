@@ -329,3 +329,28 @@ def test_extra_dir_adds_and_replaces(tmp_path: Path) -> None:
     by_id = {r.id: r for r in rules}
     assert "XX001" in by_id and by_id["NA101"].name == "my-registers"
     assert len(rules) == len(RULES) + 1
+
+
+def test_fixture_cutter_fills_only_pending_firing_cases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ncu_advisor.rules import fixtures as cutter
+
+    for rule_id in ("NA101", "NA309"):
+        (tmp_path / f"{rule_id}.yaml").write_text(
+            (FIXTURES / f"{rule_id}.yaml").read_text(), encoding="utf-8"
+        )
+    monkeypatch.setattr(cutter, "FIXTURE_DIR", tmp_path)
+    report = ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_small.ncu-rep.gz"
+    cases = cutter.collect([report], ROOT / "kernels" / "fused.py")
+    assert [c["kernel"] for c in cases["NA101"]["fire"]] == ["conv2d_scale_min_kernel"]
+    assert cases["NA309"]["fire"] == [] and len(cases["NA309"]["quiet"]) == 1
+    # Pretend NA309 fired there: the pending entry becomes a real case; NA101 (already has one) is untouched.
+    cases["NA309"]["fire"] = [dict(cases["NA309"]["quiet"][0], expect="fire")]
+    before = (tmp_path / "NA101.yaml").read_text()
+    assert cutter.write_pending(cases) == ["NA309"]
+    written = yaml.safe_load((tmp_path / "NA309.yaml").read_text())
+    assert "pending" not in written
+    assert written["cases"][-1]["expect"] == "fire"
+    assert written["cases"][-1]["report"] == "examples/reports/h200-seed/ModelNew_seed001_small.ncu-rep.gz"
+    assert (tmp_path / "NA101.yaml").read_text() == before
