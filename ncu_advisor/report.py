@@ -289,6 +289,7 @@ def _read_actions(
     }
     string_kind = metric_class.ValueKind_STRING
     units: dict[str, str] = {}
+    numeric_getter: dict[str, Any] = {}
     device_values: dict[Any, dict[str, Any]] = {}
     records: list[dict[str, Any]] = []
     ranges: dict[int, Any] = {}
@@ -343,8 +344,18 @@ def _read_actions(
         record: dict[str, Any] = {name: cached_device[name] for name in device_level if name in cached_device}
         for name in launch_level:
             metric = metric_by_name(action, name)
-            if metric is not None:
-                record[name] = read_value(metric)
+            if metric is None:
+                continue
+            # A metric's value kind is fixed by its name: remember the numeric getter and skip kind().
+            getter = numeric_getter.get(name)
+            if getter is None:
+                getter = to_float.get(metric_kind(metric))
+                if getter is None:
+                    record[name] = read_value(metric)
+                    continue
+                numeric_getter[name] = getter
+            number = getter(metric)
+            record[name] = None if number == 0 and not has_value(metric) else float(number)
         gpu = record.get("device__attribute_display_name")
         record.update(
             range=range_index,
