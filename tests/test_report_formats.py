@@ -538,3 +538,13 @@ def test_run_without_reference_has_no_speedup(tmp_path: Path) -> None:
     assert all(v.speedup_vs_reference is None for v in built.variants)
     row = next(line for line in render_markdown(built).splitlines() if line.startswith("| ModelNew |"))
     assert row.split(" | ")[3] == "–"
+
+
+def test_kernel_path_from_another_machine_is_made_repo_relative(tmp_path: Path) -> None:
+    (tmp_path / "kernels").mkdir()
+    (tmp_path / "kernels" / "fused.py").write_text("x = 1\n")
+    recorded = "/home/gpu-runner/_work/repo/repo/kernels/fused.py"
+    assert report_data.repo_relative(recorded, tmp_path) == "kernels/fused.py"
+    assert report_data.repo_relative(str(tmp_path / "kernels" / "fused.py"), tmp_path) == "kernels/fused.py"
+    assert report_data.repo_relative("/elsewhere/other.py", tmp_path) == "other.py"
+    assert report_data.repo_relative("kernels/fused.py", tmp_path) == "kernels/fused.py"

@@ -251,9 +251,12 @@ def _variant_result(run_path: Path, manifest: dict[str, Any], name: str) -> dict
 
 
 def repo_relative(path: str | None, source_root: Path | None) -> str | None:
-    """The kernel file's path as recorded in the manifest, relative to ``source_root`` when inside it.
+    """The kernel file's path as recorded in the manifest, relative to ``source_root`` (default: cwd).
 
-    Paths outside the root keep only their name, so SARIF never carries a path of the profiling machine.
+    A recorded absolute path inside the root is made relative. One from another machine (the GPU runner's
+    checkout) is matched by its longest tail that names a file under the root (``/x/y/kernels/fused.py``
+    -> ``kernels/fused.py`` when that file exists here); failing that only its file name is kept, so SARIF
+    never carries a path of the profiling machine.
     """
     if not path:
         return None
@@ -264,7 +267,13 @@ def repo_relative(path: str | None, source_root: Path | None) -> str | None:
     try:
         return recorded.relative_to(root).as_posix()
     except ValueError:
-        return recorded.name
+        pass
+    parts = recorded.parts[1:]
+    for start in range(len(parts)):
+        tail = Path(*parts[start:])
+        if (root / tail).is_file():
+            return tail.as_posix()
+    return recorded.name
 
 
 def _class_lines(text: str) -> dict[str, int]:
