@@ -1,4 +1,4 @@
-"""Efficacy of `ncu-advisor tune`: does it reach >= 95% of an exhaustive sweep's best speed with <= 25% of the trials?
+"""Efficacy of `ncu-advisor tune`: >= 95% of an exhaustive sweep's best speed with <= 25% of its trials?
 
 Usage (GPU machine, about 4-6 minutes on an H200):
     python bench/bench_tune.py OUT_DIR [--kernels seed001,matmul,elementwise] [--ncu] [--max-seconds 330]
@@ -13,7 +13,8 @@ Recommendations: the rules over Triton's n_regs/n_spills (as ``tune --no-ncu``),
 real ncu profile of each new best (a child process under ncu, as ``tune``).
 
 Pass per kernel: ``sweep_best_ms / tune_best_ms >= 0.95`` (tune's best config timed by the sweep when it is in
-the space) AND ``tune trials (start included) <= 25% of the swept configs``. Writes ``OUT_DIR/bench_tune.json``
+the space) AND ``tune trials (start included) <= 25% of the swept configs``. Writes
+``OUT_DIR/bench_tune.json``
 and ``OUT_DIR/bench_tune.md``; a kernel that falls short is reported as FAIL with the reason, never hidden.
 Limits of the in-process measure: a config that crashes the CUDA context or hangs stops the bench (the
 child-process path of ``ncu-advisor tune`` survives both).
@@ -60,15 +61,36 @@ class Case:
 
 
 CASES = {
-    "seed001": Case("seed001", "kernels/fused.py", "ModelNew_seed001",
-                    {"BLOCK_M": (32, 64, 128), "BLOCK_N": (32, 64, 128), "BLOCK_K": (32,),
-                     "num_warps": (4, 8), "num_stages": (2, 3)}),
-    "matmul": Case("matmul", "kernels/matmul_epilogue.py", "ModelNew_tile16_w1_s1",
-                   {"BLOCK_M": (32, 64, 128), "BLOCK_N": (32, 64, 128), "BLOCK_K": (32,),
-                    "num_warps": (4, 8), "num_stages": (2, 3)}),
-    "elementwise": Case("elementwise", "kernels/elementwise.py", "ModelNew_block64_w8",
-                        {"BLOCK_SIZE": (64, 128, 256, 512, 1024, 2048, 4096), "num_warps": (4, 8),
-                         "num_stages": (2, 3)}),
+    "seed001": Case(
+        "seed001",
+        "kernels/fused.py",
+        "ModelNew_seed001",
+        {
+            "BLOCK_M": (32, 64, 128),
+            "BLOCK_N": (32, 64, 128),
+            "BLOCK_K": (32,),
+            "num_warps": (4, 8),
+            "num_stages": (2, 3),
+        },
+    ),
+    "matmul": Case(
+        "matmul",
+        "kernels/matmul_epilogue.py",
+        "ModelNew_tile16_w1_s1",
+        {
+            "BLOCK_M": (32, 64, 128),
+            "BLOCK_N": (32, 64, 128),
+            "BLOCK_K": (32,),
+            "num_warps": (4, 8),
+            "num_stages": (2, 3),
+        },
+    ),
+    "elementwise": Case(
+        "elementwise",
+        "kernels/elementwise.py",
+        "ModelNew_block64_w8",
+        {"BLOCK_SIZE": (64, 128, 256, 512, 1024, 2048, 4096), "num_warps": (4, 8), "num_stages": (2, 3)},
+    ),
 }
 
 
@@ -76,7 +98,7 @@ def space_configs(space: dict[str, tuple[int, ...]]) -> list[TuneConfig]:
     blocks = [k for k in space if k not in ("num_warps", "num_stages")]
     configs = []
     for values in itertools.product(*(space[k] for k in blocks), space["num_warps"], space["num_stages"]):
-        configs.append(TuneConfig.make(dict(zip(blocks, values[:-2])), values[-2], values[-1]))
+        configs.append(TuneConfig.make(dict(zip(blocks, values[:-2], strict=True)), values[-2], values[-1]))
     return configs
 
 
@@ -111,7 +133,10 @@ class InProcess:
             return
         values = {**config.param_dict, "num_warps": config.num_warps, "num_stages": config.num_stages}
         if self.method == "class-config":
-            self.cls.config = {**self.original_config, **{k: v for k, v in values.items() if k in self.original_config}}
+            self.cls.config = {
+                **self.original_config,
+                **{k: v for k, v in values.items() if k in self.original_config},
+            }
             self.forced.update({k: v for k, v in values.items() if k not in self.original_config})
         else:
             self.forced.update(values)
@@ -128,19 +153,35 @@ class InProcess:
                 torch.cuda.synchronize()
                 err = float((out.double() - self.expected).norm() / self.expected.norm())
                 finite = bool(torch.isfinite(out).all())
-                reps = [float(triton.testing.do_bench(lambda: self.model(*self.inputs), return_mode="median"))
-                        for _ in range(self.reps)]
+                reps = [
+                    float(triton.testing.do_bench(lambda: self.model(*self.inputs), return_mode="median"))
+                    for _ in range(self.reps)
+                ]
         except Exception as exc:  # compile failure (OutOfResources), PinError, a wrapper's ValueError
-            return Measurement("failed", reason=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}")
-        info = next((profile_child.describe_compiled(c) for n, c in recorder.launched.items() if n == self.kernel), {})
+            return Measurement(
+                "failed",
+                reason=f"{type(exc).__name__}: {first_line(exc)}",
+            )
+        info = next(
+            (profile_child.describe_compiled(c) for n, c in recorder.launched.items() if n == self.kernel), {}
+        )
         correct = finite and err <= RTOL
-        return Measurement("ok", reps, correct, reason=None if correct else f"relative L2 error {err:.3g}",
-                           n_regs=info.get("n_regs"), n_spills=info.get("n_spills"), shared=info.get("shared"),
-                           launched_with=dict(self.record.get("launched_with") or {}),
-                           int_args=dict(self.record.get("int_args") or {}))
+        return Measurement(
+            "ok",
+            reps,
+            correct,
+            reason=None if correct else f"relative L2 error {err:.3g}",
+            n_regs=info.get("n_regs"),
+            n_spills=info.get("n_spills"),
+            shared=info.get("shared"),
+            launched_with=dict(self.record.get("launched_with") or {}),
+            int_args=dict(self.record.get("int_args") or {}),
+        )
 
 
-def run_case(case: Case, reps: int, use_ncu: bool, measurer: Any = None, out_dir: Path = Path(".")) -> dict[str, Any]:
+def run_case(
+    case: Case, reps: int, use_ncu: bool, measurer: Any = None, out_dir: Path = Path(".")
+) -> dict[str, Any]:
     """Sweep, then tune, one kernel; ``measurer`` (tests) replaces the in-process GPU measure."""
     plan = plan_tune(ROOT / case.file, case.variant)
     bench = measurer or InProcess(case, plan.kernel, plan.method, reps)
@@ -149,9 +190,21 @@ def run_case(case: Case, reps: int, use_ncu: bool, measurer: Any = None, out_dir
     sweep = []
     for config in configs:
         m = bench.measure(config)
-        sweep.append({"config": config.as_dict(), "label": config.label(), "status": m.status, "correct": m.correct,
-                      "median_ms": m.median_ms, "reps_ms": m.reps_ms, "n_regs": m.n_regs, "reason": m.reason})
-        print(f"[{case.key}] sweep {config.label()}: {m.status} {m.median_ms} ms {m.reason or ''}", flush=True)
+        sweep.append(
+            {
+                "config": config.as_dict(),
+                "label": config.label(),
+                "status": m.status,
+                "correct": m.correct,
+                "median_ms": m.median_ms,
+                "reps_ms": m.reps_ms,
+                "n_regs": m.n_regs,
+                "reason": m.reason,
+            }
+        )
+        print(
+            f"[{case.key}] sweep {config.label()}: {m.status} {m.median_ms} ms {m.reason or ''}", flush=True
+        )
     sweep_s = time.time() - t0
     good = [s for s in sweep if s["status"] == "ok" and s["correct"]]
     sweep_best = min(good, key=lambda s: s["median_ms"]) if good else None
@@ -164,8 +217,15 @@ def run_case(case: Case, reps: int, use_ncu: bool, measurer: Any = None, out_dir
         env = runner.check_environment()
         options = runner.ProfileOptions(reps=reps)
         folder = (out_dir / f"{case.key}-ncu").resolve()
-        backend = ChildBackend(ROOT / case.file, plan.variant, plan.kernel, folder, options, ncu=env.ncu,
-                               metrics=options.resolved_metrics())
+        backend = ChildBackend(
+            ROOT / case.file,
+            plan.variant,
+            plan.kernel,
+            folder,
+            options,
+            ncu=env.ncu,
+            metrics=options.resolved_metrics(),
+        )
         profile = backend.profile
     recommender = RuleRecommender(plan.kernel, plan.source, load_rules(), plan.invariant, profile=profile)
     trajectory = Trajectory(kernel_file=case.file, variant=plan.variant, kernel=plan.kernel, start=plan.start)
@@ -173,14 +233,28 @@ def run_case(case: Case, reps: int, use_ncu: bool, measurer: Any = None, out_dir
 
     def limits_for(m: Measurement) -> Limits:
         base = make_limits(plan, trajectory.start, m)
-        return Limits(**{**base.__dict__, "allowed": {k: v for k, v in case.space.items()
-                                                      if k not in ("num_warps", "num_stages")},
-                         "warp_choices": case.space["num_warps"], "stage_choices": case.space["num_stages"]})
+        return Limits(
+            **{
+                **base.__dict__,
+                "allowed": {k: v for k, v in case.space.items() if k not in ("num_warps", "num_stages")},
+                "warp_choices": case.space["num_warps"],
+                "stage_choices": case.space["num_stages"],
+            }
+        )
 
     t0 = time.time()
-    run_tune(trajectory, bench.measure, recommender, limits_for, budget=budget,
-             on_trial=lambda t: print(f"[{case.key}] tune {t.index}: {t.config.label()} [{t.rule}] {t.status} "
-                                      f"{t.median_ms} ms {t.verdict}: {t.why}", flush=True))
+    run_tune(
+        trajectory,
+        bench.measure,
+        recommender,
+        limits_for,
+        budget=budget,
+        on_trial=lambda t: print(
+            f"[{case.key}] tune {t.index}: {t.config.label()} [{t.rule}] {t.status} "
+            f"{t.median_ms} ms {t.verdict}: {t.why}",
+            flush=True,
+        ),
+    )
     tune_s = time.time() - t0
     start_trial = trajectory.trials[0]
     by_label = {s["label"]: s for s in sweep}
@@ -192,61 +266,108 @@ def run_case(case: Case, reps: int, use_ncu: bool, measurer: Any = None, out_dir
     trials = trajectory.measured_trials()
     reasons = []
     if speed is None or speed < TARGET_SPEED:
-        reasons.append(f"reached {0 if speed is None else speed:.1%} of the sweep best's speed (< {TARGET_SPEED:.0%})")
+        reasons.append(
+            f"reached {0 if speed is None else speed:.1%} of the sweep best's speed (< {TARGET_SPEED:.0%})"
+        )
     if trials > TARGET_TRIALS * len(configs):
         reasons.append(f"used {trials} trials > {TARGET_TRIALS:.0%} of {len(configs)}")
     return {
-        "kernel": case.key, "file": case.file, "variant": case.variant, "tuned_kernel": plan.kernel,
-        "pin_method": plan.method, "recommender": "ncu" if use_ncu else "n_regs (no ncu)",
+        "kernel": case.key,
+        "file": case.file,
+        "variant": case.variant,
+        "tuned_kernel": plan.kernel,
+        "pin_method": plan.method,
+        "recommender": "ncu" if use_ncu else "n_regs (no ncu)",
         "start": {"config": start_trial.config.label(), "median_ms": start_trial.median_ms},
-        "tune": {"config": tune_best.label() if tune_best else None, "median_ms": tune_best_ms,
-                 "median_ms_in_sweep": compared_ms if in_space else None, "trials": trials, "budget": budget,
-                 "stop_reason": trajectory.stop_reason, "seconds": round(tune_s, 1),
-                 "trajectory": trajectory.to_json()},
-        "sweep": {"configs": len(configs), "best": sweep_best["label"] if sweep_best else None,
-                  "best_ms": sweep_best["median_ms"] if sweep_best else None, "seconds": round(sweep_s, 1),
-                  "results": sweep},
-        "speed_vs_sweep_best": speed, "trial_fraction": trials / len(configs),
-        "pass": not reasons, "why_not": reasons,
+        "tune": {
+            "config": tune_best.label() if tune_best else None,
+            "median_ms": tune_best_ms,
+            "median_ms_in_sweep": compared_ms if in_space else None,
+            "trials": trials,
+            "budget": budget,
+            "stop_reason": trajectory.stop_reason,
+            "seconds": round(tune_s, 1),
+            "trajectory": trajectory.to_json(),
+        },
+        "sweep": {
+            "configs": len(configs),
+            "best": sweep_best["label"] if sweep_best else None,
+            "best_ms": sweep_best["median_ms"] if sweep_best else None,
+            "seconds": round(sweep_s, 1),
+            "results": sweep,
+        },
+        "speed_vs_sweep_best": speed,
+        "trial_fraction": trials / len(configs),
+        "pass": not reasons,
+        "why_not": reasons,
         "recommendations": recommender.history,
     }
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
 def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    lines = ["# tune efficacy", "",
-             f"GPU: {meta.get('gpu')}; torch {meta.get('torch')}, triton {meta.get('triton')}; "
-             f"recommendations from {meta['recommender']}; {meta['reps']} do_bench medians per config.",
-             f"Target: >= {TARGET_SPEED:.0%} of the sweep best's speed with <= {TARGET_TRIALS:.0%} of the sweep's trials.", "",
-             "| kernel | start | start ms | tune result | tune ms (sweep timing) | sweep best | sweep ms | speed vs sweep best | trials tune / swept | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# tune efficacy",
+        "",
+        f"GPU: {meta.get('gpu')}; torch {meta.get('torch')}, triton {meta.get('triton')}; "
+        f"recommendations from {meta['recommender']}; {meta['reps']} do_bench medians per config.",
+        f"Target: >= {TARGET_SPEED:.0%} of the sweep best's speed with <= {TARGET_TRIALS:.0%} of the sweep's "
+        "trials.",
+        "",
+        "| kernel | start | start ms | tune result | tune ms (sweep timing) | sweep best | sweep ms "
+        "| speed vs sweep best | trials tune / swept | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         if "error" in r:
             lines.append(f"| {r['kernel']} | - | - | - | - | - | - | - | - | ERROR: {r['error']} |")
             continue
         t, s = r["tune"], r["sweep"]
-        fmt = (lambda v: "-" if v is None else f"{v:.4f}")
-        lines.append(f"| {r['kernel']} | {r['start']['config']} | {fmt(r['start']['median_ms'])} | {t['config']} | "
-                     f"{fmt(t['median_ms'])} ({fmt(t['median_ms_in_sweep'])}) | {s['best']} | {fmt(s['best_ms'])} | "
-                     f"{'-' if r['speed_vs_sweep_best'] is None else format(r['speed_vs_sweep_best'], '.1%')} | "
-                     f"{t['trials']} / {s['configs']} | {'PASS' if r['pass'] else 'FAIL: ' + '; '.join(r['why_not'])} |")
+        fmt = _ms
+        verdict = "PASS" if r["pass"] else "FAIL: " + "; ".join(r["why_not"])
+        lines.append(
+            f"| {r['kernel']} | {r['start']['config']} | {fmt(r['start']['median_ms'])} | {t['config']} | "
+            f"{fmt(t['median_ms'])} ({fmt(t['median_ms_in_sweep'])}) | {s['best']} | {fmt(s['best_ms'])} | "
+            f"{'-' if r['speed_vs_sweep_best'] is None else format(r['speed_vs_sweep_best'], '.1%')} | "
+            f"{t['trials']} / {s['configs']} | {verdict} |"
+        )
     lines.append("")
     for r in results:
         if "error" in r:
             continue
-        lines.append(f"## {r['kernel']} ({r['variant']}, kernel {r['tuned_kernel']}, pinned by {r['pin_method']})")
-        lines.append(f"tune stopped: {r['tune']['stop_reason']}; sweep {r['sweep']['seconds']} s, tune {r['tune']['seconds']} s.")
+        lines.append(
+            f"## {r['kernel']} ({r['variant']}, kernel {r['tuned_kernel']}, pinned by {r['pin_method']})"
+        )
+        lines.append(
+            f"tune stopped: {r['tune']['stop_reason']}; sweep {r['sweep']['seconds']} s, "
+            f"tune {r['tune']['seconds']} s."
+        )
         lines.append("")
         lines.append("| # | config | rule | status | median ms | verdict | why |")
         lines.append("|---|---|---|---|---|---|---|")
         for trial in r["tune"]["trajectory"]["trials"]:
             cfg = TuneConfig.from_dict(trial["config"]).label()
             ms = "-" if trial["median_ms"] is None else f"{trial['median_ms']:.4f}"
-            lines.append(f"| {trial['index']} | {cfg} | {trial['rule']} | {trial['status']} | {ms} | "
-                         f"{trial['verdict']} | {trial['why']} |")
+            lines.append(
+                f"| {trial['index']} | {cfg} | {trial['rule']} | {trial['status']} | {ms} | "
+                f"{trial['verdict']} | {trial['why']} |"
+            )
         if not r["pass"]:
-            lines += ["", "Falls short: " + "; ".join(r["why_not"]) + ". The rules that fired proposed only halving "
-                      "BLOCK sizes and warps/stages changes (see `recommendations` in the JSON); growing tiles comes "
-                      "only from the one-step neighbour moves, which are tried after every rule-backed move."]
+            lines += [
+                "",
+                "Falls short: " + "; ".join(r["why_not"]) + ". The rules that fired proposed only halving "
+                "BLOCK sizes and warps/stages changes (see `recommendations` in the JSON); growing tiles "
+                "comes "
+                "only from the one-step neighbour moves, which are tried after every rule-backed move.",
+            ]
         lines.append("")
     return "\n".join(lines)
 
@@ -257,31 +378,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernels", default="seed001,matmul,elementwise")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--ncu", action="store_true", help="recommend from ncu profiles of each new best")
-    parser.add_argument("--max-seconds", type=float, default=330.0,
-                        help="skip the remaining kernels once this much time has passed")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=330.0,
+        help="skip the remaining kernels once this much time has passed",
+    )
     args = parser.parse_args(argv)
     import torch
     import triton
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "triton": triton.__version__,
-            "python": platform.python_version(), "reps": args.reps,
-            "recommender": "ncu profiles" if args.ncu else "Triton n_regs/n_spills (no ncu)"}
+    meta = {
+        "gpu": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "python": platform.python_version(),
+        "reps": args.reps,
+        "recommender": "ncu profiles" if args.ncu else "Triton n_regs/n_spills (no ncu)",
+    }
     results: list[dict[str, Any]] = []
     started = time.time()
     for key in [k.strip() for k in args.kernels.split(",") if k.strip()]:
         if time.time() - started > args.max_seconds:
-            results.append({"kernel": key, "error": f"skipped: the {args.max_seconds:g} s bench budget was spent"})
+            results.append(
+                {"kernel": key, "error": f"skipped: the {args.max_seconds:g} s bench budget was spent"}
+            )
             continue
         try:
             results.append(run_case(CASES[key], args.reps, args.ncu, out_dir=args.out_dir))
         except Exception as exc:
             traceback.print_exc()
             results.append({"kernel": key, "error": f"{type(exc).__name__}: {exc}"})
-        (args.out_dir / "bench_tune.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+        (args.out_dir / "bench_tune.json").write_text(
+            json.dumps({"meta": meta, "results": results}, indent=2, default=str)
+        )
         (args.out_dir / "bench_tune.md").write_text(markdown(results, meta))
     meta["seconds"] = round(time.time() - started, 1)
-    (args.out_dir / "bench_tune.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+    (args.out_dir / "bench_tune.json").write_text(
+        json.dumps({"meta": meta, "results": results}, indent=2, default=str)
+    )
     (args.out_dir / "bench_tune.md").write_text(markdown(results, meta))
     print(markdown(results, meta))
     return 0 if all(r.get("pass") for r in results) else 1

@@ -29,16 +29,29 @@ class Surface:
     def measure(self, config):
         self.calls += 1
         ms = self.cost(config or self.start)
-        return Measurement("ok", [ms * 0.999, ms, ms * 1.001], True, n_regs=187,
-                           int_args={"C_out": 128, "C_in": 64, "KH": 3, "KW": 3},
-                           launched_with={**self.start.param_dict, "num_warps": self.start.num_warps,
-                                          "num_stages": self.start.num_stages})
+        return Measurement(
+            "ok",
+            [ms * 0.999, ms, ms * 1.001],
+            True,
+            n_regs=187,
+            int_args={"C_out": 128, "C_in": 64, "KH": 3, "KW": 3},
+            launched_with={
+                **self.start.param_dict,
+                "num_warps": self.start.num_warps,
+                "num_stages": self.start.num_stages,
+            },
+        )
 
 
 def seed_cost(config: TuneConfig) -> float:
     p = config.param_dict
-    return (10.0 * math.ceil(128 / p["BLOCK_N"]) * (1 + 0.1 * abs(math.log2(p["BLOCK_M"] / 128)))
-            * (1.0 if config.num_warps == 4 else 1.05) * (1.0 if config.num_stages == 2 else 1.02))
+    return (
+        10.0
+        * math.ceil(128 / p["BLOCK_N"])
+        * (1 + 0.1 * abs(math.log2(p["BLOCK_M"] / 128)))
+        * (1.0 if config.num_warps == 4 else 1.05)
+        * (1.0 if config.num_stages == 2 else 1.02)
+    )
 
 
 def test_seed001_case_passes_on_a_surface_where_the_invariant_fix_wins():
@@ -47,13 +60,20 @@ def test_seed001_case_passes_on_a_surface_where_the_invariant_fix_wins():
     start = TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, 4, 2)
     surface = Surface(seed_cost, start)
     result = bench.run_case(case, reps=3, use_ncu=False, measurer=surface)
-    assert result["sweep"]["configs"] == 36 and result["sweep"]["best"] == "BLOCK_K=32 BLOCK_M=128 BLOCK_N=128 w4 s2"
+    assert (
+        result["sweep"]["configs"] == 36
+        and result["sweep"]["best"] == "BLOCK_K=32 BLOCK_M=128 BLOCK_N=128 w4 s2"
+    )
     assert result["tune"]["config"] == result["sweep"]["best"]
     assert result["tune"]["trials"] <= 9 and result["pass"] is True
     # every tune trial stayed inside the swept space
     labels = {r["label"] for r in result["sweep"]["results"]}
     trials = result["tune"]["trajectory"]["trials"]
-    assert all(TuneConfig.from_dict(t["config"]).label() in labels for t in trials if t["status"] != "rejected-limits")
+    assert all(
+        TuneConfig.from_dict(t["config"]).label() in labels
+        for t in trials
+        if t["status"] != "rejected-limits"
+    )
     assert "| seed001 |" in bench.markdown([result], {"recommender": "test", "reps": 3})
 
 
@@ -62,9 +82,13 @@ def test_a_kernel_tune_cannot_reach_is_reported_as_fail_with_the_reason():
     case = bench.CASES["seed001"]
     start = TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, 4, 2)
 
-    def needle(config):   # only one far-away config is fast: nothing local leads there
+    def needle(config):  # only one far-away config is fast: nothing local leads there
         p = config.param_dict
-        return 1.0 if (p["BLOCK_M"], p["BLOCK_N"], config.num_warps, config.num_stages) == (32, 64, 8, 3) else 10.0
+        return (
+            1.0
+            if (p["BLOCK_M"], p["BLOCK_N"], config.num_warps, config.num_stages) == (32, 64, 8, 3)
+            else 10.0
+        )
 
     result = bench.run_case(case, reps=3, use_ncu=False, measurer=Surface(needle, start))
     assert result["pass"] is False and result["speed_vs_sweep_best"] < 0.95

@@ -1,4 +1,5 @@
-"""The tune child wrapper and the child backend's command line (no torch: the profile child's main is a stand-in)."""
+"""The tune child wrapper and the child backend's command line (no torch: the profile child's main is a
+stand-in)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ncu_advisor.tune import child as tune_child
 from ncu_advisor.tune.loop import TUNE_CHILD_MODULE, ChildBackend
 from ncu_advisor.tune.space import TuneConfig
 
-KERNEL_FILE = '''
+KERNEL_FILE = """
 class FakeJIT:
     arg_names = ["x", "C_out", "BLOCK_N"]
     def run(self, *args, grid, warmup, **kwargs):
@@ -24,7 +25,7 @@ kern = FakeJIT()
 class ModelNew_v:
     def forward(self):
         return kern[lambda meta: (128 // meta["BLOCK_N"],)](0, 128, BLOCK_N=32, num_warps=4)
-'''
+"""
 
 
 def test_tune_child_pins_after_import_and_writes_the_record(tmp_path, monkeypatch):
@@ -41,16 +42,26 @@ def test_tune_child_pins_after_import_and_writes_the_record(tmp_path, monkeypatc
     monkeypatch.setattr(profile_child, "main", stand_in_main)
     record_path = tmp_path / "override.json"
     override = json.dumps({"kernel": "kern", "params": {"BLOCK_N": 128}, "num_warps": 8})
-    code = tune_child.main([str(path), "ModelNew_v", "--override", override, "--override-record", str(record_path),
-                            "--mode", "bench"])
+    code = tune_child.main(
+        [
+            str(path),
+            "ModelNew_v",
+            "--override",
+            override,
+            "--override-record",
+            str(record_path),
+            "--mode",
+            "bench",
+        ]
+    )
     assert code == 0
-    assert seen["argv"] == [str(path), "ModelNew_v", "--mode", "bench"]     # our flags are not passed on
-    assert seen["grid"] == (1,)                                            # 128 // BLOCK_N=128
+    assert seen["argv"] == [str(path), "ModelNew_v", "--mode", "bench"]  # our flags are not passed on
+    assert seen["grid"] == (1,)  # 128 // BLOCK_N=128
     record = json.loads(record_path.read_text())
     assert record["method"] == "launch-kwargs"
     assert record["launched_with"] == {"BLOCK_N": 32, "num_warps": 4}
     assert record["int_args"]["C_out"] == 128
-    assert profile_child.load_module.__name__ == "load_module"             # restored
+    assert profile_child.load_module.__name__ == "load_module"  # restored
 
 
 def test_tune_child_rejects_a_malformed_override(capsys):

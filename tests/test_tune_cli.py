@@ -30,14 +30,21 @@ def _seed_copy(tmp_path: Path) -> Path:
 def _fake_measure(self, config):
     p = (config or TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, 4, 2)).param_dict
     ms = 10.0 * math.ceil(128 / p["BLOCK_N"]) * (1 + 0.1 * abs(math.log2(p["BLOCK_M"] / 128)))
-    return Measurement("ok", [ms * 0.999, ms, ms * 1.001], True, n_regs=187,
-                       int_args={"C_out": 128, "C_in": 64, "KH": 3, "KW": 3},
-                       launched_with={"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "num_warps": 4, "num_stages": 2})
+    return Measurement(
+        "ok",
+        [ms * 0.999, ms, ms * 1.001],
+        True,
+        n_regs=187,
+        int_args={"C_out": 128, "C_in": 64, "KH": 3, "KW": 3},
+        launched_with={"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "num_warps": 4, "num_stages": 2},
+    )
 
 
 @pytest.fixture
 def gpu_stub(monkeypatch):
-    monkeypatch.setattr(runner, "query_gpu", lambda timeout_s=60: {"name": "stub", "driver": "0", "cc": "9.0"})
+    monkeypatch.setattr(
+        runner, "query_gpu", lambda timeout_s=60: {"name": "stub", "driver": "0", "cc": "9.0"}
+    )
     monkeypatch.setattr(loop.ChildBackend, "measure", _fake_measure)
 
 
@@ -48,13 +55,25 @@ def _digest(path: Path) -> str:
 def test_tune_runs_prints_the_best_config_and_leaves_the_file(tmp_path, gpu_stub):
     kernel = _seed_copy(tmp_path)
     before = _digest(kernel)
-    result = CLI.invoke(app, ["tune", str(kernel), "--variant", "ModelNew_seed001", "--no-ncu", "--budget", "5",
-                              "--runs-dir", str(tmp_path / "runs")])
+    result = CLI.invoke(
+        app,
+        [
+            "tune",
+            str(kernel),
+            "--variant",
+            "ModelNew_seed001",
+            "--no-ncu",
+            "--budget",
+            "5",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "BLOCK_N=128" in result.output and "best:" in result.output
     assert "conv2d_scale_min_kernel[grid](..., BLOCK_K=32, BLOCK_M=128, BLOCK_N=128" in result.output
     assert "budget of 5 trials reached" in result.output
-    assert _digest(kernel) == before                                   # no --write: untouched
+    assert _digest(kernel) == before  # no --write: untouched
     runs = list((tmp_path / "runs").glob("*-fused-tune"))
     assert len(runs) == 1
     data = json.loads((runs[0] / "tune.json").read_text())
@@ -65,13 +84,26 @@ def test_tune_runs_prints_the_best_config_and_leaves_the_file(tmp_path, gpu_stub
 
 def test_tune_write_adds_the_tuned_class(tmp_path, gpu_stub):
     kernel = _seed_copy(tmp_path)
-    result = CLI.invoke(app, ["tune", str(kernel), "--variant", "ModelNew_seed001", "--no-ncu", "--budget", "3",
-                              "--write", "--runs-dir", str(tmp_path / "runs")])
+    result = CLI.invoke(
+        app,
+        [
+            "tune",
+            str(kernel),
+            "--variant",
+            "ModelNew_seed001",
+            "--no-ncu",
+            "--budget",
+            "3",
+            "--write",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "added class ModelNew_seed001_tuned" in result.output
     text = kernel.read_text()
     assert "class ModelNew_seed001_tuned(ModelNew_seed001):" in text and "'BLOCK_N': 128" in text
-    compile(text, str(kernel), "exec")                                 # parses (never run here)
+    compile(text, str(kernel), "exec")  # parses (never run here)
 
 
 def test_tune_unknown_variant_is_bad_input(tmp_path):
@@ -83,7 +115,9 @@ def test_tune_unknown_variant_is_bad_input(tmp_path):
 
 def test_tune_variant_with_several_kernels_needs_kernel(tmp_path, gpu_stub):
     kernel = _seed_copy(tmp_path)
-    result = CLI.invoke(app, ["tune", str(kernel), "--variant", "ModelNew_seed001", "--kernel", "nope", "--no-ncu"])
+    result = CLI.invoke(
+        app, ["tune", str(kernel), "--variant", "ModelNew_seed001", "--kernel", "nope", "--no-ncu"]
+    )
     assert result.exit_code == 2 and "no @triton.jit kernel 'nope'" in result.output
 
 
@@ -97,7 +131,9 @@ def test_tune_without_gpu_exits_3(tmp_path, monkeypatch):
 
 
 def test_tune_bad_options(tmp_path):
-    result = CLI.invoke(app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", "--reps", "1"])
+    result = CLI.invoke(
+        app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", "--reps", "1"]
+    )
     assert result.exit_code == 2 and "--reps >= 2" in result.output
 
 
@@ -112,9 +148,22 @@ def test_tune_interrupted_keeps_the_trajectory_and_prints_the_best(tmp_path, mon
 
     monkeypatch.setattr(runner, "query_gpu", lambda timeout_s=60: {"name": "stub"})
     monkeypatch.setattr(loop.ChildBackend, "measure", measure)
-    result = CLI.invoke(app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", "--no-ncu",
-                              "--runs-dir", str(tmp_path / "runs")])
+    result = CLI.invoke(
+        app,
+        [
+            "tune",
+            str(_seed_copy(tmp_path)),
+            "--variant",
+            "ModelNew_seed001",
+            "--no-ncu",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
     assert result.exit_code == 130
-    assert "interrupted (Ctrl-C)" in result.output and "best: BLOCK_K=32 BLOCK_M=128 BLOCK_N=128" in result.output
+    assert (
+        "interrupted (Ctrl-C)" in result.output
+        and "best: BLOCK_K=32 BLOCK_M=128 BLOCK_N=128" in result.output
+    )
     data = json.loads(next((tmp_path / "runs").glob("*-tune/tune.json")).read_text())
     assert data["complete"] is False and len(data["trials"]) == 2

@@ -30,18 +30,27 @@ def test_write_appends_a_parsable_variant_to_the_seed_file(tmp_path):
     copy = tmp_path / "fused.py"
     original = (ROOT / "kernels" / "fused.py").read_text()
     copy.write_text(original)
-    name = write_tuned_variant(copy, "ModelNew_seed001", "conv2d_scale_min_kernel", BEST, METHOD_LAUNCH,
-                               note="25 ms -> 10 ms", start=START)
+    name = write_tuned_variant(
+        copy,
+        "ModelNew_seed001",
+        "conv2d_scale_min_kernel",
+        BEST,
+        METHOD_LAUNCH,
+        note="25 ms -> 10 ms",
+        start=START,
+    )
     assert name == "ModelNew_seed001_tuned"
     text = copy.read_text()
     assert text.startswith(original.rstrip("\n"))
     assert "class ModelNew_seed001_tuned(ModelNew_seed001):" in text
-    assert "tuned_launch = {'BLOCK_N': 128}" in text   # only what differs from the start is forced
+    assert "tuned_launch = {'BLOCK_N': 128}" in text  # only what differs from the start is forced
     names = [v.name for v in list_variants(copy).variants]
     assert names[-1] == "ModelNew_seed001_tuned" and "ModelNew_seed001" in names
     # a second --write never replaces the first
-    assert write_tuned_variant(copy, "ModelNew_seed001", "conv2d_scale_min_kernel", BEST, METHOD_LAUNCH) == \
-        "ModelNew_seed001_tuned2"
+    assert (
+        write_tuned_variant(copy, "ModelNew_seed001", "conv2d_scale_min_kernel", BEST, METHOD_LAUNCH)
+        == "ModelNew_seed001_tuned2"
+    )
 
 
 def test_write_refuses_an_unknown_class_and_leaves_the_file(tmp_path):
@@ -53,7 +62,7 @@ def test_write_refuses_an_unknown_class_and_leaves_the_file(tmp_path):
     assert copy.read_bytes() == before
 
 
-STANDIN = '''
+STANDIN = """
 class FakeJIT:
     def __init__(self):
         self.seen = []
@@ -73,7 +82,7 @@ class ModelNew_cfg:
     config = dict(BLOCK_SIZE=64, num_warps=8)
     def forward(self, value):
         return kern[(1,)](value, **self.config)
-'''
+"""
 
 
 def _import(path: Path):
@@ -95,7 +104,7 @@ def test_written_class_forces_the_tuned_values_and_restores_the_kernel(tmp_path)
     module = _import(path)
     launched = module.ModelNew_x_tuned().forward(1)
     assert (launched["BLOCK_M"], launched["BLOCK_N"], launched["num_warps"]) == (128, 128, 4)
-    assert "run" not in module.kern.__dict__                 # the kernel is as before after the call
+    assert "run" not in module.kern.__dict__  # the kernel is as before after the call
     assert module.ModelNew_x().forward(1)["BLOCK_N"] == 32
     assert module.ModelNew_cfg_tuned.config == {"BLOCK_SIZE": 1024, "num_warps": 4}
     assert module.ModelNew_cfg_tuned().forward(1) == {"BLOCK_SIZE": 1024, "num_warps": 4}
@@ -104,11 +113,17 @@ def test_written_class_forces_the_tuned_values_and_restores_the_kernel(tmp_path)
 
 def test_paste_text_for_each_method():
     launch = paste_text(BEST, "conv2d_scale_min_kernel", METHOD_LAUNCH, launch_line=356)
-    assert "conv2d_scale_min_kernel[grid](..., BLOCK_K=32, BLOCK_M=128, BLOCK_N=128, num_warps=4, num_stages=2)" in launch
+    assert (
+        "conv2d_scale_min_kernel[grid](..., BLOCK_K=32, BLOCK_M=128, BLOCK_N=128, num_warps=4, num_stages=2)"
+        in launch
+    )
     assert "line 356" in launch
     autotune = paste_text(BEST, "k", METHOD_AUTOTUNE, ["M", "C"])
     assert autotune.startswith("@triton.autotune(") and "key=['M', 'C']" in autotune
-    assert "triton.Config({'BLOCK_K': 32, 'BLOCK_M': 128, 'BLOCK_N': 128}, num_warps=4, num_stages=2)" in autotune
+    assert (
+        "triton.Config({'BLOCK_K': 32, 'BLOCK_M': 128, 'BLOCK_N': 128}, num_warps=4, num_stages=2)"
+        in autotune
+    )
     assert paste_text(BEST, "k", METHOD_CLASS_CONFIG).startswith("config = dict(BLOCK_K=32")
     zoo = (ROOT / "kernels" / "elementwise.py").read_text()
     assert class_config_values(zoo, "ModelNew_block64_w8") == {"BLOCK_SIZE": 64, "num_warps": 8}

@@ -61,14 +61,19 @@ def main(work: Path) -> dict:
     fused = load_module(ROOT / "kernels" / "fused.py")
     _shrink(fused)
     out["seed001_error"] = _error(fused, "ModelNew_seed001")
-    record = apply_override(fused, "ModelNew_seed001",
-                            Override("conv2d_scale_min_kernel", {"BLOCK_M": 16, "BLOCK_N": 64}, num_warps=8))
+    record = apply_override(
+        fused,
+        "ModelNew_seed001",
+        Override("conv2d_scale_min_kernel", {"BLOCK_M": 16, "BLOCK_N": 64}, num_warps=8),
+    )
     out["pinned_error"] = _error(fused, "ModelNew_seed001")
     out["pinned_record"] = {k: record.get(k) for k in ("method", "launched_with", "used", "int_args")}
 
     elementwise = load_module(ROOT / "kernels" / "elementwise.py")
     elementwise.N_ELEMENTS = 3001
-    record = apply_override(elementwise, "ModelNew_block64_w8", Override("fma_gelu_scale_kernel", {"BLOCK_SIZE": 256}))
+    record = apply_override(
+        elementwise, "ModelNew_block64_w8", Override("fma_gelu_scale_kernel", {"BLOCK_SIZE": 256})
+    )
     out["zoo_error"] = _error(elementwise, "ModelNew_block64_w8")
     out["zoo_record"] = {k: record.get(k) for k in ("method", "launched_with")}
 
@@ -85,7 +90,9 @@ def main(work: Path) -> dict:
     shutil.copyfile(ROOT / "kernels" / "fused.py", copy)
     start = TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, 4, 2)
     tuned = TuneConfig.make({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}, 4, 2)
-    name = write_tuned_variant(copy, "ModelNew_seed001", "conv2d_scale_min_kernel", tuned, METHOD_LAUNCH, start=start)
+    name = write_tuned_variant(
+        copy, "ModelNew_seed001", "conv2d_scale_min_kernel", tuned, METHOD_LAUNCH, start=start
+    )
     written = load_module(copy)
     _shrink(written)
     seen: list = []
@@ -108,9 +115,14 @@ def main(work: Path) -> dict:
         type(kernel).run = cls_run
     zoo_copy = work / "elementwise_copy.py"
     shutil.copyfile(ROOT / "kernels" / "elementwise.py", zoo_copy)
-    zoo_name = write_tuned_variant(zoo_copy, "ModelNew_block64_w8", "fma_gelu_scale_kernel",
-                                   TuneConfig.make({"BLOCK_SIZE": 1024}, 4, 3), METHOD_CLASS_CONFIG,
-                                   start=TuneConfig.make({"BLOCK_SIZE": 64}, 8, 3))
+    zoo_name = write_tuned_variant(
+        zoo_copy,
+        "ModelNew_block64_w8",
+        "fma_gelu_scale_kernel",
+        TuneConfig.make({"BLOCK_SIZE": 1024}, 4, 3),
+        METHOD_CLASS_CONFIG,
+        start=TuneConfig.make({"BLOCK_SIZE": 64}, 8, 3),
+    )
     zoo_written = load_module(zoo_copy)
     zoo_written.N_ELEMENTS = 3001
     out["zoo_written_config"] = getattr(zoo_written, zoo_name).config
@@ -123,20 +135,39 @@ def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
     if python is None:
         pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([python, str(Path(__file__).resolve()), str(tmp_path)], capture_output=True, text=True,
-                          timeout=900, cwd=ROOT, env=env)
+    proc = subprocess.run(
+        [python, str(Path(__file__).resolve()), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["seed001_error"] < 1e-5 and result["pinned_error"] < 1e-5
     record = result["pinned_record"]
     assert record["method"] == "launch-kwargs"
-    assert record["launched_with"] == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "num_warps": 4, "num_stages": 2}
+    assert record["launched_with"] == {
+        "BLOCK_M": 128,
+        "BLOCK_N": 32,
+        "BLOCK_K": 32,
+        "num_warps": 4,
+        "num_stages": 2,
+    }
     assert (record["used"]["BLOCK_M"], record["used"]["BLOCK_N"], record["used"]["num_warps"]) == (16, 64, 8)
-    assert record["int_args"]["C_out"] == SHAPES["out_channels"] and record["int_args"]["C_in"] == SHAPES["in_channels"]
+    assert (
+        record["int_args"]["C_out"] == SHAPES["out_channels"]
+        and record["int_args"]["C_in"] == SHAPES["in_channels"]
+    )
     assert result["zoo_error"] < 1e-5 and result["zoo_record"]["method"] == "class-config"
     assert result["zoo_record"]["launched_with"]["BLOCK_SIZE"] == 256
     assert result["fixed_grid"].startswith("PinError") and "BLOCK_SIZE" in result["fixed_grid"]
-    assert result["written_error"] < 1e-5 and result["written_seen"] == {"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}
+    assert result["written_error"] < 1e-5 and result["written_seen"] == {
+        "BLOCK_M": 32,
+        "BLOCK_N": 64,
+        "BLOCK_K": 32,
+    }
     assert result["kernel_restored"] is True
     assert result["parent_seen"] == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}
     assert result["zoo_written_config"] == {"BLOCK_SIZE": 1024, "num_warps": 4}

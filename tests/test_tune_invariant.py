@@ -1,4 +1,4 @@
-"""The loop-invariant-load analysis on kernels/fused.py's seed 001 kernel and on kernels without such a load."""
+"""The loop-invariant-load analysis on kernels/fused.py's seed 001 kernel and on kernels without one."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def test_seed001_x_gather_repeated_in_the_oc0_loop():
     assert found.loop_var == "oc0" and found.pointer == "x_ptrs"
     assert (found.loop_bound, found.step_param) == ("C_out", "BLOCK_N")
     text_out = found.describe(128)
-    assert f"line {loop_line}" in text_out and f"line {load_line}" in text_out and "BLOCK_N -> 128" in text_out
+    assert (
+        f"line {loop_line}" in text_out and f"line {load_line}" in text_out and "BLOCK_N -> 128" in text_out
+    )
 
 
 def test_weight_and_bias_loads_depend_on_oc0_and_are_not_reported():
@@ -55,7 +57,7 @@ def test_quiet_on_kernels_without_such_a_load():
 
 
 def test_loop_carried_pointer_is_variant():
-    source = '''
+    source = """
 import triton
 import triton.language as tl
 
@@ -68,7 +70,7 @@ def k(a_ptr, b_ptr, n, BLOCK: tl.constexpr):
         ptrs += BLOCK
         base = tl.load(b_ptr + tl.arange(0, BLOCK))
         total += base
-'''
+"""
     loads = find_invariant_loads_in_source(source)
     assert [(f.pointer, f.loop_var) for f in loads] == [("b_ptr + tl.arange(0, BLOCK)", "i")]
 

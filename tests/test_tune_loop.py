@@ -35,16 +35,26 @@ INT_ARGS = {"C_out": 128, "C_in": 64, "KH": 3, "KW": 3}
 def cost_ms(config: TuneConfig) -> float:
     """A made-up cost surface shaped like seed 001: the x gather repeats ceil(128 / BLOCK_N) times."""
     p = config.param_dict
-    return (10.0 * math.ceil(128 / p["BLOCK_N"]) ** 0.9 * (1 + 0.1 * abs(math.log2(p["BLOCK_M"] / 128)))
-            * (1 + 0.05 * abs(math.log2(p["BLOCK_K"] / 32))) * (1.0 if config.num_warps == 4 else 1.08)
-            * (1.0 if config.num_stages == 2 else 1.03))
+    return (
+        10.0
+        * math.ceil(128 / p["BLOCK_N"]) ** 0.9
+        * (1 + 0.1 * abs(math.log2(p["BLOCK_M"] / 128)))
+        * (1 + 0.05 * abs(math.log2(p["BLOCK_K"] / 32)))
+        * (1.0 if config.num_warps == 4 else 1.08)
+        * (1.0 if config.num_stages == 2 else 1.03)
+    )
 
 
 class FakeMeasure:
     """Deterministic reps around ``cost_ms`` (+-0.5%), with chosen failures."""
 
-    def __init__(self, failures: dict[TuneConfig, Measurement] | None = None, interrupt_at: int | None = None,
-                 lose_gpu_at: int | None = None, flat: bool = False):
+    def __init__(
+        self,
+        failures: dict[TuneConfig, Measurement] | None = None,
+        interrupt_at: int | None = None,
+        lose_gpu_at: int | None = None,
+        flat: bool = False,
+    ):
         self.flat = flat
         self.calls: list[TuneConfig | None] = []
         self.failures = failures or {}
@@ -62,8 +72,14 @@ class FakeMeasure:
             return self.failures[effective]
         base = 10.0 if self.flat else cost_ms(effective)
         reps = [base * (1 + d) for d in (-0.005, -0.002, 0.0, 0.002, 0.005)]
-        return Measurement("ok", reps, True, n_regs=187, int_args=dict(INT_ARGS),
-                           launched_with={**START.param_dict, "num_warps": 4, "num_stages": 2})
+        return Measurement(
+            "ok",
+            reps,
+            True,
+            n_regs=187,
+            int_args=dict(INT_ARGS),
+            launched_with={**START.param_dict, "num_warps": 4, "num_stages": 2},
+        )
 
 
 def invariant_only(config: TuneConfig, measurement: Measurement) -> Recommendation:
@@ -74,16 +90,20 @@ def invariant_only(config: TuneConfig, measurement: Measurement) -> Recommendati
 
 
 def _fresh() -> Trajectory:
-    return Trajectory(kernel_file="kernels/fused.py", variant="ModelNew_seed001", kernel="conv2d_scale_min_kernel",
-                      start=START)
+    return Trajectory(
+        kernel_file="kernels/fused.py",
+        variant="ModelNew_seed001",
+        kernel="conv2d_scale_min_kernel",
+        start=START,
+    )
 
 
 def test_decide_needs_two_percent_beyond_the_noise():
     best = [10.0, 10.1, 10.2]
-    assert decide([9.5, 9.6, 9.7], best)[0] is True                  # -5%, all reps below the best's fastest
-    keep, why = decide([9.9, 9.95, 10.0], best)                      # -1.5%: under the threshold
+    assert decide([9.5, 9.6, 9.7], best)[0] is True  # -5%, all reps below the best's fastest
+    keep, why = decide([9.9, 9.95, 10.0], best)  # -1.5%: under the threshold
     assert keep is False and "below the 2% threshold" in why
-    keep, why = decide([9.0, 9.5, 10.05], best)                     # -5.9% median, but a rep overlaps
+    keep, why = decide([9.0, 9.5, 10.05], best)  # -5.9% median, but a rep overlaps
     assert keep is False and "within the noise" in why
     assert decide([], best)[0] is False
     assert decide([9.85, 9.86, 9.87], best, min_gain=0.01)[0] is True
@@ -92,8 +112,14 @@ def test_decide_needs_two_percent_beyond_the_noise():
 def test_loop_finds_the_invariant_fix_and_stops_when_nothing_untried_remains(tmp_path):
     measure = FakeMeasure()
     saved = []
-    result = run_tune(_fresh(), measure, invariant_only, lambda m: LIMITS, budget=100,
-                      save=lambda t: saved.append(len(t.trials)))
+    result = run_tune(
+        _fresh(),
+        measure,
+        invariant_only,
+        lambda m: LIMITS,
+        budget=100,
+        save=lambda t: saved.append(len(t.trials)),
+    )
     assert result.complete and result.stop_reason == "no rule proposes an untried configuration"
     assert result.trials[0].verdict == "start" and result.trials[0].config == START
     assert result.trials[1].config == START.replace({"BLOCK_N": 128}) and result.trials[1].verdict == "kept"
@@ -101,8 +127,8 @@ def test_loop_finds_the_invariant_fix_and_stops_when_nothing_untried_remains(tmp
     best_by_surface = min((t.config for t in result.trials if t.status == "ok"), key=cost_ms)
     assert result.best == best_by_surface == START.replace({"BLOCK_N": 128})
     configs = [t.config for t in result.trials]
-    assert len(configs) == len(set(configs))                          # never re-tried
-    assert measure.calls.count(None) == 1                            # the start measured once
+    assert len(configs) == len(set(configs))  # never re-tried
+    assert measure.calls.count(None) == 1  # the start measured once
     assert saved == sorted(saved) and saved[-1] == len(result.trials)  # saved after every trial
 
 
@@ -114,8 +140,15 @@ def test_budget_counts_the_start_and_stops_the_loop():
 
 def test_time_limit_stops_before_the_next_trial():
     ticks = iter(range(0, 1000, 10))
-    result = run_tune(_fresh(), FakeMeasure(), invariant_only, lambda m: LIMITS, budget=50,
-                      time_limit_s=25, clock=lambda: next(ticks))
+    result = run_tune(
+        _fresh(),
+        FakeMeasure(),
+        invariant_only,
+        lambda m: LIMITS,
+        budget=50,
+        time_limit_s=25,
+        clock=lambda: next(ticks),
+    )
     assert result.stop_reason.startswith("time limit of 25 s")
     assert 1 <= result.measured_trials() < 50
 
@@ -126,18 +159,21 @@ def test_failed_crashed_hung_and_wrong_candidates_are_rejected_and_the_loop_goes
         wide: Measurement("failed", reason="OutOfResources: out of resource: shared memory"),
         START.replace({"BLOCK_M": 64}): Measurement("crashed", reason="illegal memory access (exit 4)"),
         START.replace({"BLOCK_M": 256}): Measurement("timeout", reason="ran past the 300 s timeout"),
-        START.replace({"BLOCK_K": 64}): Measurement("ok", [5.0, 5.0, 5.0], correct=False,
-                                                    reason="relative L2 error 0.4 > tolerance 0.002"),
+        START.replace({"BLOCK_K": 64}): Measurement(
+            "ok", [5.0, 5.0, 5.0], correct=False, reason="relative L2 error 0.4 > tolerance 0.002"
+        ),
     }
     # a flat cost surface: nothing is kept, so every neighbour of the start gets its turn
-    result = run_tune(_fresh(), FakeMeasure(failures, flat=True), invariant_only, lambda m: LIMITS, budget=100)
+    result = run_tune(
+        _fresh(), FakeMeasure(failures, flat=True), invariant_only, lambda m: LIMITS, budget=100
+    )
     by_config = {t.config: t for t in result.trials}
     assert by_config[wide].verdict == "rejected" and "OutOfResources" in by_config[wide].why
     assert by_config[START.replace({"BLOCK_M": 64})].status == "crashed"
     assert by_config[START.replace({"BLOCK_M": 256})].status == "timeout"
     wrong = by_config[START.replace({"BLOCK_K": 64})]
     assert wrong.status == "incorrect" and wrong.verdict == "rejected" and "L2 error" in wrong.why
-    assert result.best == START                                      # a wrong fast result never wins
+    assert result.best == START  # a wrong fast result never wins
     assert all(t.verdict == "reverted" for t in result.trials if t.status == "ok" and t.verdict != "start")
     assert result.complete and result.stop_reason == "no rule proposes an untried configuration"
 
@@ -152,8 +188,14 @@ def test_a_broken_start_stops_with_the_reason():
 def test_interrupted_loop_leaves_the_trajectory_so_far_on_disk(tmp_path):
     trajectory = _fresh()
     with pytest.raises(KeyboardInterrupt):
-        run_tune(trajectory, FakeMeasure(interrupt_at=4), invariant_only, lambda m: LIMITS, budget=100,
-                 save=lambda t: write_trajectory(tmp_path, t))
+        run_tune(
+            trajectory,
+            FakeMeasure(interrupt_at=4),
+            invariant_only,
+            lambda m: LIMITS,
+            budget=100,
+            save=lambda t: write_trajectory(tmp_path, t),
+        )
     back = read_trajectory(tmp_path)
     assert back.stop_reason == "interrupted (Ctrl-C)" and back.complete is False
     assert len(back.trials) == 3 and back.best == START.replace({"BLOCK_N": 128})
@@ -161,8 +203,13 @@ def test_interrupted_loop_leaves_the_trajectory_so_far_on_disk(tmp_path):
 
 def test_lost_gpu_saves_and_reraises(tmp_path):
     with pytest.raises(EnvironmentNotReady):
-        run_tune(_fresh(), FakeMeasure(lose_gpu_at=2), invariant_only, lambda m: LIMITS,
-                 save=lambda t: write_trajectory(tmp_path, t))
+        run_tune(
+            _fresh(),
+            FakeMeasure(lose_gpu_at=2),
+            invariant_only,
+            lambda m: LIMITS,
+            save=lambda t: write_trajectory(tmp_path, t),
+        )
     back = read_trajectory(tmp_path / "tune.json")
     assert back.stop_reason.startswith("stopped:") and "GPU" in back.stop_reason
     assert [t.verdict for t in back.trials] == ["start"]
@@ -188,13 +235,23 @@ def test_trajectory_round_trip_and_bad_files(tmp_path):
 
 
 def test_measurement_from_child_result():
-    result = {"status": "ok", "timings_ms": [1.0, 2.0, 3.0], "correctness": {"passed": True},
-              "triton_kernels": [{"name": "conv2d_scale_min_kernel", "n_regs": 187, "n_spills": 0, "shared": 32768}],
-              "override": {"launched_with": {"BLOCK_M": 128}, "int_args": {"C_out": 128}}}
+    result = {
+        "status": "ok",
+        "timings_ms": [1.0, 2.0, 3.0],
+        "correctness": {"passed": True},
+        "triton_kernels": [
+            {"name": "conv2d_scale_min_kernel", "n_regs": 187, "n_spills": 0, "shared": 32768}
+        ],
+        "override": {"launched_with": {"BLOCK_M": 128}, "int_args": {"C_out": 128}},
+    }
     m = measurement_from_result("ok", None, result, "conv2d_scale_min_kernel")
     assert (m.median_ms, m.n_regs, m.shared, m.int_args, m.usable) == (2.0, 187, 32768, {"C_out": 128}, True)
-    wrong = measurement_from_result("incorrect", "relative L2 error", {**result, "correctness": {"passed": False}},
-                                    "conv2d_scale_min_kernel")
+    wrong = measurement_from_result(
+        "incorrect",
+        "relative L2 error",
+        {**result, "correctness": {"passed": False}},
+        "conv2d_scale_min_kernel",
+    )
     assert wrong.correct is False and not wrong.usable
 
 
@@ -209,8 +266,9 @@ def test_rule_recommender_on_the_recorded_seed001_report():
     registers = float(table["launch__registers_per_thread"].iloc[0])
     plan = plan_tune(ROOT / "kernels" / "fused.py", "ModelNew_seed001")
     assert plan.start == START
-    recommend = RuleRecommender(plan.kernel, plan.source, load_rules(), plan.invariant,
-                                profile=lambda config, m: table)
+    recommend = RuleRecommender(
+        plan.kernel, plan.source, load_rules(), plan.invariant, profile=lambda config, m: table
+    )
     advice = recommend(START, Measurement("ok", [1.0], True, n_regs=int(registers), int_args=dict(INT_ARGS)))
     ordered = sorted(advice.moves, key=lambda m: -m.effect)
     assert ordered[0].rule == INVARIANT_RULE and (ordered[0].param, ordered[0].value) == ("BLOCK_N", 128)
@@ -233,8 +291,13 @@ def test_a_kept_block_step_is_repeated_first_with_its_measured_gain():
         return Measurement("ok", [ms * 0.999, ms, ms * 1.001], True)
 
     trajectory = Trajectory(kernel_file="k.py", variant="V", kernel="k", start=start)
-    result = run_tune(trajectory, measure, lambda c, m: Recommendation(), lambda m: Limits(min_block=16, max_block=128),
-                      budget=20)
+    result = run_tune(
+        trajectory,
+        measure,
+        lambda c, m: Recommendation(),
+        lambda m: Limits(min_block=16, max_block=128),
+        budget=20,
+    )
     kept = [t for t in result.trials if t.verdict == "kept"]
     assert [t.config.param_dict["BLOCK_M"] for t in kept] == [32, 64, 128]
     assert [t.rule for t in kept[1:]] == ["TUNE-REPEAT", "TUNE-REPEAT"]
@@ -247,14 +310,19 @@ def test_moves_from_findings_pair_first_then_singles():
 
     from ncu_advisor.tune.loop import moves_from_findings
 
-    rule = types.SimpleNamespace(spec=types.SimpleNamespace(proposal=types.SimpleNamespace(
-        block_scale=0.5, num_warps=4, num_stages=2)))
+    rule = types.SimpleNamespace(
+        spec=types.SimpleNamespace(proposal=types.SimpleNamespace(block_scale=0.5, num_warps=4, num_stages=2))
+    )
     finding = types.SimpleNamespace(rule="NA309", name="local-memory-spills", estimated_effect=0.4)
     moves = moves_from_findings([finding], {"NA309": rule}, ["BLOCK_M", "BLOCK_N"])
     kinds = [(m.kind, m.param, m.effect) for m in moves]
     assert ("block_scale", None, 0.4) in kinds and ("warps_stages", None, 0.4) in kinds
     assert ("block_scale", "BLOCK_M", pytest.approx(0.36)) in kinds
-    assert ("num_warps", None, pytest.approx(0.36)) in kinds and ("num_stages", None, pytest.approx(0.36)) in kinds
+    assert ("num_warps", None, pytest.approx(0.36)) in kinds and (
+        "num_stages",
+        None,
+        pytest.approx(0.36),
+    ) in kinds
     pair = next(m for m in moves if m.kind == "warps_stages")
     from ncu_advisor.tune.space import _apply
 
@@ -262,5 +330,11 @@ def test_moves_from_findings_pair_first_then_singles():
     assert _apply(start, pair, ["BLOCK_M", "BLOCK_N"]) == start.replace(num_warps=4, num_stages=2)
     # a rule without a proposal gives no move
     quiet = types.SimpleNamespace(spec=types.SimpleNamespace(proposal=None))
-    assert moves_from_findings([types.SimpleNamespace(rule="NA301", name="x", estimated_effect=0.9)],
-                               {"NA301": quiet}, ["BLOCK_M"]) == []
+    assert (
+        moves_from_findings(
+            [types.SimpleNamespace(rule="NA301", name="x", estimated_effect=0.9)],
+            {"NA301": quiet},
+            ["BLOCK_M"],
+        )
+        == []
+    )

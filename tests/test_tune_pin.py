@@ -1,4 +1,4 @@
-"""The child-side pin (ncu_advisor.tune.pin) on stand-ins for Triton's JITFunction and Autotuner (no triton)."""
+"""The child-side pin (ncu_advisor.tune.pin) on stand-ins for Triton's JITFunction and Autotuner."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from ncu_advisor.tune.pin import Override, PinError, apply_override, parse_overr
 
 
 class FakeJIT:
-    """Mimics triton.runtime.jit.JITFunction: ``kernel[grid](...)`` calls ``self.run(grid=..., warmup=False)``;
+    """Mimics triton.runtime.jit.JITFunction: ``kernel[grid](...)`` calls
+    ``self.run(grid=..., warmup=False)``;
     a callable grid is called with the bound arguments, constexprs included."""
 
     def __init__(self, arg_names):
@@ -18,13 +19,13 @@ class FakeJIT:
         self.launches = []
 
     def run(self, *args, grid, warmup, **kwargs):
-        bound = dict(zip(self.arg_names, args))
+        bound = dict(zip(self.arg_names, args, strict=False))
         bound.update(kwargs)
         self.launches.append({"grid": grid(bound) if callable(grid) else grid, **kwargs})
         return "compiled"
 
     def __getitem__(self, grid):
-        return lambda *args, **kwargs: self.run(grid=grid, warmup=False, *args, **kwargs)
+        return lambda *args, **kwargs: self.run(*args, grid=grid, warmup=False, **kwargs)
 
 
 class FakeConfig:
@@ -38,17 +39,30 @@ def _module(**attrs):
 
 def test_callable_grid_follows_the_overridden_block():
     jit = FakeJIT(["x_ptr", "P", "C_out", "BLOCK_M", "BLOCK_N"])
-    record = apply_override(_module(kern=jit), None,
-                            Override("kern", {"BLOCK_M": 64, "BLOCK_N": 128}, num_warps=8, num_stages=3))
-    jit[lambda meta: (-(-meta["P"] // meta["BLOCK_M"]),)]("ptr", 1000, 128, BLOCK_M=128, BLOCK_N=32,
-                                                          num_warps=4, num_stages=2)
+    record = apply_override(
+        _module(kern=jit), None, Override("kern", {"BLOCK_M": 64, "BLOCK_N": 128}, num_warps=8, num_stages=3)
+    )
+    jit[lambda meta: (-(-meta["P"] // meta["BLOCK_M"]),)](
+        "ptr", 1000, 128, BLOCK_M=128, BLOCK_N=32, num_warps=4, num_stages=2
+    )
     launch = jit.launches[0]
     assert launch["grid"] == (-(-1000 // 64),)
-    assert (launch["BLOCK_M"], launch["BLOCK_N"], launch["num_warps"], launch["num_stages"]) == (64, 128, 8, 3)
+    assert (launch["BLOCK_M"], launch["BLOCK_N"], launch["num_warps"], launch["num_stages"]) == (
+        64,
+        128,
+        8,
+        3,
+    )
     assert record["method"] == "launch-kwargs"
     assert record["launched_with"] == {"BLOCK_M": 128, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2}
-    assert record["int_args"] == {"P": 1000, "C_out": 128, "BLOCK_M": 128, "BLOCK_N": 32,
-                                  "num_warps": 4, "num_stages": 2}
+    assert record["int_args"] == {
+        "P": 1000,
+        "C_out": 128,
+        "BLOCK_M": 128,
+        "BLOCK_N": 32,
+        "num_warps": 4,
+        "num_stages": 2,
+    }
 
 
 def test_fixed_tuple_grid_refuses_a_block_change_but_allows_warps():
@@ -59,7 +73,11 @@ def test_fixed_tuple_grid_refuses_a_block_change_but_allows_warps():
     jit2 = FakeJIT(["x_ptr", "n", "BLOCK_SIZE"])
     apply_override(_module(kern=jit2), None, Override("kern", {"BLOCK_SIZE": 64}, num_warps=2, num_stages=4))
     jit2[(16,)]("ptr", 1024, BLOCK_SIZE=64)
-    assert (jit2.launches[0]["num_warps"], jit2.launches[0]["num_stages"], jit2.launches[0]["grid"]) == (2, 4, (16,))
+    assert (jit2.launches[0]["num_warps"], jit2.launches[0]["num_stages"], jit2.launches[0]["grid"]) == (
+        2,
+        4,
+        (16,),
+    )
 
 
 def test_class_config_is_overridden_when_the_variant_keeps_its_launch_values_there():
@@ -69,23 +87,39 @@ def test_class_config_is_overridden_when_the_variant_keeps_its_launch_values_the
         config = {"BLOCK_SIZE": 64, "num_warps": 8}
 
     module = _module(kern=jit, Variant=Variant)
-    record = apply_override(module, "Variant", Override("kern", {"BLOCK_SIZE": 1024}, num_warps=4, num_stages=2))
+    record = apply_override(
+        module, "Variant", Override("kern", {"BLOCK_SIZE": 1024}, num_warps=4, num_stages=2)
+    )
     assert Variant.config == {"BLOCK_SIZE": 1024, "num_warps": 4}
     assert record["method"] == "class-config+launch-kwargs"
-    jit[(4,)]("ptr", 4096, BLOCK_SIZE=1024, num_warps=4)   # the wrapper computed the grid from the new config
+    jit[(4,)]("ptr", 4096, BLOCK_SIZE=1024, num_warps=4)  # the wrapper computed the grid from the new config
     assert jit.launches[0]["num_stages"] == 2
 
 
 def test_autotune_configs_replaced_keeping_the_pre_hook():
     jit = FakeJIT(["x_ptr", "BLOCK_M", "BLOCK_C"])
     hook = object()
-    tuner = types.SimpleNamespace(fn=jit, configs=[FakeConfig({"BLOCK_M": 128, "BLOCK_C": 32}, 4, 2, hook),
-                                                  FakeConfig({"BLOCK_M": 256, "BLOCK_C": 32}, 8, 3)])
-    record = apply_override(_module(tuned=tuner), None, Override("tuned", {"BLOCK_C": 64}, num_stages=3),
-                            config_factory=FakeConfig)
+    tuner = types.SimpleNamespace(
+        fn=jit,
+        configs=[
+            FakeConfig({"BLOCK_M": 128, "BLOCK_C": 32}, 4, 2, hook),
+            FakeConfig({"BLOCK_M": 256, "BLOCK_C": 32}, 8, 3),
+        ],
+    )
+    record = apply_override(
+        _module(tuned=tuner),
+        None,
+        Override("tuned", {"BLOCK_C": 64}, num_stages=3),
+        config_factory=FakeConfig,
+    )
     assert len(tuner.configs) == 1
     only = tuner.configs[0]
-    assert (only.kwargs, only.num_warps, only.num_stages, only.pre_hook) == ({"BLOCK_M": 128, "BLOCK_C": 64}, 4, 3, hook)
+    assert (only.kwargs, only.num_warps, only.num_stages, only.pre_hook) == (
+        {"BLOCK_M": 128, "BLOCK_C": 64},
+        4,
+        3,
+        hook,
+    )
     assert record["method"] == "autotune-configs"
 
 
@@ -101,8 +135,13 @@ def test_parse_override_and_errors():
     parsed = parse_override('{"kernel": "k", "params": {"BLOCK_M": 64}, "num_warps": 8, "num_stages": null}')
     assert parsed == Override("k", {"BLOCK_M": 64}, 8, None)
     assert parse_override(parsed.to_json()) == parsed
-    for bad in ("not json", '{"params": {}}', '{"kernel": "k", "params": {"BLOCK_M": "64"}}',
-                '{"kernel": "k", "num_warps": 4.5}', '{"kernel": "k", "params": [1]}'):
+    for bad in (
+        "not json",
+        '{"params": {}}',
+        '{"kernel": "k", "params": {"BLOCK_M": "64"}}',
+        '{"kernel": "k", "num_warps": 4.5}',
+        '{"kernel": "k", "params": [1]}',
+    ):
         with pytest.raises(PinError):
             parse_override(bad)
     with pytest.raises(PinError, match="no kernel 'missing'"):
@@ -111,13 +150,24 @@ def test_parse_override_and_errors():
 
 def test_autotune_record_only_keeps_the_config_the_tuner_settled_on():
     jit = FakeJIT(["x_ptr", "BLOCK_M", "BLOCK_C"])
-    tuner = types.SimpleNamespace(fn=jit, configs=[FakeConfig({"BLOCK_M": 128, "BLOCK_C": 32}),
-                                                  FakeConfig({"BLOCK_M": 256, "BLOCK_C": 32}, 8, 3)])
+    tuner = types.SimpleNamespace(
+        fn=jit,
+        configs=[
+            FakeConfig({"BLOCK_M": 128, "BLOCK_C": 32}),
+            FakeConfig({"BLOCK_M": 256, "BLOCK_C": 32}, 8, 3),
+        ],
+    )
     record = apply_override(_module(tuned=tuner), None, Override("tuned"))
     assert len(tuner.configs) == 2 and record["method"] == "record-only"
-    for config in tuner.configs + [tuner.configs[1]]:   # benchmarking every config, then the chosen one
-        jit.run("ptr", grid=(1,), warmup=False, **config.kwargs, num_warps=config.num_warps,
-                num_stages=config.num_stages)
+    for config in tuner.configs + [tuner.configs[1]]:  # benchmarking every config, then the chosen one
+        jit.run(
+            "ptr",
+            grid=(1,),
+            warmup=False,
+            **config.kwargs,
+            num_warps=config.num_warps,
+            num_stages=config.num_stages,
+        )
     assert record["launched_with"] == {"BLOCK_M": 256, "BLOCK_C": 32, "num_warps": 8, "num_stages": 3}
 
 

@@ -34,9 +34,11 @@ def test_neighbours_move_both_directions_on_every_dimension():
 
 
 def test_ordered_by_effect_then_fewest_changes():
-    moves = [Move("NA105", 0.32, "block_scale", 0.5, None, "halve all"),
-             Move("SRC-INVARIANT-LOAD", 0.75, "block_set", 128, "BLOCK_N", "cover C_out"),
-             Move("NA203", 0.10, "num_warps", 8, None, "warps")]
+    moves = [
+        Move("NA105", 0.32, "block_scale", 0.5, None, "halve all"),
+        Move("SRC-INVARIANT-LOAD", 0.75, "block_set", 128, "BLOCK_N", "cover C_out"),
+        Move("NA203", 0.10, "num_warps", 8, None, "warps"),
+    ]
     candidates, _ = generate_candidates(SEED001, moves, DOT)
     assert [c.rule for c in candidates[:3]] == ["SRC-INVARIANT-LOAD", "NA105", "NA203"]
     assert candidates[0].config == SEED001.replace({"BLOCK_N": 128})
@@ -65,8 +67,8 @@ def test_limits_extent_power_of_two_threads_and_min_block():
     small = TuneConfig.make({"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 32}, 4, 2)
     candidates, dropped = generate_candidates(small, [], DOT)
     configs = set(_configs(candidates))
-    assert small.replace({"BLOCK_M": 8}) not in configs          # below the tl.dot minimum of 16
-    assert small.replace({"BLOCK_N": 256}) not in configs        # BLOCK_N beyond C_out = 128
+    assert small.replace({"BLOCK_M": 8}) not in configs  # below the tl.dot minimum of 16
+    assert small.replace({"BLOCK_N": 256}) not in configs  # BLOCK_N beyond C_out = 128
     reasons = dict(dropped)
     assert "exceeds the extent 128" in reasons[small.replace({"BLOCK_N": 256})]
     assert "< 16" in reasons[small.replace({"BLOCK_M": 8})]

@@ -2,7 +2,8 @@
 
 Exit codes: 0 the loop ran (whether or not it found a faster config); 1 the variant as written fails or is
 incorrect (nothing to tune from); 2 bad input; 3 the environment cannot run it (no GPU, no ncu unless
---no-ncu, counters not permitted); 130 interrupted (the trajectory so far is on disk, the best config printed).
+--no-ncu, counters not permitted); 130 interrupted (the trajectory so far is on disk, the best config
+printed).
 """
 
 from __future__ import annotations
@@ -27,11 +28,21 @@ def print_trajectory(trajectory: Trajectory) -> None:
     """The summary table: one row per trial."""
     table = Table(show_lines=False)
     for column in ("#", "config", "rule", "status", "median ms", "vs start", "regs", "verdict", "why"):
-        table.add_column(column, justify="right" if column in ("#", "median ms", "vs start", "regs") else "left")
+        table.add_column(
+            column, justify="right" if column in ("#", "median ms", "vs start", "regs") else "left"
+        )
     for row in summary_rows(trajectory):
-        table.add_row(str(row["trial"]), row["config"], row["rule"], row["status"], _fmt(row["median_ms"], ".4f"),
-                      "-" if row["vs_start"] is None else f"{row['vs_start']:.2f}x",
-                      "-" if row["regs"] is None else str(row["regs"]), row["verdict"], row["why"] or "")
+        table.add_row(
+            str(row["trial"]),
+            row["config"],
+            row["rule"],
+            row["status"],
+            _fmt(row["median_ms"], ".4f"),
+            "-" if row["vs_start"] is None else f"{row['vs_start']:.2f}x",
+            "-" if row["regs"] is None else str(row["regs"]),
+            row["verdict"],
+            row["why"] or "",
+        )
     out_console.print(table)
 
 
@@ -40,10 +51,14 @@ def print_best(trajectory: Trajectory, paste: str | None) -> None:
     if trajectory.best is None or start is None:
         out_console.print("no configuration was measured successfully", markup=False)
         return
-    speed = (start.median_ms / trajectory.best_median_ms
-             if start.median_ms and trajectory.best_median_ms else None)
-    out_console.print(f"best: {trajectory.best.label()}  {_fmt(trajectory.best_median_ms, '.4f')} ms"
-                      f" ({'-' if speed is None else f'{speed:.2f}x'} vs start {start.config.label()})", markup=False)
+    speed = (
+        start.median_ms / trajectory.best_median_ms if start.median_ms and trajectory.best_median_ms else None
+    )
+    out_console.print(
+        f"best: {trajectory.best.label()}  {_fmt(trajectory.best_median_ms, '.4f')} ms"
+        f" ({'-' if speed is None else f'{speed:.2f}x'} vs start {start.config.label()})",
+        markup=False,
+    )
     if paste:
         out_console.print(paste, markup=False)
 
@@ -51,18 +66,26 @@ def print_best(trajectory: Trajectory, paste: str | None) -> None:
 @app.command()
 @handle_errors
 def tune(
-    kernel_file: Path = typer.Argument(..., help="KernelBench-style kernel file."),
+    kernel_file: Path = typer.Argument(..., help="KernelBench-style kernel file."),  # noqa: B008 (typer's idiom)
     variant: str = typer.Option(..., "--variant", help="The variant class to tune (e.g. ModelNew_seed001)."),
-    kernel: str = typer.Option(None, "--kernel", help="The @triton.jit kernel to tune when the variant launches several."),
+    kernel: str = typer.Option(
+        None, "--kernel", help="The @triton.jit kernel to tune when the variant launches several."
+    ),
     budget: int = typer.Option(12, "--budget", help="At most this many measured trials (the start counts)."),
     time_limit: float = typer.Option(None, "--time", help="Start no new trial after this many seconds."),
-    write: bool = typer.Option(False, "--write", help="Append class <variant>_tuned with the best config to FILE."),
-    min_gain: float = typer.Option(0.02, "--min-gain", help="Relative gain a candidate must show (beyond the noise)."),
-    no_ncu: bool = typer.Option(False, "--no-ncu", help="Recommend from Triton's n_regs/n_spills only (no ncu runs)."),
+    write: bool = typer.Option(
+        False, "--write", help="Append class <variant>_tuned with the best config to FILE."
+    ),
+    min_gain: float = typer.Option(
+        0.02, "--min-gain", help="Relative gain a candidate must show (beyond the noise)."
+    ),
+    no_ncu: bool = typer.Option(
+        False, "--no-ncu", help="Recommend from Triton's n_regs/n_spills only (no ncu runs)."
+    ),
     reps: int = typer.Option(5, "--reps", help="do_bench medians per trial (their spread is the noise)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds allowed to each trial process."),
-    rules: Path = typer.Option(None, "--rules", help="Extra rule directory."),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder that holds run directories."),
+    rules: Path = typer.Option(None, "--rules", help="Extra rule directory."),  # noqa: B008 (typer's idiom)
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder holding run directories."),  # noqa: B008
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the trials."),
 ) -> None:
     """Tune one variant's Triton launch parameters by measurement: the rules propose, do_bench decides."""
@@ -72,9 +95,17 @@ def tune(
     from ncu_advisor.tune.loop import ChildBackend, RuleRecommender, run_tune
     from ncu_advisor.tune.session import make_limits, plan_tune
 
-    if budget < 1 or reps < 2 or timeout <= 0 or not 0 <= min_gain < 1 or (time_limit is not None and time_limit <= 0):
-        raise InputError("--budget must be >= 1, --reps >= 2 (the noise test needs repetitions), --timeout and "
-                         "--time > 0, --min-gain in [0, 1)")
+    if (
+        budget < 1
+        or reps < 2
+        or timeout <= 0
+        or not 0 <= min_gain < 1
+        or (time_limit is not None and time_limit <= 0)
+    ):
+        raise InputError(
+            "--budget must be >= 1, --reps >= 2 (the noise test needs repetitions), --timeout and "
+            "--time > 0, --min-gain in [0, 1)"
+        )
     plan = plan_tune(kernel_file, variant, kernel)
     rule_set = load_rules(rules)
     ncu_path = None
@@ -84,23 +115,46 @@ def tune(
     else:
         env = runner.check_environment()
         ncu_path = env.ncu
-    options = runner.ProfileOptions(timeout_s=timeout, reps=reps, python=python, runs_root=runs_dir, rules_dir=rules)
+    options = runner.ProfileOptions(
+        timeout_s=timeout, reps=reps, python=python, runs_root=runs_dir, rules_dir=rules
+    )
     if ncu_path is not None:
         metrics = options.resolved_metrics()
     run_dir = rundir.create_run_dir(Path(runs_dir).resolve(), f"{Path(kernel_file).stem}-tune")
     (run_dir / rundir.KERNEL_COPY_NAME).write_bytes(Path(kernel_file).read_bytes())
-    backend = ChildBackend(Path(kernel_file), plan.variant, plan.kernel, run_dir, options, ncu=ncu_path, metrics=metrics)
-    recommender = RuleRecommender(plan.kernel, plan.source, rule_set, plan.invariant,
-                                  profile=backend.profile if ncu_path is not None else None)
-    trajectory = Trajectory(kernel_file=str(Path(kernel_file).resolve()), variant=plan.variant, kernel=plan.kernel,
-                            start=plan.start, options={"budget": budget, "time_s": time_limit, "min_gain": min_gain,
-                                                       "reps": reps, "ncu": ncu_path is not None, "method": plan.method})
+    backend = ChildBackend(
+        Path(kernel_file), plan.variant, plan.kernel, run_dir, options, ncu=ncu_path, metrics=metrics
+    )
+    recommender = RuleRecommender(
+        plan.kernel,
+        plan.source,
+        rule_set,
+        plan.invariant,
+        profile=backend.profile if ncu_path is not None else None,
+    )
+    trajectory = Trajectory(
+        kernel_file=str(Path(kernel_file).resolve()),
+        variant=plan.variant,
+        kernel=plan.kernel,
+        start=plan.start,
+        options={
+            "budget": budget,
+            "time_s": time_limit,
+            "min_gain": min_gain,
+            "reps": reps,
+            "ncu": ncu_path is not None,
+            "method": plan.method,
+        },
+    )
     for load in plan.invariant:
         err_console.print(f"source: {load.describe()}", markup=False)
 
     def on_trial(trial: Trial) -> None:
-        err_console.print(f"trial {trial.index}: {trial.config.label()} [{trial.rule}] {trial.status} "
-                          f"{_fmt(trial.median_ms, '.4f')} ms -> {trial.verdict}: {trial.why}", markup=False)
+        err_console.print(
+            f"trial {trial.index}: {trial.config.label()} [{trial.rule}] {trial.status} "
+            f"{_fmt(trial.median_ms, '.4f')} ms -> {trial.verdict}: {trial.why}",
+            markup=False,
+        )
 
     def save(t: Trajectory) -> None:
         t.options["recommendations"] = recommender.history
@@ -109,15 +163,26 @@ def tune(
     def paste() -> str | None:
         if trajectory.best is None:
             return None
-        return paste_text(trajectory.best, plan.kernel, plan.method, plan.facts.autotune_key,
-                          plan.facts.launch_lineno)
+        return paste_text(
+            trajectory.best, plan.kernel, plan.method, plan.facts.autotune_key, plan.facts.launch_lineno
+        )
 
     try:
-        run_tune(trajectory, backend.measure, recommender,
-                 lambda m: make_limits(plan, trajectory.start, m), budget=budget, time_limit_s=time_limit,
-                 min_gain=min_gain, save=save, on_trial=on_trial)
+        run_tune(
+            trajectory,
+            backend.measure,
+            recommender,
+            lambda m: make_limits(plan, trajectory.start, m),
+            budget=budget,
+            time_limit_s=time_limit,
+            min_gain=min_gain,
+            save=save,
+            on_trial=on_trial,
+        )
     except (KeyboardInterrupt, AdvisorError):
-        err_console.print(f"stopped: {trajectory.stop_reason}; trajectory so far: {run_dir / 'tune.json'}", markup=False)
+        err_console.print(
+            f"stopped: {trajectory.stop_reason}; trajectory so far: {run_dir / 'tune.json'}", markup=False
+        )
         print_best(trajectory, paste())
         raise
     print_trajectory(trajectory)
@@ -132,8 +197,17 @@ def tune(
             out_console.print("--write: no configuration beat the start; the file is unchanged", markup=False)
             return
         start_ms = start_trial.median_ms
-        note = (f"{_fmt(start_ms, '.4f')} ms -> {_fmt(trajectory.best_median_ms, '.4f')} ms, "
-                f"{trajectory.measured_trials()} trials")
-        name = write_tuned_variant(Path(kernel_file), plan.variant, plan.kernel, trajectory.best, plan.method,
-                                   note=note, start=trajectory.start)
+        note = (
+            f"{_fmt(start_ms, '.4f')} ms -> {_fmt(trajectory.best_median_ms, '.4f')} ms, "
+            f"{trajectory.measured_trials()} trials"
+        )
+        name = write_tuned_variant(
+            Path(kernel_file),
+            plan.variant,
+            plan.kernel,
+            trajectory.best,
+            plan.method,
+            note=note,
+            start=trajectory.start,
+        )
         out_console.print(f"--write: added class {name} to {kernel_file}", markup=False)

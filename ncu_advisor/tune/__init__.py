@@ -2,9 +2,9 @@
 
 Modules:
     space        tuning configurations, GPU-limit checks, candidate generation from findings
-    invariant    static analysis: ``tl.load`` calls repeated on every iteration of a loop they do not depend on
+    invariant    static analysis: ``tl.load`` calls repeated by a loop they do not depend on
     pin          runs in the child process: overrides a kernel's launch parameters (torch/triton duck-typed)
-    loop         the trial loop (profile, recommend, generate, measure, keep/revert) and the child-process backends
+    loop         the trial loop (recommend, generate, measure, keep/revert) and the child-process backend
     trajectory   the ``tune.json`` trajectory: write, read, summary
     emit         the final config as paste-ready text, and ``--write``: a ``ModelNew_<variant>_tuned`` class
 """

@@ -1,4 +1,5 @@
-"""The profile child with a pinned configuration: ``python -m ncu_advisor.tune.child FILE CLASS --override JSON
+"""The profile child with a pinned configuration:
+``python -m ncu_advisor.tune.child FILE CLASS --override JSON
 --override-record RECORD.json [child options...]``.
 
 It runs ``ncu_advisor.profile.child`` unchanged (same modes, result JSON, exit codes), with one difference:

@@ -1,4 +1,4 @@
-"""The tuned configuration as text: a paste-ready decorator / launch values, and ``--write``'s new variant class.
+"""The tuned configuration as text: paste-ready decorator / launch values; ``--write``'s new variant class.
 
 ``--write`` appends ``class <Variant>_tuned(<Variant>)`` to the kernel file (never touching what is there):
 
@@ -40,13 +40,18 @@ def class_config_values(source_text: str, class_name: str) -> dict[str, int | No
         if not (isinstance(node, ast.ClassDef) and node.name == class_name):
             continue
         for statement in node.body:
-            if not (isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "config"
-                                                                for t in statement.targets)):
+            if not (
+                isinstance(statement, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "config" for t in statement.targets)
+            ):
                 continue
             value = statement.value
             if isinstance(value, ast.Dict):
-                return {k.value: _int(v) for k, v in zip(value.keys, value.values)
-                        if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+                return {
+                    k.value: _int(v)
+                    for k, v in zip(value.keys, value.values, strict=True)
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                }
             if isinstance(value, ast.Call) and ast.unparse(value.func) == "dict":
                 return {k.arg: _int(k.value) for k in value.keywords if k.arg}
         return None
@@ -70,15 +75,23 @@ def launch_values(config: TuneConfig) -> dict[str, int]:
     return {**config.param_dict, "num_warps": config.num_warps, "num_stages": config.num_stages}
 
 
-def paste_text(config: TuneConfig, kernel: str, method: str, autotune_key: list[str] | None = None,
-               launch_line: int | None = None) -> str:
+def paste_text(
+    config: TuneConfig,
+    kernel: str,
+    method: str,
+    autotune_key: list[str] | None = None,
+    launch_line: int | None = None,
+) -> str:
     """The final configuration, ready to paste."""
     inner = ", ".join(f"'{k}': {v}" for k, v in config.params)
-    triton_config = f"triton.Config({{{inner}}}, num_warps={config.num_warps}, num_stages={config.num_stages})"
+    triton_config = (
+        f"triton.Config({{{inner}}}, num_warps={config.num_warps}, num_stages={config.num_stages})"
+    )
     if method == METHOD_AUTOTUNE:
         key = ", ".join(repr(k) for k in (autotune_key or []))
-        return "\n".join([f"@triton.autotune(  # {kernel}", f"    configs=[{triton_config}],",
-                          f"    key=[{key}],", ")"])
+        return "\n".join(
+            [f"@triton.autotune(  # {kernel}", f"    configs=[{triton_config}],", f"    key=[{key}],", ")"]
+        )
     values = ", ".join(f"{k}={v}" for k, v in launch_values(config).items())
     where = f" (launch at line {launch_line})" if launch_line else ""
     if method == METHOD_CLASS_CONFIG:
@@ -94,14 +107,24 @@ def tuned_class_name(variant_class: str, existing: set[str]) -> str:
     return name
 
 
-def tuned_class_source(class_name: str, variant_class: str, kernel: str, config: TuneConfig, method: str,
-                       config_keys: list[str] | None = None, note: str = "", start: TuneConfig | None = None) -> str:
-    """The text of the new variant class (``start``: launch values equal to it are left as the variant has them)."""
+def tuned_class_source(
+    class_name: str,
+    variant_class: str,
+    kernel: str,
+    config: TuneConfig,
+    method: str,
+    config_keys: list[str] | None = None,
+    note: str = "",
+    start: TuneConfig | None = None,
+) -> str:
+    """The text of the new variant class (values equal to ``start``'s are left as the variant has them)."""
     values = launch_values(config)
     if start is not None and method != METHOD_AUTOTUNE:
         before = launch_values(start)
         values = {k: v for k, v in values.items() if before.get(k) != v or k in (config_keys or [])}
-    doc = f'    """{variant_class} with {kernel} pinned by `ncu-advisor tune`{": " + note if note else ""}."""'
+    doc = (
+        f'    """{variant_class} with {kernel} pinned by `ncu-advisor tune`{": " + note if note else ""}."""'
+    )
     lines = ["", "", f"class {class_name}({variant_class}):", doc, ""]
     if method == METHOD_AUTOTUNE:
         params = ", ".join(f"{k!r}: {v}" for k, v in config.params)
@@ -135,12 +158,12 @@ def tuned_class_source(class_name: str, variant_class: str, kernel: str, config:
         "",
         "    def forward(self, *args, **kwargs):",
         f"        kernel = {kernel}",
-        "        shadowed = kernel.__dict__.get(\"run\")",
+        '        shadowed = kernel.__dict__.get("run")',
         "        launch = kernel.run",
         "        tuned = self.tuned_launch",
         "",
         "        def run(*run_args, **run_kwargs):",
-        "            if not run_kwargs.get(\"warmup\"):",
+        '            if not run_kwargs.get("warmup"):',
         "                run_kwargs.update(tuned)",
         "            return launch(*run_args, **run_kwargs)",
         "",
@@ -156,8 +179,15 @@ def tuned_class_source(class_name: str, variant_class: str, kernel: str, config:
     return "\n".join(lines) + "\n"
 
 
-def write_tuned_variant(path: Path, variant_class: str, kernel: str, config: TuneConfig, method: str,
-                        note: str = "", start: TuneConfig | None = None) -> str:
+def write_tuned_variant(
+    path: Path,
+    variant_class: str,
+    kernel: str,
+    config: TuneConfig,
+    method: str,
+    note: str = "",
+    start: TuneConfig | None = None,
+) -> str:
     """Append the tuned variant class to the kernel file; return the new class name.
 
     Raises:
@@ -169,11 +199,14 @@ def write_tuned_variant(path: Path, variant_class: str, kernel: str, config: Tun
         text = path.read_text(encoding="utf-8")
         tree = ast.parse(text, filename=str(path))
     except (OSError, SyntaxError, UnicodeDecodeError) as exc:
-        raise KernelFileError(f"cannot read or parse the kernel file for --write ({exc})", path=path) from None
+        raise KernelFileError(
+            f"cannot read or parse the kernel file for --write ({exc})", path=path
+        ) from None
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     if variant_class not in classes:
-        raise KernelFileError(f"class {variant_class} is not defined at module level; --write subclasses it",
-                              path=path)
+        raise KernelFileError(
+            f"class {variant_class} is not defined at module level; --write subclasses it", path=path
+        )
     name = tuned_class_name(variant_class, classes)
     keys = class_config_keys(text, variant_class) if method == METHOD_CLASS_CONFIG else None
     addition = tuned_class_source(name, variant_class, kernel, config, method, keys, note, start)
@@ -181,7 +214,9 @@ def write_tuned_variant(path: Path, variant_class: str, kernel: str, config: Tun
     try:
         ast.parse(new_text, filename=str(path))
     except SyntaxError as exc:  # never write a file that does not parse
-        raise OutputError(f"the generated class does not parse ({exc.msg}); file left untouched", path=path) from None
+        raise OutputError(
+            f"the generated class does not parse ({exc.msg}); file left untouched", path=path
+        ) from None
     try:
         path.write_text(new_text, encoding="utf-8")
     except OSError as exc:

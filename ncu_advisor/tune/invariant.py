@@ -50,8 +50,10 @@ class InvariantLoad:
 
     def describe(self, extent: int | None = None) -> str:
         """One sentence naming the loop, the load and the parameter change."""
-        text = (f"{self.kernel}: the tl.load of {self.pointer} (line {self.load_line}) does not depend on "
-                f"'{self.loop_var}' and is repeated on every iteration of the loop at line {self.loop_line}")
+        text = (
+            f"{self.kernel}: the tl.load of {self.pointer} (line {self.load_line}) does not depend on "
+            f"'{self.loop_var}' and is repeated on every iteration of the loop at line {self.loop_line}"
+        )
         if self.step_param and self.loop_bound:
             target = suggested_block(extent) if extent is not None else None
             value = f"{target} (>= {self.loop_bound} = {extent})" if target is not None else self.loop_bound
@@ -139,17 +141,24 @@ def _range_parts(loop: ast.For) -> tuple[str | None, str | None]:
 def find_invariant_loads_in_function(function: ast.FunctionDef) -> list[InvariantLoad]:
     """The invariant loads of one ``@triton.jit`` function, outermost loop first."""
     arguments = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
-    constexpr = {a.arg for a in arguments if a.annotation is not None and
-                 ast.unparse(a.annotation).split(".")[-1] == "constexpr"}
+    constexpr = {
+        a.arg
+        for a in arguments
+        if a.annotation is not None and ast.unparse(a.annotation).split(".")[-1] == "constexpr"
+    }
     found: list[InvariantLoad] = []
     for loop in (n for n in ast.walk(function) if isinstance(n, ast.For)):
         variant = _variant_names(loop)
         bound, step = _range_parts(loop)
         step_param = step if step in constexpr else None
         for node in (n for statement in loop.body for n in ast.walk(statement)):
-            if not _is_load(node):
+            if not isinstance(node, ast.Call) or not _is_load(node):
                 continue
-            pointer = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "pointer"), None)
+            pointer = (
+                node.args[0]
+                if node.args
+                else next((k.value for k in node.keywords if k.arg == "pointer"), None)
+            )
             if pointer is None:
                 continue
             reads = _names(pointer)
@@ -158,10 +167,18 @@ def find_invariant_loads_in_function(function: ast.FunctionDef) -> list[Invarian
                     reads |= _names(keyword.value)
             if reads & variant:
                 continue
-            found.append(InvariantLoad(kernel=function.name, loop_line=loop.lineno,
-                                       loop_var=",".join(_targets(loop.target)), loop_bound=bound,
-                                       loop_step=step, step_param=step_param, load_line=node.lineno,
-                                       pointer=ast.unparse(pointer)))
+            found.append(
+                InvariantLoad(
+                    kernel=function.name,
+                    loop_line=loop.lineno,
+                    loop_var=",".join(_targets(loop.target)),
+                    loop_bound=bound,
+                    loop_step=step,
+                    step_param=step_param,
+                    load_line=node.lineno,
+                    pointer=ast.unparse(pointer),
+                )
+            )
     found.sort(key=lambda f: (f.loop_line, f.load_line))
     return found
 
@@ -175,8 +192,9 @@ def find_invariant_loads_in_source(text: str, filename: str = "<source>") -> lis
     try:
         tree = ast.parse(text, filename=filename)
     except SyntaxError as exc:
-        raise KernelFileError(f"line {exc.lineno}: not valid Python ({exc.msg})", path=filename,
-                              hint="fix the syntax error") from None
+        raise KernelFileError(
+            f"line {exc.lineno}: not valid Python ({exc.msg})", path=filename, hint="fix the syntax error"
+        ) from None
     found: list[InvariantLoad] = []
     for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and _is_jit(n)):
         found.extend(find_invariant_loads_in_function(function))
@@ -203,14 +221,19 @@ def kernel_assignments(text: str, kernel: str) -> dict[str, str]:
     for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == kernel):
         assigned: dict[str, str] = {}
         for node in ast.walk(function):
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
                 assigned.setdefault(node.targets[0].id, ast.unparse(node.value))
         return assigned
     return {}
 
 
-def resolve_extent(expression: str, values: dict[str, int], assignments: dict[str, str] | None = None,
-                   depth: int = 0) -> int | None:
+def resolve_extent(
+    expression: str, values: dict[str, int], assignments: dict[str, str] | None = None, depth: int = 0
+) -> int | None:
     """The integer value of a loop bound such as ``C_out`` or ``K`` (``K = C_in * KH * KW``).
 
     Only integer literals, names (from ``values``, else followed through ``assignments``) and ``+ - * //``
@@ -250,14 +273,18 @@ def _evaluate(node: ast.AST, values: dict[str, int], assignments: dict[str, str]
 
 
 def loop_extents(text: str, kernel: str) -> list[tuple[str, str]]:
-    """``(step parameter, bound as written)`` of each ``for v in range(start, BOUND, BLOCK_X)`` loop of ``kernel``
+    """``(step parameter, bound as written)`` of each ``for v in range(start, BOUND, BLOCK_X)`` loop of
+    ``kernel``
     whose step is a ``tl.constexpr`` parameter: the BLOCK covers at most the bound's extent."""
     tree = ast.parse(text)
     found: list[tuple[str, str]] = []
     for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == kernel):
         arguments = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
-        constexpr = {a.arg for a in arguments if a.annotation is not None and
-                     ast.unparse(a.annotation).split(".")[-1] == "constexpr"}
+        constexpr = {
+            a.arg
+            for a in arguments
+            if a.annotation is not None and ast.unparse(a.annotation).split(".")[-1] == "constexpr"
+        }
         for loop in (n for n in ast.walk(function) if isinstance(n, ast.For)):
             bound, step = _range_parts(loop)
             if bound is not None and step in constexpr:

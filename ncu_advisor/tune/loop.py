@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from ncu_advisor.errors import AdvisorError
-from ncu_advisor.tune.invariant import InvariantLoad, kernel_assignments, loop_extents, resolve_extent, suggested_block
+from ncu_advisor.tune.invariant import (
+    InvariantLoad,
+    kernel_assignments,
+    loop_extents,
+    resolve_extent,
+    suggested_block,
+)
 from ncu_advisor.tune.space import Candidate, Limits, Move, TuneConfig, generate_candidates
 from ncu_advisor.tune.trajectory import Trajectory, Trial
 
@@ -82,7 +88,9 @@ Measure = Callable[[TuneConfig | None], Measurement]
 Recommend = Callable[[TuneConfig, Measurement], Recommendation]
 
 
-def decide(candidate_reps: list[float], best_reps: list[float], min_gain: float = MIN_GAIN) -> tuple[bool, str]:
+def decide(
+    candidate_reps: list[float], best_reps: list[float], min_gain: float = MIN_GAIN
+) -> tuple[bool, str]:
     """Keep the candidate? (see the module docstring for the test); returns (keep, why)."""
     if not candidate_reps or not best_reps:
         return False, "no timings to compare"
@@ -90,10 +98,15 @@ def decide(candidate_reps: list[float], best_reps: list[float], min_gain: float 
     best = Measurement("ok", list(best_reps)).median_ms or 0.0
     gain = 1.0 - cand / best if best > 0 else 0.0
     if cand >= best * (1.0 - min_gain):
-        return False, f"{gain:+.1%} vs best ({cand:.4g} ms vs {best:.4g} ms): below the {min_gain:.0%} threshold"
+        return (
+            False,
+            f"{gain:+.1%} vs best ({cand:.4g} ms vs {best:.4g} ms): below the {min_gain:.0%} threshold",
+        )
     if max(candidate_reps) >= min(best_reps):
-        return False, (f"{gain:+.1%} but within the noise: slowest rep {max(candidate_reps):.4g} ms >= "
-                       f"fastest rep of the best {min(best_reps):.4g} ms")
+        return False, (
+            f"{gain:+.1%} but within the noise: slowest rep {max(candidate_reps):.4g} ms >= "
+            f"fastest rep of the best {min(best_reps):.4g} ms"
+        )
     return True, f"{gain:+.1%} vs best ({cand:.4g} ms vs {best:.4g} ms), outside the noise"
 
 
@@ -109,21 +122,47 @@ def _moved(before: dict[str, float], after: dict[str, float]) -> dict[str, list[
     return moved
 
 
-def _trial(index: int, config: TuneConfig, candidate: Candidate | None, m: Measurement | None, status: str,
-           verdict: str, why: str, elapsed: float | None) -> Trial:
-    return Trial(index=index, config=config, rule=candidate.rule if candidate else "start",
-                 effect=candidate.effect if candidate else 0.0,
-                 reason=candidate.reason if candidate else "the variant as written",
-                 status=status, verdict=verdict, why=why,
-                 median_ms=m.median_ms if m else None, reps_ms=list(m.reps_ms) if m else [],
-                 correct=m.correct if m else None, n_regs=m.n_regs if m else None,
-                 n_spills=m.n_spills if m else None, elapsed_s=elapsed)
+def _trial(
+    index: int,
+    config: TuneConfig,
+    candidate: Candidate | None,
+    m: Measurement | None,
+    status: str,
+    verdict: str,
+    why: str,
+    elapsed: float | None,
+) -> Trial:
+    return Trial(
+        index=index,
+        config=config,
+        rule=candidate.rule if candidate else "start",
+        effect=candidate.effect if candidate else 0.0,
+        reason=candidate.reason if candidate else "the variant as written",
+        status=status,
+        verdict=verdict,
+        why=why,
+        median_ms=m.median_ms if m else None,
+        reps_ms=list(m.reps_ms) if m else [],
+        correct=m.correct if m else None,
+        n_regs=m.n_regs if m else None,
+        n_spills=m.n_spills if m else None,
+        elapsed_s=elapsed,
+    )
 
 
-def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, limits_for: Callable[[Measurement], Limits],
-             *, budget: int = 12, time_limit_s: float | None = None, min_gain: float = MIN_GAIN,
-             save: Callable[[Trajectory], None] | None = None, on_trial: Callable[[Trial], None] | None = None,
-             clock: Callable[[], float] = time.monotonic) -> Trajectory:
+def run_tune(
+    trajectory: Trajectory,
+    measure: Measure,
+    recommend: Recommend,
+    limits_for: Callable[[Measurement], Limits],
+    *,
+    budget: int = 12,
+    time_limit_s: float | None = None,
+    min_gain: float = MIN_GAIN,
+    save: Callable[[Trajectory], None] | None = None,
+    on_trial: Callable[[Trial], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Trajectory:
     """Run the loop on ``trajectory`` (its ``start`` is the variant's configuration as the source says).
 
     Args:
@@ -157,15 +196,25 @@ def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, lim
         t0 = clock()
         start_m = measure(None)
         if start_m.launched_with:
-            recorded = {k: v for k, v in start_m.launched_with.items() if k not in ("num_warps", "num_stages")}
+            recorded = {
+                k: v for k, v in start_m.launched_with.items() if k not in ("num_warps", "num_stages")
+            }
             trajectory.start = trajectory.start.replace(
-                {k: v for k, v in recorded.items() if k in trajectory.start.param_dict or k.upper().startswith("BLOCK")},
-                num_warps=start_m.launched_with.get("num_warps"), num_stages=start_m.launched_with.get("num_stages"))
+                {
+                    k: v
+                    for k, v in recorded.items()
+                    if k in trajectory.start.param_dict or k.upper().startswith("BLOCK")
+                },
+                num_warps=start_m.launched_with.get("num_warps"),
+                num_stages=start_m.launched_with.get("num_stages"),
+            )
         trajectory.environment = dict(start_m.environment)
         if not start_m.usable:
             why = start_m.reason or ("incorrect" if start_m.correct is False else start_m.status)
             record(_trial(0, trajectory.start, None, start_m, start_m.status, "rejected", why, clock() - t0))
-            trajectory.stop_reason = f"the variant as written does not run correctly ({why}): nothing to tune from"
+            trajectory.stop_reason = (
+                f"the variant as written does not run correctly ({why}): nothing to tune from"
+            )
             trajectory.complete = True
             save(trajectory)
             return trajectory
@@ -183,11 +232,24 @@ def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, lim
                 break
             candidates, dropped = generate_candidates(best, advice.moves, limits, trajectory.tried())
             rule_moves = [mv for mv in advice.moves if not mv.rule.startswith("TUNE-")]
-            rule_dropped = [(c, why) for c, why in dropped
-                            if c not in trajectory.tried() and _proposed_by_rule(best, c, rule_moves)]
+            rule_dropped = [
+                (c, why)
+                for c, why in dropped
+                if c not in trajectory.tried() and _proposed_by_rule(best, c, rule_moves)
+            ]
             for config, why in rule_dropped:
-                record(_trial(len(trajectory.trials), config, _rule_candidate(best, config, rule_moves), None,
-                              "rejected-limits", "rejected", why, 0.0))
+                record(
+                    _trial(
+                        len(trajectory.trials),
+                        config,
+                        _rule_candidate(best, config, rule_moves),
+                        None,
+                        "rejected-limits",
+                        "rejected",
+                        why,
+                        0.0,
+                    )
+                )
             if not candidates:
                 trajectory.stop_reason = "no rule proposes an untried configuration"
                 break
@@ -198,11 +260,30 @@ def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, lim
             if not m.usable:
                 why = m.reason or ("wrong result" if m.correct is False else m.status)
                 status = "incorrect" if m.status == "ok" and m.correct is False else m.status
-                record(_trial(len(trajectory.trials), candidate.config, candidate, m, status, "rejected", why, elapsed))
+                record(
+                    _trial(
+                        len(trajectory.trials),
+                        candidate.config,
+                        candidate,
+                        m,
+                        status,
+                        "rejected",
+                        why,
+                        elapsed,
+                    )
+                )
                 continue
             keep, why = decide(m.reps_ms, best_m.reps_ms, min_gain)
-            trial = _trial(len(trajectory.trials), candidate.config, candidate, m, "ok",
-                           "kept" if keep else "reverted", why, elapsed)
+            trial = _trial(
+                len(trajectory.trials),
+                candidate.config,
+                candidate,
+                m,
+                "ok",
+                "kept" if keep else "reverted",
+                why,
+                elapsed,
+            )
             if m.n_regs is not None and best_m.n_regs is not None and m.n_regs != best_m.n_regs:
                 trial.metrics_moved["n_regs"] = [float(best_m.n_regs), float(m.n_regs)]
             if keep:
@@ -216,7 +297,9 @@ def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, lim
                     advice.moves.append(repeat)
             record(trial)
     except (KeyboardInterrupt, AdvisorError) as exc:
-        trajectory.stop_reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
+        trajectory.stop_reason = (
+            "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
+        )
         trajectory.complete = False
         save(trajectory)
         raise
@@ -225,13 +308,19 @@ def run_tune(trajectory: Trajectory, measure: Measure, recommend: Recommend, lim
     return trajectory
 
 
-def repeat_move(before: TuneConfig, after: TuneConfig, before_ms: float | None,
-                after_ms: float | None) -> Move | None:
+def repeat_move(
+    before: TuneConfig, after: TuneConfig, before_ms: float | None, after_ms: float | None
+) -> Move | None:
     """The same one-dimension BLOCK step again (pattern search), its effect the gain the step just measured.
 
     Only when exactly one BLOCK value, or every BLOCK by the same factor, changed and nothing else.
     """
-    if before.num_warps != after.num_warps or before.num_stages != after.num_stages or not before_ms or not after_ms:
+    if (
+        before.num_warps != after.num_warps
+        or before.num_stages != after.num_stages
+        or not before_ms
+        or not after_ms
+    ):
         return None
     old, new = before.param_dict, after.param_dict
     if set(old) != set(new):
@@ -247,8 +336,14 @@ def repeat_move(before: TuneConfig, after: TuneConfig, before_ms: float | None,
     name = changed[0] if len(changed) == 1 else None
     gain = max(0.0, 1.0 - after_ms / before_ms)
     what = name or "every BLOCK"
-    return Move(REPEAT_RULE, gain, "block_scale", factor, name,
-                f"{REPEAT_RULE}: {what} x{factor:g} again (the last x{factor:g} gained {gain:.0%})")
+    return Move(
+        REPEAT_RULE,
+        gain,
+        "block_scale",
+        factor,
+        name,
+        f"{REPEAT_RULE}: {what} x{factor:g} again (the last x{factor:g} gained {gain:.0%})",
+    )
 
 
 def _proposed_by_rule(current: TuneConfig, config: TuneConfig, moves: list[Move]) -> bool:
@@ -282,27 +377,69 @@ def moves_from_findings(findings: list[Any], rules_by_id: dict[str, Any], blocks
         effect = float(finding.estimated_effect)
         label = f"{finding.rule} {finding.name}"
         if hint.block_scale is not None and blocks:
-            moves.append(Move(finding.rule, effect, "block_scale", float(hint.block_scale), None,
-                              f"{label}: every BLOCK x{hint.block_scale:g}"))
+            moves.append(
+                Move(
+                    finding.rule,
+                    effect,
+                    "block_scale",
+                    float(hint.block_scale),
+                    None,
+                    f"{label}: every BLOCK x{hint.block_scale:g}",
+                )
+            )
             for name in blocks:
-                moves.append(Move(finding.rule, effect * 0.9, "block_scale", float(hint.block_scale), name,
-                                  f"{label}: {name} x{hint.block_scale:g}"))
+                moves.append(
+                    Move(
+                        finding.rule,
+                        effect * 0.9,
+                        "block_scale",
+                        float(hint.block_scale),
+                        name,
+                        f"{label}: {name} x{hint.block_scale:g}",
+                    )
+                )
         both = hint.num_warps is not None and hint.num_stages is not None
         if both:  # the rule asks for the pair: one trial, then each alone at 90%
-            moves.append(Move(finding.rule, effect, "warps_stages", hint.num_warps, None,
-                              f"{label}: num_warps {hint.num_warps}, num_stages {hint.num_stages}",
-                              stages=hint.num_stages))
+            moves.append(
+                Move(
+                    finding.rule,
+                    effect,
+                    "warps_stages",
+                    hint.num_warps,
+                    None,
+                    f"{label}: num_warps {hint.num_warps}, num_stages {hint.num_stages}",
+                    stages=hint.num_stages,
+                )
+            )
         single = effect * 0.9 if both else effect
         if hint.num_warps is not None:
-            moves.append(Move(finding.rule, single, "num_warps", hint.num_warps, None, f"{label}: num_warps {hint.num_warps}"))
+            moves.append(
+                Move(
+                    finding.rule,
+                    single,
+                    "num_warps",
+                    hint.num_warps,
+                    None,
+                    f"{label}: num_warps {hint.num_warps}",
+                )
+            )
         if hint.num_stages is not None:
-            moves.append(Move(finding.rule, single, "num_stages", hint.num_stages, None,
-                              f"{label}: num_stages {hint.num_stages}"))
+            moves.append(
+                Move(
+                    finding.rule,
+                    single,
+                    "num_stages",
+                    hint.num_stages,
+                    None,
+                    f"{label}: num_stages {hint.num_stages}",
+                )
+            )
     return moves
 
 
-def invariant_moves(loads: list[InvariantLoad], current: TuneConfig, int_args: dict[str, int],
-                    assignments: dict[str, str]) -> tuple[list[Move], list[str]]:
+def invariant_moves(
+    loads: list[InvariantLoad], current: TuneConfig, int_args: dict[str, int], assignments: dict[str, str]
+) -> tuple[list[Move], list[str]]:
     """Moves that make a loop with a repeated (invariant) load run once: ``step_param -> bound``.
 
     The effect is the share of the repeated load work removed, ``1 - 1/trips`` with
@@ -323,9 +460,17 @@ def invariant_moves(loads: list[InvariantLoad], current: TuneConfig, int_args: d
         if target <= step:
             continue
         trips = -(-extent // step)
-        moves.append(Move(INVARIANT_RULE, 1.0 - 1.0 / trips, "block_set", target, load.step_param,
-                          f"{INVARIANT_RULE}: load of {load.pointer} (line {load.load_line}) repeated {trips}x by the "
-                          f"loop at line {load.loop_line}: {load.step_param} -> {target}"))
+        moves.append(
+            Move(
+                INVARIANT_RULE,
+                1.0 - 1.0 / trips,
+                "block_set",
+                target,
+                load.step_param,
+                f"{INVARIANT_RULE}: load of {load.pointer} (line {load.load_line}) repeated {trips}x by the "
+                f"loop at line {load.loop_line}: {load.step_param} -> {target}",
+            )
+        )
     return moves, notes
 
 
@@ -353,8 +498,15 @@ class RuleRecommender:
         stage: the rule stage passed to ``evaluate``.
     """
 
-    def __init__(self, kernel: str, source: Any, rules: list[Any], invariant: list[InvariantLoad],
-                 profile: Callable[[TuneConfig, Measurement], Any] | None = None, stage: str = "auto") -> None:
+    def __init__(
+        self,
+        kernel: str,
+        source: Any,
+        rules: list[Any],
+        invariant: list[InvariantLoad],
+        profile: Callable[[TuneConfig, Measurement], Any] | None = None,
+        stage: str = "auto",
+    ) -> None:
         self.kernel = kernel
         self.source = source
         self.rules = rules
@@ -370,8 +522,17 @@ class RuleRecommender:
 
         table = self.profile(config, measurement) if self.profile is not None else None
         if table is None or len(table) == 0:
-            row: dict[str, Any] = {"source": "tune", "variant": "tune", "range": 0, "action": 0,
-                                   "kernel": self.kernel, "demangled": self.kernel, "nvtx": None, "gpu": None, "cc": None}
+            row: dict[str, Any] = {
+                "source": "tune",
+                "variant": "tune",
+                "range": 0,
+                "action": 0,
+                "kernel": self.kernel,
+                "demangled": self.kernel,
+                "nvtx": None,
+                "gpu": None,
+                "cc": None,
+            }
             if measurement.n_regs is not None:
                 row["launch__registers_per_thread"] = float(measurement.n_regs)
             if measurement.n_spills is not None:
@@ -385,7 +546,9 @@ class RuleRecommender:
         table = self._table(config, measurement)
         source = _pinned_source(self.source, self.kernel, config)
         results = evaluate(table, self.rules, source=source, stage=self.stage)
-        mine = [r for r in results if r.kernel == self.kernel or r.kernel.startswith(self.kernel + "_")] or results
+        mine = [
+            r for r in results if r.kernel == self.kernel or r.kernel.startswith(self.kernel + "_")
+        ] or results
         findings = [f for r in mine for f in r.findings]
         metrics: dict[str, float] = {}
         for r in mine[:1]:
@@ -397,12 +560,14 @@ class RuleRecommender:
         extra, notes = invariant_moves(self.invariant, config, measurement.int_args, self.assignments)
         moves += extra
         notes = [f"{f.rule} {f.name}: {f.message}" for f in findings] + notes
-        self.history.append({"config": config.as_dict(), "findings": [f.rule for f in findings], "notes": notes})
+        self.history.append(
+            {"config": config.as_dict(), "findings": [f.rule for f in findings], "notes": notes}
+        )
         return Recommendation(moves=moves, metrics=metrics, notes=notes)
 
 
 def _pinned_source(source: Any, kernel: str, config: TuneConfig) -> Any:
-    """The source facts with ``kernel``'s launch parameters replaced by ``config`` (so src_* facts follow it)."""
+    """The source facts with ``kernel``'s launch parameters replaced by ``config`` (src_* facts follow it)."""
     if source is None:
         return None
     from dataclasses import replace  # noqa: PLC0415
@@ -424,8 +589,16 @@ class ChildBackend:
     ``profile.ncu-rep`` and ``ncu.log``.
     """
 
-    def __init__(self, kernel_file: Path, variant_class: str, kernel: str, run_dir: Path, options: Any,
-                 ncu: Path | None = None, metrics: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        kernel_file: Path,
+        variant_class: str,
+        kernel: str,
+        run_dir: Path,
+        options: Any,
+        ncu: Path | None = None,
+        metrics: list[str] | None = None,
+    ) -> None:
         self.kernel_file = Path(kernel_file).resolve()
         self.variant_class = variant_class
         self.kernel = kernel
@@ -443,9 +616,20 @@ class ChildBackend:
     def _argv(self, config: TuneConfig | None, mode: str, folder: Path, out: Path) -> list[str]:
         from ncu_advisor.profile import runner  # noqa: PLC0415
 
-        argv = runner.child_command(self.options.python, self.kernel_file,
-                                    [self.variant_class, "--override", self._override(config),
-                                     "--override-record", str(folder / "override.json")], mode, out, self.options)
+        argv = runner.child_command(
+            self.options.python,
+            self.kernel_file,
+            [
+                self.variant_class,
+                "--override",
+                self._override(config),
+                "--override-record",
+                str(folder / "override.json"),
+            ],
+            mode,
+            out,
+            self.options,
+        )
         return [TUNE_CHILD_MODULE if a == runner.CHILD_MODULE else a for a in argv]
 
     def _folder(self, label: str) -> Path:
@@ -467,11 +651,12 @@ class ChildBackend:
         outcome = runner.VariantOutcome(name=self.variant_class)
         runner.judge_bench(process, result, log, self.options.timeout_s, outcome)
         record = runner._read_json(folder / "override.json") or {}
-        return measurement_from_result(outcome.status, outcome.reason, {**(result or {}), "override": record},
-                                       self.kernel)
+        return measurement_from_result(
+            outcome.status, outcome.reason, {**(result or {}), "override": record}, self.kernel
+        )
 
     def profile(self, config: TuneConfig, measurement: Measurement) -> Any:
-        """One ncu run of ``config`` (None when ncu is not configured or the run failed: rules then use n_regs)."""
+        """One ncu run of ``config`` (None without ncu or when the run failed: the rules then use n_regs)."""
         if self.ncu is None:
             return None
         from ncu_advisor.profile import ncu as ncu_module  # noqa: PLC0415
@@ -479,9 +664,14 @@ class ChildBackend:
 
         folder = self._folder(f"profile-{self.count:03d}")
         target = self._argv(config, "ncu", folder, folder / "ncu_result.json")
-        argv = ncu_module.build_ncu_command(self.ncu, report_base=folder / "profile", target=target,
-                                            metrics=self.metrics, clock_control=self.options.clock_control,
-                                            cache_control=self.options.cache_control)
+        argv = ncu_module.build_ncu_command(
+            self.ncu,
+            report_base=folder / "profile",
+            target=target,
+            metrics=self.metrics,
+            clock_control=self.options.clock_control,
+            cache_control=self.options.cache_control,
+        )
         (folder / "command.json").write_text(json.dumps(argv))
         log = folder / "ncu.log"
         process = runner.run_process(argv, log, self.options.timeout_s)
@@ -493,12 +683,17 @@ class ChildBackend:
         from ncu_advisor.report import read_report  # noqa: PLC0415
 
         table = read_report(report, variant=self.variant_class)
-        kernels = [{"name": name, "n_regs": measurement.n_regs, "n_spills": measurement.n_spills}
-                   for name in table["kernel"].astype(str).unique() if name.startswith(self.kernel)]
+        kernels = [
+            {"name": name, "n_regs": measurement.n_regs, "n_spills": measurement.n_spills}
+            for name in table["kernel"].astype(str).unique()
+            if name.startswith(self.kernel)
+        ]
         return runner.merge_triton_counts(table, self.variant_class, kernels)
 
 
-def measurement_from_result(status: str, reason: str | None, result: dict[str, Any], kernel: str) -> Measurement:
+def measurement_from_result(
+    status: str, reason: str | None, result: dict[str, Any], kernel: str
+) -> Measurement:
     """Build a ``Measurement`` from the child's result JSON and the judged status."""
     correctness = result.get("correctness") or {}
     correct = correctness.get("passed") if isinstance(correctness, dict) and correctness else None
@@ -511,8 +706,15 @@ def measurement_from_result(status: str, reason: str | None, result: dict[str, A
         if name == kernel or name.startswith(kernel):
             n_regs, n_spills, shared = entry.get("n_regs"), entry.get("n_spills"), entry.get("shared")
             break
-    return Measurement(status=status, reps_ms=[float(t) for t in result.get("timings_ms") or []], correct=correct,
-                       reason=reason, n_regs=n_regs, n_spills=n_spills, shared=shared,
-                       launched_with=dict(record.get("launched_with") or {}),
-                       int_args=dict(record.get("int_args") or {}),
-                       environment=dict(result.get("environment") or {}))
+    return Measurement(
+        status=status,
+        reps_ms=[float(t) for t in result.get("timings_ms") or []],
+        correct=correct,
+        reason=reason,
+        n_regs=n_regs,
+        n_spills=n_spills,
+        shared=shared,
+        launched_with=dict(record.get("launched_with") or {}),
+        int_args=dict(record.get("int_args") or {}),
+        environment=dict(result.get("environment") or {}),
+    )

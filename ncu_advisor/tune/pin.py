@@ -56,8 +56,15 @@ class Override:
         return values
 
     def to_json(self) -> str:
-        return json.dumps({"kernel": self.kernel, "params": self.params, "num_warps": self.num_warps,
-                           "num_stages": self.num_stages}, sort_keys=True)
+        return json.dumps(
+            {
+                "kernel": self.kernel,
+                "params": self.params,
+                "num_warps": self.num_warps,
+                "num_stages": self.num_stages,
+            },
+            sort_keys=True,
+        )
 
 
 def parse_override(text: str) -> Override:
@@ -71,7 +78,9 @@ def parse_override(text: str) -> Override:
     except ValueError as exc:
         raise PinError(f"--override is not JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("kernel"), str) or not data["kernel"]:
-        raise PinError('--override must be {"kernel": NAME, "params": {...}, "num_warps": W, "num_stages": S}')
+        raise PinError(
+            '--override must be {"kernel": NAME, "params": {...}, "num_warps": W, "num_stages": S}'
+        )
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise PinError("--override params must be a mapping of constexpr name to integer")
@@ -104,14 +113,17 @@ def _jit_function(obj: Any) -> Any:
 def _int_args(jit: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, int]:
     names = list(getattr(jit, "arg_names", []) or [])
     found: dict[str, int] = {}
-    for name, value in list(zip(names, args)) + list(kwargs.items()):
+    for name, value in list(zip(names, args, strict=False)) + list(kwargs.items()):
         if isinstance(value, int) and not isinstance(value, bool):
             found[name] = value
     return found
 
 
-def install_run_wrapper(jit: Any, forced: dict[str, int], record: dict[str, Any], track_last: bool = False) -> None:
-    """Give the JITFunction ``jit`` its own ``run`` that forces ``forced`` keyword values and records launches.
+def install_run_wrapper(
+    jit: Any, forced: dict[str, int], record: dict[str, Any], track_last: bool = False
+) -> None:
+    """Give the JITFunction ``jit`` its own ``run`` that forces ``forced`` keyword values and records
+    launches.
 
     ``track_last``: record the latest launch instead of the first (an Autotuner first launches every config
     while it benchmarks, then only the one it chose).
@@ -140,24 +152,30 @@ def install_run_wrapper(jit: Any, forced: dict[str, int], record: dict[str, Any]
                 raise PinError(
                     f"cannot override {', '.join(sorted(grid_bound))}: the launch's grid {grid!r} is a fixed "
                     "tuple computed from the old values (write the grid as a function of meta, or keep the "
-                    "launch parameters in the variant's `config` dict)")
+                    "launch parameters in the variant's `config` dict)"
+                )
         if "launched_with" not in record or track_last:
-            record["launched_with"] = {k: v for k, v in passed.items()
-                                       if isinstance(v, int) and not isinstance(v, bool) and
-                                       (k in LAUNCH_OPTIONS or k.upper() == k)}
+            record["launched_with"] = {
+                k: v
+                for k, v in passed.items()
+                if isinstance(v, int) and not isinstance(v, bool) and (k in LAUNCH_OPTIONS or k.upper() == k)
+            }
             record["int_args"] = _int_args(jit, args, passed)
             record["grid_callable"] = callable(grid)
         kwargs.update(forced)
         if "used" not in record:
-            record["used"] = {k: v for k, v in kwargs.items() if k in record.get("launched_with", {}) or k in forced}
+            record["used"] = {
+                k: v for k, v in kwargs.items() if k in record.get("launched_with", {}) or k in forced
+            }
         record["launches"] = record.get("launches", 0) + 1
         return original(*args, **kwargs)
 
     jit.run = run
 
 
-def apply_override(module: Any, variant_class: str | None, override: Override,
-                   config_factory: Any = None) -> dict[str, Any]:
+def apply_override(
+    module: Any, variant_class: str | None, override: Override, config_factory: Any = None
+) -> dict[str, Any]:
     """Apply ``override`` to the kernel ``override.kernel`` of the imported kernel-file ``module``.
 
     Args:
@@ -188,9 +206,14 @@ def apply_override(module: Any, variant_class: str | None, override: Override,
             first = configs[0]
             params = {**dict(getattr(first, "kwargs", {}) or {}), **override.params}
             warps = override.num_warps if override.num_warps is not None else getattr(first, "num_warps", 4)
-            stages = override.num_stages if override.num_stages is not None else getattr(first, "num_stages", 3)
-            target.configs = [config_factory(params, num_warps=warps, num_stages=stages,
-                                             pre_hook=getattr(first, "pre_hook", None))]
+            stages = (
+                override.num_stages if override.num_stages is not None else getattr(first, "num_stages", 3)
+            )
+            target.configs = [
+                config_factory(
+                    params, num_warps=warps, num_stages=stages, pre_hook=getattr(first, "pre_hook", None)
+                )
+            ]
             record["method"] = "autotune-configs"
             install_run_wrapper(jit, {}, record)
         else:
@@ -201,7 +224,7 @@ def apply_override(module: Any, variant_class: str | None, override: Override,
     forced = override.launch_kwargs()
     cls = getattr(module, variant_class, None) if variant_class else None
     class_config = getattr(cls, "config", None) if cls is not None else None
-    if forced and isinstance(class_config, dict) and set(forced) & set(class_config):
+    if cls is not None and forced and isinstance(class_config, dict) and set(forced) & set(class_config):
         in_dict = {k: v for k, v in forced.items() if k in class_config}
         cls.config = {**class_config, **in_dict}
         forced = {k: v for k, v in forced.items() if k not in class_config}

@@ -41,7 +41,12 @@ def plan_tune(kernel_file: Path, variant: str, kernel: str | None = None) -> Tun
     Raises:
         KernelFileError / InputError: no such variant, no Triton kernel reached, several without --kernel.
     """
-    from ncu_advisor.profile.variants import kernels_reached, list_variants, parse_kernel_file, select_variants
+    from ncu_advisor.profile.variants import (
+        kernels_reached,
+        list_variants,
+        parse_kernel_file,
+        select_variants,
+    )
     from ncu_advisor.source import analyze_file
 
     kernel_file = Path(kernel_file)
@@ -52,36 +57,66 @@ def plan_tune(kernel_file: Path, variant: str, kernel: str | None = None) -> Tun
     reached = sorted(kernels_reached(parse_kernel_file(kernel_file), chosen.class_name) & jit_names)
     if kernel is not None:
         if kernel not in jit_names:
-            raise InputError(f"no @triton.jit kernel {kernel!r} in the file (it has: {', '.join(sorted(jit_names)) or 'none'})",
-                             path=kernel_file, hint="pass --kernel with one of those names")
+            known = ", ".join(sorted(jit_names)) or "none"
+            raise InputError(
+                f"no @triton.jit kernel {kernel!r} in the file (it has: {known})",
+                path=kernel_file,
+                hint="pass --kernel with one of those names",
+            )
         name = kernel
     elif len(reached) == 1:
         name = reached[0]
     elif not reached:
-        raise KernelFileError(f"variant {variant} launches no @triton.jit kernel of the file; nothing to tune",
-                              path=kernel_file, hint="tune a variant that launches a Triton kernel")
+        raise KernelFileError(
+            f"variant {variant} launches no @triton.jit kernel of the file; nothing to tune",
+            path=kernel_file,
+            hint="tune a variant that launches a Triton kernel",
+        )
     else:
-        raise InputError(f"variant {variant} launches several Triton kernels ({', '.join(reached)})",
-                         path=kernel_file, hint="choose one with --kernel NAME")
+        raise InputError(
+            f"variant {variant} launches several Triton kernels ({', '.join(reached)})",
+            path=kernel_file,
+            hint="choose one with --kernel NAME",
+        )
     facts = next(k for k in source.kernels if k.name == name)
     configs = facts.candidate_configs()
     first = configs[0] if configs else None
     params = {k: v for k, v in (first.params if first else {}).items() if k in facts.block_params}
-    start = TuneConfig.make(params, (first.num_warps if first and first.num_warps else 4),
-                            (first.num_stages if first and first.num_stages else 3))
+    start = TuneConfig.make(
+        params,
+        (first.num_warps if first and first.num_warps else 4),
+        (first.num_stages if first and first.num_stages else 3),
+    )
     text = Path(kernel_file).read_text(encoding="utf-8")
-    invariant = [load for load in find_invariant_loads_in_source(text, str(kernel_file)) if load.kernel == name]
+    invariant = [
+        load for load in find_invariant_loads_in_source(text, str(kernel_file)) if load.kernel == name
+    ]
     method = pin_method(text, chosen.class_name, bool(facts.autotune_configs))
     if method == METHOD_CLASS_CONFIG:  # the zoo convention: the class's config dict holds the launch values
-        values = {k: v for k, v in (class_config_values(text, chosen.class_name) or {}).items() if v is not None}
-        start = start.replace({k: v for k, v in values.items() if k in facts.block_params},
-                              num_warps=values.get("num_warps"), num_stages=values.get("num_stages"))
-    return TunePlan(kernel_file=kernel_file, variant=chosen.class_name, kernel=name, facts=facts, source=source,
-                    start=start, invariant=invariant, method=method)
+        values = {
+            k: v for k, v in (class_config_values(text, chosen.class_name) or {}).items() if v is not None
+        }
+        start = start.replace(
+            {k: v for k, v in values.items() if k in facts.block_params},
+            num_warps=values.get("num_warps"),
+            num_stages=values.get("num_stages"),
+        )
+    return TunePlan(
+        kernel_file=kernel_file,
+        variant=chosen.class_name,
+        kernel=name,
+        facts=facts,
+        source=source,
+        start=start,
+        invariant=invariant,
+        method=method,
+    )
 
 
-def make_limits(plan: TunePlan, start: TuneConfig, measurement: Measurement, shared_per_block: int | None = None) -> Limits:
-    """Limits from the source (tl.dot?), the start's launch (runtime extents) and its compiled shared memory."""
+def make_limits(
+    plan: TunePlan, start: TuneConfig, measurement: Measurement, shared_per_block: int | None = None
+) -> Limits:
+    """Limits from the source (tl.dot?), the start's launch (runtime extents) and its compiled shared size."""
     extents = extents_for(plan.source.text, plan.kernel, measurement.int_args)
     element_bytes = 4
     probe = Limits(uses_dot=plan.facts.uses_dot, element_bytes=1)
@@ -92,8 +127,13 @@ def make_limits(plan: TunePlan, start: TuneConfig, measurement: Measurement, sha
     kwargs: dict[str, Any] = {}
     if shared_per_block:
         kwargs["shared_per_block"] = shared_per_block
-    return Limits(uses_dot=plan.facts.uses_dot, min_block=16 if plan.facts.uses_dot else 32,
-                  element_bytes=element_bytes, extents=extents, **kwargs)
+    return Limits(
+        uses_dot=plan.facts.uses_dot,
+        min_block=16 if plan.facts.uses_dot else 32,
+        element_bytes=element_bytes,
+        extents=extents,
+        **kwargs,
+    )
 
 
 def copy_kernel(kernel_file: Path, run_dir: Path) -> None:

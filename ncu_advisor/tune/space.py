@@ -1,7 +1,8 @@
 """Tuning configurations, GPU-limit checks and candidate generation.
 
 A candidate moves one step from the current best along one tunable dimension, in both directions:
-halve or double one ``BLOCK*`` value, or all of them together (the seeds' "halve BLOCK_*" and its opposite), set
+halve or double one ``BLOCK*`` value, or all of them together (the seeds' "halve BLOCK_*" and its opposite),
+set
 ``num_warps`` to the other of {4, 8}, ``num_stages`` to another of {2, 3, 4}; plus the jumps that a
 source-aware finding names (``BLOCK_N -> 128`` for a load repeated in the ``BLOCK_N`` loop).
 
@@ -42,17 +43,26 @@ class TuneConfig:
 
     @classmethod
     def make(cls, params: dict[str, int], num_warps: int, num_stages: int) -> TuneConfig:
-        return cls(tuple(sorted((str(k), int(v)) for k, v in params.items())), int(num_warps), int(num_stages))
+        return cls(
+            tuple(sorted((str(k), int(v)) for k, v in params.items())), int(num_warps), int(num_stages)
+        )
 
     @property
     def param_dict(self) -> dict[str, int]:
         return dict(self.params)
 
-    def replace(self, params: dict[str, int] | None = None, num_warps: int | None = None,
-                num_stages: int | None = None) -> TuneConfig:
+    def replace(
+        self,
+        params: dict[str, int] | None = None,
+        num_warps: int | None = None,
+        num_stages: int | None = None,
+    ) -> TuneConfig:
         merged = {**self.param_dict, **(params or {})}
-        return TuneConfig.make(merged, num_warps if num_warps is not None else self.num_warps,
-                               num_stages if num_stages is not None else self.num_stages)
+        return TuneConfig.make(
+            merged,
+            num_warps if num_warps is not None else self.num_warps,
+            num_stages if num_stages is not None else self.num_stages,
+        )
 
     def label(self) -> str:
         parts = [f"{k}={v}" for k, v in self.params]
@@ -102,7 +112,9 @@ def shared_estimate(config: TuneConfig, limits: Limits) -> int | None:
     p = config.param_dict
     if not limits.uses_dot or not all(k in p for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K")):
         return None
-    return config.num_stages * (p["BLOCK_M"] * p["BLOCK_K"] + p["BLOCK_K"] * p["BLOCK_N"]) * limits.element_bytes
+    return (
+        config.num_stages * (p["BLOCK_M"] * p["BLOCK_K"] + p["BLOCK_K"] * p["BLOCK_N"]) * limits.element_bytes
+    )
 
 
 def violations(config: TuneConfig, limits: Limits, current: TuneConfig | None = None) -> list[str]:
@@ -127,7 +139,10 @@ def violations(config: TuneConfig, limits: Limits, current: TuneConfig | None = 
         extent = limits.extents.get(name)
         if extent is not None and value > max(limits.min_block, _ceil_pow2(extent)):
             problems.append(f"{name}={value} exceeds the extent {extent} of its dimension")
-    for name, value in list(config.params) + [("num_warps", config.num_warps), ("num_stages", config.num_stages)]:
+    for name, value in list(config.params) + [
+        ("num_warps", config.num_warps),
+        ("num_stages", config.num_stages),
+    ]:
         if name in limits.allowed and value not in limits.allowed[name] and before.get(name) != value:
             problems.append(f"{name}={value} is outside the allowed values {list(limits.allowed[name])}")
     if config.num_warps * 32 > limits.max_threads:
@@ -139,7 +154,9 @@ def violations(config: TuneConfig, limits: Limits, current: TuneConfig | None = 
     if limits.uses_dot and "BLOCK_M" in p and "BLOCK_N" in p:
         accumulator = p["BLOCK_M"] * p["BLOCK_N"] // (32 * config.num_warps)
         if accumulator > limits.max_registers:
-            problems.append(f"the accumulator alone needs {accumulator} registers/thread > {limits.max_registers}")
+            problems.append(
+                f"the accumulator alone needs {accumulator} registers/thread > {limits.max_registers}"
+            )
     return problems
 
 
@@ -198,24 +215,48 @@ def neighbour_moves(current: TuneConfig, blocks: list[str], limits: Limits) -> l
     moves: list[Move] = []
     if len(blocks) > 1:  # every BLOCK together: the direction of the seeds' "halve BLOCK_*", both ways
         for factor in (0.5, 2.0):
-            moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "block_scale", factor, None,
-                              f"{'halve' if factor < 1 else 'double'} every BLOCK (both directions)"))
+            moves.append(
+                Move(
+                    NEIGHBOUR_RULE,
+                    NEIGHBOUR_EFFECT,
+                    "block_scale",
+                    factor,
+                    None,
+                    f"{'halve' if factor < 1 else 'double'} every BLOCK (both directions)",
+                )
+            )
     for name in blocks:
         for factor in (0.5, 2.0):
-            moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "block_scale", factor, name,
-                              f"{'halve' if factor < 1 else 'double'} {name} (both directions)"))
+            moves.append(
+                Move(
+                    NEIGHBOUR_RULE,
+                    NEIGHBOUR_EFFECT,
+                    "block_scale",
+                    factor,
+                    name,
+                    f"{'halve' if factor < 1 else 'double'} {name} (both directions)",
+                )
+            )
     for warps in limits.warp_choices:
         if warps != current.num_warps:
-            moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_warps", warps, None, f"num_warps {warps}"))
+            moves.append(
+                Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_warps", warps, None, f"num_warps {warps}")
+            )
     for stages in limits.stage_choices:
         if stages != current.num_stages:
-            moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_stages", stages, None, f"num_stages {stages}"))
+            moves.append(
+                Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_stages", stages, None, f"num_stages {stages}")
+            )
     return moves
 
 
-def generate_candidates(current: TuneConfig, rule_moves: list[Move], limits: Limits,
-                        tried: set[TuneConfig] | frozenset[TuneConfig] = frozenset(),
-                        blocks: list[str] | None = None) -> tuple[list[Candidate], list[tuple[TuneConfig, str]]]:
+def generate_candidates(
+    current: TuneConfig,
+    rule_moves: list[Move],
+    limits: Limits,
+    tried: set[TuneConfig] | frozenset[TuneConfig] = frozenset(),
+    blocks: list[str] | None = None,
+) -> tuple[list[Candidate], list[tuple[TuneConfig, str]]]:
     """Candidates from the current best, best first; and the configurations dropped for breaking a limit.
 
     Args:
@@ -244,6 +285,7 @@ def generate_candidates(current: TuneConfig, rule_moves: list[Move], limits: Lim
         known = best_for.get(config)
         if known is None or candidate.effect > known.effect:
             best_for[config] = candidate
-    ordered = sorted(best_for.values(),
-                     key=lambda c: (-c.effect, c.config.differs_in(current), c.config.label()))
+    ordered = sorted(
+        best_for.values(), key=lambda c: (-c.effect, c.config.differs_in(current), c.config.label())
+    )
     return ordered, sorted(dropped.items(), key=lambda item: item[0].label())

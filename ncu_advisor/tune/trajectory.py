@@ -106,12 +106,17 @@ class Trajectory:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Trajectory:
         return cls(
-            kernel_file=data["kernel_file"], variant=data["variant"], kernel=data["kernel"],
-            start=TuneConfig.from_dict(data["start"]), options=dict(data.get("options") or {}),
+            kernel_file=data["kernel_file"],
+            variant=data["variant"],
+            kernel=data["kernel"],
+            start=TuneConfig.from_dict(data["start"]),
+            options=dict(data.get("options") or {}),
             trials=[Trial.from_json(t) for t in data.get("trials") or []],
             best=TuneConfig.from_dict(data["best"]) if data.get("best") else None,
-            best_median_ms=data.get("best_median_ms"), stop_reason=data.get("stop_reason"),
-            complete=bool(data.get("complete")), environment=dict(data.get("environment") or {}),
+            best_median_ms=data.get("best_median_ms"),
+            stop_reason=data.get("stop_reason"),
+            complete=bool(data.get("complete")),
+            environment=dict(data.get("environment") or {}),
         )
 
 
@@ -136,12 +141,17 @@ def read_trajectory(path: Path) -> Trajectory:
     except OSError as exc:
         raise RunError(f"cannot read the tune trajectory ({exc.strerror or exc})", path=path) from None
     except ValueError as exc:
-        raise RunError(f"not JSON ({exc})", path=path, hint="the file is damaged; re-run ncu-advisor tune") from None
+        raise RunError(
+            f"not JSON ({exc})", path=path, hint="the file is damaged; re-run ncu-advisor tune"
+        ) from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise RunError("not an ncu-advisor tune trajectory", path=path)
     if data.get("format_version") != FORMAT_VERSION:
-        raise RunError(f"unknown tune format version {data.get('format_version')!r}", path=path,
-                       hint=f"this ncu-advisor reads version {FORMAT_VERSION}")
+        raise RunError(
+            f"unknown tune format version {data.get('format_version')!r}",
+            path=path,
+            hint=f"this ncu-advisor reads version {FORMAT_VERSION}",
+        )
     try:
         return Trajectory.from_json(data)
     except (KeyError, TypeError, ValueError) as exc:
@@ -149,12 +159,22 @@ def read_trajectory(path: Path) -> Trajectory:
 
 
 def summary_rows(trajectory: Trajectory) -> list[dict[str, Any]]:
-    """One row per trial for the summary table: index, config, rule, status, median, speed-up, verdict, why."""
+    """One row per trial for the summary table: index, config, rule, status, median, speed-up, verdict."""
     start_ms = next((t.median_ms for t in trajectory.trials if t.verdict == "start"), None)
     rows = []
     for trial in trajectory.trials:
         speedup = start_ms / trial.median_ms if start_ms and trial.median_ms else None
-        rows.append({"trial": trial.index, "config": trial.config.label(), "rule": trial.rule,
-                     "status": trial.status, "median_ms": trial.median_ms, "vs_start": speedup,
-                     "regs": trial.n_regs, "verdict": trial.verdict, "why": trial.why})
+        rows.append(
+            {
+                "trial": trial.index,
+                "config": trial.config.label(),
+                "rule": trial.rule,
+                "status": trial.status,
+                "median_ms": trial.median_ms,
+                "vs_start": speedup,
+                "regs": trial.n_regs,
+                "verdict": trial.verdict,
+                "why": trial.why,
+            }
+        )
     return rows
