@@ -249,9 +249,9 @@ def _time_svg(data: ReportData) -> str:
     timed = [v for v in data.variants if v.median_ms is not None]
     colors = _colors(data)
     row = 28
-    height = MARGIN["top"] + row * max(len(timed), 1) + MARGIN["bottom"]
+    height = MARGIN["top"] + row * max(len(timed), 1) + 16
     left = 200
-    pw = WIDTH - left - 90
+    pw = WIDTH - left - 160  # room for the "12.345 ms (0.51×)" label right of the longest bar
     out = _svg_open(
         "Time per variant: median ms (whiskers: min-max of repetitions)", "plot-time", height=height
     )
