@@ -10,7 +10,7 @@ turns these into the ``src_*`` names rule expressions read.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ncu_advisor.errors import KernelFileError
@@ -79,6 +79,34 @@ class KernelFacts:
         ]
 
     _non_literal_launch: frozenset[str] = field(default_factory=frozenset)
+    #: launch keyword -> the launching function's parameter it passes through (``BLOCK_SIZE=BLOCK_SIZE``).
+    launch_arguments: dict[str, str] = field(default_factory=dict)
+    #: class name -> its ``config = dict(...)`` literal values (the convention of kernels/*.py variants).
+    variant_configs: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def launch_params_key(self) -> tuple[tuple[str, int], ...]:
+        """The launch values as a hashable key (for caching per-variant results)."""
+        return tuple(sorted(self.launch_params.items()))
+
+    def for_variant(self, variant: str | None) -> KernelFacts:
+        """These facts with the launch values a variant class's ``config`` passes to the launcher.
+
+        ``variant`` may carry a suffix (``ModelNew_seed001_small`` finds class ``ModelNew_seed001``).
+        """
+        name = variant or ""
+        config = None
+        while name and config is None:
+            config = self.variant_configs.get(name)
+            name = name.rsplit("_", 1)[0] if "_" in name else ""
+        if not config or not self.launch_arguments:
+            return self
+        params = dict(self.launch_params)
+        unknown = set(self._non_literal_launch)
+        for keyword, argument in self.launch_arguments.items():
+            if argument in config:
+                params[keyword] = config[argument]
+                unknown.discard(keyword)
+        return replace(self, launch_params=params, _non_literal_launch=frozenset(unknown))
 
 
 @dataclass(frozen=True)
@@ -132,7 +160,11 @@ def analyze_source(text: str, filename: str = "<source>") -> SourceFacts:
     ]
     names = {f.name for f in functions}
     launches = _launch_sites(tree, names)
-    kernels = [_kernel_facts(function, launches.get(function.name)) for function in functions]
+    configs = _variant_configs(tree)
+    kernels = [
+        replace(_kernel_facts(function, launches.get(function.name)), variant_configs=configs)
+        for function in functions
+    ]
     kernels.sort(key=lambda k: k.lineno)
     return SourceFacts(path=None, text=text, kernels=kernels)
 
@@ -243,29 +275,94 @@ class _Launch:
     params: dict[str, int]
     non_literal: set[str]
     lineno: int
+    arguments: dict[str, str] = field(default_factory=dict)
 
 
-def _launch_sites(tree: ast.AST, kernel_names: set[str]) -> dict[str, _Launch]:
-    """The first launch site ``name[grid](...)`` of each kernel, with its literal keyword values."""
+def _literal_defaults(function: ast.FunctionDef) -> dict[str, int]:
+    """A function's parameters with literal integer defaults (``BLOCK_SIZE=1024``)."""
+    defaults: dict[str, int] = {}
+    positional = function.args.posonlyargs + function.args.args
+    for argument, default in zip(
+        positional[len(positional) - len(function.args.defaults) :], function.args.defaults, strict=True
+    ):
+        if (value := _int_literal(default)) is not None:
+            defaults[argument.arg] = value
+    for argument, kw_default in zip(function.args.kwonlyargs, function.args.kw_defaults, strict=True):
+        if kw_default is not None and (value := _int_literal(kw_default)) is not None:
+            defaults[argument.arg] = value
+    return defaults
+
+
+def _launch_sites(tree: ast.Module, kernel_names: set[str]) -> dict[str, _Launch]:
+    """The first launch site ``name[grid](...)`` of each kernel, with its literal keyword values.
+
+    A keyword passing a parameter of the launching function (``BLOCK_SIZE=BLOCK_SIZE``) takes that
+    parameter's literal default, and is remembered so that a variant's ``config`` can override it.
+    """
     launches: dict[str, _Launch] = {}
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Subscript)):
-            continue
-        name = _dotted(node.func.value)
-        if name not in kernel_names or name in launches:
-            continue
-        params: dict[str, int] = {}
-        non_literal: set[str] = set()
-        for keyword in node.keywords:
-            if keyword.arg is None:
+    scopes: list[tuple[ast.AST, ast.FunctionDef | None]] = [
+        (node, node if isinstance(node, ast.FunctionDef) else None) for node in tree.body
+    ]
+    for scope, function in scopes:
+        defaults = _literal_defaults(function) if function is not None else {}
+        parameters = (
+            {a.arg for a in function.args.posonlyargs + function.args.args + function.args.kwonlyargs}
+            if function is not None
+            else set()
+        )
+        for node in ast.walk(scope):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Subscript)):
                 continue
-            literal = _int_literal(keyword.value)
-            if literal is not None:
-                params[keyword.arg] = literal
-            else:
+            name = _dotted(node.func.value)
+            if name not in kernel_names or name in launches:
+                continue
+            params: dict[str, int] = {}
+            non_literal: set[str] = set()
+            arguments: dict[str, str] = {}
+            for keyword in node.keywords:
+                if keyword.arg is None:
+                    continue
+                literal = _int_literal(keyword.value)
+                if literal is not None:
+                    params[keyword.arg] = literal
+                    continue
+                if isinstance(keyword.value, ast.Name) and keyword.value.id in parameters:
+                    arguments[keyword.arg] = keyword.value.id
+                    if keyword.value.id in defaults:
+                        params[keyword.arg] = defaults[keyword.value.id]
+                        continue
                 non_literal.add(keyword.arg)
-        launches[name] = _Launch(params=params, non_literal=non_literal, lineno=node.lineno)
+            launches[name] = _Launch(
+                params=params, non_literal=non_literal, lineno=node.lineno, arguments=arguments
+            )
     return launches
+
+
+def _variant_configs(tree: ast.Module) -> dict[str, dict[str, int]]:
+    """Class name -> the integer literals of its ``config = dict(...)`` or ``{...}`` class attribute."""
+    configs: dict[str, dict[str, int]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for statement in node.body:
+            if not (
+                isinstance(statement, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "config" for t in statement.targets)
+            ):
+                continue
+            value = statement.value
+            found: dict[str, int] = {}
+            if isinstance(value, ast.Call) and _dotted(value.func) == "dict":
+                for keyword in value.keywords:
+                    if keyword.arg and (literal := _int_literal(keyword.value)) is not None:
+                        found[keyword.arg] = literal
+            elif isinstance(value, ast.Dict):
+                for key, item in zip(value.keys, value.values, strict=True):
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                        if (literal := _int_literal(item)) is not None:
+                            found[key.value] = literal
+            configs[node.name] = found
+    return configs
 
 
 def _assignments(function: ast.FunctionDef) -> dict[str, ast.expr]:
@@ -351,6 +448,7 @@ def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFa
         expensive_ops=sorted(expensive),
         num_loops=loops,
         _non_literal_launch=frozenset(launch.non_literal) if launch else frozenset(),
+        launch_arguments=dict(launch.arguments) if launch else {},
     )
 
 

@@ -79,8 +79,8 @@ def k(a_ptr, b_ptr, C_OUT: tl.constexpr, BLOCK_M: tl.constexpr):
     b = tl.load(b_ptr + tl.arange(0, C_OUT))
     tl.store(a_ptr, tl.dot(a, b))
 
-def run(a, b, BLOCK_M=128, num_warps=8):
-    k[(1,)](a, b, C_OUT=64, BLOCK_M=BLOCK_M, num_warps=num_warps)
+def run(a, b, num_warps):
+    k[(1,)](a, b, C_OUT=64, BLOCK_M=pick(a), num_warps=num_warps)
 """
     (kernel,) = analyze_source(text, "k.py").kernels
     assert kernel.constexpr_params == ["C_OUT", "BLOCK_M"]
@@ -89,6 +89,48 @@ def run(a, b, BLOCK_M=128, num_warps=8):
     assert "src_num_warps" not in facts and "src_block_m" not in facts
     assert facts["src_num_stages"] == 3  # not passed at all: Triton's default
     assert facts["src_uses_dot"] == 1 and facts["src_num_loads"] == 2
+
+
+def test_launcher_defaults_and_variant_configs() -> None:
+    text = """
+import triton
+import triton.language as tl
+
+@triton.jit
+def add_kernel(x_ptr, y_ptr, n, BLOCK_SIZE: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    tl.store(y_ptr + offs, tl.load(x_ptr + offs, mask=offs < n), mask=offs < n)
+
+def add(x, y, *, BLOCK_SIZE=1024, num_warps=4):
+    add_kernel[(1,)](x, y, 10, BLOCK_SIZE=BLOCK_SIZE, num_warps=num_warps)
+
+class ModelNew_small_w8:
+    config = dict(BLOCK_SIZE=128, num_warps=8)
+
+class ModelNew:
+    config = {"BLOCK_SIZE": 1024}
+"""
+    (kernel,) = analyze_source(text, "add.py").kernels
+    assert kernel.launch_params == {"BLOCK_SIZE": 1024, "num_warps": 4}  # the launcher's defaults
+    small = kernel.for_variant("ModelNew_small_w8_run2")  # suffixes are stripped until a class matches
+    assert small.launch_params == {"BLOCK_SIZE": 128, "num_warps": 8}
+    assert facts_for(small)["src_block_max"] == 128 and facts_for(small)["src_num_warps"] == 8
+    assert kernel.for_variant("ModelNew").launch_params == {"BLOCK_SIZE": 1024, "num_warps": 4}
+    assert kernel.for_variant("Unknown") is kernel
+
+
+def test_zoo_variants_get_their_own_launch_values() -> None:
+    zoo = FUSED.parent / "elementwise.py"
+    if not zoo.is_file():
+        pytest.skip("kernels/elementwise.py is absent")
+    (kernel,) = analyze_file(zoo).kernels
+    configs = kernel.variant_configs
+    for variant, config in configs.items():
+        facts = facts_for(kernel.for_variant(variant))
+        if "BLOCK_SIZE" in config:
+            assert facts["src_block_max"] == config["BLOCK_SIZE"]
+        if "num_warps" in config:
+            assert facts["src_num_warps"] == config["num_warps"]
 
 
 def test_kernel_name_mapping(fused) -> None:

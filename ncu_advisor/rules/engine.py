@@ -146,24 +146,39 @@ def gpu_environment(table: pd.DataFrame, gpu: Any = None) -> dict[str, Any]:
 def _source_environment(
     table: pd.DataFrame, source: SourceFacts | None
 ) -> tuple[dict[str, np.ndarray], list[Any]]:
-    """Per-row ``src_*`` arrays (NaN where unknown) and the KernelFacts of each row (or None)."""
+    """Per-row ``src_*`` arrays (NaN where unknown) and the KernelFacts of each row (or None).
+
+    Facts are per (kernel, variant): a variant class's ``config`` can change the launch values.
+    """
     n = len(table)
     kernels_of_rows: list[Any] = [None] * n
     if source is None or n == 0:
         return {}, kernels_of_rows
-    names = table["kernel"].astype(str).to_numpy() if "kernel" in table.columns else np.array([""] * n)
-    per_kernel: dict[str, Any] = {}
-    for kernel_name in pd.unique(names):
-        per_kernel[kernel_name] = source.kernel(str(kernel_name))
-    facts_by_kernel = {name: facts_for(k) for name, k in per_kernel.items() if k is not None}
-    all_fact_names = sorted({fact for facts in facts_by_kernel.values() for fact in facts})
+    names = table["kernel"].astype(str).tolist() if "kernel" in table.columns else [""] * n
+    variants = (
+        [
+            None if v is None or (isinstance(v, float) and v != v) else str(v)
+            for v in table["variant"].tolist()
+        ]
+        if "variant" in table.columns
+        else [None] * n
+    )
+    keys = list(zip(names, variants, strict=True))
+    per_key: dict[tuple[str, str | None], Any] = {}
+    for key in dict.fromkeys(keys):
+        kernel = source.kernel(key[0])
+        per_key[key] = kernel.for_variant(key[1]) if kernel is not None else None
+    facts_by_key = {key: facts_for(k) for key, k in per_key.items() if k is not None}
+    all_fact_names = sorted({fact for facts in facts_by_key.values() for fact in facts})
     env = {fact: np.full(n, np.nan) for fact in all_fact_names}
-    for kernel_name, facts in facts_by_kernel.items():
-        rows = names == kernel_name
-        for fact, value in facts.items():
-            env[fact][rows] = value
-    for i, kernel_name in enumerate(names):
-        kernels_of_rows[i] = per_kernel.get(kernel_name)
+    if facts_by_key:
+        key_index = {key: number for number, key in enumerate(per_key)}
+        row_keys = np.array([key_index[key] for key in keys])
+        for key, facts in facts_by_key.items():
+            rows = row_keys == key_index[key]
+            for fact, value in facts.items():
+                env[fact][rows] = value
+    kernels_of_rows = [per_key[key] for key in keys]
     return env, kernels_of_rows
 
 
@@ -402,7 +417,7 @@ def evaluate(
             )
             fired_rules[i].append(rule)
 
-    proposal_cache: dict[tuple[str, tuple[str, ...]], tuple[list[Proposal], str | None]] = {}
+    proposal_cache: dict[tuple[Any, ...], tuple[list[Proposal], str | None]] = {}
     rank = {severity: severity.rank for severity in Severity}
     for i, result in enumerate(results):
         if len(result.findings) > 1:
@@ -410,7 +425,7 @@ def evaluate(
         kernel = kernels_of_rows[i]
         if kernel is None:
             continue
-        key = (kernel.name, tuple(sorted(r.id for r in fired_rules[i])))
+        key = (kernel.name, kernel.launch_params_key(), tuple(sorted(r.id for r in fired_rules[i])))
         if key not in proposal_cache:
             proposal_cache[key] = propose(kernel, fired_rules[i])
         result.proposals, result.autotune_block = proposal_cache[key]
