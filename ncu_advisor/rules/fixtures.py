@@ -51,11 +51,16 @@ def collect(paths: list[Path], source: Path | None) -> dict[str, dict[str, list[
             for rule in rules:
                 if rule.id in skipped:
                     continue
-                case = {"report": _relative(report_path), "kernel": result.kernel, "launch": result.launch}
+                case: dict[str, Any] = {
+                    "report": _relative(report_path),
+                    "kernel": result.kernel,
+                    "launch": result.launch,
+                }
                 if kernel_file is not None:
                     case["source"] = _relative(Path(kernel_file))
-                case["expect"] = "fire" if rule.id in fired else "quiet"
-                cases[rule.id][case["expect"]].append(case)
+                expect = "fire" if rule.id in fired else "quiet"
+                case["expect"] = expect
+                cases[rule.id][expect].append(case)
     return cases
 
 
