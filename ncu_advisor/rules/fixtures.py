@@ -56,6 +56,8 @@ def collect(paths: list[Path], source: Path | None) -> dict[str, dict[str, list[
                     "kernel": result.kernel,
                     "launch": result.launch,
                 }
+                if result.variant is not None and path.is_dir():
+                    case["variant"] = result.variant  # its class config sets the launch values
                 if kernel_file is not None:
                     case["source"] = _relative(Path(kernel_file))
                 expect = "fire" if rule.id in fired else "quiet"
