@@ -42,10 +42,10 @@ docs:
 
 
 @cache
-def _table(report: str) -> pd.DataFrame:
+def _table(report: str, variant: str | None = None) -> pd.DataFrame:
     from ncu_advisor.report import read_report
 
-    return read_report(ROOT / report)
+    return read_report(ROOT / report, variant=variant)
 
 
 @cache
@@ -128,7 +128,7 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("rule_id", "case"), _cases())
 def test_rule_fixture_on_real_report(rule_id: str, case: dict[str, Any]) -> None:
-    table = _table(case["report"])
+    table = _table(case["report"], case.get("variant"))
     source = _source(case["source"]) if case.get("source") else None
     rules = [r for r in RULES if r.id == rule_id]
     results = [r for r in evaluate(table, rules, source=source, stage="all") if r.kernel == case["kernel"]]
