@@ -44,7 +44,9 @@ def cpu_name() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=1, help="reader processes (NCU_ADVISOR_READ_WORKERS)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="reader processes (0: in-process; default: as read_report)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the output to this file")
     args = parser.parse_args()
 
@@ -66,6 +68,7 @@ def main() -> int:
         f"report: {DATA.relative_to(ROOT)} ({DATA.stat().st_size / 1e6:.1f} MB gzip'd), reps {args.reps}, workers {args.workers}"
     )
 
+    workers = report._default_workers(10_000) if args.workers is None else args.workers
     gunzip_times: list[float] = []
     build_times: list[float] = []
     build_cpu_times: list[float] = []
@@ -79,10 +82,10 @@ def main() -> int:
             gunzip_times.append(time.perf_counter() - start)
             plain_size = plain.stat().st_size
             start, start_cpu = time.perf_counter(), time.process_time()
-            table = report._read_binary(plain, None, workers=args.workers)
+            table = report._read_binary(plain, None, workers=workers)
             build_times.append(time.perf_counter() - start)
             # CPU time of this process: on a shared machine the wall time also counts other people's work
-            # (with workers > 1 the children's CPU time is not included).
+            # (with workers >= 1 the children's CPU time is not included).
             build_cpu_times.append(time.process_time() - start_cpu)
             rows, columns = table.shape
             del table

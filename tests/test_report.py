@@ -124,10 +124,21 @@ def test_read_reports_concatenates_with_nan_for_absent_metrics() -> None:
 
 
 def test_worker_processes_give_the_same_table() -> None:
-    serial = report_module._read_binary(SMALL, None, workers=1)
-    parallel = report_module._read_binary(SMALL, None, workers=2)
-    pd.testing.assert_frame_equal(serial, parallel)
-    assert serial.attrs == parallel.attrs
+    in_process = report_module._read_binary(SMALL, None, workers=0)
+    for workers in (1, 2):
+        parallel = report_module._read_binary(SMALL, None, workers=workers)
+        pd.testing.assert_frame_equal(in_process, parallel)
+        assert in_process.attrs == parallel.attrs
+
+
+def test_default_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(report_module.WORKERS_ENV, raising=False)
+    assert report_module._default_workers(5) == 0
+    assert report_module._default_workers(10_000) >= 1
+    monkeypatch.setenv(report_module.WORKERS_ENV, "0")
+    assert report_module._default_workers(10_000) == 0
+    monkeypatch.setenv(report_module.WORKERS_ENV, "3")
+    assert report_module._default_workers(5) == 3
 
 
 def test_rule_results_match_ncu_report(tmp_path: Path) -> None:
