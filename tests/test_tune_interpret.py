@@ -130,6 +130,103 @@ def main(work: Path) -> dict:
     return out
 
 
+def bench_main() -> dict:
+    """bench/bench_tune.py's in-process sweep + tune on small shapes (do_bench replaced by a wall clock)."""
+    import time
+
+    import triton.testing
+
+    def wall_clock_bench(fn, return_mode="median"):
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) * 1e3
+
+    triton.testing.do_bench = wall_clock_bench
+    spec = importlib.util.spec_from_file_location("bench_tune_interpreted", ROOT / "bench" / "bench_tune.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    from ncu_advisor.tune.session import plan_tune
+
+    out: dict = {}
+    cases = {
+        "seed001": (
+            bench.Case(
+                "seed001",
+                "kernels/fused.py",
+                "ModelNew_seed001",
+                {
+                    "BLOCK_M": (16, 32, 64, 128),
+                    "BLOCK_N": (32, 64),
+                    "BLOCK_K": (32,),
+                    "num_warps": (4, 8),
+                    "num_stages": (2,),
+                },
+            ),
+            SHAPES,
+        ),
+        "elementwise": (
+            bench.Case(
+                "elementwise",
+                "kernels/elementwise.py",
+                "ModelNew_block64_w8",
+                {"BLOCK_SIZE": (64, 128, 256, 512), "num_warps": (4, 8), "num_stages": (3,)},
+            ),
+            {"N_ELEMENTS": 3001},
+        ),
+    }
+    for key, (case, shapes) in cases.items():
+        plan = plan_tune(ROOT / case.file, case.variant)
+        measurer = bench.InProcess(case, plan.kernel, plan.method, reps=2, device="cpu", shapes=shapes)
+        result = bench.run_case(case, 2, False, measurer=measurer)
+        out[key] = {
+            "sweep": [(r["label"], r["status"], r["correct"]) for r in result["sweep"]["results"]],
+            "trials": [
+                (t["rule"], t["config"], t["status"], t["correct"])
+                for t in result["tune"]["trajectory"]["trials"]
+            ],
+            "budget": result["tune"]["budget"],
+            "markdown": bench.markdown([result], {"recommender": "test", "reps": 2}),
+        }
+    return out
+
+
+def test_bench_in_process_measure_under_the_triton_interpreter():
+    python = _torch_python()
+    if python is None:
+        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
+    if probe.returncode != 0:
+        pytest.skip(
+            f"{python} has torch and triton but not ncu-advisor's own dependencies (pandas, pydantic, yaml)"
+        )
+    proc = subprocess.run(
+        [python, str(Path(__file__).resolve()), "--bench"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    seed = result["seed001"]
+    assert len(seed["sweep"]) == 16 and all(
+        status == "ok" and correct for _, status, correct in seed["sweep"]
+    )
+    start = seed["trials"][0]
+    assert start[0] == "start" and start[1]["params"] == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}
+    first = seed["trials"][1]
+    assert first[0] == "SRC-INVARIANT-LOAD" and first[1]["params"]["BLOCK_N"] == SHAPES["out_channels"]
+    assert first[2] == "ok" and first[3] is True
+    assert sum(1 for t in seed["trials"] if t[2] != "rejected-limits") <= seed["budget"] == 4
+    zoo = result["elementwise"]
+    assert all(status == "ok" and correct for _, status, correct in zoo["sweep"])
+    assert zoo["trials"][0][1] == {"params": {"BLOCK_SIZE": 64}, "num_warps": 8, "num_stages": 3}
+    assert "| seed001 |" in seed["markdown"] and "| elementwise |" in zoo["markdown"]
+
+
 def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
     python = _torch_python()
     if python is None:
@@ -175,4 +272,4 @@ def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]))))
+    print(json.dumps(bench_main() if sys.argv[1] == "--bench" else main(Path(sys.argv[1]))))
