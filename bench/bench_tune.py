@@ -419,7 +419,7 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--kernels", default="seed001,matmul,elementwise")
+    parser.add_argument("--kernels", default="seed001,elementwise,matmul")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--ncu", action="store_true", help="recommend from ncu profiles of each new best")
     parser.add_argument(
@@ -434,35 +434,47 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
-        "gpu": torch.cuda.get_device_name(0),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device",
         "torch": torch.__version__,
         "triton": triton.__version__,
         "python": platform.python_version(),
         "reps": args.reps,
         "recommender": "ncu profiles" if args.ncu else "Triton n_regs/n_spills (no ncu)",
     }
+    # Results of kernels run by an earlier command into the same OUT_DIR are kept (split a long bench
+    # over several commands); a kernel run again replaces its earlier result.
     results: list[dict[str, Any]] = []
+    previous = args.out_dir / "bench_tune.json"
+    if previous.is_file():
+        try:
+            results = list(json.loads(previous.read_text()).get("results") or [])
+        except ValueError:
+            results = []
     started = time.time()
+
+    def save() -> None:
+        order = {key: i for i, key in enumerate(CASES)}
+        results.sort(key=lambda r: order.get(r.get("kernel"), len(order)))
+        previous.write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+        (args.out_dir / "bench_tune.md").write_text(markdown(results, meta))
+
     for key in [k.strip() for k in args.kernels.split(",") if k.strip()]:
-        if time.time() - started > args.max_seconds:
+        results[:] = [r for r in results if r.get("kernel") != key]
+        if key not in CASES:
+            results.append({"kernel": key, "error": f"unknown kernel; choose from {', '.join(CASES)}"})
+        elif time.time() - started > args.max_seconds:
             results.append(
                 {"kernel": key, "error": f"skipped: the {args.max_seconds:g} s bench budget was spent"}
             )
-            continue
-        try:
-            results.append(run_case(CASES[key], args.reps, args.ncu, out_dir=args.out_dir))
-        except Exception as exc:
-            traceback.print_exc()
-            results.append({"kernel": key, "error": f"{type(exc).__name__}: {exc}"})
-        (args.out_dir / "bench_tune.json").write_text(
-            json.dumps({"meta": meta, "results": results}, indent=2, default=str)
-        )
-        (args.out_dir / "bench_tune.md").write_text(markdown(results, meta))
+        else:
+            try:
+                results.append(run_case(CASES[key], args.reps, args.ncu, out_dir=args.out_dir))
+            except Exception as exc:
+                traceback.print_exc()
+                results.append({"kernel": key, "error": f"{type(exc).__name__}: {exc}"})
+        save()
     meta["seconds"] = round(time.time() - started, 1)
-    (args.out_dir / "bench_tune.json").write_text(
-        json.dumps({"meta": meta, "results": results}, indent=2, default=str)
-    )
-    (args.out_dir / "bench_tune.md").write_text(markdown(results, meta))
+    save()
     print(markdown(results, meta))
     return 0 if all(r.get("pass") for r in results) else 1
 
