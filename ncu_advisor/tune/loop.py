@@ -607,6 +607,7 @@ class ChildBackend:
         self.ncu = ncu
         self.metrics = metrics or []
         self.count = 0
+        self.profiles = 0
 
     def _override(self, config: TuneConfig | None) -> str:
         if config is None:
@@ -662,7 +663,8 @@ class ChildBackend:
         from ncu_advisor.profile import ncu as ncu_module  # noqa: PLC0415
         from ncu_advisor.profile import runner  # noqa: PLC0415
 
-        folder = self._folder(f"profile-{self.count:03d}")
+        folder = self._folder(f"profile-{self.profiles:03d}")
+        self.profiles += 1
         target = self._argv(config, "ncu", folder, folder / "ncu_result.json")
         argv = ncu_module.build_ncu_command(
             self.ncu,
