@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,67 @@ def test_tune_interrupted_keeps_the_trajectory_and_prints_the_best(tmp_path, mon
     )
     data = json.loads(next((tmp_path / "runs").glob("*-tune/tune.json")).read_text())
     assert data["complete"] is False and len(data["trials"]) == 2
+
+
+STAND_IN_CHILD = '''#!/usr/bin/env python3
+"""Stand-in for `python -m ncu_advisor.tune.child`: the seed-001 cost shape, result.json + override.json."""
+import json, math, sys
+args = sys.argv[1:]
+assert args[:2] == ["-m", "ncu_advisor.tune.child"], args
+override = json.loads(args[args.index("--override") + 1])
+out = args[args.index("--out") + 1]
+params = {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, **(override.get("params") or {})}
+if "--mode" in args and args[args.index("--mode") + 1] == "ncu":
+    json.dump({"status": "ok"}, open(out, "w"))
+    sys.exit(0)
+ms = 10.0 * math.ceil(128 / params["BLOCK_N"]) * (1 + 0.1 * abs(math.log2(params["BLOCK_M"] / 128)))
+kernels = [{"name": "conv2d_scale_min_kernel", "n_regs": 187, "n_spills": 0}]
+json.dump({"status": "ok", "timings_ms": [ms * 0.999, ms, ms * 1.001], "correctness": {"passed": True},
+           "triton_kernels": kernels}, open(out, "w"))
+record = {"launched_with": {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "num_warps": 4, "num_stages": 2},
+          "int_args": {"C_out": 128, "C_in": 64, "KH": 3, "KW": 3}}
+json.dump(record, open(args[args.index("--override-record") + 1], "w"))
+'''
+
+
+def test_tune_end_to_end_with_stand_in_child_ncu_and_nvidia_smi(tmp_path, monkeypatch):
+    """The real CLI, child backend, ncu command and report reading; only the processes are stand-ins
+    (tests/fake_ncu: ncu copies the recorded seed-001 H200 report; nvidia-smi prints an H200)."""
+    fake = ROOT / "tests" / "fake_ncu"
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv(
+        "FAKE_NCU_REPORT",
+        str(ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_small.ncu-rep.gz"),
+    )
+    python = tmp_path / "python"
+    python.write_text(STAND_IN_CHILD)
+    python.chmod(0o755)
+    kernel = _seed_copy(tmp_path)
+    result = CLI.invoke(
+        app,
+        [
+            "tune",
+            str(kernel),
+            "--variant",
+            "ModelNew_seed001",
+            "--budget",
+            "4",
+            "--reps",
+            "3",
+            "--python",
+            str(python),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--write",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "runs").glob("*-fused-tune"))
+    data = json.loads((run / "tune.json").read_text())
+    assert data["options"]["ncu"] is True
+    first_advice = data["options"]["recommendations"][0]
+    assert "NA105" in first_advice["findings"]  # from the recorded report's 187 registers
+    assert any("BLOCK_N -> 128" in note for note in first_advice["notes"])
+    assert data["trials"][1]["rule"] == "SRC-INVARIANT-LOAD" and data["trials"][1]["verdict"] == "kept"
+    assert len(list(run.glob("trials/profile-*/profile.ncu-rep"))) == 2  # the start and the kept config
+    assert "ModelNew_seed001_tuned" in kernel.read_text()
