@@ -232,3 +232,11 @@ def test_tune_end_to_end_with_stand_in_child_ncu_and_nvidia_smi(tmp_path, monkey
     assert data["trials"][1]["rule"] == "SRC-INVARIANT-LOAD" and data["trials"][1]["verdict"] == "kept"
     assert len(list(run.glob("trials/profile-*/profile.ncu-rep"))) == 2  # the start and the kept config
     assert "ModelNew_seed001_tuned" in kernel.read_text()
+
+
+def test_tune_without_ncu_suggests_no_ncu(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("ncu_advisor.profile.ncu.ncu_fallback_locations", lambda: [])
+    result = CLI.invoke(app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001"])
+    assert result.exit_code == 3
+    assert "ncu (Nsight Compute) not found" in result.output and "--no-ncu" in result.output

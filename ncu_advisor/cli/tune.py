@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ncu_advisor import rundir
 from ncu_advisor.cli import app, err_console, handle_errors, out_console
-from ncu_advisor.errors import AdvisorError, InputError
+from ncu_advisor.errors import AdvisorError, EnvironmentNotReady, InputError
 from ncu_advisor.tune.trajectory import Trajectory, Trial, summary_rows, write_trajectory
 
 
@@ -113,7 +113,13 @@ def tune(
     if no_ncu:
         runner.query_gpu()
     else:
-        env = runner.check_environment()
+        try:
+            env = runner.check_environment()
+        except EnvironmentNotReady as exc:
+            if "ncu" not in exc.message:
+                raise
+            hint = f"{exc.hint}; or run tune --no-ncu (rules read Triton's n_regs/n_spills only)"
+            raise EnvironmentNotReady(exc.message, path=exc.path, hint=hint) from None
         ncu_path = env.ncu
     options = runner.ProfileOptions(
         timeout_s=timeout, reps=reps, python=python, runs_root=runs_dir, rules_dir=rules
