@@ -338,3 +338,17 @@ def test_moves_from_findings_pair_first_then_singles():
         )
         == []
     )
+
+
+def test_source_facts_follow_the_pinned_config_not_the_variant_config():
+    """The rules read src_block_* of the config being tuned, also for the zoo's config-dict variants."""
+    from ncu_advisor.source import analyze_file, facts_for
+    from ncu_advisor.tune.loop import _pinned_source
+
+    source = analyze_file(ROOT / "kernels" / "elementwise.py")
+    pinned = _pinned_source(source, "fma_gelu_scale_kernel", TuneConfig.make({"BLOCK_SIZE": 512}, 4, 2))
+    kernel = pinned.kernel("fma_gelu_scale_kernel")
+    if hasattr(kernel, "for_variant"):
+        kernel = kernel.for_variant("ModelNew_block64_w8")
+    facts = facts_for(kernel)
+    assert facts["src_block_size"] == 512 and facts["src_num_warps"] == 4 and facts["src_num_stages"] == 2

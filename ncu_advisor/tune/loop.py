@@ -577,6 +577,8 @@ def _pinned_source(source: Any, kernel: str, config: TuneConfig) -> Any:
         if facts.name == kernel:
             launch = {**config.param_dict, "num_warps": config.num_warps, "num_stages": config.num_stages}
             facts = replace(facts, launch_params=launch, autotune_configs=[])
+            if getattr(facts, "variant_configs", None):  # the variant's own config must not win over the pin
+                facts = replace(facts, variant_configs={})
         kernels.append(facts)
     return replace(source, kernels=kernels)
 
