@@ -83,9 +83,9 @@ def _row_of(table_or_row: pd.DataFrame | pd.Series | dict[str, Any]) -> dict[str
     if isinstance(table_or_row, pd.DataFrame):
         if table_or_row.empty:
             return {}
-        return table_or_row.iloc[0].to_dict()
+        return {str(k): v for k, v in table_or_row.iloc[0].to_dict().items()}
     if isinstance(table_or_row, pd.Series):
-        return table_or_row.to_dict()
+        return {str(k): v for k, v in table_or_row.to_dict().items()}
     return dict(table_or_row)
 
 
@@ -199,9 +199,9 @@ def spec_for(table_or_row: pd.DataFrame | pd.Series | dict[str, Any]) -> tuple[G
             "using a spec built from its attributes"
         )
         return spec, warnings
-    spec = _match(display, _row_cc(row), _number(row, "device__attribute_multiprocessor_count"))
-    if spec is not None:
-        return spec, warnings
+    matched = _match(display, _row_cc(row), _number(row, "device__attribute_multiprocessor_count"))
+    if matched is not None:
+        return matched, warnings
     built = spec_from_attributes(row)
     warnings.append(
         f"GPU {display!r} (CC {built.cc}, {built.sm_count} SMs) is not in the GPU catalogue: "

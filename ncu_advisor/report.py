@@ -93,7 +93,7 @@ def load_ncu_report_module() -> ModuleType:
         ReportError: neither the pip package nor an ncu installation with ``extras/python`` was found.
     """
     try:
-        import ncu_report  # type: ignore[import-not-found]
+        import ncu_report
 
         return ncu_report  # type: ignore[no-any-return]
     except ImportError:
@@ -781,7 +781,7 @@ def rule_results(path: str | Path) -> list[dict[str, Any]]:
                             else None,
                             "title": message.get("title"),
                             "message": message.get("message"),
-                            "speedup_type": _SPEEDUP_TYPES.get(speedup.get("type")) if speedup else None,
+                            "speedup_type": _SPEEDUP_TYPES.get(int(speedup.get("type") or 0)) if speedup else None,
                             "speedup": float(speedup["speedup"])
                             if speedup.get("speedup") is not None
                             else None,
