@@ -81,6 +81,8 @@ def test_tune_runs_prints_the_best_config_and_leaves_the_file(tmp_path, gpu_stub
     assert data["complete"] is True and len(data["trials"]) == 5
     assert data["trials"][1]["rule"] == "SRC-INVARIANT-LOAD" and data["trials"][1]["verdict"] == "kept"
     assert data["best"]["params"]["BLOCK_N"] == 128
+    svg = (runs[0] / "tune.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<rect") >= 5 + 4  # one bar per trial, plus the legend
 
 
 def test_tune_write_adds_the_tuned_class(tmp_path, gpu_stub):

@@ -93,6 +93,7 @@ def tune(
     from ncu_advisor.rules import load_rules
     from ncu_advisor.tune.emit import paste_text, write_tuned_variant
     from ncu_advisor.tune.loop import ChildBackend, RuleRecommender, run_tune
+    from ncu_advisor.tune.plot import trajectory_svg
     from ncu_advisor.tune.session import make_limits, plan_tune
 
     if (
@@ -165,6 +166,7 @@ def tune(
     def save(t: Trajectory) -> None:
         t.options["recommendations"] = recommender.history
         write_trajectory(run_dir, t)
+        (run_dir / "tune.svg").write_text(trajectory_svg(t), encoding="utf-8")
 
     def paste() -> str | None:
         if trajectory.best is None:

@@ -6,5 +6,8 @@ Modules:
     pin          runs in the child process: overrides a kernel's launch parameters (torch/triton duck-typed)
     loop         the trial loop (recommend, generate, measure, keep/revert) and the child-process backend
     trajectory   the ``tune.json`` trajectory: write, read, summary
+    plot         the time-per-trial SVG (``tune.svg``)
     emit         the final config as paste-ready text, and ``--write``: a ``ModelNew_<variant>_tuned`` class
+    session      the tuned kernel, start config and limits of one kernel file and variant
+    child        ``python -m ncu_advisor.tune.child``: the profile child with a pinned configuration
 """
