@@ -23,6 +23,55 @@ ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {"batch_size": 2, "in_channels": 8, "out_channels": 64, "height": 7, "width": 9}
 
 
+AUTOTUNED = """
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+SEEN = []
+
+
+def _hook(nargs):
+    SEEN.append(nargs["BLOCK"])
+
+
+@triton.autotune(
+    configs=[
+        triton.Config({"BLOCK": 32}, num_warps=4, pre_hook=_hook),
+        triton.Config({"BLOCK": 64}, num_warps=4),
+    ],
+    key=["n"],
+)
+@triton.jit
+def add_one_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) + 1.0, mask=mask)
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return x + 1.0
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        out = torch.empty_like(x)
+        n = x.numel()
+        add_one_kernel[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](x, out, n)
+        return out
+
+
+def get_inputs():
+    return [torch.randn(1000)]
+
+
+def get_init_inputs():
+    return []
+"""
+
+
 def _torch_python() -> str | None:
     named = os.environ.get("NCU_ADVISOR_TORCH_PYTHON")
     if named:
@@ -53,7 +102,7 @@ def _error(module, variant_class) -> float:
 def main(work: Path) -> dict:
     """Pin seed 001's kernel and a zoo kernel, and run a --write class; return what happened."""
     from ncu_advisor.profile.child import load_module
-    from ncu_advisor.tune.emit import METHOD_CLASS_CONFIG, METHOD_LAUNCH, write_tuned_variant
+    from ncu_advisor.tune.emit import METHOD_AUTOTUNE, METHOD_CLASS_CONFIG, METHOD_LAUNCH, write_tuned_variant
     from ncu_advisor.tune.pin import Override, PinError, apply_override
     from ncu_advisor.tune.space import TuneConfig
 
@@ -85,6 +134,24 @@ def main(work: Path) -> dict:
         out["fixed_grid"] = "no error"
     except PinError as exc:
         out["fixed_grid"] = f"PinError: {exc}"
+
+    autotuned_path = work / "autotuned.py"
+    autotuned_path.write_text(AUTOTUNED)
+    autotuned = load_module(autotuned_path)
+    record = apply_override(autotuned, "ModelNew", Override("add_one_kernel", {"BLOCK": 128}, num_warps=2))
+    out["autotune_error"] = _error(autotuned, "ModelNew")
+    out["autotune_record"] = {"method": record.get("method"), "used": record.get("used")}
+    out["autotune_hook_seen"] = list(autotuned.SEEN)
+    out["autotune_configs"] = [str(c) for c in autotuned.add_one_kernel.configs]
+    written_path = work / "autotuned_written.py"
+    written_path.write_text(AUTOTUNED)
+    tuned_name = write_tuned_variant(
+        written_path, "ModelNew", "add_one_kernel", TuneConfig.make({"BLOCK": 256}, 4, 2), METHOD_AUTOTUNE
+    )
+    written_autotuned = load_module(written_path)
+    out["autotune_written_error"] = _error(written_autotuned, tuned_name)
+    out["autotune_written_hook_seen"] = list(written_autotuned.SEEN)
+    out["autotune_configs_restored"] = len(written_autotuned.add_one_kernel.configs)
 
     copy = work / "fused_copy.py"
     shutil.copyfile(ROOT / "kernels" / "fused.py", copy)
@@ -269,6 +336,16 @@ def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
     assert result["parent_seen"] == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}
     assert result["zoo_written_config"] == {"BLOCK_SIZE": 1024, "num_warps": 4}
     assert result["zoo_written_error"] < 1e-5
+    # @triton.autotune: the configs become the one candidate, keeping the first config's pre_hook
+    assert result["autotune_error"] < 1e-6 and result["autotune_record"]["method"] == "autotune-configs"
+    assert (
+        result["autotune_record"]["used"]["BLOCK"] == 128
+        and result["autotune_record"]["used"]["num_warps"] == 2
+    )
+    assert set(result["autotune_hook_seen"]) == {128}
+    assert len(result["autotune_configs"]) == 1 and "BLOCK: 128" in result["autotune_configs"][0]
+    assert result["autotune_written_error"] < 1e-6 and set(result["autotune_written_hook_seen"]) == {256}
+    assert result["autotune_configs_restored"] == 2
 
 
 if __name__ == "__main__":
