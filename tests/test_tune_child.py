@@ -170,3 +170,22 @@ def test_child_backend_measure_judges_the_child_and_reads_the_pin_record(tmp_pat
     assert failed.status == "failed" and "OutOfResources" in failed.reason and not failed.usable
     assert sorted(p.name for p in (tmp_path / "run" / "trials").iterdir()) == ["000", "001", "002"]
     assert json.loads((tmp_path / "run" / "trials" / "001" / "command.json").read_text())[0] == str(python)
+
+
+def test_child_backend_profile_with_an_unreadable_report_falls_back(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.ncu-rep"
+    broken.write_bytes(b"not a report")
+    monkeypatch.setenv("FAKE_NCU_REPORT", str(broken))
+    backend = ChildBackend(
+        tmp_path / "k.py",
+        "ModelNew_seed001",
+        "conv2d_scale_min_kernel",
+        tmp_path,
+        ProfileOptions(timeout_s=60),
+        ncu=FAKE_NCU,
+        metrics=["launch__registers_per_thread"],
+    )
+    from ncu_advisor.tune.loop import Measurement
+
+    config = TuneConfig.make({"BLOCK_N": 128}, 4, 2)
+    assert backend.profile(config, Measurement("ok", [1.0], True)) is None

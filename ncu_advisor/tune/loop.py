@@ -686,7 +686,10 @@ class ChildBackend:
             return None
         from ncu_advisor.report import read_report  # noqa: PLC0415
 
-        table = read_report(report, variant=self.variant_class)
+        try:
+            table = read_report(report, variant=self.variant_class)
+        except AdvisorError:  # a truncated or unreadable report: the rules fall back to Triton's counts
+            return None
         kernels = [
             {"name": name, "n_regs": measurement.n_regs, "n_spills": measurement.n_spills}
             for name in table["kernel"].astype(str).unique()
