@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -211,6 +213,102 @@ def _read_timings(run_dir: Path) -> pd.DataFrame:
         ) from None
 
 
+def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, Any]]) -> pd.DataFrame:
+    """Add ``n_regs``/``n_spills`` columns to a variant's rows, matched on the kernel name."""
+    table = table.copy()
+    for column in ("n_regs", "n_spills"):
+        if column not in table.columns:
+            table[column] = pd.Series([None] * len(table), index=table.index, dtype="Float64")
+    for kernel in kernels:
+        rows = (table["variant"] == name) & (table["kernel"] == kernel.get("name"))
+        for column in ("n_regs", "n_spills"):
+            if kernel.get(column) is not None:
+                table.loc[rows, column] = float(kernel[column])
+    return table
+
+
+def _entries(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    reference = manifest.get("reference") or {}
+    entries = [(str(reference.get("name", "Model")), reference)] if reference.get("dir") else []
+    return entries + list((manifest.get("variants") or {}).items())
+
+
+def build_tables(run_dir: Path) -> str:
+    """Write ``timings.csv`` and the tidy ``metrics.parquet``/``.csv`` from the variant folders.
+
+    Everything comes from disk (each variant's ``result.json`` and ``profile.ncu-rep``), so a run whose
+    tables were never written (a crash, an interrupted run) can be finished later on any machine.
+
+    Returns:
+        A one-line note for the manifest's ``tables`` entry.
+    """
+    from ncu_advisor.errors import AdvisorError
+    from ncu_advisor.report import read_report
+
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    timing_rows: list[tuple[str, int, float]] = []
+    frames: list[pd.DataFrame] = []
+    notes: list[str] = []
+    for name, entry in _entries(manifest):
+        result_path = run_dir / str(entry.get("dir", f"{VARIANTS_DIR}/{name}")) / "result.json"
+        try:
+            result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+        except (OSError, ValueError):
+            result = {}
+        timing_rows += [(name, rep, float(ms)) for rep, ms in enumerate(result.get("timings_ms") or [])]
+        report = (entry.get("logs") or {}).get("report")
+        if not report or not (run_dir / report).is_file():
+            continue
+        try:
+            table = read_report(run_dir / report, variant=name)
+        except AdvisorError as exc:  # one unreadable report must not lose the other variants
+            notes.append(f"{name}: report unreadable: {exc.render()}")
+            continue
+        frames.append(merge_triton_counts(table, name, result.get("triton_kernels") or []))
+    pd.DataFrame(timing_rows, columns=list(TIMING_COLUMNS)).to_csv(run_dir / TIMINGS_CSV, index=False)
+    if not frames:
+        return "; ".join(["metrics table not written: no variant was profiled", *notes])
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs = {}
+    table.to_csv(run_dir / METRICS_CSV, index=False)
+    try:
+        table.to_parquet(run_dir / METRICS_PARQUET, index=False)
+    except Exception as exc:  # pyarrow rejects some mixed-type columns; the CSV still holds the table
+        (run_dir / METRICS_PARQUET).unlink(missing_ok=True)
+        notes.append(f"metrics.parquet not written ({type(exc).__name__}: {exc}); metrics.csv has the table")
+    return "; ".join([f"{len(table)} launches of {len(frames)} variants", *notes])
+
+
+def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
+    """Build a run's tables in a child process and record the outcome in its manifest.
+
+    The child is ``python -m ncu_advisor.rundir finalize RUN``. A crash of the report reader (a native
+    extension) then costs the tables, never the run: the manifest says what happened, and ``load_run``
+    tries again later, e.g. on another machine.
+
+    Returns:
+        The note written to the manifest's ``tables`` entry.
+    """
+    run_dir = Path(run_dir)
+    argv = [sys.executable, "-m", "ncu_advisor.rundir", "finalize", str(run_dir)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+        ok, detail = proc.returncode == 0, (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        note = proc.stdout.strip().splitlines()[-1] if ok and proc.stdout.strip() else ""
+        if not ok:
+            note = f"metrics table not written: the report reader exited with {proc.returncode}" + (
+                f" ({detail[0][:200]})" if detail else ""
+            )
+    except subprocess.TimeoutExpired:
+        ok, note = False, f"metrics table not written: reading the reports took over {timeout_s:.0f} s"
+    manifest = read_manifest(run_dir)
+    manifest["tables"] = note
+    manifest["complete"] = ok and not missing_variants(manifest)
+    write_manifest(run_dir, manifest)
+    return note
+
+
 def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     """Read a run directory written by ``ncu-advisor profile``.
 
@@ -227,6 +325,11 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     """
     run_dir = Path(p)
     manifest = read_manifest(run_dir)
+    if not manifest.get("complete", False) and not missing_variants(manifest):
+        # Every variant finished but the tables were not written (the reader crashed where the run was
+        # recorded): build them now, here.
+        finalize(run_dir)
+        manifest = read_manifest(run_dir)
     if not manifest.get("complete", False) and not allow_incomplete:
         missing = missing_variants(manifest)
         what = f"variants not profiled: {', '.join(missing)}" if missing else "its tables were not written"
@@ -241,3 +344,16 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
         kernel_file=kernel if kernel.is_file() else None,
         timings=_read_timings(run_dir),
     )
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m ncu_advisor.rundir finalize RUN``: (re)build a run's tables in this process."""
+    if len(argv) != 2 or argv[0] != "finalize":
+        print("usage: python -m ncu_advisor.rundir finalize RUN_DIR", file=sys.stderr)
+        return 2
+    print(build_tables(Path(argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

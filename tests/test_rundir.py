@@ -114,3 +114,53 @@ def test_latest_run(tmp_path: Path) -> None:
 def test_variant_dir_is_inside_variants(tmp_path: Path) -> None:
     assert rundir.variant_dir(tmp_path, "ModelNew@cfg1") == tmp_path / "variants" / "ModelNew@cfg1"
     assert rundir.variant_dir(tmp_path, "a/b").parent == tmp_path / "variants"
+
+
+# --- tables written apart from the run (rundir.finalize) -------------------------------------------------------
+import json as _json  # noqa: E402
+import shutil as _shutil  # noqa: E402
+import stat as _stat  # noqa: E402
+
+from ncu_advisor import rundir as _rundir  # noqa: E402
+from ncu_advisor.report import read_report as _read_report  # noqa: E402
+
+_RECORDED = Path(__file__).resolve().parent.parent / "examples" / "runs" / "softmax"
+
+
+def _strip_tables(tmp_path: Path) -> Path:
+    run = tmp_path / "softmax"
+    _shutil.copytree(_RECORDED, run)
+    for name in (_rundir.METRICS_CSV, _rundir.METRICS_PARQUET, _rundir.TIMINGS_CSV):
+        (run / name).unlink(missing_ok=True)
+    manifest = _json.loads((run / _rundir.MANIFEST_NAME).read_text())
+    manifest["tables"], manifest["complete"] = None, False
+    _rundir.write_manifest(run, manifest)
+    return run
+
+
+def test_load_run_builds_missing_tables_from_the_variant_reports(tmp_path: Path) -> None:
+    run = _strip_tables(tmp_path)
+    loaded = _rundir.load_run(run)
+    assert loaded.manifest["complete"] is True
+    manifest = loaded.manifest
+    for name, entry in manifest["variants"].items():
+        expected = _read_report(run / entry["logs"]["report"], variant=name)
+        rows = loaded.table[loaded.table["variant"] == name]
+        assert len(rows) == len(expected)
+        got = float(rows["gpu__time_duration.sum"].iloc[0])
+        assert got == float(expected["gpu__time_duration.sum"].iloc[0])
+        result = _json.loads((run / entry["dir"] / "result.json").read_text())
+        assert list(loaded.timings[loaded.timings["variant"] == name]["median_ms"]) == result["timings_ms"]
+
+
+def test_a_crashing_reader_costs_the_tables_not_the_run(tmp_path: Path, monkeypatch) -> None:
+    run = _strip_tables(tmp_path)
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    fake_python.chmod(fake_python.stat().st_mode | _stat.S_IEXEC)
+    monkeypatch.setattr(_rundir.sys, "executable", str(fake_python))
+    note = _rundir.finalize(run)
+    assert "exited with -11" in note
+    manifest = _json.loads((run / _rundir.MANIFEST_NAME).read_text())
+    assert manifest["complete"] is False and manifest["tables"] == note
+    assert all(v["status"] == "ok" for v in manifest["variants"].values())

@@ -28,13 +28,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from ncu_advisor import __version__, rundir
-from ncu_advisor.errors import AdvisorError, EnvironmentNotReady
+from ncu_advisor.errors import EnvironmentNotReady
 from ncu_advisor.profile import child as child_module
 from ncu_advisor.profile import ncu as ncu_module
 from ncu_advisor.profile.variants import REFERENCE_CLASS, Variant
+from ncu_advisor.rundir import merge_triton_counts  # noqa: F401  (tune calls runner.merge_triton_counts)
 
 CHILD_MODULE = "ncu_advisor.profile.child"
 REFERENCE_NAME = "Model"
@@ -530,60 +529,13 @@ def run_variant(
     return outcome, result
 
 
-def _read_variant_table(report: Path, name: str) -> pd.DataFrame | None:
-    try:
-        from ncu_advisor.report import read_report
-    except ImportError:
-        return None
-    return read_report(report, variant=name)
+def write_tables(run_dir: Path) -> str:
+    """Build the run's tables in a separate process (``rundir.finalize``); return a note for the manifest.
 
-
-def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, Any]]) -> pd.DataFrame:
-    """Add ``n_regs``/``n_spills`` columns to a variant's rows, matched on the kernel name."""
-    table = table.copy()
-    for column in ("n_regs", "n_spills"):
-        if column not in table.columns:
-            table[column] = pd.Series([None] * len(table), index=table.index, dtype="Float64")
-    for kernel in kernels:
-        rows = (table["variant"] == name) & (table["kernel"] == kernel.get("name"))
-        for column in ("n_regs", "n_spills"):
-            if kernel.get(column) is not None:
-                table.loc[rows, column] = float(kernel[column])
-    return table
-
-
-def write_tables(run_dir: Path, outcomes: list[VariantOutcome], reference: VariantOutcome | None) -> str:
-    """Write ``timings.csv`` and the tidy ``metrics.parquet``/``.csv``; return a note for the manifest."""
-    rows = [
-        (o.name, rep, ms)
-        for o in ([reference] if reference else []) + outcomes
-        for rep, ms in enumerate(o.timings_ms)
-    ]
-    pd.DataFrame(rows, columns=list(rundir.TIMING_COLUMNS)).to_csv(run_dir / rundir.TIMINGS_CSV, index=False)
-    frames: list[pd.DataFrame] = []
-    notes: list[str] = []
-    for outcome in ([reference] if reference else []) + outcomes:
-        report = run_dir / outcome.logs["report"] if "report" in outcome.logs else None
-        if report is None:
-            continue
-        try:
-            table = _read_variant_table(report, outcome.name)
-        except AdvisorError as exc:  # an unreadable report must not lose the rest of the run
-            notes.append(f"{outcome.name}: report unreadable: {exc.render()}")
-            continue
-        if table is None:
-            return "metrics table not written: ncu_advisor.report is not available"
-        frames.append(merge_triton_counts(table, outcome.name, outcome.triton_kernels))
-    if not frames:
-        return "; ".join(["metrics table not written: no variant was profiled", *notes])
-    table = pd.concat(frames, ignore_index=True)
-    table.to_csv(run_dir / rundir.METRICS_CSV, index=False)
-    try:
-        table.to_parquet(run_dir / rundir.METRICS_PARQUET, index=False)
-    except Exception as exc:  # pyarrow rejects some mixed-type columns; the CSV still holds the table
-        (run_dir / rundir.METRICS_PARQUET).unlink(missing_ok=True)
-        notes.append(f"metrics.parquet not written ({type(exc).__name__}: {exc}); metrics.csv has the table")
-    return "; ".join([f"{len(table)} launches of {len(frames)} variants", *notes])
+    Reading reports goes through NVIDIA's ``ncu_report`` extension, which has crashed the process on some
+    reports (ncu 2025.3.1's own copy, seen on the GPU machine); a crash there must not lose the run.
+    """
+    return rundir.finalize(run_dir)
 
 
 @dataclass(frozen=True)
@@ -639,8 +591,8 @@ def profile_file(
         outcomes.append(outcome)
         manifest["variants"][variant.name] = outcome.manifest_entry()
         rundir.write_manifest(run_dir, manifest)
-    manifest["tables"] = write_tables(run_dir, outcomes, reference)
     manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    manifest["complete"] = True
     rundir.write_manifest(run_dir, manifest)
+    write_tables(run_dir)  # sets "tables" and "complete" in the manifest on disk
+    manifest = rundir.read_manifest(run_dir)
     return ProfileRun(run_dir=run_dir, manifest=manifest, outcomes=outcomes, reference=reference)
