@@ -1,7 +1,8 @@
 """Efficacy of `ncu-advisor tune`: >= 95% of an exhaustive sweep's best speed with <= 25% of its trials?
 
 Usage (GPU machine, about 4-6 minutes on an H200):
-    python bench/bench_tune.py OUT_DIR [--kernels seed001,matmul,elementwise] [--ncu] [--max-seconds 330]
+    python bench/bench_tune.py OUT_DIR [--kernels seed001,elementwise,matmul[,spill]] [--ncu]
+                                        [--max-seconds 330]
 
 For each kernel: sweep a modest parameter space exhaustively once (every config: correctness against a
 float64 reference computed once, then ``--reps`` do_bench medians), then run tune's loop
@@ -92,6 +93,13 @@ CASES = {
         "kernels/elementwise.py",
         "ModelNew_block64_w8",
         {"BLOCK_SIZE": (64, 128, 256, 512, 1024, 2048, 4096), "num_warps": (4, 8), "num_stages": (2, 3)},
+    ),
+    # Not in the default list (time): the register-spill zoo kernel from its spilling start.
+    "spill": Case(
+        "spill",
+        "kernels/spill.py",
+        "ModelNew_block8192_w1",
+        {"BLOCK_SIZE": (256, 512, 1024, 2048, 4096, 8192), "num_warps": (1, 2, 4, 8), "num_stages": (3,)},
     ),
 }
 
