@@ -352,3 +352,41 @@ def test_source_facts_follow_the_pinned_config_not_the_variant_config():
         kernel = kernel.for_variant("ModelNew_block64_w8")
     facts = facts_for(kernel)
     assert facts["src_block_size"] == 512 and facts["src_num_warps"] == 4 and facts["src_num_stages"] == 2
+
+
+def test_limits_from_the_plan_the_start_launch_and_the_gpu_catalogue():
+    from ncu_advisor.tune.session import make_limits, plan_tune
+    from ncu_advisor.tune.space import shared_estimate, violations
+
+    plan = plan_tune(ROOT / "kernels" / "fused.py", "ModelNew_seed001")
+    # the compiled start used 2 stages * (128*32 + 32*32) fp32 values of shared memory
+    shared = 2 * (128 * 32 + 32 * 32) * 4
+    ada = Measurement(
+        "ok",
+        [1.0],
+        True,
+        shared=shared,
+        int_args=dict(INT_ARGS),
+        environment={"gpu": {"name": "NVIDIA GeForce RTX 4090", "cc": "8.9", "sm_count": 128}},
+    )
+    limits = make_limits(plan, START, ada)
+    assert limits.uses_dot and limits.element_bytes == 4 and limits.min_block == 16
+    assert limits.extents == {"BLOCK_N": 128, "BLOCK_K": 64 * 3 * 3}
+    assert limits.shared_per_block == 99 * 1024  # the catalogue's RTX 4090 opt-in limit
+    big = TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64}, 8, 3)
+    assert shared_estimate(big, limits) == 3 * (128 * 64 + 64 * 128) * 4 > 99 * 1024
+    assert any("shared memory" in v for v in violations(big, limits))
+    hopper = make_limits(
+        plan,
+        START,
+        Measurement(
+            "ok",
+            [1.0],
+            True,
+            shared=shared // 2,
+            int_args=dict(INT_ARGS),
+            environment={"gpu": {"name": "NVIDIA H200", "cc": "9.0"}},
+        ),
+    )
+    assert hopper.shared_per_block == 227 * 1024 and hopper.element_bytes == 2
+    assert not violations(big, hopper)

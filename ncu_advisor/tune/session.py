@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor.errors import InputError, KernelFileError
+from ncu_advisor.errors import AdvisorError, InputError, KernelFileError
 from ncu_advisor.tune.emit import METHOD_CLASS_CONFIG, class_config_values, pin_method
 from ncu_advisor.tune.invariant import InvariantLoad, find_invariant_loads_in_source
 from ncu_advisor.tune.loop import Measurement, extents_for
@@ -124,7 +124,7 @@ def make_limits(
     if measurement.shared and per_element:
         ratio = measurement.shared / per_element
         element_bytes = min((1, 2, 4), key=lambda b: abs(b - ratio))
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = gpu_limits(measurement.environment.get("gpu") or {})
     if shared_per_block:
         kwargs["shared_per_block"] = shared_per_block
     return Limits(
@@ -134,6 +134,30 @@ def make_limits(
         extents=extents,
         **kwargs,
     )
+
+
+def gpu_limits(gpu: dict[str, Any]) -> dict[str, Any]:
+    """Per-block shared memory, registers per thread and threads per block of the child's GPU, from the GPU
+    catalogue (``ncu_advisor.gpus``); empty (the Hopper defaults of ``Limits``) when the GPU is unknown."""
+    name = gpu.get("name")
+    if not isinstance(name, str) or not name:
+        return {}
+    try:
+        from ncu_advisor import gpus
+
+        spec, _warnings = gpus.spec_for(
+            {"gpu": name, "cc": gpu.get("cc"), "device__attribute_multiprocessor_count": gpu.get("sm_count")}
+        )
+    except (ImportError, AdvisorError, KeyError, TypeError, ValueError):
+        return {}
+    limits: dict[str, Any] = {}
+    if getattr(spec, "smem_per_block_kb", None):
+        limits["shared_per_block"] = int(spec.smem_per_block_kb * 1024)
+    if getattr(spec, "max_regs_per_thread", None):
+        limits["max_registers"] = int(spec.max_regs_per_thread)
+    if getattr(spec, "max_threads_per_block", None):
+        limits["max_threads"] = int(spec.max_threads_per_block)
+    return limits
 
 
 def copy_kernel(kernel_file: Path, run_dir: Path) -> None:
