@@ -162,7 +162,7 @@ def test_missing_variant_named(tmp_path: Path) -> None:
 
 def test_bad_run_dirs_exit_2_without_output(tmp_path: Path) -> None:
     base = build_seed_run(tmp_path, name="a")
-    incomplete = build_seed_run(tmp_path, name="b", manifest_changes={"complete": False})
+    incomplete = _interrupted(build_seed_run(tmp_path, name="b"))
     out = tmp_path / "cmp.md"
     result = runner.invoke(app, ["compare", str(base), str(incomplete), "--format", "md", "-o", str(out)])
     assert result.exit_code == 2 and "incomplete run" in result.output and not out.exists()
@@ -182,3 +182,13 @@ def test_slower_reference_is_not_a_regression(tmp_path: Path) -> None:
     model = next(v for v in document["variants"] if v["name"] == "Model")
     assert model["verdict"] == "slower" and model["regression"] is False
     assert document["regressions"] == []
+
+
+def _interrupted(run: Path) -> Path:
+    """The run as an interrupted profile leaves it: a variant still pending, tables not written."""
+    manifest = rundir.read_manifest(run)
+    first = next(iter(manifest["variants"]))
+    manifest["variants"][first]["status"] = "pending"
+    manifest["complete"] = False
+    rundir.write_manifest(run, manifest)
+    return run

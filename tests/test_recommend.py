@@ -151,8 +151,22 @@ def test_stage_auto_and_fine_tune() -> None:
     assert kernel["stage"] == "block-size"
 
 
-def test_default_inputs_are_the_example_reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)  # no ./runs here: falls back to the shipped examples
+def test_default_input_is_the_recorded_example_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./runs here: falls back to the shipped example run
+    result = _invoke("recommend", "--format", "json")
+    assert result.exit_code == 0, result.output
+    kernels = json.loads(result.stdout)["kernels"]
+    assert {k["variant"] for k in kernels} == {"ModelNew_seed000", "ModelNew_seed001", "ModelNew"}
+    assert {k["kernel"] for k in kernels} == {"scale_channel_min_kernel", "conv2d_scale_min_kernel", "conv_min_tma_kernel"}
+    seed001 = [k for k in kernels if k["variant"] == "ModelNew_seed001"][0]
+    assert seed001["autotune_block"]  # the source came from the run's kernel.py
+
+
+def test_default_inputs_fall_back_to_the_example_reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ncu_advisor.cli import recommend as recommend_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(recommend_cli, "DEFAULT_EXAMPLE_RUN", Path("no-such-run"))
     result = _invoke("recommend", "--format", "json")
     assert result.exit_code == 0, result.output
     variants = {k["variant"] for k in json.loads(result.stdout)["kernels"]}
@@ -222,10 +236,13 @@ def _seed_run(root: Path) -> Path:
 
 def test_run_directory_input_uses_the_runs_kernel_copy(tmp_path: Path) -> None:
     run = _seed_run(tmp_path)
-    result = _invoke("recommend", str(run), "--format", "json")
+    result = _invoke("recommend", str(run), "--format", "json", "--all-kernels")
     assert result.exit_code == 0, result.output
     kernels = json.loads(result.stdout)["kernels"]
     assert {k["variant"] for k in kernels} == {"ModelNew_seed000", "ModelNew_seed001", "ModelNew"}
+    # Without --all-kernels only the kernels the run's kernel.py defines are shown (no cuDNN/PyTorch ones).
+    own = json.loads(_invoke("recommend", str(run), "--format", "json").stdout)["kernels"]
+    assert {k["kernel"] for k in own} == {"scale_channel_min_kernel", "conv2d_scale_min_kernel"}
     conv = [k for k in kernels if k["kernel"] == "conv2d_scale_min_kernel"][0]
     assert conv["variant"] == "ModelNew_seed001"
     assert "NA204" in {

@@ -424,7 +424,7 @@ def test_cli_unwritable_output_leaves_nothing(run_dir: Path, tmp_path: Path) -> 
 
 
 def test_cli_incomplete_and_newer_runs_exit_2(tmp_path: Path) -> None:
-    incomplete = build_seed_run(tmp_path, name="inc", manifest_changes={"complete": False})
+    incomplete = _interrupted(build_seed_run(tmp_path, name="inc"))
     result = invoke("report", str(incomplete), "--format", "json", "-o", str(tmp_path / "x.json"))
     assert result.exit_code == 2 and "incomplete run" in result.output
     assert not (tmp_path / "x.json").exists()
@@ -548,3 +548,13 @@ def test_kernel_path_from_another_machine_is_made_repo_relative(tmp_path: Path) 
     assert report_data.repo_relative(str(tmp_path / "kernels" / "fused.py"), tmp_path) == "kernels/fused.py"
     assert report_data.repo_relative("/elsewhere/other.py", tmp_path) == "other.py"
     assert report_data.repo_relative("kernels/fused.py", tmp_path) == "kernels/fused.py"
+
+
+def _interrupted(run: Path) -> Path:
+    """The run as an interrupted profile leaves it: a variant still pending, tables not written."""
+    manifest = rundir.read_manifest(run)
+    first = next(iter(manifest["variants"]))
+    manifest["variants"][first]["status"] = "pending"
+    manifest["complete"] = False
+    rundir.write_manifest(run, manifest)
+    return run

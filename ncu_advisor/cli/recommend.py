@@ -128,13 +128,19 @@ def _read_inputs(paths: list[Path]) -> list[_Input]:
     return inputs
 
 
+DEFAULT_EXAMPLE_RUN = Path("examples") / "runs" / "improved"
+
+
 def default_inputs() -> list[Path]:
-    """The latest run under ./runs, else the recorded example reports."""
+    """The latest run under ./runs, else the recorded example run, else the recorded example reports."""
     from ncu_advisor import rundir  # noqa: PLC0415
 
     latest = rundir.latest_run()
     if latest is not None:
         return [latest]
+    for run in (Path.cwd() / DEFAULT_EXAMPLE_RUN, REPO_ROOT / DEFAULT_EXAMPLE_RUN):
+        if rundir.is_run_dir(run):
+            return [run]
     for base in (Path.cwd() / "examples" / "reports", REPO_ROOT / "examples" / "reports"):
         reports = sorted(p for p in base.glob("**/*") if p.name.endswith((".ncu-rep", ".ncu-rep.gz")))
         if reports:
@@ -152,6 +158,7 @@ def run_recommend(
     stage: str = "all",
     rules_dir: Path | None = None,
     kernel: str | None = None,
+    all_kernels: bool = True,
 ) -> tuple[
     list[KernelResult],
     dict[tuple[str | None, int], list[dict[str, Any]]],
@@ -173,9 +180,18 @@ def run_recommend(
         if facts is None and item.kernel_file is not None:
             facts = analyze_file(item.kernel_file)
         sources[facts.path if facts else None] = facts
-        results.extend(
-            evaluate(table.reset_index(drop=True) if kernel else table, rules, source=facts, stage=stage)
-        )
+        evaluated = evaluate(table.reset_index(drop=True) if kernel else table, rules, source=facts, stage=stage)
+        if not all_kernels and facts is not None:
+            # Library kernels in the profiled range (cuDNN, PyTorch's own) cannot be tuned from the Triton file.
+            own = [r for r in evaluated if facts.kernel(r.kernel) is not None]
+            hidden = len(evaluated) - len(own)
+            if own and hidden:
+                err_console.print(
+                    f"note: {item.path}: {hidden} launch(es) of kernels not defined in {facts.path.name if facts.path else 'the source'} "
+                    "(cuDNN, PyTorch) not shown; --all-kernels shows them"
+                )
+                evaluated = own
+        results.extend(evaluated)
         ncu_rules.update(item.ncu_rules)
     if kernel is not None and not results:
         raise InputError(
@@ -205,6 +221,9 @@ def recommend(
     show_skipped: bool = typer.Option(
         False, "--show-skipped", help="List the rules skipped per kernel and why (text)."
     ),
+    all_kernels: bool = typer.Option(
+        False, "--all-kernels", help="Also show kernels the Triton source does not define (cuDNN, PyTorch)."
+    ),
 ) -> None:
     """Apply the tuning rules to reports or runs and print findings with evidence and proposed configs."""
     if output_format not in FORMATS:
@@ -215,7 +234,7 @@ def recommend(
         raise InputError(f"unknown --fail-on {fail_on!r}", hint="use info, warning or error") from None
     paths = list(inputs) if inputs else default_inputs()
     results, ncu_rules, sources = run_recommend(
-        paths, source=source, stage=stage, rules_dir=rules_dir, kernel=kernel
+        paths, source=source, stage=stage, rules_dir=rules_dir, kernel=kernel, all_kernels=all_kernels
     )
     if output_format == "json":
         text = render_json(results, stage=stage, ncu_rules=ncu_rules)
