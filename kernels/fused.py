@@ -432,7 +432,7 @@ class ModelNew_seed001_bn128(ModelNew_seed001):
 # ---------------------------------------------------------------------------------------------------
 # ModelNew: fully fused implicit GEMM on the tensor cores, bias + scale + channel-min in the epilogue
 # ---------------------------------------------------------------------------------------------------
-# x is converted once to NHWC fp16 (0.37 ms on the H200, bench/results/2026-11-21-conv-sweep3-h200.log). One
+# x is converted once to NHWC fp16 by one Triton transpose kernel (nchw_to_nhwc_fp16). One
 # program computes BLOCK_M output pixels of one output row (n, oh) for all C_OUT channels, so the channel minimum
 # is finished inside the program and only N*H_out*W_out floats are written. K runs over (kh, kw, c_in) in BLOCK_K
 # slices. For a fixed tap (kh, kw), the A tile is a contiguous [BLOCK_M, BLOCK_K] box of the [N*H*W, C_in] matrix
@@ -485,13 +485,37 @@ def conv_min_tma_kernel(
     tl.store(out_ptr + row.to(tl.int64) * W_out + offs_m, res, mask=offs_m < W_out)
 
 
+@triton.jit
+def nchw_to_nhwc_fp16_kernel(x_ptr, y_ptr, HW, C: tl.constexpr, BLOCK_P: tl.constexpr):
+    """One pass: x[n, c, p] (fp32) -> y[n, p, c] (fp16), a [C, BLOCK_P] tile transposed in the program."""
+    pid_p = tl.program_id(0)
+    n = tl.program_id(1).to(tl.int64)
+    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_c = tl.arange(0, C)
+    mask = offs_p[None, :] < HW
+    tile = tl.load(x_ptr + n * C * HW + offs_c[:, None] * HW + offs_p[None, :], mask=mask)
+    tl.store(y_ptr + n * HW * C + offs_p[:, None] * C + offs_c[None, :],
+             tl.trans(tile).to(tl.float16), mask=tl.trans(mask))
+
+
+def nchw_to_nhwc_fp16(x):
+    """NCHW fp32 -> NHWC fp16 in one kernel (PyTorch's permute + cast takes two passes, one of them a slow
+    strided copy: 0.36 + 1.16 ms under ncu on the H200, examples/runs/improved)."""
+    N, C, H, W = x.shape
+    x = x.contiguous()
+    y = torch.empty((N, H, W, C), device=x.device, dtype=torch.float16)
+    BLOCK_P = 64
+    nchw_to_nhwc_fp16_kernel[(triton.cdiv(H * W, BLOCK_P), N)](x, y, H * W, C=C, BLOCK_P=BLOCK_P, num_warps=4)
+    return y
+
+
 def conv_min_fused(x, weight, bias, scale_factor):
     """Fused conv (stride 1, no padding) + bias + scale + min over output channels; fp32 in and out."""
     N, C_in, H, W = x.shape
     C_out, _, KH, KW = weight.shape
-    assert C_in % 64 == 0 and C_out in (16, 32, 64, 128, 256), "tile shapes assume C_in % 64 == 0, C_out = 2^k"
+    assert C_in % 64 == 0 and (C_in & (C_in - 1)) == 0 and C_out in (16, 32, 64, 128, 256), "tiles assume C_in = 2^k >= 64, C_out = 2^k"
     H_out, W_out = H - KH + 1, W - KW + 1
-    x2d = x.permute(0, 2, 3, 1).to(torch.float16).reshape(N * H * W, C_in)  # one pass: NCHW fp32 -> NHWC fp16
+    x2d = nchw_to_nhwc_fp16(x).view(N * H * W, C_in)
     w2d = weight.permute(2, 3, 1, 0).reshape(KH * KW * C_in, C_out).to(torch.float16).contiguous()
     out = torch.empty((N, 1, H_out, W_out), device=x.device, dtype=torch.float32)
     # Placeholder boxes: the autotune pre-hook sets them for the config being run.

@@ -309,6 +309,17 @@ def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
     return note
 
 
+def _anchor_sources(table: pd.DataFrame, run_dir: Path, manifest: dict[str, Any]) -> pd.DataFrame:
+    """Point each row's ``source`` at its report inside ``run_dir`` (runs move between machines)."""
+    if "source" not in table.columns or "variant" not in table.columns:
+        return table
+    for name, entry in _entries(manifest):
+        report = (entry.get("logs") or {}).get("report")
+        if report:
+            table.loc[table["variant"] == name, "source"] = str(run_dir / report)
+    return table
+
+
 def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     """Read a run directory written by ``ncu-advisor profile``.
 
@@ -340,7 +351,7 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     return LoadedRun(
         path=run_dir,
         manifest=manifest,
-        table=_read_table(run_dir),
+        table=_anchor_sources(_read_table(run_dir), run_dir, manifest),
         kernel_file=kernel if kernel.is_file() else None,
         timings=_read_timings(run_dir),
     )

@@ -157,7 +157,9 @@ def test_default_input_is_the_recorded_example_run(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, result.output
     kernels = json.loads(result.stdout)["kernels"]
     assert {k["variant"] for k in kernels} == {"ModelNew_seed000", "ModelNew_seed001", "ModelNew"}
-    assert {k["kernel"] for k in kernels} == {"scale_channel_min_kernel", "conv2d_scale_min_kernel", "conv_min_tma_kernel"}
+    assert {k["kernel"] for k in kernels} == {
+        "scale_channel_min_kernel", "conv2d_scale_min_kernel", "nchw_to_nhwc_fp16_kernel", "conv_min_tma_kernel"
+    }
     seed001 = [k for k in kernels if k["variant"] == "ModelNew_seed001"][0]
     assert seed001["autotune_block"]  # the source came from the run's kernel.py
 

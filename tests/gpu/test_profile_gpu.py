@@ -95,7 +95,7 @@ def test_faults_are_recorded_and_the_other_variants_still_run(tmp_path: Path) ->
         "ModelNew_after": "ok",
         **{name: "ok" for name in tuned},
     }
-    assert status == expected, {n: i.get("reason") for n, i in run.manifest["variants"].items()}
+    assert status == expected, "\n".join(f"{n}: {i.get('status')}: {i.get('reason')}" for n, i in run.manifest["variants"].items())
     assert run.manifest["complete"] is True and run.manifest["reference"]["status"] == "ok"
     variants = run.manifest["variants"]
     assert "deliberate failure in forward" in variants["ModelNew_raises"]["reason"]
