@@ -369,3 +369,26 @@ def test_cli_dry_run_expand_autotune_pins_configs(tmp_path: Path) -> None:
     assert pin in bench and pin in ncu
     assert "--autotune-from" in ncu and "ModelNew_tuned@cfg1/result.json" in ncu
     assert not (tmp_path / "r").exists()
+
+
+# --- timeouts: a partial result.json must not turn a hang into a failure -----------------------------------
+from ncu_advisor.profile.runner import ProcessResult as _ProcessResult  # noqa: E402
+from ncu_advisor.profile.runner import VariantOutcome as _VariantOutcome  # noqa: E402
+from ncu_advisor.profile.runner import judge_bench as _judge_bench  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("partial", "status", "needle"),
+    [
+        ({"status": "running", "parameters": "by-name"}, "timeout", "timeout"),  # hung mid-run (seen on the H200)
+        ({"status": "failed", "reason": "RuntimeError: boom"}, "failed", "then hung on exit"),
+        ({"status": "crashed", "reason": "AcceleratorError: illegal"}, "crashed", "then hung on exit"),
+        (None, "timeout", "timeout"),
+    ],
+)
+def test_a_timed_out_child_is_judged_by_what_it_recorded(tmp_path, partial, status, needle) -> None:
+    outcome = _VariantOutcome(name="ModelNew_hang")
+    process = _ProcessResult(returncode=None, timed_out=True, elapsed_s=61.0, last_step="time")
+    _judge_bench(process, partial, tmp_path / "child.log", 60.0, outcome)
+    assert outcome.status == status
+    assert needle in (outcome.reason or "")

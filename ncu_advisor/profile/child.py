@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
-    result: dict[str, Any] = {"variant": args.variant, "mode": args.mode, "status": "failed"}
+    result: dict[str, Any] = {"variant": args.variant, "mode": args.mode, "status": "running"}
     try:
         try:
             import torch

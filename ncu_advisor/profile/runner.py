@@ -372,7 +372,7 @@ def judge_bench(
     outcome.triton_kernels = list(result.get("triton_kernels") or [])
     outcome.pinned_config = result.get("pinned_config")
     if process.timed_out:
-        if result.get("status") in ("crashed", "failed"):  # it failed, then hung on the way out
+        if result.get("status") in ("crashed", "failed") and result.get("reason"):  # failed, then hung on exit
             outcome.status = result["status"]
             outcome.reason = f"{result.get('reason')} (then hung on exit; killed); log {log_path}"
             return
