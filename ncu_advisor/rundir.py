@@ -316,7 +316,7 @@ def _anchor_sources(table: pd.DataFrame, run_dir: Path, manifest: dict[str, Any]
     for name, entry in _entries(manifest):
         report = (entry.get("logs") or {}).get("report")
         if report:
-            table.loc[table["variant"] == name, "source"] = str(run_dir / report)
+            table.loc[table["variant"] == name, "source"] = str(run_dir.resolve() / report)
     return table
 
 

@@ -15,17 +15,16 @@ import ast
 import io
 import json
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ncu_advisor.errors import InputError, KernelFileError, OutputError
+from ncu_advisor.errors import InputError, KernelFileError
 from ncu_advisor.model import Finding, Severity
+from ncu_advisor.render.output import write_text_atomic
 from ncu_advisor.table import ID_COLUMNS
 
 #: Bump when a field of the JSON report or a CSV column changes meaning or is removed.
@@ -669,34 +668,9 @@ def report_csv(data: ReportData) -> str:
 
 
 def write_output(text: str, path: Path | None) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
-
-    Raises:
-        OutputError: the folder does not exist or cannot be written; nothing is left behind.
-    """
-    if path is None:
-        return
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise OutputError("output path is a directory", path=path, hint="give a file name with -o")
-    if not folder.is_dir():
-        raise OutputError("output folder does not exist", path=path, hint="create the folder first")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write here ({exc.strerror})", path=path, hint="choose a writable location with -o"
-        ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write ({exc.strerror})", path=path, hint="choose a writable location with -o"
-        ) from None
+    """Write ``text`` to ``path`` atomically (nothing is left behind on failure); nothing when ``path`` is None."""
+    if path is not None:
+        write_text_atomic(Path(path), text)
 
 
 __all__ = [

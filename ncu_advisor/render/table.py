@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from tabulate import tabulate
 
-from ncu_advisor.errors import InputError, OutputError
+from ncu_advisor.errors import InputError
+from ncu_advisor.render.output import write_atomic, write_text_atomic
 from ncu_advisor.table import ID_COLUMNS, metric_columns
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "parquet")
@@ -103,32 +102,6 @@ def text_table(df: pd.DataFrame) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def _write_atomic(out: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename the temp file to ``out``; clean up on failure."""
-    directory = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise OutputError("is a directory", path=out, hint="give a file name with -o")
-    try:
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write here ({exc.strerror})", path=out, hint="choose a writable path with -o"
-        ) from None
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write it ({exc.strerror})", path=out, hint="choose a writable path with -o"
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def render_text(df: pd.DataFrame, fmt: str) -> str:
     """The table in a text format (``table``, ``csv`` or ``json``) as a string."""
     if fmt == "table":
@@ -162,14 +135,14 @@ def render_table(df: pd.DataFrame, fmt: str, out: Path | None) -> None:
         for name in table.columns:
             if table[name].dtype == object:  # id columns and string metrics: store as strings
                 table[name] = table[name].map(lambda v: None if _plain(v) is None else str(v))
-        _write_atomic(out, lambda tmp: table.to_parquet(tmp, index=False))
+        write_atomic(out, lambda tmp: table.to_parquet(tmp, index=False))
         return
     text = render_text(df, fmt)
     if out is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    _write_atomic(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(out, text)
 
 
 __all__ = [
