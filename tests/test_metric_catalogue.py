@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from ncu_advisor.metrics import (
@@ -43,7 +44,10 @@ def test_units_match_the_recorded_report() -> None:
 
 
 def test_seed_prompt_metrics_are_catalogued() -> None:
-    seed_text = "".join(p.read_text() for p in sorted((ROOT.parent / "shared" / "seeds").glob("*.txt")))
+    seed_files = sorted((ROOT.parent / "shared" / "seeds").glob("*.txt"))
+    if not seed_files:
+        pytest.skip("../shared/seeds is absent")
+    seed_text = "".join(p.read_text() for p in seed_files)
     names = set(re.findall(r"\b[a-z0-9]+__[a-z0-9_]+(?:\.[a-z0-9_]+)*", seed_text))
     assert names, "the seeds name ncu metrics"
     assert names <= set(catalogue())
