@@ -83,6 +83,9 @@ class KernelFacts:
     launch_arguments: dict[str, str] = field(default_factory=dict)
     #: class name -> its ``config = dict(...)`` literal values (the convention of kernels/*.py variants).
     variant_configs: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: (loop line, load line) of each ``tl.load`` repeated by a loop it does not depend on
+    #: (``ncu_advisor.tune.invariant``).
+    invariant_loads: tuple[tuple[int, int], ...] = ()
 
     def launch_params_key(self) -> tuple[tuple[str, int], ...]:
         """The launch values as a hashable key (for caching per-variant results)."""
@@ -178,6 +181,9 @@ def facts_for(kernel: KernelFacts) -> dict[str, float]:
         "src_expensive_ops": float(len(kernel.expensive_ops)),
         "src_num_loops": float(kernel.num_loops),
         "src_num_configs": float(len(kernel.autotune_configs)),
+        "src_loop_invariant_loads": float(len(kernel.invariant_loads)),
+        "src_invariant_loop_line": float(kernel.invariant_loads[0][0]) if kernel.invariant_loads else 0.0,
+        "src_invariant_load_line": float(kernel.invariant_loads[0][1]) if kernel.invariant_loads else 0.0,
     }
     warps = [c.num_warps for c in configs if c.num_warps is not None]
     stages = [c.num_stages for c in configs if c.num_stages is not None]
@@ -449,7 +455,14 @@ def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFa
         num_loops=loops,
         _non_literal_launch=frozenset(launch.non_literal) if launch else frozenset(),
         launch_arguments=dict(launch.arguments) if launch else {},
+        invariant_loads=_invariant_loads(function),
     )
+
+
+def _invariant_loads(function: ast.FunctionDef) -> tuple[tuple[int, int], ...]:
+    from ncu_advisor.tune.invariant import find_invariant_loads_in_function  # noqa: PLC0415
+
+    return tuple((f.loop_line, f.load_line) for f in find_invariant_loads_in_function(function))
 
 
 def variant_code(text: str, kernel_names: list[str], variant: str | None = None) -> str:

@@ -38,6 +38,9 @@ SOURCE_FACTS = (
     "src_has_baseline",
     "src_block_max",
     "src_block_min",
+    "src_loop_invariant_loads",
+    "src_invariant_loop_line",
+    "src_invariant_load_line",
 )
 
 
