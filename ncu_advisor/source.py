@@ -144,11 +144,11 @@ def analyze_file(path: Path | str) -> SourceFacts:
     return SourceFacts(path=path, text=facts.text, kernels=facts.kernels)
 
 
-def analyze_source(text: str, filename: str = "<source>") -> SourceFacts:
-    """Parse kernel source text and return its facts (never executes it).
+def parse_kernel_source(text: str, filename: str = "<source>") -> ast.Module:
+    """Parse kernel source text (never executes it).
 
     Raises:
-        KernelFileError: the text is not valid Python.
+        KernelFileError: the text is not valid Python, with the line of the error.
     """
     try:
         tree = ast.parse(text, filename=filename)
@@ -158,6 +158,16 @@ def analyze_source(text: str, filename: str = "<source>") -> SourceFacts:
         ) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise KernelFileError(f"cannot be parsed ({type(exc).__name__})", path=filename) from None
+    return tree
+
+
+def analyze_source(text: str, filename: str = "<source>") -> SourceFacts:
+    """Parse kernel source text and return its facts (never executes it).
+
+    Raises:
+        KernelFileError: the text is not valid Python.
+    """
+    tree = parse_kernel_source(text, filename)
     functions = [
         node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and _is_jit(node.decorator_list)
     ]
@@ -344,30 +354,35 @@ def _launch_sites(tree: ast.Module, kernel_names: set[str]) -> dict[str, _Launch
     return launches
 
 
+def class_config_literals(node: ast.ClassDef) -> dict[str, int | None] | None:
+    """The class's literal ``config = dict(...)`` or ``{...}`` attribute: key -> int literal (None when the
+    value is not one); None when the class has no such attribute."""
+    for statement in node.body:
+        if not (
+            isinstance(statement, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "config" for t in statement.targets)
+        ):
+            continue
+        value = statement.value
+        if isinstance(value, ast.Call) and _dotted(value.func) == "dict":
+            return {k.arg: _int_literal(k.value) for k in value.keywords if k.arg}
+        if isinstance(value, ast.Dict):
+            return {
+                key.value: _int_literal(item)
+                for key, item in zip(value.keys, value.values, strict=True)
+                if isinstance(key, ast.Constant) and isinstance(key.value, str)
+            }
+    return None
+
+
 def _variant_configs(tree: ast.Module) -> dict[str, dict[str, int]]:
     """Class name -> the integer literals of its ``config = dict(...)`` or ``{...}`` class attribute."""
     configs: dict[str, dict[str, int]] = {}
     for node in tree.body:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        for statement in node.body:
-            if not (
-                isinstance(statement, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "config" for t in statement.targets)
-            ):
-                continue
-            value = statement.value
-            found: dict[str, int] = {}
-            if isinstance(value, ast.Call) and _dotted(value.func) == "dict":
-                for keyword in value.keywords:
-                    if keyword.arg and (literal := _int_literal(keyword.value)) is not None:
-                        found[keyword.arg] = literal
-            elif isinstance(value, ast.Dict):
-                for key, item in zip(value.keys, value.values, strict=True):
-                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                        if (literal := _int_literal(item)) is not None:
-                            found[key.value] = literal
-            configs[node.name] = found
+        if isinstance(node, ast.ClassDef):
+            literals = class_config_literals(node)
+            if literals is not None:
+                configs[node.name] = {k: v for k, v in literals.items() if v is not None}
     return configs
 
 

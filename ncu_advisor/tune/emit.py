@@ -20,6 +20,7 @@ import ast
 from pathlib import Path
 
 from ncu_advisor.errors import KernelFileError, OutputError
+from ncu_advisor.source import class_config_literals
 from ncu_advisor.tune.space import TuneConfig
 
 METHOD_AUTOTUNE = "autotune-configs"
@@ -37,30 +38,8 @@ def class_config_values(source_text: str, class_name: str) -> dict[str, int | No
     """The literal ``config`` dict of a class body: key -> integer value (None when not an int literal)."""
     tree = ast.parse(source_text)
     for node in tree.body:
-        if not (isinstance(node, ast.ClassDef) and node.name == class_name):
-            continue
-        for statement in node.body:
-            if not (
-                isinstance(statement, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "config" for t in statement.targets)
-            ):
-                continue
-            value = statement.value
-            if isinstance(value, ast.Dict):
-                return {
-                    k.value: _int(v)
-                    for k, v in zip(value.keys, value.values, strict=True)
-                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
-                }
-            if isinstance(value, ast.Call) and ast.unparse(value.func) == "dict":
-                return {k.arg: _int(k.value) for k in value.keywords if k.arg}
-        return None
-    return None
-
-
-def _int(node: ast.AST) -> int | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
-        return int(node.value)
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            return class_config_literals(node)
     return None
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ncu_advisor.errors import KernelFileError
+from ncu_advisor.source import parse_kernel_source
 
 _RANGE_CALLS = ("range", "static_range")
 
@@ -189,12 +190,7 @@ def find_invariant_loads_in_source(text: str, filename: str = "<source>") -> lis
     Raises:
         KernelFileError: the text is not valid Python.
     """
-    try:
-        tree = ast.parse(text, filename=filename)
-    except SyntaxError as exc:
-        raise KernelFileError(
-            f"line {exc.lineno}: not valid Python ({exc.msg})", path=filename, hint="fix the syntax error"
-        ) from None
+    tree = parse_kernel_source(text, filename)
     found: list[InvariantLoad] = []
     for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and _is_jit(n)):
         found.extend(find_invariant_loads_in_function(function))
