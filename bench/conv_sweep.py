@@ -1,7 +1,9 @@
 """Time the conv-scale-min candidates on the GPU in one run (do_bench medians, correctness vs float64).
 
 Usage: python bench/conv_sweep.py OUT.jsonl
-Prints one JSON record per candidate and a table last.
+Prints one JSON record per candidate and a table last. It sweeps the pointer-load implicit GEMM
+(``conv_min_igemm``) of the first fused candidate, which lives on in examples/baseline/fused.py (kernels/fused.py
+as it was when bench/results/2026-11-21-conv-sweep-h200.* were recorded).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import triton.testing
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ncu_advisor.profile.child import load_module  # noqa: E402
 
-fused = load_module(Path(__file__).resolve().parent.parent / "kernels" / "fused.py")
+fused = load_module(Path(__file__).resolve().parent.parent / "examples" / "baseline" / "fused.py")
 
 
 def bench(fn, reps=3):
