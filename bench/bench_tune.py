@@ -1,7 +1,7 @@
 """Efficacy of `ncu-advisor tune`: >= 95% of an exhaustive sweep's best speed with <= 25% of its trials?
 
 Usage (GPU machine, about 4-6 minutes on an H200):
-    python bench/bench_tune.py OUT_DIR [--kernels seed001,elementwise,matmul[,spill]] [--ncu]
+    python bench/bench_tune.py OUT_DIR [--kernels seed001,elementwise,matmul,softmax,spill] [--ncu]
                                         [--max-seconds 330]
 
 For each kernel: sweep a modest parameter space exhaustively once (every config: correctness against a
@@ -94,7 +94,14 @@ CASES = {
         "ModelNew_block64_w8",
         {"BLOCK_SIZE": (64, 128, 256, 512, 1024, 2048, 4096), "num_warps": (4, 8), "num_stages": (2, 3)},
     ),
-    # Not in the default list (time): the register-spill zoo kernel from its spilling start.
+    # The row softmax: BLOCK_SIZE is the row length (not tunable), so only warps and stages move.
+    "softmax": Case(
+        "softmax",
+        "kernels/softmax.py",
+        "ModelNew_w1",
+        {"num_warps": (1, 2, 4, 8, 16, 32), "num_stages": (1, 2, 3, 4)},
+    ),
+    # The register-spill zoo kernel from its spilling start.
     "spill": Case(
         "spill",
         "kernels/spill.py",
@@ -128,6 +135,10 @@ class InProcess:
 
         self.torch = torch
         self.case, self.kernel, self.method, self.reps = case, kernel, method, reps
+        self.environment: dict[str, Any] = {}
+        if device == "cuda" and torch.cuda.is_available():  # as tune's child reports it (gpu_* rule names)
+            props = torch.cuda.get_device_properties(0)
+            self.environment = {"gpu": {"name": props.name, "cc": f"{props.major}.{props.minor}"}}
         self.module = profile_child.load_module(ROOT / case.file)
         for name, value in (shapes or {}).items():  # tests shrink the problem (module-level size constants)
             setattr(self.module, name, value)
@@ -198,6 +209,7 @@ class InProcess:
             shared=info.get("shared"),
             launched_with=dict(self.record.get("launched_with") or {}),
             int_args=dict(self.record.get("int_args") or {}),
+            environment=self.environment,
         )
 
 
@@ -427,7 +439,7 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--kernels", default="seed001,elementwise,matmul")
+    parser.add_argument("--kernels", default="seed001,elementwise,matmul,softmax,spill")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--ncu", action="store_true", help="recommend from ncu profiles of each new best")
     parser.add_argument(

@@ -384,7 +384,132 @@ def _read_actions_in_worker(
     return _read_actions(module, context, work)
 
 
-def _read_binary(path: Path, variant: str | None, *, workers: int | None = None) -> pd.DataFrame:
+READER_ENV = "NCU_ADVISOR_READER"  # "auto" (default), "direct" or "ncu_report"
+
+
+def _read_binary(
+    path: Path, variant: str | None, *, workers: int | None = None, reader: str | None = None
+) -> pd.DataFrame:
+    """Read a binary report: directly (``ncurep``) where the layout is known, else through ``ncu_report``.
+
+    ``reader`` (or ``$NCU_ADVISOR_READER``): ``auto`` tries the direct reader and falls back to
+    ``ncu_report``; ``direct`` and ``ncu_report`` use only that one.
+    """
+    reader = (reader or os.environ.get(READER_ENV, "") or "auto").strip().lower()
+    if reader not in ("auto", "direct", "ncu_report"):
+        raise ReportError(
+            f"unknown reader {reader!r} in ${READER_ENV}", hint="use auto, direct or ncu_report"
+        )
+    if reader != "ncu_report":
+        table = _read_binary_direct(path, variant, strict=reader == "direct")
+        if table is not None:
+            return table
+    return _read_binary_ncu_report(path, variant, workers=workers)
+
+
+def _report_bytes(path: Path) -> bytes:
+    """The un-gzipped bytes of a binary report, with the same checks as ``_plain_report_file``."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ReportError(
+                f"the gzip file is truncated or corrupt ({exc})",
+                path=path,
+                hint="copy or download the report again",
+            ) from None
+        if data[:4] != REPORT_MAGIC:
+            raise ReportError(
+                "is not an Nsight Compute report (the un-gzipped file does not start with NVR)",
+                path=path,
+                hint="pass a report written by `ncu -o`",
+            )
+    elif data[:4] != REPORT_MAGIC:
+        raise ReportError(
+            "is not an Nsight Compute report (the file does not start with the report header NVR)",
+            path=path,
+            hint="pass a report written by `ncu -o NAME` (NAME.ncu-rep), or its CSV export with a .csv name",
+        )
+    return data
+
+
+def _read_binary_direct(path: Path, variant: str | None, *, strict: bool) -> pd.DataFrame | None:
+    """The table through ``ncurep``; None when the file needs ``ncu_report`` (unless ``strict``)."""
+    from ncu_advisor import ncurep
+
+    data = _report_bytes(path)
+    try:
+        parsed = ncurep.read_launches(data)
+        records, unit_carriers = ncurep.table_records(parsed)
+    except ncurep.UnsupportedReport as exc:
+        if strict:
+            raise ReportError(
+                f"the direct reader cannot read it ({exc})",
+                path=path,
+                hint=f"unset ${READER_ENV} to read it through ncu_report",
+            ) from None
+        return None
+    if not records:  # read to the end, well formed, and not one profile result in it
+        raise ReportError(
+            "the report holds no kernel launches",
+            path=path,
+            hint="check ncu's filters (-k, --nvtx-include) and re-record",
+        )
+    # The file up to the block of the last launch that brings a new metric name (and to the last string
+    # table): a valid, smaller report.
+    head = data[: max(parsed.block_ends[unit_carriers[-1]], parsed.strings_end)]
+    units = _units_through_ncu_report(head, records, unit_carriers)
+    for record in records:
+        gpu = record.get("device__attribute_display_name")
+        record.update(
+            source=str(path),
+            variant=variant,
+            gpu=gpu if isinstance(gpu, str) else None,
+            cc=_format_cc(
+                record.get("device__attribute_compute_capability_major"),
+                record.get("device__attribute_compute_capability_minor"),
+            ),
+        )
+    table = _build_table(records, units)
+    table.attrs["reader"] = "direct"
+    return table
+
+
+def _units_through_ncu_report(
+    head: bytes, records: list[dict[str, Any]], carriers: list[int]
+) -> dict[str, str]:
+    """Each metric's unit, which the file does not store (ncu_report takes it from NVIDIA's metric
+    library): read from ``ncu_report`` on the few launches that first carry each name. Empty without it.
+
+    ``head`` is the start of the plain report up to the block of the last carrier, a valid report of
+    its own: ncu_report needs a plain file, and a short one loads faster.
+    """
+    try:
+        module = load_ncu_report_module()
+    except ReportError:
+        return {}
+    units: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="ncu-advisor-") as tmp:
+        plain = Path(tmp) / "head.ncu-rep"
+        plain.write_bytes(head)
+        try:
+            context = module.load_report(str(plain))
+            profiled_range = context.range_by_idx(0)
+            for index in carriers:
+                action = profiled_range.action_by_idx(records[index]["action"])
+                for name in action.metric_names():
+                    if name not in units:
+                        metric = action.metric_by_name(name)
+                        if metric is not None:
+                            units[name] = metric.unit() or ""
+        except Exception:  # noqa: BLE001 - units are a convenience; the values are already read
+            pass
+    return units
+
+
+def _read_binary_ncu_report(path: Path, variant: str | None, *, workers: int | None = None) -> pd.DataFrame:
     module = load_ncu_report_module()
     with _plain_report_file(path) as plain:
         context = _load_context(module, plain, path)
@@ -408,7 +533,9 @@ def _read_binary(path: Path, variant: str | None, *, workers: int | None = None)
     for record in records:
         record["source"] = str(path)
         record["variant"] = variant
-    return _build_table(records, units)
+    table = _build_table(records, units)
+    table.attrs["reader"] = "ncu_report"
+    return table
 
 
 def _default_workers(launches: int) -> int:
@@ -781,7 +908,9 @@ def rule_results(path: str | Path) -> list[dict[str, Any]]:
                             else None,
                             "title": message.get("title"),
                             "message": message.get("message"),
-                            "speedup_type": _SPEEDUP_TYPES.get(int(speedup.get("type") or 0)) if speedup else None,
+                            "speedup_type": _SPEEDUP_TYPES.get(int(speedup.get("type") or 0))
+                            if speedup
+                            else None,
                             "speedup": float(speedup["speedup"])
                             if speedup.get("speedup") is not None
                             else None,

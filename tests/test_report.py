@@ -124,9 +124,9 @@ def test_read_reports_concatenates_with_nan_for_absent_metrics() -> None:
 
 
 def test_worker_processes_give_the_same_table() -> None:
-    in_process = report_module._read_binary(SMALL, None, workers=0)
+    in_process = report_module._read_binary(SMALL, None, workers=0, reader="ncu_report")
     for workers in (1, 2):
-        parallel = report_module._read_binary(SMALL, None, workers=workers)
+        parallel = report_module._read_binary(SMALL, None, workers=workers, reader="ncu_report")
         pd.testing.assert_frame_equal(in_process, parallel)
         assert in_process.attrs == parallel.attrs
 
@@ -243,6 +243,7 @@ def test_report_without_kernels(small_plain: Path, monkeypatch: pytest.MonkeyPat
             return _ContextWithoutKernels()
 
     monkeypatch.setattr(report_module, "load_ncu_report_module", lambda: FakeModule)
+    monkeypatch.setenv(report_module.READER_ENV, "ncu_report")  # the direct reader's case: test_ncurep.py
     assert_report_error(small_plain, "no kernel launches")
 
 

@@ -95,3 +95,52 @@ def test_a_kernel_tune_cannot_reach_is_reported_as_fail_with_the_reason():
     assert any("of the sweep best's speed" in why for why in result["why_not"])
     text = bench.markdown([result], {"recommender": "test", "reps": 3})
     assert "FAIL" in text and "Falls short" in text
+
+
+def test_matmul_case_on_the_measured_h200_sweep_surface():
+    """The matmul case replayed on the sweep the H200 measured (bench/results/2026-11-21-tune-h200): every
+    config of the swept space costs what it measured there. Registers, which that run did not record per
+    config, are estimated as 40 + the fp32 accumulator per thread (BLOCK_M*BLOCK_N / (32*num_warps)).
+
+    Before NA311-NA313 this case reached 29.8% of the sweep best; the rules must now lead tune there."""
+    import json
+
+    bench = _bench_module()
+    recorded = json.loads((ROOT / "bench/results/2026-11-21-tune-h200/bench_tune.json").read_text())
+    matmul = next(r for r in recorded["results"] if r["kernel"] == "matmul")
+    measured = {row["label"]: row["median_ms"] for row in matmul["sweep"]["results"] if row["status"] == "ok"}
+    start = TuneConfig.make({"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}, 1, 1)
+    measured[start.label()] = matmul["start"]["median_ms"]
+
+    class SweepSurface:
+        def measure(self, config):
+            config = config or start
+            if config.label() not in measured:  # outside the swept space: slower than anything swept
+                ms = 10.0
+            else:
+                ms = measured[config.label()]
+            p = config.param_dict
+            return Measurement(
+                "ok",
+                [ms * 0.999, ms, ms * 1.001],
+                True,
+                n_regs=int(40 + p["BLOCK_M"] * p["BLOCK_N"] / (32 * config.num_warps)),
+                n_spills=0,
+                int_args={"M": 8192, "N": 8192, "K": 8192},
+                launched_with={
+                    "BLOCK_M": 16,
+                    "BLOCK_N": 16,
+                    "BLOCK_K": 16,
+                    "GROUP_M": 8,
+                    "num_warps": 1,
+                    "num_stages": 1,
+                },
+                environment={"gpu": {"name": "NVIDIA H200", "cc": "9.0"}},
+            )
+
+    result = bench.run_case(bench.CASES["matmul"], reps=3, use_ncu=False, measurer=SweepSurface())
+    assert result["sweep"]["best"] == "BLOCK_K=32 BLOCK_M=128 BLOCK_N=128 w4 s3"
+    assert result["tune"]["config"] == result["sweep"]["best"]
+    assert result["pass"] is True and result["tune"]["trials"] <= 9
+    rules = [t.get("rule") for t in result["tune"]["trajectory"]["trials"] if t.get("verdict") == "kept"]
+    assert rules[:3] == ["NA311", "NA313", "NA312"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.errors import EnvironmentNotReady, RunError
+from ncu_advisor.rules.schema import ProposalHint
 from ncu_advisor.tune.loop import (
     INVARIANT_RULE,
     Measurement,
@@ -311,7 +312,7 @@ def test_moves_from_findings_pair_first_then_singles():
     from ncu_advisor.tune.loop import moves_from_findings
 
     rule = types.SimpleNamespace(
-        spec=types.SimpleNamespace(proposal=types.SimpleNamespace(block_scale=0.5, num_warps=4, num_stages=2))
+        spec=types.SimpleNamespace(proposal=ProposalHint(block_scale=0.5, num_warps=4, num_stages=2))
     )
     finding = types.SimpleNamespace(rule="NA309", name="local-memory-spills", estimated_effect=0.4)
     moves = moves_from_findings([finding], {"NA309": rule}, ["BLOCK_M", "BLOCK_N"])
@@ -390,3 +391,63 @@ def test_limits_from_the_plan_the_start_launch_and_the_gpu_catalogue():
     )
     assert hopper.shared_per_block == 227 * 1024 and hopper.element_bytes == 2
     assert not violations(big, hopper)
+
+
+def test_moves_from_shipped_dot_rules():
+    """NA311 (block_min with warps/stages in one trial) and NA312 (BLOCK_M and BLOCK_N together)."""
+    import types
+
+    from ncu_advisor.rules import load_rules
+    from ncu_advisor.tune.loop import moves_from_findings
+    from ncu_advisor.tune.space import _apply
+
+    rules = {rule.id: rule for rule in load_rules()}
+    blocks = ["BLOCK_K", "BLOCK_M", "BLOCK_N"]
+    start = TuneConfig.make({"BLOCK_K": 16, "BLOCK_M": 16, "BLOCK_N": 16, "GROUP_M": 8}, 1, 1)
+
+    below = types.SimpleNamespace(rule="NA311", name="dot-tiles-below-range", estimated_effect=0.5)
+    (move,) = moves_from_findings([below], rules, blocks)
+    assert move.kind == "block_min"
+    raised = _apply(start, move, blocks)
+    assert raised == TuneConfig.make({"BLOCK_K": 32, "BLOCK_M": 32, "BLOCK_N": 32, "GROUP_M": 8}, 4, 2)
+    # BLOCKs already at or above the floor stay as they are; GROUP_M is not a BLOCK and never moves.
+    wide = TuneConfig.make({"BLOCK_K": 16, "BLOCK_M": 128, "BLOCK_N": 64, "GROUP_M": 8}, 8, 3)
+    assert _apply(wide, move, blocks).param_dict == {
+        "BLOCK_K": 32,
+        "BLOCK_M": 128,
+        "BLOCK_N": 64,
+        "GROUP_M": 8,
+    }
+
+    grow = types.SimpleNamespace(rule="NA312", name="dot-tile-grow", estimated_effect=0.1)
+    moves = moves_from_findings([grow], rules, blocks)
+    together = moves[0]
+    assert (together.kind, together.param, together.value) == ("block_scale", "BLOCK_M,BLOCK_N", 2.0)
+    assert _apply(raised, together, blocks).param_dict == {
+        "BLOCK_K": 32,
+        "BLOCK_M": 64,
+        "BLOCK_N": 64,
+        "GROUP_M": 8,
+    }
+    assert [(m.param, round(m.effect, 6)) for m in moves[1:]] == [("BLOCK_M", 0.09), ("BLOCK_N", 0.09)]
+    # A kernel without BLOCK_M/BLOCK_N: the scale applies to its BLOCKs.
+    (single,) = moves_from_findings([grow], rules, ["BLOCK_SIZE"])
+    assert single.param is None and single.kind == "block_scale"
+
+
+def test_repeat_move_of_a_block_group():
+    from ncu_advisor.tune.loop import repeat_move
+    from ncu_advisor.tune.space import _apply
+
+    before = TuneConfig.make({"BLOCK_K": 32, "BLOCK_M": 32, "BLOCK_N": 32}, 4, 3)
+    after = before.replace({"BLOCK_M": 64, "BLOCK_N": 64})
+    move = repeat_move(before, after, 1.0, 0.4)
+    assert move is not None and move.param == "BLOCK_M,BLOCK_N" and move.effect == pytest.approx(0.6)
+    assert _apply(after, move, ["BLOCK_K", "BLOCK_M", "BLOCK_N"]).param_dict == {
+        "BLOCK_K": 32,
+        "BLOCK_M": 128,
+        "BLOCK_N": 128,
+    }
+    # Different factors, or warps changed too: no repeat.
+    assert repeat_move(before, before.replace({"BLOCK_M": 64, "BLOCK_N": 16}), 1.0, 0.5) is None
+    assert repeat_move(before, after.replace(num_warps=8), 1.0, 0.5) is None

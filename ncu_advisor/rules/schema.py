@@ -79,6 +79,11 @@ class ProposalHint(_Strict):
     num_warps: int | None = Field(default=None, ge=1, le=32)
     num_stages: int | None = Field(default=None, ge=1, le=8)
     block_scale: float | None = Field(default=None, gt=0, le=4)
+    # The BLOCK parameters block_scale applies to (default: every BLOCK). Names a kernel lacks are ignored;
+    # when it has none of them the scale applies to every BLOCK.
+    block_params: list[str] | None = Field(default=None, min_length=1)
+    # Raise every BLOCK below this value to it, in one trial together with num_warps/num_stages when given.
+    block_min: int | None = Field(default=None, ge=1, le=1024)
 
 
 class RuleDocs(_Strict):

@@ -313,7 +313,7 @@ def repeat_move(
 ) -> Move | None:
     """The same one-dimension BLOCK step again (pattern search), its effect the gain the step just measured.
 
-    Only when exactly one BLOCK value, or every BLOCK by the same factor, changed and nothing else.
+    Only when BLOCK values alone changed (one, several or all), all by the same factor.
     """
     if (
         before.num_warps != after.num_warps
@@ -330,12 +330,11 @@ def repeat_move(
     factors = {new[k] / old[k] for k in changed}
     if not changed or len(factors) != 1 or not set(changed) <= set(blocks):
         return None
-    if len(changed) > 1 and changed != blocks:
-        return None
     factor = factors.pop()
-    name = changed[0] if len(changed) == 1 else None
+    # One BLOCK, every BLOCK, or a group of them (a rule's block_params, e.g. BLOCK_M and BLOCK_N).
+    name = None if changed == blocks else ",".join(changed)
     gain = max(0.0, 1.0 - after_ms / before_ms)
-    what = name or "every BLOCK"
+    what = "every BLOCK" if name is None else " and ".join(changed)
     return Move(
         REPEAT_RULE,
         gain,
@@ -364,9 +363,10 @@ def _rule_candidate(current: TuneConfig, config: TuneConfig, moves: list[Move]) 
 def moves_from_findings(findings: list[Any], rules_by_id: dict[str, Any], blocks: list[str]) -> list[Move]:
     """Turn findings of rules with a ``proposal`` hint into moves (each with the finding's estimated effect).
 
-    ``block_scale`` s: scale every BLOCK together (the seeds' "halve BLOCK_*"), then each BLOCK alone at
-    90% of the effect; ``num_warps`` / ``num_stages``: set them (both together first when a rule asks for
-    both, each alone at 90%).
+    ``block_scale`` s: scale every BLOCK (or the hint's ``block_params``) together (the seeds' "halve
+    BLOCK_*"), then each alone at 90% of the effect; ``block_min`` n: raise every BLOCK below n to n in one
+    trial, with the hint's num_warps/num_stages; ``num_warps`` / ``num_stages``: set them (both together
+    first when a rule asks for both, each alone at 90%).
     """
     moves: list[Move] = []
     for finding in findings:
@@ -376,18 +376,41 @@ def moves_from_findings(findings: list[Any], rules_by_id: dict[str, Any], blocks
             continue
         effect = float(finding.estimated_effect)
         label = f"{finding.rule} {finding.name}"
-        if hint.block_scale is not None and blocks:
+        if hint.block_min is not None and blocks:
+            # One trial: every BLOCK raised to the floor, with the warps/stages the rule names.
+            extra = "".join(
+                f", {what} {value}"
+                for what, value in (("num_warps", hint.num_warps), ("num_stages", hint.num_stages))
+                if value is not None
+            )
+            moves.append(
+                Move(
+                    finding.rule,
+                    effect,
+                    "block_min",
+                    float(hint.block_min),
+                    None,
+                    f"{label}: every BLOCK to at least {hint.block_min}{extra}",
+                    stages=hint.num_stages,
+                    warps=hint.num_warps,
+                )
+            )
+            continue
+        scaled = [n for n in blocks if hint.block_params is None or n in hint.block_params] or blocks
+        if hint.block_scale is not None and scaled:
+            together = None if scaled == blocks else ",".join(scaled)
+            what_scaled = "every BLOCK" if together is None else " and ".join(scaled)
             moves.append(
                 Move(
                     finding.rule,
                     effect,
                     "block_scale",
                     float(hint.block_scale),
-                    None,
-                    f"{label}: every BLOCK x{hint.block_scale:g}",
+                    together,
+                    f"{label}: {what_scaled} x{hint.block_scale:g}",
                 )
             )
-            for name in blocks:
+            for name in scaled if len(scaled) > 1 else []:
                 moves.append(
                     Move(
                         finding.rule,
@@ -494,7 +517,8 @@ class RuleRecommender:
         rules: the loaded rule set.
         invariant: the kernel's invariant loads.
         profile: ``(config, measurement) -> tidy table or None`` (ncu); None uses the Triton register
-            counts only (``launch__registers_per_thread`` = n_regs), so register rules still fire.
+            counts only (``launch__registers_per_thread`` = n_regs), so register rules still fire, and the
+            GPU name and compute capability the child reports (``gpu_*`` names for the rules).
         stage: the rule stage passed to ``evaluate``.
     """
 
@@ -533,6 +557,15 @@ class RuleRecommender:
                 "gpu": None,
                 "cc": None,
             }
+            gpu = measurement.environment.get("gpu") or {}
+            if isinstance(gpu.get("name"), str) and gpu["name"]:
+                row["gpu"] = gpu["name"]  # the rules' gpu_* names come from the catalogue entry
+            cc = gpu.get("cc")
+            if isinstance(cc, str) and cc.count(".") == 1 and cc.replace(".", "").isdigit():
+                row["cc"] = cc
+                major, minor = cc.split(".")
+                row["device__attribute_compute_capability_major"] = float(major)
+                row["device__attribute_compute_capability_minor"] = float(minor)
             if measurement.n_regs is not None:
                 row["launch__registers_per_thread"] = float(measurement.n_regs)
             if measurement.n_spills is not None:

@@ -168,9 +168,10 @@ def _ceil_pow2(value: int) -> int:
 class Move:
     """A change a firing rule asks for.
 
-    ``kind``: ``block_scale`` (``value`` the factor applied to every BLOCK, or to ``param`` only),
-    ``block_set`` (``param`` -> ``value``), ``num_warps``, ``num_stages``, ``warps_stages`` (``value``
-    warps and ``stages`` stages together).
+    ``kind``: ``block_scale`` (``value`` the factor applied to every BLOCK, or to ``param`` only, or to
+    each of the comma-separated names in ``param``), ``block_set`` (``param`` -> ``value``),
+    ``block_min`` (every BLOCK below ``value`` raised to it, with ``warps``/``stages`` when given),
+    ``num_warps``, ``num_stages``, ``warps_stages`` (``value`` warps and ``stages`` stages together).
     """
 
     rule: str
@@ -180,6 +181,7 @@ class Move:
     param: str | None = None
     reason: str = ""
     stages: int | None = None
+    warps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -195,10 +197,13 @@ class Candidate:
 def _apply(current: TuneConfig, move: Move, blocks: list[str]) -> TuneConfig | None:
     p = current.param_dict
     if move.kind == "block_scale":
-        names = [move.param] if move.param else blocks
+        names = move.param.split(",") if move.param else blocks
         if not names or any(n not in p for n in names):
             return None
         return current.replace({n: int(p[n] * move.value) for n in names})
+    if move.kind == "block_min":
+        raised = {n: int(move.value) for n in blocks if n in p and p[n] < move.value}
+        return current.replace(raised, num_warps=move.warps, num_stages=move.stages)
     if move.kind == "block_set" and move.param in p:
         return current.replace({move.param: int(move.value)})
     if move.kind == "num_warps":
