@@ -294,8 +294,19 @@ def run_case(
     by_label = {s["label"]: s for s in sweep}
     tune_best = trajectory.best
     tune_best_ms = trajectory.best_median_ms
-    in_space = tune_best is not None and tune_best.label() in by_label
-    compared_ms = by_label[tune_best.label()]["median_ms"] if in_space else tune_best_ms
+    # The sweep's label of tune's best: only the swept parameters (softmax's BLOCK_SIZE is the row length,
+    # fixed by the wrapper, and appears in tune's config but not in the swept space).
+    swept = (
+        TuneConfig.make(
+            {k: v for k, v in tune_best.param_dict.items() if k in case.space},
+            tune_best.num_warps,
+            tune_best.num_stages,
+        ).label()
+        if tune_best is not None
+        else None
+    )
+    in_space = swept is not None and swept in by_label
+    compared_ms = by_label[swept]["median_ms"] if in_space else tune_best_ms
     speed = (sweep_best["median_ms"] / compared_ms) if sweep_best and compared_ms else None
     trials = trajectory.measured_trials()
     reasons = []

@@ -98,3 +98,19 @@ def test_status_check_catches_a_script_error(page: Path) -> None:
     dom = chromium("--virtual-time-budget=5000", "--dump-dom", broken.as_uri(), cwd=page.parent).stdout
     status = re.search(r'<p id="render-status"[^>]*data-errors="(\d+)"[^>]*>([^<]*)<', dom)
     assert status and status.group(1) == "1" and "no_such_function" in status.group(2)
+
+
+def test_tune_page_renders_its_plot(tmp_path: Path) -> None:
+    from ncu_advisor.render.tune_report import render_tune
+    from ncu_advisor.tune.trajectory import read_trajectory
+
+    run = ROOT / "examples" / "tune" / "matmul"
+    page = tmp_path / "tune.html"
+    page.write_text(render_tune("html", read_trajectory(run), run), encoding="utf-8")
+    done = chromium("--virtual-time-budget=5000", "--dump-dom", page.as_uri(), cwd=tmp_path)
+    status = re.search(r'<p id="render-status"([^>]*)>([^<]*)<', done.stdout)
+    assert status, done.stderr[-2000:]
+    attrs = dict(re.findall(r'(data-[a-z]+)="(-?\d+)"', status.group(1)))
+    assert attrs["data-errors"] == "0", status.group(2)
+    assert attrs["data-plots"] == "1"
+    assert int(attrs["data-marks"]) >= 5  # one bar per trial (plus the legend swatches)

@@ -32,6 +32,24 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
 
 
+def print_wide(renderable: object, limit: int = 400) -> None:
+    """Print a table at its natural width (up to ``limit`` columns) instead of the console's.
+
+    Piped output (CI logs, ``| tee``) gets an 80-column console, which squashes a many-column table into
+    unreadable wrapped cells; a terminal wider than the table is used as it is.
+    """
+    from rich.measure import Measurement  # noqa: PLC0415
+
+    natural = Measurement.get(out_console, out_console.options.update(width=limit), renderable).maximum
+    wide = Console(
+        highlight=False,
+        width=max(out_console.width, min(natural, limit)),
+        force_terminal=out_console.is_terminal or None,
+        file=out_console.file,
+    )
+    wide.print(renderable)
+
+
 class _State:
     verbose: bool = False
 

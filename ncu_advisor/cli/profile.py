@@ -13,13 +13,11 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ncu_advisor import rundir
-from ncu_advisor.cli import app, err_console, handle_errors, out_console
+from ncu_advisor.cli import app, err_console, handle_errors, out_console, print_wide
 from ncu_advisor.errors import InputError
 from ncu_advisor.profile import ncu as ncu_module
 from ncu_advisor.profile.child import DEFAULT_REPS, DEFAULT_RTOL
@@ -84,14 +82,7 @@ def print_summary(rows: list[SummaryRow], run_dir: Path) -> None:
             _fmt(row.sm_pct, ".1f"),
             _short(row.kernel),
         )
-    # Print at the table's natural width: a squashed 11-column table is unreadable in an 80-column pipe.
-    natural = Measurement.get(out_console, out_console.options.update(width=400), table).maximum
-    wide = Console(
-        highlight=False,
-        width=max(out_console.width, min(natural, 400)),
-        force_terminal=out_console.is_terminal or None,
-    )
-    wide.print(table)
+    print_wide(table)  # a squashed 11-column table is unreadable in an 80-column pipe
     for row in rows:
         if row.status != "ok" and row.reason:
             out_console.print(f"{row.variant}: {row.status}: {row.reason}", markup=False)

@@ -96,7 +96,10 @@ def report(
         help="Repository root the kernel path in SARIF is relative to (default: the working directory).",
     ),
 ) -> None:
-    """Render a run as markdown, HTML, JSON, JUnit XML, SARIF 2.1.0 or CSV."""
+    """Render a run as markdown, HTML, JSON, JUnit XML, SARIF 2.1.0 or CSV.
+
+    A `tune` run directory (or its tune.json) renders as md, html (with the time-per-trial plot), json or csv.
+    """
     from ncu_advisor.render.report_data import build_report, variant_failures, write_output  # noqa: PLC0415
     from ncu_advisor.rundir import load_run  # noqa: PLC0415
 
@@ -104,7 +107,11 @@ def report(
         from ncu_advisor.errors import OutputError  # noqa: PLC0415
 
         raise OutputError("output path is a directory", path=output, hint="give a file name with -o")
-    loaded = load_run(run if run is not None else default_run())
+    run_path = run if run is not None else default_run()
+    if _is_tune_run(run_path):
+        _tune_report(run_path, fmt.value, output, fail_on.value)
+        return
+    loaded = load_run(run_path)
     data = build_report(loaded, source_root=source_root)
     text = render(fmt.value, data, fail_on.value)
     if output is None:
@@ -122,3 +129,38 @@ def report(
         if failing:
             typer.echo(f"failing variants (--fail-on {fail_on.value}): {', '.join(failing)}", err=True)
             raise typer.Exit(1)
+
+
+def _is_tune_run(path: Path) -> bool:
+    """A tune run directory (tune.json, no manifest.json) or a tune.json file."""
+    if path.is_file():
+        return path.name == "tune.json"
+    return (path / "tune.json").is_file() and not (path / "manifest.json").is_file()
+
+
+def _tune_report(path: Path, fmt: str, output: Path | None, fail_on: str) -> None:
+    from ncu_advisor.errors import InputError  # noqa: PLC0415
+    from ncu_advisor.render.report_data import write_output  # noqa: PLC0415
+    from ncu_advisor.render.tune_report import TUNE_FORMATS, render_tune  # noqa: PLC0415
+    from ncu_advisor.tune.trajectory import read_trajectory  # noqa: PLC0415
+
+    if fmt not in TUNE_FORMATS:
+        raise InputError(
+            f"--format {fmt} describes the findings of a profile run; a tune run has none",
+            path=path,
+            hint=f"use --format {', '.join(TUNE_FORMATS)} for a tune run",
+        )
+    if fail_on != "never":
+        raise InputError(
+            "--fail-on applies to profile runs (variants and findings)",
+            path=path,
+            hint="drop --fail-on, or report the profile run the tuned variant was measured in",
+        )
+    trajectory = read_trajectory(path)
+    run_dir = path.parent if path.is_file() else path
+    text = render_tune(fmt, trajectory, run_dir)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    write_output(text, output)
+    out_console.print(f"wrote {output} ({fmt}, tune run, {len(trajectory.trials)} trials)", markup=False)

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from ncu_advisor import rundir
-from ncu_advisor.cli import app, err_console, handle_errors, out_console
+from ncu_advisor.cli import app, err_console, handle_errors, out_console, print_wide
 from ncu_advisor.errors import AdvisorError, EnvironmentNotReady, InputError
 from ncu_advisor.tune.trajectory import Trajectory, Trial, summary_rows, write_trajectory
 
@@ -43,7 +43,7 @@ def print_trajectory(trajectory: Trajectory) -> None:
             row["verdict"],
             row["why"] or "",
         )
-    out_console.print(table)
+    print_wide(table)
 
 
 def print_best(trajectory: Trajectory, paste: str | None) -> None:

@@ -16,6 +16,7 @@ HEIGHT = 220
 MARGIN_LEFT = 56
 MARGIN_BOTTOM = 40
 MARGIN_TOP = 28
+MIN_WIDTH = 480
 
 
 def trajectory_svg(trajectory: Trajectory) -> str:
@@ -24,10 +25,11 @@ def trajectory_svg(trajectory: Trajectory) -> str:
     timed = [t.median_ms for t in trials if t.median_ms]
     top = max(timed) * 1.1 if timed else 1.0
     plot_height = HEIGHT - MARGIN_BOTTOM - MARGIN_TOP
-    width = MARGIN_LEFT + WIDTH_PER_TRIAL * max(len(trials), 1) + 16
+    # at least wide enough for the title and the legend row under the axis
+    width = max(MARGIN_LEFT + WIDTH_PER_TRIAL * max(len(trials), 1) + 16, MIN_WIDTH)
     title = f"tune {trajectory.variant} / {trajectory.kernel}: median ms per trial"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{width}" height="{HEIGHT}" '
         f'viewBox="0 0 {width} {HEIGHT}" font-family="sans-serif" font-size="10">',
         f"<title>{escape(title)}</title>",
         f'<text x="{MARGIN_LEFT}" y="14" font-size="12">{escape(title)}</text>',
