@@ -134,6 +134,29 @@ def _check_exists(path: Path) -> None:
         raise ReportError("is a directory, not a report", path=path, hint="pass the report files inside it")
 
 
+def _check_magic(head: bytes, path: Path, *, unzipped: bool) -> None:
+    """Raise the not-a-report error unless ``head`` starts with the report header."""
+    if head[:4] == REPORT_MAGIC:
+        return
+    if unzipped:
+        raise ReportError(
+            "is not an Nsight Compute report (the un-gzipped file does not start with NVR)",
+            path=path,
+            hint="pass a report written by `ncu -o`",
+        )
+    raise ReportError(
+        "is not an Nsight Compute report (the file does not start with the report header NVR)",
+        path=path,
+        hint="pass a report written by `ncu -o NAME` (NAME.ncu-rep), or its CSV export with a .csv name",
+    )
+
+
+def _gzip_error(path: Path, exc: BaseException) -> ReportError:
+    return ReportError(
+        f"the gzip file is truncated or corrupt ({exc})", path=path, hint="copy or download the report again"
+    )
+
+
 @contextmanager
 def _plain_report_file(path: Path) -> Iterator[Path]:
     """Yield a path to the un-gzipped report (a temp copy for ``.gz``), checking its magic bytes."""
@@ -148,27 +171,12 @@ def _plain_report_file(path: Path) -> Iterator[Path]:
                 with gzip.open(path, "rb") as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
             except (OSError, EOFError, zlib.error) as exc:
-                raise ReportError(
-                    f"the gzip file is truncated or corrupt ({exc})",
-                    path=path,
-                    hint="copy or download the report again",
-                ) from None
+                raise _gzip_error(path, exc) from None
             with open(target, "rb") as handle:
-                inner = handle.read(4)
-            if inner != REPORT_MAGIC:
-                raise ReportError(
-                    "is not an Nsight Compute report (the un-gzipped file does not start with NVR)",
-                    path=path,
-                    hint="pass a report written by `ncu -o`",
-                )
+                _check_magic(handle.read(4), path, unzipped=True)
             yield target
         return
-    if head != REPORT_MAGIC:
-        raise ReportError(
-            "is not an Nsight Compute report (the file does not start with the report header NVR)",
-            path=path,
-            hint="pass a report written by `ncu -o NAME` (NAME.ncu-rep), or its CSV export with a .csv name",
-        )
+    _check_magic(head, path, unzipped=False)
     yield path
 
 
@@ -415,23 +423,10 @@ def _report_bytes(path: Path) -> bytes:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
-            raise ReportError(
-                f"the gzip file is truncated or corrupt ({exc})",
-                path=path,
-                hint="copy or download the report again",
-            ) from None
-        if data[:4] != REPORT_MAGIC:
-            raise ReportError(
-                "is not an Nsight Compute report (the un-gzipped file does not start with NVR)",
-                path=path,
-                hint="pass a report written by `ncu -o`",
-            )
-    elif data[:4] != REPORT_MAGIC:
-        raise ReportError(
-            "is not an Nsight Compute report (the file does not start with the report header NVR)",
-            path=path,
-            hint="pass a report written by `ncu -o NAME` (NAME.ncu-rep), or its CSV export with a .csv name",
-        )
+            raise _gzip_error(path, exc) from None
+        _check_magic(data, path, unzipped=True)
+    else:
+        _check_magic(data, path, unzipped=False)
     return data
 
 

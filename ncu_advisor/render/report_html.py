@@ -423,6 +423,20 @@ def render_html(data: ReportData) -> str:
     peaks = roofline_peaks(data)
     chart = _roofline_svg(data, points, peaks) if points and peaks else _speed_of_light_svg(data)
     title = f"ncu-advisor: {data.kernel_path or data.run_path.name} on {gpu_name(data)}"
+    return html_page(
+        title,
+        [
+            _legend(data),
+            chart,
+            _time_svg(data),
+            _occupancy_svg(data),
+            _markdown_to_html(render_markdown(data)),
+        ],
+    )
+
+
+def html_page(title: str, body: list[str]) -> str:
+    """A self-contained page: inline style and status script, the title as h1, ``body``, the status line."""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -432,11 +446,7 @@ def render_html(data: ReportData) -> str:
             f"<script>{STATUS_SCRIPT}</script>",
             "</head><body>",
             f"<h1>{_e(title)}</h1>",
-            _legend(data),
-            chart,
-            _time_svg(data),
-            _occupancy_svg(data),
-            _markdown_to_html(render_markdown(data)),
+            *body,
             '<p id="render-status" data-errors="-1">not rendered</p>',
             "</body></html>",
             "",

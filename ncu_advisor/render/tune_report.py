@@ -138,7 +138,7 @@ def _label(config: dict[str, Any]) -> str:
 
 def render_tune_html(trajectory: Trajectory, run_dir: Path | None = None) -> str:
     """One self-contained HTML page: the time-per-trial plot inline, then the markdown report as HTML."""
-    from ncu_advisor.render.report_html import STATUS_SCRIPT, STYLE, _e, _markdown_to_html  # noqa: PLC0415
+    from ncu_advisor.render.report_html import _markdown_to_html, html_page  # noqa: PLC0415
     from ncu_advisor.tune.plot import trajectory_svg  # noqa: PLC0415
 
     title = f"ncu-advisor tune: {trajectory.variant} / {trajectory.kernel}"
@@ -150,22 +150,13 @@ def render_tune_html(trajectory: Trajectory, run_dir: Path | None = None) -> str
     )
     markdown = render_tune_markdown(trajectory, run_dir)
     body_markdown = markdown.split("\n", 1)[1] if markdown.startswith("# ") else markdown
-    return "\n".join(
+    return html_page(
+        title,
         [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>{_e(title)}</title>",
-            f"<style>{STYLE}</style>",
-            f"<script>{STATUS_SCRIPT}</script>",
-            "</head><body>",
-            f"<h1>{_e(title)}</h1>",
             legend,
             f'<figure id="tune-trials">{trajectory_svg(trajectory)}</figure>',
             _markdown_to_html(body_markdown),
-            '<p id="render-status" data-errors="-1">not rendered</p>',
-            "</body></html>",
-            "",
-        ]
+        ],
     )
 
 
