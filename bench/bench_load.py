@@ -60,9 +60,8 @@ def main() -> int:
 
     load = os.getloadavg()
     say(f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}")
-    say(
-        f"cpu: {cpu_name()} x{os.cpu_count()} (load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
-    )
+    before = " ".join(f"{x:.2f}" for x in load)
+    say(f"cpu: {cpu_name()} x{os.cpu_count()} (load average before: {before})")
     say(
         f"python {platform.python_version()}, pandas {metadata.version('pandas')}, "
         f"ncu_report {metadata.version('ncu_report')}, ncu-advisor {metadata.version('ncu-advisor')}"
@@ -95,12 +94,9 @@ def main() -> int:
     os.environ.pop(report.READER_ENV, None)
     if len(tables) == 2:
         first, second = (tables[r] for r in readers)
-        same_values = first.drop(columns=["source"]).equals(second.drop(columns=["source"]))
-        pd.testing.assert_frame_equal(first, second)
-        say(
-            f"tables equal (values, dtypes, columns): {same_values}; units equal: "
-            f"{first.attrs['units'] == second.attrs['units']}"
-        )
+        pd.testing.assert_frame_equal(first, second, check_exact=True)  # values, dtypes, columns, ids
+        assert first.attrs["units"] == second.attrs["units"]
+        say("tables equal (values, dtypes, columns, units): True")
         a, b = readers
         say(f"ratio {b} / {a}: {medians[b] / medians[a]:.1f}x")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

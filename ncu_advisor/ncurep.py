@@ -72,9 +72,6 @@ class Report:
     # strings a later block adds (seen in an ncu 2025 report), so a cut copy must reach this far too.
     strings_end: int = 0
 
-    def decode(self, raw: bytes) -> float | str | None:
-        return decode_value(raw)
-
 
 # --------------------------------------------------------------------------------------------------
 # Wire format
@@ -167,7 +164,7 @@ def _text(raw: bytes | None) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _nvtx(raw: bytes | None, strings: list[str]) -> str | None:
+def _nvtx(raw: bytes | None) -> str | None:
     """The push/pop ranges of a result's NVTX state, outermost first, joined as ``report`` joins them.
 
     NvtxState{1: repeated Domain{1: id, 2: name}, 2: repeated Thread{1: tid, 2: repeated
@@ -262,7 +259,7 @@ class _RunCache:
         self.runs = runs
 
 
-def _read_result(buf: bytes, start: int, end: int, cache: _RunCache, strings: list[str]) -> Launch:
+def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
     values: dict[int, bytes] = {}
     entries: dict[int, tuple[bytes, int, bytes]] = {}  # read one by one: index -> (bytes, name id, value)
     kernel = demangled = mangled = nvtx_raw = None
@@ -335,7 +332,7 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache, strings: li
     demangled = demangled or mangled or kernel
     nvtx = cache.nvtx.get(nvtx_raw, _MISSING) if nvtx_raw is not None else None
     if nvtx is _MISSING:
-        nvtx = cache.nvtx[nvtx_raw] = _nvtx(nvtx_raw, strings)
+        nvtx = cache.nvtx[nvtx_raw] = _nvtx(nvtx_raw)
     return Launch(range_id, kernel or None, demangled or None, nvtx, values)
 
 
@@ -399,7 +396,7 @@ def read_launches(buf: bytes) -> Report:
             item += 4
             if item + size > payload_end:
                 raise UnsupportedReport("a profile result runs past its block")
-            report.launches.append(_read_result(buf, item, item + size, cache, report.strings))
+            report.launches.append(_read_result(buf, item, item + size, cache))
             report.block_ends.append(payload_end)
             item += size
         pos = payload_end

@@ -668,35 +668,28 @@ def _parse_csv_number(text: str) -> float | None:
     return None
 
 
+def _drop_last_group(name: str, opening: str, closing: str) -> str:
+    """``name`` without its last top-level ``opening ... closing`` group and what follows it."""
+    depth = 0
+    for index in range(len(name) - 1, -1, -1):
+        if name[index] == closing:
+            depth += 1
+        elif name[index] == opening:
+            depth -= 1
+            if depth == 0:
+                return name[:index]
+    return name
+
+
 def _csv_kernel_function_name(demangled: str) -> str:
     """The function-name base of a demangled kernel name, as ncu_report's NameBase_FUNCTION gives it.
 
     ``void cudnn::ns::nchwToNhwcKernel<float, 0>(params, const float *)`` -> ``nchwToNhwcKernel``.
     """
     name = demangled.strip()
-    # Drop the parameter list: the last top-level "(...)".
-    depth = 0
-    for index in range(len(name) - 1, -1, -1):
-        char = name[index]
-        if char == ")":
-            depth += 1
-        elif char == "(":
-            depth -= 1
-            if depth == 0:
-                name = name[:index]
-                break
-    # Drop template arguments: text inside top-level <...> at the end.
-    if name.endswith(">"):
-        depth = 0
-        for index in range(len(name) - 1, -1, -1):
-            char = name[index]
-            if char == ">":
-                depth += 1
-            elif char == "<":
-                depth -= 1
-                if depth == 0:
-                    name = name[:index]
-                    break
+    name = _drop_last_group(name, "(", ")")  # the parameter list: the last top-level "(...)"
+    if name.endswith(">"):  # template arguments: the top-level <...> at the end
+        name = _drop_last_group(name, "<", ">")
     name = name.split(" ")[-1]  # return type
     return name.split("::")[-1]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.render.tune_report import render_tune
-from ncu_advisor.tune.trajectory import read_trajectory
+from ncu_advisor.tune.trajectory import FORMAT_VERSION, KIND, read_trajectory
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNE_RUN = ROOT / "examples" / "tune" / "matmul"
@@ -64,7 +64,7 @@ def test_html_embeds_the_time_per_trial_plot(trajectory) -> None:
 
 def test_json_and_csv(trajectory) -> None:
     data = json.loads(render_tune("json", trajectory))
-    assert data["kind"] == "ncu-advisor-tune" or data["kind"]
+    assert data["kind"] == KIND and data["format_version"] == FORMAT_VERSION
     assert data["speedup_vs_start"] == pytest.approx(3.9795 / 0.4616, rel=1e-3)
     assert len(data["summary"]) == 5 and data["paste"].startswith("config = dict(")
     rows = list(csv.DictReader(io.StringIO(render_tune("csv", trajectory))))
@@ -98,3 +98,18 @@ def test_the_written_variant_was_profiled_with_the_reference() -> None:
     data = json.loads(done.stdout)
     names = [v["name"] for v in data["variants"]]
     assert names == ["Model", "ModelNew_tile16_w1_s1_tuned"]
+
+
+def test_paste_uses_the_recorded_autotune_key(trajectory) -> None:
+    # tune records the pin method, autotune key and launch line: the report pastes what tune printed.
+    import dataclasses
+
+    autotuned = dataclasses.replace(
+        trajectory, options={**trajectory.options, "method": "autotune-configs", "autotune_key": ["M", "N"]}
+    )
+    text = render_tune("md", autotuned)
+    assert "@triton.autotune(  # matmul_bias_gelu_kernel" in text and "key=['M', 'N']," in text
+    launched = dataclasses.replace(
+        trajectory, options={**trajectory.options, "method": "launch-kwargs", "launch_line": 42}
+    )
+    assert "(launch at line 42)" in render_tune("md", launched)

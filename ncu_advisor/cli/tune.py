@@ -46,21 +46,22 @@ def print_trajectory(trajectory: Trajectory) -> None:
     print_wide(table)
 
 
-def print_best(trajectory: Trajectory, paste: str | None) -> None:
-    start = next((t for t in trajectory.trials if t.verdict == "start"), None)
+def print_best(trajectory: Trajectory) -> None:
+    from ncu_advisor.render.tune_report import paste, speedup, start_trial  # noqa: PLC0415
+
+    start = start_trial(trajectory)
     if trajectory.best is None or start is None:
         out_console.print("no configuration was measured successfully", markup=False)
         return
-    speed = (
-        start.median_ms / trajectory.best_median_ms if start.median_ms and trajectory.best_median_ms else None
-    )
+    speed = speedup(trajectory)
     out_console.print(
         f"best: {trajectory.best.label()}  {_fmt(trajectory.best_median_ms, '.4f')} ms"
         f" ({'-' if speed is None else f'{speed:.2f}x'} vs start {start.config.label()})",
         markup=False,
     )
-    if paste:
-        out_console.print(paste, markup=False)
+    text = paste(trajectory)
+    if text:
+        out_console.print(text, markup=False)
 
 
 @app.command()
@@ -91,7 +92,7 @@ def tune(
     """Tune one variant's Triton launch parameters by measurement: the rules propose, do_bench decides."""
     from ncu_advisor.profile import runner
     from ncu_advisor.rules import load_rules
-    from ncu_advisor.tune.emit import paste_text, write_tuned_variant
+    from ncu_advisor.tune.emit import write_tuned_variant
     from ncu_advisor.tune.loop import ChildBackend, RuleRecommender, run_tune
     from ncu_advisor.tune.plot import trajectory_svg
     from ncu_advisor.tune.session import make_limits, plan_tune
@@ -151,6 +152,9 @@ def tune(
             "reps": reps,
             "ncu": ncu_path is not None,
             "method": plan.method,
+            # what the paste text needs (render.tune_report.paste): the autotune key, the launch line
+            "autotune_key": plan.facts.autotune_key,
+            "launch_line": plan.facts.launch_lineno,
         },
     )
     for load in plan.invariant:
@@ -168,13 +172,6 @@ def tune(
         write_trajectory(run_dir, t)
         (run_dir / "tune.svg").write_text(trajectory_svg(t), encoding="utf-8")
 
-    def paste() -> str | None:
-        if trajectory.best is None:
-            return None
-        return paste_text(
-            trajectory.best, plan.kernel, plan.method, plan.facts.autotune_key, plan.facts.launch_lineno
-        )
-
     try:
         run_tune(
             trajectory,
@@ -191,11 +188,11 @@ def tune(
         err_console.print(
             f"stopped: {trajectory.stop_reason}; trajectory so far: {run_dir / 'tune.json'}", markup=False
         )
-        print_best(trajectory, paste())
+        print_best(trajectory)
         raise
     print_trajectory(trajectory)
     out_console.print(f"stop: {trajectory.stop_reason}", markup=False)
-    print_best(trajectory, paste())
+    print_best(trajectory)
     out_console.print(f"trajectory: {run_dir / 'tune.json'}", markup=False)
     start_trial = trajectory.trials[0] if trajectory.trials else None
     if start_trial is None or start_trial.verdict != "start":

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ncu_advisor.tune.space import TuneConfig
 from ncu_advisor.tune.trajectory import Trajectory, summary_rows
 
 #: Formats a tune run can be rendered in (JUnit and SARIF describe findings of a profile run).
@@ -41,12 +42,18 @@ def speedup(trajectory: Trajectory) -> float | None:
 
 def paste(trajectory: Trajectory) -> str | None:
     """The best configuration as the tune command printed it (the pin method decides the form)."""
-    from ncu_advisor.tune.emit import paste_text  # noqa: PLC0415
+    from ncu_advisor.tune.emit import METHOD_LAUNCH, paste_text  # noqa: PLC0415
 
     if trajectory.best is None:
         return None
-    method = str(trajectory.options.get("method") or "launch-kwargs")
-    return paste_text(trajectory.best, trajectory.kernel, method)
+    options = trajectory.options
+    return paste_text(
+        trajectory.best,
+        trajectory.kernel,
+        str(options.get("method") or METHOD_LAUNCH),
+        options.get("autotune_key"),
+        options.get("launch_line"),
+    )
 
 
 def render_tune_markdown(trajectory: Trajectory, run_dir: Path | None = None) -> str:
@@ -55,6 +62,7 @@ def render_tune_markdown(trajectory: Trajectory, run_dir: Path | None = None) ->
     gpu = (env.get("gpu") or {}).get("name") or "unknown GPU"
     start = start_trial(trajectory)
     gain = speedup(trajectory)
+    recommender = "ncu profiles" if trajectory.options.get("ncu") else "Triton n_regs/n_spills"
     lines = [
         f"# ncu-advisor tune: {trajectory.variant} / {trajectory.kernel}",
         "",
@@ -69,7 +77,7 @@ def render_tune_markdown(trajectory: Trajectory, run_dir: Path | None = None) ->
         ),
         f"- trials: {trajectory.measured_trials()} measured, {len(trajectory.trials)} in all; "
         f"stopped: {trajectory.stop_reason or '-'}" + ("" if trajectory.complete else " (incomplete)"),
-        f"- recommendations from: {'ncu profiles' if trajectory.options.get('ncu') else 'Triton n_regs/n_spills'}"
+        f"- recommendations from: {recommender}"
         f"; a candidate is kept when it beats the best by {trajectory.options.get('min_gain', 0.02):.0%} "
         "beyond the measured noise",
         "",
@@ -128,8 +136,6 @@ def _num(value: Any) -> str:
 
 
 def _label(config: dict[str, Any]) -> str:
-    from ncu_advisor.tune.space import TuneConfig  # noqa: PLC0415
-
     try:
         return TuneConfig.from_dict(config).label()
     except (KeyError, TypeError, ValueError):
