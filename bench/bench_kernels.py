@@ -45,7 +45,7 @@ import triton.testing
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from ncu_advisor.profile.child import copy_parameters, load_module  # noqa: E402
+from ncu_advisor.collect.profile.child import copy_parameters, load_module  # noqa: E402
 
 EAGER = "eager"
 COMPILE = "torch.compile"

@@ -1,7 +1,7 @@
 """Benchmark: load the 10,000-launch report (bench/data/launches10k.ncu-rep.gz) into the tidy table.
 
 Times ``report.read_report`` on the gzip'd file, as a user runs it (gunzip included), with both binary
-readers in the same run: the direct reader (``ncu_advisor.ncurep``, the default) and NVIDIA's
+readers in the same run: the direct reader (``ncu_advisor.ingest.ncurep``, the default) and NVIDIA's
 ``ncu_report`` (the fallback). Checks that both give the same table, then prints the medians with the
 machine and library versions. Usage:
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from ncu_advisor import report  # noqa: E402
+from ncu_advisor.ingest import readers as report  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "launches10k.ncu-rep.gz"
 TARGET_S = 5.0

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ncu_advisor import rundir  # noqa: E402
-from ncu_advisor.profile import ncu as ncu_module  # noqa: E402
+from ncu_advisor.collect.profile import ncu as ncu_module  # noqa: E402
 
 FLOOR_SCRIPT = r"""
 import copy, importlib.util, sys

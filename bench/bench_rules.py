@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ncu_advisor import __version__  # noqa: E402
-from ncu_advisor.report import read_report  # noqa: E402
+from ncu_advisor.ingest.readers import read_report  # noqa: E402
 from ncu_advisor.rules import evaluate, load_rules, required_metrics  # noqa: E402
-from ncu_advisor.source import analyze_file  # noqa: E402
+from ncu_advisor.kernelsrc.facts import analyze_file  # noqa: E402
 
 
 def _cpu_name() -> str:

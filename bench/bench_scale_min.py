@@ -16,7 +16,7 @@ import triton.testing
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from ncu_advisor.profile.child import load_module  # noqa: E402
+from ncu_advisor.collect.profile.child import load_module  # noqa: E402
 
 fused = load_module(ROOT / "kernels" / "fused.py")
 

@@ -6,9 +6,9 @@ Usage (GPU machine, about 4-6 minutes on an H200):
 
 For each kernel: sweep a modest parameter space exhaustively once (every config: correctness against a
 float64 reference computed once, then ``--reps`` do_bench medians), then run tune's loop
-(``ncu_advisor.tune.loop.run_tune``: the same rules, candidate generation and keep/revert test as
+(``ncu_advisor.collect.tune.loop.run_tune``: the same rules, candidate generation and keep/revert test as
 ``ncu-advisor tune``) from the mistuned start, restricted to the same space. Both use one in-process
-measure function (the variant's kernel pinned with ``ncu_advisor.tune.pin``); ``ncu-advisor tune`` itself
+measure function (the variant's kernel pinned with ``ncu_advisor.collect.tune.pin``); ``ncu-advisor tune`` itself
 measures each trial in its own child process, which adds start-up time but not a different timing.
 Recommendations: the rules over Triton's n_regs/n_spills (as ``tune --no-ncu``), or with ``--ncu`` over a
 real ncu profile of each new best (a child process under ncu, as ``tune``).
@@ -38,13 +38,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ncu_advisor.profile import child as profile_child  # noqa: E402
+from ncu_advisor.collect.profile import child as profile_child  # noqa: E402
 from ncu_advisor.rules import load_rules  # noqa: E402
-from ncu_advisor.tune.loop import Measurement, RuleRecommender, run_tune  # noqa: E402
-from ncu_advisor.tune.pin import _jit_function, install_run_wrapper  # noqa: E402
-from ncu_advisor.tune.session import make_limits, plan_tune  # noqa: E402
-from ncu_advisor.tune.space import Limits, TuneConfig  # noqa: E402
-from ncu_advisor.tune.trajectory import Trajectory  # noqa: E402
+from ncu_advisor.collect.tune.loop import Measurement, RuleRecommender, run_tune  # noqa: E402
+from ncu_advisor.collect.tune.pin import _jit_function, install_run_wrapper  # noqa: E402
+from ncu_advisor.collect.tune.session import make_limits, plan_tune  # noqa: E402
+from ncu_advisor.collect.tune.space import Limits, TuneConfig  # noqa: E402
+from ncu_advisor.analysis.trajectory import Trajectory  # noqa: E402
 
 TARGET_SPEED = 0.95
 TARGET_TRIALS = 0.25
@@ -245,8 +245,8 @@ def run_case(
 
     profile = None
     if use_ncu:
-        from ncu_advisor.profile import runner
-        from ncu_advisor.tune.loop import ChildBackend
+        from ncu_advisor.collect.profile import runner
+        from ncu_advisor.collect.tune.loop import ChildBackend
 
         env = runner.check_environment()
         options = runner.ProfileOptions(reps=reps)

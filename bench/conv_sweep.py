@@ -18,7 +18,7 @@ import triton
 import triton.testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ncu_advisor.profile.child import load_module  # noqa: E402
+from ncu_advisor.collect.profile.child import load_module  # noqa: E402
 
 fused = load_module(Path(__file__).resolve().parent.parent / "examples" / "baseline" / "fused.py")
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from conv_candidates import conv_min_tma, conv_min_tma_persistent  # noqa: E402
 
-from ncu_advisor.profile.child import load_module  # noqa: E402
+from ncu_advisor.collect.profile.child import load_module  # noqa: E402
 
 fused = load_module(ROOT / "kernels" / "fused.py")
 

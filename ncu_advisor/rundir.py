@@ -243,7 +243,7 @@ def build_tables(run_dir: Path) -> str:
         A one-line note for the manifest's ``tables`` entry.
     """
     from ncu_advisor.errors import AdvisorError
-    from ncu_advisor.report import read_report
+    from ncu_advisor.ingest.readers import read_report
 
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
 from ncu_advisor.metrics import CORE_METRICS
-from ncu_advisor.report import read_report
+from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "examples" / "reports" / "h200-seed"

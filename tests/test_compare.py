@@ -16,9 +16,10 @@ import pytest
 from test_report_formats import build_seed_run, example_run_pair  # noqa: F401 - the shared run fixture
 from typer.testing import CliRunner
 
-from ncu_advisor import compare, rundir
+from ncu_advisor import rundir
+from ncu_advisor.analysis import compare
 from ncu_advisor.cli import app
-from ncu_advisor.render.report_data import build_report
+from ncu_advisor.analysis.report_data import build_report
 
 runner = CliRunner()
 

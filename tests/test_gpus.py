@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from ncu_advisor.gpus import GpuSpec, catalogue, prompt_block, spec_fields, spec_for
-from ncu_advisor.report import read_report
+from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_001 = sorted((ROOT.parent / "shared" / "seeds").glob("001_*.txt"))

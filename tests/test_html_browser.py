@@ -18,7 +18,7 @@ import pytest
 from test_report_formats import example_run_pair  # noqa: F401 - the shared run fixture
 
 from ncu_advisor import rundir
-from ncu_advisor.render.report_data import build_report
+from ncu_advisor.analysis.report_data import build_report
 from ncu_advisor.render.report_html import render_html
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def test_status_check_catches_a_script_error(page: Path) -> None:
 
 def test_tune_page_renders_its_plot(tmp_path: Path) -> None:
     from ncu_advisor.render.tune_report import render_tune
-    from ncu_advisor.tune.trajectory import read_trajectory
+    from ncu_advisor.analysis.trajectory import read_trajectory
 
     run = ROOT / "examples" / "tune" / "matmul"
     page = tmp_path / "tune.html"

@@ -69,7 +69,7 @@ def run_file_interpreted(path: Path) -> list[dict[str, Any]]:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from ncu_advisor.profile.child import copy_parameters, load_module
+    from ncu_advisor.collect.profile.child import copy_parameters, load_module
 
     module = load_module(path)
     for name, value in SMALL_SHAPES.get(path.name, {}).items():
@@ -168,7 +168,7 @@ def ptxas_figures(path: Path) -> list[dict[str, Any]]:
     from triton.compiler import ASTSource
 
     sys.path.insert(0, str(ROOT))
-    from ncu_advisor.profile.child import load_module
+    from ncu_advisor.collect.profile.child import load_module
 
     spec = PTXAS_KERNELS[path.name]
     module = load_module(path)

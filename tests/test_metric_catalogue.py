@@ -21,7 +21,7 @@ from ncu_advisor.metrics import (
     fallbacks_used,
     resolve,
 )
-from ncu_advisor.report import read_report
+from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "examples" / "reports" / "h200-seed"

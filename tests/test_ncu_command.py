@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.errors import EnvironmentNotReady
-from ncu_advisor.profile import ncu as ncu_module
-from ncu_advisor.profile.runner import ProfileOptions, plan_commands
-from ncu_advisor.profile.variants import list_variants
+from ncu_advisor.collect.profile import ncu as ncu_module
+from ncu_advisor.collect.profile.runner import ProfileOptions, plan_commands
+from ncu_advisor.collect.profile.variants import list_variants
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "tests" / "fixtures" / "ncu-logs"
@@ -21,7 +21,7 @@ def test_build_ncu_command_exact_argv() -> None:
     argv = ncu_module.build_ncu_command(
         "/usr/local/cuda/bin/ncu",
         report_base=Path("/r/variants/V/profile"),
-        target=["python3", "-m", "ncu_advisor.profile.child", "k.py", "V", "--mode", "ncu"],
+        target=["python3", "-m", "ncu_advisor.collect.profile.child", "k.py", "V", "--mode", "ncu"],
         metrics=["a__x.sum", "b__y.pct"],
         clock_control="base",
         cache_control="none",
@@ -44,7 +44,7 @@ def test_build_ncu_command_exact_argv() -> None:
         "-f",
         "python3",
         "-m",
-        "ncu_advisor.profile.child",
+        "ncu_advisor.collect.profile.child",
         "k.py",
         "V",
         "--mode",
@@ -70,7 +70,7 @@ def test_plan_defaults_and_reference_not_profiled(tmp_path: Path) -> None:
     assert list(plan["Model"]) == ["bench"]
     assert "--reference-only" in plan["Model"]["bench"]
     bench, ncu = plan[name]["bench"], plan[name]["ncu"]
-    assert bench[:5] == ["py", "-m", "ncu_advisor.profile.child", str(FUSED.resolve()), name]
+    assert bench[:5] == ["py", "-m", "ncu_advisor.collect.profile.child", str(FUSED.resolve()), name]
     assert bench[bench.index("--mode") + 1] == "bench"
     assert bench[bench.index("--reps") + 1] == "3" and bench[bench.index("--rtol") + 1] == "0.001"
     assert ncu[:9] == [

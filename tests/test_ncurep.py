@@ -1,4 +1,4 @@
-"""The direct .ncu-rep reader (ncu_advisor.ncurep) against NVIDIA's ncu_report, on every real report.
+"""The direct .ncu-rep reader (ncu_advisor.ingest.ncurep) against NVIDIA's ncu_report, on every real report.
 
 Both readers must give the same table (values, dtypes, id columns, units) for every binary report in the
 repository and in ../shared/reports-public (16 GPUs, ncu 2019..2026). What the direct reader was not
@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ncu_advisor import ncurep
-from ncu_advisor import report as report_module
+from ncu_advisor.ingest import ncurep
+from ncu_advisor.ingest import readers as report_module
 from ncu_advisor.errors import ReportError
 from tests.conftest import EXAMPLES, FIXTURES, ROOT
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ncu_advisor.profile import child
+from ncu_advisor.collect.profile import child
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULTS = ROOT / "tests" / "fixtures" / "kernels" / "faults.py"
@@ -85,7 +85,7 @@ def test_cuda_crash_classification() -> None:
 def test_child_without_torch_says_so(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "ncu_advisor.profile.child", str(FAULTS), "ModelNew_good", "--out", str(out)],
+        [sys.executable, "-m", "ncu_advisor.collect.profile.child", str(FAULTS), "ModelNew_good", "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,

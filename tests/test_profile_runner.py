@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from ncu_advisor import rundir
 from ncu_advisor.cli import app
 from ncu_advisor.errors import EnvironmentNotReady, RunError
-from ncu_advisor.profile.runner import ProfileOptions, profile_file
-from ncu_advisor.profile.variants import list_variants
+from ncu_advisor.collect.profile.runner import ProfileOptions, profile_file
+from ncu_advisor.collect.profile.variants import list_variants
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = ROOT / "tests" / "fake_ncu"
@@ -136,8 +136,8 @@ def test_manifest_contents_and_tables(fake_env: Path, tmp_path: Path) -> None:
     timings = loaded.timings
     assert sorted(timings["variant"].unique()) == ["Model", "ModelNew_good"]
     assert len(timings[timings["variant"] == "ModelNew_good"]) == 3
-    # the tidy table: the fake ncu copied the seed-001 report; rows read through ncu_advisor.report
-    report = pytest.importorskip("ncu_advisor.report")
+    # the tidy table: the fake ncu copied the seed-001 report; rows read through ncu_advisor.ingest.readers
+    report = pytest.importorskip("ncu_advisor.ingest.readers")
     expected = report.read_report(REPORT, variant="ModelNew_good")
     table = loaded.table
     assert len(table) == len(expected) and set(table["variant"]) == {"ModelNew_good"}
@@ -296,7 +296,7 @@ def test_cli_no_gpu_no_ncu_old_ncu(fake_env: Path, tmp_path: Path, monkeypatch: 
     result = runner.invoke(app, args)
     assert result.exit_code == 3 and "2022.4.1.0 is too old" in result.output
     monkeypatch.setenv("PATH", str(tmp_path))  # neither ncu nor nvidia-smi
-    monkeypatch.setattr("ncu_advisor.profile.ncu.ncu_fallback_locations", lambda: [])
+    monkeypatch.setattr("ncu_advisor.collect.profile.ncu.ncu_fallback_locations", lambda: [])
     result = runner.invoke(app, args)
     assert result.exit_code == 3 and "ncu (Nsight Compute) not found" in result.output
     assert not (tmp_path / "r").exists()
@@ -340,13 +340,13 @@ def test_cli_dry_run_prints_commands_runs_nothing(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     ncu_line = lines[lines.index("# ModelNew_good: ncu") + 1]
     assert "--clock-control base --cache-control all --nvtx --nvtx-include ncu_advisor/" in ncu_line
-    assert "ncu_advisor.profile.child" in ncu_line and "--mode ncu" in ncu_line
+    assert "ncu_advisor.collect.profile.child" in ncu_line and "--mode ncu" in ncu_line
     assert "# Model: bench" in lines and "# Model: ncu" not in lines
     assert not (tmp_path / "r").exists()
 
 
 def test_cli_dry_run_expand_autotune_pins_configs(tmp_path: Path) -> None:
-    source = pytest.importorskip("ncu_advisor.source")
+    source = pytest.importorskip("ncu_advisor.kernelsrc.facts")
     (kernel,) = [k for k in source.analyze_file(FAULTS).kernels if k.autotune_configs]
     result = runner.invoke(
         app,
@@ -372,9 +372,9 @@ def test_cli_dry_run_expand_autotune_pins_configs(tmp_path: Path) -> None:
 
 
 # --- timeouts: a partial result.json must not turn a hang into a failure -----------------------------------
-from ncu_advisor.profile.runner import ProcessResult as _ProcessResult  # noqa: E402
-from ncu_advisor.profile.runner import VariantOutcome as _VariantOutcome  # noqa: E402
-from ncu_advisor.profile.runner import judge_bench as _judge_bench  # noqa: E402
+from ncu_advisor.collect.profile.runner import ProcessResult as _ProcessResult  # noqa: E402
+from ncu_advisor.collect.profile.runner import VariantOutcome as _VariantOutcome  # noqa: E402
+from ncu_advisor.collect.profile.runner import judge_bench as _judge_bench  # noqa: E402
 
 
 @pytest.mark.parametrize(

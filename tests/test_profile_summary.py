@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ncu_advisor.profile.summary import OCCUPANCY_LIMITS, summary_rows
+from ncu_advisor.analysis.summary import OCCUPANCY_LIMITS, summary_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "reports" / "h200-seed"
@@ -42,7 +42,7 @@ def _raw_launches(gz: Path, tmp_path: Path) -> list[dict[str, float]]:
 
 
 def test_summary_of_the_seed_reports(tmp_path: Path) -> None:
-    report = pytest.importorskip("ncu_advisor.report")
+    report = pytest.importorskip("ncu_advisor.ingest.readers")
     variants = {
         "ModelNew_seed000": SEED / "ModelNew_seed000_small.ncu-rep.gz",
         "ModelNew_seed001": SEED / "ModelNew_seed001_small.ncu-rep.gz",

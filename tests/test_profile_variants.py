@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.errors import InputError, KernelFileError
-from ncu_advisor.profile.variants import Variant, kernels_reached, list_variants, select_variants
+from ncu_advisor.collect.profile.variants import Variant, kernels_reached, list_variants, select_variants
 
 ROOT = Path(__file__).resolve().parent.parent
 FUSED = ROOT / "kernels" / "fused.py"
@@ -96,8 +96,8 @@ def test_child_args_pin_a_config() -> None:
 
 
 def test_expand_autotune_one_variant_per_config() -> None:
-    source = pytest.importorskip("ncu_advisor.source")
-    from ncu_advisor.profile.variants import expand_autotune
+    source = pytest.importorskip("ncu_advisor.kernelsrc.facts")
+    from ncu_advisor.collect.profile.variants import expand_autotune
 
     facts = source.analyze_file(FUSED)
     counts = {k.name: len(k.autotune_configs) for k in facts.kernels if k.autotune_configs}
@@ -111,8 +111,8 @@ def test_expand_autotune_one_variant_per_config() -> None:
 
 
 def test_expand_autotune_follows_base_classes_and_helpers() -> None:
-    source = pytest.importorskip("ncu_advisor.source")
-    from ncu_advisor.profile.variants import expand_autotune
+    source = pytest.importorskip("ncu_advisor.kernelsrc.facts")
+    from ncu_advisor.collect.profile.variants import expand_autotune
 
     path = KERNELS / "faults.py"
     tuned = [k for k in source.analyze_file(path).kernels if k.autotune_configs]

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
 from ncu_advisor.render.prompt import STAGE_GUIDANCE
-from ncu_advisor.report import read_report
+from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
-from ncu_advisor.report import read_report
+from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "reports" / "h200-seed"

@@ -12,9 +12,9 @@ import ncu_report
 import pandas as pd
 import pytest
 
-from ncu_advisor import report as report_module
+from ncu_advisor.ingest import readers as report_module
 from ncu_advisor.errors import ReportError
-from ncu_advisor.report import read_report, read_reports, rule_results
+from ncu_advisor.ingest.readers import read_report, read_reports, rule_results
 from ncu_advisor.table import ID_COLUMNS
 
 SEEDS = Path(__file__).resolve().parent.parent / "examples" / "reports" / "h200-seed"

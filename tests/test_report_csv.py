@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.errors import ReportError
-from ncu_advisor.report import _csv_kernel_function_name, _unit_scale, read_report
+from ncu_advisor.ingest.readers import _csv_kernel_function_name, _unit_scale, read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 CSV_DIR = ROOT / "tests" / "fixtures" / "csv"

@@ -27,11 +27,11 @@ from typer.testing import CliRunner
 
 from ncu_advisor import rundir
 from ncu_advisor.cli import app
-from ncu_advisor.render import report_data
+from ncu_advisor.analysis import report_data
 from ncu_advisor.render.junit import render_junit
 from ncu_advisor.render.report_md import render_markdown
 from ncu_advisor.render.sarif import SARIF_SCHEMA_URI, render_sarif
-from ncu_advisor.report import read_report
+from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_REPORTS = ROOT / "examples" / "reports" / "h200-seed"

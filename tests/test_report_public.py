@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.metrics import CORE_METRICS, catalogue, column, fallbacks_used
-from ncu_advisor.report import read_report
+from ncu_advisor.ingest.readers import read_report
 from tests.conftest import PUBLIC_REPORTS
 
 

@@ -14,7 +14,7 @@ import yaml
 from ncu_advisor.errors import RuleError
 from ncu_advisor.rules import evaluate, load_rules, required_metrics, shipped_rules_dir
 from ncu_advisor.rules.loader import parse_rule_text
-from ncu_advisor.source import SourceFacts, analyze_file
+from ncu_advisor.kernelsrc.facts import SourceFacts, analyze_file
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "rules"
@@ -43,7 +43,7 @@ docs:
 
 @cache
 def _table(report: str, variant: str | None = None) -> pd.DataFrame:
-    from ncu_advisor.report import read_report
+    from ncu_advisor.ingest.readers import read_report
 
     return read_report(ROOT / report, variant=variant)
 
@@ -164,7 +164,7 @@ def _public_cases() -> list[Any]:
 def test_rule_fixture_on_public_report(
     rule_id: str, case: dict[str, Any], public_reports: dict[str, Path]
 ) -> None:
-    from ncu_advisor.report import read_report
+    from ncu_advisor.ingest.readers import read_report
 
     name = case["report"][: -len(".gz")]
     table = read_report(public_reports[name])
@@ -179,7 +179,7 @@ def test_rule_fixture_on_public_report(
 
 def test_every_public_report_evaluates_without_error(public_reports: dict[str, Path]) -> None:
     from ncu_advisor.errors import AdvisorError
-    from ncu_advisor.report import read_report
+    from ncu_advisor.ingest.readers import read_report
 
     evaluated = 0
     for path in public_reports.values():

@@ -122,7 +122,7 @@ import shutil as _shutil  # noqa: E402
 import stat as _stat  # noqa: E402
 
 from ncu_advisor import rundir as _rundir  # noqa: E402
-from ncu_advisor.report import read_report as _read_report  # noqa: E402
+from ncu_advisor.ingest.readers import read_report as _read_report  # noqa: E402
 
 _RECORDED = Path(__file__).resolve().parent.parent / "examples" / "runs" / "softmax"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.errors import KernelFileError
-from ncu_advisor.source import analyze_file, analyze_source, facts_for
+from ncu_advisor.kernelsrc.facts import analyze_file, analyze_source, facts_for
 
 FUSED = Path(__file__).resolve().parent.parent / "kernels" / "fused.py"
 
@@ -183,7 +183,7 @@ def test_analysis_never_executes_the_file(tmp_path: Path) -> None:
 
 
 def test_variant_code_keeps_imports_kernel_launcher_and_class() -> None:
-    from ncu_advisor.source import variant_code
+    from ncu_advisor.kernelsrc.facts import variant_code
 
     text = FUSED.read_text()
     code = variant_code(text, ["conv2d_scale_min_kernel"], "ModelNew_seed001_small")

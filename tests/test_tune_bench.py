@@ -8,8 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from ncu_advisor.tune.loop import Measurement
-from ncu_advisor.tune.space import TuneConfig
+from ncu_advisor.collect.tune.loop import Measurement
+from ncu_advisor.collect.tune.space import TuneConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ncu_advisor.profile import child as profile_child
-from ncu_advisor.profile.runner import CHILD_MODULE, ProfileOptions
-from ncu_advisor.tune import child as tune_child
-from ncu_advisor.tune.loop import TUNE_CHILD_MODULE, ChildBackend
-from ncu_advisor.tune.space import TuneConfig
+from ncu_advisor.collect.profile import child as profile_child
+from ncu_advisor.collect.profile.runner import CHILD_MODULE, ProfileOptions
+from ncu_advisor.collect.tune import child as tune_child
+from ncu_advisor.collect.tune.loop import TUNE_CHILD_MODULE, ChildBackend
+from ncu_advisor.collect.tune.space import TuneConfig
 
 KERNEL_FILE = """
 class FakeJIT:
@@ -95,8 +95,8 @@ SEED_REPORT = (
 
 def test_child_backend_profile_reads_the_report_and_merges_triton_counts(tmp_path, monkeypatch):
     """ChildBackend.profile through the stand-in ncu (it copies the recorded seed-001 H200 report to -o)."""
-    from ncu_advisor.report import read_report
-    from ncu_advisor.tune.loop import Measurement
+    from ncu_advisor.ingest.readers import read_report
+    from ncu_advisor.collect.tune.loop import Measurement
 
     monkeypatch.setenv("FAKE_NCU_REPORT", str(SEED_REPORT))
     argv_log = tmp_path / "argv.jsonl"
@@ -129,10 +129,10 @@ def test_child_backend_profile_reads_the_report_and_merges_triton_counts(tmp_pat
 
 
 STAND_IN_PYTHON = '''#!/usr/bin/env python3
-"""Stand-in for `python -m ncu_advisor.tune.child ...`: writes result.json and override.json."""
+"""Stand-in for `python -m ncu_advisor.collect.tune.child ...`: writes result.json and override.json."""
 import json, sys
 args = sys.argv[1:]
-assert args[:2] == ["-m", "ncu_advisor.tune.child"], args
+assert args[:2] == ["-m", "ncu_advisor.collect.tune.child"], args
 override = json.loads(args[args.index("--override") + 1])
 out = args[args.index("--out") + 1]
 record = args[args.index("--override-record") + 1]
@@ -185,7 +185,7 @@ def test_child_backend_profile_with_an_unreadable_report_falls_back(tmp_path, mo
         ncu=FAKE_NCU,
         metrics=["launch__registers_per_thread"],
     )
-    from ncu_advisor.tune.loop import Measurement
+    from ncu_advisor.collect.tune.loop import Measurement
 
     config = TuneConfig.make({"BLOCK_N": 128}, 4, 2)
     assert backend.profile(config, Measurement("ok", [1.0], True)) is None

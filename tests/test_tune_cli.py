@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
 from ncu_advisor.errors import EnvironmentNotReady
-from ncu_advisor.profile import runner
-from ncu_advisor.tune import loop
-from ncu_advisor.tune.loop import Measurement
-from ncu_advisor.tune.space import TuneConfig
+from ncu_advisor.collect.profile import runner
+from ncu_advisor.collect.tune import loop
+from ncu_advisor.collect.tune.loop import Measurement
+from ncu_advisor.collect.tune.space import TuneConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = CliRunner()
@@ -173,10 +173,10 @@ def test_tune_interrupted_keeps_the_trajectory_and_prints_the_best(tmp_path, mon
 
 
 STAND_IN_CHILD = '''#!/usr/bin/env python3
-"""Stand-in for `python -m ncu_advisor.tune.child`: the seed-001 cost shape, result.json + override.json."""
+"""Stand-in for `python -m ncu_advisor.collect.tune.child`: the seed-001 cost shape, result.json + override.json."""
 import json, math, sys
 args = sys.argv[1:]
-assert args[:2] == ["-m", "ncu_advisor.tune.child"], args
+assert args[:2] == ["-m", "ncu_advisor.collect.tune.child"], args
 override = json.loads(args[args.index("--override") + 1])
 out = args[args.index("--out") + 1]
 params = {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, **(override.get("params") or {})}
@@ -238,7 +238,7 @@ def test_tune_end_to_end_with_stand_in_child_ncu_and_nvidia_smi(tmp_path, monkey
 
 def test_tune_without_ncu_suggests_no_ncu(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr("ncu_advisor.profile.ncu.ncu_fallback_locations", lambda: [])
+    monkeypatch.setattr("ncu_advisor.collect.profile.ncu.ncu_fallback_locations", lambda: [])
     result = CLI.invoke(app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001"])
     assert result.exit_code == 3
     assert "ncu (Nsight Compute) not found" in result.output and "--no-ncu" in result.output

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.errors import KernelFileError
-from ncu_advisor.profile.variants import list_variants
-from ncu_advisor.tune.emit import (
+from ncu_advisor.collect.profile.variants import list_variants
+from ncu_advisor.collect.tune.emit import (
     METHOD_AUTOTUNE,
     METHOD_CLASS_CONFIG,
     METHOD_LAUNCH,
@@ -19,7 +19,7 @@ from ncu_advisor.tune.emit import (
     pin_method,
     write_tuned_variant,
 )
-from ncu_advisor.tune.space import TuneConfig
+from ncu_advisor.collect.tune.space import TuneConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 BEST = TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, 4, 2)

@@ -89,7 +89,7 @@ def _shrink(module) -> None:
 def _error(module, variant_class) -> float:
     import torch
 
-    from ncu_advisor.profile.child import build
+    from ncu_advisor.collect.profile.child import build
 
     torch.manual_seed(0)
     reference, model, inputs, _ = build(module, variant_class, seed=0, device="cpu")
@@ -101,10 +101,10 @@ def _error(module, variant_class) -> float:
 
 def main(work: Path) -> dict:
     """Pin seed 001's kernel and a zoo kernel, and run a --write class; return what happened."""
-    from ncu_advisor.profile.child import load_module
-    from ncu_advisor.tune.emit import METHOD_AUTOTUNE, METHOD_CLASS_CONFIG, METHOD_LAUNCH, write_tuned_variant
-    from ncu_advisor.tune.pin import Override, PinError, apply_override
-    from ncu_advisor.tune.space import TuneConfig
+    from ncu_advisor.collect.profile.child import load_module
+    from ncu_advisor.collect.tune.emit import METHOD_AUTOTUNE, METHOD_CLASS_CONFIG, METHOD_LAUNCH, write_tuned_variant
+    from ncu_advisor.collect.tune.pin import Override, PinError, apply_override
+    from ncu_advisor.collect.tune.space import TuneConfig
 
     out: dict = {}
     fused = load_module(ROOT / "kernels" / "fused.py")
@@ -213,7 +213,7 @@ def bench_main() -> dict:
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench
     spec.loader.exec_module(bench)
-    from ncu_advisor.tune.session import plan_tune
+    from ncu_advisor.collect.tune.session import plan_tune
 
     out: dict = {}
     cases = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ncu_advisor.tune.invariant import (
+from ncu_advisor.kernelsrc.invariant import (
     find_invariant_loads,
     find_invariant_loads_in_source,
     kernel_assignments,

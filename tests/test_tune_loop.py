@@ -14,7 +14,7 @@ import pytest
 
 from ncu_advisor.errors import EnvironmentNotReady, RunError
 from ncu_advisor.rules.schema import ProposalHint
-from ncu_advisor.tune.loop import (
+from ncu_advisor.collect.tune.loop import (
     INVARIANT_RULE,
     Measurement,
     Recommendation,
@@ -23,8 +23,8 @@ from ncu_advisor.tune.loop import (
     measurement_from_result,
     run_tune,
 )
-from ncu_advisor.tune.space import Limits, Move, TuneConfig
-from ncu_advisor.tune.trajectory import Trajectory, read_trajectory, summary_rows, write_trajectory
+from ncu_advisor.collect.tune.space import Limits, Move, TuneConfig
+from ncu_advisor.analysis.trajectory import Trajectory, read_trajectory, summary_rows, write_trajectory
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_REPORT = ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_small.ncu-rep.gz"
@@ -259,9 +259,9 @@ def test_measurement_from_child_result():
 def test_rule_recommender_on_the_recorded_seed001_report():
     """The real rule set over the recorded H200 report of seed 001 plus the source analysis: the invariant
     load move comes first, then the register-pressure halving with the rule's own effect formula."""
-    from ncu_advisor.report import read_report
+    from ncu_advisor.ingest.readers import read_report
     from ncu_advisor.rules import load_rules
-    from ncu_advisor.tune.session import plan_tune
+    from ncu_advisor.collect.tune.session import plan_tune
 
     table = read_report(SEED_REPORT, variant="ModelNew_seed001")
     registers = float(table["launch__registers_per_thread"].iloc[0])
@@ -309,7 +309,7 @@ def test_a_kept_block_step_is_repeated_first_with_its_measured_gain():
 def test_moves_from_findings_pair_first_then_singles():
     import types
 
-    from ncu_advisor.tune.loop import moves_from_findings
+    from ncu_advisor.collect.tune.loop import moves_from_findings
 
     rule = types.SimpleNamespace(
         spec=types.SimpleNamespace(proposal=ProposalHint(block_scale=0.5, num_warps=4, num_stages=2))
@@ -325,7 +325,7 @@ def test_moves_from_findings_pair_first_then_singles():
         pytest.approx(0.36),
     ) in kinds
     pair = next(m for m in moves if m.kind == "warps_stages")
-    from ncu_advisor.tune.space import _apply
+    from ncu_advisor.collect.tune.space import _apply
 
     start = TuneConfig.make({"BLOCK_M": 64, "BLOCK_N": 64}, 8, 3)
     assert _apply(start, pair, ["BLOCK_M", "BLOCK_N"]) == start.replace(num_warps=4, num_stages=2)
@@ -343,8 +343,8 @@ def test_moves_from_findings_pair_first_then_singles():
 
 def test_source_facts_follow_the_pinned_config_not_the_variant_config():
     """The rules read src_block_* of the config being tuned, also for the zoo's config-dict variants."""
-    from ncu_advisor.source import analyze_file, facts_for
-    from ncu_advisor.tune.loop import _pinned_source
+    from ncu_advisor.kernelsrc.facts import analyze_file, facts_for
+    from ncu_advisor.collect.tune.loop import _pinned_source
 
     source = analyze_file(ROOT / "kernels" / "elementwise.py")
     pinned = _pinned_source(source, "fma_gelu_scale_kernel", TuneConfig.make({"BLOCK_SIZE": 512}, 4, 2))
@@ -356,8 +356,8 @@ def test_source_facts_follow_the_pinned_config_not_the_variant_config():
 
 
 def test_limits_from_the_plan_the_start_launch_and_the_gpu_catalogue():
-    from ncu_advisor.tune.session import make_limits, plan_tune
-    from ncu_advisor.tune.space import shared_estimate, violations
+    from ncu_advisor.collect.tune.session import make_limits, plan_tune
+    from ncu_advisor.collect.tune.space import shared_estimate, violations
 
     plan = plan_tune(ROOT / "kernels" / "fused.py", "ModelNew_seed001")
     # the compiled start used 2 stages * (128*32 + 32*32) fp32 values of shared memory
@@ -398,8 +398,8 @@ def test_moves_from_shipped_dot_rules():
     import types
 
     from ncu_advisor.rules import load_rules
-    from ncu_advisor.tune.loop import moves_from_findings
-    from ncu_advisor.tune.space import _apply
+    from ncu_advisor.collect.tune.loop import moves_from_findings
+    from ncu_advisor.collect.tune.space import _apply
 
     rules = {rule.id: rule for rule in load_rules()}
     blocks = ["BLOCK_K", "BLOCK_M", "BLOCK_N"]
@@ -436,8 +436,8 @@ def test_moves_from_shipped_dot_rules():
 
 
 def test_repeat_move_of_a_block_group():
-    from ncu_advisor.tune.loop import repeat_move
-    from ncu_advisor.tune.space import _apply
+    from ncu_advisor.collect.tune.loop import repeat_move
+    from ncu_advisor.collect.tune.space import _apply
 
     before = TuneConfig.make({"BLOCK_K": 32, "BLOCK_M": 32, "BLOCK_N": 32}, 4, 3)
     after = before.replace({"BLOCK_M": 64, "BLOCK_N": 64})

@@ -1,4 +1,4 @@
-"""The child-side pin (ncu_advisor.tune.pin) on stand-ins for Triton's JITFunction and Autotuner."""
+"""The child-side pin (ncu_advisor.collect.tune.pin) on stand-ins for Triton's JITFunction and Autotuner."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from ncu_advisor.tune.pin import Override, PinError, apply_override, parse_override
+from ncu_advisor.collect.tune.pin import Override, PinError, apply_override, parse_override
 
 
 class FakeJIT:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.render.tune_report import render_tune
-from ncu_advisor.tune.trajectory import FORMAT_VERSION, KIND, read_trajectory
+from ncu_advisor.analysis.trajectory import FORMAT_VERSION, KIND, read_trajectory
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNE_RUN = ROOT / "examples" / "tune" / "matmul"

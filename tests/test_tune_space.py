@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ncu_advisor.tune.space import (
+from ncu_advisor.collect.tune.space import (
     NEIGHBOUR_RULE,
     Limits,
     Move,

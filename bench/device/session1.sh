@@ -17,13 +17,13 @@ METRICS=sm__throughput.avg.pct_of_peak_sustained_elapsed,launch__grid_size,sm__w
 echo "$METRICS" > $R/metrics.txt
 for v in ModelNew_seed000 ModelNew_seed001 ModelNew; do
   log "small $v"
-  cmd="$NCU --clock-control none --nvtx --nvtx-include ncu_advisor/ --metrics $METRICS -o $R/seed/${v}_small -f python3 -m ncu_advisor.profile.child kernels/fused.py $v --mode ncu"
+  cmd="$NCU --clock-control none --nvtx --nvtx-include ncu_advisor/ --metrics $METRICS -o $R/seed/${v}_small -f python3 -m ncu_advisor.collect.profile.child kernels/fused.py $v --mode ncu"
   echo "$cmd" >> $R/commands.txt
   /usr/bin/time -f "%e s" $cmd > $R/logs/${v}_small.log 2>&1; tail -3 $R/logs/${v}_small.log
 done
 for v in ModelNew_seed000 ModelNew_seed001; do
   log "full $v"
-  cmd="$NCU --clock-control none --nvtx --nvtx-include ncu_advisor/ --set full -o $R/seed/${v}_full -f python3 -m ncu_advisor.profile.child kernels/fused.py $v --mode ncu"
+  cmd="$NCU --clock-control none --nvtx --nvtx-include ncu_advisor/ --set full -o $R/seed/${v}_full -f python3 -m ncu_advisor.collect.profile.child kernels/fused.py $v --mode ncu"
   echo "$cmd" >> $R/commands.txt
   /usr/bin/time -f "%e s" $cmd > $R/logs/${v}_full.log 2>&1; tail -3 $R/logs/${v}_full.log
 done

@@ -9,7 +9,7 @@ mkdir -p $OUT/runs
 python3 - <<'PY' 2>&1 | tee $OUT/transpose.log
 import torch, triton, triton.testing as tt, sys
 sys.path.insert(0, ".")
-from ncu_advisor.profile.child import load_module
+from ncu_advisor.collect.profile.child import load_module
 m = load_module(__import__("pathlib").Path("kernels/fused.py"))
 x = torch.randn(64, 64, 256, 256, device="cuda")
 ref = x.permute(0, 2, 3, 1).to(torch.float16).contiguous()

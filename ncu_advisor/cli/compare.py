@@ -40,8 +40,8 @@ def compare(
     ),
 ) -> None:
     """Compare two runs: faster / slower / same within noise per variant; exit 1 on a regression."""
-    from ncu_advisor import compare as comparing  # noqa: PLC0415
-    from ncu_advisor.render.report_data import build_report, write_output  # noqa: PLC0415
+    from ncu_advisor.analysis import compare as comparing  # noqa: PLC0415
+    from ncu_advisor.analysis.report_data import build_report, write_output  # noqa: PLC0415
     from ncu_advisor.rundir import load_run  # noqa: PLC0415
 
     base_data = build_report(load_run(base), rules=[])

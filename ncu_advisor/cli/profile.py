@@ -19,17 +19,17 @@ from rich.table import Table
 from ncu_advisor import rundir
 from ncu_advisor.cli import app, err_console, handle_errors, out_console, print_wide
 from ncu_advisor.errors import InputError
-from ncu_advisor.profile import ncu as ncu_module
-from ncu_advisor.profile.child import DEFAULT_REPS, DEFAULT_RTOL
-from ncu_advisor.profile.runner import (
+from ncu_advisor.collect.profile import ncu as ncu_module
+from ncu_advisor.collect.profile.child import DEFAULT_REPS, DEFAULT_RTOL
+from ncu_advisor.collect.profile.runner import (
     ProfileOptions,
     ProfileRun,
     check_environment,
     plan_commands,
     profile_file,
 )
-from ncu_advisor.profile.summary import SummaryRow, summary_rows
-from ncu_advisor.profile.variants import Variant, expand_autotune, list_variants, select_variants
+from ncu_advisor.analysis.summary import SummaryRow, summary_rows
+from ncu_advisor.collect.profile.variants import Variant, expand_autotune, list_variants, select_variants
 
 STEP_ORDER = {"build": 1, "check": 2, "time": 3, "warmup": 3, "profile": 4, "done": 4}
 

@@ -23,7 +23,7 @@ from ncu_advisor.model import Severity
 from ncu_advisor.render.findings import render_json, render_markdown, render_text, worst_severity
 from ncu_advisor.render.prompt import render_prompt
 from ncu_advisor.rules import STAGE_CHOICES, KernelResult, evaluate, load_rules
-from ncu_advisor.source import SourceFacts, analyze_file, variant_code
+from ncu_advisor.kernelsrc.facts import SourceFacts, analyze_file, variant_code
 
 FORMATS = ("text", "json", "markdown", "prompt")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +65,7 @@ def _variant_name(path: Path) -> str:
 
 
 def _read_report_input(path: Path) -> _Input:
-    from ncu_advisor import report  # noqa: PLC0415 - keeps `ncu-advisor rules` fast
+    from ncu_advisor.ingest import readers as report  # noqa: PLC0415 - keeps `ncu-advisor rules` fast
 
     table = report.read_report(path, variant=_variant_name(path))
     ncu_rules: dict[tuple[str | None, int], list[dict[str, Any]]] = {}
@@ -82,7 +82,7 @@ def _read_report_input(path: Path) -> _Input:
 
 def _run_ncu_rules(table: pd.DataFrame) -> dict[tuple[str | None, int], list[dict[str, Any]]]:
     """ncu's guided-analysis results of each variant report of a run (present with --set/--section)."""
-    from ncu_advisor import report  # noqa: PLC0415
+    from ncu_advisor.ingest import readers as report  # noqa: PLC0415
 
     found: dict[tuple[str | None, int], list[dict[str, Any]]] = {}
     if "source" not in table.columns:

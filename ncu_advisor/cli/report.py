@@ -50,7 +50,7 @@ def default_run(runs_root: Path = Path("runs")) -> Path:
 
 def render(fmt: str, data: object, fail_on: str) -> str:
     """Render ``data`` (a ``ReportData``) in ``fmt``."""
-    from ncu_advisor.render import report_data  # noqa: PLC0415 - keep CLI start-up light
+    from ncu_advisor.analysis import report_data  # noqa: PLC0415 - keep CLI start-up light
 
     if fmt == "md":
         from ncu_advisor.render.report_md import render_markdown  # noqa: PLC0415
@@ -100,7 +100,7 @@ def report(
 
     A `tune` run directory (or its tune.json) renders as md, html (with the time-per-trial plot), json or csv.
     """
-    from ncu_advisor.render.report_data import build_report, variant_failures, write_output  # noqa: PLC0415
+    from ncu_advisor.analysis.report_data import build_report, variant_failures, write_output  # noqa: PLC0415
     from ncu_advisor.rundir import load_run  # noqa: PLC0415
 
     if output is not None and output.is_dir():
@@ -140,9 +140,9 @@ def _is_tune_run(path: Path) -> bool:
 
 def _tune_report(path: Path, fmt: str, output: Path | None, fail_on: str) -> None:
     from ncu_advisor.errors import InputError  # noqa: PLC0415
-    from ncu_advisor.render.report_data import write_output  # noqa: PLC0415
+    from ncu_advisor.analysis.report_data import write_output  # noqa: PLC0415
     from ncu_advisor.render.tune_report import TUNE_FORMATS, render_tune  # noqa: PLC0415
-    from ncu_advisor.tune.trajectory import read_trajectory  # noqa: PLC0415
+    from ncu_advisor.analysis.trajectory import read_trajectory  # noqa: PLC0415
 
     if fmt not in TUNE_FORMATS:
         raise InputError(

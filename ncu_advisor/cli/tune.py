@@ -17,7 +17,7 @@ from rich.table import Table
 from ncu_advisor import rundir
 from ncu_advisor.cli import app, err_console, handle_errors, out_console, print_wide
 from ncu_advisor.errors import AdvisorError, EnvironmentNotReady, InputError
-from ncu_advisor.tune.trajectory import Trajectory, Trial, summary_rows, write_trajectory
+from ncu_advisor.analysis.trajectory import Trajectory, Trial, summary_rows, write_trajectory
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -90,12 +90,12 @@ def tune(
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the trials."),
 ) -> None:
     """Tune one variant's Triton launch parameters by measurement: the rules propose, do_bench decides."""
-    from ncu_advisor.profile import runner
+    from ncu_advisor.collect.profile import runner
     from ncu_advisor.rules import load_rules
-    from ncu_advisor.tune.emit import write_tuned_variant
-    from ncu_advisor.tune.loop import ChildBackend, RuleRecommender, run_tune
-    from ncu_advisor.tune.plot import trajectory_svg
-    from ncu_advisor.tune.session import make_limits, plan_tune
+    from ncu_advisor.collect.tune.emit import write_tuned_variant
+    from ncu_advisor.collect.tune.loop import ChildBackend, RuleRecommender, run_tune
+    from ncu_advisor.render.plot import trajectory_svg
+    from ncu_advisor.collect.tune.session import make_limits, plan_tune
 
     if (
         budget < 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ncu_advisor.render.report_data import ReportData, gpu_name, variant_failures
+from ncu_advisor.analysis.report_data import ReportData, gpu_name, variant_failures
 
 
 def render_junit(data: ReportData, *, fail_on: str | None = "error") -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import math
 
-from ncu_advisor.render.report_data import (
+from ncu_advisor.analysis.report_data import (
     DRAM_BYTES,
     FLOP_COUNTERS,
     OCCUPANCY_LIMITS,

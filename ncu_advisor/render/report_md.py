@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ncu_advisor.render.report_data import ReportData, VariantSummary, gpu_name
+from ncu_advisor.analysis.report_data import ReportData, VariantSummary, gpu_name
 
 #: How many findings per variant the markdown lists in full (the rest are counted).
 MAX_FINDINGS_PER_VARIANT = 8

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from ncu_advisor import __version__
-from ncu_advisor.render.report_data import ReportData, gpu_name
+from ncu_advisor.analysis.report_data import ReportData, gpu_name
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"

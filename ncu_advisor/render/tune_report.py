@@ -1,6 +1,6 @@
 """Reports of a `tune` run directory (``tune.json``): markdown, self-contained HTML, JSON and CSV.
 
-The HTML page embeds the time-per-trial plot (``ncu_advisor.tune.plot.trajectory_svg``) inline, beside the
+The HTML page embeds the time-per-trial plot (``ncu_advisor.render.plot.trajectory_svg``) inline, beside the
 trajectory table, the metrics each kept trial moved, the rules' notes per configuration, and the final
 configuration ready to paste. Like the profile-run report it needs no network and runs no script from
 outside the file.
@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor.tune.space import TuneConfig
-from ncu_advisor.tune.trajectory import Trajectory, summary_rows
+from ncu_advisor.collect.tune.space import TuneConfig
+from ncu_advisor.analysis.trajectory import Trajectory, summary_rows
 
 #: Formats a tune run can be rendered in (JUnit and SARIF describe findings of a profile run).
 TUNE_FORMATS = ("md", "html", "json", "csv")
@@ -42,7 +42,7 @@ def speedup(trajectory: Trajectory) -> float | None:
 
 def paste(trajectory: Trajectory) -> str | None:
     """The best configuration as the tune command printed it (the pin method decides the form)."""
-    from ncu_advisor.tune.emit import METHOD_LAUNCH, paste_text  # noqa: PLC0415
+    from ncu_advisor.collect.tune.emit import METHOD_LAUNCH, paste_text  # noqa: PLC0415
 
     if trajectory.best is None:
         return None
@@ -145,7 +145,7 @@ def _label(config: dict[str, Any]) -> str:
 def render_tune_html(trajectory: Trajectory, run_dir: Path | None = None) -> str:
     """One self-contained HTML page: the time-per-trial plot inline, then the markdown report as HTML."""
     from ncu_advisor.render.report_html import _markdown_to_html, html_page  # noqa: PLC0415
-    from ncu_advisor.tune.plot import trajectory_svg  # noqa: PLC0415
+    from ncu_advisor.render.plot import trajectory_svg  # noqa: PLC0415
 
     title = f"ncu-advisor tune: {trajectory.variant} / {trajectory.kernel}"
     legend = (

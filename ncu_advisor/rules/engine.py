@@ -26,7 +26,7 @@ import pandas as pd
 from ncu_advisor.errors import InputError
 from ncu_advisor.model import Finding, Proposal, Severity
 from ncu_advisor.rules.schema import Rule
-from ncu_advisor.source import SourceFacts, facts_for
+from ncu_advisor.kernelsrc.facts import SourceFacts, facts_for
 
 STAGE_CHOICES = ("auto", "all", "block-size", "fine-tune")
 
@@ -249,7 +249,7 @@ def evaluate(
     Returns:
         One ``KernelResult`` per row, in table order; findings sorted by estimated effect, largest first.
     """
-    from ncu_advisor.proposals import propose  # noqa: PLC0415 - proposals import the engine's types
+    from ncu_advisor.analysis.proposals import propose  # noqa: PLC0415 - proposals import the engine's types
 
     # Reports keep metadata in ``table.attrs``, which pandas deep-copies on every column access: drop it
     # from a shallow view so that reading ~20 columns stays cheap on large tables.

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ncu_advisor.rules import evaluate, load_rules
-from ncu_advisor.source import analyze_file
+from ncu_advisor.kernelsrc.facts import analyze_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_DIR = REPO_ROOT / "tests" / "fixtures" / "rules"
@@ -31,7 +31,8 @@ def _relative(path: Path) -> str:
 
 def collect(paths: list[Path], source: Path | None) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Per rule id: ``{"fire": [case...], "quiet": [case...]}`` over every launch of ``paths``."""
-    from ncu_advisor import report, rundir  # noqa: PLC0415
+    from ncu_advisor import rundir  # noqa: PLC0415
+    from ncu_advisor.ingest import readers as report  # noqa: PLC0415
 
     rules = load_rules()
     cases: dict[str, dict[str, list[dict[str, Any]]]] = {r.id: {"fire": [], "quiet": []} for r in rules}

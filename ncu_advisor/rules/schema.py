@@ -23,7 +23,7 @@ Stage = Literal["block-size", "fine-tune", "bottleneck"]
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_PREFIXES = ("gpu_", "src_")
 
-#: Facts ``ncu_advisor.source`` gives rules (prefix ``src_``); ``src_block_<param>`` is added per kernel
+#: Facts ``ncu_advisor.kernelsrc.facts`` gives rules (prefix ``src_``); ``src_block_<param>`` is added per kernel
 #: for each ``BLOCK*`` constexpr parameter (``src_block_m`` for ``BLOCK_M``).
 SOURCE_FACTS = (
     "src_num_loads",

@@ -79,7 +79,7 @@ def _check_passes(run: rundir.LoadedRun, name: str) -> None:
 
 def test_faults_are_recorded_and_the_other_variants_still_run(tmp_path: Path) -> None:
     """One run of the fault file with --expand-autotune: every fault recorded, the rest measured."""
-    source = pytest.importorskip("ncu_advisor.source")
+    source = pytest.importorskip("ncu_advisor.kernelsrc.facts")
     (tuned_kernel,) = [k for k in source.analyze_file(FAULTS).kernels if k.autotune_configs]
     tuned = [f"ModelNew_tuned@cfg{i}" for i in range(len(tuned_kernel.autotune_configs))]
     args = [str(FAULTS), "--expand-autotune", "--timeout", "60", "--reps", "3"]

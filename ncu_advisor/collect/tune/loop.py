@@ -4,7 +4,7 @@ The loop itself (``run_tune``) knows nothing of processes or GPUs: it calls two 
 
 - ``measure(config)`` -> ``Measurement``: run the variant with ``config`` pinned (None: as written) and
   return its timing repetitions, correctness and Triton register counts (``ChildBackend.measure``: a bare
-  child process, ``python -m ncu_advisor.profile.child FILE CLASS --mode bench --override JSON``);
+  child process, ``python -m ncu_advisor.collect.profile.child FILE CLASS --mode bench --override JSON``);
 - ``recommend(config, measurement)`` -> ``Recommendation``: the moves the firing rules ask for from that
   configuration (``RuleRecommender``: ncu metrics of one NVTX-ranged call, or, without ncu, the Triton
   register counts, evaluated by the rule set with the source facts, plus the loop-invariant-load analysis).
@@ -28,18 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from ncu_advisor.errors import AdvisorError
-from ncu_advisor.tune.invariant import (
+from ncu_advisor.kernelsrc.invariant import (
     InvariantLoad,
     kernel_assignments,
     loop_extents,
     resolve_extent,
     suggested_block,
 )
-from ncu_advisor.tune.space import Candidate, Limits, Move, TuneConfig, generate_candidates
-from ncu_advisor.tune.trajectory import Trajectory, Trial
+from ncu_advisor.collect.tune.space import Candidate, Limits, Move, TuneConfig, generate_candidates
+from ncu_advisor.analysis.trajectory import Trajectory, Trial
 
 MIN_GAIN = 0.02
-TUNE_CHILD_MODULE = "ncu_advisor.tune.child"
+TUNE_CHILD_MODULE = "ncu_advisor.collect.tune.child"
 INVARIANT_RULE = "SRC-INVARIANT-LOAD"
 #: After a kept step along one BLOCK dimension, the same step again, with the measured gain as its effect.
 REPEAT_RULE = "TUNE-REPEAT"
@@ -350,7 +350,7 @@ def _proposed_by_rule(current: TuneConfig, config: TuneConfig, moves: list[Move]
 
 
 def _rule_candidate(current: TuneConfig, config: TuneConfig, moves: list[Move]) -> Candidate | None:
-    from ncu_advisor.tune.space import _apply  # noqa: PLC0415 - the one move interpreter
+    from ncu_advisor.collect.tune.space import _apply  # noqa: PLC0415 - the one move interpreter
 
     blocks = [k for k, _ in current.params if k.upper().startswith("BLOCK")]
     for move in sorted(moves, key=lambda mv: -mv.effect):
@@ -513,7 +513,7 @@ class RuleRecommender:
 
     Args:
         kernel: the tuned kernel's name.
-        source: ``ncu_advisor.source.SourceFacts`` of the kernel file.
+        source: ``ncu_advisor.kernelsrc.facts.SourceFacts`` of the kernel file.
         rules: the loaded rule set.
         invariant: the kernel's invariant loads.
         profile: ``(config, measurement) -> tidy table or None`` (ncu); None uses the Triton register
@@ -618,7 +618,7 @@ def _pinned_source(source: Any, kernel: str, config: TuneConfig) -> Any:
 
 # --------------------------------------------------------------------------------------- child backend
 class ChildBackend:
-    """Measures and profiles configurations in child processes (``ncu_advisor.profile.child``).
+    """Measures and profiles configurations in child processes (``ncu_advisor.collect.profile.child``).
 
     Each trial gets ``run_dir/trials/NNN/`` with ``result.json``, ``child.log`` and, when profiled,
     ``profile.ncu-rep`` and ``ncu.log``.
@@ -650,7 +650,7 @@ class ChildBackend:
         return json.dumps(config.override(self.kernel), sort_keys=True)
 
     def _argv(self, config: TuneConfig | None, mode: str, folder: Path, out: Path) -> list[str]:
-        from ncu_advisor.profile import runner  # noqa: PLC0415
+        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
 
         argv = runner.child_command(
             self.options.python,
@@ -675,7 +675,7 @@ class ChildBackend:
 
     def measure(self, config: TuneConfig | None) -> Measurement:
         """Run the bare child (correctness + do_bench reps + n_regs) with ``config`` pinned."""
-        from ncu_advisor.profile import runner  # noqa: PLC0415
+        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
 
         folder = self._folder(f"{self.count:03d}")
         self.count += 1
@@ -695,8 +695,8 @@ class ChildBackend:
         """One ncu run of ``config`` (None without ncu or when the run failed: the rules then use n_regs)."""
         if self.ncu is None:
             return None
-        from ncu_advisor.profile import ncu as ncu_module  # noqa: PLC0415
-        from ncu_advisor.profile import runner  # noqa: PLC0415
+        from ncu_advisor.collect.profile import ncu as ncu_module  # noqa: PLC0415
+        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
 
         folder = self._folder(f"profile-{self.profiles:03d}")
         self.profiles += 1
@@ -717,7 +717,7 @@ class ChildBackend:
         runner.judge_ncu(process, log, report, self.options.timeout_s, outcome)
         if outcome.status in ("failed", "crashed", "timeout") or not report.is_file():
             return None
-        from ncu_advisor.report import read_report  # noqa: PLC0415
+        from ncu_advisor.ingest.readers import read_report  # noqa: PLC0415
 
         try:
             table = read_report(report, variant=self.variant_class)

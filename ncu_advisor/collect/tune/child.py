@@ -1,9 +1,9 @@
 """The profile child with a pinned configuration:
-``python -m ncu_advisor.tune.child FILE CLASS --override JSON
+``python -m ncu_advisor.collect.tune.child FILE CLASS --override JSON
 --override-record RECORD.json [child options...]``.
 
-It runs ``ncu_advisor.profile.child`` unchanged (same modes, result JSON, exit codes), with one difference:
-right after the kernel file is imported, ``ncu_advisor.tune.pin.apply_override`` pins the kernel named in
+It runs ``ncu_advisor.collect.profile.child`` unchanged (same modes, result JSON, exit codes), with one difference:
+right after the kernel file is imported, ``ncu_advisor.collect.tune.pin.apply_override`` pins the kernel named in
 the override (see that module for how). What the pin recorded (the method, the variant's own launch
 parameters, the launch's integer arguments) is written to ``--override-record`` when the child ends.
 Done as a wrapper so the profile child's own code stays as its owner wrote it.
@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor.profile import child as profile_child
-from ncu_advisor.tune.pin import PinError, apply_override, parse_override
+from ncu_advisor.collect.profile import child as profile_child
+from ncu_advisor.collect.tune.pin import PinError, apply_override, parse_override
 
 
 def main(argv: list[str] | None = None) -> int:

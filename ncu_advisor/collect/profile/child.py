@@ -1,6 +1,6 @@
 """Runs one variant of a kernel file in its own process: the only part of ``profile`` that executes user code.
 
-Invoked as ``python -m ncu_advisor.profile.child FILE CLASS --mode {bench,ncu} --out RESULT.json``:
+Invoked as ``python -m ncu_advisor.collect.profile.child FILE CLASS --mode {bench,ncu} --out RESULT.json``:
 
 - ``--mode bench`` (bare, one process per variant): build the reference and the variant with the same init
   inputs, copy the reference's parameters into the variant, check the variant against a float64 run of the
@@ -421,7 +421,7 @@ def run_ncu(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the child process; see the module docstring for arguments and exit codes."""
-    parser = argparse.ArgumentParser(prog="python -m ncu_advisor.profile.child")
+    parser = argparse.ArgumentParser(prog="python -m ncu_advisor.collect.profile.child")
     parser.add_argument("file", type=Path)
     parser.add_argument("variant", help="the class to build (Model with --reference-only)")
     parser.add_argument("--mode", choices=["bench", "ncu"], default="bench")

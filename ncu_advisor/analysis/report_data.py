@@ -288,7 +288,7 @@ def _locations(
 ) -> dict[tuple[str, str], SourceLocation]:
     if kernel_copy is None or kernel_path is None:
         return {}
-    from ncu_advisor.source import analyze_file  # noqa: PLC0415 - only needed with a kernel copy
+    from ncu_advisor.kernelsrc.facts import analyze_file  # noqa: PLC0415 - only needed with a kernel copy
 
     try:
         facts = analyze_file(kernel_copy)
@@ -366,7 +366,7 @@ def build_report(
         The report data, variants in manifest order (reference first).
     """
     from ncu_advisor.rules import evaluate, load_rules  # noqa: PLC0415 - keeps renderers import-light
-    from ncu_advisor.source import analyze_file  # noqa: PLC0415
+    from ncu_advisor.kernelsrc.facts import analyze_file  # noqa: PLC0415
 
     manifest = run.manifest
     table: pd.DataFrame = run.table.reset_index(drop=True)

@@ -20,8 +20,8 @@ import ast
 from pathlib import Path
 
 from ncu_advisor.errors import KernelFileError, OutputError
-from ncu_advisor.source import class_config_literals
-from ncu_advisor.tune.space import TuneConfig
+from ncu_advisor.kernelsrc.facts import class_config_literals
+from ncu_advisor.collect.tune.space import TuneConfig
 
 METHOD_AUTOTUNE = "autotune-configs"
 METHOD_CLASS_CONFIG = "class-config"

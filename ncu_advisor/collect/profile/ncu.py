@@ -169,7 +169,7 @@ def build_ncu_command(
     Args:
         ncu: the ncu executable.
         report_base: the report path without ``.ncu-rep`` (ncu appends it).
-        target: the command ncu starts (python -m ncu_advisor.profile.child ... --mode ncu).
+        target: the command ncu starts (python -m ncu_advisor.collect.profile.child ... --mode ncu).
         metrics: the metrics to collect.
         clock_control: ``none`` or ``base``.
         cache_control: ``all`` or ``none``.

@@ -2,7 +2,7 @@
 
 For each variant, in order:
 
-1. a bare child (``python -m ncu_advisor.profile.child FILE CLASS --mode bench``): build, correctness check
+1. a bare child (``python -m ncu_advisor.collect.profile.child FILE CLASS --mode bench``): build, correctness check
    against the reference, ``do_bench`` timings (``reps`` medians), Triton ``n_regs``/``n_spills``;
 2. unless step 1 failed, crashed or timed out: the same child under ncu (``--mode ncu``), which profiles the
    one call made inside the NVTX range ``ncu_advisor`` after warm-up.
@@ -30,14 +30,14 @@ from typing import Any
 
 from ncu_advisor import __version__, rundir
 from ncu_advisor.errors import EnvironmentNotReady
-from ncu_advisor.profile import child as child_module
-from ncu_advisor.profile import ncu as ncu_module
-from ncu_advisor.profile.variants import REFERENCE_CLASS, Variant
+from ncu_advisor.collect.profile import child as child_module
+from ncu_advisor.collect.profile import ncu as ncu_module
+from ncu_advisor.collect.profile.variants import REFERENCE_CLASS, Variant
 from ncu_advisor.rundir import merge_triton_counts  # noqa: F401  (tune calls runner.merge_triton_counts)
 
-CHILD_MODULE = "ncu_advisor.profile.child"
+CHILD_MODULE = "ncu_advisor.collect.profile.child"
 REFERENCE_NAME = "Model"
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 FAILED_STATUSES = ("failed", "timeout", "crashed")
 
 #: Progress callback: (variant name, step) with step in build, check, time, profile, done.

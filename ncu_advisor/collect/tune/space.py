@@ -76,7 +76,7 @@ class TuneConfig:
         return cls.make(dict(data.get("params") or {}), int(data["num_warps"]), int(data["num_stages"]))
 
     def override(self, kernel: str) -> dict[str, Any]:
-        """The child's ``--override`` payload (see ``ncu_advisor.tune.pin``)."""
+        """The child's ``--override`` payload (see ``ncu_advisor.collect.tune.pin``)."""
         return {"kernel": kernel, **self.as_dict()}
 
     def differs_in(self, other: TuneConfig) -> int:

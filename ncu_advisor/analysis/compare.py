@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ncu_advisor.errors import RunError
-from ncu_advisor.render.report_data import (
+from ncu_advisor.analysis.report_data import (
     DRAM_PCT,
     L2_HIT,
     REFERENCE_NAME,

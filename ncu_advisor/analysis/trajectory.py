@@ -22,7 +22,7 @@ from typing import Any
 
 from ncu_advisor import rundir
 from ncu_advisor.errors import RunError
-from ncu_advisor.tune.space import TuneConfig
+from ncu_advisor.collect.tune.space import TuneConfig
 
 FORMAT_VERSION = 1
 KIND = "ncu-advisor-tune"

@@ -84,7 +84,7 @@ class KernelFacts:
     #: class name -> its ``config = dict(...)`` literal values (the convention of kernels/*.py variants).
     variant_configs: dict[str, dict[str, int]] = field(default_factory=dict)
     #: (loop line, load line) of each ``tl.load`` repeated by a loop it does not depend on
-    #: (``ncu_advisor.tune.invariant``).
+    #: (``ncu_advisor.kernelsrc.invariant``).
     invariant_loads: tuple[tuple[int, int], ...] = ()
 
     def launch_params_key(self) -> tuple[tuple[str, int], ...]:
@@ -475,7 +475,7 @@ def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFa
 
 
 def _invariant_loads(function: ast.FunctionDef) -> tuple[tuple[int, int], ...]:
-    from ncu_advisor.tune.invariant import find_invariant_loads_in_function  # noqa: PLC0415
+    from ncu_advisor.kernelsrc.invariant import find_invariant_loads_in_function  # noqa: PLC0415
 
     return tuple((f.loop_line, f.load_line) for f in find_invariant_loads_in_function(function))
 

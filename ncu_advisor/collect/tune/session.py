@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ncu_advisor.errors import AdvisorError, InputError, KernelFileError
-from ncu_advisor.tune.emit import METHOD_CLASS_CONFIG, class_config_values, pin_method
-from ncu_advisor.tune.invariant import InvariantLoad, find_invariant_loads_in_source
-from ncu_advisor.tune.loop import Measurement, extents_for
-from ncu_advisor.tune.space import Limits, TuneConfig, shared_estimate
+from ncu_advisor.collect.tune.emit import METHOD_CLASS_CONFIG, class_config_values, pin_method
+from ncu_advisor.kernelsrc.invariant import InvariantLoad, find_invariant_loads_in_source
+from ncu_advisor.collect.tune.loop import Measurement, extents_for
+from ncu_advisor.collect.tune.space import Limits, TuneConfig, shared_estimate
 
 
 @dataclass
@@ -41,13 +41,13 @@ def plan_tune(kernel_file: Path, variant: str, kernel: str | None = None) -> Tun
     Raises:
         KernelFileError / InputError: no such variant, no Triton kernel reached, several without --kernel.
     """
-    from ncu_advisor.profile.variants import (
+    from ncu_advisor.collect.profile.variants import (
         kernels_reached,
         list_variants,
         parse_kernel_file,
         select_variants,
     )
-    from ncu_advisor.source import analyze_file
+    from ncu_advisor.kernelsrc.facts import analyze_file
 
     kernel_file = Path(kernel_file)
     info = list_variants(kernel_file)

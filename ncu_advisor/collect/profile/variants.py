@@ -11,7 +11,7 @@ Kernel-file convention (KernelBench style):
 
 ``--expand-autotune`` turns a variant that launches an ``@triton.autotune`` kernel into one variant per
 config, ``<variant>@cfg<i>``; the child pins the config by replacing the Autotuner's ``configs`` with that one
-config before the first call. Configs are counted by ``ncu_advisor.source.analyze_file``.
+config before the first call. Configs are counted by ``ncu_advisor.kernelsrc.facts.analyze_file``.
 """
 
 from __future__ import annotations
@@ -210,13 +210,13 @@ def expand_autotune(info: KernelFileInfo, variants: list[Variant]) -> list[Varia
     ``<variant>@<kernel>.cfg<i>`` per kernel and config (the other kernels keep autotuning).
 
     Raises:
-        InputError: ``ncu_advisor.source`` (the static source analyser) is not available.
+        InputError: ``ncu_advisor.kernelsrc.facts`` (the static source analyser) is not available.
     """
     try:
-        from ncu_advisor.source import analyze_file
+        from ncu_advisor.kernelsrc.facts import analyze_file
     except ImportError:
         raise InputError(
-            "--expand-autotune needs ncu_advisor.source, which is not installed",
+            "--expand-autotune needs ncu_advisor.kernelsrc.facts, which is not installed",
             hint="run without --expand-autotune",
         ) from None
     facts = analyze_file(info.path)

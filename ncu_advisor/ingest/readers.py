@@ -432,7 +432,7 @@ def _report_bytes(path: Path) -> bytes:
 
 def _read_binary_direct(path: Path, variant: str | None, *, strict: bool) -> pd.DataFrame | None:
     """The table through ``ncurep``; None when the file needs ``ncu_report`` (unless ``strict``)."""
-    from ncu_advisor import ncurep
+    from ncu_advisor.ingest import ncurep
 
     data = _report_bytes(path)
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ncu_advisor.tune.trajectory import Trajectory
+from ncu_advisor.analysis.trajectory import Trajectory
 
 COLOURS = {"start": "#4e79a7", "kept": "#59a14f", "reverted": "#bab0ac", "rejected": "#e15759"}
 WIDTH_PER_TRIAL = 36

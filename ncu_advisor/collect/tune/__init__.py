@@ -9,5 +9,5 @@ Modules:
     plot         the time-per-trial SVG (``tune.svg``)
     emit         the final config as paste-ready text, and ``--write``: a ``ModelNew_<variant>_tuned`` class
     session      the tuned kernel, start config and limits of one kernel file and variant
-    child        ``python -m ncu_advisor.tune.child``: the profile child with a pinned configuration
+    child        ``python -m ncu_advisor.collect.tune.child``: the profile child with a pinned configuration
 """

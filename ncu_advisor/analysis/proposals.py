@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ncu_advisor.model import Proposal
-from ncu_advisor.source import KernelFacts
+from ncu_advisor.kernelsrc.facts import KernelFacts
 
 if TYPE_CHECKING:
     from ncu_advisor.rules.schema import Rule
