@@ -22,7 +22,7 @@ from typing import Any
 
 from ncu_advisor import rundir
 from ncu_advisor.errors import RunError
-from ncu_advisor.collect.tune.space import TuneConfig
+from ncu_advisor.model import LaunchConfig
 
 FORMAT_VERSION = 1
 KIND = "ncu-advisor-tune"
@@ -35,7 +35,7 @@ class Trial:
     """One measured (or rejected) configuration."""
 
     index: int
-    config: TuneConfig
+    config: LaunchConfig
     rule: str
     effect: float
     reason: str
@@ -58,7 +58,7 @@ class Trial:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Trial:
         values = dict(data)
-        values["config"] = TuneConfig.from_dict(values["config"])
+        values["config"] = LaunchConfig.from_dict(values["config"])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -70,16 +70,16 @@ class Trajectory:
     kernel_file: str
     variant: str
     kernel: str
-    start: TuneConfig
+    start: LaunchConfig
     options: dict[str, Any] = field(default_factory=dict)
     trials: list[Trial] = field(default_factory=list)
-    best: TuneConfig | None = None
+    best: LaunchConfig | None = None
     best_median_ms: float | None = None
     stop_reason: str | None = None
     complete: bool = False
     environment: dict[str, Any] = field(default_factory=dict)
 
-    def tried(self) -> set[TuneConfig]:
+    def tried(self) -> set[LaunchConfig]:
         return {t.config for t in self.trials}
 
     def measured_trials(self) -> int:
@@ -109,10 +109,10 @@ class Trajectory:
             kernel_file=data["kernel_file"],
             variant=data["variant"],
             kernel=data["kernel"],
-            start=TuneConfig.from_dict(data["start"]),
+            start=LaunchConfig.from_dict(data["start"]),
             options=dict(data.get("options") or {}),
             trials=[Trial.from_json(t) for t in data.get("trials") or []],
-            best=TuneConfig.from_dict(data["best"]) if data.get("best") else None,
+            best=LaunchConfig.from_dict(data["best"]) if data.get("best") else None,
             best_median_ms=data.get("best_median_ms"),
             stop_reason=data.get("stop_reason"),
             complete=bool(data.get("complete")),

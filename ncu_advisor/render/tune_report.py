@@ -14,8 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor.collect.tune.space import TuneConfig
-from ncu_advisor.analysis.trajectory import Trajectory, summary_rows
+from ncu_advisor.analysis.trajectory import Trajectory, Trial, summary_rows
+from ncu_advisor.model import LaunchConfig
+from ncu_advisor.render.paste import METHOD_LAUNCH, paste_text
+from ncu_advisor.render.plot import trajectory_svg
+from ncu_advisor.render.report_html import _markdown_to_html, html_page
 
 #: Formats a tune run can be rendered in (JUnit and SARIF describe findings of a profile run).
 TUNE_FORMATS = ("md", "html", "json", "csv")
@@ -29,7 +32,7 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def start_trial(trajectory: Trajectory) -> Any:
+def start_trial(trajectory: Trajectory) -> Trial | None:
     return next((t for t in trajectory.trials if t.verdict == "start"), None)
 
 
@@ -42,8 +45,6 @@ def speedup(trajectory: Trajectory) -> float | None:
 
 def paste(trajectory: Trajectory) -> str | None:
     """The best configuration as the tune command printed it (the pin method decides the form)."""
-    from ncu_advisor.collect.tune.emit import METHOD_LAUNCH, paste_text  # noqa: PLC0415
-
     if trajectory.best is None:
         return None
     options = trajectory.options
@@ -137,16 +138,13 @@ def _num(value: Any) -> str:
 
 def _label(config: dict[str, Any]) -> str:
     try:
-        return TuneConfig.from_dict(config).label()
+        return LaunchConfig.from_dict(config).label()
     except (KeyError, TypeError, ValueError):
         return json.dumps(config, sort_keys=True)
 
 
 def render_tune_html(trajectory: Trajectory, run_dir: Path | None = None) -> str:
     """One self-contained HTML page: the time-per-trial plot inline, then the markdown report as HTML."""
-    from ncu_advisor.render.report_html import _markdown_to_html, html_page  # noqa: PLC0415
-    from ncu_advisor.render.plot import trajectory_svg  # noqa: PLC0415
-
     title = f"ncu-advisor tune: {trajectory.variant} / {trajectory.kernel}"
     legend = (
         '<p class="legend">Bars: median ms of each trial, coloured by verdict '

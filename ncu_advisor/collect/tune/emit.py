@@ -19,13 +19,18 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from ncu_advisor.collect.tune.space import TuneConfig
 from ncu_advisor.errors import KernelFileError, OutputError
 from ncu_advisor.kernelsrc.facts import class_config_literals
-from ncu_advisor.collect.tune.space import TuneConfig
+from ncu_advisor.render.paste import (
+    METHOD_AUTOTUNE,
+    METHOD_CLASS_CONFIG,
+    METHOD_LAUNCH,
+    launch_values,
+    paste_text,
+)
 
-METHOD_AUTOTUNE = "autotune-configs"
-METHOD_CLASS_CONFIG = "class-config"
-METHOD_LAUNCH = "launch-kwargs"
+__all__ = ["METHOD_AUTOTUNE", "METHOD_CLASS_CONFIG", "METHOD_LAUNCH", "launch_values", "paste_text"]
 
 
 def class_config_keys(source_text: str, class_name: str) -> list[str] | None:
@@ -48,34 +53,6 @@ def pin_method(source_text: str, class_name: str, kernel_is_autotuned: bool) -> 
     if kernel_is_autotuned:
         return METHOD_AUTOTUNE
     return METHOD_CLASS_CONFIG if class_config_keys(source_text, class_name) else METHOD_LAUNCH
-
-
-def launch_values(config: TuneConfig) -> dict[str, int]:
-    return {**config.param_dict, "num_warps": config.num_warps, "num_stages": config.num_stages}
-
-
-def paste_text(
-    config: TuneConfig,
-    kernel: str,
-    method: str,
-    autotune_key: list[str] | None = None,
-    launch_line: int | None = None,
-) -> str:
-    """The final configuration, ready to paste."""
-    inner = ", ".join(f"'{k}': {v}" for k, v in config.params)
-    triton_config = (
-        f"triton.Config({{{inner}}}, num_warps={config.num_warps}, num_stages={config.num_stages})"
-    )
-    if method == METHOD_AUTOTUNE:
-        key = ", ".join(repr(k) for k in (autotune_key or []))
-        return "\n".join(
-            [f"@triton.autotune(  # {kernel}", f"    configs=[{triton_config}],", f"    key=[{key}],", ")"]
-        )
-    values = ", ".join(f"{k}={v}" for k, v in launch_values(config).items())
-    where = f" (launch at line {launch_line})" if launch_line else ""
-    if method == METHOD_CLASS_CONFIG:
-        return f"config = dict({values})\n# or, as an autotune config: {triton_config}"
-    return f"{kernel}[grid](..., {values}){where}\n# or, as an autotune config: {triton_config}"
 
 
 def tuned_class_name(variant_class: str, existing: set[str]) -> str:

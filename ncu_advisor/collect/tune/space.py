@@ -23,7 +23,8 @@ rejected.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from ncu_advisor.model import LaunchConfig
 
 NEIGHBOUR_RULE = "TUNE-NEIGHBOUR"
 NEIGHBOUR_EFFECT = 0.005
@@ -33,56 +34,8 @@ STAGE_CHOICES = (2, 3, 4)
 HOPPER_SHARED_PER_BLOCK = 232448
 
 
-@dataclass(frozen=True)
-class TuneConfig:
-    """One launch configuration of one kernel: constexpr block sizes, num_warps, num_stages."""
-
-    params: tuple[tuple[str, int], ...]
-    num_warps: int
-    num_stages: int
-
-    @classmethod
-    def make(cls, params: dict[str, int], num_warps: int, num_stages: int) -> TuneConfig:
-        return cls(
-            tuple(sorted((str(k), int(v)) for k, v in params.items())), int(num_warps), int(num_stages)
-        )
-
-    @property
-    def param_dict(self) -> dict[str, int]:
-        return dict(self.params)
-
-    def replace(
-        self,
-        params: dict[str, int] | None = None,
-        num_warps: int | None = None,
-        num_stages: int | None = None,
-    ) -> TuneConfig:
-        merged = {**self.param_dict, **(params or {})}
-        return TuneConfig.make(
-            merged,
-            num_warps if num_warps is not None else self.num_warps,
-            num_stages if num_stages is not None else self.num_stages,
-        )
-
-    def label(self) -> str:
-        parts = [f"{k}={v}" for k, v in self.params]
-        return " ".join(parts + [f"w{self.num_warps}", f"s{self.num_stages}"])
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"params": self.param_dict, "num_warps": self.num_warps, "num_stages": self.num_stages}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TuneConfig:
-        return cls.make(dict(data.get("params") or {}), int(data["num_warps"]), int(data["num_stages"]))
-
-    def override(self, kernel: str) -> dict[str, Any]:
-        """The child's ``--override`` payload (see ``ncu_advisor.collect.tune.pin``)."""
-        return {"kernel": kernel, **self.as_dict()}
-
-    def differs_in(self, other: TuneConfig) -> int:
-        mine, theirs = self.param_dict, other.param_dict
-        changed = sum(1 for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        return changed + (self.num_warps != other.num_warps) + (self.num_stages != other.num_stages)
+#: The launch configuration type lives in ``ncu_advisor.model``; the tune code keeps its old name.
+TuneConfig = LaunchConfig
 
 
 @dataclass(frozen=True)
