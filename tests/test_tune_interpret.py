@@ -103,7 +103,7 @@ def main(work: Path) -> dict:
     """Pin seed 001's kernel and a zoo kernel, and run a --write class; return what happened."""
     from ncu_advisor.collect.profile.child import load_module
     from ncu_advisor.collect.tune.emit import METHOD_AUTOTUNE, METHOD_CLASS_CONFIG, METHOD_LAUNCH, write_tuned_variant
-    from ncu_advisor.collect.tune.pin import Override, PinError, apply_override
+    from ncu_advisor.collect.tune.pin import Override, apply_override
     from ncu_advisor.collect.tune.space import TuneConfig
 
     out: dict = {}
@@ -128,12 +128,15 @@ def main(work: Path) -> dict:
 
     softmax = load_module(ROOT / "kernels" / "softmax.py")
     softmax.N_ROWS, softmax.N_COLS, softmax.TAIL_GRID = 37, 100, 5
-    try:
-        apply_override(softmax, None, Override("softmax_rows_kernel", {"BLOCK_SIZE": 256}))
-        _error(softmax, "ModelNew")
-        out["fixed_grid"] = "no error"
-    except PinError as exc:
-        out["fixed_grid"] = f"PinError: {exc}"
+    # One program per row under a fixed grid (N_ROWS,): a wider BLOCK_SIZE is still correct, a narrower one
+    # than the row is wrong; the correctness check tells them apart, the pin refuses neither.
+    record = apply_override(softmax, "ModelNew", Override("softmax_rows_kernel", {"BLOCK_SIZE": 256}))
+    out["fixed_grid_wide_error"] = _error(softmax, "ModelNew")
+    out["fixed_grid_record"] = record.get("fixed_grid_changed")
+    narrow = load_module(ROOT / "kernels" / "softmax.py")
+    narrow.N_ROWS, narrow.N_COLS, narrow.TAIL_GRID = 37, 100, 5
+    apply_override(narrow, "ModelNew", Override("softmax_rows_kernel", {"BLOCK_SIZE": 32}))
+    out["fixed_grid_narrow_error"] = _error(narrow, "ModelNew")
 
     autotuned_path = work / "autotuned.py"
     autotuned_path.write_text(AUTOTUNED)
@@ -326,7 +329,8 @@ def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
     )
     assert result["zoo_error"] < 1e-5 and result["zoo_record"]["method"] == "class-config"
     assert result["zoo_record"]["launched_with"]["BLOCK_SIZE"] == 256
-    assert result["fixed_grid"].startswith("PinError") and "BLOCK_SIZE" in result["fixed_grid"]
+    assert result["fixed_grid_wide_error"] < 1e-5 and result["fixed_grid_record"] == ["BLOCK_SIZE"]
+    assert not result["fixed_grid_narrow_error"] < 1e-3  # wrong (or NaN): the check rejects that trial
     assert result["written_error"] < 1e-5 and result["written_seen"] == {
         "BLOCK_M": 32,
         "BLOCK_N": 64,

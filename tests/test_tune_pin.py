@@ -65,11 +65,14 @@ def test_callable_grid_follows_the_overridden_block():
     }
 
 
-def test_fixed_tuple_grid_refuses_a_block_change_but_allows_warps():
+def test_fixed_tuple_grid_applies_a_block_change_and_records_it_for_the_correctness_check():
+    # One program per row: the grid (16,) does not depend on BLOCK_SIZE, so the override is correct and
+    # must not be refused; the record says which values changed under the fixed grid.
     jit = FakeJIT(["x_ptr", "n", "BLOCK_SIZE"])
-    apply_override(_module(kern=jit), None, Override("kern", {"BLOCK_SIZE": 1024}))
-    with pytest.raises(PinError, match="BLOCK_SIZE.*fixed"):
-        jit[(16,)]("ptr", 1024, BLOCK_SIZE=64)
+    record = apply_override(_module(kern=jit), None, Override("kern", {"BLOCK_SIZE": 1024}))
+    jit[(16,)]("ptr", 1024, BLOCK_SIZE=64)
+    assert jit.launches[0]["BLOCK_SIZE"] == 1024 and jit.launches[0]["grid"] == (16,)
+    assert record["fixed_grid_changed"] == ["BLOCK_SIZE"] and record["grid_callable"] is False
     jit2 = FakeJIT(["x_ptr", "n", "BLOCK_SIZE"])
     apply_override(_module(kern=jit2), None, Override("kern", {"BLOCK_SIZE": 64}, num_warps=2, num_stages=4))
     jit2[(16,)]("ptr", 1024, BLOCK_SIZE=64)
@@ -78,6 +81,7 @@ def test_fixed_tuple_grid_refuses_a_block_change_but_allows_warps():
         4,
         (16,),
     )
+    assert "fixed_grid_changed" not in jit2.__dict__  # warps/stages never touch the grid
 
 
 def test_class_config_is_overridden_when_the_variant_keeps_its_launch_values_there():

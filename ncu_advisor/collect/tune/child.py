@@ -1,11 +1,11 @@
-"""The profile child with a pinned configuration:
-``python -m ncu_advisor.collect.tune.child FILE CLASS --override JSON
---override-record RECORD.json [child options...]``.
+"""The profile child with a pinned configuration: ``python -m ncu_advisor.collect.tune.child FILE CLASS
+--override JSON --override-record RECORD.json [child options...]``.
 
-It runs ``ncu_advisor.collect.profile.child`` unchanged (same modes, result JSON, exit codes), with one difference:
-right after the kernel file is imported, ``ncu_advisor.collect.tune.pin.apply_override`` pins the kernel named in
-the override (see that module for how). What the pin recorded (the method, the variant's own launch
-parameters, the launch's integer arguments) is written to ``--override-record`` when the child ends.
+It runs ``ncu_advisor.collect.profile.child`` unchanged (same modes, result JSON, exit codes), with one
+difference: right after the kernel file is imported, ``ncu_advisor.collect.tune.pin.apply_override`` pins
+the kernel named in the override (see that module for how). What the pin recorded (the method, the variant's
+own launch parameters, the launch's integer arguments) is written to ``--override-record`` when the
+child ends.
 Done as a wrapper so the profile child's own code stays as its owner wrote it.
 """
 

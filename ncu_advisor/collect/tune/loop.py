@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ncu_advisor.analysis.trajectory import Trajectory, Trial
+from ncu_advisor.collect.tune.space import Candidate, Limits, Move, TuneConfig, generate_candidates
 from ncu_advisor.errors import AdvisorError
 from ncu_advisor.kernelsrc.invariant import (
     InvariantLoad,
@@ -35,8 +37,6 @@ from ncu_advisor.kernelsrc.invariant import (
     resolve_extent,
     suggested_block,
 )
-from ncu_advisor.collect.tune.space import Candidate, Limits, Move, TuneConfig, generate_candidates
-from ncu_advisor.analysis.trajectory import Trajectory, Trial
 
 MIN_GAIN = 0.02
 TUNE_CHILD_MODULE = "ncu_advisor.collect.tune.child"

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor.errors import AdvisorError, InputError, KernelFileError
 from ncu_advisor.collect.tune.emit import METHOD_CLASS_CONFIG, class_config_values, pin_method
-from ncu_advisor.kernelsrc.invariant import InvariantLoad, find_invariant_loads_in_source
 from ncu_advisor.collect.tune.loop import Measurement, extents_for
 from ncu_advisor.collect.tune.space import Limits, TuneConfig, shared_estimate
+from ncu_advisor.errors import AdvisorError, InputError, KernelFileError
+from ncu_advisor.kernelsrc.invariant import InvariantLoad, find_invariant_loads_in_source
 
 
 @dataclass

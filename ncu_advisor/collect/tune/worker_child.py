@@ -1,0 +1,348 @@
+"""The measurement worker: one long-lived process per GPU that measures many configurations of one kernel.
+
+``python -m ncu_advisor.collect.tune.worker_child FILE CLASS --kernel NAME [--reps N] [--rtol R]
+[--seed S] [--device cuda|cpu] [--compile-threads N] [--no-compile-ahead] [--warmup-ms MS] [--rep-ms MS]
+[--set NAME=VALUE ...]``
+
+It imports the kernel file, builds the reference and the variant
+(``ncu_advisor.collect.profile.child.build``),
+computes the reference output once (float64, on the device), then reads commands from stdin, one JSON
+object a line: ``{"id": ID, "config": {"params": {...}, "num_warps": W, "num_stages": S} | null}`` (null: as
+written), ``{"op": "stop"}``. It writes events to the protocol stream (the original
+stdout; the kernel file's own prints go to stderr), one JSON object a line:
+``{"event": "ready", "environment": ..., "build_s": ...}`` once, then per
+candidate ``{"event": "start", "id": ID}`` before it runs user code (so the parent knows the culprit if the
+process dies) and ``{"event": "result", "id": ID, "status": "ok"|"failed"|"crashed", "correct": ...,
+"reps_ms": [...], "n_regs": ..., ...}``.
+
+Compile ahead: before timing the candidates it has received, the worker compiles each of them without
+launching (``JITFunction.run(..., warmup=True)`` with the arguments captured at the first launch), inside
+Triton's ``AsyncCompileMode`` with a pool of ``--compile-threads`` threads (Triton 3.6's own parallel-compile
+hook, ``triton.runtime._async_compile``). Whether threads buy anything depends on how much of Triton's
+compile releases the GIL; it was not measured on a GPU machine when this was written (see docs/tune.md).
+Under ``TRITON_INTERPRET=1`` nothing is compiled and the step is skipped.
+
+Exit codes: 0 stopped (stdin closed or "stop"), 2 bad arguments or the file cannot be loaded, 3 no CUDA
+device, 4 a candidate crashed the CUDA context (the parent restarts the worker). torch and triton are
+imported here only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+from ncu_advisor.collect.profile import child as profile_child
+from ncu_advisor.collect.tune.pin import _jit_function, install_run_wrapper
+
+EXIT_BAD_INPUT = 2
+EXIT_NO_GPU = 3
+EXIT_CUDA_CRASH = 4
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ncu_advisor.collect.tune.worker_child")
+    parser.add_argument("file", type=Path)
+    parser.add_argument("variant")
+    parser.add_argument("--kernel", required=True)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--rtol", type=float, default=profile_child.DEFAULT_RTOL)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--compile-threads", type=int, default=1)
+    parser.add_argument("--no-compile-ahead", action="store_true")
+    parser.add_argument("--warmup-ms", type=float, default=25.0)
+    parser.add_argument("--rep-ms", type=float, default=100.0)
+    parser.add_argument("--set", action="append", default=[], help="NAME=INT: a module-level size (tests)")
+    return parser.parse_args(argv)
+
+
+class Worker:
+    """Holds the model, inputs and reference output; measures one configuration at a time."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import torch
+
+        self.torch = torch
+        self.args = args
+        self.module = profile_child.load_module(args.file)
+        for item in args.set:
+            name, _, value = item.partition("=")
+            setattr(self.module, name, int(value))
+        reference, self.model, self.inputs, self.how = profile_child.build(
+            self.module, args.variant, seed=args.seed, device=args.device
+        )
+        with torch.no_grad():
+            reference64 = copy.deepcopy(reference).double()
+            inputs64 = [t.double() if _is_float(t) else t for t in self.inputs]
+            self.expected = profile_child._tensors(reference64(*inputs64))
+        del reference64, inputs64, reference
+        self.cls = getattr(self.module, args.variant)
+        self.original_config = dict(getattr(self.cls, "config", {}) or {})
+        target = getattr(self.module, args.kernel, None)
+        if target is None:
+            raise LookupError(f"the kernel file has no kernel {args.kernel!r} at module level")
+        self.autotuner = target if isinstance(getattr(target, "configs", None), list) else None
+        self.original_configs = list(self.autotuner.configs) if self.autotuner is not None else []
+        self.jit = _jit_function(target)
+        self.forced: dict[str, int] = {}
+        self.record: dict[str, Any] = {}
+        self.captured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        install_run_wrapper(self.jit, self.forced, self.record)
+        pinned = self.jit.run
+
+        def capture(*a: Any, **kw: Any) -> Any:
+            if self.captured is None and not kw.get("warmup"):
+                self.captured = (a, {k: v for k, v in kw.items() if k not in ("grid", "warmup")})
+            return pinned(*a, **kw)
+
+        self.jit.run = capture
+
+    # -------------------------------------------------------------------------------------------- pin
+    def pin(self, config: dict[str, Any] | None) -> dict[str, int]:
+        """Pin ``config`` (None: as written); returns every value forced at the launch."""
+        self.forced.clear()
+        self.record.clear()
+        if self.original_config:
+            self.cls.config = dict(self.original_config)
+        if self.autotuner is not None:
+            self.autotuner.configs = list(self.original_configs)
+        if config is None:
+            return {}
+        values = {**dict(config.get("params") or {})}
+        for key in ("num_warps", "num_stages"):
+            if config.get(key) is not None:
+                values[key] = int(config[key])
+        if self.autotuner is not None:
+            import triton
+
+            first = self.original_configs[0]
+            params = {**dict(getattr(first, "kwargs", {}) or {}), **dict(config.get("params") or {})}
+            self.autotuner.configs = [
+                triton.Config(
+                    params,
+                    num_warps=values.get("num_warps", getattr(first, "num_warps", 4)),
+                    num_stages=values.get("num_stages", getattr(first, "num_stages", 3)),
+                    pre_hook=getattr(first, "pre_hook", None),
+                )
+            ]
+            return values
+        in_dict = {k: v for k, v in values.items() if k in self.original_config}
+        if in_dict:
+            self.cls.config = {**self.original_config, **in_dict}
+        self.forced.update({k: v for k, v in values.items() if k not in self.original_config})
+        return values
+
+    # --------------------------------------------------------------------------------- compile ahead
+    def compile_ahead(self, configs: list[dict[str, Any] | None]) -> float:
+        """Compile ``configs`` without launching (needs one launch captured first); returns seconds."""
+        if self.args.no_compile_ahead or self.captured is None or os.environ.get("TRITON_INTERPRET") == "1":
+            return 0.0
+        from concurrent.futures import ThreadPoolExecutor
+
+        from triton.runtime._async_compile import AsyncCompileMode
+
+        args, kwargs = self.captured
+        t0 = time.perf_counter()
+        run = type(self.jit).run
+        with ThreadPoolExecutor(max(1, self.args.compile_threads)) as pool:
+            with AsyncCompileMode(pool, ignore_errors=True):
+                for config in configs:
+                    if config is None:
+                        continue
+                    values = dict(config.get("params") or {})
+                    values.update({k: int(config[k]) for k in ("num_warps", "num_stages") if config.get(k)})
+                    try:
+                        run(self.jit, *args, grid=None, warmup=True, **{**kwargs, **values})
+                    except Exception:  # noqa: BLE001 - the real launch reports it, for that candidate only
+                        continue
+        return time.perf_counter() - t0
+
+    # --------------------------------------------------------------------------------------- measure
+    def measure(self, config: dict[str, Any] | None) -> dict[str, Any]:
+        """Check then time ``config``; the result event's fields (never raises for a candidate's failure)."""
+        torch = self.torch
+        out: dict[str, Any] = {"status": "ok"}
+        t0 = time.perf_counter()
+        try:
+            self.pin(config)
+            with torch.no_grad(), profile_child._LaunchRecorder() as recorder:
+                check = self._check()
+                out["check_s"] = round(time.perf_counter() - t0, 4)
+                out["correct"] = check["passed"]
+                out["rel_l2_error"] = check.get("rel_l2_error")
+                if not check["passed"]:
+                    out["reason"] = "; ".join(check["problems"])
+                else:
+                    out["reps_ms"] = self._bench()
+        except Exception as exc:  # noqa: BLE001 - one candidate's compile error / OutOfResources / crash
+            text = f"{type(exc).__name__}: {_first_line(exc)}"
+            crashed = profile_child._is_cuda_crash(exc)
+            out.update(status="crashed" if crashed else "failed", reason=text)
+            if not crashed:
+                traceback.print_exc(file=sys.stderr)
+            return out
+        finally:
+            out["launched_with"] = dict(self.record.get("launched_with") or {})
+            out["int_args"] = dict(self.record.get("int_args") or {})
+            if self.record.get("fixed_grid_changed"):
+                out["fixed_grid_changed"] = list(self.record["fixed_grid_changed"])
+        info = next(
+            (
+                profile_child.describe_compiled(c)
+                for n, c in recorder.launched.items()
+                if n == self.args.kernel
+            ),
+            {},
+        )
+        out.update({k: info.get(k) for k in ("n_regs", "n_spills", "shared")})
+        out["seconds"] = round(time.perf_counter() - t0, 4)
+        return out
+
+    def _check(self) -> dict[str, Any]:
+        torch = self.torch
+        for tensor in self.expected:  # poison: an output the kernel never writes reads as NaN
+            poison = torch.full(tensor.shape, float("nan"), dtype=torch.float32, device=tensor.device)
+            del poison
+        got = profile_child._tensors(self.model(*self.inputs))
+        if self.args.device != "cpu":
+            torch.cuda.synchronize()
+        problems: list[str] = []
+        errors: list[float] = []
+        if len(got) != len(self.expected):
+            problems.append(f"{len(got)} outputs, the reference gives {len(self.expected)}")
+        for i, (value, exp) in enumerate(zip(got, self.expected, strict=False)):
+            if tuple(value.shape) != tuple(exp.shape):
+                problems.append(
+                    f"output {i} has shape {tuple(value.shape)}, the reference {tuple(exp.shape)}"
+                )
+                continue
+            value64 = value.double()
+            if not bool(torch.isfinite(value64).all()):
+                problems.append(f"output {i} has NaN/inf values (unwritten or overflowed)")
+            errors.append(float((value64 - exp).norm() / max(float(exp.norm()), 1e-30)))
+        if errors and max(errors) > self.args.rtol:
+            problems.append(f"relative L2 error {max(errors):.3g} > tolerance {self.args.rtol:g}")
+        return {"passed": not problems, "problems": problems, "rel_l2_error": max(errors) if errors else None}
+
+    def _bench(self) -> list[float]:
+        def call() -> Any:
+            return self.model(*self.inputs)
+
+        if self.args.device == "cpu":  # the interpreter (tests): do_bench needs a GPU driver; a wall clock
+            times = []
+            for _ in range(self.args.reps):
+                t0 = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - t0) * 1e3)
+            return times
+        import triton.testing
+
+        return [
+            float(
+                triton.testing.do_bench(
+                    call, warmup=self.args.warmup_ms, rep=self.args.rep_ms, return_mode="median"
+                )
+            )
+            for _ in range(self.args.reps)
+        ]
+
+
+def _is_float(value: Any) -> bool:
+    return hasattr(value, "is_floating_point") and bool(value.is_floating_point())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def _reader(stream: TextIO, commands: queue.Queue[dict[str, Any] | None]) -> None:
+    for line in stream:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            command = json.loads(line)
+        except ValueError:
+            continue
+        commands.put(command if isinstance(command, dict) else None)
+    commands.put(None)
+
+
+def serve(worker: Worker, protocol: TextIO, commands: queue.Queue[dict[str, Any] | None]) -> int:
+    """The command loop: drain what is queued, compile it ahead, then measure it in order."""
+
+    def emit(event: dict[str, Any]) -> None:
+        protocol.write(json.dumps(event, default=str) + "\n")
+        protocol.flush()
+
+    while True:
+        batch = [commands.get()]
+        while True:
+            try:
+                batch.append(commands.get_nowait())
+            except queue.Empty:
+                break
+        stop = any(c is None or c.get("op") == "stop" for c in batch)
+        todo = [c for c in batch if c is not None and "id" in c]
+        if len(todo) > 1 or worker.captured is not None:
+            seconds = worker.compile_ahead([c.get("config") for c in todo])
+            if seconds:
+                emit({"event": "compiled", "ids": [c["id"] for c in todo], "seconds": round(seconds, 4)})
+        for command in todo:
+            emit({"event": "start", "id": command["id"]})
+            result = worker.measure(command.get("config"))
+            emit({"event": "result", "id": command["id"], **result})
+            if result["status"] == "crashed":  # the CUDA context is gone: the parent restarts us
+                return EXIT_CUDA_CRASH
+        if stop:
+            return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point (see the module docstring for the protocol and the exit codes)."""
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # the kernel file's prints must not corrupt the protocol stream
+    sys.stdout = sys.stderr
+    t0 = time.perf_counter()
+    try:
+        import torch
+
+        if args.device != "cpu" and not torch.cuda.is_available():
+            protocol.write(
+                json.dumps({"event": "no-gpu", "reason": "torch.cuda.is_available() is False"}) + "\n"
+            )
+            return EXIT_NO_GPU
+        worker = Worker(args)
+    except Exception as exc:  # noqa: BLE001 - the parent gets the reason as one event
+        traceback.print_exc(file=sys.stderr)
+        protocol.write(json.dumps({"event": "error", "reason": f"{type(exc).__name__}: {_first_line(exc)}"}))
+        protocol.write("\n")
+        protocol.flush()
+        return EXIT_BAD_INPUT
+    environment = profile_child.environment()
+    protocol.write(
+        json.dumps(
+            {"event": "ready", "environment": environment, "build_s": round(time.perf_counter() - t0, 3)}
+        )
+        + "\n"
+    )
+    protocol.flush()
+    commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    threading.Thread(target=_reader, args=(sys.stdin, commands), daemon=True).start()
+    return serve(worker, protocol, commands)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
