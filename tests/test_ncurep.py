@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from ncu_advisor.ingest import ncurep
+from ncu_advisor.ingest import ncu_report_reader
 from ncu_advisor.ingest import readers as report_module
 from ncu_advisor.errors import ReportError
 from tests.conftest import EXAMPLES, FIXTURES, ROOT
@@ -150,7 +151,7 @@ def test_values_without_ncu_report_module(monkeypatch: pytest.MonkeyPatch) -> No
         raise ReportError("cannot read .ncu-rep files: the ncu_report module is not installed")
 
     reference = report_module._read_binary(SMALL, None, workers=0, reader="ncu_report")
-    monkeypatch.setattr(report_module, "load_ncu_report_module", missing)
+    monkeypatch.setattr(ncu_report_reader, "load_ncu_report_module", missing)
     direct = report_module._read_binary(SMALL, None, reader="direct")
     pd.testing.assert_frame_equal(direct, reference, check_exact=True)
     assert set(direct.attrs["units"].values()) == {""}

@@ -12,6 +12,7 @@ import ncu_report
 import pandas as pd
 import pytest
 
+from ncu_advisor.ingest import ncu_report_reader
 from ncu_advisor.ingest import readers as report_module
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest.readers import read_report, read_reports, rule_results
@@ -242,7 +243,7 @@ def test_report_without_kernels(small_plain: Path, monkeypatch: pytest.MonkeyPat
         def load_report(path: str) -> _ContextWithoutKernels:
             return _ContextWithoutKernels()
 
-    monkeypatch.setattr(report_module, "load_ncu_report_module", lambda: FakeModule)
+    monkeypatch.setattr(ncu_report_reader, "load_ncu_report_module", lambda: FakeModule)
     monkeypatch.setenv(report_module.READER_ENV, "ncu_report")  # the direct reader's case: test_ncurep.py
     assert_report_error(small_plain, "no kernel launches")
 
@@ -265,9 +266,9 @@ def test_missing_ncu_report_module(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setitem(sys.modules, "ncu_report", None)
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    monkeypatch.setattr(report_module, "_candidate_ncu_python_dirs", lambda: [])
+    monkeypatch.setattr(ncu_report_reader, "_candidate_ncu_python_dirs", lambda: [])
     with pytest.raises(ReportError) as info:
-        report_module.load_ncu_report_module()
+        ncu_report_reader.load_ncu_report_module()
     assert "pip install ncu-report" in info.value.render()
 
 
@@ -300,6 +301,6 @@ def test_ncu_install_copy_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         return real_find(name, path, target)
 
     monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", staticmethod(find_spec))
-    module = report_module.load_ncu_report_module()
+    module = ncu_report_reader.load_ncu_report_module()
     assert getattr(module, "MARKER", None) == "ncu install copy"
     monkeypatch.delitem(sys.modules, "ncu_report")

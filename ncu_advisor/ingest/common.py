@@ -1,0 +1,159 @@
+"""What every report reader shares: checking an input path, reading its bytes within limits, un-gzipping,
+and building the tidy table from per-launch records.
+
+Limits (each a ``ReportError``, exit 2, naming the file and the reason):
+
+* the input must be a regular file: a FIFO would block forever and ``/dev/zero`` never ends;
+* a gzip'd report may inflate to at most ``$NCU_ADVISOR_MAX_INFLATE`` bytes (default 4 GiB): the largest
+  report recorded for this project, the 10,000-launch ``bench/data/launches10k.ncu-rep.gz``, inflates to
+  about 100 MB, and ncu_report itself needs several times the file size in memory, so a larger report is
+  unusable on the machines this runs on long before it hits the cap; a 26 MB gzip bomb inflating to 12 GB
+  stops at the cap instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import shutil
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ncu_advisor.errors import ReportError
+from ncu_advisor.table import ID_COLUMNS
+
+REPORT_MAGIC = b"NVR\x00"  # first bytes of every .ncu-rep / .nsight-cuprof-report seen (2019..2025)
+GZIP_MAGIC = b"\x1f\x8b"
+
+MAX_INFLATE_ENV = "NCU_ADVISOR_MAX_INFLATE"
+DEFAULT_MAX_INFLATE = 4 << 30  # bytes; see the module docstring for why
+
+
+def _is_gzip_name(path: Path) -> bool:
+    return path.name.endswith(".gz")
+
+
+def _base_name(path: Path) -> str:
+    return path.name[: -len(".gz")] if _is_gzip_name(path) else path.name
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise ReportError(
+            "no such file", path=path, hint="check the path; reports end in .ncu-rep, .ncu-rep.gz or .csv"
+        )
+    if path.is_dir():
+        raise ReportError("is a directory, not a report", path=path, hint="pass the report files inside it")
+
+
+def _check_magic(head: bytes, path: Path, *, unzipped: bool) -> None:
+    """Raise the not-a-report error unless ``head`` starts with the report header."""
+    if head[:4] == REPORT_MAGIC:
+        return
+    if unzipped:
+        raise ReportError(
+            "is not an Nsight Compute report (the un-gzipped file does not start with NVR)",
+            path=path,
+            hint="pass a report written by `ncu -o`",
+        )
+    raise ReportError(
+        "is not an Nsight Compute report (the file does not start with the report header NVR)",
+        path=path,
+        hint="pass a report written by `ncu -o NAME` (NAME.ncu-rep), or its CSV export with a .csv name",
+    )
+
+
+def _gzip_error(path: Path, exc: BaseException) -> ReportError:
+    return ReportError(
+        f"the gzip file is truncated or corrupt ({exc})", path=path, hint="copy or download the report again"
+    )
+
+
+
+@contextmanager
+def _plain_report_file(path: Path) -> Iterator[Path]:
+    """Yield a path to the un-gzipped report (a temp copy for ``.gz``), checking its magic bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] == GZIP_MAGIC:
+        with tempfile.TemporaryDirectory(prefix="ncu-advisor-") as tmp:
+            target = Path(tmp) / (
+                _base_name(path) if _base_name(path) != path.name else path.name + ".ncu-rep"
+            )
+            try:
+                with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise _gzip_error(path, exc) from None
+            with open(target, "rb") as handle:
+                _check_magic(handle.read(4), path, unzipped=True)
+            yield target
+        return
+    _check_magic(head, path, unzipped=False)
+    yield path
+
+
+def _format_cc(major: float | str | None, minor: float | str | None) -> str | None:
+    if major is None or minor is None or isinstance(major, str) or isinstance(minor, str):
+        return None
+    if math.isnan(major) or math.isnan(minor):
+        return None
+    return f"{int(major)}.{int(minor)}"
+
+
+
+def _report_bytes(path: Path) -> bytes:
+    """The un-gzipped bytes of a binary report, with the same checks as ``_plain_report_file``."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _gzip_error(path, exc) from None
+        _check_magic(data, path, unzipped=True)
+    else:
+        _check_magic(data, path, unzipped=False)
+    return data
+
+
+def _core_fallbacks(table: pd.DataFrame) -> dict[str, str]:
+    """Core metrics that some launch of ``table`` only has under a fallback name: name -> fallback(s)."""
+    from ncu_advisor.metrics import CORE_METRICS, fallbacks_used
+
+    return fallbacks_used(table, CORE_METRICS)
+
+
+def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.DataFrame:
+    """Build the table once from per-launch dicts: id columns first, then metrics sorted by name.
+
+    Numeric metric columns are float64 (None -> NaN), string metrics keep their strings, and a metric
+    with no value in any launch is an all-NaN float column.
+    """
+    table = pd.DataFrame.from_records(records)
+    metric_names = sorted(name for name in table.columns if name not in ID_COLUMNS)
+    table = table.reindex(columns=[*ID_COLUMNS, *metric_names])
+    for name in ("range", "action"):
+        table[name] = table[name].astype("Int64")
+    for name in ID_COLUMNS:
+        if name not in ("range", "action"):
+            table[name] = table[name].astype(object).where(table[name].notna(), None)
+    for name in metric_names:
+        column = table[name]
+        if column.dtype == object and column.isna().all():
+            table[name] = column.astype("float64")
+    table.attrs["units"] = {name: units.get(name, "") for name in metric_names}
+    table.attrs["fallbacks"] = _core_fallbacks(table)
+    return table
+
+
+def _is_csv(path: Path) -> bool:
+    return _base_name(path).lower().endswith(".csv")
+
+

@@ -1,0 +1,462 @@
+"""Reading binary reports through NVIDIA's ``ncu_report`` module: the only place that imports it.
+
+``ncu_report`` is imported inside functions, so the rest of the package imports without it. Every value is
+what ``metric.value()`` gives (numbers as float, strings as str). Large reports are read in forked worker
+processes (see ``PARALLEL_MIN_LAUNCHES``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from ncu_advisor.errors import ReportError
+from ncu_advisor.ingest.common import _build_table, _check_exists, _format_cc, _is_csv, _plain_report_file
+
+_INSTALL_HINT = "pip install ncu-report, or install Nsight Compute so that <ncu install>/extras/python exists"
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding the ncu_report module
+# --------------------------------------------------------------------------------------------------
+
+
+def _candidate_ncu_python_dirs() -> list[Path]:
+    """Directories that may hold ncu's own copy of ``ncu_report.py``, most likely first."""
+    ncu_paths: list[Path] = []
+    which = shutil.which("ncu")
+    if which:
+        ncu_paths.append(Path(which))
+    ncu_paths.append(Path("/usr/local/cuda/bin/ncu"))
+    ncu_paths.extend(Path(p) for p in sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"), reverse=True))
+    candidates: list[Path] = []
+    for ncu in ncu_paths:
+        if not ncu.exists():
+            continue
+        resolved = ncu.resolve()
+        # <install>/ncu (the real binary) or <install>/bin/ncu (a wrapper); /usr/local/cuda/bin/ncu is
+        # usually a symlink into /opt/nvidia/nsight-compute/<ver>/ or a script next to nsight-compute-<ver>.
+        candidates.append(resolved.parent / "extras" / "python")
+        candidates.append(resolved.parent.parent / "extras" / "python")
+        candidates.extend(
+            Path(p)
+            for p in sorted(
+                glob.glob(str(resolved.parent.parent / "nsight-compute*" / "extras" / "python")), reverse=True
+            )
+        )
+    candidates.extend(
+        Path(p) for p in sorted(glob.glob("/opt/nvidia/nsight-compute/*/extras/python"), reverse=True)
+    )
+    seen: set[Path] = set()
+    unique: list[Path] = []
+    for cand in candidates:
+        if cand not in seen:
+            seen.add(cand)
+            unique.append(cand)
+    return unique
+
+
+def load_ncu_report_module() -> ModuleType:
+    """Import ``ncu_report``: the pip package, else the copy shipped with the installed ncu.
+
+    Returns:
+        The ``ncu_report`` module.
+
+    Raises:
+        ReportError: neither the pip package nor an ncu installation with ``extras/python`` was found.
+    """
+    try:
+        import ncu_report
+
+        return ncu_report  # type: ignore[no-any-return]
+    except ImportError:
+        pass
+    for directory in _candidate_ncu_python_dirs():
+        if (directory / "ncu_report.py").exists():
+            sys.path.insert(0, str(directory))
+            try:
+                import ncu_report
+
+                return ncu_report  # type: ignore[no-any-return]
+            except ImportError:
+                sys.path.remove(str(directory))
+    raise ReportError(
+        "cannot read .ncu-rep files: the ncu_report module is not installed", hint=_INSTALL_HINT
+    )
+
+
+def _metric_value(metric: Any) -> float | str | None:
+    """A metric's value as the table holds it: float for numbers, str for strings, None when absent."""
+    if metric is None or not metric.has_value():
+        # Instanced-only metrics (e.g. FBSP.TriageCompute.*) have no aggregate value: value() says 0.0
+        # while the CSV export prints an empty cell. Missing, not zero.
+        return None
+    value = metric.value()
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value else None  # an empty string metric reads as missing, as in the CSV export
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    return str(value)
+
+
+def _nvtx_names(action: Any) -> str | None:
+    """The NVTX push/pop ranges active at the launch, outermost first, joined with " > "."""
+    try:
+        state = action.nvtx_state()
+    except Exception:  # noqa: BLE001 - older reports may lack NVTX data; the column is then empty
+        return None
+    if state is None:
+        return None
+    names: list[str] = []
+    for domain_id in state.domains():
+        domain = state.domain_by_id(domain_id)
+        if domain is None:
+            continue
+        domain_name = domain.name()
+        for range_name in domain.push_pop_ranges():
+            # Ranges of a named domain are written as ncu's --nvtx-include writes them: domain@range.
+            if domain_name and domain_name != "<default domain>":
+                names.append(f"{domain_name}@{range_name}")
+            else:
+                names.append(str(range_name))
+    return " > ".join(names) if names else None
+
+
+
+def _load_context(module: ModuleType, plain: Path, shown: Path) -> Any:
+    try:
+        context = module.load_report(str(plain))
+    except FileNotFoundError:
+        raise ReportError("no such file", path=shown) from None
+    except Exception as exc:  # noqa: BLE001 - ncu_report raises plain RuntimeErrors from C++
+        raise ReportError(
+            f"ncu_report cannot read it ({exc})", path=shown, hint="the report is corrupt; record it again"
+        ) from None
+    if context is None or not context or context.num_ranges() == 0:
+        # Measured: ncu_report returns an empty (falsy) context for a truncated or damaged file.
+        raise ReportError(
+            "the report is truncated or corrupt: ncu_report finds no ranges in it",
+            path=shown,
+            hint="copy it again or re-record it with `ncu -o`",
+        )
+    return context
+
+
+# Metrics that describe the device or the machine, not the launch: ncu stores them with every action, but
+# their values are the same for every launch on one device. They are read once per device index and copied,
+# which is most of the speed on large reports (166 of 254 metrics per launch in the 10k-launch report).
+_DEVICE_LEVEL_PREFIXES = ("device__attribute_", "nvlink__", "numa__", "c2clink__")
+_DEVICE_INDEX = "device__attribute_device_index"
+_NAMES_READ = "\x00names"  # key in a device cache: the metric-name tuple its values were read for
+# Large reports are read in forked worker processes, for two measured reasons: ncu_report holds the GIL
+# (threads do not help) and it never frees what action_by_idx parses (about 0.47 MB per launch, 4.7 GB
+# for the 10k-launch report, still held after the context is deleted); a worker's memory goes back to
+# the system when it exits. NCU_ADVISOR_READ_WORKERS=N sets the number of workers (0: read in-process).
+PARALLEL_MIN_LAUNCHES = 2000
+WORKERS_ENV = "NCU_ADVISOR_READ_WORKERS"
+
+
+def _read_actions(
+    module: ModuleType, context: Any, work: list[tuple[int, int]]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Read the metrics of the given (range, action) pairs: one dict per launch, plus the units seen.
+
+    Uses the raw SWIG functions of ``ncu_report`` (``_ncu_report``) where available: the convenience
+    wrappers cost several times more per call, and a report can hold millions of values.
+    """
+    raw = getattr(module, "_ncu_report", None)
+    metric_class = module.IMetric
+    if raw is not None:
+        metric_names = raw.IAction_metric_names
+        metric_by_name = raw.IAction_metric_by_name
+        metric_kind = raw.IMetric_kind
+        has_value = raw.IMetric_has_value
+        unit_of = raw.IMetric_unit
+        as_double, as_uint64, as_string = raw.IMetric_as_double, raw.IMetric_as_uint64, raw.IMetric_as_string
+    else:  # ncu's own copy of the module may lack the flat functions: use the methods
+        metric_names = lambda a: a.metric_names()  # noqa: E731
+        metric_by_name = lambda a, n: a.metric_by_name(n)  # noqa: E731
+        metric_kind = lambda m: m.kind()  # noqa: E731
+        has_value = lambda m: m.has_value()  # noqa: E731
+        unit_of = lambda m: m.unit()  # noqa: E731
+        as_double, as_uint64, as_string = (
+            metric_class.as_double,
+            metric_class.as_uint64,
+            metric_class.as_string,
+        )
+    to_float = {
+        metric_class.ValueKind_DOUBLE: as_double,
+        metric_class.ValueKind_FLOAT: as_double,
+        metric_class.ValueKind_UINT32: as_uint64,
+        metric_class.ValueKind_UINT64: as_uint64,
+    }
+    string_kind = metric_class.ValueKind_STRING
+    units: dict[str, str] = {}
+    numeric_getter: dict[str, Any] = {}
+    device_values: dict[Any, dict[str, Any]] = {}
+    records: list[dict[str, Any]] = []
+    ranges: dict[int, Any] = {}
+
+    def read_value(metric: Any) -> float | str | None:
+        kind = metric_kind(metric)
+        getter = to_float.get(kind)
+        if getter is not None:
+            number = getter(metric)
+            # has_value() is checked only for zeros: an instanced-only metric (no aggregate) reads 0.0.
+            if number == 0 and not has_value(metric):
+                return None
+            return float(number)
+        if kind == string_kind:
+            text = as_string(metric)
+            return text if text else None  # an empty string metric reads as missing, as in the CSV export
+        return None
+
+    # Launches of one report nearly always carry the same metric names: split them once into
+    # launch-level and device-level names and reuse the split while the names stay the same.
+    previous_names: tuple[str, ...] | None = None
+    launch_level: list[str] = []
+    device_level: list[str] = []
+    for range_index, action_index in work:
+        profiled_range = ranges.get(range_index)
+        if profiled_range is None:
+            profiled_range = ranges[range_index] = context.range_by_idx(range_index)
+        action = profiled_range.action_by_idx(action_index)
+        names = tuple(metric_names(action))
+        if names == previous_names:
+            names = previous_names  # the same object, so device caches can check it by identity
+        else:
+            previous_names = names
+            launch_level = [n for n in names if not n.startswith(_DEVICE_LEVEL_PREFIXES)]
+            device_level = [n for n in names if n.startswith(_DEVICE_LEVEL_PREFIXES)]
+            for name in names:
+                if name not in units:
+                    metric = metric_by_name(action, name)
+                    if metric is not None:
+                        units[name] = unit_of(metric) or ""
+        device_key: Any = None
+        if _DEVICE_INDEX in device_level:
+            device_key = read_value(metric_by_name(action, _DEVICE_INDEX))
+        cached_device = device_values.get(device_key) if device_key is not None else None
+        if cached_device is None or cached_device.get(_NAMES_READ) is not names:
+            cached_device = device_values.setdefault(device_key, {}) if device_key is not None else {}
+            for name in device_level:
+                metric = metric_by_name(action, name)
+                if metric is not None:
+                    cached_device[name] = read_value(metric)
+            cached_device[_NAMES_READ] = names
+        record: dict[str, Any] = {name: cached_device[name] for name in device_level if name in cached_device}
+        for name in launch_level:
+            metric = metric_by_name(action, name)
+            if metric is None:
+                continue
+            # A metric's value kind is fixed by its name: remember the numeric getter and skip kind().
+            getter = numeric_getter.get(name)
+            if getter is None:
+                getter = to_float.get(metric_kind(metric))
+                if getter is None:
+                    record[name] = read_value(metric)
+                    continue
+                numeric_getter[name] = getter
+            number = getter(metric)
+            record[name] = None if number == 0 and not has_value(metric) else float(number)
+        gpu = record.get("device__attribute_display_name")
+        record.update(
+            range=range_index,
+            action=action_index,
+            kernel=action.name(action.NameBase_FUNCTION),
+            demangled=action.name(action.NameBase_DEMANGLED),
+            nvtx=_nvtx_names(action),
+            gpu=gpu if isinstance(gpu, str) else None,
+            cc=_format_cc(
+                record.get("device__attribute_compute_capability_major"),
+                record.get("device__attribute_compute_capability_minor"),
+            ),
+        )
+        records.append(record)
+    return records, units
+
+
+def _read_actions_in_worker(
+    args: tuple[str, list[tuple[int, int]]],
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Worker-process entry: load the (un-gzipped) report and read a slice of its launches."""
+    plain, work = args
+    module = load_ncu_report_module()
+    context = module.load_report(plain)
+    return _read_actions(module, context, work)
+
+
+
+def _units_through_ncu_report(
+    head: bytes, records: list[dict[str, Any]], carriers: list[int]
+) -> dict[str, str]:
+    """Each metric's unit, which the file does not store (ncu_report takes it from NVIDIA's metric
+    library): read from ``ncu_report`` on the few launches that first carry each name. Empty without it.
+
+    ``head`` is the start of the plain report up to the block of the last carrier, a valid report of
+    its own: ncu_report needs a plain file, and a short one loads faster.
+    """
+    try:
+        module = load_ncu_report_module()
+    except ReportError:
+        return {}
+    units: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="ncu-advisor-") as tmp:
+        plain = Path(tmp) / "head.ncu-rep"
+        plain.write_bytes(head)
+        try:
+            context = module.load_report(str(plain))
+            profiled_range = context.range_by_idx(0)
+            for index in carriers:
+                action = profiled_range.action_by_idx(records[index]["action"])
+                for name in action.metric_names():
+                    if name not in units:
+                        metric = action.metric_by_name(name)
+                        if metric is not None:
+                            units[name] = metric.unit() or ""
+        except Exception:  # noqa: BLE001 - units are a convenience; the values are already read
+            pass
+    return units
+
+
+def _read_binary_ncu_report(path: Path, variant: str | None, *, workers: int | None = None) -> pd.DataFrame:
+    module = load_ncu_report_module()
+    with _plain_report_file(path) as plain:
+        context = _load_context(module, plain, path)
+        work = [
+            (range_index, action_index)
+            for range_index in range(context.num_ranges())
+            for action_index in range(context.range_by_idx(range_index).num_actions())
+        ]
+        if not work:
+            raise ReportError(
+                "the report holds no kernel launches",
+                path=path,
+                hint="check ncu's filters (-k, --nvtx-include) and re-record",
+            )
+        if workers is None:
+            workers = _default_workers(len(work))
+        if workers >= 1 and len(work) > 1 and sys.platform.startswith("linux"):
+            records, units = _read_in_processes(str(plain), work, workers)
+        else:
+            records, units = _read_actions(module, context, work)
+    for record in records:
+        record["source"] = str(path)
+        record["variant"] = variant
+    table = _build_table(records, units)
+    table.attrs["reader"] = "ncu_report"
+    return table
+
+
+def _default_workers(launches: int) -> int:
+    """Worker processes for a report of ``launches``: 0 (in-process) for small ones, else one per CPU."""
+    requested = os.environ.get(WORKERS_ENV, "").strip()
+    if requested.isdigit():
+        return int(requested)
+    if launches < PARALLEL_MIN_LAUNCHES:
+        return 0
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _read_in_processes(
+    plain: str, work: list[tuple[int, int]], workers: int
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Read contiguous slices of the launches in ``workers`` forked processes, keeping launch order."""
+    import multiprocessing
+
+    size = -(-len(work) // workers)
+    slices = [(plain, work[i : i + size]) for i in range(0, len(work), size)]
+    with multiprocessing.get_context("fork").Pool(len(slices)) as pool:
+        parts = pool.map(_read_actions_in_worker, slices)
+    records: list[dict[str, Any]] = []
+    units: dict[str, str] = {}
+    for part_records, part_units in parts:
+        records.extend(part_records)
+        for name, unit in part_units.items():
+            units.setdefault(name, unit)
+    return records, units
+
+
+
+_MESSAGE_TYPES = {  # ncu_report.MsgType_NONE/OK/OPTIMIZATION/WARNING/ERR
+    0: "none",
+    1: "ok",
+    2: "optimization",
+    3: "warning",
+    4: "error",
+}
+_SPEEDUP_TYPES = {0: None, 1: "local", 2: "global"}  # ncu_report.SpeedupType_UNKNOWN/LOCAL/GLOBAL
+
+
+def rule_results(path: str | Path) -> list[dict[str, Any]]:
+    """ncu's own guided-analysis rule results, per launch (present in ``--set``/``--section`` reports).
+
+    Args:
+        path: a binary report (``.ncu-rep`` or ``.ncu-rep.gz``).
+
+    Returns:
+        One dict per rule result: ``launch`` (row index in ``read_report`` order), ``kernel``, ``rule``
+        (identifier), ``name``, ``section``, ``type`` (ncu's message type number), ``severity``
+        (``none``/``ok``/``optimization``/``warning``/``error``), ``title``, ``message``,
+        ``speedup_type`` (``local``/``global``/None), ``speedup`` (percent, float or None) and
+        ``focus_metrics`` (list of ``{name, value, severity, info}``). Empty for ``--metrics`` reports.
+
+    Raises:
+        ReportError: as ``read_report``; CSV exports carry no rule results.
+    """
+    report_path = Path(path)
+    _check_exists(report_path)
+    if _is_csv(report_path):
+        raise ReportError(
+            "CSV exports carry no rule results", path=report_path, hint="pass the .ncu-rep file"
+        )
+    module = load_ncu_report_module()
+    results: list[dict[str, Any]] = []
+    with _plain_report_file(report_path) as plain:
+        context = _load_context(module, plain, report_path)
+        launch = 0
+        for range_index in range(context.num_ranges()):
+            profiled_range = context.range_by_idx(range_index)
+            for action_index in range(profiled_range.num_actions()):
+                action = profiled_range.action_by_idx(action_index)
+                kernel = action.name(action.NameBase_FUNCTION)
+                for raw in action.rule_results_as_dicts() or []:
+                    message = raw.get("rule_message") or {}
+                    speedup = raw.get("speedup_estimation") or {}
+                    message_type = message.get("type")
+                    results.append(
+                        {
+                            "launch": launch,
+                            "kernel": kernel,
+                            "rule": raw.get("rule_identifier"),
+                            "name": raw.get("name"),
+                            "section": raw.get("section_identifier"),
+                            "type": message_type,
+                            "severity": _MESSAGE_TYPES.get(message_type, str(message_type))
+                            if message_type is not None
+                            else None,
+                            "title": message.get("title"),
+                            "message": message.get("message"),
+                            "speedup_type": _SPEEDUP_TYPES.get(int(speedup.get("type") or 0))
+                            if speedup
+                            else None,
+                            "speedup": float(speedup["speedup"])
+                            if speedup.get("speedup") is not None
+                            else None,
+                            "focus_metrics": list(raw.get("focus_metrics") or []),
+                        }
+                    )
+                launch += 1
+    return results
