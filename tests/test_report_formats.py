@@ -233,7 +233,7 @@ def test_register_finding_on_every_heavy_variant(data: report_data.ReportData, t
         if not v.is_reference and v.name in regs.index and (regs.loc[[v.name]] > 128).any()
     ]
     assert heavy, "the seed variants' conv kernels use 187 and 234 registers"
-    assert all(any(f.rule == "NA101" for f in v.findings) for v in heavy)
+    assert all(any(f.rule == "NA102" for f in v.findings) for v in heavy)
 
 
 def test_location_is_the_triton_def_or_autotune_line(data: report_data.ReportData) -> None:
