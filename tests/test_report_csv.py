@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor.errors import ReportError
-from ncu_advisor.ingest.readers import _csv_kernel_function_name, _unit_scale, read_report
+from ncu_advisor.ingest.cells import kernel_function_name as _csv_kernel_function_name
+from ncu_advisor.ingest.cells import unit_scale as _unit_scale
+from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 CSV_DIR = ROOT / "tests" / "fixtures" / "csv"

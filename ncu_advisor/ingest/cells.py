@@ -1,0 +1,173 @@
+"""Cells as ncu prints them: numbers with thousands separators, scaled units, kernel and NVTX names.
+
+Shared by every text-based reader (raw CSV, details CSV, plain text, seed JSON). Pure functions of
+strings; no I/O.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+
+# Factors from the units ncu prints by default to the base unit ncu_report gives for the same metric.
+_SI_PREFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_TIME_TO_NS = {
+    "ns": 1.0,
+    "nsecond": 1.0,
+    "us": 1e3,
+    "usecond": 1e3,
+    "ms": 1e6,
+    "msecond": 1e6,
+    "s": 1e9,
+    "second": 1e9,
+}
+_RATE_DENOMINATOR_TO_S = {
+    "s": 1.0,
+    "second": 1.0,
+    "ms": 1e-3,
+    "msecond": 1e-3,
+    "us": 1e-6,
+    "usecond": 1e-6,
+    "ns": 1e-9,
+    "nsecond": 1e-9,
+}
+_SCALABLE = "byte|hz|bit|inst|sector|request|warp|thread|cycle|block|sample|register"
+
+
+def unit_scale(unit: str) -> tuple[float, str]:
+    """Return (factor, base unit) turning a value printed in ``unit`` into ncu_report's base unit.
+
+    Examples: ``Gbyte`` -> (1e9, ``byte``); ``ms`` -> (1e6, ``ns``); ``Ghz`` -> (1e9, ``hz``);
+    ``Kbyte/block`` -> (1e3, ``byte/block``); ``Tbyte/s`` -> (1e12, ``byte/s``); ``sector/us`` ->
+    (1e6, ``sector/s``); ``%`` -> (1, ``%``). Units ncu never scales come back unchanged with factor 1.
+    """
+    unit = unit.strip()
+    if unit in _TIME_TO_NS:
+        return _TIME_TO_NS[unit], "ns"
+    numerator, slash, denominator = unit.partition("/")
+    factor = 1.0
+    base_numerator = numerator
+    match = re.fullmatch(rf"([KMGTP])({_SCALABLE})", numerator)
+    if match:
+        factor = _SI_PREFIX[match.group(1)]
+        base_numerator = match.group(2)
+    elif numerator in ("Mhz", "Ghz", "Khz"):
+        factor = _SI_PREFIX[numerator[0]]
+        base_numerator = "hz"
+    if not slash:
+        return factor, base_numerator
+    if denominator in _RATE_DENOMINATOR_TO_S:
+        return factor / _RATE_DENOMINATOR_TO_S[denominator], f"{base_numerator}/s"
+    den_match = re.fullmatch(r"([KMGT])(byte|register)", denominator)
+    if den_match:
+        # ncu scales the printed number by the prefix wherever it sits: the report's 1164 %/byte prints
+        # as 1.164 %/Kbyte (measured on seed001_full), so a prefix in the denominator multiplies too.
+        return factor * _SI_PREFIX[den_match.group(1)], f"{base_numerator}/{den_match.group(2)}"
+    return factor, f"{base_numerator}/{denominator}"
+
+
+NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d*)?([eE][+-]?\d+)?$|^[+-]?\.\d+([eE][+-]?\d+)?$")
+
+
+def parse_number(text: str) -> float | None:
+    """A printed cell as a float (thousands separators removed), or None when it is not a number.
+
+    ``nan``, ``n/a`` and ``no data`` read as NaN (ncu prints them for values it could not compute).
+    """
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if stripped.lower() in ("nan", "n/a", "no data"):
+        return math.nan
+    if NUMBER.match(stripped):
+        return float(stripped.replace(",", ""))
+    return None
+
+
+def _drop_last_group(name: str, opening: str, closing: str) -> str:
+    """``name`` without its last top-level ``opening ... closing`` group and what follows it."""
+    depth = 0
+    for index in range(len(name) - 1, -1, -1):
+        if name[index] == closing:
+            depth += 1
+        elif name[index] == opening:
+            depth -= 1
+            if depth == 0:
+                return name[:index]
+    return name
+
+
+def kernel_function_name(demangled: str) -> str:
+    """The function-name base of a demangled kernel name, as ncu_report's NameBase_FUNCTION gives it.
+
+    ``void cudnn::ns::nchwToNhwcKernel<float, 0>(params, const float *)`` -> ``nchwToNhwcKernel``.
+    """
+    name = demangled.strip()
+    name = _drop_last_group(name, "(", ")")  # the parameter list: the last top-level "(...)"
+    if name.endswith(">"):  # template arguments: the top-level <...> at the end
+        name = _drop_last_group(name, "<", ">")
+    name = name.split(" ")[-1]  # return type
+    return name.split("::")[-1]
+
+
+def nvtx_from_cell(cell: str) -> str | None:
+    """NVTX push/pop names from the CSV column ``thread Domain:Push/Pop_Range:...``.
+
+    A cell reads ``473  "<default domain>:ncu_advisor:none:none:none:none:none:none"``: the thread id,
+    then one quoted ``domain:range:payload...`` group per active range.
+    """
+    names: list[str] = []
+    for group in re.findall(r'"([^"]*)"', cell):
+        parts = group.split(":")
+        if len(parts) < 2:
+            continue
+        domain, range_name = parts[0], parts[1]
+        if domain and domain != "<default domain>":
+            names.append(f"{domain}@{range_name}")
+        else:
+            names.append(range_name)
+    return " > ".join(names) if names else None
+
+
+def triple(text: str) -> tuple[float, float, float] | None:
+    """``(384, 1, 1)`` -> (384.0, 1.0, 1.0); None when the cell is not such a triple."""
+    match = re.fullmatch(r"\(\s*([\d,]+)\s*,\s*([\d,]+)\s*,\s*([\d,]+)\s*\)", text.strip())
+    if not match:
+        return None
+    x, y, z = (float(group.replace(",", "")) for group in match.groups())
+    return x, y, z
+
+
+def csv_header_columns(line: str) -> list[str] | None:
+    """The column names when ``line`` is an ncu CSV header (has ``ID`` and ``Kernel Name``), else None."""
+    if "Kernel Name" not in line or "ID" not in line:
+        return None
+    try:
+        columns = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return None
+    if "ID" in columns and "Kernel Name" in columns:
+        return columns
+    return None
+
+
+def find_csv_header(lines: list[str]) -> int | None:
+    """Index of the first ncu CSV header line in ``lines`` (the lines before it are a preamble), or None.
+
+    ncu writes ``==PROF==`` / ``==WARNING==`` lines, their unprefixed continuation lines and the
+    program's own stdout before the table when both were captured together.
+    """
+    for index, line in enumerate(lines):
+        if csv_header_columns(line) is not None:
+            return index
+    return None
+
+
+def preamble_note(skipped: int) -> str | None:
+    """The note saying how many lines before the CSV header were skipped (None for none)."""
+    if skipped <= 0:
+        return None
+    return (
+        f"skipped {skipped} line(s) before the CSV header (ncu's ==PROF==/==WARNING== output, program stdout)"
+    )
