@@ -64,7 +64,8 @@ def roofline():
 
 
 @triton.jit
-def add_rmsnorm_kernel(x_ptr, res_ptr, w_ptr, y_ptr, h_ptr, n_cols, stride_row, eps, BLOCK_SIZE: tl.constexpr):
+def add_rmsnorm_kernel(x_ptr, res_ptr, w_ptr, y_ptr, h_ptr, n_cols, stride_row, eps,
+                       BLOCK_SIZE: tl.constexpr):
     # All four (rows, n_cols) tensors are contiguous with the same row stride.
     row_offset = tl.program_id(0).to(tl.int64) * stride_row
     acc = tl.zeros((BLOCK_SIZE,), dtype=tl.float32)
@@ -118,7 +119,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_SIZE=256, num_warps=4, num_stages=1)  # FILLED FROM SWEEP: not yet (start values)
+    config = dict(BLOCK_SIZE=256, num_warps=4, num_stages=1)  # FILLED FROM SWEEP: not yet
 
     def __init__(self, hidden_size, eps):
         super().__init__()

@@ -78,7 +78,7 @@ def get_init_inputs():
 
 def roofline():
     """DRAM bytes (int8 W, scales and x read once, y written once) and tensor-core FLOPs of one call."""
-    n_bytes = OUT_FEATURES * IN_FEATURES + OUT_FEATURES * 4 + (M_TOKENS * IN_FEATURES + M_TOKENS * OUT_FEATURES) * 2
+    n_bytes = OUT_FEATURES * (IN_FEATURES + 4) + (M_TOKENS * IN_FEATURES + M_TOKENS * OUT_FEATURES) * 2
     return dict(bytes=n_bytes, flops=2 * M_TOKENS * IN_FEATURES * OUT_FEATURES)
 
 

@@ -88,7 +88,8 @@ def layernorm_fwd_kernel(
     w = tl.load(w_ptr + cols, mask=col_mask, other=0.0)
     b = tl.load(b_ptr + cols, mask=col_mask, other=0.0)
     y = centred * rstd[:, None] * w[None, :] + b[None, :]
-    tl.store(out_ptr + rows64[:, None] * stride_out + cols[None, :], y.to(out_ptr.dtype.element_ty), mask=mask)
+    out_ptrs = out_ptr + rows64[:, None] * stride_out + cols[None, :]
+    tl.store(out_ptrs, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 class ModelNew(nn.Module):
@@ -115,7 +116,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config, launched on the undecorated kernel (``config`` is rewritten by --fill)."""
 
-    config = dict(BLOCK_M=1, num_warps=4)  # FILLED FROM SWEEP (not yet: the start's values)
+    config = dict(BLOCK_M=1, num_warps=4)  # FILLED FROM SWEEP: not yet
 
     def __init__(self, hidden_size, eps):
         super().__init__()

@@ -44,7 +44,8 @@ class Model(nn.Module):
 
     def __init__(self, in_features, out_features):
         super().__init__()
-        self.weight = nn.Parameter((torch.randn(out_features, in_features) * in_features**-0.5).to(torch.bfloat16))
+        weight = torch.randn(out_features, in_features) * in_features**-0.5
+        self.weight = nn.Parameter(weight.to(torch.bfloat16))
         self.bias = nn.Parameter(0.1 * torch.randn(out_features))
 
     def forward(self, x):

@@ -114,7 +114,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_H=1, num_warps=4)  # FILLED FROM SWEEP: not yet (start values)
+    config = dict(BLOCK_H=1, num_warps=4)  # FILLED FROM SWEEP: not yet
 
     def forward(self, x, cos, sin):
         return apply_rotary(x, cos, sin, **self.config)
