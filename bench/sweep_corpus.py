@@ -722,18 +722,24 @@ class CompilePool:
                 self.executor.submit(precompile, job) for job in compile_jobs(path, captured, config)
             ]
 
-    def wait(self, index: int, timeout: float = 120.0) -> bool | None:
-        """True when config ``index`` was compiled ahead, False when that failed, None when not submitted."""
+    def wait(self, index: int, timeout: float = 45.0) -> tuple[bool | None, float | None]:
+        """Whether config ``index`` was compiled ahead (None: never submitted) and the pool's compile seconds.
+        A compile the pool has not started yet, or that failed or runs past ``timeout``, is left to the
+        worker's own launch (never slower than without the pool)."""
         futures = self.futures.pop(index, None)
         if not futures:
-            return None
-        ok = True
+            return None, None
+        if not all(f.running() or f.done() for f in futures):  # the pool is behind: the worker compiles it
+            for f in futures:
+                f.cancel()
+            return False, None
+        ok, seconds = True, 0.0
         for f in futures:
             try:
-                f.result(timeout=timeout)
+                seconds += float(f.result(timeout=timeout))
             except Exception:
                 ok = False
-        return ok
+        return ok, round(seconds, 3)
 
     def clear(self) -> None:
         for futures in self.futures.values():
@@ -913,7 +919,7 @@ def sweep_file(
             write_progress(args.progress, file=key, stage="config", index=index)
             if crash_requested(path, index):
                 os._exit(9)
-            precompiled = pool.wait(index) if pool is not None else None
+            precompiled, compile_ahead_s = pool.wait(index) if pool is not None else (None, None)
             model.config = dict(config)
             rec = measure(env, model, inputs, expected, case.rtol)
             measured += 1
@@ -925,6 +931,7 @@ def sweep_file(
                     "index": index,
                     "config": config,
                     "precompiled": precompiled,
+                    "compile_ahead_s": compile_ahead_s,
                     **rec,
                 }
             )
@@ -1177,7 +1184,8 @@ def render_table(records: list[dict[str, Any]]) -> str:
     for key, s in last.items():
 
         def num(v: Any, fmt: str) -> str:
-            return format(v, fmt) if isinstance(v, (int, float)) else "-"
+            width = int(fmt.split(".")[0] or 0)
+            return format(v, fmt) if isinstance(v, (int, float)) else "-".rjust(width)
 
         tbps = s.get("best_tbps")
         pct = f"{100 * tbps / copy_tbps:.0f}" if tbps and copy_tbps else "-"
