@@ -2,7 +2,7 @@
 ground truth for the advice benchmark (issue 13) and the tune benchmark (issue 14).
 
 Usage:
-    python bench/sweep_corpus.py --out OUT.jsonl [--files F ...] [--zoo] [--deadline-s 400] [--budget-s 30]
+    python bench/sweep_corpus.py --out OUT.jsonl [--files F ...] [--zoo] [--deadline-s 400] [--budget-s 25]
                                  [--jobs 12] [--warmup-ms 10] [--rep-ms 40]          # GPU machine
     python bench/sweep_corpus.py --interpret-smoke --out OUT.jsonl [--files F ...]  # CPU: interpreter
     python bench/sweep_corpus.py --compile-only --out OUT.jsonl [--ptxas]           # CPU: compile all
@@ -1364,7 +1364,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="with --fill: accept a sweep not measured on a GPU")
     p.add_argument("--table", type=Path, help="print the start/best table of a sweep JSONL")
     p.add_argument("--deadline-s", type=float, default=400.0, help="whole run (new configs stop after it)")
-    p.add_argument("--budget-s", type=float, default=30.0, help="per kernel file")
+    p.add_argument("--budget-s", type=float, default=25.0, help="per kernel file")
     p.add_argument(
         "--config-timeout-s", type=float, default=60.0, help="a worker silent this long is restarted"
     )

@@ -11,7 +11,7 @@ OUT=${OUT:-/tmp/corpus-out}
 mkdir -p "$OUT"
 LIMIT_S=${LIMIT_S:-390}   # no new config starts after this many seconds of sweeping
 GRACE_S=${GRACE_S:-40}    # then the config in flight may finish before the worker is stopped
-BUDGET_S=${BUDGET_S:-30}  # per kernel file
+BUDGET_S=${BUDGET_S:-25}  # per kernel file
 JOBS=${JOBS:-12}          # compile-ahead processes
 
 {
