@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from ncu_advisor.cli import app
 from ncu_advisor.errors import EnvironmentNotReady
 from ncu_advisor.collect.profile import runner
-from ncu_advisor.collect.tune import loop
+from ncu_advisor.collect.tune import backend
 from ncu_advisor.collect.tune.loop import Measurement
 from ncu_advisor.collect.tune.space import TuneConfig
 
@@ -26,6 +26,11 @@ def _seed_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "fused.py"
     copy.write_text((ROOT / "kernels" / "fused.py").read_text())
     return copy
+
+
+def _fake_many(self, configs):
+    for config in configs:
+        yield _fake_measure(self, config)
 
 
 def _fake_measure(self, config):
@@ -46,7 +51,7 @@ def gpu_stub(monkeypatch):
     monkeypatch.setattr(
         runner, "query_gpu", lambda timeout_s=60: {"name": "stub", "driver": "0", "cc": "9.0"}
     )
-    monkeypatch.setattr(loop.ChildBackend, "measure", _fake_measure)
+    monkeypatch.setattr(backend.WorkerBackend, "measure_many", _fake_many)
 
 
 def _digest(path: Path) -> str:
@@ -143,14 +148,15 @@ def test_tune_bad_options(tmp_path):
 def test_tune_interrupted_keeps_the_trajectory_and_prints_the_best(tmp_path, monkeypatch):
     calls = {"n": 0}
 
-    def measure(self, config):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return _fake_measure(self, config)
+    def measure_many(self, configs):
+        for config in configs:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            yield _fake_measure(self, config)
 
     monkeypatch.setattr(runner, "query_gpu", lambda timeout_s=60: {"name": "stub"})
-    monkeypatch.setattr(loop.ChildBackend, "measure", measure)
+    monkeypatch.setattr(backend.WorkerBackend, "measure_many", measure_many)
     result = CLI.invoke(
         app,
         [
@@ -173,9 +179,31 @@ def test_tune_interrupted_keeps_the_trajectory_and_prints_the_best(tmp_path, mon
 
 
 STAND_IN_CHILD = '''#!/usr/bin/env python3
-"""Stand-in for `python -m ncu_advisor.collect.tune.child`: the seed-001 cost shape, result.json + override.json."""
+"""Stand-in for the measurement worker (JSON lines) and for `python -m ncu_advisor.collect.tune.child` under
+ncu: the seed-001 cost shape."""
 import json, math, sys
 args = sys.argv[1:]
+LAUNCHED = {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "num_warps": 4, "num_stages": 2}
+INT_ARGS = {"C_out": 128, "C_in": 64, "KH": 3, "KW": 3}
+
+
+def cost(params):
+    return 10.0 * math.ceil(128 / params["BLOCK_N"]) * (1 + 0.1 * abs(math.log2(params["BLOCK_M"] / 128)))
+
+
+if args[:2] == ["-m", "ncu_advisor.collect.tune.worker_child"]:
+    print(json.dumps({"event": "ready", "environment": {"gpu": {"name": "NVIDIA H200", "cc": "9.0"}}}), flush=True)
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command.get("op") == "stop":
+            break
+        config = command["config"] or {"params": {}}
+        ms = cost({**LAUNCHED, **config["params"]})
+        print(json.dumps({"event": "start", "id": command["id"]}), flush=True)
+        print(json.dumps({"event": "result", "id": command["id"], "status": "ok", "correct": True,
+                          "reps_ms": [ms * 0.999, ms, ms * 1.001], "n_regs": 187, "n_spills": 0,
+                          "launched_with": LAUNCHED, "int_args": INT_ARGS}), flush=True)
+    sys.exit(0)
 assert args[:2] == ["-m", "ncu_advisor.collect.tune.child"], args
 override = json.loads(args[args.index("--override") + 1])
 out = args[args.index("--out") + 1]
@@ -232,7 +260,12 @@ def test_tune_end_to_end_with_stand_in_child_ncu_and_nvidia_smi(tmp_path, monkey
     assert "NA105" in first_advice["findings"]  # from the recorded report's 187 registers
     assert any("BLOCK_N -> 128" in note for note in first_advice["notes"])
     assert data["trials"][1]["rule"] == "SRC-INVARIANT-LOAD" and data["trials"][1]["verdict"] == "kept"
-    assert len(list(run.glob("trials/profile-*/profile.ncu-rep"))) == 2  # the start and the kept config
+    # ncu ran for the start and the final config only, not for every trial
+    assert len(list(run.glob("trials/profile-*/profile.ncu-rep"))) == 2
+    assert sum(1 for r in data["options"]["recommendations"] if r["profiled"]) == 2
+    assert set(data["options"]["profiled"]) == {"start", "final", "moved"}
+    assert data["options"]["profiled"]["final"]["config"]["params"]["BLOCK_N"] == 128
+    assert len((run / "trials.jsonl").read_text().splitlines()) == data["options"]["budget"] == 4
     assert "ModelNew_seed001_tuned" in kernel.read_text()
 
 

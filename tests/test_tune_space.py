@@ -28,7 +28,8 @@ def test_neighbours_move_both_directions_on_every_dimension():
         assert SEED001.replace({name: value // 2}) in configs
         assert SEED001.replace({name: value * 2}) in configs
     assert SEED001.replace(num_warps=8) in configs
-    assert SEED001.replace(num_stages=3) in configs and SEED001.replace(num_stages=4) in configs
+    # one step along the stage choices (2, 3, 4): 3; a jump to 4 comes from repeating a kept step
+    assert SEED001.replace(num_stages=3) in configs and SEED001.replace(num_stages=4) not in configs
     assert SEED001 not in configs
     assert all(c.rule == NEIGHBOUR_RULE for c in candidates)
 
@@ -97,3 +98,27 @@ def test_elementwise_single_block_dimension():
     assert start.replace(num_warps=4) in configs
     assert TuneConfig.from_dict(start.as_dict()) == start
     assert start.label() == "BLOCK_SIZE=64 w8 s3"
+
+
+def test_floor_applies_to_dot_operand_tiles_only():
+    # a head count (BLOCK_H = 1) is not an element count: no floor of 16 or 32 for it
+    rope = TuneConfig.make({"BLOCK_H": 1, "BLOCK_D": 64}, 4, 2)
+    limits = Limits(min_block=16, uses_dot=False, dot_params=("BLOCK_M", "BLOCK_N", "BLOCK_K"))
+    assert violations(rope, limits) == []
+    candidates, _ = generate_candidates(rope, [], limits)
+    assert rope.replace({"BLOCK_H": 2}) in set(_configs(candidates))
+    dot = Limits(min_block=16, uses_dot=True, dot_params=("BLOCK_M", "BLOCK_N", "BLOCK_K"))
+    assert violations(SEED001.replace({"BLOCK_K": 8}), dot) == ["BLOCK_K=8 < 16"]
+
+
+def test_allowed_values_give_the_adjacent_neighbours_and_group_params_move_too():
+    start = TuneConfig.make({"BLOCK_M": 32, "GROUP_M": 8}, 2, 3)
+    limits = Limits(
+        allowed={"BLOCK_M": (16, 32, 128), "GROUP_M": (1, 4, 8, 16)},
+        warp_choices=(1, 2, 4, 8, 16, 32),
+        stage_choices=(1, 2, 3, 4, 5, 6),
+    )
+    configs = set(_configs(generate_candidates(start, [], limits)[0]))
+    assert start.replace({"BLOCK_M": 128}) in configs and start.replace({"BLOCK_M": 16}) in configs
+    assert start.replace({"GROUP_M": 4}) in configs and start.replace({"GROUP_M": 16}) in configs
+    assert {c.num_warps for c in configs} == {1, 2, 4} and {c.num_stages for c in configs} == {2, 3, 4}

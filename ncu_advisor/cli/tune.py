@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from ncu_advisor import rundir
+from ncu_advisor.analysis.trajectory import Trajectory, Trial, summary_rows
 from ncu_advisor.cli import app, err_console, handle_errors, out_console, print_wide
-from ncu_advisor.errors import AdvisorError, EnvironmentNotReady, InputError
-from ncu_advisor.analysis.trajectory import Trajectory, Trial, summary_rows, write_trajectory
+from ncu_advisor.errors import AdvisorError, InputError
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -72,8 +72,13 @@ def tune(
     kernel: str = typer.Option(
         None, "--kernel", help="The @triton.jit kernel to tune when the variant launches several."
     ),
-    budget: int = typer.Option(12, "--budget", help="At most this many measured trials (the start counts)."),
-    time_limit: float = typer.Option(None, "--time", help="Start no new trial after this many seconds."),
+    budget: int = typer.Option(
+        None, "--budget", help="At most this many measured trials (the start counts); default: no limit."
+    ),
+    time_limit: float = typer.Option(None, "--time", help="Start no new batch after this many seconds."),
+    space_file: Path = typer.Option(  # noqa: B008 (typer's idiom)
+        None, "--space", help="YAML/JSON restricting or extending the search space (docs/tune.md)."
+    ),
     write: bool = typer.Option(
         False, "--write", help="Append class <variant>_tuned with the best config to FILE."
     ),
@@ -83,80 +88,52 @@ def tune(
     no_ncu: bool = typer.Option(
         False, "--no-ncu", help="Recommend from Triton's n_regs/n_spills only (no ncu runs)."
     ),
+    no_exhaustive: bool = typer.Option(
+        False, "--no-exhaustive", help="Never measure the whole space, even when it is small enough."
+    ),
     reps: int = typer.Option(5, "--reps", help="do_bench medians per trial (their spread is the noise)."),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds allowed to each trial process."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds allowed to each candidate."),
+    compile_threads: int = typer.Option(
+        1, "--compile-threads", help="Threads compiling a batch ahead of timing (Triton's async compile)."
+    ),
     rules: Path = typer.Option(None, "--rules", help="Extra rule directory."),  # noqa: B008 (typer's idiom)
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder holding run directories."),  # noqa: B008
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the trials."),
 ) -> None:
     """Tune one variant's Triton launch parameters by measurement: the rules propose, do_bench decides."""
-    from ncu_advisor.collect.profile import runner
-    from ncu_advisor.rules import load_rules
-    from ncu_advisor.collect.tune.emit import write_tuned_variant
-    from ncu_advisor.collect.tune.loop import ChildBackend, RuleRecommender, run_tune
-    from ncu_advisor.render.plot import trajectory_svg
-    from ncu_advisor.collect.tune.session import make_limits, plan_tune
-
     if (
-        budget < 1
+        (budget is not None and budget < 1)
         or reps < 2
         or timeout <= 0
+        or compile_threads < 1
         or not 0 <= min_gain < 1
         or (time_limit is not None and time_limit <= 0)
     ):
         raise InputError(
             "--budget must be >= 1, --reps >= 2 (the noise test needs repetitions), --timeout and "
-            "--time > 0, --min-gain in [0, 1)"
+            "--time > 0, --compile-threads >= 1, --min-gain in [0, 1)"
         )
-    plan = plan_tune(kernel_file, variant, kernel)
-    rule_set = load_rules(rules)
-    ncu_path = None
-    metrics: list[str] = []
-    if no_ncu:
-        runner.query_gpu()
-    else:
-        try:
-            env = runner.check_environment()
-        except EnvironmentNotReady as exc:
-            if "ncu" not in exc.message:
-                raise
-            hint = f"{exc.hint}; or run tune --no-ncu (rules read Triton's n_regs/n_spills only)"
-            raise EnvironmentNotReady(exc.message, path=exc.path, hint=hint) from None
-        ncu_path = env.ncu
-    options = runner.ProfileOptions(
-        timeout_s=timeout, reps=reps, python=python, runs_root=runs_dir, rules_dir=rules
+    from ncu_advisor.collect.tune.run import TuneSession, TuneSettings  # noqa: PLC0415
+
+    settings = TuneSettings(
+        kernel_file=Path(kernel_file),
+        variant=variant,
+        kernel=kernel,
+        budget=budget,
+        time_limit=time_limit,
+        space_file=space_file,
+        min_gain=min_gain,
+        use_ncu=not no_ncu,
+        exhaustive=not no_exhaustive,
+        reps=reps,
+        timeout=timeout,
+        compile_threads=compile_threads,
+        rules=rules,
+        runs_dir=Path(runs_dir),
+        python=python,
     )
-    if ncu_path is not None:
-        metrics = options.resolved_metrics()
-    run_dir = rundir.create_run_dir(Path(runs_dir).resolve(), f"{Path(kernel_file).stem}-tune")
-    (run_dir / rundir.KERNEL_COPY_NAME).write_bytes(Path(kernel_file).read_bytes())
-    backend = ChildBackend(
-        Path(kernel_file), plan.variant, plan.kernel, run_dir, options, ncu=ncu_path, metrics=metrics
-    )
-    recommender = RuleRecommender(
-        plan.kernel,
-        plan.source,
-        rule_set,
-        plan.invariant,
-        profile=backend.profile if ncu_path is not None else None,
-    )
-    trajectory = Trajectory(
-        kernel_file=str(Path(kernel_file).resolve()),
-        variant=plan.variant,
-        kernel=plan.kernel,
-        start=plan.start,
-        options={
-            "budget": budget,
-            "time_s": time_limit,
-            "min_gain": min_gain,
-            "reps": reps,
-            "ncu": ncu_path is not None,
-            "method": plan.method,
-            # what the paste text needs (render.tune_report.paste): the autotune key, the launch line
-            "autotune_key": plan.facts.autotune_key,
-            "launch_line": plan.facts.launch_lineno,
-        },
-    )
+    session = TuneSession(settings)
+    trajectory, plan, run_dir = session.trajectory, session.plan, session.run_dir
     for load in plan.invariant:
         err_console.print(f"source: {load.describe()}", markup=False)
 
@@ -167,52 +144,45 @@ def tune(
             markup=False,
         )
 
-    def save(t: Trajectory) -> None:
-        t.options["recommendations"] = recommender.history
-        write_trajectory(run_dir, t)
-        (run_dir / "tune.svg").write_text(trajectory_svg(t), encoding="utf-8")
-
     try:
-        run_tune(
-            trajectory,
-            backend.measure,
-            recommender,
-            lambda m: make_limits(plan, trajectory.start, m),
-            budget=budget,
-            time_limit_s=time_limit,
-            min_gain=min_gain,
-            save=save,
-            on_trial=on_trial,
-        )
+        session.run(on_trial)
     except (KeyboardInterrupt, AdvisorError):
         err_console.print(
             f"stopped: {trajectory.stop_reason}; trajectory so far: {run_dir / 'tune.json'}", markup=False
         )
         print_best(trajectory)
         raise
+    if session.space is not None:
+        out_console.print(f"space: {session.space.describe()}", markup=False)
     print_trajectory(trajectory)
     out_console.print(f"stop: {trajectory.stop_reason}", markup=False)
     print_best(trajectory)
     out_console.print(f"trajectory: {run_dir / 'tune.json'}", markup=False)
-    start_trial = trajectory.trials[0] if trajectory.trials else None
-    if start_trial is None or start_trial.verdict != "start":
+    first = trajectory.trials[0] if trajectory.trials else None
+    if first is None or first.verdict != "start":
         raise typer.Exit(1)
     if write:
-        if trajectory.best is None or trajectory.best == trajectory.start:
-            out_console.print("--write: no configuration beat the start; the file is unchanged", markup=False)
-            return
-        start_ms = start_trial.median_ms
-        note = (
-            f"{_fmt(start_ms, '.4f')} ms -> {_fmt(trajectory.best_median_ms, '.4f')} ms, "
-            f"{trajectory.measured_trials()} trials"
-        )
-        name = write_tuned_variant(
-            Path(kernel_file),
-            plan.variant,
-            plan.kernel,
-            trajectory.best,
-            plan.method,
-            note=note,
-            start=trajectory.start,
-        )
-        out_console.print(f"--write: added class {name} to {kernel_file}", markup=False)
+        _write(settings, trajectory, plan)
+
+
+def _write(settings: Any, trajectory: Trajectory, plan: Any) -> None:
+    from ncu_advisor.collect.tune.emit import write_tuned_variant  # noqa: PLC0415
+
+    if trajectory.best is None or trajectory.best == trajectory.start:
+        out_console.print("--write: no configuration beat the start; the file is unchanged", markup=False)
+        return
+    start_ms = trajectory.trials[0].median_ms
+    note = (
+        f"{_fmt(start_ms, '.4f')} ms -> {_fmt(trajectory.best_median_ms, '.4f')} ms, "
+        f"{trajectory.measured_trials()} trials"
+    )
+    name = write_tuned_variant(
+        settings.kernel_file,
+        plan.variant,
+        plan.kernel,
+        trajectory.best,
+        plan.method,
+        note=note,
+        start=trajectory.start,
+    )
+    out_console.print(f"--write: added class {name} to {settings.kernel_file}", markup=False)

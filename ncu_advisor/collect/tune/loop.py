@@ -1,90 +1,92 @@
-"""The tune loop: measure the start, then repeat recommend -> candidates -> measure -> keep or revert.
+"""The tune search: measure the start, then batches of candidates from the rules and the space; keep or
+revert each batch's fastest.
 
-The loop itself (``run_tune``) knows nothing of processes or GPUs: it calls two functions,
+The loop (``run_tune``) knows nothing of processes or GPUs: it calls
 
-- ``measure(config)`` -> ``Measurement``: run the variant with ``config`` pinned (None: as written) and
-  return its timing repetitions, correctness and Triton register counts (``ChildBackend.measure``: a bare
-  child process, ``python -m ncu_advisor.collect.profile.child FILE CLASS --mode bench --override JSON``);
+- ``measure_many(configs)`` -> ``[Measurement]`` (or ``measure(config)`` one at a time): run each
+  configuration pinned (None: the variant as written) and return its timing repetitions, correctness and
+  Triton register counts (``backend.WorkerBackend``: one long-lived worker per GPU);
 - ``recommend(config, measurement)`` -> ``Recommendation``: the moves the firing rules ask for from that
-  configuration (``RuleRecommender``: ncu metrics of one NVTX-ranged call, or, without ncu, the Triton
-  register counts, evaluated by the rule set with the source facts, plus the loop-invariant-load analysis).
+  configuration (``recommend.RuleRecommender``).
 
-so tests drive it with stand-ins for both. Keep/revert (``decide``): a candidate replaces the best only
-when ``median(candidate) < median(best) * (1 - min_gain)`` AND ``max(candidate reps) < min(best reps)``,
-i.e. it is at least ``min_gain`` (2%) faster and every one of its do_bench medians beats every one of
-the best's (the spread of the repetitions is the measured noise). Stops when no rule (or neighbour move)
-proposes an untried configuration, at ``budget`` measured trials (the start counts as one), or at
-``time_limit_s``. A candidate that fails, crashes, hangs or is wrong is recorded as rejected and the loop
-goes on. Ctrl-C and a lost GPU save the trajectory so far (``stop_reason``) and re-raise.
+Search order. Each round measures one batch (compiled ahead together by the worker): the moves the rules,
+the source facts (a load repeated by a loop: ``BLOCK_N -> C_out`` in one jump) and the last kept step
+(``TUNE-REPEAT``: the same step again, as a pattern search extends a successful direction) propose, by
+estimated effect; when none is left untried, the poll: every one-step neighbour of the best in the space
+(each tile parameter to its next lower and higher value, every BLOCK together x2 and /2, num_warps and
+num_stages to their adjacent choices). The fastest candidate of a batch that passes the keep test replaces
+the best. Keep test (``decide``): ``median(candidate) < median(best) * (1 - min_gain)`` AND
+``max(candidate reps) < min(best reps)`` (2% faster, every do_bench median beating every one of the best's:
+the spread of the repetitions is the measured noise).
+
+Stop criterion: the best is a local optimum of the space: no rule move and no one-step neighbour of the best
+is untried (each measured one gained less than 2% beyond the noise); or ``budget`` measured trials (the
+start counts), or ``time_limit_s``. When the whole space is no larger than what the guided search expects to
+measure (``1 + 2 * poll size``, two polls), every configuration is measured instead and the trajectory says
+so. A candidate that fails, crashes, hangs or is wrong is recorded as rejected and the search goes on.
+Ctrl-C and a lost GPU save the trajectory so far (``stop_reason``) and re-raise.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 
 from ncu_advisor.analysis.trajectory import Trajectory, Trial
-from ncu_advisor.collect.tune.space import Candidate, Limits, Move, TuneConfig, generate_candidates
-from ncu_advisor.errors import AdvisorError
-from ncu_advisor.kernelsrc.invariant import (
-    InvariantLoad,
-    kernel_assignments,
-    loop_extents,
-    resolve_extent,
-    suggested_block,
+from ncu_advisor.collect.tune.backend import (
+    TUNE_CHILD_MODULE as TUNE_CHILD_MODULE,
 )
+from ncu_advisor.collect.tune.backend import (
+    ChildBackend as ChildBackend,
+)
+from ncu_advisor.collect.tune.backend import (
+    Measurement,
+)
+from ncu_advisor.collect.tune.backend import (
+    measurement_from_result as measurement_from_result,
+)
+from ncu_advisor.collect.tune.recommend import (
+    INVARIANT_RULE as INVARIANT_RULE,
+)
+from ncu_advisor.collect.tune.recommend import (
+    Recommendation,
+)
+from ncu_advisor.collect.tune.recommend import (
+    RuleRecommender as RuleRecommender,
+)
+from ncu_advisor.collect.tune.recommend import (
+    extents_for as extents_for,
+)
+from ncu_advisor.collect.tune.recommend import (
+    invariant_moves as invariant_moves,
+)
+from ncu_advisor.collect.tune.recommend import (
+    moves_from_findings as moves_from_findings,
+)
+from ncu_advisor.collect.tune.searchspace import SearchSpace
+from ncu_advisor.collect.tune.space import (
+    NEIGHBOUR_RULE,
+    Candidate,
+    Limits,
+    Move,
+    TuneConfig,
+    generate_candidates,
+)
+from ncu_advisor.errors import AdvisorError
 
 MIN_GAIN = 0.02
-TUNE_CHILD_MODULE = "ncu_advisor.collect.tune.child"
-INVARIANT_RULE = "SRC-INVARIANT-LOAD"
-#: After a kept step along one BLOCK dimension, the same step again, with the measured gain as its effect.
+#: After a kept step, the same step again, with the measured gain as its effect.
 REPEAT_RULE = "TUNE-REPEAT"
 #: Metrics compared between a kept configuration and the one it replaced (relative change >= 5% is "moved").
 MOVED_THRESHOLD = 0.05
-
-
-@dataclass
-class Measurement:
-    """What one run of a configuration gave."""
-
-    status: str
-    reps_ms: list[float] = field(default_factory=list)
-    correct: bool | None = None
-    reason: str | None = None
-    n_regs: int | None = None
-    n_spills: int | None = None
-    shared: int | None = None
-    launched_with: dict[str, int] = field(default_factory=dict)
-    int_args: dict[str, int] = field(default_factory=dict)
-    environment: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def median_ms(self) -> float | None:
-        if not self.reps_ms:
-            return None
-        ordered = sorted(self.reps_ms)
-        mid = len(ordered) // 2
-        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-    @property
-    def usable(self) -> bool:
-        return self.status == "ok" and self.correct is not False and bool(self.reps_ms)
-
-
-@dataclass
-class Recommendation:
-    """The moves firing rules ask for from one configuration, and the metrics they read."""
-
-    moves: list[Move] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
+LOCAL_OPTIMUM = (
+    "local optimum: no rule move and no one-step neighbour of the best is untried "
+    "(each measured one gained less than the threshold beyond the noise)"
+)
 
 Measure = Callable[[TuneConfig | None], Measurement]
+MeasureMany = Callable[[list[TuneConfig | None]], Iterable[Measurement]]
 Recommend = Callable[[TuneConfig, Measurement], Recommendation]
 
 
@@ -152,30 +154,37 @@ def _trial(
 
 def run_tune(
     trajectory: Trajectory,
-    measure: Measure,
+    measure: Measure | None,
     recommend: Recommend,
     limits_for: Callable[[Measurement], Limits],
     *,
-    budget: int = 12,
+    budget: int | None = None,
     time_limit_s: float | None = None,
     min_gain: float = MIN_GAIN,
     save: Callable[[Trajectory], None] | None = None,
     on_trial: Callable[[Trial], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    measure_many: MeasureMany | None = None,
+    space: SearchSpace | Callable[[Measurement], SearchSpace] | None = None,
+    exhaustive: bool = True,
 ) -> Trajectory:
-    """Run the loop on ``trajectory`` (its ``start`` is the variant's configuration as the source says).
+    """Run the search on ``trajectory`` (its ``start`` is the variant's configuration as the source says).
 
     Args:
         trajectory: a fresh trajectory (no trials).
-        measure: runs one configuration (None: the variant as written).
+        measure: runs one configuration (None: the variant as written); unused when ``measure_many`` is set.
         recommend: the moves the rules ask for from a configuration.
         limits_for: the limits, given the start's measurement (runtime extents come from its launch).
-        budget: at most this many measured trials, the start included.
-        time_limit_s: stop starting new trials after this many seconds.
+        budget: at most this many measured trials, the start included (None: no limit).
+        time_limit_s: start no new batch after this many seconds.
         min_gain: the relative gain a candidate must show (0.02: 2%).
         save: called after every trial (writes ``tune.json``).
         on_trial: called after every trial (progress output).
         clock: monotonic seconds (tests pass a fake).
+        measure_many: measures a batch (the worker compiles it ahead); default: ``measure`` one by one.
+        space: the search space, or a function of the start's measurement giving it (moves stay inside
+            it; its size decides whether to measure all of it).
+        exhaustive: allow measuring the whole space when it is small enough (see the module docstring).
 
     Returns:
         The trajectory, ``complete`` with its ``stop_reason``.
@@ -183,129 +192,228 @@ def run_tune(
     Raises:
         KeyboardInterrupt, AdvisorError: after saving the trajectory so far with the reason.
     """
-    started = clock()
-    save = save or (lambda _t: None)
-
-    def record(trial: Trial) -> None:
-        trajectory.trials.append(trial)
-        save(trajectory)
-        if on_trial is not None:
-            on_trial(trial)
-
+    search = _Search(trajectory, measure, measure_many, recommend, min_gain, save, on_trial, clock)
     try:
-        t0 = clock()
-        start_m = measure(None)
-        if start_m.launched_with:
-            recorded = {
-                k: v for k, v in start_m.launched_with.items() if k not in ("num_warps", "num_stages")
-            }
-            trajectory.start = trajectory.start.replace(
-                {
-                    k: v
-                    for k, v in recorded.items()
-                    if k in trajectory.start.param_dict or k.upper().startswith("BLOCK")
-                },
-                num_warps=start_m.launched_with.get("num_warps"),
-                num_stages=start_m.launched_with.get("num_stages"),
-            )
-        trajectory.environment = dict(start_m.environment)
+        start_m = search.measure_start()
         if not start_m.usable:
-            why = start_m.reason or ("incorrect" if start_m.correct is False else start_m.status)
-            record(_trial(0, trajectory.start, None, start_m, start_m.status, "rejected", why, clock() - t0))
-            trajectory.stop_reason = (
-                f"the variant as written does not run correctly ({why}): nothing to tune from"
-            )
-            trajectory.complete = True
-            save(trajectory)
             return trajectory
-        best, best_m = trajectory.start, start_m
-        trajectory.best, trajectory.best_median_ms = best, best_m.median_ms
-        record(_trial(0, best, None, start_m, "ok", "start", "starting point", clock() - t0))
-        limits = limits_for(start_m)
-        advice = recommend(best, best_m)
-        while True:
-            if trajectory.measured_trials() >= budget:
-                trajectory.stop_reason = f"budget of {budget} trials reached"
-                break
-            if time_limit_s is not None and clock() - started >= time_limit_s:
-                trajectory.stop_reason = f"time limit of {time_limit_s:g} s reached"
-                break
-            candidates, dropped = generate_candidates(best, advice.moves, limits, trajectory.tried())
-            rule_moves = [mv for mv in advice.moves if not mv.rule.startswith("TUNE-")]
-            rule_dropped = [
-                (c, why)
-                for c, why in dropped
-                if c not in trajectory.tried() and _proposed_by_rule(best, c, rule_moves)
-            ]
-            for config, why in rule_dropped:
-                record(
-                    _trial(
-                        len(trajectory.trials),
-                        config,
-                        _rule_candidate(best, config, rule_moves),
-                        None,
-                        "rejected-limits",
-                        "rejected",
-                        why,
-                        0.0,
-                    )
-                )
-            if not candidates:
-                trajectory.stop_reason = "no rule proposes an untried configuration"
-                break
-            candidate = candidates[0]
-            t0 = clock()
-            m = measure(candidate.config)
-            elapsed = clock() - t0
-            if not m.usable:
-                why = m.reason or ("wrong result" if m.correct is False else m.status)
-                status = "incorrect" if m.status == "ok" and m.correct is False else m.status
-                record(
-                    _trial(
-                        len(trajectory.trials),
-                        candidate.config,
-                        candidate,
-                        m,
-                        status,
-                        "rejected",
-                        why,
-                        elapsed,
-                    )
-                )
-                continue
-            keep, why = decide(m.reps_ms, best_m.reps_ms, min_gain)
-            trial = _trial(
-                len(trajectory.trials),
-                candidate.config,
-                candidate,
-                m,
-                "ok",
-                "kept" if keep else "reverted",
-                why,
-                elapsed,
-            )
-            if m.n_regs is not None and best_m.n_regs is not None and m.n_regs != best_m.n_regs:
-                trial.metrics_moved["n_regs"] = [float(best_m.n_regs), float(m.n_regs)]
-            if keep:
-                previous, previous_best, previous_ms = advice.metrics, best, best_m.median_ms
-                best, best_m = candidate.config, m
-                trajectory.best, trajectory.best_median_ms = best, m.median_ms
-                advice = recommend(best, best_m)
-                trial.metrics_moved.update(_moved(previous, advice.metrics))
-                repeat = repeat_move(previous_best, best, previous_ms, m.median_ms)
-                if repeat is not None:
-                    advice.moves.append(repeat)
-            record(trial)
+        if callable(space):
+            space = space(start_m)
+        limits = _limits_in_space(limits_for(start_m), space)
+        estimate = guided_estimate(trajectory.start, limits)
+        if (
+            space is not None
+            and exhaustive
+            and space.size <= estimate
+            and (budget or space.size) >= space.size
+        ):
+            search.measure_all(space, limits, estimate)
+        else:
+            search.guided(limits, budget, time_limit_s)
     except (KeyboardInterrupt, AdvisorError) as exc:
         trajectory.stop_reason = (
             "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
         )
         trajectory.complete = False
-        save(trajectory)
+        search.save(trajectory)
         raise
     trajectory.complete = True
-    save(trajectory)
+    search.save(trajectory)
     return trajectory
+
+
+def guided_estimate(start: TuneConfig, limits: Limits) -> int:
+    """Trials the guided search expects to need: the start and two polls of every one-step neighbour."""
+    poll, _ = generate_candidates(start, [], limits, frozenset())
+    return 1 + 2 * len(poll)
+
+
+def _limits_in_space(limits: Limits, space: SearchSpace | None) -> Limits:
+    if space is None:
+        return limits
+    allowed = {n: v for n, v in space.dims if n not in ("num_warps", "num_stages")}
+    return dataclasses.replace(
+        limits,
+        allowed={**limits.allowed, **allowed},
+        warp_choices=space.values("num_warps"),
+        stage_choices=space.values("num_stages"),
+    )
+
+
+class _Search:
+    """The state of one search: the best so far, its measurement and advice; records trials."""
+
+    def __init__(
+        self,
+        trajectory: Trajectory,
+        measure: Measure | None,
+        measure_many: MeasureMany | None,
+        recommend: Recommend,
+        min_gain: float,
+        save: Callable[[Trajectory], None] | None,
+        on_trial: Callable[[Trial], None] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.t = trajectory
+        if measure_many is None:
+            if measure is None:
+                raise ValueError("run_tune needs measure or measure_many")
+            one = measure
+
+            def measure_many(configs: list[TuneConfig | None]) -> Iterator[Measurement]:
+                for config in configs:
+                    yield one(config)
+
+        self.measure_many = measure_many
+        self.recommend = recommend
+        self.min_gain = min_gain
+        self.save = save or (lambda _t: None)
+        self.on_trial = on_trial
+        self.clock = clock
+        self.started = clock()
+        self.best: TuneConfig = trajectory.start
+        self.best_m: Measurement = Measurement("ok")
+        self.advice = Recommendation()
+
+    def record(self, trial: Trial) -> None:
+        self.t.trials.append(trial)
+        self.save(self.t)
+        if self.on_trial is not None:
+            self.on_trial(trial)
+
+    def measure_start(self) -> Measurement:
+        t0 = self.clock()
+        start_m = next(iter(self.measure_many([None])))
+        t = self.t
+        if start_m.launched_with:
+            recorded = {
+                k: v for k, v in start_m.launched_with.items() if k not in ("num_warps", "num_stages")
+            }
+            t.start = t.start.replace(
+                {
+                    k: v
+                    for k, v in recorded.items()
+                    if k in t.start.param_dict or k.upper().startswith("BLOCK")
+                },
+                num_warps=start_m.launched_with.get("num_warps"),
+                num_stages=start_m.launched_with.get("num_stages"),
+            )
+        t.environment = dict(start_m.environment)
+        if not start_m.usable:
+            why = start_m.reason or ("incorrect" if start_m.correct is False else start_m.status)
+            self.record(_trial(0, t.start, None, start_m, start_m.status, "rejected", why, self.clock() - t0))
+            t.stop_reason = f"the variant as written does not run correctly ({why}): nothing to tune from"
+            t.complete = True
+            self.save(t)
+            return start_m
+        self.best, self.best_m = t.start, start_m
+        t.best, t.best_median_ms = t.start, start_m.median_ms
+        self.record(_trial(0, t.start, None, start_m, "ok", "start", "starting point", self.clock() - t0))
+        self.advice = self.recommend(self.best, self.best_m)
+        return start_m
+
+    def guided(self, limits: Limits, budget: int | None, time_limit_s: float | None) -> None:
+        t = self.t
+        while True:
+            left = None if budget is None else budget - t.measured_trials()
+            if left is not None and left <= 0:
+                t.stop_reason = f"budget of {budget} trials reached"
+                return
+            if time_limit_s is not None and self.clock() - self.started >= time_limit_s:
+                t.stop_reason = f"time limit of {time_limit_s:g} s reached"
+                return
+            candidates, dropped = generate_candidates(self.best, self.advice.moves, limits, t.tried())
+            self._record_rule_dropped(dropped)
+            if not candidates:
+                t.stop_reason = LOCAL_OPTIMUM
+                return
+            moved = [c for c in candidates if c.rule != NEIGHBOUR_RULE]
+            batch = (moved or candidates)[:left]
+            self.run_batch(batch)
+
+    def run_batch(self, batch: list[Candidate]) -> None:
+        """Measure ``batch`` together; the fastest candidate that passes the keep test becomes the best.
+
+        Interrupted (Ctrl-C, lost GPU): the candidates measured so far are recorded, then it re-raises.
+        """
+        t0 = self.clock()
+        results: list[Measurement] = []
+        try:
+            for m in self.measure_many([c.config for c in batch]):
+                results.append(m)
+        except (KeyboardInterrupt, AdvisorError):
+            self._judge(batch[: len(results)], results, (self.clock() - t0) / max(1, len(results)))
+            raise
+        self._judge(batch, results, (self.clock() - t0) / max(1, len(batch)))
+
+    def _judge(self, batch: list[Candidate], results: list[Measurement], each: float) -> None:
+        verdicts = [
+            decide(m.reps_ms, self.best_m.reps_ms, self.min_gain) if m.usable else (False, "")
+            for m in results
+        ]
+        keepers = [i for i, (keep, _) in enumerate(verdicts) if keep]
+        winner = min(keepers, key=lambda i: results[i].median_ms or 0.0) if keepers else None
+        first = len(self.t.trials)
+        trials = []
+        for i, (candidate, m) in enumerate(zip(batch, results, strict=True)):
+            index = first + i
+            if not m.usable:
+                why = m.reason or ("wrong result" if m.correct is False else m.status)
+                status = "incorrect" if m.status == "ok" and m.correct is False else m.status
+                trials.append(_trial(index, candidate.config, candidate, m, status, "rejected", why, each))
+                continue
+            keep, why = verdicts[i]
+            if keep and i != winner and winner is not None:
+                why = f"{why}; trial {first + winner} of the same batch was faster"
+            verdict = "kept" if i == winner else "reverted"
+            trial = _trial(index, candidate.config, candidate, m, "ok", verdict, why, each)
+            if m.n_regs is not None and self.best_m.n_regs is not None and m.n_regs != self.best_m.n_regs:
+                trial.metrics_moved["n_regs"] = [float(self.best_m.n_regs), float(m.n_regs)]
+            trials.append(trial)
+        if winner is not None:
+            self._keep(batch[winner].config, results[winner], trials[winner])
+        for trial in trials:
+            self.record(trial)
+
+    def _keep(self, config: TuneConfig, m: Measurement, trial: Trial) -> None:
+        previous, previous_best, previous_ms = self.advice.metrics, self.best, self.best_m.median_ms
+        self.best, self.best_m = config, m
+        self.t.best, self.t.best_median_ms = config, m.median_ms
+        self.advice = self.recommend(config, m)
+        trial.metrics_moved.update(_moved(previous, self.advice.metrics))
+        repeat = repeat_move(previous_best, config, previous_ms, m.median_ms)
+        if repeat is not None:
+            self.advice.moves.append(repeat)
+
+    def _record_rule_dropped(self, dropped: list[tuple[TuneConfig, str]]) -> None:
+        rule_moves = [mv for mv in self.advice.moves if not mv.rule.startswith("TUNE-")]
+        for config, why in dropped:
+            if config in self.t.tried():
+                continue
+            candidate = _rule_candidate(self.best, config, rule_moves)
+            if candidate is not None:
+                self.record(
+                    _trial(
+                        len(self.t.trials), config, candidate, None, "rejected-limits", "rejected", why, 0.0
+                    )
+                )
+
+    def measure_all(self, space: SearchSpace, limits: Limits, estimate: int) -> None:
+        """Measure every configuration of ``space`` (in batches, so Ctrl-C keeps what was measured)."""
+        from ncu_advisor.collect.tune.space import violations  # noqa: PLC0415
+
+        configs = [c for c in space.configs() if c not in self.t.tried()]
+        inside = [c for c in configs if not violations(c, limits)]
+        batch_size = 16
+        for offset in range(0, len(inside), batch_size):
+            chunk = inside[offset : offset + batch_size]
+            self.run_batch(
+                [Candidate(c, "TUNE-EXHAUSTIVE", 0.0, "every configuration of the space") for c in chunk]
+            )
+        self.t.stop_reason = (
+            f"measured the whole space ({space.size} configs, {len(configs) - len(inside)} outside the "
+            f"limits): no more than the {estimate} trials the guided search expects"
+        )
 
 
 def repeat_move(
@@ -357,404 +465,3 @@ def _rule_candidate(current: TuneConfig, config: TuneConfig, moves: list[Move]) 
         if _apply(current, move, blocks) == config:
             return Candidate(config, move.rule, move.effect, move.reason)
     return None
-
-
-# ------------------------------------------------------------------------------------------- rules -> moves
-def moves_from_findings(findings: list[Any], rules_by_id: dict[str, Any], blocks: list[str]) -> list[Move]:
-    """Turn findings of rules with a ``proposal`` hint into moves (each with the finding's estimated effect).
-
-    ``block_scale`` s: scale every BLOCK (or the hint's ``block_params``) together (the seeds' "halve
-    BLOCK_*"), then each alone at 90% of the effect; ``block_min`` n: raise every BLOCK below n to n in one
-    trial, with the hint's num_warps/num_stages; ``num_warps`` / ``num_stages``: set them (both together
-    first when a rule asks for both, each alone at 90%).
-    """
-    moves: list[Move] = []
-    for finding in findings:
-        rule = rules_by_id.get(finding.rule)
-        hint = getattr(getattr(rule, "spec", None), "proposal", None)
-        if hint is None:
-            continue
-        effect = float(finding.estimated_effect)
-        label = f"{finding.rule} {finding.name}"
-        if hint.block_min is not None and blocks:
-            # One trial: every BLOCK raised to the floor, with the warps/stages the rule names.
-            extra = "".join(
-                f", {what} {value}"
-                for what, value in (("num_warps", hint.num_warps), ("num_stages", hint.num_stages))
-                if value is not None
-            )
-            moves.append(
-                Move(
-                    finding.rule,
-                    effect,
-                    "block_min",
-                    float(hint.block_min),
-                    None,
-                    f"{label}: every BLOCK to at least {hint.block_min}{extra}",
-                    stages=hint.num_stages,
-                    warps=hint.num_warps,
-                )
-            )
-            continue
-        scaled = [n for n in blocks if hint.block_params is None or n in hint.block_params] or blocks
-        if hint.block_scale is not None and scaled:
-            together = None if scaled == blocks else ",".join(scaled)
-            what_scaled = "every BLOCK" if together is None else " and ".join(scaled)
-            moves.append(
-                Move(
-                    finding.rule,
-                    effect,
-                    "block_scale",
-                    float(hint.block_scale),
-                    together,
-                    f"{label}: {what_scaled} x{hint.block_scale:g}",
-                )
-            )
-            for name in scaled if len(scaled) > 1 else []:
-                moves.append(
-                    Move(
-                        finding.rule,
-                        effect * 0.9,
-                        "block_scale",
-                        float(hint.block_scale),
-                        name,
-                        f"{label}: {name} x{hint.block_scale:g}",
-                    )
-                )
-        both = hint.num_warps is not None and hint.num_stages is not None
-        if both:  # the rule asks for the pair: one trial, then each alone at 90%
-            moves.append(
-                Move(
-                    finding.rule,
-                    effect,
-                    "warps_stages",
-                    hint.num_warps,
-                    None,
-                    f"{label}: num_warps {hint.num_warps}, num_stages {hint.num_stages}",
-                    stages=hint.num_stages,
-                )
-            )
-        single = effect * 0.9 if both else effect
-        if hint.num_warps is not None:
-            moves.append(
-                Move(
-                    finding.rule,
-                    single,
-                    "num_warps",
-                    hint.num_warps,
-                    None,
-                    f"{label}: num_warps {hint.num_warps}",
-                )
-            )
-        if hint.num_stages is not None:
-            moves.append(
-                Move(
-                    finding.rule,
-                    single,
-                    "num_stages",
-                    hint.num_stages,
-                    None,
-                    f"{label}: num_stages {hint.num_stages}",
-                )
-            )
-    return moves
-
-
-def invariant_moves(
-    loads: list[InvariantLoad], current: TuneConfig, int_args: dict[str, int], assignments: dict[str, str]
-) -> tuple[list[Move], list[str]]:
-    """Moves that make a loop with a repeated (invariant) load run once: ``step_param -> bound``.
-
-    The effect is the share of the repeated load work removed, ``1 - 1/trips`` with
-    ``trips = ceil(extent / current step)`` (a stated heuristic: the load dominates the loop's cost).
-    """
-    moves: list[Move] = []
-    notes: list[str] = []
-    params = current.param_dict
-    for load in loads:
-        if not load.step_param or not load.loop_bound or load.step_param not in params:
-            continue
-        extent = resolve_extent(load.loop_bound, int_args, assignments)
-        notes.append(load.describe(extent))
-        if extent is None:
-            continue
-        target = suggested_block(extent)
-        step = params[load.step_param]
-        if target <= step:
-            continue
-        trips = -(-extent // step)
-        moves.append(
-            Move(
-                INVARIANT_RULE,
-                1.0 - 1.0 / trips,
-                "block_set",
-                target,
-                load.step_param,
-                f"{INVARIANT_RULE}: load of {load.pointer} (line {load.load_line}) repeated {trips}x by the "
-                f"loop at line {load.loop_line}: {load.step_param} -> {target}",
-            )
-        )
-    return moves, notes
-
-
-def extents_for(source_text: str, kernel: str, int_args: dict[str, int]) -> dict[str, int]:
-    """Runtime extents of the BLOCK parameters that step a ``range`` loop (``BLOCK_N`` -> ``C_out``)."""
-    assignments = kernel_assignments(source_text, kernel)
-    extents: dict[str, int] = {}
-    for step, bound in loop_extents(source_text, kernel):
-        value = resolve_extent(bound, int_args, assignments)
-        if value is not None:
-            extents[step] = max(value, extents.get(step, 0))
-    return extents
-
-
-class RuleRecommender:
-    """``recommend`` for ``run_tune``: rules over a profile of the configuration, plus invariant loads.
-
-    Args:
-        kernel: the tuned kernel's name.
-        source: ``ncu_advisor.kernelsrc.facts.SourceFacts`` of the kernel file.
-        rules: the loaded rule set.
-        invariant: the kernel's invariant loads.
-        profile: ``(config, measurement) -> tidy table or None`` (ncu); None uses the Triton register
-            counts only (``launch__registers_per_thread`` = n_regs), so register rules still fire, and the
-            GPU name and compute capability the child reports (``gpu_*`` names for the rules).
-        stage: the rule stage passed to ``evaluate``.
-    """
-
-    def __init__(
-        self,
-        kernel: str,
-        source: Any,
-        rules: list[Any],
-        invariant: list[InvariantLoad],
-        profile: Callable[[TuneConfig, Measurement], Any] | None = None,
-        stage: str = "auto",
-    ) -> None:
-        self.kernel = kernel
-        self.source = source
-        self.rules = rules
-        self.rules_by_id = {r.id: r for r in rules}
-        self.invariant = invariant
-        self.profile = profile
-        self.stage = stage
-        self.assignments = kernel_assignments(source.text, kernel) if source is not None else {}
-        self.history: list[dict[str, Any]] = []
-
-    def _table(self, config: TuneConfig, measurement: Measurement) -> Any:
-        import pandas as pd  # noqa: PLC0415
-
-        table = self.profile(config, measurement) if self.profile is not None else None
-        if table is None or len(table) == 0:
-            row: dict[str, Any] = {
-                "source": "tune",
-                "variant": "tune",
-                "range": 0,
-                "action": 0,
-                "kernel": self.kernel,
-                "demangled": self.kernel,
-                "nvtx": None,
-                "gpu": None,
-                "cc": None,
-            }
-            gpu = measurement.environment.get("gpu") or {}
-            if isinstance(gpu.get("name"), str) and gpu["name"]:
-                row["gpu"] = gpu["name"]  # the rules' gpu_* names come from the catalogue entry
-            cc = gpu.get("cc")
-            if isinstance(cc, str) and cc.count(".") == 1 and cc.replace(".", "").isdigit():
-                row["cc"] = cc
-                major, minor = cc.split(".")
-                row["device__attribute_compute_capability_major"] = float(major)
-                row["device__attribute_compute_capability_minor"] = float(minor)
-            if measurement.n_regs is not None:
-                row["launch__registers_per_thread"] = float(measurement.n_regs)
-            if measurement.n_spills is not None:
-                row["n_spills"] = float(measurement.n_spills)
-            table = pd.DataFrame([row])
-        return table
-
-    def __call__(self, config: TuneConfig, measurement: Measurement) -> Recommendation:
-        from ncu_advisor.rules import evaluate  # noqa: PLC0415
-
-        table = self._table(config, measurement)
-        source = _pinned_source(self.source, self.kernel, config)
-        results = evaluate(table, self.rules, source=source, stage=self.stage)
-        mine = [
-            r for r in results if r.kernel == self.kernel or r.kernel.startswith(self.kernel + "_")
-        ] or results
-        findings = [f for r in mine for f in r.findings]
-        metrics: dict[str, float] = {}
-        for r in mine[:1]:
-            metrics.update({k: float(v) for k, v in r.metrics.items()})
-        if measurement.n_regs is not None:
-            metrics["n_regs"] = float(measurement.n_regs)
-        blocks = [k for k, _ in config.params if k.upper().startswith("BLOCK")]
-        moves = moves_from_findings(findings, self.rules_by_id, blocks)
-        extra, notes = invariant_moves(self.invariant, config, measurement.int_args, self.assignments)
-        moves += extra
-        notes = [f"{f.rule} {f.name}: {f.message}" for f in findings] + notes
-        self.history.append(
-            {"config": config.as_dict(), "findings": [f.rule for f in findings], "notes": notes}
-        )
-        return Recommendation(moves=moves, metrics=metrics, notes=notes)
-
-
-def _pinned_source(source: Any, kernel: str, config: TuneConfig) -> Any:
-    """The source facts with ``kernel``'s launch parameters replaced by ``config`` (src_* facts follow it)."""
-    if source is None:
-        return None
-    from dataclasses import replace  # noqa: PLC0415
-
-    kernels = []
-    for facts in source.kernels:
-        if facts.name == kernel:
-            launch = {**config.param_dict, "num_warps": config.num_warps, "num_stages": config.num_stages}
-            facts = replace(facts, launch_params=launch, autotune_configs=[])
-            if getattr(facts, "variant_configs", None):  # the variant's own config must not win over the pin
-                facts = replace(facts, variant_configs={})
-        kernels.append(facts)
-    return replace(source, kernels=kernels)
-
-
-# --------------------------------------------------------------------------------------- child backend
-class ChildBackend:
-    """Measures and profiles configurations in child processes (``ncu_advisor.collect.profile.child``).
-
-    Each trial gets ``run_dir/trials/NNN/`` with ``result.json``, ``child.log`` and, when profiled,
-    ``profile.ncu-rep`` and ``ncu.log``.
-    """
-
-    def __init__(
-        self,
-        kernel_file: Path,
-        variant_class: str,
-        kernel: str,
-        run_dir: Path,
-        options: Any,
-        ncu: Path | None = None,
-        metrics: list[str] | None = None,
-    ) -> None:
-        self.kernel_file = Path(kernel_file).resolve()
-        self.variant_class = variant_class
-        self.kernel = kernel
-        self.run_dir = Path(run_dir)
-        self.options = options
-        self.ncu = ncu
-        self.metrics = metrics or []
-        self.count = 0
-        self.profiles = 0
-
-    def _override(self, config: TuneConfig | None) -> str:
-        if config is None:
-            return json.dumps({"kernel": self.kernel})
-        return json.dumps(config.override(self.kernel), sort_keys=True)
-
-    def _argv(self, config: TuneConfig | None, mode: str, folder: Path, out: Path) -> list[str]:
-        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
-
-        argv = runner.child_command(
-            self.options.python,
-            self.kernel_file,
-            [
-                self.variant_class,
-                "--override",
-                self._override(config),
-                "--override-record",
-                str(folder / "override.json"),
-            ],
-            mode,
-            out,
-            self.options,
-        )
-        return [TUNE_CHILD_MODULE if a == runner.CHILD_MODULE else a for a in argv]
-
-    def _folder(self, label: str) -> Path:
-        folder = self.run_dir / "trials" / label
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    def measure(self, config: TuneConfig | None) -> Measurement:
-        """Run the bare child (correctness + do_bench reps + n_regs) with ``config`` pinned."""
-        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
-
-        folder = self._folder(f"{self.count:03d}")
-        self.count += 1
-        argv = self._argv(config, "bench", folder, folder / "result.json")
-        (folder / "command.json").write_text(json.dumps(argv))
-        log = folder / "child.log"
-        process = runner.run_process(argv, log, self.options.timeout_s)
-        result = runner._read_json(folder / "result.json")
-        outcome = runner.VariantOutcome(name=self.variant_class)
-        runner.judge_bench(process, result, log, self.options.timeout_s, outcome)
-        record = runner._read_json(folder / "override.json") or {}
-        return measurement_from_result(
-            outcome.status, outcome.reason, {**(result or {}), "override": record}, self.kernel
-        )
-
-    def profile(self, config: TuneConfig, measurement: Measurement) -> Any:
-        """One ncu run of ``config`` (None without ncu or when the run failed: the rules then use n_regs)."""
-        if self.ncu is None:
-            return None
-        from ncu_advisor.collect.profile import ncu as ncu_module  # noqa: PLC0415
-        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
-
-        folder = self._folder(f"profile-{self.profiles:03d}")
-        self.profiles += 1
-        target = self._argv(config, "ncu", folder, folder / "ncu_result.json")
-        argv = ncu_module.build_ncu_command(
-            self.ncu,
-            report_base=folder / "profile",
-            target=target,
-            metrics=self.metrics,
-            clock_control=self.options.clock_control,
-            cache_control=self.options.cache_control,
-        )
-        (folder / "command.json").write_text(json.dumps(argv))
-        log = folder / "ncu.log"
-        process = runner.run_process(argv, log, self.options.timeout_s)
-        outcome = runner.VariantOutcome(name=self.variant_class)
-        report = folder / "profile.ncu-rep"
-        runner.judge_ncu(process, log, report, self.options.timeout_s, outcome)
-        if outcome.status in ("failed", "crashed", "timeout") or not report.is_file():
-            return None
-        from ncu_advisor.ingest.readers import read_report  # noqa: PLC0415
-
-        try:
-            table = read_report(report, variant=self.variant_class)
-        except AdvisorError:  # a truncated or unreadable report: the rules fall back to Triton's counts
-            return None
-        kernels = [
-            {"name": name, "n_regs": measurement.n_regs, "n_spills": measurement.n_spills}
-            for name in table["kernel"].astype(str).unique()
-            if name.startswith(self.kernel)
-        ]
-        return runner.merge_triton_counts(table, self.variant_class, kernels)
-
-
-def measurement_from_result(
-    status: str, reason: str | None, result: dict[str, Any], kernel: str
-) -> Measurement:
-    """Build a ``Measurement`` from the child's result JSON and the judged status."""
-    correctness = result.get("correctness") or {}
-    correct = correctness.get("passed") if isinstance(correctness, dict) and correctness else None
-    if status == "incorrect":
-        status, correct = "ok", False
-    record = result.get("override") or {}
-    n_regs = n_spills = shared = None
-    for entry in list(result.get("triton_kernels") or []) + list(result.get("triton_compiled") or []):
-        name = str(entry.get("name") or "")
-        if name == kernel or name.startswith(kernel):
-            n_regs, n_spills, shared = entry.get("n_regs"), entry.get("n_spills"), entry.get("shared")
-            break
-    return Measurement(
-        status=status,
-        reps_ms=[float(t) for t in result.get("timings_ms") or []],
-        correct=correct,
-        reason=reason,
-        n_regs=n_regs,
-        n_spills=n_spills,
-        shared=shared,
-        launched_with=dict(record.get("launched_with") or {}),
-        int_args=dict(record.get("int_args") or {}),
-        environment=dict(result.get("environment") or {}),
-    )

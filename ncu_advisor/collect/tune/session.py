@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ncu_advisor.collect.tune.backend import Measurement
 from ncu_advisor.collect.tune.emit import METHOD_CLASS_CONFIG, class_config_values, pin_method
-from ncu_advisor.collect.tune.loop import Measurement, extents_for
+from ncu_advisor.collect.tune.recommend import extents_for
+from ncu_advisor.collect.tune.searchspace import SearchSpace
 from ncu_advisor.collect.tune.space import Limits, TuneConfig, shared_estimate
 from ncu_advisor.errors import AdvisorError, InputError, KernelFileError
 from ncu_advisor.kernelsrc.invariant import InvariantLoad, find_invariant_loads_in_source
@@ -81,7 +83,7 @@ def plan_tune(kernel_file: Path, variant: str, kernel: str | None = None) -> Tun
     facts = next(k for k in source.kernels if k.name == name)
     configs = facts.candidate_configs()
     first = configs[0] if configs else None
-    params = {k: v for k, v in (first.params if first else {}).items() if k in facts.block_params}
+    params = {k: v for k, v in (first.params if first else {}).items() if _tunable(facts, k)}
     start = TuneConfig.make(
         params,
         (first.num_warps if first and first.num_warps else 4),
@@ -97,7 +99,7 @@ def plan_tune(kernel_file: Path, variant: str, kernel: str | None = None) -> Tun
             k: v for k, v in (class_config_values(text, chosen.class_name) or {}).items() if v is not None
         }
         start = start.replace(
-            {k: v for k, v in values.items() if k in facts.block_params},
+            {k: v for k, v in values.items() if _tunable(facts, k)},
             num_warps=values.get("num_warps"),
             num_stages=values.get("num_stages"),
         )
@@ -111,6 +113,42 @@ def plan_tune(kernel_file: Path, variant: str, kernel: str | None = None) -> Tun
         invariant=invariant,
         method=method,
     )
+
+
+def _tunable(facts: Any, name: str) -> bool:
+    from ncu_advisor.collect.tune.searchspace import is_tile_param  # noqa: PLC0415
+
+    return name in facts.constexpr_params and is_tile_param(name)
+
+
+def make_space(
+    plan: TunePlan,
+    start: TuneConfig,
+    measurement: Measurement,
+    spec: dict[str, Any] | None = None,
+    spec_path: Path | None = None,
+) -> SearchSpace:
+    """The kernel's search space (``searchspace.space_from_kernel``) around ``start``, with the runtime
+    extents of its loops (from the start's launch), the autotune list, and the ``--space`` file applied."""
+    from ncu_advisor.collect.tune.searchspace import apply_space_spec, space_from_kernel  # noqa: PLC0415
+
+    extents = extents_for(plan.source.text, plan.kernel, measurement.int_args)
+    autotune = [
+        TuneConfig.make(
+            {k: v for k, v in c.params.items() if k in start.param_dict},
+            c.num_warps or start.num_warps,
+            c.num_stages or start.num_stages,
+        )
+        for c in plan.facts.autotune_configs
+    ]
+    space = space_from_kernel(
+        start,
+        uses_dot=bool(plan.facts.uses_dot),
+        has_loop=bool(plan.facts.num_loops),
+        extents=extents,
+        autotune=autotune,
+    )
+    return apply_space_spec(space, spec, spec_path) if spec else space
 
 
 def make_limits(
@@ -127,9 +165,12 @@ def make_limits(
     kwargs: dict[str, Any] = gpu_limits(measurement.environment.get("gpu") or {})
     if shared_per_block:
         kwargs["shared_per_block"] = shared_per_block
+    # tl.dot needs operand tiles of at least 16; nothing else has a floor but 1 (BLOCK_H may count heads)
+    dot_params = tuple(p for p in ("BLOCK_M", "BLOCK_N", "BLOCK_K") if plan.facts.uses_dot)
     return Limits(
         uses_dot=plan.facts.uses_dot,
-        min_block=16 if plan.facts.uses_dot else 32,
+        min_block=16 if plan.facts.uses_dot else 1,
+        dot_params=dot_params,
         element_bytes=element_bytes,
         extents=extents,
         **kwargs,

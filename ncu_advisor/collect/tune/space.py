@@ -52,8 +52,11 @@ class Limits:
     extents: dict[str, int] = field(default_factory=dict)
     warp_choices: tuple[int, ...] = WARP_CHOICES
     stage_choices: tuple[int, ...] = STAGE_CHOICES
-    #: When set, the only values a parameter may take (the efficacy bench keeps tune inside its sweep space).
+    #: When set, the only values a parameter may take (the search space, ``searchspace.SearchSpace``).
     allowed: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: When set, ``min_block`` applies to these parameters only (the tl.dot operand tiles); the others have
+    #: no floor but 1 (a head count such as BLOCK_H is not an element count).
+    dot_params: tuple[str, ...] = ()
 
 
 def is_power_of_two(value: int) -> bool:
@@ -85,8 +88,9 @@ def violations(config: TuneConfig, limits: Limits, current: TuneConfig | None = 
             continue
         if not is_power_of_two(value):
             problems.append(f"{name}={value} is not a power of two")
-        if value < limits.min_block:
-            problems.append(f"{name}={value} < {limits.min_block}")
+        floor = limits.min_block if not limits.dot_params or name in limits.dot_params else 1
+        if value < floor:
+            problems.append(f"{name}={value} < {floor}")
         if value > limits.max_block:
             problems.append(f"{name}={value} > {limits.max_block}")
         extent = limits.extents.get(name)
@@ -168,9 +172,20 @@ def _apply(current: TuneConfig, move: Move, blocks: list[str]) -> TuneConfig | N
     return None
 
 
+def _adjacent(values: tuple[int, ...], current: int) -> list[int]:
+    """The next lower and the next higher value of ``values`` around ``current``."""
+    ordered = sorted(set(values))
+    below = [v for v in ordered if v < current]
+    above = [v for v in ordered if v > current]
+    return ([below[-1]] if below else []) + ([above[0]] if above else [])
+
+
 def neighbour_moves(current: TuneConfig, blocks: list[str], limits: Limits) -> list[Move]:
-    """Every one-step move in both directions (halve/double each BLOCK, other warps, other stages)."""
+    """Every one-step move in both directions: each tile parameter to its next lower and higher value (x2
+    and /2 without an allowed list), every BLOCK together x2 and /2, and num_warps / num_stages to their
+    adjacent choices. Longer jumps come from the rules' moves and from repeating a kept step."""
     moves: list[Move] = []
+    params = current.param_dict
     if len(blocks) > 1:  # every BLOCK together: the direction of the seeds' "halve BLOCK_*", both ways
         for factor in (0.5, 2.0):
             moves.append(
@@ -183,28 +198,27 @@ def neighbour_moves(current: TuneConfig, blocks: list[str], limits: Limits) -> l
                     f"{'halve' if factor < 1 else 'double'} every BLOCK (both directions)",
                 )
             )
-    for name in blocks:
-        for factor in (0.5, 2.0):
+    from ncu_advisor.collect.tune.searchspace import is_tile_param  # noqa: PLC0415 - no cycle at import
+
+    tiles = list(blocks) + [n for n in params if n not in blocks and is_tile_param(n)]
+    for name in tiles:
+        allowed = limits.allowed.get(name)
+        targets = (
+            _adjacent(allowed, params[name]) if allowed else [params[name] // 2, params[name] * 2]
+        )
+        for target in targets:
+            if target < 1:
+                continue
+            way = "lower" if target < params[name] else "higher"
             moves.append(
-                Move(
-                    NEIGHBOUR_RULE,
-                    NEIGHBOUR_EFFECT,
-                    "block_scale",
-                    factor,
-                    name,
-                    f"{'halve' if factor < 1 else 'double'} {name} (both directions)",
-                )
+                Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "block_set", target, name, f"{name} {target} ({way})")
             )
-    for warps in limits.warp_choices:
-        if warps != current.num_warps:
-            moves.append(
-                Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_warps", warps, None, f"num_warps {warps}")
-            )
-    for stages in limits.stage_choices:
-        if stages != current.num_stages:
-            moves.append(
-                Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_stages", stages, None, f"num_stages {stages}")
-            )
+    for warps in _adjacent(limits.warp_choices, current.num_warps):
+        moves.append(Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_warps", warps, None, f"num_warps {warps}"))
+    for stages in _adjacent(limits.stage_choices, current.num_stages):
+        moves.append(
+            Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_stages", stages, None, f"num_stages {stages}")
+        )
     return moves
 
 

@@ -1,0 +1,253 @@
+"""How a configuration is measured and profiled: the ``Measurement`` record and the backends.
+
+- ``WorkerBackend``: one long-lived measurement worker (``worker.MeasureWorker``) for every trial: the model,
+  inputs and reference are built once; candidates are measured in batches (``measure_many``), compiled ahead.
+- ``ChildBackend``: the profile child under ncu (``profile``: one ncu run of a configuration), and ``measure``
+  in a fresh process per trial (kept for a kernel file that does not survive a long-lived process).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ncu_advisor.collect.tune.space import TuneConfig
+from ncu_advisor.errors import AdvisorError
+
+TUNE_CHILD_MODULE = "ncu_advisor.collect.tune.child"
+
+
+@dataclass
+class Measurement:
+    """What one run of a configuration gave."""
+
+    status: str
+    reps_ms: list[float] = field(default_factory=list)
+    correct: bool | None = None
+    reason: str | None = None
+    n_regs: int | None = None
+    n_spills: int | None = None
+    shared: int | None = None
+    launched_with: dict[str, int] = field(default_factory=dict)
+    int_args: dict[str, int] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median_ms(self) -> float | None:
+        if not self.reps_ms:
+            return None
+        ordered = sorted(self.reps_ms)
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "ok" and self.correct is not False and bool(self.reps_ms)
+
+
+class WorkerBackend:
+    """Measures configurations in one measurement worker (see ``ncu_advisor.collect.tune.worker``).
+
+    Every result is appended to ``run_dir/trials.jsonl`` (the raw event: timings, errors, the pin record).
+    """
+
+    def __init__(self, worker: Any, kernel: str, run_dir: Path | None = None) -> None:
+        self.worker = worker
+        self.kernel = kernel
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.count = 0
+        self.started = False
+
+    def _ensure_started(self) -> None:
+        if not self.started:
+            self.worker.start()
+            self.started = True
+
+    def measure(self, config: TuneConfig | None) -> Measurement:
+        return next(iter(self.measure_many([config])))
+
+    def measure_many(self, configs: list[TuneConfig | None]) -> Iterator[Measurement]:
+        """Measure ``configs`` in one batch (compiled ahead together); yields results in the same order."""
+        self._ensure_started()
+        ids = []
+        for config in configs:
+            ids.append(f"{self.count:04d}")
+            self.count += 1
+            self.worker.submit(ids[-1], None if config is None else config.as_dict())
+        for event in self.worker.results():
+            if self.run_dir is not None:
+                with (self.run_dir / "trials.jsonl").open("a", encoding="utf-8") as log:
+                    log.write(json.dumps(event, default=str) + "\n")
+            yield measurement_from_event(event, self.worker.environment)
+
+    def stop(self) -> None:
+        if self.started:
+            self.worker.stop()
+            self.started = False
+
+
+def measurement_from_event(event: dict[str, Any], environment: dict[str, Any]) -> Measurement:
+    """A ``Measurement`` from one worker result event."""
+    status = str(event.get("status") or "failed")
+    reason = event.get("reason")
+    if event.get("fixed_grid_changed") and event.get("correct") is False:
+        changed = ", ".join(event["fixed_grid_changed"])
+        reason = f"{reason} ({changed} changed under a fixed launch grid that depends on it)"
+    return Measurement(
+        status=status,
+        reps_ms=[float(t) for t in event.get("reps_ms") or []],
+        correct=event.get("correct"),
+        reason=reason,
+        n_regs=event.get("n_regs"),
+        n_spills=event.get("n_spills"),
+        shared=event.get("shared"),
+        launched_with=dict(event.get("launched_with") or {}),
+        int_args=dict(event.get("int_args") or {}),
+        environment=dict(environment),
+    )
+
+
+class ChildBackend:
+    """Measures and profiles configurations in child processes (``ncu_advisor.collect.profile.child``).
+
+    Each trial gets ``run_dir/trials/NNN/`` with ``result.json``, ``child.log`` and, when profiled,
+    ``profile.ncu-rep`` and ``ncu.log``.
+    """
+
+    def __init__(
+        self,
+        kernel_file: Path,
+        variant_class: str,
+        kernel: str,
+        run_dir: Path,
+        options: Any,
+        ncu: Path | None = None,
+        metrics: list[str] | None = None,
+    ) -> None:
+        self.kernel_file = Path(kernel_file).resolve()
+        self.variant_class = variant_class
+        self.kernel = kernel
+        self.run_dir = Path(run_dir)
+        self.options = options
+        self.ncu = ncu
+        self.metrics = metrics or []
+        self.count = 0
+        self.profiles = 0
+
+    def _override(self, config: TuneConfig | None) -> str:
+        if config is None:
+            return json.dumps({"kernel": self.kernel})
+        return json.dumps(config.override(self.kernel), sort_keys=True)
+
+    def _argv(self, config: TuneConfig | None, mode: str, folder: Path, out: Path) -> list[str]:
+        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
+
+        argv = runner.child_command(
+            self.options.python,
+            self.kernel_file,
+            [
+                self.variant_class,
+                "--override",
+                self._override(config),
+                "--override-record",
+                str(folder / "override.json"),
+            ],
+            mode,
+            out,
+            self.options,
+        )
+        return [TUNE_CHILD_MODULE if a == runner.CHILD_MODULE else a for a in argv]
+
+    def _folder(self, label: str) -> Path:
+        folder = self.run_dir / "trials" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def measure(self, config: TuneConfig | None) -> Measurement:
+        """Run the bare child (correctness + do_bench reps + n_regs) with ``config`` pinned."""
+        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
+
+        folder = self._folder(f"{self.count:03d}")
+        self.count += 1
+        argv = self._argv(config, "bench", folder, folder / "result.json")
+        (folder / "command.json").write_text(json.dumps(argv))
+        log = folder / "child.log"
+        process = runner.run_process(argv, log, self.options.timeout_s)
+        result = runner._read_json(folder / "result.json")
+        outcome = runner.VariantOutcome(name=self.variant_class)
+        runner.judge_bench(process, result, log, self.options.timeout_s, outcome)
+        record = runner._read_json(folder / "override.json") or {}
+        return measurement_from_result(
+            outcome.status, outcome.reason, {**(result or {}), "override": record}, self.kernel
+        )
+
+    def profile(self, config: TuneConfig, measurement: Measurement) -> Any:
+        """One ncu run of ``config`` (None without ncu or when the run failed: the rules then use n_regs)."""
+        if self.ncu is None:
+            return None
+        from ncu_advisor.collect.profile import ncu as ncu_module  # noqa: PLC0415
+        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
+
+        folder = self._folder(f"profile-{self.profiles:03d}")
+        self.profiles += 1
+        target = self._argv(config, "ncu", folder, folder / "ncu_result.json")
+        argv = ncu_module.build_ncu_command(
+            self.ncu,
+            report_base=folder / "profile",
+            target=target,
+            metrics=self.metrics,
+            clock_control=self.options.clock_control,
+            cache_control=self.options.cache_control,
+        )
+        (folder / "command.json").write_text(json.dumps(argv))
+        log = folder / "ncu.log"
+        process = runner.run_process(argv, log, self.options.timeout_s)
+        outcome = runner.VariantOutcome(name=self.variant_class)
+        report = folder / "profile.ncu-rep"
+        runner.judge_ncu(process, log, report, self.options.timeout_s, outcome)
+        if outcome.status in ("failed", "crashed", "timeout") or not report.is_file():
+            return None
+        from ncu_advisor.ingest.readers import read_report  # noqa: PLC0415
+
+        try:
+            table = read_report(report, variant=self.variant_class)
+        except AdvisorError:  # a truncated or unreadable report: the rules fall back to Triton's counts
+            return None
+        kernels = [
+            {"name": name, "n_regs": measurement.n_regs, "n_spills": measurement.n_spills}
+            for name in table["kernel"].astype(str).unique()
+            if name.startswith(self.kernel)
+        ]
+        return runner.merge_triton_counts(table, self.variant_class, kernels)
+
+
+def measurement_from_result(
+    status: str, reason: str | None, result: dict[str, Any], kernel: str
+) -> Measurement:
+    """Build a ``Measurement`` from the child's result JSON and the judged status."""
+    correctness = result.get("correctness") or {}
+    correct = correctness.get("passed") if isinstance(correctness, dict) and correctness else None
+    if status == "incorrect":
+        status, correct = "ok", False
+    record = result.get("override") or {}
+    n_regs = n_spills = shared = None
+    for entry in list(result.get("triton_kernels") or []) + list(result.get("triton_compiled") or []):
+        name = str(entry.get("name") or "")
+        if name == kernel or name.startswith(kernel):
+            n_regs, n_spills, shared = entry.get("n_regs"), entry.get("n_spills"), entry.get("shared")
+            break
+    return Measurement(
+        status=status,
+        reps_ms=[float(t) for t in result.get("timings_ms") or []],
+        correct=correct,
+        reason=reason,
+        n_regs=n_regs,
+        n_spills=n_spills,
+        shared=shared,
+        launched_with=dict(record.get("launched_with") or {}),
+        int_args=dict(record.get("int_args") or {}),
+        environment=dict(result.get("environment") or {}),
+    )

@@ -1,0 +1,225 @@
+"""One ``ncu-advisor tune`` session: plan, environment check, worker, search, final profile, files.
+
+``TuneSession(settings)`` reads the kernel file statically, checks the environment and creates the run
+directory ``runs/<UTC time>-<stem>-tune/``; ``run()`` starts one measurement worker
+(``worker.MeasureWorker``) for every trial, runs the search (``loop.run_tune``), profiles the final
+configuration under ncu (the start was profiled by the first recommendation; ncu runs for no other trial),
+records which metrics moved between the two, and writes ``tune.json``, ``tune.svg`` and ``trials.jsonl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ncu_advisor import rundir
+from ncu_advisor.analysis.trajectory import Trajectory, Trial, write_trajectory
+from ncu_advisor.collect.tune.backend import Measurement, WorkerBackend
+from ncu_advisor.collect.tune.searchspace import SearchSpace, read_space_file
+from ncu_advisor.errors import EnvironmentNotReady
+
+#: Relative change of a metric between the start and the final profile that counts as "moved".
+MOVED_THRESHOLD = 0.05
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """The options of ``ncu-advisor tune`` (see ``ncu_advisor.cli.tune`` for each one's meaning)."""
+
+    kernel_file: Path
+    variant: str
+    kernel: str | None = None
+    budget: int | None = None
+    time_limit: float | None = None
+    space_file: Path | None = None
+    min_gain: float = 0.02
+    use_ncu: bool = True
+    exhaustive: bool = True
+    reps: int = 5
+    timeout: float = 300.0
+    compile_threads: int = 1
+    rules: Path | None = None
+    runs_dir: Path = Path("runs")
+    python: str = "python3"
+    gpu: str | None = None
+
+
+class TuneSession:
+    """Everything one tune run needs; ``run`` does it (see the module docstring).
+
+    Raises (constructor):
+        KernelFileError / InputError: the file, the variant, the kernel or the space file is bad.
+        EnvironmentNotReady: no GPU, or no ncu without ``use_ncu=False``.
+    """
+
+    def __init__(self, settings: TuneSettings) -> None:
+        from ncu_advisor.collect.profile import runner  # noqa: PLC0415
+        from ncu_advisor.collect.tune.recommend import RuleRecommender  # noqa: PLC0415
+        from ncu_advisor.collect.tune.session import plan_tune  # noqa: PLC0415
+        from ncu_advisor.collect.tune.worker import MeasureWorker, WorkerOptions, worker_command  # noqa: PLC0415
+        from ncu_advisor.rules import load_rules  # noqa: PLC0415
+
+        self.settings = settings
+        self.plan = plan_tune(settings.kernel_file, settings.variant, settings.kernel)
+        self.space_spec = read_space_file(settings.space_file) if settings.space_file else None
+        rule_set = load_rules(settings.rules)
+        ncu_path, metrics = self._environment(runner)
+        self.run_dir = rundir.create_run_dir(
+            Path(settings.runs_dir).resolve(), f"{Path(settings.kernel_file).stem}-tune"
+        )
+        (self.run_dir / rundir.KERNEL_COPY_NAME).write_bytes(Path(settings.kernel_file).read_bytes())
+        options = runner.ProfileOptions(
+            timeout_s=settings.timeout,
+            reps=settings.reps,
+            python=settings.python,
+            runs_root=settings.runs_dir,
+            rules_dir=settings.rules,
+        )
+        from ncu_advisor.collect.tune.backend import ChildBackend  # noqa: PLC0415
+
+        self.profiler = ChildBackend(
+            Path(settings.kernel_file),
+            self.plan.variant,
+            self.plan.kernel,
+            self.run_dir,
+            options,
+            ncu=ncu_path,
+            metrics=metrics,
+        )
+        worker_options = WorkerOptions(
+            python=settings.python,
+            timeout_s=settings.timeout,
+            reps=settings.reps,
+            compile_threads=settings.compile_threads,
+            gpu=settings.gpu,
+        )
+        argv = worker_command(
+            Path(settings.kernel_file).resolve(), self.plan.variant, self.plan.kernel, worker_options
+        )
+        worker = MeasureWorker(argv, worker_options, log_path=self.run_dir / "worker.log")
+        self.backend = WorkerBackend(worker, self.plan.kernel, self.run_dir)
+        self.recommender = RuleRecommender(
+            self.plan.kernel,
+            self.plan.source,
+            rule_set,
+            self.plan.invariant,
+            profile=self.profiler.profile if ncu_path is not None else None,
+        )
+        self.space: SearchSpace | None = None
+        self.trajectory = Trajectory(
+            kernel_file=str(Path(settings.kernel_file).resolve()),
+            variant=self.plan.variant,
+            kernel=self.plan.kernel,
+            start=self.plan.start,
+            options={
+                "budget": settings.budget,
+                "time_s": settings.time_limit,
+                "min_gain": settings.min_gain,
+                "reps": settings.reps,
+                "ncu": ncu_path is not None,
+                "method": self.plan.method,
+                # what the paste text needs (render.tune_report.paste): the autotune key, the launch line
+                "autotune_key": self.plan.facts.autotune_key,
+                "launch_line": self.plan.facts.launch_lineno,
+            },
+        )
+
+    def _environment(self, runner: Any) -> tuple[Path | None, list[str]]:
+        if not self.settings.use_ncu:
+            runner.query_gpu()
+            return None, []
+        try:
+            env = runner.check_environment()
+        except EnvironmentNotReady as exc:
+            if "ncu" not in exc.message:
+                raise
+            hint = f"{exc.hint}; or run tune --no-ncu (rules read Triton's n_regs/n_spills only)"
+            raise EnvironmentNotReady(exc.message, path=exc.path, hint=hint) from None
+        options = runner.ProfileOptions(rules_dir=self.settings.rules)
+        return env.ncu, options.resolved_metrics()
+
+    def save(self, t: Trajectory) -> None:
+        from ncu_advisor.render.plot import trajectory_svg  # noqa: PLC0415
+
+        t.options["recommendations"] = self.recommender.history
+        write_trajectory(self.run_dir, t)
+        (self.run_dir / "tune.svg").write_text(trajectory_svg(t), encoding="utf-8")
+
+    def _space_for(self, start_m: Measurement) -> SearchSpace:
+        from ncu_advisor.collect.tune.session import make_space  # noqa: PLC0415
+
+        self.space = make_space(
+            self.plan, self.trajectory.start, start_m, self.space_spec, self.settings.space_file
+        )
+        self.trajectory.options["space"] = self.space.as_dict()
+        self.trajectory.options["space_size"] = self.space.size
+        return self.space
+
+    def run(self, on_trial: Callable[[Trial], None] | None = None) -> Trajectory:
+        """Search, profile the final configuration, save; returns the trajectory.
+
+        Raises:
+            KeyboardInterrupt, AdvisorError: after saving the trajectory so far (the worker is stopped).
+        """
+        from ncu_advisor.collect.tune.loop import run_tune  # noqa: PLC0415
+        from ncu_advisor.collect.tune.session import make_limits  # noqa: PLC0415
+
+        s, t = self.settings, self.trajectory
+        try:
+            run_tune(
+                t,
+                None,
+                self.recommender,
+                lambda m: make_limits(self.plan, t.start, m),
+                budget=s.budget,
+                time_limit_s=s.time_limit,
+                min_gain=s.min_gain,
+                save=self.save,
+                on_trial=on_trial,
+                measure_many=self.backend.measure_many,
+                space=self._space_for,
+                exhaustive=s.exhaustive,
+            )
+        finally:
+            self.backend.stop()
+            t.options["worker"] = {
+                "restarts": self.backend.worker.restarts,
+                "build_s": self.backend.worker.build_s,
+                "compile_ahead_s": round(self.backend.worker.compile_s, 3),
+            }
+        self.profile_final()
+        self.save(t)
+        return t
+
+    def profile_final(self) -> None:
+        """ncu on the final configuration (when ncu is used and it differs from the start); the metrics
+        that moved between the start's profile and this one go to ``options["profiled"]``."""
+        t = self.trajectory
+        best = next((trial for trial in t.trials if trial.config == t.best and trial.reps_ms), None)
+        if self.recommender.profile is None or best is None or t.best == t.start:
+            return
+        measurement = Measurement(
+            "ok",
+            list(best.reps_ms),
+            True,
+            n_regs=best.n_regs,
+            n_spills=best.n_spills,
+            environment=dict(t.environment),
+        )
+        self.recommender.final(best.config, measurement)
+        profiled = dict(self.recommender.profiled)
+        start, final = profiled.get("start", {}), profiled.get("final", {})
+        profiled["moved"] = moved_metrics(start.get("metrics") or {}, final.get("metrics") or {})
+        t.options["profiled"] = profiled
+
+
+def moved_metrics(before: dict[str, float], after: dict[str, float]) -> dict[str, list[float]]:
+    """Metrics present in both whose relative change is at least ``MOVED_THRESHOLD`` (5%)."""
+    moved: dict[str, list[float]] = {}
+    for name in sorted(set(before) & set(after)):
+        a, b = float(before[name]), float(after[name])
+        if abs(b - a) / max(abs(a), 1e-12) >= MOVED_THRESHOLD:
+            moved[name] = [a, b]
+    return moved
