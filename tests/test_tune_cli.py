@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
-from ncu_advisor.errors import EnvironmentNotReady
 from ncu_advisor.collect.profile import runner
 from ncu_advisor.collect.tune import backend
 from ncu_advisor.collect.tune.loop import Measurement
 from ncu_advisor.collect.tune.space import TuneConfig
+from ncu_advisor.errors import EnvironmentNotReady
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = CliRunner()
@@ -192,7 +192,8 @@ def cost(params):
 
 
 if args[:2] == ["-m", "ncu_advisor.collect.tune.worker_child"]:
-    print(json.dumps({"event": "ready", "environment": {"gpu": {"name": "NVIDIA H200", "cc": "9.0"}}}), flush=True)
+    gpu = {"name": "NVIDIA H200", "cc": "9.0"}
+    print(json.dumps({"event": "ready", "environment": {"gpu": gpu}}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
         if command.get("op") == "stop":

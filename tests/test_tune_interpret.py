@@ -102,7 +102,12 @@ def _error(module, variant_class) -> float:
 def main(work: Path) -> dict:
     """Pin seed 001's kernel and a zoo kernel, and run a --write class; return what happened."""
     from ncu_advisor.collect.profile.child import load_module
-    from ncu_advisor.collect.tune.emit import METHOD_AUTOTUNE, METHOD_CLASS_CONFIG, METHOD_LAUNCH, write_tuned_variant
+    from ncu_advisor.collect.tune.emit import (
+        METHOD_AUTOTUNE,
+        METHOD_CLASS_CONFIG,
+        METHOD_LAUNCH,
+        write_tuned_variant,
+    )
     from ncu_advisor.collect.tune.pin import Override, apply_override
     from ncu_advisor.collect.tune.space import TuneConfig
 
@@ -200,79 +205,84 @@ def main(work: Path) -> dict:
     return out
 
 
-def bench_main() -> dict:
-    """bench/bench_tune.py's in-process sweep + tune on small shapes (do_bench replaced by a wall clock)."""
-    import time
-
-    import triton.testing
-
-    def wall_clock_bench(fn, return_mode="median"):
-        start = time.perf_counter()
-        fn()
-        return (time.perf_counter() - start) * 1e3
-
-    triton.testing.do_bench = wall_clock_bench
-    spec = importlib.util.spec_from_file_location("bench_tune_interpreted", ROOT / "bench" / "bench_tune.py")
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
-    from ncu_advisor.collect.tune.session import plan_tune
+def search_main(work: Path) -> dict:
+    """The real measurement worker (worker_child, device cpu) under the search, on small shapes."""
+    from ncu_advisor.analysis.trajectory import Trajectory
+    from ncu_advisor.collect.tune.backend import WorkerBackend
+    from ncu_advisor.collect.tune.loop import run_tune
+    from ncu_advisor.collect.tune.recommend import RuleRecommender
+    from ncu_advisor.collect.tune.session import make_limits, make_space, plan_tune
+    from ncu_advisor.collect.tune.worker import MeasureWorker, WorkerOptions, worker_command
+    from ncu_advisor.rules import load_rules
 
     out: dict = {}
     cases = {
-        "seed001": (
-            bench.Case(
-                "seed001",
-                "kernels/fused.py",
-                "ModelNew_seed001",
-                {
-                    "BLOCK_M": (16, 32, 64, 128),
-                    "BLOCK_N": (32, 64),
-                    "BLOCK_K": (32,),
-                    "num_warps": (4, 8),
-                    "num_stages": (2,),
-                },
-            ),
-            SHAPES,
-        ),
         "elementwise": (
-            bench.Case(
-                "elementwise",
-                "kernels/elementwise.py",
-                "ModelNew_block64_w8",
-                {"BLOCK_SIZE": (64, 128, 256, 512), "num_warps": (4, 8), "num_stages": (3,)},
-            ),
+            "kernels/elementwise.py",
+            "ModelNew_block64_w8",
             {"N_ELEMENTS": 3001},
+            {"BLOCK_SIZE": [64, 128, 256], "num_warps": [4, 8], "pin_others": True},
+        ),
+        # one program per row under a fixed grid: BLOCK_SIZE 64 < 100 columns is wrong, 256 is right
+        "softmax": (
+            "kernels/softmax.py",
+            "ModelNew_w1",
+            {"N_ROWS": 37, "N_COLS": 100, "TAIL_GRID": 5},
+            {"BLOCK_SIZE": [64, 128, 256], "num_warps": [1, 2], "num_stages": [1], "pin_others": True},
         ),
     }
-    for key, (case, shapes) in cases.items():
-        plan = plan_tune(ROOT / case.file, case.variant)
-        measurer = bench.InProcess(case, plan.kernel, plan.method, reps=2, device="cpu", shapes=shapes)
-        result = bench.run_case(case, 2, False, measurer=measurer)
+    for key, (file, variant, sets, spec) in cases.items():
+        plan = plan_tune(ROOT / file, variant)
+        options = WorkerOptions(reps=2, device="cpu", sets=sets, timeout_s=300)
+        argv = worker_command(ROOT / file, plan.variant, plan.kernel, options)
+        worker = MeasureWorker(argv, options, log_path=work / f"{key}.log")
+        backend = WorkerBackend(worker, plan.kernel, work)
+        trajectory = Trajectory(kernel_file=file, variant=plan.variant, kernel=plan.kernel, start=plan.start)
+        spaces: list = []
+
+        def space_for(m, plan=plan, trajectory=trajectory, spec=spec, spaces=spaces):
+            spaces.append(make_space(plan, trajectory.start, m, dict(spec)))
+            return spaces[-1]
+
+        try:
+            run_tune(
+                trajectory,
+                None,
+                RuleRecommender(plan.kernel, plan.source, load_rules(), plan.invariant),
+                lambda m, plan=plan, trajectory=trajectory: make_limits(plan, trajectory.start, m),
+                measure_many=backend.measure_many,
+                space=space_for,
+                exhaustive=False,
+            )
+            # straight to the worker (the search never proposes it: not a power of two): tl.arange refuses
+            # BLOCK_SIZE 48, that candidate alone fails, and the same worker measures the next one
+            odd = trajectory.start.replace({"BLOCK_SIZE": 48})
+            after = trajectory.start.replace({"BLOCK_SIZE": 128})
+            extra = [(m.status, m.reason) for m in backend.measure_many([odd, after])]
+        finally:
+            backend.stop()
         out[key] = {
-            "sweep": [(r["label"], r["status"], r["correct"]) for r in result["sweep"]["results"]],
+            "space": spaces[0].as_dict(),
             "trials": [
-                (t["rule"], t["config"], t["status"], t["correct"])
-                for t in result["tune"]["trajectory"]["trials"]
+                (t["config"], t["status"], t["verdict"], t["why"]) for t in trajectory.to_json()["trials"]
             ],
-            "budget": result["tune"]["budget"],
-            "markdown": bench.markdown([result], {"recommender": "test", "reps": 2}),
+            "stop": trajectory.stop_reason,
+            "restarts": worker.restarts,
+            "extra": extra,
         }
     return out
 
 
-def test_bench_in_process_measure_under_the_triton_interpreter():
+def test_search_with_the_real_worker_under_the_triton_interpreter(tmp_path):
     python = _torch_python()
     if python is None:
         pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
     probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
     if probe.returncode != 0:
-        pytest.skip(
-            f"{python} has torch and triton but not ncu-advisor's own dependencies (pandas, pydantic, yaml)"
-        )
+        pytest.skip(f"{python} has torch and triton but not ncu-advisor's own dependencies")
     proc = subprocess.run(
-        [python, str(Path(__file__).resolve()), "--bench"],
+        [python, str(Path(__file__).resolve()), "--search", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=900,
@@ -281,20 +291,20 @@ def test_bench_in_process_measure_under_the_triton_interpreter():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    seed = result["seed001"]
-    assert len(seed["sweep"]) == 16 and all(
-        status == "ok" and correct for _, status, correct in seed["sweep"]
-    )
-    start = seed["trials"][0]
-    assert start[0] == "start" and start[1]["params"] == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}
-    first = seed["trials"][1]
-    assert first[0] == "SRC-INVARIANT-LOAD" and first[1]["params"]["BLOCK_N"] == SHAPES["out_channels"]
-    assert first[2] == "ok" and first[3] is True
-    assert sum(1 for t in seed["trials"] if t[2] != "rejected-limits") <= seed["budget"] == 4
     zoo = result["elementwise"]
-    assert all(status == "ok" and correct for _, status, correct in zoo["sweep"])
-    assert zoo["trials"][0][1] == {"params": {"BLOCK_SIZE": 64}, "num_warps": 8, "num_stages": 3}
-    assert "| seed001 |" in seed["markdown"] and "| elementwise |" in zoo["markdown"]
+    assert zoo["space"] == {"BLOCK_SIZE": [64, 128, 256], "num_warps": [4, 8], "num_stages": [3]}
+    start = zoo["trials"][0]
+    assert start[0] == {"params": {"BLOCK_SIZE": 64}, "num_warps": 8, "num_stages": 3} and start[2] == "start"
+    kept = [t[0]["params"]["BLOCK_SIZE"] for t in zoo["trials"] if t[2] == "kept"]
+    assert kept == [128, 256]  # the interpreter's time falls with fewer, larger programs
+    assert zoo["extra"][0][0] == "failed" and "power of 2" in zoo["extra"][0][1]  # costs only that one
+    assert zoo["extra"][1] == ["ok", None] and zoo["restarts"] == 0  # ... and the same worker goes on
+    assert zoo["stop"].startswith("local optimum")
+    soft = result["softmax"]
+    rows = {(t[0]["params"]["BLOCK_SIZE"], t[0]["num_warps"]): t for t in soft["trials"]}
+    wrong = [t for (block, _), t in rows.items() if block == 64]
+    assert wrong and all(t[1] == "incorrect" and "fixed launch grid" in t[3] for t in wrong)
+    assert any(block == 256 and t[1] == "ok" for (block, _), t in rows.items())  # not refused
 
 
 def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
@@ -353,4 +363,7 @@ def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
 
 
 if __name__ == "__main__":
-    print(json.dumps(bench_main() if sys.argv[1] == "--bench" else main(Path(sys.argv[1]))))
+    if sys.argv[1] == "--search":
+        print(json.dumps(search_main(Path(sys.argv[2]))))
+    else:
+        print(json.dumps(main(Path(sys.argv[1]))))

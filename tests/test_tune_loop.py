@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ncu_advisor.errors import EnvironmentNotReady, RunError
-from ncu_advisor.rules.schema import ProposalHint
+from ncu_advisor.analysis.trajectory import Trajectory, read_trajectory, summary_rows, write_trajectory
 from ncu_advisor.collect.tune.loop import (
     INVARIANT_RULE,
     Measurement,
@@ -24,7 +23,8 @@ from ncu_advisor.collect.tune.loop import (
     run_tune,
 )
 from ncu_advisor.collect.tune.space import Limits, Move, TuneConfig
-from ncu_advisor.analysis.trajectory import Trajectory, read_trajectory, summary_rows, write_trajectory
+from ncu_advisor.errors import EnvironmentNotReady, RunError
+from ncu_advisor.rules.schema import ProposalHint
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_REPORT = ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_small.ncu-rep.gz"
@@ -259,9 +259,9 @@ def test_measurement_from_child_result():
 def test_rule_recommender_on_the_recorded_seed001_report():
     """The real rule set over the recorded H200 report of seed 001 plus the source analysis: the invariant
     load move comes first, then the register-pressure halving with the rule's own effect formula."""
+    from ncu_advisor.collect.tune.session import plan_tune
     from ncu_advisor.ingest.readers import read_report
     from ncu_advisor.rules import load_rules
-    from ncu_advisor.collect.tune.session import plan_tune
 
     table = read_report(SEED_REPORT, variant="ModelNew_seed001")
     registers = float(table["launch__registers_per_thread"].iloc[0])
@@ -343,8 +343,8 @@ def test_moves_from_findings_pair_first_then_singles():
 
 def test_source_facts_follow_the_pinned_config_not_the_variant_config():
     """The rules read src_block_* of the config being tuned, also for the zoo's config-dict variants."""
-    from ncu_advisor.kernelsrc.facts import analyze_file, facts_for
     from ncu_advisor.collect.tune.recommend import _pinned_source
+    from ncu_advisor.kernelsrc.facts import analyze_file, facts_for
 
     source = analyze_file(ROOT / "kernels" / "elementwise.py")
     pinned = _pinned_source(source, "fma_gelu_scale_kernel", TuneConfig.make({"BLOCK_SIZE": 512}, 4, 2))
@@ -397,9 +397,9 @@ def test_moves_from_shipped_dot_rules():
     """NA311 (block_min with warps/stages in one trial) and NA312 (BLOCK_M and BLOCK_N together)."""
     import types
 
-    from ncu_advisor.rules import load_rules
     from ncu_advisor.collect.tune.loop import moves_from_findings
     from ncu_advisor.collect.tune.space import _apply
+    from ncu_advisor.rules import load_rules
 
     rules = {rule.id: rule for rule in load_rules()}
     blocks = ["BLOCK_K", "BLOCK_M", "BLOCK_N"]

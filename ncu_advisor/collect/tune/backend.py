@@ -221,7 +221,9 @@ class ChildBackend:
             for name in table["kernel"].astype(str).unique()
             if name.startswith(self.kernel)
         ]
-        return runner.merge_triton_counts(table, self.variant_class, kernels)
+        from ncu_advisor.rundir import merge_triton_counts  # noqa: PLC0415
+
+        return merge_triton_counts(table, self.variant_class, kernels)
 
 
 def measurement_from_result(

@@ -191,7 +191,8 @@ class RuleRecommender:
         profile: ``(config, measurement) -> tidy table or None`` (ncu), run for the first configuration
             asked about (the start) and for ``final``; every other call and a None ``profile`` use the
             Triton register counts only (``launch__registers_per_thread`` = n_regs), so register rules
-            still fire, and the GPU name and compute capability the child reports (``gpu_*`` names for the rules).
+            still fire, and the GPU name and compute capability the child reports (``gpu_*`` names for
+            the rules).
         stage: the rule stage passed to ``evaluate``.
     """
 

@@ -34,6 +34,8 @@ class TuneSettings:
     budget: int | None = None
     time_limit: float | None = None
     space_file: Path | None = None
+    #: the ``--space`` mapping itself (the bench passes its stated space); wins over ``space_file``
+    space_spec: dict[str, Any] | None = None
     min_gain: float = 0.02
     use_ncu: bool = True
     exhaustive: bool = True
@@ -44,6 +46,11 @@ class TuneSettings:
     runs_dir: Path = Path("runs")
     python: str = "python3"
     gpu: str | None = None
+    #: correctness tolerance (relative L2 error); None: the profile child's default
+    rtol: float | None = None
+    #: do_bench settings of the worker (ms): Triton's defaults
+    warmup_ms: float = 25.0
+    rep_ms: float = 100.0
 
 
 class TuneSession:
@@ -63,7 +70,9 @@ class TuneSession:
 
         self.settings = settings
         self.plan = plan_tune(settings.kernel_file, settings.variant, settings.kernel)
-        self.space_spec = read_space_file(settings.space_file) if settings.space_file else None
+        self.space_spec = settings.space_spec
+        if self.space_spec is None and settings.space_file:
+            self.space_spec = read_space_file(settings.space_file)
         rule_set = load_rules(settings.rules)
         ncu_path, metrics = self._environment(runner)
         self.run_dir = rundir.create_run_dir(
@@ -94,6 +103,9 @@ class TuneSession:
             reps=settings.reps,
             compile_threads=settings.compile_threads,
             gpu=settings.gpu,
+            warmup_ms=settings.warmup_ms,
+            rep_ms=settings.rep_ms,
+            rtol=settings.rtol,
         )
         argv = worker_command(
             Path(settings.kernel_file).resolve(), self.plan.variant, self.plan.kernel, worker_options

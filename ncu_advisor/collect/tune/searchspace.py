@@ -15,7 +15,8 @@
 
 ``--space FILE`` (YAML or JSON) restricts or extends it: ``NAME: [values]`` replaces a dimension,
 ``NAME: {add: [values]}`` extends it, ``NAME: {min: A, max: B}`` keeps powers of two in [A, B]. A name the
-kernel does not have is an error (a typo must fail loudly).
+kernel does not have is an error (a typo must fail loudly). ``pin_others: true`` keeps every dimension
+the file does not name at the start's value (a stated space, as the efficacy bench uses).
 """
 
 from __future__ import annotations

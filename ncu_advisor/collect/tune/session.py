@@ -148,6 +148,12 @@ def make_space(
         extents=extents,
         autotune=autotune,
     )
+    if spec and spec.get("pin_others"):  # every dimension the spec does not name stays at the start
+        values = {**start.param_dict, "num_warps": start.num_warps, "num_stages": start.num_stages}
+        spec = {
+            **{n: [values[n]] for n in space.names if n not in spec and n in values},
+            **{k: v for k, v in spec.items() if k != "pin_others"},
+        }
     return apply_space_spec(space, spec, spec_path) if spec else space
 
 

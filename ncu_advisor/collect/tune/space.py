@@ -43,7 +43,8 @@ class Limits:
     """What a configuration must respect (see the module docstring)."""
 
     min_block: int = 16
-    max_block: int = 8192
+    #: Triton's largest tensor (TRITON_MAX_TENSOR_NUMEL); the search space sets the practical range
+    max_block: int = 1 << 20
     max_threads: int = 1024
     shared_per_block: int = HOPPER_SHARED_PER_BLOCK
     max_registers: int = 255
