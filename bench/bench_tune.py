@@ -89,7 +89,7 @@ CASES = {
         "elementwise",
         "kernels/elementwise.py",
         "ModelNew_block64_w8",
-        {"BLOCK_SIZE": [64, 128, 256, 512, 1024, 2048, 4096], "num_warps": [1, 2, 4, 8, 16]},
+        {"BLOCK_SIZE": [64, 128, 256, 512, 1024, 2048, 4096, 8192], "num_warps": [1, 2, 4, 8, 16]},
     ),
     "softmax": Case(
         "softmax",
@@ -102,7 +102,7 @@ CASES = {
         "spill",
         "kernels/spill.py",
         "ModelNew_block8192_w1",
-        {"BLOCK_SIZE": [256, 512, 1024, 2048, 4096, 8192], "num_warps": [1, 2, 4, 8]},
+        {"BLOCK_SIZE": [256, 512, 1024, 2048, 4096, 8192], "num_warps": [1, 2, 4, 8, 16]},
     ),
 }
 
@@ -196,29 +196,40 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def read_sweep_jsonl(path: Path) -> dict[str, dict[str, Any]]:
-    """bench/sweep_corpus.py's JSONL, by kernel file name: {"configs": [(config dict, ms or None)], "wall_s"}.
+    """bench/sweep_corpus.py's JSONL by kernel file name:
+    ``{"configs": [(flat config, ms or None)], "wall_s": s}``.
 
-    Tolerant reader: a line with ``config`` (params/num_warps/num_stages) and ``median_ms`` is one measured
-    configuration (``correct`` false or a non-ok ``status`` makes it None); a line with ``wall_s`` and no
-    config gives the sweep's wall time. The kernel is named by ``file``, ``kernel_file`` or ``kernel``.
+    Lines of ``"type": "config"`` carry the flat ``config`` (space keys), ``ok`` and ``ms``; a
+    ``"type": "file_end"`` line carries the file's ``wall_s`` (in-process: no process start in it). A kernel
+    whose sweep stopped early (``skipped`` > 0) is left out, so the bench sweeps it itself.
     """
     out: dict[str, dict[str, Any]] = {}
+    partial: set[str] = set()
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
         except ValueError:
             continue
-        name = Path(str(row.get("file") or row.get("kernel_file") or row.get("kernel") or "")).name
-        if not name:
+        if not isinstance(row, dict) or not row.get("file"):
             continue
+        name = Path(str(row["file"])).name
         entry = out.setdefault(name, {"configs": [], "wall_s": None})
-        if isinstance(row.get("config"), dict):
-            ok = row.get("correct") is not False and row.get("status", "ok") == "ok"
-            ms = row.get("median_ms")
-            entry["configs"].append((row["config"], float(ms) if ok and ms is not None else None))
-        elif row.get("wall_s") is not None:
-            entry["wall_s"] = float(row["wall_s"])
-    return out
+        if row.get("type") == "config" and isinstance(row.get("config"), dict):
+            ms = row.get("ms") if row.get("ok") else None
+            entry["configs"].append((_flat(row["config"]), float(ms) if ms is not None else None))
+        elif row.get("type") == "file_end":
+            entry["wall_s"] = float(row.get("wall_s") or 0.0)
+            if row.get("skipped"):
+                partial.add(name)
+    return {k: v for k, v in out.items() if v["configs"] and v["wall_s"] and k not in partial}
+
+
+def lookup(configs: list[tuple[dict[str, int], float | None]], config: dict[str, int]) -> float | None:
+    """The sweep's timing of ``config`` (flat): the entry whose every key has ``config``'s value."""
+    for swept, ms in configs:
+        if all(config.get(k) == v for k, v in swept.items()):
+            return ms
+    return None
 
 
 # --------------------------------------------------------------------------------------- GPU half
@@ -259,13 +270,16 @@ def corpus_cases() -> list[Case]:
             continue
         text = path.read_text(encoding="utf-8")
         try:
-            names = [v.class_name for v in list_variants(path)]
+            names = [v.class_name for v in list_variants(path).variants]
         except Exception:  # noqa: BLE001 - reported as that kernel's error
             names = []
-        start = _literal(text, "TUNE_START") or next(
-            (n for n in names if n.startswith("ModelNew_")), "ModelNew"
-        )
-        cases.append(Case(path.stem, str(path.relative_to(ROOT)), start, _literal(text, "TUNE_SPACE")))
+        # the corpus convention (kernels/corpus/README.md): ModelNew is the mistuned start, SWEEP_SPACE the
+        # stated space, RTOL the tolerance
+        start = _literal(text, "TUNE_START") or ("ModelNew" if "ModelNew" in names or not names else names[0])
+        space = _literal(text, "TUNE_SPACE") or _literal(text, "SWEEP_SPACE")
+        rtol = _literal(text, "RTOL")
+        tolerance = float(rtol) if rtol is not None else None
+        cases.append(Case(path.stem, str(path.relative_to(ROOT)), start, space, tolerance))
     return cases
 
 
@@ -274,8 +288,11 @@ def _literal(text: str, name: str) -> Any:
 
     for node in ast.parse(text).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            value = node.value
+            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "dict" and not value.args:
+                return {k.arg: ast.literal_eval(k.value) for k in value.keywords if k.arg}  # dict(K=[...])
             try:
-                return ast.literal_eval(node.value)
+                return ast.literal_eval(value)
             except ValueError:
                 return None
     return None
@@ -319,15 +336,16 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
     tune_wall = time.perf_counter() - t0
     space = SearchSpace(tuple((n, tuple(v)) for n, v in trajectory.options["space"].items()))
     configs = list(space.configs())
-    sweep = sweeps.get(Path(case.file).name) or _sweep(case, plan, configs, args)
-    by_label = {_label(c): ms for c, ms in sweep["configs"]}
-    good = {k: v for k, v in by_label.items() if v is not None}
+    reused = sweeps.get(Path(case.file).name)
+    if reused and any(set(c) - set(space.names) for c, _ in reused["configs"]):
+        reused = None  # swept over other keys (the zoo softmax's grid_size): sweep tune's space here
+    sweep = {**reused, "source": "sweep_corpus.py JSONL"} if reused else _sweep(case, plan, configs, args)
+    good = [(c, ms) for c, ms in sweep["configs"] if ms is not None]
     if not good:
         raise RuntimeError("no configuration of the sweep ran correctly")
-    best_label = min(good, key=lambda k: good[k])
-    best_config = next(c for c, _ in sweep["configs"] if _label(c) == best_label)
+    best_config, best_ms = min(good, key=lambda item: item[1])
     tune_best = trajectory.best.as_dict() if trajectory.best else None
-    in_sweep = by_label.get(_label(tune_best)) if tune_best else None
+    in_sweep = lookup(sweep["configs"], _flat(tune_best)) if tune_best else None
     start_ms = trajectory.trials[0].median_ms or float("inf")
     trials = trajectory.measured_trials()
     worker = trajectory.options.get("worker") or {}
@@ -353,8 +371,9 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
             "configs": len(sweep["configs"]),
             "space": trajectory.options["space"],
             "capped": sweep.get("capped", False),
-            "best": _flat(best_config),
-            "best_ms": good[best_label],
+            "best": best_config,
+            "best_ms": best_ms,
+            "source": sweep.get("source", "fresh worker"),
             "wall_s": round(sweep["wall_s"], 2),
             "results": [{"config": c, "median_ms": ms} for c, ms in sweep["configs"]],
         },
@@ -379,7 +398,7 @@ def _sweep(case: Case, plan: Any, configs: list[Any], args: argparse.Namespace) 
     measured: list[tuple[dict[str, Any], float | None]] = []
     capped = False
     for event in worker.results():
-        config = configs[int(event["id"])].as_dict()
+        config = _flat(configs[int(event["id"])].as_dict())
         ok = event.get("status") == "ok" and event.get("correct") and event.get("reps_ms")
         measured.append((config, statistics.median(event["reps_ms"]) if ok else None))
         print(
@@ -393,9 +412,12 @@ def _sweep(case: Case, plan: Any, configs: list[Any], args: argparse.Namespace) 
     return {"configs": measured, "wall_s": wall, "capped": capped}
 
 
-def _flat(config: dict[str, Any] | None) -> dict[str, int]:
+def _flat(config: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"params": {...}, "num_warps": W, "num_stages": S}`` (or an already flat dict) as one flat dict."""
     if not config:
         return {}
+    if "params" not in config:
+        return dict(config)
     return {**config.get("params", {}), "num_warps": config["num_warps"], "num_stages": config["num_stages"]}
 
 

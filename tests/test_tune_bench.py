@@ -121,26 +121,47 @@ def test_corpus_space_thins_around_the_start():
     assert size <= 48 and spec["BLOCK_M"][0] <= 64 <= spec["BLOCK_M"][-1] and 4 in spec["num_warps"]
 
 
-def test_sweep_jsonl_reader(tmp_path):
+def test_sweep_jsonl_reader_on_sweep_corpus_lines(tmp_path):
+    """The line types bench/sweep_corpus.py writes: config (flat config, ok, ms), file_end (wall_s, skipped)."""
     bench = _bench()
     path = tmp_path / "sweep.jsonl"
-    lines = [
+    rows = [
+        {"type": "header", "gpu": "H200"},
+        {"type": "file", "file": "kernels/corpus/rms.py", "space": {"BLOCK": [32, 64]}, "configs": 2},
         {
+            "type": "config",
             "file": "kernels/corpus/rms.py",
-            "config": {"params": {"BLOCK": 64}, "num_warps": 4, "num_stages": 2},
-            "median_ms": 0.5,
-            "correct": True,
+            "config": {"BLOCK": 64, "num_warps": 4},
+            "ok": True,
+            "ms": 0.5,
         },
         {
+            "type": "config",
             "file": "kernels/corpus/rms.py",
-            "config": {"params": {"BLOCK": 32}, "num_warps": 4, "num_stages": 2},
-            "median_ms": 0.1,
-            "correct": False,
+            "config": {"BLOCK": 32, "num_warps": 4},
+            "ok": False,
+            "error": "incorrect",
         },
-        {"file": "kernels/corpus/rms.py", "wall_s": 12.5},
-        "not json",
+        {"type": "file_end", "file": "kernels/corpus/rms.py", "measured": 2, "skipped": 0, "wall_s": 12.5},
+        {"type": "config", "file": "kernels/corpus/cut.py", "config": {"BLOCK": 64}, "ok": True, "ms": 1.0},
+        {"type": "file_end", "file": "kernels/corpus/cut.py", "measured": 1, "skipped": 3, "wall_s": 25.0},
     ]
-    path.write_text("\n".join(json.dumps(x) if isinstance(x, dict) else x for x in lines))
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
     data = bench.read_sweep_jsonl(path)
+    assert set(data) == {"rms.py"}  # a sweep cut short is not ground truth: the bench sweeps it itself
     assert data["rms.py"]["wall_s"] == 12.5
-    assert [ms for _, ms in data["rms.py"]["configs"]] == [0.5, None]
+    assert data["rms.py"]["configs"] == [
+        ({"BLOCK": 64, "num_warps": 4}, 0.5),
+        ({"BLOCK": 32, "num_warps": 4}, None),
+    ]
+    assert bench.lookup(data["rms.py"]["configs"], {"BLOCK": 64, "num_warps": 4, "num_stages": 3}) == 0.5
+    assert bench.lookup(data["rms.py"]["configs"], {"BLOCK": 128, "num_warps": 4, "num_stages": 3}) is None
+
+
+def test_corpus_cases_follow_the_corpus_convention():
+    bench = _bench()
+    cases = {c.key: c for c in bench.corpus_cases()}
+    if not cases:
+        pytest.skip("kernels/corpus is absent")
+    rope = cases["rotary_embedding"]
+    assert rope.variant == "ModelNew" and rope.space["BLOCK_H"] == [1, 2, 4, 8, 16, 32] and rope.rtol == 1e-2

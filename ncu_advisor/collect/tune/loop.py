@@ -64,7 +64,7 @@ from ncu_advisor.collect.tune.recommend import (
 from ncu_advisor.collect.tune.recommend import (
     moves_from_findings as moves_from_findings,
 )
-from ncu_advisor.collect.tune.searchspace import SearchSpace
+from ncu_advisor.collect.tune.searchspace import SearchSpace, is_tile_param
 from ncu_advisor.collect.tune.space import (
     NEIGHBOUR_RULE,
     Candidate,
@@ -290,11 +290,7 @@ class _Search:
                 k: v for k, v in start_m.launched_with.items() if k not in ("num_warps", "num_stages")
             }
             t.start = t.start.replace(
-                {
-                    k: v
-                    for k, v in recorded.items()
-                    if k in t.start.param_dict or k.upper().startswith("BLOCK")
-                },
+                {k: v for k, v in recorded.items() if k in t.start.param_dict or is_tile_param(k)},
                 num_warps=start_m.launched_with.get("num_warps"),
                 num_stages=start_m.launched_with.get("num_stages"),
             )

@@ -94,10 +94,13 @@ class Worker:
         self.autotuner = target if isinstance(getattr(target, "configs", None), list) else None
         self.original_configs = list(self.autotuner.configs) if self.autotuner is not None else []
         self.jit = _jit_function(target)
+        self.constants = module_constants(self.module, list(getattr(self.jit, "arg_names", []) or []))
+        self.start_launched: dict[str, int] | None = None
         self.forced: dict[str, int] = {}
         self.record: dict[str, Any] = {}
         self.captured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
-        install_run_wrapper(self.jit, self.forced, self.record)
+        # an autotuner launches every config while it benchmarks, then the one it chose: record the last
+        install_run_wrapper(self.jit, self.forced, self.record, track_last=self.autotuner is not None)
         pinned = self.jit.run
 
         def capture(*a: Any, **kw: Any) -> Any:
@@ -109,9 +112,16 @@ class Worker:
 
     # -------------------------------------------------------------------------------------------- pin
     def pin(self, config: dict[str, Any] | None) -> dict[str, int]:
-        """Pin ``config`` (None: as written); returns every value forced at the launch."""
+        """Pin ``config`` (None: as written); returns every value forced at the launch.
+
+        Besides the launch keywords, a module-level constant that holds a launch value (``ROPE_BLOCK_H = 1``
+        feeding ``BLOCK_H``, ``NUM_WARPS = 4``) is set too when it equals what the start launched with:
+        a grid the wrapper computes from it then follows the pin (``module_constants``).
+        """
         self.forced.clear()
         self.record.clear()
+        for name, (_, original) in self.constants.items():
+            setattr(self.module, name, original)
         if self.original_config:
             self.cls.config = dict(self.original_config)
         if self.autotuner is not None:
@@ -136,6 +146,10 @@ class Worker:
                 )
             ]
             return values
+        launched = self.start_launched or {}
+        for name, (param, original) in self.constants.items():
+            if param in values and launched.get(param) == original:
+                setattr(self.module, name, values[param])
         in_dict = {k: v for k, v in values.items() if k in self.original_config}
         if in_dict:
             self.cls.config = {**self.original_config, **in_dict}
@@ -193,6 +207,8 @@ class Worker:
             return out
         finally:
             out["launched_with"] = dict(self.record.get("launched_with") or {})
+            if config is None and self.start_launched is None:
+                self.start_launched = dict(out["launched_with"])
             out["int_args"] = dict(self.record.get("int_args") or {})
             if self.record.get("fixed_grid_changed"):
                 out["fixed_grid_changed"] = list(self.record["fixed_grid_changed"])
@@ -255,6 +271,27 @@ class Worker:
             )
             for _ in range(self.args.reps)
         ]
+
+
+def module_constants(module: Any, arg_names: list[str]) -> dict[str, tuple[str, int]]:
+    """Module-level integer constants named after a launch value: ``NAME`` == the constexpr, ``*_NAME``
+    (``ROPE_BLOCK_H`` for ``BLOCK_H``), or ``*_WARPS`` / ``*_STAGES`` for num_warps / num_stages.
+
+    Returns ``{constant: (launch parameter, its value at import)}``. Whether one really feeds the launch is
+    checked at pin time (its value must equal what the start launched with) and, in the end, by the trial's
+    correctness check.
+    """
+    found: dict[str, tuple[str, int]] = {}
+    params = [p for p in arg_names if p.upper() == p] + ["num_warps", "num_stages"]
+    for name, value in vars(module).items():
+        if not isinstance(value, int) or isinstance(value, bool) or name.upper() != name:
+            continue
+        for param in params:
+            suffix = param.upper().removeprefix("NUM_") if param in ("num_warps", "num_stages") else param
+            if name == param or name.endswith("_" + suffix) or name == suffix:
+                found[name] = (param, value)
+                break
+    return found
 
 
 def _is_float(value: Any) -> bool:
