@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ncu_advisor.render.tune_report import render_tune
 from ncu_advisor.analysis.trajectory import FORMAT_VERSION, KIND, read_trajectory
+from ncu_advisor.render.tune_report import render_tune
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNE_RUN = ROOT / "examples" / "tune" / "matmul"
@@ -113,3 +113,30 @@ def test_paste_uses_the_recorded_autotune_key(trajectory) -> None:
         trajectory, options={**trajectory.options, "method": "launch-kwargs", "launch_line": 42}
     )
     assert "(launch at line 42)" in render_tune("md", launched)
+
+
+def test_markdown_shows_what_moved_between_the_start_and_the_final_profile(trajectory) -> None:
+    """ncu runs only for the start and the final config; the report says what moved, which findings went."""
+    import copy
+
+    t = copy.deepcopy(trajectory)
+    t.options["space"] = {"BLOCK_M": [16, 32, 64], "num_warps": [1, 4]}
+    t.options["space_size"] = 6
+    t.options["profiled"] = {
+        "start": {
+            "config": t.start.as_dict(),
+            "metrics": {"sm__throughput.avg.pct_of_peak_sustained_elapsed": 20.0},
+            "findings": ["NA311 small-dot-tiles: 16x16x16 tiles", "NA303 latency-bound: 20% SM"],
+        },
+        "final": {
+            "config": t.best.as_dict(),
+            "metrics": {"sm__throughput.avg.pct_of_peak_sustained_elapsed": 70.0},
+            "findings": ["NA303 latency-bound: 70% SM"],
+        },
+        "moved": {"sm__throughput.avg.pct_of_peak_sustained_elapsed": [20.0, 70.0]},
+    }
+    text = render_tune("md", t, TUNE_RUN)
+    assert "## Start and final configuration under ncu" in text
+    assert "| `sm__throughput.avg.pct_of_peak_sustained_elapsed` | 20 | 70 | +250% |" in text
+    assert "- NA311 small-dot-tiles: 16x16x16 tiles" in text and "- NA303" not in text.split("no longer")[1]
+    assert "- search space: 6 configs (BLOCK_M [16, 32, 64]; num_warps [1, 4])" in text

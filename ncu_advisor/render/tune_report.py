@@ -78,6 +78,7 @@ def render_tune_markdown(trajectory: Trajectory, run_dir: Path | None = None) ->
         ),
         f"- trials: {trajectory.measured_trials()} measured, {len(trajectory.trials)} in all; "
         f"stopped: {trajectory.stop_reason or '-'}" + ("" if trajectory.complete else " (incomplete)"),
+        _space_line(trajectory),
         f"- recommendations from: {recommender}"
         f"; a candidate is kept when it beats the best by {trajectory.options.get('min_gain', 0.02):.0%} "
         "beyond the measured noise",
@@ -106,6 +107,7 @@ def render_tune_markdown(trajectory: Trajectory, run_dir: Path | None = None) ->
             )
             + " |"
         )
+    lines += _profiled_section(trajectory)
     kept = [t for t in trajectory.trials if t.verdict == "kept" and t.metrics_moved]
     if kept:
         lines += ["", "## What the kept trials moved", ""]
@@ -128,6 +130,54 @@ def render_tune_markdown(trajectory: Trajectory, run_dir: Path | None = None) ->
     if text:
         lines += ["", "## Final configuration", "", "```python", text, "```"]
     return "\n".join(lines) + "\n"
+
+
+def _space_line(trajectory: Trajectory) -> str:
+    size = trajectory.options.get("space_size")
+    space = trajectory.options.get("space") or {}
+    if not size:
+        return "- search space: not recorded"
+    dims = "; ".join(f"{name} {values}" for name, values in space.items())
+    share = trajectory.measured_trials() / size if size else 0.0
+    return f"- search space: {size} configs ({dims}); measured {share:.0%} of it"
+
+
+def _profiled_section(trajectory: Trajectory) -> list[str]:
+    """The start and the final configuration under ncu: what moved between them, which findings went."""
+    profiled = trajectory.options.get("profiled") or {}
+    start, final = profiled.get("start") or {}, profiled.get("final") or {}
+    if not start or not final:
+        return []
+    gain = speedup(trajectory)
+    lines = [
+        "",
+        "## Start and final configuration under ncu",
+        "",
+        f"ncu profiled only these two (`{_label(start.get('config') or {})}` and "
+        f"`{_label(final.get('config') or {})}`); the final one wins by "
+        + (f"{gain:.2f}x in do_bench time." if gain else "an unmeasured margin."),
+    ]
+    moved = profiled.get("moved") or {}
+    if moved:
+        lines += ["", "| metric | start | final | change |", "|---|---:|---:|---:|"]
+        for name, (before, after) in sorted(moved.items(), key=lambda kv: -abs(_rel(kv[1]))):
+            lines.append(f"| `{name}` | {_num(before)} | {_num(after)} | {_rel([before, after]):+.0%} |")
+    else:
+        lines.append("No profiled metric moved by 5% or more.")
+    gone = [n for n in start.get("findings") or [] if n.split(":")[0] not in _rule_ids(final)]
+    if gone:
+        lines += ["", "Findings of the start that the final configuration no longer triggers:", ""]
+        lines += [f"- {_cell(note)}" for note in gone]
+    return lines
+
+
+def _rule_ids(profiled: dict[str, Any]) -> set[str]:
+    return {str(note).split(":")[0] for note in profiled.get("findings") or []}
+
+
+def _rel(pair: Any) -> float:
+    before, after = pair
+    return (float(after) - float(before)) / max(abs(float(before)), 1e-12)
 
 
 def _num(value: Any) -> str:
