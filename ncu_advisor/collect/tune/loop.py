@@ -237,6 +237,7 @@ def _limits_in_space(limits: Limits, space: SearchSpace | None) -> Limits:
         allowed={**limits.allowed, **allowed},
         warp_choices=space.values("num_warps"),
         stage_choices=space.values("num_stages"),
+        snap=True,
     )
 
 

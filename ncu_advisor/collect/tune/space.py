@@ -58,6 +58,9 @@ class Limits:
     #: When set, ``min_block`` applies to these parameters only (the tl.dot operand tiles); the others have
     #: no floor but 1 (a head count such as BLOCK_H is not an element count).
     dot_params: tuple[str, ...] = ()
+    #: Candidates are snapped into the space (``allowed``, ``warp_choices``, ``stage_choices``): a move from
+    #: a start outside it lands on the nearest allowed value of every other dimension too.
+    snap: bool = False
 
 
 def is_power_of_two(value: int) -> bool:
@@ -204,9 +207,7 @@ def neighbour_moves(current: TuneConfig, blocks: list[str], limits: Limits) -> l
     tiles = list(blocks) + [n for n in params if n not in blocks and is_tile_param(n)]
     for name in tiles:
         allowed = limits.allowed.get(name)
-        targets = (
-            _adjacent(allowed, params[name]) if allowed else [params[name] // 2, params[name] * 2]
-        )
+        targets = _adjacent(allowed, params[name]) if allowed else [params[name] // 2, params[name] * 2]
         for target in targets:
             if target < 1:
                 continue
@@ -221,6 +222,31 @@ def neighbour_moves(current: TuneConfig, blocks: list[str], limits: Limits) -> l
             Move(NEIGHBOUR_RULE, NEIGHBOUR_EFFECT, "num_stages", stages, None, f"num_stages {stages}")
         )
     return moves
+
+
+def _nearest(values: tuple[int, ...], value: int) -> int:
+    import math  # noqa: PLC0415
+
+    return min(values, key=lambda v: (abs(math.log2(v) - math.log2(max(value, 1))), -v))
+
+
+def snap_into(config: TuneConfig, limits: Limits) -> TuneConfig:
+    """``config`` with every value outside the space replaced by the nearest allowed one (log2 distance)."""
+    params = {
+        name: (
+            value
+            if name not in limits.allowed or value in limits.allowed[name]
+            else _nearest(limits.allowed[name], value)
+        )
+        for name, value in config.params
+    }
+    warps = config.num_warps
+    if limits.warp_choices and warps not in limits.warp_choices:
+        warps = _nearest(limits.warp_choices, warps)
+    stages = config.num_stages
+    if limits.stage_choices and stages not in limits.stage_choices:
+        stages = min(limits.stage_choices, key=lambda v: (abs(v - stages), -v))
+    return config.replace(params, num_warps=warps, num_stages=stages)
 
 
 def generate_candidates(
@@ -248,6 +274,8 @@ def generate_candidates(
     dropped: dict[TuneConfig, str] = {}
     for move in list(rule_moves) + neighbour_moves(current, blocks, limits):
         config = _apply(current, move, blocks)
+        if config is not None and limits.snap:
+            config = snap_into(config, limits)
         if config is None or config == current or config in tried:
             continue
         problems = violations(config, limits, current)
