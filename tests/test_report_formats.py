@@ -22,7 +22,6 @@ from typing import Any
 import jsonschema
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from ncu_advisor import rundir
@@ -433,21 +432,6 @@ def test_cli_incomplete_and_newer_runs_exit_2(tmp_path: Path) -> None:
     )
     result = invoke("report", str(newer), "--format", "md")
     assert result.exit_code == 2 and "newer" in result.output
-
-
-# ---- the CI workflow example ----------------------------------------------------------------------
-
-
-def test_ci_workflow_parses_and_uses_the_commands() -> None:
-    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "github-workflow.yml").read_text())
-    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
-    runs = "\n".join(s.get("run", "") for s in steps)
-    uses = [s.get("uses", "") for s in steps]
-    assert "ncu-advisor profile" in runs and "--format md" in runs and "GITHUB_STEP_SUMMARY" in runs
-    assert "ncu-advisor compare" in runs
-    assert any(u.startswith("github/codeql-action/upload-sarif") for u in uses)
-    assert any(u.startswith("actions/upload-artifact") for u in uses)
-    assert any("download-artifact" in u for u in uses)
 
 
 # ---- the roofline, from the --set full reports -------------------------------------------------------------

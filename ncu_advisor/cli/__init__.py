@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ncu_advisor import __version__
 from ncu_advisor.errors import AdvisorError
@@ -69,7 +70,7 @@ def handle_errors(func: F) -> F:
         except AdvisorError as exc:
             if state.verbose:
                 traceback.print_exc()
-            err_console.print(f"[bold red]error:[/] {exc.render()}", markup=True)
+            err_console.print(f"[bold red]error:[/] {escape(exc.render())}", markup=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")

@@ -4,7 +4,38 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ncu_advisor.analysis.report_data import ReportData, gpu_name, variant_failures
+from ncu_advisor.analysis.report_data import ReportData, VariantSummary, gpu_name, variant_failures
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.3f} ms" if value >= 0.01 else f"{value * 1000:,.2f} us"
+
+
+def variant_text(variant: VariantSummary) -> str:
+    """One line on a variant for its test case's ``system-out``: every number with its unit, no ``None``.
+
+    Parts the run has no value for (a variant that was not timed, or not profiled) are left out.
+    """
+    parts: list[str] = []
+    if variant.median_ms is not None:
+        reps = "repetition" if variant.reps == 1 else "repetitions"
+        parts.append(f"median {_ms(variant.median_ms)} over {variant.reps} {reps}")
+    else:
+        parts.append(f"not timed ({variant.reason or variant.status})")
+    if variant.speedup_vs_reference is not None and not variant.is_reference:
+        parts.append(f"{variant.speedup_vs_reference:.2f}x the reference")
+    if variant.main_kernel:
+        kernel = f"longest kernel {variant.main_kernel}"
+        if variant.kernel_time_ms is not None:
+            kernel += f" ({_ms(variant.kernel_time_ms)} under ncu)"
+        parts.append(kernel)
+    if variant.registers is not None:
+        parts.append(f"{variant.registers:.0f} registers/thread")
+    if variant.occupancy_limiter:
+        parts.append(f"occupancy limited by {variant.occupancy_limiter.replace('_', ' ')}")
+    count = len(variant.findings)
+    parts.append(f"{count} finding{'' if count == 1 else 's'}")
+    return "; ".join(parts)
 
 
 def render_junit(data: ReportData, *, fail_on: str | None = "error") -> str:
@@ -49,11 +80,7 @@ def render_junit(data: ReportData, *, fail_on: str | None = "error") -> str:
             failure.text = "\n".join(reasons)
             failures += 1
         out = ET.SubElement(case, "system-out")
-        out.text = (
-            f"median {variant.median_ms} ms over {variant.reps} repetitions; longest kernel "
-            f"{variant.main_kernel}; registers {variant.registers}; occupancy limiter "
-            f"{variant.occupancy_limiter}; {len(variant.findings)} findings"
-        )
+        out.text = variant_text(variant)
     for element in (suites, suite):
         element.set("tests", str(len(data.variants)))
         element.set("failures", str(failures))

@@ -87,7 +87,6 @@ def render_sarif(data: ReportData) -> str:
                 "rules": driver_rules,
             }
         },
-        "automationDetails": {"id": f"ncu-advisor/{gpu_name(data)}/"},
         "results": results,
         "properties": {"gpu": gpu_name(data), "run": data.run_path.name},
     }
