@@ -184,21 +184,33 @@ def missing_variants(manifest: dict[str, Any]) -> list[str]:
     return [name for name, info in variants.items() if (info or {}).get("status", "pending") == "pending"]
 
 
+def has_pyarrow() -> bool:
+    """Whether pyarrow (the ``parquet`` extra) is importable; without it runs keep only metrics.csv."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
 def _read_table(run_dir: Path) -> pd.DataFrame:
     parquet = run_dir / METRICS_PARQUET
     csv = run_dir / METRICS_CSV
+    # Both files hold the same table; the core install (no pyarrow) reads the CSV.
+    use_parquet = parquet.is_file() and (has_pyarrow() or not csv.is_file())
+    path = parquet if use_parquet else csv
+    if not path.is_file():
+        return pd.DataFrame(columns=list(ID_COLUMNS))
+    if use_parquet and not has_pyarrow():
+        raise RunError(
+            "the run has only metrics.parquet and pyarrow is not installed",
+            path=parquet,
+            hint="pip install 'ncu-advisor[parquet]'",
+        )
     try:
-        if parquet.is_file():
-            return pd.read_parquet(parquet)
-        if csv.is_file():
-            return pd.read_csv(csv)
+        return pd.read_parquet(path) if use_parquet else pd.read_csv(path)
     except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
         raise RunError(
-            f"metrics table is unreadable: {exc}",
-            path=parquet if parquet.is_file() else csv,
-            hint="the run was damaged; profile again",
+            f"metrics table is unreadable: {exc}", path=path, hint="the run was damaged; profile again"
         ) from None
-    return pd.DataFrame(columns=list(ID_COLUMNS))
 
 
 def _read_timings(run_dir: Path) -> pd.DataFrame:
@@ -272,6 +284,12 @@ def build_tables(run_dir: Path) -> str:
     table = pd.concat(frames, ignore_index=True)
     table.attrs = {}
     table.to_csv(run_dir / METRICS_CSV, index=False)
+    if not has_pyarrow():
+        notes.append(
+            "metrics.parquet not written (no pyarrow: pip install 'ncu-advisor[parquet]'); "
+            "metrics.csv has the table"
+        )
+        return "; ".join([f"{len(table)} launches of {len(frames)} variants", *notes])
     try:
         table.to_parquet(run_dir / METRICS_PARQUET, index=False)
     except Exception as exc:  # pyarrow rejects some mixed-type columns; the CSV still holds the table

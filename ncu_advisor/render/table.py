@@ -21,6 +21,7 @@ from tabulate import tabulate
 
 from ncu_advisor.errors import InputError
 from ncu_advisor.render.output import write_atomic, write_text_atomic
+from ncu_advisor.rundir import has_pyarrow
 from ncu_advisor.table import ID_COLUMNS, metric_columns
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "parquet")
@@ -130,6 +131,12 @@ def render_table(df: pd.DataFrame, fmt: str, out: Path | None) -> None:
     if fmt == "parquet":
         if out is None:
             raise InputError("parquet output needs a file", hint="add -o FILE.parquet")
+        if not has_pyarrow():
+            raise InputError(
+                "parquet output needs pyarrow, which the core install leaves out",
+                path=out,
+                hint="pip install 'ncu-advisor[parquet]', or use --format csv",
+            )
         table = df.copy()
         table.attrs = {}
         for name in table.columns:
