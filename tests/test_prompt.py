@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import types
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
-from ncu_advisor.render.prompt import STAGE_GUIDANCE
 from ncu_advisor.ingest.readers import read_report
+from ncu_advisor.render.prompt import STAGE_GUIDANCE
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"
@@ -94,3 +96,54 @@ def test_prompt_stage_choice() -> None:
     assert "Focus: Fine-tuning fused kernel parameters." in tuned
     assert "Focus: BLOCK_SIZE" not in tuned
     assert re.search(r"num_warps=4, num_stages=2\)", tuned)
+
+
+# ---- the "Triton has NO" line: from the installed triton.language, else the seeds' text ----------------
+
+
+def test_prompt_keeps_the_seed_list_when_triton_is_not_importable(monkeypatch) -> None:
+    import builtins
+
+    from ncu_advisor.collect.triton_api import probe_triton_language
+
+    real_import = builtins.__import__
+
+    def no_triton(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name == "triton" or name.startswith("triton."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_triton)
+    for name in [m for m in list(sys.modules) if m == "triton" or m.startswith("triton.")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert probe_triton_language() is None
+    prompt = _prompt(str(SEED001), "--source", str(FUSED))
+    line = next(x for x in prompt.splitlines() if x.startswith("- Triton has NO:"))
+    assert line.startswith("- Triton has NO: tl.tanh, tl.sigmoid, tl.gelu, tl.silu, tl.softmax, tl.mish")
+    assert "the seed prompts' list" in line and "not importable" in line
+    assert "Triton HAS" not in prompt
+
+
+def test_prompt_derives_the_list_from_the_installed_triton(monkeypatch) -> None:
+    """A triton.language with sigmoid and softmax (as Triton 3.x has) and no tanh/gelu/silu/mish."""
+    from ncu_advisor.collect.triton_api import probe_triton_language
+
+    triton = types.ModuleType("triton")
+    triton.__version__ = "3.6.0"  # type: ignore[attr-defined]
+    language = types.ModuleType("triton.language")
+    language.sigmoid = lambda x: x  # type: ignore[attr-defined]
+    language.softmax = lambda x: x  # type: ignore[attr-defined]
+    language.gelu = "not a function"  # type: ignore[attr-defined]
+    triton.language = language  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "triton", triton)
+    monkeypatch.setitem(sys.modules, "triton.language", language)
+    api = probe_triton_language()
+    assert api is not None and api.version == "3.6.0"
+    assert api.missing == ("tanh", "gelu", "silu", "mish")
+    prompt = _prompt(str(SEED001), "--source", str(FUSED))
+    lines = [x for x in prompt.splitlines() if x.startswith("- Triton ")]
+    assert lines == [
+        "- Triton has NO: tl.tanh, tl.gelu, tl.silu, tl.mish "
+        "(checked against the installed triton.language, Triton 3.6.0)",
+        "- Triton HAS: tl.sigmoid, tl.softmax (checked against the installed triton.language, Triton 3.6.0)",
+    ]

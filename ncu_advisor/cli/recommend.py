@@ -21,6 +21,7 @@ from ncu_advisor.cli import app, err_console, handle_errors
 from ncu_advisor.errors import AdvisorError, InputError
 from ncu_advisor.model import Severity
 from ncu_advisor.render.findings import render_json, render_markdown, render_text, worst_severity
+from ncu_advisor.collect.triton_api import probe_triton_language
 from ncu_advisor.render.prompt import render_prompt
 from ncu_advisor.rules import STAGE_CHOICES, KernelResult, evaluate, load_rules
 from ncu_advisor.kernelsrc.facts import SourceFacts, analyze_file, variant_code
@@ -265,6 +266,7 @@ def _prompt(
     for result in results:
         variants.setdefault(result.variant, []).append(result)
     prompts = []
+    triton_api = probe_triton_language()  # the installed Triton's tl.* names, else the seeds' list
     for group in variants.values():
         shown = [r for r in group if facts is not None and facts.kernel(r.kernel) is not None] or group
         code = None
@@ -278,6 +280,7 @@ def _prompt(
                 stage=stage,
                 gpu_block=_gpu_block(shown),
                 ncu_rules=ncu_rules,
+                triton_api=triton_api,
             )
         )
     separator = "\n" + "=" * 100 + "\n"

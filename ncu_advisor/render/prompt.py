@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ncu_advisor.render.findings import NcuRules, ncu_rule_entries
@@ -88,7 +89,7 @@ OUTPUT_RULES = """\
 7. mask shape MUST match data shape in tl.load/tl.store
 
 TRITON API CONSTRAINTS (CRITICAL):
-- Triton has NO: tl.tanh, tl.sigmoid, tl.gelu, tl.silu, tl.softmax, tl.mish
+{api_constraints}
 
 OUTPUT RULES (STRICT):
 1. Follow this exact order:
@@ -101,6 +102,41 @@ OUTPUT RULES (STRICT):
 ```python
 # <optimized Triton code>
 ```"""
+
+#: The functions the seed prompts call missing from Triton ("Triton has NO: tl.tanh, ...").
+SEED_MISSING_FUNCTIONS = ("tanh", "sigmoid", "gelu", "silu", "softmax", "mish")
+
+
+@dataclass(frozen=True)
+class TritonApi:
+    """The installed Triton, as ``collect.triton_api.probe_triton_language`` found it.
+
+    Attributes:
+        version: ``triton.__version__``.
+        missing: the names of ``SEED_MISSING_FUNCTIONS`` that its ``triton.language`` does not define.
+    """
+
+    version: str
+    missing: tuple[str, ...]
+
+
+def api_constraints(api: TritonApi | None) -> str:
+    """The prompt's "Triton has NO" line: from the installed Triton when known, else the seeds' text.
+
+    Either way the line says where it comes from, so a reader (or the LLM) can weigh it.
+    """
+    if api is None:
+        names = ", ".join(f"tl.{name}" for name in SEED_MISSING_FUNCTIONS)
+        return f"- Triton has NO: {names} (the seed prompts' list, unchecked: triton is not importable here)"
+    present = [name for name in SEED_MISSING_FUNCTIONS if name not in api.missing]
+    source = f"checked against the installed triton.language, Triton {api.version}"
+    lines = []
+    if api.missing:
+        lines.append(f"- Triton has NO: {', '.join(f'tl.{name}' for name in api.missing)} ({source})")
+    if present:
+        lines.append(f"- Triton HAS: {', '.join(f'tl.{name}' for name in present)} ({source})")
+    return "\n".join(lines)
+
 
 PROMPT_METRICS = SEED_METRICS + tuple(m for m in PRESSURE_METRICS if m != "gpu__time_duration.sum")
 
@@ -152,6 +188,7 @@ def render_prompt(
     stage: str = "auto",
     gpu_block: str | None = None,
     ncu_rules: NcuRules | None = None,
+    triton_api: TritonApi | None = None,
 ) -> str:
     """The optimiser prompt for ``results`` (normally the launches of one variant's Triton kernels).
 
@@ -161,6 +198,8 @@ def render_prompt(
         stage: ``block-size``/``fine-tune``, or ``auto``/``all`` to choose from the metrics.
         gpu_block: the ``# Target GPU`` block; default from the results' GPU name.
         ncu_rules: ncu's guided-analysis results keyed by (report, launch).
+        triton_api: the installed Triton's API (``collect.triton_api.probe_triton_language``); None keeps
+            the seeds' "Triton has NO" list and says it was not checked.
     """
     chosen = choose_stage(results, stage)
     gpu_name = next((r.gpu for r in results if r.gpu), None)
@@ -207,5 +246,5 @@ def render_prompt(
             ncu_lines.append(f"- {result.kernel}: {entry['rule']}{mark}: {entry['message']}")
     if ncu_lines:
         parts += ["", "[NCU GUIDED ANALYSIS]", *ncu_lines]
-    parts += ["", OUTPUT_RULES]
+    parts += ["", OUTPUT_RULES.format(api_constraints=api_constraints(triton_api))]
     return "\n".join(parts) + "\n"
