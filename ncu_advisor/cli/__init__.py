@@ -25,11 +25,13 @@ app = typer.Typer(
     name="ncu-advisor",
     help="Profile Triton kernel variants under Nsight Compute and turn the metrics into tuning advice.",
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+#: Errors only: never silenced by --quiet (which silences ``err_console``'s progress, notes and warnings).
+error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
 
 
@@ -53,6 +55,7 @@ def print_wide(renderable: object, limit: int = 400) -> None:
 
 class _State:
     verbose: bool = False
+    quiet: bool = False
 
 
 state = _State()
@@ -70,10 +73,10 @@ def handle_errors(func: F) -> F:
         except AdvisorError as exc:
             if state.verbose:
                 traceback.print_exc()
-            err_console.print(f"[bold red]error:[/] {escape(exc.render())}", markup=True)
+            error_console.print(f"[bold red]error:[/] {escape(exc.render())}", markup=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted")
+            error_console.print("interrupted")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -89,12 +92,17 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and debug output."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only results and errors: no progress, notes or warnings on stderr."
+    ),
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """ncu-advisor: with no command, runs `recommend` on the latest run or the shipped examples."""
     state.verbose = verbose
+    state.quiet = quiet
+    err_console.quiet = quiet
     if ctx.invoked_subcommand is None:
         default = ctx.command.get_command(ctx, "recommend") or ctx.command.get_command(ctx, "metrics")  # type: ignore[attr-defined]
         if default is None:

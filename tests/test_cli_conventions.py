@@ -1,0 +1,41 @@
+"""Conventions shared by every command: --version, --quiet, shell completion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ncu_advisor import __version__
+from ncu_advisor.cli import app, err_console
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPROVED = ROOT / "examples" / "runs" / "improved"
+runner = CliRunner()
+
+
+def test_version_long_and_short() -> None:
+    for flag in ("--version", "-V"):
+        result = runner.invoke(app, [flag])
+        assert result.exit_code == 0 and result.stdout.strip() == f"ncu-advisor {__version__}"
+
+
+def test_quiet_drops_notes_but_keeps_results_and_errors() -> None:
+    args = ["recommend", str(IMPROVED), "--format", "json"]
+    try:
+        loud = runner.invoke(app, args)
+        quiet = runner.invoke(app, ["--quiet", *args])
+        assert loud.exit_code == quiet.exit_code == 0
+        assert "not shown; --all-kernels shows them" in loud.stderr  # the library-kernel note
+        assert quiet.stderr == "" and quiet.stdout == loud.stdout
+        error = runner.invoke(app, ["-q", "report", str(ROOT / "no-such-run")])
+        assert error.exit_code == 2 and "error:" in error.stderr and "no-such-run" in error.stderr
+    finally:
+        err_console.quiet = False  # the console outlives the invocation
+
+
+def test_shell_completion_is_on() -> None:
+    result = runner.invoke(app, ["--show-completion", "bash"])
+    assert result.exit_code == 0, result.output
+    assert "_NCU_ADVISOR_COMPLETE=complete_bash" in result.stdout
+    assert "--install-completion" in runner.invoke(app, ["--help"]).stdout
