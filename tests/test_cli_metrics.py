@@ -51,7 +51,7 @@ def independent_values(report_gz: Path, tmp_path: Path) -> list[dict[str, object
 def test_json_values_are_ncu_report_values(tmp_path: Path) -> None:
     result = invoke("metrics", str(SMALL), "--format", "json")
     assert result.exit_code == 0, result.output
-    launches = json.loads(result.stdout)
+    launches = json.loads(result.stdout)["launches"]
     expected = independent_values(SMALL, tmp_path)
     assert isinstance(launches, list) and len(launches) == len(expected) == 5
     for got, want in zip(launches, expected, strict=True):
@@ -82,7 +82,7 @@ def test_json_to_file_is_the_same_as_stdout(tmp_path: Path) -> None:
 def test_default_reads_the_examples() -> None:
     result = invoke("metrics", "--format", "json")
     assert result.exit_code == 0, result.output
-    launches = json.loads(result.stdout)
+    launches = json.loads(result.stdout)["launches"]
     examples = sorted((ROOT / "examples" / "reports").rglob("*.ncu-rep.gz"))
     assert {Path(item["source"]) for item in launches} == set(examples)
     counts = {path: 0 for path in examples}
@@ -256,7 +256,7 @@ def test_gpus_key_prints_the_prompt_block() -> None:
 def test_nan_metrics_are_omitted_from_json(public_reports: dict[str, Path]) -> None:
     result = invoke("metrics", str(public_reports["flyinglandlord__sglang__profile.ncu-rep"]), "-f", "json")
     assert result.exit_code == 0, result.output
-    launches = json.loads(result.stdout)
+    launches = json.loads(result.stdout)["launches"]
     flash = [item for item in launches if item["kernel"] == "flash_fwd_kernel"]
     assert len(flash) == 1 and "launch__grid_size" not in flash[0]
     assert all(not (isinstance(v, float) and math.isnan(v)) for item in launches for v in item.values())

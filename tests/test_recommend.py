@@ -49,9 +49,9 @@ FINDING_SCHEMA = {
 }
 SCHEMA = {
     "type": "object",
-    "required": ["version", "gpu", "kernels"],
+    "required": ["schema_version", "gpu", "kernels"],
     "properties": {
-        "version": {"const": 1},
+        "schema_version": {"const": 1},
         "kernels": {
             "type": "array",
             "items": {

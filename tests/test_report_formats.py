@@ -30,6 +30,7 @@ from ncu_advisor.analysis import report_data
 from ncu_advisor.render.junit import render_junit
 from ncu_advisor.render.report_md import render_markdown
 from ncu_advisor.render.sarif import SARIF_SCHEMA_URI, render_sarif
+from ncu_advisor.schemas import load_schema
 from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -370,7 +371,7 @@ def test_sarif_subset_schema_rejects_bad_logs(data: report_data.ReportData) -> N
 
 def test_json_matches_schema_and_data(data: report_data.ReportData, table: pd.DataFrame) -> None:
     document = json.loads(report_data.report_json(data))
-    jsonschema.validate(document, json.loads((SCHEMAS / "report.schema.json").read_text()))
+    jsonschema.validate(document, load_schema("report"))
     assert document["schema_version"] == report_data.REPORT_SCHEMA_VERSION
     assert sum(len(v["launches"]) for v in document["variants"]) == len(table)
     assert len(document["findings"]) == len(data.findings)

@@ -389,9 +389,13 @@ def render_markdown(result: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: ``schema_version`` of ``compare --format json`` (ncu_advisor/schemas/comparison.schema.json).
+COMPARISON_SCHEMA_VERSION = 1
+
+
 def render_json(result: Comparison) -> str:
-    """JSON: the ``Comparison`` fields, plus ``regressions`` (names) and ``exit_code``."""
-    document = asdict(result)
+    """JSON: ``schema_version``, the ``Comparison`` fields, plus ``regressions`` (names) and ``exit_code``."""
+    document = {"schema_version": COMPARISON_SCHEMA_VERSION, **asdict(result)}
     document["regressions"] = [v.name for v in result.regressions]
     document["exit_code"] = result.exit_code
     document["noise_k"] = NOISE_K

@@ -125,7 +125,7 @@ def results_to_dict(
             }
         )
     return {
-        "version": SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "gpu": ", ".join(gpus) if gpus else None,
         "stage": stage,
         "kernels": kernels,

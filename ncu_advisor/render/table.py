@@ -25,6 +25,8 @@ from ncu_advisor.rundir import has_pyarrow
 from ncu_advisor.table import ID_COLUMNS, metric_columns
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "parquet")
+#: ``schema_version`` of ``metrics --format json`` (ncu_advisor/schemas/metrics.schema.json).
+METRICS_SCHEMA_VERSION = 1
 LAUNCHES_PER_BLOCK = 6  # the text table shows metrics as rows and this many launches per block
 
 
@@ -110,7 +112,8 @@ def render_text(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return str(df.to_csv(index=False))
     if fmt == "json":
-        return json.dumps(to_records(df), indent=1, allow_nan=False) + "\n"
+        document = {"schema_version": METRICS_SCHEMA_VERSION, "launches": to_records(df)}
+        return json.dumps(document, indent=1, allow_nan=False) + "\n"
     raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
 
 

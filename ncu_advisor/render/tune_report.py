@@ -214,9 +214,13 @@ def render_tune_html(trajectory: Trajectory, run_dir: Path | None = None) -> str
     )
 
 
+#: ``schema_version`` of a tune run's ``report --format json`` (ncu_advisor/schemas/tune-report.schema.json).
+TUNE_REPORT_SCHEMA_VERSION = 1
+
+
 def render_tune_json(trajectory: Trajectory) -> str:
-    """The trajectory as written, plus the summary rows and the paste text."""
-    data = trajectory.to_json()
+    """``schema_version``, the trajectory as written, plus the summary rows and the paste text."""
+    data = {"schema_version": TUNE_REPORT_SCHEMA_VERSION, **trajectory.to_json()}
     data["summary"] = summary_rows(trajectory)
     data["speedup_vs_start"] = speedup(trajectory)
     data["paste"] = paste(trajectory)
