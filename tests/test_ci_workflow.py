@@ -279,6 +279,7 @@ def test_workflow_wires_the_script_and_current_actions() -> None:
     assert uses["github/codeql-action/upload-sarif"] == "v4"
     download = next(s for s in steps if s.get("uses", "").startswith("dawidd6/action-download-artifact"))
     assert download["with"]["workflow"] == WORKFLOW.name  # the workflow FILE, not ${{ github.workflow }}
+    assert download["with"]["if_no_artifact_found"] == "warn" and download["continue-on-error"] is True
     sarif = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
     assert sarif["with"]["category"] == "ncu-advisor"
     gate = next(s for s in steps if s.get("run", "").endswith(" gate"))
