@@ -39,3 +39,13 @@ def test_shell_completion_is_on() -> None:
     assert result.exit_code == 0, result.output
     assert "_NCU_ADVISOR_COMPLETE=complete_bash" in result.stdout
     assert "--install-completion" in runner.invoke(app, ["--help"]).stdout
+
+
+def test_compare_metric_deltas_carry_units() -> None:
+    """Percentages move in percentage points, registers by a count: no bare `dram_pct +9.4`."""
+    base = ROOT / "examples" / "runs" / "baseline"
+    result = runner.invoke(app, ["compare", str(base), str(IMPROVED), "--format", "md"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| ModelNew |"))
+    assert "+60 registers/thread" in row and "SM +55.7 pp" in row
+    assert "_pct" not in result.stdout

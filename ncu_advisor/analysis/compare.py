@@ -293,8 +293,19 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:+.1%}"
 
 
+#: How a metric delta reads, with its unit: percentage points for the percentages, a count for registers.
+DELTA_TEXT = {
+    "dram_pct": "DRAM {:+.1f} pp",
+    "sm_pct": "SM {:+.1f} pp",
+    "l2_hit_pct": "L2 hit {:+.1f} pp",
+    "warps_active_pct": "active warps {:+.1f} pp",
+    "registers": "{:+.0f} registers/thread",
+}
+
+
 def _metric_text(deltas: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:+.1f}" for k, v in deltas.items() if abs(v) >= 0.05) or "–"
+    parts = [DELTA_TEXT.get(k, k + " {:+.1f}").format(v) for k, v in deltas.items() if abs(v) >= 0.05]
+    return ", ".join(parts) or "–"
 
 
 def render_text(result: Comparison) -> str:
