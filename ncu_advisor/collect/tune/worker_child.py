@@ -18,8 +18,8 @@ process dies) and ``{"event": "result", "id": ID, "status": "ok"|"failed"|"crash
 Compile ahead: before timing the candidates it has received, the worker compiles each of them without
 launching (``JITFunction.run(..., warmup=True)`` with the arguments captured at the first launch), inside
 Triton's ``AsyncCompileMode`` with a pool of ``--compile-threads`` threads (Triton 3.6's own parallel-compile
-hook, ``triton.runtime._async_compile``). Whether threads buy anything depends on how much of Triton's
-compile releases the GIL; it was not measured on a GPU machine when this was written (see docs/tune.md).
+hook, ``triton.runtime._async_compile``). Measured on the CPU (bench/compile_threads.py): threads buy
+nothing, Triton's compile holds the GIL; the default is one thread (see docs/tune.md).
 Under ``TRITON_INTERPRET=1`` nothing is compiled and the step is skipped.
 
 Exit codes: 0 stopped (stdin closed or "stop"), 2 bad arguments or the file cannot be loaded, 3 no CUDA
