@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 
 from ncu_advisor import __version__
@@ -35,7 +35,7 @@ error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
 
 
-def print_wide(renderable: object, limit: int = 400) -> None:
+def print_wide(renderable: RenderableType, limit: int = 400) -> None:
     """Print a table at its natural width (up to ``limit`` columns) instead of the console's.
 
     Piped output (CI logs, ``| tee``) gets an 80-column console, which squashes a many-column table into
