@@ -55,6 +55,7 @@ class Case:
     space: dict[str, list[int]] | None = None
     rtol: float | None = None
     note: str = ""
+    #: small shapes for a CPU rehearsal (``--device cpu``); the corpus files carry INTERPRET_SHAPES
     sets: dict[str, int] = field(default_factory=dict)
 
 
@@ -70,26 +71,29 @@ CASES = {
             "num_warps": [4, 8],
             "num_stages": [2, 3],
         },
+        sets={"batch_size": 2, "in_channels": 8, "out_channels": 64, "height": 7, "width": 9},
     ),
     "matmul": Case(
         "matmul",
         "kernels/matmul_epilogue.py",
         "ModelNew_tile16_w1_s1",
         {
-            "BLOCK_M": [32, 64, 128],
-            "BLOCK_N": [32, 64, 128],
-            "BLOCK_K": [32],
+            "BLOCK_M": [64, 128, 256],
+            "BLOCK_N": [64, 128, 256],
+            "BLOCK_K": [32, 64],
             "GROUP_M": [8],
             "num_warps": [4, 8],
-            "num_stages": [2, 3],
+            "num_stages": [3, 4],
         },
         rtol=5e-3,  # fp16 output: its rounding alone is ~5e-4 relative
+        sets={"M_ROWS": 70, "IN_FEATURES": 48, "OUT_FEATURES": 40},
     ),
     "elementwise": Case(
         "elementwise",
         "kernels/elementwise.py",
         "ModelNew_block64_w8",
         {"BLOCK_SIZE": [64, 128, 256, 512, 1024, 2048, 4096, 8192], "num_warps": [1, 2, 4, 8, 16]},
+        sets={"N_ELEMENTS": 3001},
     ),
     "softmax": Case(
         "softmax",
@@ -97,12 +101,14 @@ CASES = {
         "ModelNew_w1",
         {"num_warps": [1, 2, 4, 8, 16, 32], "num_stages": [1, 2, 3, 4]},
         note="BLOCK_SIZE is the row length (a smaller one is wrong under the fixed grid), kept as written",
+        sets={"N_ROWS": 37, "N_COLS": 100, "TAIL_GRID": 5},
     ),
     "spill": Case(
         "spill",
         "kernels/spill.py",
         "ModelNew_block8192_w1",
         {"BLOCK_SIZE": [256, 512, 1024, 2048, 4096, 8192], "num_warps": [1, 2, 4, 8, 16]},
+        sets={"N_ELEMENTS": 2500},
     ),
 }
 
@@ -325,6 +331,8 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
         rtol=case.rtol,
         warmup_ms=args.warmup_ms,
         rep_ms=args.rep_ms,
+        device=args.device,
+        sets=_sets(case, args),
     )
     t0 = time.perf_counter()
     session = TuneSession(settings)
@@ -387,7 +395,13 @@ def _sweep(case: Case, plan: Any, configs: list[Any], args: argparse.Namespace) 
     from ncu_advisor.collect.tune.worker import MeasureWorker, WorkerOptions, worker_command
 
     options = WorkerOptions(
-        timeout_s=args.timeout, reps=args.reps, rtol=case.rtol, warmup_ms=args.warmup_ms, rep_ms=args.rep_ms
+        timeout_s=args.timeout,
+        reps=args.reps,
+        rtol=case.rtol,
+        warmup_ms=args.warmup_ms,
+        rep_ms=args.rep_ms,
+        device=args.device,
+        sets=_sets(case, args),
     )
     argv = worker_command(ROOT / case.file, plan.variant, plan.kernel, options)
     worker = MeasureWorker(argv, options, log_path=args.out_dir / f"{case.key}-sweep.log")
@@ -410,6 +424,14 @@ def _sweep(case: Case, plan: Any, configs: list[Any], args: argparse.Namespace) 
     wall = time.perf_counter() - t0
     worker.stop()
     return {"configs": measured, "wall_s": wall, "capped": capped}
+
+
+def _sets(case: Case, args: argparse.Namespace) -> dict[str, int]:
+    """Small shapes for a CPU rehearsal (``--device cpu`` under TRITON_INTERPRET=1); none on the GPU."""
+    if args.device != "cpu":
+        return {}
+    shapes = case.sets or _literal((ROOT / case.file).read_text(encoding="utf-8"), "INTERPRET_SHAPES") or {}
+    return {k: int(v) for k, v in shapes.items()}
 
 
 def _flat(config: dict[str, Any] | None) -> dict[str, Any]:
@@ -440,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-configs", type=int, default=48, help="corpus spaces are thinned to this")
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--sweep", type=Path, help="bench/sweep_corpus.py's JSONL (reused, not re-measured)")
+    parser.add_argument(
+        "--device",
+        default="cuda",
+        help="cpu: a rehearsal of the pipeline under TRITON_INTERPRET=1, small shapes",
+    )
     args = parser.parse_args(argv)
     args.out_dir = args.out_dir.resolve()
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -367,3 +367,49 @@ if __name__ == "__main__":
         print(json.dumps(search_main(Path(sys.argv[2]))))
     else:
         print(json.dumps(main(Path(sys.argv[1]))))
+
+
+def test_bench_tune_rehearsal_on_the_cpu(tmp_path):
+    """bench/bench_tune.py end to end with --device cpu under TRITON_INTERPRET=1 (small shapes): tune in its
+    worker, the sweep in a fresh worker, random search, the table. Timings are the interpreter's (no
+    meaning); what is checked is the pipeline the GPU run relies on."""
+    python = _torch_python()
+    if python is None:
+        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
+    if probe.returncode != 0:
+        pytest.skip(f"{python} has torch and triton but not ncu-advisor's own dependencies")
+    out = tmp_path / "bench"
+    proc = subprocess.run(
+        [
+            python,
+            str(ROOT / "bench" / "bench_tune.py"),
+            str(out),
+            "--device",
+            "cpu",
+            "--kernels",
+            "spill",
+            "--reps",
+            "2",
+            "--draws",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "bench_tune.json").read_text())["results"][0]
+    assert "error" not in result, result
+    assert result["sweep"]["configs"] == 6 * 5 and result["sweep"]["source"] == "fresh worker"
+    assert result["sweep"]["space"]["BLOCK_SIZE"] == [256, 512, 1024, 2048, 4096, 8192]
+    trajectory = result["tune"]["trajectory"]
+    assert (
+        trajectory["trials"][0]["config"]["params"] == {"BLOCK_SIZE": 8192} and result["tune"]["trials"] >= 2
+    )
+    assert 0 < result["random"]["p10"] <= result["random"]["mean"] <= 1
+    assert set(result["goals"]) == {"quality", "wall", "vs_random"}
+    assert proc.stdout.strip().splitlines()[-1].startswith("tune >= 98% of the sweep's best on")

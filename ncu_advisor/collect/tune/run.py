@@ -10,7 +10,7 @@ records which metrics moved between the two, and writes ``tune.json``, ``tune.sv
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,10 @@ class TuneSettings:
     runs_dir: Path = Path("runs")
     python: str = "python3"
     gpu: str | None = None
+    #: "cpu" runs the worker on the CPU (TRITON_INTERPRET=1, tests and bench rehearsals): no GPU check
+    device: str = "cuda"
+    #: module-level size constants set in the worker before it builds the inputs (small shapes)
+    sets: dict[str, int] = field(default_factory=dict)
     #: correctness tolerance (relative L2 error); None: the profile child's default
     rtol: float | None = None
     #: do_bench settings of the worker (ms): Triton's defaults
@@ -106,6 +110,8 @@ class TuneSession:
             warmup_ms=settings.warmup_ms,
             rep_ms=settings.rep_ms,
             rtol=settings.rtol,
+            device=settings.device,
+            sets=dict(settings.sets),
         )
         argv = worker_command(
             Path(settings.kernel_file).resolve(), self.plan.variant, self.plan.kernel, worker_options
@@ -140,7 +146,8 @@ class TuneSession:
 
     def _environment(self, runner: Any) -> tuple[Path | None, list[str]]:
         if not self.settings.use_ncu:
-            runner.query_gpu()
+            if self.settings.device != "cpu":
+                runner.query_gpu()
             return None, []
         try:
             env = runner.check_environment()
