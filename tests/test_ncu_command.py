@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ncu_advisor.errors import EnvironmentNotReady
 from ncu_advisor.collect.profile import ncu as ncu_module
 from ncu_advisor.collect.profile.runner import ProfileOptions, plan_commands
 from ncu_advisor.collect.profile.variants import list_variants
+from ncu_advisor.errors import EnvironmentNotReady
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "tests" / "fixtures" / "ncu-logs"
@@ -152,3 +152,80 @@ def test_parse_recorded_logs() -> None:
     assert small.passes == [("conv2d_scale_min_kernel", 10)]
     perm = ncu_module.parse_ncu_log("==ERROR== ERR_NVGPUCTRPERM - The user does not have permission")
     assert perm.permission_denied and "ERR_NVGPUCTRPERM" in perm.error_message()
+
+
+def test_set_section_metrics_pass_through_in_addition_to_the_rules(tmp_path: Path) -> None:
+    info = list_variants(FUSED)
+    rules_metrics = ncu_module.metric_set()
+    options = ProfileOptions(
+        python="py",
+        ncu_set="full",
+        sections=("MemoryWorkloadAnalysis_Chart", "SourceCounters"),
+        extra_metrics=("smsp__inst_executed.sum", rules_metrics[0]),
+    )
+    metrics = options.resolved_metrics()
+    assert metrics[: len(rules_metrics)] == rules_metrics  # the rules' metrics are all still collected
+    assert metrics[len(rules_metrics) :] == ["smsp__inst_executed.sum"]  # added once, after them
+    plan = plan_commands(FUSED, list(info.variants[:1]), options, tmp_path, "ncu", metrics)
+    ncu = plan[info.variants[0].name]["ncu"]
+    assert ncu[: ncu.index("--target-processes")] == [
+        "ncu",
+        "--clock-control",
+        "none",
+        "--cache-control",
+        "all",
+        "--nvtx",
+        "--nvtx-include",
+        "ncu_advisor/",
+        "--set",
+        "full",
+        "--section",
+        "MemoryWorkloadAnalysis_Chart",
+        "--section",
+        "SourceCounters",
+        "--metrics",
+        ",".join(metrics),
+    ]
+    default = plan_commands(
+        FUSED, list(info.variants[:1]), ProfileOptions(python="py"), tmp_path, "ncu", ["m__a"]
+    )
+    argv = default[info.variants[0].name]["ncu"]
+    assert "--set" not in argv and "--section" not in argv
+    bench = default[info.variants[0].name]["bench"]
+    assert "--rtol" not in bench  # no --rtol: the child applies a tolerance per output dtype
+
+
+def test_set_and_metric_names_are_checked() -> None:
+    with pytest.raises(ValueError, match="not an ncu set"):
+        ncu_module.build_ncu_command("ncu", report_base=Path("p"), target=[], metrics=[], ncu_set="full; rm")
+    assert ncu_module.split_metric_list("a__x.sum, ,b__y,a__x.sum") == ["a__x.sum", "b__y"]
+    with pytest.raises(ValueError, match="spaces"):
+        ncu_module.split_metric_list("a__x sum")
+
+
+def test_cli_dry_run_prints_the_pass_through_argv(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ncu_advisor.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "profile",
+            str(FUSED),
+            "--dry-run",
+            "--set",
+            "detailed",
+            "--section",
+            "Occupancy",
+            "--metrics",
+            "smsp__inst_executed.sum",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "--set detailed --section Occupancy --metrics" in result.output
+    assert "smsp__inst_executed.sum" in result.output
+    bad = CliRunner().invoke(app, ["profile", str(FUSED), "--dry-run", "--section", "a b"])
+    assert bad.exit_code == 2 and "not an ncu section" in bad.output

@@ -126,7 +126,7 @@ def test_copy_parameters_by_name_shape_partial_none() -> None:
             super().__init__()
             self.other = nn.Parameter(torch.zeros(7))
 
-    assert child.copy_parameters(reference, Extra()) == "partial: w,b"
+    assert child.copy_parameters(reference, Extra()) == "partial: unmatched other"
     assert child.copy_parameters(reference, nn.ReLU()) == "none"
 
 

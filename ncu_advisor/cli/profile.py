@@ -17,10 +17,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from ncu_advisor import rundir
+from ncu_advisor.analysis.summary import SummaryRow, summary_rows
 from ncu_advisor.cli import app, err_console, handle_errors, out_console, print_wide
-from ncu_advisor.errors import InputError
 from ncu_advisor.collect.profile import ncu as ncu_module
-from ncu_advisor.collect.profile.child import DEFAULT_REPS, DEFAULT_RTOL
+from ncu_advisor.collect.profile.child import DEFAULT_REPS
 from ncu_advisor.collect.profile.runner import (
     ProfileOptions,
     ProfileRun,
@@ -28,8 +28,8 @@ from ncu_advisor.collect.profile.runner import (
     plan_commands,
     profile_file,
 )
-from ncu_advisor.analysis.summary import SummaryRow, summary_rows
 from ncu_advisor.collect.profile.variants import Variant, expand_autotune, list_variants, select_variants
+from ncu_advisor.errors import InputError
 
 STEP_ORDER = {"build": 1, "check": 2, "time": 3, "warmup": 3, "profile": 4, "done": 4}
 
@@ -153,9 +153,22 @@ def profile(
         "all", help="ncu --cache-control: all (default, flush between replay passes) or none."
     ),
     timeout: float = typer.Option(300.0, help="Seconds allowed to each process of a variant."),
-    rtol: float = typer.Option(DEFAULT_RTOL, help="Relative L2 error tolerance of the correctness check."),
+    rtol: float = typer.Option(
+        None,
+        help="One relative L2 error tolerance for every output (default: per output dtype, "
+        "torch.testing.assert_close's rtol with a 2e-3 floor: bf16 1.6e-2, fp16/fp32 2e-3).",
+    ),
     reps: int = typer.Option(DEFAULT_REPS, help="do_bench medians kept per variant."),
     rules: Path = typer.Option(None, "--rules", help="Extra rule directory whose metrics are collected too."),  # noqa: B008 (typer's idiom)
+    ncu_set: str = typer.Option(
+        None, "--set", help="ncu --set NAME (e.g. full), collected in addition to the rules' metrics."
+    ),
+    section: list[str] = typer.Option(  # noqa: B008 (typer's idiom)
+        None, "--section", help="ncu --section NAME (repeatable), in addition to the rules' metrics."
+    ),
+    metrics: str = typer.Option(
+        None, "--metrics", help="Comma-separated ncu metrics collected in addition to the rules' metrics."
+    ),
     profile_reference: bool = typer.Option(
         False, "--profile-reference", help="Also profile Model under ncu."
     ),
@@ -175,8 +188,16 @@ def profile(
         raise InputError(
             f"--cache-control must be one of {', '.join(ncu_module.CACHE_CONTROLS)}, not {cache_control!r}"
         )
-    if timeout <= 0 or reps < 1 or rtol <= 0:
+    if timeout <= 0 or reps < 1 or (rtol is not None and rtol <= 0):
         raise InputError("--timeout and --rtol must be > 0 and --reps >= 1")
+    try:
+        extra_metrics = ncu_module.split_metric_list(metrics) if metrics else []
+        if ncu_set is not None:
+            ncu_module.check_section_name("set", ncu_set)
+        for name in section or []:
+            ncu_module.check_section_name("section", name)
+    except ValueError as exc:
+        raise InputError(str(exc), hint="see `ncu --list-sets`, `ncu --list-sections`") from None
     info = list_variants(kernel_file)
     variants = list(info.variants)
     if expand_autotune_configs:
@@ -195,6 +216,9 @@ def profile(
         rtol=rtol,
         reps=reps,
         rules_dir=rules,
+        extra_metrics=tuple(extra_metrics),
+        ncu_set=ncu_set,
+        sections=tuple(section or ()),
         profile_reference=profile_reference,
         python=python,
         runs_root=runs_dir,

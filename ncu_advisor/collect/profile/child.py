@@ -3,9 +3,10 @@
 Invoked as ``python -m ncu_advisor.collect.profile.child FILE CLASS --mode {bench,ncu} --out RESULT.json``:
 
 - ``--mode bench`` (bare, one process per variant): build the reference and the variant with the same init
-  inputs, copy the reference's parameters into the variant, check the variant against a float64 run of the
-  reference on fresh random inputs (relative L2 error <= ``--rtol``, finite, same shape; the output memory is
-  poisoned with NaN first so an unwritten output fails), then time it with
+  inputs, copy the reference's whole state (parameters and buffers) into the variant, check the variant
+  against a float64 run of the reference on fresh random inputs (relative L2 error within a tolerance per
+  output dtype, or ``--rtol``; finite; same shape; the output memory is poisoned with NaN first so an
+  unwritten output fails; see ``profile.correctness``), then time it with
   ``triton.testing.do_bench(return_mode="median")`` ``--reps`` times, and record ``n_regs``/``n_spills`` of
   every Triton kernel it launched. ``--reference-only`` times ``Model`` itself (no check).
 - ``--mode ncu`` (under ncu): build, warm up (compilation and autotuning happen here, unprofiled), then one
@@ -25,7 +26,6 @@ crashed (illegal address, launch failure). torch and triton are imported here on
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib.util
 import json
 import platform
@@ -34,9 +34,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ncu_advisor.collect.profile.correctness import RTOL_FLOOR, check, copy_parameters, copy_state
+
+__all__ = ["check", "copy_parameters", "copy_state"]
+
 NVTX_RANGE = "ncu_advisor"
 STEP_MARK = "@@ncu-advisor step "
-DEFAULT_RTOL = 2e-3
+DEFAULT_RTOL = RTOL_FLOOR  # the floor of the per-dtype tolerances (see profile.correctness)
 DEFAULT_REPS = 5
 EXIT_RAISED = 1
 EXIT_NO_GPU = 3
@@ -62,37 +66,6 @@ def load_module(path: Path) -> Any:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def copy_parameters(reference: Any, variant: Any) -> str:
-    """Give ``variant`` the reference's parameter values: by name where all names match, else by shape
-    and order. Returns how it was done ("by-name", "by-shape", "none", or "partial: ...")."""
-    import torch
-
-    ref = dict(reference.named_parameters())
-    var = dict(variant.named_parameters())
-    if not var:
-        return "none"
-    with torch.no_grad():
-        if set(var) <= set(ref) and all(ref[k].shape == v.shape for k, v in var.items()):
-            for k, v in var.items():
-                v.copy_(ref[k])
-            return "by-name"
-        ref_list = list(ref.values())
-        var_list = list(var.values())
-        if len(ref_list) == len(var_list) and all(
-            a.shape == b.shape for a, b in zip(ref_list, var_list, strict=True)
-        ):
-            for a, b in zip(ref_list, var_list, strict=True):
-                b.copy_(a)
-            return "by-shape"
-        copied = []
-        for name, v in var.items():
-            match = next((r for r in ref_list if r.shape == v.shape), None)
-            if match is not None:
-                v.copy_(match)
-                copied.append(name)
-        return "partial: " + ",".join(copied)
 
 
 def pin_autotune_config(module: Any, kernel_name: str, index: int) -> str:
@@ -147,11 +120,11 @@ def _to_device(value: Any, device: str) -> Any:
 
 def build(
     module: Any, class_name: str, seed: int, device: str = "cuda", reference_only: bool = False
-) -> tuple[Any, Any, list[Any], str]:
-    """Build the reference and the variant from the same init inputs.
+) -> tuple[Any, Any, list[Any], dict[str, Any]]:
+    """Build the reference and the variant from the same init inputs; copy the reference's state into it.
 
     Returns:
-        (reference, model, inputs, how the parameters were copied).
+        (reference, model, inputs, how the state was copied: ``StateCopy.as_dict()`` plus ``summary``).
     """
     import torch
 
@@ -159,66 +132,15 @@ def build(
     torch.manual_seed(seed)
     reference = module.Model(*init).to(device).eval()
     if reference_only:
-        model, how = reference, "reference"
+        model, how = reference, {"how": "reference", "summary": "reference"}
     else:
         torch.manual_seed(seed + 1)
         model = getattr(module, class_name)(*init).to(device).eval()
-        how = copy_parameters(reference, model)
+        copied = copy_state(reference, model)
+        how = {**copied.as_dict(), "summary": copied.summary()}
     torch.manual_seed(seed + 2)
     inputs = [_to_device(t, device) for t in module.get_inputs()]
     return reference, model, inputs, how
-
-
-def _tensors(output: Any) -> list[Any]:
-    if isinstance(output, (list, tuple)):
-        return [t for item in output for t in _tensors(item)]
-    return [output] if hasattr(output, "dtype") else []
-
-
-def check(reference: Any, model: Any, inputs: list[Any], rtol: float) -> dict[str, Any]:
-    """Compare the variant's output with a float64 run of the reference on the same inputs.
-
-    The memory the output will most likely land in is filled with NaN first, so an output the kernel
-    never writes reads as NaN and fails.
-    """
-    import torch
-
-    reference64 = copy.deepcopy(reference).double()
-    inputs64 = [
-        t.double() if hasattr(t, "is_floating_point") and t.is_floating_point() else t for t in inputs
-    ]
-    expected = _tensors(reference64(*inputs64))
-    del reference64, inputs64
-    for tensor in expected:  # poison: the caching allocator hands these blocks out again
-        poison = torch.full(tensor.shape, float("nan"), dtype=torch.float32, device=tensor.device)
-        del poison
-    got = _tensors(model(*inputs))
-    if hasattr(torch, "cuda") and torch.cuda.is_available():
-        torch.cuda.synchronize()
-    result: dict[str, Any] = {"rtol": rtol, "outputs": len(got)}
-    problems: list[str] = []
-    rel_errors: list[float] = []
-    max_abs: list[float] = []
-    if len(got) != len(expected):
-        problems.append(f"{len(got)} outputs, the reference gives {len(expected)}")
-    for i, (out, exp) in enumerate(zip(got, expected, strict=False)):
-        if tuple(out.shape) != tuple(exp.shape):
-            problems.append(f"output {i} has shape {tuple(out.shape)}, the reference {tuple(exp.shape)}")
-            continue
-        out64 = out.double()
-        if not bool(torch.isfinite(out64).all()):
-            bad = int((~torch.isfinite(out64)).sum())
-            problems.append(f"output {i} has {bad} NaN/inf values (unwritten or overflowed)")
-        diff = out64 - exp
-        rel_errors.append(float(diff.norm() / max(float(exp.norm()), 1e-30)))
-        max_abs.append(float(diff.abs().max()) if diff.numel() else 0.0)
-    result["rel_l2_error"] = max(rel_errors) if rel_errors else None
-    result["max_abs_error"] = max(max_abs) if max_abs else None
-    if rel_errors and max(rel_errors) > rtol:
-        problems.append(f"relative L2 error {max(rel_errors):.3g} > tolerance {rtol:g}")
-    result["passed"] = not problems
-    result["problems"] = problems
-    return result
 
 
 class _LaunchRecorder:
@@ -360,7 +282,8 @@ def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> None:
     if args.autotune_kernel is not None:
         result["pinned_config"] = pin_autotune_config(module, args.autotune_kernel, args.autotune_config)
     reference, model, inputs, how = build(module, args.variant, args.seed, reference_only=args.reference_only)
-    result["parameters"] = how
+    result["parameters"] = how["summary"]
+    result["state_copy"] = how
     _write(args.out, result)
     with _LaunchRecorder() as recorder:
         if args.reference_only:
@@ -406,7 +329,7 @@ def run_ncu(args: argparse.Namespace, result: dict[str, Any]) -> None:
     if args.autotune_from is not None:
         result["pinned_from_bench"] = pin_choices_from(module, args.autotune_from, args.autotune_kernel)
     _, model, inputs, how = build(module, args.variant, args.seed, reference_only=args.reference_only)
-    result["parameters"] = how
+    result["parameters"] = how["summary"]
     _step("warmup")
     for _ in range(max(args.warmup, 1)):
         model(*inputs)
@@ -434,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         help="(ncu mode) pin autotuned kernels to the configs chosen in this bench result.json",
     )
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS)
-    parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL)
+    parser.add_argument(
+        "--rtol", type=float, default=None, help="one tolerance for every output (default: per dtype)"
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)

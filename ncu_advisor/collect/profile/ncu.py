@@ -155,6 +155,34 @@ def metric_set(rules_dir: Path | None = None) -> list[str]:
     return [n for n in dict.fromkeys(names) if is_ncu_metric(n)]
 
 
+_SECTION_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def check_section_name(kind: str, name: str) -> str:
+    """Return ``name`` when it can be an ncu set or section identifier (letters, digits, ``_.-``).
+
+    Raises:
+        ValueError: anything else (ncu itself says which names exist: ``ncu --list-sets``,
+            ``ncu --list-sections``).
+    """
+    if not _SECTION_NAME_RE.match(name):
+        raise ValueError(f"{kind} {name!r} is not an ncu {kind} identifier (see `ncu --list-{kind}s`)")
+    return name
+
+
+def split_metric_list(text: str) -> list[str]:
+    """Split a ``--metrics a,b,c`` value into names (empty items dropped, order kept, duplicates removed).
+
+    Raises:
+        ValueError: a name holds whitespace.
+    """
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in names if any(c.isspace() for c in m)]
+    if bad:
+        raise ValueError(f"metric names cannot hold spaces: {', '.join(map(repr, bad))}")
+    return list(dict.fromkeys(names))
+
+
 def build_ncu_command(
     ncu: Path | str,
     *,
@@ -163,21 +191,36 @@ def build_ncu_command(
     metrics: list[str],
     clock_control: str = "none",
     cache_control: str = "all",
+    ncu_set: str | None = None,
+    sections: tuple[str, ...] | list[str] = (),
 ) -> list[str]:
     """Build the ncu argument list that profiles the launches inside the ``ncu_advisor`` NVTX range.
+
+    ncu collects the union of ``--set``, every ``--section`` and ``--metrics``; without ``--set`` or
+    ``--section`` it collects only ``--metrics`` (no default set, fewer replay passes).
 
     Args:
         ncu: the ncu executable.
         report_base: the report path without ``.ncu-rep`` (ncu appends it).
         target: the command ncu starts (python -m ncu_advisor.collect.profile.child ... --mode ncu).
-        metrics: the metrics to collect.
+        metrics: the metrics to collect (the rules' metrics and the user's ``--metrics``).
         clock_control: ``none`` or ``base``.
         cache_control: ``all`` or ``none``.
+        ncu_set: ncu ``--set NAME`` (e.g. ``full``), passed through.
+        sections: ncu ``--section NAME`` values, passed through in order.
+
+    Raises:
+        ValueError: an unknown clock or cache control, or a set/section name that is not an identifier.
     """
     if clock_control not in CLOCK_CONTROLS:
         raise ValueError(f"clock_control must be one of {CLOCK_CONTROLS}")
     if cache_control not in CACHE_CONTROLS:
         raise ValueError(f"cache_control must be one of {CACHE_CONTROLS}")
+    collect: list[str] = []
+    if ncu_set is not None:
+        collect += ["--set", check_section_name("set", ncu_set)]
+    for section in sections:
+        collect += ["--section", check_section_name("section", section)]
     return [
         str(ncu),
         "--clock-control",
@@ -187,6 +230,7 @@ def build_ncu_command(
         "--nvtx",
         "--nvtx-include",
         f"{NVTX_RANGE}/",
+        *collect,
         "--metrics",
         ",".join(metrics),
         "--target-processes",

@@ -2,8 +2,9 @@
 
 For each variant, in order:
 
-1. a bare child (``python -m ncu_advisor.collect.profile.child FILE CLASS --mode bench``): build, correctness check
-   against the reference, ``do_bench`` timings (``reps`` medians), Triton ``n_regs``/``n_spills``;
+1. a bare child (``python -m ncu_advisor.collect.profile.child FILE CLASS --mode bench``): build,
+   correctness check against the reference, ``do_bench`` timings (``reps`` medians), Triton
+   ``n_regs``/``n_spills``;
 2. unless step 1 failed, crashed or timed out: the same child under ncu (``--mode ncu``), which profiles the
    one call made inside the NVTX range ``ncu_advisor`` after warm-up.
 
@@ -29,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ncu_advisor import __version__, rundir
-from ncu_advisor.errors import EnvironmentNotReady
 from ncu_advisor.collect.profile import child as child_module
 from ncu_advisor.collect.profile import ncu as ncu_module
 from ncu_advisor.collect.profile.variants import REFERENCE_CLASS, Variant
+from ncu_advisor.errors import EnvironmentNotReady
 from ncu_advisor.rundir import merge_triton_counts  # noqa: F401  (tune calls runner.merge_triton_counts)
 
 CHILD_MODULE = "ncu_advisor.collect.profile.child"
@@ -52,9 +53,13 @@ class ProfileOptions:
         clock_control: ncu ``--clock-control`` (``none``: the clocks do_bench sees; see ``profile.ncu``).
         cache_control: ncu ``--cache-control`` (``all``: flush caches between replay passes).
         timeout_s: per-process timeout, for the bare child and for the ncu run alike.
-        rtol: relative L2 error tolerance of the correctness check.
+        rtol: one relative L2 error tolerance for every output; None: per output dtype
+            (``profile.correctness.tolerance_for``).
         reps: how many ``do_bench`` medians to keep per variant.
         metrics: the metrics to collect (default: ``ncu.metric_set(rules_dir)``).
+        extra_metrics: ``--metrics``: collected in addition to ``metrics``.
+        ncu_set: ``--set NAME``, passed through to ncu (in addition to the metrics).
+        sections: ``--section NAME`` values, passed through to ncu (in addition to the metrics).
         rules_dir: extra rule directory whose required metrics are added.
         profile_reference: also profile ``Model`` under ncu.
         python: the interpreter that runs the child.
@@ -65,9 +70,12 @@ class ProfileOptions:
     clock_control: str = "none"
     cache_control: str = "all"
     timeout_s: float = 300.0
-    rtol: float = child_module.DEFAULT_RTOL
+    rtol: float | None = None
     reps: int = child_module.DEFAULT_REPS
     metrics: tuple[str, ...] | None = None
+    extra_metrics: tuple[str, ...] = ()
+    ncu_set: str | None = None
+    sections: tuple[str, ...] = ()
     rules_dir: Path | None = None
     profile_reference: bool = False
     python: str = sys.executable
@@ -75,10 +83,12 @@ class ProfileOptions:
     seed: int = 0
 
     def resolved_metrics(self) -> list[str]:
-        """The metric list passed to ncu."""
+        """The metric list passed to ncu: the rules' metrics (or ``metrics``), then ``extra_metrics``."""
         if self.metrics:
-            return [m for m in dict.fromkeys(self.metrics) if ncu_module.is_ncu_metric(m)]
-        return ncu_module.metric_set(self.rules_dir)
+            base = [m for m in self.metrics if ncu_module.is_ncu_metric(m)]
+        else:
+            base = ncu_module.metric_set(self.rules_dir)
+        return list(dict.fromkeys([*base, *self.extra_metrics]))
 
 
 @dataclass
@@ -217,7 +227,9 @@ def child_command(
         str(options.seed),
     ]
     if mode == "bench":
-        argv += ["--reps", str(options.reps), "--rtol", repr(options.rtol)]
+        argv += ["--reps", str(options.reps)]
+        if options.rtol is not None:
+            argv += ["--rtol", repr(options.rtol)]
     else:
         argv += ["--autotune-from", str(out.parent / "result.json")]
     if reference_only:
@@ -271,6 +283,8 @@ def plan_commands(
                 metrics=metrics,
                 clock_control=options.clock_control,
                 cache_control=options.cache_control,
+                ncu_set=options.ncu_set,
+                sections=options.sections,
             )
         plan[name] = steps
     return plan
@@ -372,7 +386,9 @@ def judge_bench(
     outcome.triton_kernels = list(result.get("triton_kernels") or [])
     outcome.pinned_config = result.get("pinned_config")
     if process.timed_out:
-        if result.get("status") in ("crashed", "failed") and result.get("reason"):  # failed, then hung on exit
+        if result.get("status") in ("crashed", "failed") and result.get(
+            "reason"
+        ):  # failed, then hung on exit
             outcome.status = result["status"]
             outcome.reason = f"{result.get('reason')} (then hung on exit; killed); log {log_path}"
             return
@@ -470,11 +486,14 @@ def _initial_manifest(
             "clock_control": options.clock_control,
             "cache_control": options.cache_control,
             "timeout_s": options.timeout_s,
-            "rtol": options.rtol,
+            "rtol": options.rtol if options.rtol is not None else "per output dtype",
             "reps": options.reps,
             "seed": options.seed,
             "profile_reference": options.profile_reference,
             "metrics": metrics,
+            "extra_metrics": list(options.extra_metrics),
+            "ncu_set": options.ncu_set,
+            "sections": list(options.sections),
         },
         "commands": plan,
         "reference": {"name": REFERENCE_NAME, "status": "pending"},
