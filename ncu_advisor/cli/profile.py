@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -19,6 +20,7 @@ from rich.table import Table
 from ncu_advisor import rundir
 from ncu_advisor.analysis.summary import SummaryRow, summary_rows
 from ncu_advisor.cli import app, err_console, handle_errors, out_console, print_wide
+from ncu_advisor.collect.executor import SCHEDULER_ENV, Executor, make_executor, parse_gpus
 from ncu_advisor.collect.profile import ncu as ncu_module
 from ncu_advisor.collect.profile.child import DEFAULT_REPS
 from ncu_advisor.collect.profile.runner import (
@@ -30,6 +32,40 @@ from ncu_advisor.collect.profile.runner import (
 )
 from ncu_advisor.collect.profile.variants import Variant, expand_autotune, list_variants, select_variants
 from ncu_advisor.errors import InputError
+
+# Options added for scale-out and ncu pass-through (module level keeps profile() short).
+SET_OPTION = typer.Option(
+    None, "--set", help="ncu --set NAME (e.g. full), collected in addition to the rules' metrics."
+)
+SECTION_OPTION = typer.Option(  # noqa: B008 (typer's idiom)
+    None, "--section", help="ncu --section NAME (repeatable), in addition to the rules' metrics."
+)
+METRICS_OPTION = typer.Option(
+    None, "--metrics", help="Comma-separated ncu metrics collected in addition to the rules' metrics."
+)
+GPUS_OPTION = typer.Option(
+    "all", "--gpus", help="GPUs of this host to run variants on, one worker each: N or all."
+)
+EXECUTOR_OPTION = typer.Option(
+    "local", "--executor", help="local (threads, one per GPU) or dask (dask.distributed workers)."
+)
+NCU_LOCK_OPTION = typer.Option(
+    "host",
+    "--ncu-lock",
+    help="host: one ncu process at a time per host (timing runs still overlap); none: ncu on every GPU "
+    "at once.",
+)
+SCHEDULER_OPTION = typer.Option(
+    None,
+    "--scheduler",
+    envvar=SCHEDULER_ENV,
+    help="tcp://HOST:PORT of an existing Dask cluster (implies --executor dask).",
+)
+RTOL_OPTION = typer.Option(
+    None,
+    help="One relative L2 error tolerance for every output (default: per output dtype, "
+    "torch.testing.assert_close's rtol with a 2e-3 floor: bf16 1.6e-2, fp16/fp32 2e-3).",
+)
 
 STEP_ORDER = {"build": 1, "check": 2, "time": 3, "warmup": 3, "profile": 4, "done": 4}
 
@@ -103,18 +139,26 @@ def _list(kernel_file: Path, variants: list[Variant], reference: str | None) -> 
 
 
 def _run_with_progress(
-    kernel_file: Path, variants: list[Variant], options: ProfileOptions, has_reference: bool
+    kernel_file: Path,
+    variants: list[Variant],
+    options: ProfileOptions,
+    has_reference: bool,
+    start_executor: Callable[[], Executor],
+    local: bool,
 ) -> ProfileRun:
-    env = check_environment()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description:<28}"),
-        BarColumn(bar_width=20),
-        TextColumn("{task.fields[step]:<8}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    ) as progress:
+    env = check_environment() if local else None  # a Dask run asks a worker (ncu and the GPUs are there)
+    with (
+        start_executor() as executor,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description:<28}"),
+            BarColumn(bar_width=20),
+            TextColumn("{task.fields[step]:<8}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        ) as progress,
+    ):
         names = (["Model"] if has_reference else []) + [v.name for v in variants]
         tasks = {name: progress.add_task(name, total=4, step="waiting", start=False) for name in names}
 
@@ -128,8 +172,67 @@ def _run_with_progress(
                 progress.stop_task(task)
 
         return profile_file(
-            kernel_file, variants, options, has_reference=has_reference, env=env, progress=on_step
+            kernel_file,
+            variants,
+            options,
+            has_reference=has_reference,
+            progress=on_step,
+            executor=executor,
+            env=env,
         )
+
+
+def _check_options(
+    clock_control: str,
+    cache_control: str,
+    timeout: float,
+    reps: int,
+    rtol: float | None,
+    ncu_set: str | None,
+    sections: list[str] | None,
+    metrics: str | None,
+) -> list[str]:
+    """Check the option values; return the ``--metrics`` names.
+
+    Raises:
+        InputError: a value ncu or the child would refuse.
+    """
+    if clock_control not in ncu_module.CLOCK_CONTROLS:
+        raise InputError(
+            f"--clock-control must be one of {', '.join(ncu_module.CLOCK_CONTROLS)}, not {clock_control!r}"
+        )
+    if cache_control not in ncu_module.CACHE_CONTROLS:
+        raise InputError(
+            f"--cache-control must be one of {', '.join(ncu_module.CACHE_CONTROLS)}, not {cache_control!r}"
+        )
+    if timeout <= 0 or reps < 1 or (rtol is not None and rtol <= 0):
+        raise InputError("--timeout and --rtol must be > 0 and --reps >= 1")
+    try:
+        if ncu_set is not None:
+            ncu_module.check_section_name("set", ncu_set)
+        for name in sections or []:
+            ncu_module.check_section_name("section", name)
+        return ncu_module.split_metric_list(metrics) if metrics else []
+    except ValueError as exc:
+        raise InputError(str(exc), hint="see `ncu --list-sets`, `ncu --list-sections`") from None
+
+
+def _dry_run(
+    kernel_file: Path, variants: list[Variant], options: ProfileOptions, has_reference: bool
+) -> None:
+    """Print the run directory and every command the run would execute."""
+    try:
+        ncu: Path | str = ncu_module.find_ncu()
+    except Exception:
+        ncu = "ncu"
+    planned_dir = options.runs_root.resolve() / f"{rundir.utc_stamp()}-{kernel_file.stem}"
+    metrics = options.resolved_metrics()
+    plan = plan_commands(kernel_file, variants, options, planned_dir, ncu, metrics, reference=has_reference)
+    out_console.print(f"# run directory: {planned_dir} (not created: --dry-run)", markup=False)
+    for name, steps in plan.items():
+        for step, argv in steps.items():
+            out_console.print(f"# {name}: {step}", markup=False)
+            out_console.print(shlex.join(argv), markup=False)
 
 
 @app.command()
@@ -153,51 +256,30 @@ def profile(
         "all", help="ncu --cache-control: all (default, flush between replay passes) or none."
     ),
     timeout: float = typer.Option(300.0, help="Seconds allowed to each process of a variant."),
-    rtol: float = typer.Option(
-        None,
-        help="One relative L2 error tolerance for every output (default: per output dtype, "
-        "torch.testing.assert_close's rtol with a 2e-3 floor: bf16 1.6e-2, fp16/fp32 2e-3).",
-    ),
+    rtol: float = RTOL_OPTION,
     reps: int = typer.Option(DEFAULT_REPS, help="do_bench medians kept per variant."),
     rules: Path = typer.Option(None, "--rules", help="Extra rule directory whose metrics are collected too."),  # noqa: B008 (typer's idiom)
-    ncu_set: str = typer.Option(
-        None, "--set", help="ncu --set NAME (e.g. full), collected in addition to the rules' metrics."
-    ),
-    section: list[str] = typer.Option(  # noqa: B008 (typer's idiom)
-        None, "--section", help="ncu --section NAME (repeatable), in addition to the rules' metrics."
-    ),
-    metrics: str = typer.Option(
-        None, "--metrics", help="Comma-separated ncu metrics collected in addition to the rules' metrics."
-    ),
+    ncu_set: str = SET_OPTION,
+    section: list[str] = SECTION_OPTION,
+    metrics: str = METRICS_OPTION,
     profile_reference: bool = typer.Option(
         False, "--profile-reference", help="Also profile Model under ncu."
     ),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder that holds run directories."),  # noqa: B008 (typer's idiom)
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the variants."),
+    gpus: str = GPUS_OPTION,
+    executor: str = EXECUTOR_OPTION,
+    ncu_lock: str = NCU_LOCK_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
 ) -> None:
     """Run each variant of KERNEL_FILE: check it against Model, time it, profile it under ncu.
 
     Writes runs/<UTC time>-<file stem>/ (see docs/profile.md). Exit codes: 0 every variant ok; 1 some
     variant incorrect, failed, crashed or timed out; 2 bad input; 3 this machine cannot profile.
     """
-    if clock_control not in ncu_module.CLOCK_CONTROLS:
-        raise InputError(
-            f"--clock-control must be one of {', '.join(ncu_module.CLOCK_CONTROLS)}, not {clock_control!r}"
-        )
-    if cache_control not in ncu_module.CACHE_CONTROLS:
-        raise InputError(
-            f"--cache-control must be one of {', '.join(ncu_module.CACHE_CONTROLS)}, not {cache_control!r}"
-        )
-    if timeout <= 0 or reps < 1 or (rtol is not None and rtol <= 0):
-        raise InputError("--timeout and --rtol must be > 0 and --reps >= 1")
-    try:
-        extra_metrics = ncu_module.split_metric_list(metrics) if metrics else []
-        if ncu_set is not None:
-            ncu_module.check_section_name("set", ncu_set)
-        for name in section or []:
-            ncu_module.check_section_name("section", name)
-    except ValueError as exc:
-        raise InputError(str(exc), hint="see `ncu --list-sets`, `ncu --list-sections`") from None
+    extra_metrics = _check_options(
+        clock_control, cache_control, timeout, reps, rtol, ncu_set, section, metrics
+    )
     info = list_variants(kernel_file)
     variants = list(info.variants)
     if expand_autotune_configs:
@@ -219,33 +301,28 @@ def profile(
         extra_metrics=tuple(extra_metrics),
         ncu_set=ncu_set,
         sections=tuple(section or ()),
+        ncu_lock=ncu_lock,
         profile_reference=profile_reference,
         python=python,
         runs_root=runs_dir,
     )
     has_reference = info.reference is not None
     if dry_run:
-        try:
-            ncu: Path | str = ncu_module.find_ncu()
-        except Exception:
-            ncu = "ncu"
-        planned_dir = runs_dir.resolve() / f"{rundir.utc_stamp()}-{kernel_file.stem}"
-        plan = plan_commands(
-            kernel_file,
-            variants,
-            options,
-            planned_dir,
-            ncu,
-            options.resolved_metrics(),
-            reference=has_reference,
-        )
-        out_console.print(f"# run directory: {planned_dir} (not created: --dry-run)", markup=False)
-        for name, steps in plan.items():
-            for step, argv in steps.items():
-                out_console.print(f"# {name}: {step}", markup=False)
-                out_console.print(shlex.join(argv), markup=False)
+        _dry_run(kernel_file, variants, options, has_reference)
         return
-    run = _run_with_progress(kernel_file, variants, options, has_reference)
+    gpu_count = parse_gpus(gpus)
+    if ncu_lock not in ("host", "none") or executor not in ("local", "dask"):
+        raise InputError(
+            f"--ncu-lock must be host or none ({ncu_lock!r}), --executor local or dask ({executor!r})"
+        )
+    run = _run_with_progress(
+        kernel_file,
+        variants,
+        options,
+        has_reference,
+        lambda: make_executor(executor, gpu_count, scheduler),
+        local=executor == "local" and not scheduler,
+    )
     loaded = rundir.load_run(run.run_dir)
     print_summary(summary_rows(loaded.manifest, loaded.table, loaded.timings), run.run_dir)
     if not run.all_ok:

@@ -17,24 +17,40 @@ torch and triton are never imported here: only the child imports them.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ncu_advisor import __version__, rundir
+from ncu_advisor.collect.executor import Executor, Job, JobResult, LocalExecutor
 from ncu_advisor.collect.profile import child as child_module
 from ncu_advisor.collect.profile import ncu as ncu_module
+from ncu_advisor.collect.profile.jobs import VariantJob, VariantPayload, run_variant_job, store_payload
+from ncu_advisor.collect.profile.judge import _read_json, judge_bench, judge_ncu
+from ncu_advisor.collect.profile.outcome import VariantOutcome, median
+from ncu_advisor.collect.profile.process import ProcessResult, host_lock, run_process
 from ncu_advisor.collect.profile.variants import REFERENCE_CLASS, Variant
 from ncu_advisor.errors import EnvironmentNotReady
-from ncu_advisor.rundir import merge_triton_counts  # noqa: F401  (tune calls runner.merge_triton_counts)
+from ncu_advisor.rundir import merge_triton_counts
+
+# Moved to judge/outcome/process; tune and the tests still reach them through this module.
+__all__ = [
+    "ProcessResult",
+    "VariantOutcome",
+    "_read_json",
+    "judge_bench",
+    "judge_ncu",
+    "median",
+    "merge_triton_counts",
+    "run_process",
+]
 
 CHILD_MODULE = "ncu_advisor.collect.profile.child"
 REFERENCE_NAME = "Model"
@@ -60,6 +76,8 @@ class ProfileOptions:
         extra_metrics: ``--metrics``: collected in addition to ``metrics``.
         ncu_set: ``--set NAME``, passed through to ncu (in addition to the metrics).
         sections: ``--section NAME`` values, passed through to ncu (in addition to the metrics).
+        ncu_lock: ``host``: one ncu process at a time per host (the bare timing runs still overlap);
+            ``none``: ncu processes on different GPUs run at once (see docs/profile.md, "Several GPUs").
         rules_dir: extra rule directory whose required metrics are added.
         profile_reference: also profile ``Model`` under ncu.
         python: the interpreter that runs the child.
@@ -76,6 +94,7 @@ class ProfileOptions:
     extra_metrics: tuple[str, ...] = ()
     ncu_set: str | None = None
     sections: tuple[str, ...] = ()
+    ncu_lock: str = "host"
     rules_dir: Path | None = None
     profile_reference: bool = False
     python: str = sys.executable
@@ -91,45 +110,6 @@ class ProfileOptions:
         return list(dict.fromkeys([*base, *self.extra_metrics]))
 
 
-@dataclass
-class VariantOutcome:
-    """What happened to one variant (also its manifest entry, via ``manifest_entry``)."""
-
-    name: str
-    status: str = "pending"
-    reason: str | None = None
-    parameters: str | None = None
-    timings_ms: list[float] = field(default_factory=list)
-    correctness: dict[str, Any] | None = None
-    triton_kernels: list[dict[str, Any]] = field(default_factory=list)
-    ncu_passes: int | None = None
-    pinned_config: str | None = None
-    dir: str | None = None
-    logs: dict[str, str] = field(default_factory=dict)
-
-    def manifest_entry(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "parameters": self.parameters,
-            "pinned_config": self.pinned_config,
-            "median_ms": median(self.timings_ms),
-            "ncu_passes": self.ncu_passes,
-            "dir": self.dir,
-            "logs": self.logs,
-        }
-
-
-@dataclass(frozen=True)
-class ProcessResult:
-    """How a child process ended."""
-
-    returncode: int | None
-    timed_out: bool
-    elapsed_s: float
-    last_step: str | None
-
-
 @dataclass(frozen=True)
 class Environment:
     """What the environment checks found."""
@@ -137,15 +117,6 @@ class Environment:
     ncu: Path
     ncu_version: str
     gpu: dict[str, Any]
-
-
-def median(values: list[float]) -> float | None:
-    """Median of a list (None when empty)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def sha256_of(path: Path) -> str:
@@ -290,171 +261,6 @@ def plan_commands(
     return plan
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-def run_process(
-    argv: list[str], log_path: Path, timeout_s: float, on_step: Callable[[str], None] | None = None
-) -> ProcessResult:
-    """Run one process in its own session, output to ``log_path``; kill its whole group at the timeout.
-
-    Lines ``child.STEP_MARK <step>`` in the output are passed to ``on_step`` while it runs.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    last_step: str | None = None
-    pending = b""
-    with open(log_path, "wb") as log, open(log_path, "rb") as reader:
-        proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env=_child_env(),
-        )
-        try:
-            while True:
-                try:
-                    proc.wait(timeout=0.1)
-                    finished = True
-                except subprocess.TimeoutExpired:
-                    finished = False
-                text = pending + reader.read()
-                cut = text.rfind(b"\n") + 1
-                for line in text[:cut].decode("utf-8", "replace").splitlines():
-                    if line.startswith(child_module.STEP_MARK):
-                        last_step = line[len(child_module.STEP_MARK) :].strip()
-                        if on_step is not None:
-                            on_step(last_step)
-                pending = text[cut:]
-                if finished:
-                    return ProcessResult(proc.returncode, False, time.monotonic() - start, last_step)
-                if time.monotonic() - start > timeout_s:
-                    _kill_group(proc)
-                    return ProcessResult(None, True, time.monotonic() - start, last_step)
-        except BaseException:
-            _kill_group(proc)
-            raise
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
-
-
-def judge_bench(
-    process: ProcessResult,
-    result: dict[str, Any] | None,
-    log_path: Path,
-    timeout_s: float,
-    outcome: VariantOutcome,
-) -> None:
-    """Fill ``outcome`` from the bare child's exit and result; raise when the child saw no GPU."""
-    result = result or {}
-    outcome.parameters = result.get("parameters", outcome.parameters)
-    outcome.timings_ms = [float(t) for t in result.get("timings_ms") or []]
-    outcome.correctness = result.get("correctness")
-    outcome.triton_kernels = list(result.get("triton_kernels") or [])
-    outcome.pinned_config = result.get("pinned_config")
-    if process.timed_out:
-        if result.get("status") in ("crashed", "failed") and result.get(
-            "reason"
-        ):  # failed, then hung on exit
-            outcome.status = result["status"]
-            outcome.reason = f"{result.get('reason')} (then hung on exit; killed); log {log_path}"
-            return
-        outcome.status = "timeout"
-        outcome.reason = (
-            f"ran past the {timeout_s:g} s timeout (step: {process.last_step or 'start'}); log {log_path}"
-        )
-        return
-    if process.returncode == child_module.EXIT_NO_GPU or result.get("status") == "no-gpu":
-        reason = result.get("reason") or "torch.cuda.is_available() is False"
-        raise EnvironmentNotReady(
-            f"the variant process cannot use the GPU: {reason}",
-            path=log_path,
-            hint="install a CUDA build of torch (and triton) for that python",
-        )
-    if process.returncode == 0 and result.get("status") in ("ok", "incorrect"):
-        outcome.status = result["status"]
-        outcome.reason = result.get("reason")
-        return
-    if process.returncode is not None and process.returncode < 0:
-        outcome.status = "crashed"
-        outcome.reason = f"killed by signal {-process.returncode} (step: {process.last_step}); log {log_path}"
-        return
-    status = result.get("status")
-    outcome.status = (
-        "crashed" if process.returncode == child_module.EXIT_CUDA_CRASH or status == "crashed" else "failed"
-    )
-    reason = result.get("reason") or _tail(log_path) or f"exit code {process.returncode}"
-    outcome.reason = f"{reason} (exit {process.returncode}); log {log_path}"
-
-
-def judge_ncu(
-    process: ProcessResult, log_path: Path, report: Path, timeout_s: float, outcome: VariantOutcome
-) -> None:
-    """Fill ``outcome`` from the ncu run; raise when the counters are not permitted."""
-    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
-    log = ncu_module.parse_ncu_log(text)
-    if log.passes:
-        outcome.ncu_passes = max(p for _, p in log.passes)
-    if log.permission_denied:
-        raise EnvironmentNotReady(
-            "ncu has no permission to read the GPU performance counters (ERR_NVGPUCTRPERM)",
-            path=log_path,
-            hint=ncu_module.PERMISSION_HINT,
-        )
-    if process.timed_out:
-        outcome.status = "timeout"
-        outcome.reason = f"ncu ran past the {timeout_s:g} s timeout; log {log_path}"
-        return
-    message = log.error_message()
-    if any("LaunchFailed" in e or "illegal" in e.lower() for e in log.errors):
-        outcome.status = "crashed"
-        outcome.reason = f"ncu: {message}; log {log_path}"
-    elif log.errors or process.returncode != 0:
-        outcome.status = "failed"
-        outcome.reason = (
-            f"ncu: {message or _tail(log_path) or 'exit code ' + str(process.returncode)}; log {log_path}"
-        )
-    elif log.no_kernels or not report.is_file():
-        outcome.status = "failed"
-        outcome.reason = (
-            f"ncu profiled no kernels (nothing ran inside the NVTX range "
-            f"'{ncu_module.NVTX_RANGE}'); log {log_path}"
-        )
-
-
 def _initial_manifest(
     kernel_file: Path,
     options: ProfileOptions,
@@ -494,6 +300,7 @@ def _initial_manifest(
             "extra_metrics": list(options.extra_metrics),
             "ncu_set": options.ncu_set,
             "sections": list(options.sections),
+            "ncu_lock": options.ncu_lock,
         },
         "commands": plan,
         "reference": {"name": REFERENCE_NAME, "status": "pending"},
@@ -520,8 +327,16 @@ def run_variant(
     run_dir: Path,
     options: ProfileOptions,
     progress: ProgressCallback | None,
+    *,
+    env: dict[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[VariantOutcome, dict[str, Any] | None]:
-    """Run the bare child and (unless it failed) the ncu child of one variant."""
+    """Run the bare child and (unless it failed) the ncu child of one variant.
+
+    Args:
+        env: environment overrides of both processes (the worker's ``CUDA_VISIBLE_DEVICES``).
+        cancel: set on Ctrl-C: the running process is killed and ``executor.Cancelled`` raised.
+    """
     folder = rundir.variant_dir(run_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
     outcome = VariantOutcome(name=name, dir=str(folder.relative_to(run_dir)))
@@ -532,14 +347,16 @@ def run_variant(
 
     child_log = folder / "child.log"
     outcome.logs["child"] = str(child_log.relative_to(run_dir))
-    bench = run_process(steps["bench"], child_log, options.timeout_s, step)
+    bench = run_process(steps["bench"], child_log, options.timeout_s, step, env=env, cancel=cancel)
     result = _read_json(folder / "result.json")
     judge_bench(bench, result, child_log.relative_to(run_dir), options.timeout_s, outcome)
     if "ncu" in steps and outcome.status in ("ok", "incorrect"):
         step("profile")
         ncu_log = folder / "ncu.log"
         outcome.logs["ncu"] = str(ncu_log.relative_to(run_dir))
-        process = run_process(steps["ncu"], ncu_log, options.timeout_s)
+        with host_lock(options.ncu_lock == "host", cancel) as waited:
+            process = run_process(steps["ncu"], ncu_log, options.timeout_s, env=env, cancel=cancel)
+        outcome.ncu_lock_wait_s = round(waited, 3)
         judge_ncu(process, ncu_log, folder / "profile.ncu-rep", options.timeout_s, outcome)
     report = folder / "profile.ncu-rep"
     if report.is_file():
@@ -571,6 +388,52 @@ class ProfileRun:
         return all(o.status == "ok" for o in self.outcomes)
 
 
+def _jobs(
+    kernel_file: Path,
+    variants: list[Variant],
+    options: ProfileOptions,
+    run_dir: Path,
+    env: Environment,
+    metrics: list[str],
+    has_reference: bool,
+    executor: Executor,
+    progress: ProgressCallback | None,
+) -> list[Job]:
+    in_place = executor.kind == "local"
+    source = None if in_place else kernel_file.read_bytes()
+    entries: list[tuple[str, Variant | None]] = [(REFERENCE_NAME, None)] if has_reference else []
+    entries += [(v.name, v) for v in variants]
+    jobs: list[Job] = []
+    for name, variant in entries:
+        job = VariantJob(
+            name,
+            variant,
+            str(kernel_file),
+            source,
+            str(run_dir) if in_place else None,
+            options,
+            tuple(metrics),
+            str(env.ncu),
+        )
+        fn = partial(run_variant_job, job, progress=progress) if in_place else partial(run_variant_job, job)
+        jobs.append(Job(name, fn))
+    return jobs
+
+
+def _outcome_of(result: JobResult, run_dir: Path) -> tuple[VariantOutcome, dict[str, Any] | None]:
+    if result.error is not None:  # the worker died or the GPU failed twice
+        folder = rundir.variant_dir(run_dir, result.key)
+        outcome = VariantOutcome(name=result.key, status="failed", reason=result.error)
+        outcome.dir = str(folder.relative_to(run_dir))
+        outcome.gpu = result.slot.as_dict() if result.slot else None
+        outcome.attempts, outcome.retried_because = result.attempts, list(result.history)
+        return outcome, None
+    payload: VariantPayload = result.value
+    store_payload(run_dir, payload)
+    payload.outcome.attempts, payload.outcome.retried_because = result.attempts, list(result.history)
+    return payload.outcome, payload.result
+
+
 def profile_file(
     kernel_file: Path,
     variants: list[Variant],
@@ -579,39 +442,53 @@ def profile_file(
     has_reference: bool = True,
     env: Environment | None = None,
     progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> ProfileRun:
     """Profile ``variants`` of ``kernel_file`` into a new run directory under ``options.runs_root``.
+
+    Variants (and the reference) run as jobs of ``executor`` (default: ``LocalExecutor()``, one worker per
+    visible GPU); each entry of the manifest says which GPU it ran on.
 
     Raises:
         EnvironmentNotReady: no ncu, ncu too old, no GPU, counters not permitted (the run directory then
             holds what was done, ``complete: false``).
     """
     kernel_file = Path(kernel_file).resolve()
-    env = env or check_environment()
-    metrics = options.resolved_metrics()
-    run_dir = rundir.create_run_dir(Path(options.runs_root).resolve(), kernel_file.stem)
-    shutil.copyfile(kernel_file, run_dir / rundir.KERNEL_COPY_NAME)
-    plan = plan_commands(kernel_file, variants, options, run_dir, env.ncu, metrics, reference=has_reference)
-    manifest = _initial_manifest(kernel_file, options, env, metrics, plan, variants)
-    if not has_reference:
-        manifest["reference"] = {"name": REFERENCE_NAME, "status": "skipped", "reason": "no class Model"}
-    rundir.write_manifest(run_dir, manifest)
-
-    reference: VariantOutcome | None = None
-    if has_reference:
-        reference, result = run_variant(REFERENCE_NAME, plan[REFERENCE_NAME], run_dir, options, progress)
-        _absorb_environment(manifest, result)
-        manifest["reference"] = {"name": REFERENCE_NAME, **reference.manifest_entry()}
+    own = executor is None
+    executor = executor or LocalExecutor()
+    try:
+        env = env or executor.call_on_a_worker(check_environment)
+        metrics = options.resolved_metrics()
+        run_dir = rundir.create_run_dir(Path(options.runs_root).resolve(), kernel_file.stem)
+        shutil.copyfile(kernel_file, run_dir / rundir.KERNEL_COPY_NAME)
+        plan = plan_commands(
+            kernel_file, variants, options, run_dir, env.ncu, metrics, reference=has_reference
+        )
+        manifest = _initial_manifest(kernel_file, options, env, metrics, plan, variants)
+        manifest["executor"] = executor.describe()
+        if not has_reference:
+            manifest["reference"] = {"name": REFERENCE_NAME, "status": "skipped", "reason": "no class Model"}
         rundir.write_manifest(run_dir, manifest)
-    outcomes: list[VariantOutcome] = []
-    for variant in variants:
-        outcome, result = run_variant(variant.name, plan[variant.name], run_dir, options, progress)
-        _absorb_environment(manifest, result)
-        outcomes.append(outcome)
-        manifest["variants"][variant.name] = outcome.manifest_entry()
-        rundir.write_manifest(run_dir, manifest)
+        jobs = _jobs(kernel_file, variants, options, run_dir, env, metrics, has_reference, executor, progress)
+        done: dict[str, VariantOutcome] = {}
+        for result in executor.run(jobs):
+            outcome, child_result = _outcome_of(result, run_dir)
+            _absorb_environment(manifest, child_result)
+            done[result.key] = outcome
+            if has_reference and result.key == REFERENCE_NAME:
+                manifest["reference"] = {"name": REFERENCE_NAME, **outcome.manifest_entry()}
+            else:
+                manifest["variants"][result.key] = outcome.manifest_entry()
+            rundir.write_manifest(run_dir, manifest)
+            if progress is not None and (result.error is not None or executor.kind != "local"):
+                progress(result.key, "done")
+    finally:
+        if own:
+            executor.close()
     manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rundir.write_manifest(run_dir, manifest)
     write_tables(run_dir)  # sets "tables" and "complete" in the manifest on disk
     manifest = rundir.read_manifest(run_dir)
+    outcomes = [done[v.name] for v in variants]
+    reference = done.get(REFERENCE_NAME) if has_reference else None
     return ProfileRun(run_dir=run_dir, manifest=manifest, outcomes=outcomes, reference=reference)

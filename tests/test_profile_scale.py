@@ -1,0 +1,186 @@
+"""profile on several GPUs, on CPU: the local executor on 2 stand-in GPUs, the Dask executor on a cluster of
+worker processes on this host, with the stand-in ncu/nvidia-smi/child of tests/fake_ncu (the child records the
+CUDA_VISIBLE_DEVICES it got). Faults: a GPU that errors, a worker killed mid-run, Ctrl-C."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ncu_advisor import rundir
+from ncu_advisor.collect.executor import GpuSlot, LocalExecutor, parse_gpus, query_gpus
+from ncu_advisor.collect.profile.runner import ProfileOptions, profile_file
+from ncu_advisor.collect.profile.variants import list_variants
+from ncu_advisor.errors import EnvironmentNotReady, InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE = ROOT / "tests" / "fake_ncu"
+FAKE_PYTHON = str(FAKE / "fake_python")
+FAULTS = ROOT / "tests" / "fixtures" / "kernels" / "faults.py"
+REPORT = ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_small.ncu-rep.gz"
+HAS_DASK = importlib.util.find_spec("distributed") is not None
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="stand-in executables are POSIX scripts")
+
+
+@pytest.fixture()
+def two_gpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("PATH", f"{FAKE}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_NCU_REPORT", str(REPORT))
+    monkeypatch.setenv("FAKE_GPUS", "2")
+    monkeypatch.setenv("FAKE_KILL_DIR", str(tmp_path))
+    for name in (
+        "FAKE_NCU_MODES",
+        "FAKE_CHILD_MODES",
+        "FAKE_NO_GPU",
+        "FAKE_NCU_MODE",
+        "CUDA_VISIBLE_DEVICES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def _variants(*names: str):  # type: ignore[no-untyped-def]
+    return [v for v in list_variants(FAULTS).variants if v.name in names]
+
+
+def _options(tmp_path: Path, timeout_s: float = 20) -> ProfileOptions:
+    return ProfileOptions(python=FAKE_PYTHON, runs_root=tmp_path / "runs", timeout_s=timeout_s, reps=2)
+
+
+def _result(run_dir: Path, name: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((run_dir / "variants" / name / "result.json").read_text())
+
+
+def _files(run_dir: Path, name: str) -> set[str]:
+    folder = run_dir / "variants" / name
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_query_gpus_follows_cuda_visible_devices(two_gpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [s.index for s in query_gpus()] == [0, 1]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-00000001-0000-0000-0000-000000000000")
+    (only,) = query_gpus()
+    assert only.index == 1 and only.name == "NVIDIA H200" and only.visible == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
+    with pytest.raises(EnvironmentNotReady, match="names no GPU"):
+        query_gpus()
+    assert parse_gpus("all") is None and parse_gpus("2") == 2
+    with pytest.raises(InputError):
+        parse_gpus("0")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    with pytest.raises(InputError, match="3 asked for, 2 visible"):
+        LocalExecutor(gpus=3)
+
+
+def test_local_two_gpus_run_side_by_side_and_say_where(
+    two_gpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CHILD_SLEEP_S", "0.6")
+    names = ("ModelNew_good", "ModelNew_wrong", "ModelNew_raises")
+    monkeypatch.setenv("FAKE_CHILD_MODES", "ModelNew_wrong=incorrect")
+    run = profile_file(FAULTS, _variants(*names), _options(two_gpus), executor=LocalExecutor())
+    m = rundir.load_run(run.run_dir).manifest
+    assert [g["index"] for g in m["executor"]["gpus"]] == [0, 1]
+    entries = {"Model": m["reference"], **m["variants"]}
+    seen = set()
+    for name, entry in entries.items():
+        result = _result(run.run_dir, name)
+        # the GPU the manifest names is the one the child saw (CUDA_VISIBLE_DEVICES)
+        assert result["visible_devices"] == str(entry["gpu"]["index"]) == entry["gpu"]["visible"]
+        assert entry["gpu"]["uuid"].startswith(f"GPU-0000000{entry['gpu']['index']}")
+        assert entry["gpu"]["name"] == "NVIDIA H200" and entry["gpu"]["host"] and entry["attempts"] == 1
+        seen.add(entry["gpu"]["index"])
+    assert seen == {0, 1}
+    spans = sorted((_result(run.run_dir, n)["t_start"], _result(run.run_dir, n)["t_end"]) for n in entries)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False)), spans  # two timings overlapped
+    assert m["complete"] is True and m["variants"]["ModelNew_wrong"]["status"] == "incorrect"
+    assert "profile.ncu-rep" in _files(run.run_dir, "ModelNew_good")
+
+
+def test_gpu_that_errors_costs_only_its_variant_which_is_retried(
+    two_gpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_NOGPU_VISIBLE", "1")  # every child on GPU 1 finds no CUDA device
+    monkeypatch.setenv("FAKE_CHILD_SLEEP_S", "0.3")
+    run = profile_file(FAULTS, _variants("ModelNew_good", "ModelNew_wrong"), _options(two_gpus))
+    m = rundir.load_run(run.run_dir).manifest
+    entries = [m["reference"], *m["variants"].values()]
+    assert all(e["status"] == "ok" and e["gpu"]["index"] == 0 for e in entries)
+    retried = [e for e in entries if e["attempts"] == 2]
+    assert len(retried) == 1 and "GPU 1" in retried[0]["retried_because"][0]
+    assert "torch.cuda.is_available" in retried[0]["retried_because"][0]
+
+
+def test_one_gpu_without_cuda_is_still_exit_3(two_gpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_NOGPU_VISIBLE", "0")
+    with pytest.raises(EnvironmentNotReady, match="torch.cuda.is_available"):
+        profile_file(FAULTS, _variants("ModelNew_good"), _options(two_gpus), executor=LocalExecutor(gpus=1))
+
+
+def test_ctrl_c_stops_every_worker_and_leaves_complete_folders(
+    two_gpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CHILD_MODES", "ModelNew_hang=hang,ModelNew_after=hang")
+    monkeypatch.setenv("FAKE_HANG_S", "60")
+    slots = [GpuSlot("h", i, f"GPU-{i}", "NVIDIA H200", str(i)) for i in range(2)]
+    timer = threading.Timer(2.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            profile_file(
+                FAULTS,
+                _variants("ModelNew_hang", "ModelNew_after", "ModelNew_good"),
+                _options(two_gpus, timeout_s=120),
+                executor=LocalExecutor(slots=slots),
+            )
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 15  # the hanging children were killed, not waited for
+    (run_dir,) = (two_gpus / "runs").iterdir()
+    m = rundir.read_manifest(run_dir)
+    assert m["variants"]["ModelNew_hang"]["status"] == "pending"
+    assert m["variants"]["ModelNew_after"]["status"] == "pending"
+    for name, entry in [("Model", m["reference"]), *m["variants"].items()]:
+        if entry["status"] != "pending":  # what finished is complete on disk
+            assert {"result.json", "child.log"} <= _files(run_dir, name)
+    assert sorted(rundir.missing_variants(m)) == ["ModelNew_after", "ModelNew_hang"]
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="dask.distributed is not installed (pip install ncu-advisor[dask])")
+def test_dask_cluster_ships_folders_back_and_survives_a_killed_worker(
+    two_gpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ncu_advisor.collect.executors_dask import DaskExecutor
+
+    # ModelNew_raises kills its worker once (retried: ok); ModelNew_crash kills it every time (failed).
+    monkeypatch.setenv("FAKE_CHILD_MODES", "ModelNew_raises=killparent,ModelNew_crash=killparent_always")
+    names = ("ModelNew_good", "ModelNew_raises", "ModelNew_crash")
+    with DaskExecutor() as executor:
+        assert sorted(s.index for s in executor.slots()) == [0, 1]
+        run = profile_file(FAULTS, _variants(*names), _options(two_gpus), executor=executor)
+    m = rundir.load_run(run.run_dir).manifest
+    variants = m["variants"]
+    assert m["executor"]["kind"] == "dask" and m["executor"]["scheduler"].startswith("tcp://")
+    assert variants["ModelNew_good"]["status"] == "ok" and variants["ModelNew_good"]["attempts"] == 1
+    assert variants["ModelNew_raises"]["status"] == "ok", variants["ModelNew_raises"]
+    assert variants["ModelNew_raises"]["attempts"] == 2
+    assert "lost" in variants["ModelNew_raises"]["retried_because"][0]
+    crash = variants["ModelNew_crash"]
+    assert crash["status"] == "failed" and crash["attempts"] == 2 and "lost 2 times" in crash["reason"]
+    for name in ("ModelNew_good", "ModelNew_raises"):
+        # the run folder on this machine is complete and has the same form as a local run's
+        assert _files(run.run_dir, name) == {"child.log", "ncu.log", "profile.ncu-rep", "result.json"}
+        result = _result(run.run_dir, name)
+        assert result["visible_devices"] == variants[name]["gpu"]["visible"]
+    assert m["complete"] is True and set(run.manifest["variants"]) == set(names)
+    assert len(rundir.load_run(run.run_dir).table) > 0  # the shipped reports were read
