@@ -16,25 +16,26 @@ torch and triton are never imported here: only the child imports them.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor import __version__, rundir
+from ncu_advisor import rundir
 from ncu_advisor.collect.executor import Executor, Job, JobResult, LocalExecutor
 from ncu_advisor.collect.profile import child as child_module
 from ncu_advisor.collect.profile import ncu as ncu_module
 from ncu_advisor.collect.profile.jobs import VariantJob, VariantPayload, run_variant_job, store_payload
 from ncu_advisor.collect.profile.judge import _read_json, judge_bench, judge_ncu
-from ncu_advisor.collect.profile.outcome import VariantOutcome, median
+from ncu_advisor.collect.profile.manifest import absorb_environment as _absorb_environment
+from ncu_advisor.collect.profile.manifest import initial_manifest
+from ncu_advisor.collect.profile.outcome import VariantOutcome
 from ncu_advisor.collect.profile.process import ProcessResult, host_lock, run_process
 from ncu_advisor.collect.profile.variants import REFERENCE_CLASS, Variant
 from ncu_advisor.errors import EnvironmentNotReady
@@ -47,7 +48,6 @@ __all__ = [
     "_read_json",
     "judge_bench",
     "judge_ncu",
-    "median",
     "merge_triton_counts",
     "run_process",
 ]
@@ -117,11 +117,6 @@ class Environment:
     ncu: Path
     ncu_version: str
     gpu: dict[str, Any]
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def query_gpu(timeout_s: float = 60) -> dict[str, Any]:
@@ -261,66 +256,6 @@ def plan_commands(
     return plan
 
 
-def _initial_manifest(
-    kernel_file: Path,
-    options: ProfileOptions,
-    env: Environment,
-    metrics: list[str],
-    plan: dict[str, dict[str, list[str]]],
-    variants: list[Variant],
-) -> dict[str, Any]:
-    return {
-        "format_version": rundir.FORMAT_VERSION,
-        "tool": {"name": "ncu-advisor", "version": __version__},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "finished": None,
-        "gpu": dict(env.gpu),
-        "versions": {
-            "ncu": env.ncu_version,
-            "torch": None,
-            "triton": None,
-            "python": None,
-            "cuda": None,
-            "ncu_path": str(env.ncu),
-        },
-        "kernel_file": {
-            "path": str(kernel_file),
-            "sha256": sha256_of(kernel_file),
-            "copy": rundir.KERNEL_COPY_NAME,
-        },
-        "options": {
-            "clock_control": options.clock_control,
-            "cache_control": options.cache_control,
-            "timeout_s": options.timeout_s,
-            "rtol": options.rtol if options.rtol is not None else "per output dtype",
-            "reps": options.reps,
-            "seed": options.seed,
-            "profile_reference": options.profile_reference,
-            "metrics": metrics,
-            "extra_metrics": list(options.extra_metrics),
-            "ncu_set": options.ncu_set,
-            "sections": list(options.sections),
-            "ncu_lock": options.ncu_lock,
-        },
-        "commands": plan,
-        "reference": {"name": REFERENCE_NAME, "status": "pending"},
-        "variants": {v.name: {"status": "pending"} for v in variants},
-        "tables": None,
-        "complete": False,
-    }
-
-
-def _absorb_environment(manifest: dict[str, Any], result: dict[str, Any] | None) -> None:
-    env = (result or {}).get("environment") or {}
-    for key in ("torch", "triton", "python", "cuda"):
-        if env.get(key) and not manifest["versions"].get(key):
-            manifest["versions"][key] = env[key]
-    gpu = env.get("gpu") or {}
-    for key in ("sm_count", "cc", "name", "memory_bytes"):
-        if gpu.get(key) is not None and not manifest["gpu"].get(key):
-            manifest["gpu"][key] = gpu[key]
-
-
 def run_variant(
     name: str,
     steps: dict[str, list[str]],
@@ -389,20 +324,18 @@ class ProfileRun:
 
 
 def _jobs(
-    kernel_file: Path,
-    variants: list[Variant],
+    run: _Open,
     options: ProfileOptions,
-    run_dir: Path,
     env: Environment,
     metrics: list[str],
-    has_reference: bool,
     executor: Executor,
     progress: ProgressCallback | None,
 ) -> list[Job]:
     in_place = executor.kind == "local"
+    kernel_file = run.target.kernel_file
     source = None if in_place else kernel_file.read_bytes()
-    entries: list[tuple[str, Variant | None]] = [(REFERENCE_NAME, None)] if has_reference else []
-    entries += [(v.name, v) for v in variants]
+    entries: list[tuple[str, Variant | None]] = [(REFERENCE_NAME, None)] if run.target.has_reference else []
+    entries += [(v.name, v) for v in run.target.variants]
     jobs: list[Job] = []
     for name, variant in entries:
         job = VariantJob(
@@ -410,7 +343,7 @@ def _jobs(
             variant,
             str(kernel_file),
             source,
-            str(run_dir) if in_place else None,
+            str(run.run_dir) if in_place else None,
             options,
             tuple(metrics),
             str(env.ncu),
@@ -420,10 +353,10 @@ def _jobs(
     return jobs
 
 
-def _outcome_of(result: JobResult, run_dir: Path) -> tuple[VariantOutcome, dict[str, Any] | None]:
+def _outcome_of(result: JobResult, name: str, run_dir: Path) -> tuple[VariantOutcome, dict[str, Any] | None]:
     if result.error is not None:  # the worker died or the GPU failed twice
-        folder = rundir.variant_dir(run_dir, result.key)
-        outcome = VariantOutcome(name=result.key, status="failed", reason=result.error)
+        folder = rundir.variant_dir(run_dir, name)
+        outcome = VariantOutcome(name=name, status="failed", reason=result.error)
         outcome.dir = str(folder.relative_to(run_dir))
         outcome.gpu = result.slot.as_dict() if result.slot else None
         outcome.attempts, outcome.retried_because = result.attempts, list(result.history)
@@ -432,6 +365,115 @@ def _outcome_of(result: JobResult, run_dir: Path) -> tuple[VariantOutcome, dict[
     store_payload(run_dir, payload)
     payload.outcome.attempts, payload.outcome.retried_because = result.attempts, list(result.history)
     return payload.outcome, payload.result
+
+
+@dataclass(frozen=True)
+class ProfileTarget:
+    """One kernel file of a ``profile_files`` call: its variants and whether it has a reference ``Model``."""
+
+    kernel_file: Path
+    variants: list[Variant]
+    has_reference: bool = True
+
+
+@dataclass
+class _Open:
+    """A run directory being filled."""
+
+    target: ProfileTarget
+    run_dir: Path
+    manifest: dict[str, Any]
+    done: dict[str, VariantOutcome]
+
+
+def _open_run(
+    target: ProfileTarget, options: ProfileOptions, env: Environment, metrics: list[str], executor: Executor
+) -> _Open:
+    kernel_file = target.kernel_file
+    run_dir = rundir.create_run_dir(Path(options.runs_root).resolve(), kernel_file.stem)
+    shutil.copyfile(kernel_file, run_dir / rundir.KERNEL_COPY_NAME)
+    plan = plan_commands(
+        kernel_file, target.variants, options, run_dir, env.ncu, metrics, reference=target.has_reference
+    )
+    manifest = initial_manifest(kernel_file, options, env, metrics, plan, target.variants, REFERENCE_NAME)
+    manifest["executor"] = executor.describe()
+    if not target.has_reference:
+        manifest["reference"] = {"name": REFERENCE_NAME, "status": "skipped", "reason": "no class Model"}
+    rundir.write_manifest(run_dir, manifest)
+    return _Open(target, run_dir, manifest, {})
+
+
+def _record(opened: _Open, name: str, result: JobResult) -> None:
+    outcome, child_result = _outcome_of(result, name, opened.run_dir)
+    _absorb_environment(opened.manifest, child_result)
+    opened.done[name] = outcome
+    if opened.target.has_reference and name == REFERENCE_NAME:
+        opened.manifest["reference"] = {"name": REFERENCE_NAME, **outcome.manifest_entry()}
+    else:
+        opened.manifest["variants"][name] = outcome.manifest_entry()
+    rundir.write_manifest(opened.run_dir, opened.manifest)
+
+
+def _close_run(opened: _Open) -> ProfileRun:
+    opened.manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rundir.write_manifest(opened.run_dir, opened.manifest)
+    write_tables(opened.run_dir)  # sets "tables" and "complete" in the manifest on disk
+    outcomes = [opened.done[v.name] for v in opened.target.variants]
+    reference = opened.done.get(REFERENCE_NAME) if opened.target.has_reference else None
+    manifest = rundir.read_manifest(opened.run_dir)
+    return ProfileRun(run_dir=opened.run_dir, manifest=manifest, outcomes=outcomes, reference=reference)
+
+
+def profile_files(
+    targets: list[ProfileTarget],
+    options: ProfileOptions,
+    *,
+    env: Environment | None = None,
+    progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
+) -> list[ProfileRun]:
+    """Profile several kernel files at once, one run directory each, all variants in one queue.
+
+    All jobs (every file's reference and variants) go to ``executor`` together, so a sweep over a corpus keeps
+    every GPU busy to the end instead of waiting at the end of each file. Default executor:
+    ``LocalExecutor()`` (one worker per visible GPU). ``progress`` gets ``stem:variant`` names when there
+    is more than one file.
+
+    Raises:
+        EnvironmentNotReady: no ncu, ncu too old, no GPU, counters not permitted (run directories then
+            hold what was done, ``complete: false``).
+    """
+    own = executor is None
+    executor = executor or LocalExecutor()
+    try:
+        env = env or executor.call_on_a_worker(check_environment)
+        metrics = options.resolved_metrics()
+        opened = [
+            _open_run(replace(t, kernel_file=Path(t.kernel_file).resolve()), options, env, metrics, executor)
+            for t in targets
+        ]
+        jobs: list[Job] = []
+        for index, run in enumerate(opened):
+            label = "" if len(opened) == 1 else f"{run.target.kernel_file.stem}:"
+
+            def named(name: str, step: str, label: str = label) -> None:
+                if progress is not None:
+                    progress(label + name, step)
+
+            for job in _jobs(run, options, env, metrics, executor, named if progress else None):
+                jobs.append(Job(f"{index}/{job.key}", job.fn))
+        for result in executor.run(jobs):
+            index_text, name = result.key.split("/", 1)
+            _record(opened[int(index_text)], name, result)
+            if progress is not None and (result.error is not None or executor.kind != "local"):
+                progress(
+                    name if len(opened) == 1 else f"{opened[int(index_text)].target.kernel_file.stem}:{name}",
+                    "done",
+                )
+    finally:
+        if own:
+            executor.close()
+    return [_close_run(run) for run in opened]
 
 
 def profile_file(
@@ -447,48 +489,12 @@ def profile_file(
     """Profile ``variants`` of ``kernel_file`` into a new run directory under ``options.runs_root``.
 
     Variants (and the reference) run as jobs of ``executor`` (default: ``LocalExecutor()``, one worker per
-    visible GPU); each entry of the manifest says which GPU it ran on.
+    visible GPU); each entry of the manifest says which GPU it ran on. See ``profile_files``.
 
     Raises:
         EnvironmentNotReady: no ncu, ncu too old, no GPU, counters not permitted (the run directory then
             holds what was done, ``complete: false``).
     """
-    kernel_file = Path(kernel_file).resolve()
-    own = executor is None
-    executor = executor or LocalExecutor()
-    try:
-        env = env or executor.call_on_a_worker(check_environment)
-        metrics = options.resolved_metrics()
-        run_dir = rundir.create_run_dir(Path(options.runs_root).resolve(), kernel_file.stem)
-        shutil.copyfile(kernel_file, run_dir / rundir.KERNEL_COPY_NAME)
-        plan = plan_commands(
-            kernel_file, variants, options, run_dir, env.ncu, metrics, reference=has_reference
-        )
-        manifest = _initial_manifest(kernel_file, options, env, metrics, plan, variants)
-        manifest["executor"] = executor.describe()
-        if not has_reference:
-            manifest["reference"] = {"name": REFERENCE_NAME, "status": "skipped", "reason": "no class Model"}
-        rundir.write_manifest(run_dir, manifest)
-        jobs = _jobs(kernel_file, variants, options, run_dir, env, metrics, has_reference, executor, progress)
-        done: dict[str, VariantOutcome] = {}
-        for result in executor.run(jobs):
-            outcome, child_result = _outcome_of(result, run_dir)
-            _absorb_environment(manifest, child_result)
-            done[result.key] = outcome
-            if has_reference and result.key == REFERENCE_NAME:
-                manifest["reference"] = {"name": REFERENCE_NAME, **outcome.manifest_entry()}
-            else:
-                manifest["variants"][result.key] = outcome.manifest_entry()
-            rundir.write_manifest(run_dir, manifest)
-            if progress is not None and (result.error is not None or executor.kind != "local"):
-                progress(result.key, "done")
-    finally:
-        if own:
-            executor.close()
-    manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    rundir.write_manifest(run_dir, manifest)
-    write_tables(run_dir)  # sets "tables" and "complete" in the manifest on disk
-    manifest = rundir.read_manifest(run_dir)
-    outcomes = [done[v.name] for v in variants]
-    reference = done.get(REFERENCE_NAME) if has_reference else None
-    return ProfileRun(run_dir=run_dir, manifest=manifest, outcomes=outcomes, reference=reference)
+    target = ProfileTarget(Path(kernel_file), list(variants), has_reference)
+    (run,) = profile_files([target], options, env=env, progress=progress, executor=executor)
+    return run
