@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from ncu_advisor import rundir
 from ncu_advisor.cli import app
-from ncu_advisor.errors import EnvironmentNotReady, RunError
 from ncu_advisor.collect.profile.runner import ProfileOptions, profile_file
 from ncu_advisor.collect.profile.variants import list_variants
+from ncu_advisor.errors import EnvironmentNotReady, RunError
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = ROOT / "tests" / "fake_ncu"
@@ -372,7 +372,7 @@ def test_cli_dry_run_expand_autotune_pins_configs(tmp_path: Path) -> None:
 
 
 # --- timeouts: a partial result.json must not turn a hang into a failure -----------------------------------
-from ncu_advisor.collect.profile.runner import ProcessResult as _ProcessResult  # noqa: E402
+from ncu_advisor.collect.profile.process import ProcessResult as _ProcessResult  # noqa: E402
 from ncu_advisor.collect.profile.runner import VariantOutcome as _VariantOutcome  # noqa: E402
 from ncu_advisor.collect.profile.runner import judge_bench as _judge_bench  # noqa: E402
 
@@ -380,7 +380,7 @@ from ncu_advisor.collect.profile.runner import judge_bench as _judge_bench  # no
 @pytest.mark.parametrize(
     ("partial", "status", "needle"),
     [
-        ({"status": "running", "parameters": "by-name"}, "timeout", "timeout"),  # hung mid-run (seen on the H200)
+        ({"status": "running", "parameters": "by-name"}, "timeout", "timeout"),  # hung mid-run (H200)
         ({"status": "failed", "reason": "RuntimeError: boom"}, "failed", "then hung on exit"),
         ({"status": "crashed", "reason": "AcceleratorError: illegal"}, "crashed", "then hung on exit"),
         (None, "timeout", "timeout"),

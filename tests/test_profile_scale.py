@@ -184,3 +184,29 @@ def test_dask_cluster_ships_folders_back_and_survives_a_killed_worker(
         assert result["visible_devices"] == variants[name]["gpu"]["visible"]
     assert m["complete"] is True and set(run.manifest["variants"]) == set(names)
     assert len(rundir.load_run(run.run_dir).table) > 0  # the shipped reports were read
+
+
+def test_compare_refuses_timings_from_different_gpu_models_within_a_run(tmp_path: Path) -> None:
+    from test_report_formats import build_seed_run
+    from typer.testing import CliRunner
+
+    from ncu_advisor.cli import app
+
+    base = build_seed_run(tmp_path, name="a")
+    mixed = build_seed_run(tmp_path, name="b")
+    manifest = json.loads((mixed / "manifest.json").read_text())
+    first = next(iter(manifest["variants"]))
+    manifest["variants"][first]["gpu"] = {
+        "name": "NVIDIA H100 80GB HBM3",
+        "index": 1,
+        "uuid": "GPU-1",
+        "host": "b",
+    }
+    (mixed / "manifest.json").write_text(json.dumps(manifest))
+    refused = CliRunner().invoke(app, ["compare", str(base), str(mixed)])
+    assert refused.exit_code == 2 and "NVIDIA H100 80GB HBM3" in refused.output
+    assert "--allow-different-gpus" in refused.output
+    allowed = CliRunner().invoke(app, ["compare", str(base), str(mixed), "--allow-different-gpus"])
+    assert allowed.exit_code in (0, 1) and "GPUs differ" in allowed.stdout
+    same = CliRunner().invoke(app, ["compare", str(base), str(base)])
+    assert same.exit_code == 0 and "GPUs differ" not in same.stdout

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ncu_advisor.errors import RunError
+from ncu_advisor.rundir import read_manifest
 from ncu_advisor.analysis.report_data import (
     DRAM_PCT,
     L2_HIT,
@@ -134,18 +135,39 @@ def judge(base: list[float], new: list[float], threshold_pct: float) -> tuple[fl
     return change, noise, bar, verdict
 
 
-def check_comparable(base: ReportData, new: ReportData, *, force: bool) -> list[str]:
-    """Refuse runs from different GPUs or clock-control settings unless ``force``.
+def gpu_models(data: ReportData) -> set[str]:
+    """Every GPU model a run's timings come from: its GPU, and each variant's (manifest ``gpu.name``, which
+    a run spread over several GPUs or hosts records per variant)."""
+    names = {gpu_name(data)}
+    try:
+        manifest = read_manifest(data.run_path)
+    except RunError:
+        return names
+    for entry in [manifest.get("reference"), *(manifest.get("variants") or {}).values()]:
+        gpu = entry.get("gpu") if isinstance(entry, dict) else None
+        if isinstance(gpu, dict) and gpu.get("name"):
+            names.add(str(gpu["name"]))
+    return names
+
+
+def check_comparable(
+    base: ReportData, new: ReportData, *, force: bool, allow_different_gpus: bool = False
+) -> list[str]:
+    """Refuse runs from different GPU models (also within a run) or clock-control settings unless ``force``
+    (``allow_different_gpus`` lets only the GPU models differ).
 
     Returns:
-        Warnings to show (what differs) when forced.
+        Warnings to show (what differs) when forced or allowed.
 
     Raises:
         RunError: they differ and ``force`` is False.
     """
     problems = []
-    if gpu_name(base) != gpu_name(new):
-        problems.append(f"GPUs differ: BASE {gpu_name(base)!r}, NEW {gpu_name(new)!r}")
+    allowed: list[str] = []
+    models = gpu_models(base) | gpu_models(new)
+    if len(models) > 1:
+        text = f"GPUs differ: timings come from {', '.join(sorted(models))}"
+        (allowed if allow_different_gpus else problems).append(text)
     base_clock, new_clock = base.options.get("clock_control"), new.options.get("clock_control")
     if base_clock != new_clock:
         problems.append(f"clock control differs: BASE {base_clock!r}, NEW {new_clock!r}")
@@ -153,9 +175,10 @@ def check_comparable(base: ReportData, new: ReportData, *, force: bool) -> list[
         raise RunError(
             "runs are not comparable: " + "; ".join(problems),
             path=new.run_path,
-            hint="profile both on the same GPU with the same --clock-control, or pass --force",
+            hint="profile both on the same GPU model with the same --clock-control, or pass "
+            "--allow-different-gpus (GPU models) or --force (both)",
         )
-    return problems
+    return allowed + problems
 
 
 def _timings(variant: VariantSummary) -> list[float]:
@@ -174,7 +197,12 @@ def _deltas(base: dict[str, float], new: dict[str, float]) -> dict[str, float]:
 
 
 def compare_reports(
-    base: ReportData, new: ReportData, *, threshold_pct: float = DEFAULT_THRESHOLD_PCT, force: bool = False
+    base: ReportData,
+    new: ReportData,
+    *,
+    threshold_pct: float = DEFAULT_THRESHOLD_PCT,
+    force: bool = False,
+    allow_different_gpus: bool = False,
 ) -> Comparison:
     """Compare two runs variant by variant and kernel by kernel.
 
@@ -182,7 +210,7 @@ def compare_reports(
         RunError: different GPU or clock control (unless ``force``); a variant present in only one run
             (unless ``force``: then listed in ``only_in_base``/``only_in_new`` and not compared).
     """
-    warnings = check_comparable(base, new, force=force)
+    warnings = check_comparable(base, new, force=force, allow_different_gpus=allow_different_gpus)
     base_by = {v.name: v for v in base.variants}
     new_by = {v.name: v for v in new.variants}
     only_base = [n for n in base_by if n not in new_by]

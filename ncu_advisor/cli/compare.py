@@ -32,6 +32,11 @@ def compare(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write here (atomically) instead of stdout."
     ),
+    allow_different_gpus: bool = typer.Option(
+        False,
+        "--allow-different-gpus",
+        help="Compare timings measured on different GPU models (between or within the runs).",
+    ),
     force: bool = typer.Option(
         False,
         "--force",
@@ -46,7 +51,9 @@ def compare(
 
     base_data = build_report(load_run(base), rules=[])
     new_data = build_report(load_run(new), rules=[])
-    result = comparing.compare_reports(base_data, new_data, threshold_pct=threshold, force=force)
+    result = comparing.compare_reports(
+        base_data, new_data, threshold_pct=threshold, force=force, allow_different_gpus=allow_different_gpus
+    )
     renderers = {
         "text": comparing.render_text,
         "md": comparing.render_markdown,

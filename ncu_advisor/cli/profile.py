@@ -55,6 +55,9 @@ NCU_LOCK_OPTION = typer.Option(
     help="host: one ncu process at a time per host (timing runs still overlap); none: ncu on every GPU "
     "at once.",
 )
+TIMING_ONLY_OPTION = typer.Option(
+    False, "--timing-only", help="Check and time the variants only; no ncu process (a timing sweep)."
+)
 SCHEDULER_OPTION = typer.Option(
     None,
     "--scheduler",
@@ -270,6 +273,7 @@ def profile(
     gpus: str = GPUS_OPTION,
     executor: str = EXECUTOR_OPTION,
     ncu_lock: str = NCU_LOCK_OPTION,
+    timing_only: bool = TIMING_ONLY_OPTION,
     scheduler: str = SCHEDULER_OPTION,
 ) -> None:
     """Run each variant of KERNEL_FILE: check it against Model, time it, profile it under ncu.
@@ -302,6 +306,7 @@ def profile(
         ncu_set=ncu_set,
         sections=tuple(section or ()),
         ncu_lock=ncu_lock,
+        timing_only=timing_only,
         profile_reference=profile_reference,
         python=python,
         runs_root=runs_dir,

@@ -61,6 +61,7 @@ def initial_manifest(
             "ncu_set": options.ncu_set,
             "sections": list(options.sections),
             "ncu_lock": options.ncu_lock,
+            "timing_only": options.timing_only,
         },
         "commands": plan,
         "reference": {"name": reference_name, "status": "pending"},

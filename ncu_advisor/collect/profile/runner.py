@@ -36,14 +36,13 @@ from ncu_advisor.collect.profile.judge import _read_json, judge_bench, judge_ncu
 from ncu_advisor.collect.profile.manifest import absorb_environment as _absorb_environment
 from ncu_advisor.collect.profile.manifest import initial_manifest
 from ncu_advisor.collect.profile.outcome import VariantOutcome
-from ncu_advisor.collect.profile.process import ProcessResult, host_lock, run_process
+from ncu_advisor.collect.profile.process import host_lock, run_process
 from ncu_advisor.collect.profile.variants import REFERENCE_CLASS, Variant
 from ncu_advisor.errors import EnvironmentNotReady
 from ncu_advisor.rundir import merge_triton_counts
 
 # Moved to judge/outcome/process; tune and the tests still reach them through this module.
 __all__ = [
-    "ProcessResult",
     "VariantOutcome",
     "_read_json",
     "judge_bench",
@@ -78,6 +77,7 @@ class ProfileOptions:
         sections: ``--section NAME`` values, passed through to ncu (in addition to the metrics).
         ncu_lock: ``host``: one ncu process at a time per host (the bare timing runs still overlap);
             ``none``: ncu processes on different GPUs run at once (see docs/profile.md, "Several GPUs").
+        timing_only: check and time only; no ncu process (sweeps that rank by time).
         rules_dir: extra rule directory whose required metrics are added.
         profile_reference: also profile ``Model`` under ncu.
         python: the interpreter that runs the child.
@@ -95,6 +95,7 @@ class ProfileOptions:
     ncu_set: str | None = None
     sections: tuple[str, ...] = ()
     ncu_lock: str = "host"
+    timing_only: bool = False
     rules_dir: Path | None = None
     profile_reference: bool = False
     python: str = sys.executable
@@ -232,7 +233,7 @@ def plan_commands(
                 reference_only=is_reference,
             )
         }
-        if not is_reference or options.profile_reference:
+        if not options.timing_only and (not is_reference or options.profile_reference):
             target = child_command(
                 options.python,
                 kernel_file,
@@ -304,8 +305,7 @@ def write_tables(run_dir: Path) -> str:
     """Build the run's tables in a separate process (``rundir.finalize``); return a note for the manifest.
 
     Reading reports goes through NVIDIA's ``ncu_report`` extension, which has crashed the process on some
-    reports (ncu 2025.3.1's own copy, seen on the GPU machine); a crash there must not lose the run.
-    """
+    reports (ncu 2025.3.1's own copy, on the GPU machine); a crash there must not lose the run."""
     return rundir.finalize(run_dir)
 
 

@@ -1,0 +1,324 @@
+"""Scale-out benchmark (GPU machine with two GPUs, e.g. two H200s): 1 GPU against 2 GPUs, in the same run.
+
+Parts (``--part``; each fits one device command of under 8 minutes):
+
+- ``a``: (1) environment: GPUs, ncu version, the lock options ``ncu --help`` lists; (2) the ncu lock probe:
+  one bare ``ncu`` profiling 30 matmul launches on GPU 0 alone, then one on GPU 0 and one on GPU 1 started
+  together (ratio together/alone: about 1.0 when they run in parallel, about 2.0 when they serialise on
+  ncu's lock); (3) a timing-only sweep (``ProfileOptions(timing_only=True)``: check + do_bench, no ncu) of
+  the 24-variant corpus set with ``LocalExecutor(gpus=1)`` then ``gpus=2``. Goal: >= 1.8x throughput.
+- ``b``: ``profile`` with ncu on the first ``--profile-variants`` variants of the set (default 12): 1 GPU,
+  2 GPUs with ``ncu_lock="host"`` (one ncu per host at a time), 2 GPUs with ``ncu_lock="none"``.
+- ``c``: the whole 24-variant set profiled with ncu on 2 GPUs (``--ncu-lock``, default ``none``).
+
+The 24-variant set: kernels/corpus/gemm_decode.py expanded per autotune config (12), layernorm_rows.py
+expanded (8), int8_weight_gemm.py (2), rotary_embedding.py (2); each file's reference ``Model`` runs too.
+All files go to the executor in one queue (``profile_files``). A step that would not fit in what is left of
+``--max-seconds`` (estimated from the rates measured before it) is skipped and says so.
+
+Usage (repository root of the GPU machine): python bench/bench_scale.py OUT_DIR [--part a|b|c] [--reps 3]
+Writes OUT_DIR/scale-<part>.json and prints a table last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ncu_advisor.collect.executor import LocalExecutor, query_gpus  # noqa: E402
+from ncu_advisor.collect.profile.runner import (  # noqa: E402
+    ProfileOptions,
+    ProfileTarget,
+    check_environment,
+    profile_files,
+)
+from ncu_advisor.collect.profile.variants import expand_autotune, list_variants  # noqa: E402
+
+CORPUS = ROOT / "kernels" / "corpus"
+SET = [
+    ("gemm_decode.py", True),
+    ("layernorm_rows.py", True),
+    ("int8_weight_gemm.py", False),
+    ("rotary_embedding.py", False),
+]
+PROBE = r"""
+import torch
+x = torch.randn(4096, 4096, device="cuda")
+for _ in range(3):
+    y = x @ x
+torch.cuda.synchronize()
+torch.cuda.nvtx.range_push("ncu_advisor")
+for _ in range(30):
+    y = x @ x
+torch.cuda.synchronize()
+torch.cuda.nvtx.range_pop()
+"""
+
+
+def corpus_targets(limit: int | None = None) -> list[ProfileTarget]:
+    """The 24-variant set (or its first ``limit`` variants), one target per file."""
+    targets: list[ProfileTarget] = []
+    left = limit if limit is not None else 10**9
+    for name, expand in SET:
+        info = list_variants(CORPUS / name)
+        variants = expand_autotune(info, list(info.variants)) if expand else list(info.variants)
+        variants = variants[:left]
+        if variants:
+            targets.append(ProfileTarget(CORPUS / name, variants, info.reference is not None))
+        left -= len(variants)
+    return targets
+
+
+def sweep(targets: list[ProfileTarget], options: ProfileOptions, gpus: int) -> dict[str, Any]:
+    """One ``profile_files`` call on ``gpus`` GPUs: wall time, statuses, medians, GPUs used."""
+    start = time.monotonic()
+    runs = profile_files(targets, options, executor=LocalExecutor(gpus=gpus))
+    wall = time.monotonic() - start
+    variants: dict[str, Any] = {}
+    for run in runs:
+        entries = {**run.manifest["variants"], "Model": run.manifest["reference"]}
+        for name, entry in entries.items():
+            if entry.get("status") == "skipped":
+                continue
+            variants[f"{run.run_dir.name.split('-', 1)[1]}:{name}"] = {
+                "status": entry.get("status"),
+                "median_ms": entry.get("median_ms"),
+                "gpu": (entry.get("gpu") or {}).get("index"),
+                "ncu_lock_wait_s": entry.get("ncu_lock_wait_s"),
+                "reason": entry.get("reason"),
+            }
+    count = sum(1 for k in variants if not k.endswith(":Model"))
+    return {
+        "gpus": gpus,
+        "wall_s": round(wall, 2),
+        "variants": count,
+        "jobs": len(variants),
+        "variants_per_min": round(60 * count / wall, 2),
+        "statuses": {
+            s: sum(1 for v in variants.values() if v["status"] == s)
+            for s in {v["status"] for v in variants.values()}
+        },
+        "per_gpu_jobs": {str(g): sum(1 for v in variants.values() if v["gpu"] == g) for g in range(gpus)},
+        "ncu_lock_wait_s": round(sum(v["ncu_lock_wait_s"] or 0 for v in variants.values()), 2),
+        "detail": variants,
+        "run_dirs": [str(r.run_dir) for r in runs],
+    }
+
+
+def timing_agreement(one: dict[str, Any], two: dict[str, Any]) -> dict[str, Any]:
+    """How much the medians of the same variants differ between the 1-GPU and the 2-GPU sweep."""
+    ratios = [
+        two["detail"][k]["median_ms"] / one["detail"][k]["median_ms"]
+        for k in one["detail"]
+        if k in two["detail"] and one["detail"][k]["median_ms"] and two["detail"][k]["median_ms"]
+    ]
+    if not ratios:
+        return {}
+    return {
+        "pairs": len(ratios),
+        "median_ratio": round(statistics.median(ratios), 4),
+        "max_abs_dev": round(max(abs(r - 1) for r in ratios), 4),
+    }
+
+
+def _ncu_run(ncu: str, gpu: str, out: Path, metrics: list[str]) -> subprocess.Popen[bytes]:
+    argv = [
+        ncu,
+        "--clock-control",
+        "none",
+        "--nvtx",
+        "--nvtx-include",
+        "ncu_advisor/",
+        "--metrics",
+        ",".join(metrics),
+        "-o",
+        str(out),
+        "-f",
+        sys.executable,
+        "-c",
+        PROBE,
+    ]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu)
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def lock_probe(ncu: str, metrics: list[str]) -> dict[str, Any]:
+    """One ncu alone on GPU 0, then one on GPU 0 and one on GPU 1 started together."""
+    work = Path(tempfile.mkdtemp(prefix="ncu-lock-probe-"))
+    try:
+        start = time.monotonic()
+        rc_alone = _ncu_run(ncu, "0", work / "alone", metrics).wait()
+        alone = time.monotonic() - start
+        start = time.monotonic()
+        procs = [_ncu_run(ncu, g, work / f"together{g}", metrics) for g in ("0", "1")]
+        ends: list[float] = []
+        for proc in procs:
+            proc.wait()
+            ends.append(time.monotonic() - start)
+        together = max(ends)
+        return {
+            "alone_s": round(alone, 2),
+            "together_s": round(together, 2),
+            "each_s": [round(e, 2) for e in ends],
+            "ratio": round(together / alone, 2),
+            "verdict": "parallel" if together / alone < 1.4 else "serialised",
+            "returncodes": [rc_alone, *[p.returncode for p in procs]],
+            "reports": sorted(p.name for p in work.glob("*.ncu-rep")),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ncu_lock_options(ncu: str) -> list[str]:
+    """The lines of ``ncu --help`` that mention a lock."""
+    proc = subprocess.run([ncu, "--help"], capture_output=True, text=True, timeout=60)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    return [
+        ln.strip()
+        for i, ln in enumerate(lines)
+        if "lock" in ln.lower() or (i and "lock" in lines[i - 1].lower())
+    ]
+
+
+def _fits(results: dict[str, Any], deadline: float, estimate_s: float, step: str) -> bool:
+    left = deadline - time.monotonic()
+    if estimate_s > left:
+        results["skipped"].append(f"{step}: estimated {estimate_s:.0f} s, {left:.0f} s left")
+        return False
+    return True
+
+
+def dask_smoke(options: ProfileOptions) -> dict[str, Any]:
+    """The Dask executor on this host's GPUs: rotary_embedding.py timing-only (folders shipped back)."""
+    try:
+        from ncu_advisor.collect.executors_dask import DaskExecutor
+
+        start = time.monotonic()
+        with DaskExecutor() as executor:
+            started = time.monotonic() - start
+            info = list_variants(CORPUS / "rotary_embedding.py")
+            target = ProfileTarget(CORPUS / "rotary_embedding.py", list(info.variants), True)
+            (run,) = profile_files([target], options, executor=executor)
+        entries = {**run.manifest["variants"], "Model": run.manifest["reference"]}
+        return {
+            "cluster_start_s": round(started, 2),
+            "wall_s": round(time.monotonic() - start, 2),
+            "status": {k: v.get("status") for k, v in entries.items()},
+            "gpu": {k: (v.get("gpu") or {}).get("uuid") for k, v in entries.items()},
+            "complete": run.manifest.get("complete"),
+        }
+    except Exception as exc:  # a smoke test: report, do not lose the part's other figures
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def part_a(results: dict[str, Any], options: ProfileOptions, ncu: str, deadline: float) -> None:
+    results["ncu_help_lock_lines"] = ncu_lock_options(ncu)
+    results["lock_probe"] = lock_probe(ncu, options.resolved_metrics())
+    timing = ProfileOptions(**{**options.__dict__, "timing_only": True})
+    targets = corpus_targets()
+    one = sweep(targets, timing, 1)
+    results["timing_1gpu"] = one
+    if _fits(results, deadline, one["wall_s"] * 0.6, "timing_2gpu"):
+        two = sweep(targets, timing, 2)
+        results["timing_2gpu"] = two
+        results["timing_speedup"] = round(one["wall_s"] / two["wall_s"], 3)
+        results["timing_agreement"] = timing_agreement(one, two)
+    if _fits(results, deadline, 60, "dask_smoke"):
+        results["dask_smoke"] = dask_smoke(timing)
+
+
+def part_b(results: dict[str, Any], options: ProfileOptions, limit: int, deadline: float) -> None:
+    targets = corpus_targets(limit)
+    two_none = sweep(targets, ProfileOptions(**{**options.__dict__, "ncu_lock": "none"}), 2)
+    results["profile_2gpu_lock_none"] = two_none
+    if _fits(results, deadline, two_none["wall_s"] * 1.3, "profile_2gpu_lock_host"):
+        host = sweep(targets, ProfileOptions(**{**options.__dict__, "ncu_lock": "host"}), 2)
+        results["profile_2gpu_lock_host"] = host
+    if _fits(results, deadline, two_none["wall_s"] * 2.1, "profile_1gpu"):
+        one = sweep(targets, options, 1)
+        results["profile_1gpu"] = one
+        results["profile_speedup_lock_none"] = round(one["wall_s"] / two_none["wall_s"], 3)
+        if "profile_2gpu_lock_host" in results:
+            results["profile_speedup_lock_host"] = round(
+                one["wall_s"] / results["profile_2gpu_lock_host"]["wall_s"], 3
+            )
+
+
+def table(results: dict[str, Any]) -> str:
+    """The summary printed last: one line per sweep."""
+    lines = [
+        "| step | GPUs | variants | wall s | variants/min | statuses | lock wait s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, value in results.items():
+        if isinstance(value, dict) and "wall_s" in value:
+            lines.append(
+                f"| {key} | {value['gpus']} | {value['variants']} | {value['wall_s']} | "
+                f"{value['variants_per_min']} | {value['statuses']} | {value['ncu_lock_wait_s']} |"
+            )
+    for key in ("timing_speedup", "profile_speedup_lock_none", "profile_speedup_lock_host"):
+        if key in results:
+            lines.append(f"{key}: {results[key]}x")
+    if "lock_probe" in results:
+        p = results["lock_probe"]
+        lines.append(
+            f"ncu lock probe: alone {p['alone_s']} s, GPU0+GPU1 together {p['together_s']} s "
+            f"(ratio {p['ratio']}: {p['verdict']}), rc {p['returncodes']}"
+        )
+    if "dask_smoke" in results:
+        lines.append(f"dask smoke: {results['dask_smoke']}")
+    if "timing_agreement" in results:
+        lines.append(f"timing agreement 2-GPU/1-GPU medians: {results['timing_agreement']}")
+    lines += [f"skipped: {s}" for s in results.get("skipped", [])]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--part", choices=["a", "b", "c"], default="a")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--profile-variants", type=int, default=12)
+    parser.add_argument("--ncu-lock", choices=["host", "none"], default="none")
+    parser.add_argument("--max-seconds", type=float, default=450)
+    args = parser.parse_args(argv)
+    deadline = time.monotonic() + args.max_seconds
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = check_environment()
+    options = ProfileOptions(reps=args.reps, runs_root=Path(tempfile.mkdtemp(prefix="bench-scale-runs-")))
+    results: dict[str, Any] = {
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "part": args.part,
+        "gpus": [s.as_dict() for s in query_gpus()],
+        "ncu": env.ncu_version,
+        "reps": args.reps,
+        "skipped": [],
+    }
+    if args.part == "a":
+        part_a(results, options, str(env.ncu), deadline)
+    elif args.part == "b":
+        part_b(results, options, args.profile_variants, deadline)
+    else:
+        results["profile_24_2gpu"] = sweep(
+            corpus_targets(), ProfileOptions(**{**options.__dict__, "ncu_lock": args.ncu_lock}), 2
+        )
+    (args.out / f"scale-{args.part}.json").write_text(json.dumps(results, indent=1, default=str))
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
