@@ -210,3 +210,43 @@ def test_compare_refuses_timings_from_different_gpu_models_within_a_run(tmp_path
     assert allowed.exit_code in (0, 1) and "GPUs differ" in allowed.stdout
     same = CliRunner().invoke(app, ["compare", str(base), str(base)])
     assert same.exit_code == 0 and "GPUs differ" not in same.stdout
+
+
+class _Helper:
+    """Stands for tune's long-lived measurement worker: kept in ctx.state between jobs, stopped on close."""
+
+    started: list[str] = []
+    stopped: list[str] = []
+
+    def __init__(self, visible: str) -> None:
+        self.visible = visible
+        _Helper.started.append(visible)
+
+    def stop(self) -> None:
+        _Helper.stopped.append(self.visible)
+
+
+def _measure(batch: int, ctx) -> tuple[int, str, int]:  # type: ignore[no-untyped-def]
+    helper = ctx.state.get("worker")
+    if helper is None:
+        helper = ctx.state["worker"] = _Helper(ctx.slot.visible)
+    time.sleep(0.05)
+    return batch, helper.visible, id(helper)
+
+
+def test_long_lived_helpers_stay_per_gpu_and_stop_on_close() -> None:
+    from functools import partial
+
+    from ncu_advisor.collect.executor import Job
+
+    _Helper.started.clear()
+    _Helper.stopped.clear()
+    slots = [GpuSlot("h", i, f"GPU-{i}", "NVIDIA H200", str(i)) for i in range(2)]
+    with LocalExecutor(slots=slots) as executor:
+        results = list(executor.run([Job(str(i), partial(_measure, i)) for i in range(8)]))
+        again = list(executor.run([Job("late", partial(_measure, 99))]))
+    assert sorted(r.value[0] for r in results) == list(range(8))
+    assert sorted(_Helper.started) == ["0", "1"]  # one per GPU, reused by every batch on it
+    ids = {r.value[1]: r.value[2] for r in results}
+    assert again[0].value[2] == ids[again[0].value[1]]  # still there for the next run on the executor
+    assert sorted(_Helper.stopped) == ["0", "1"]

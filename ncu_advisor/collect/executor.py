@@ -3,8 +3,9 @@
 A job is a picklable callable ``fn(JobContext) -> value`` (a module-level function or a
 ``functools.partial`` of one). It runs on a worker pinned to one GPU: every process it starts gets
 ``ctx.env`` (``CUDA_VISIBLE_DEVICES`` of that GPU), and ``ctx.state`` lives as long as the worker, so a
-long-lived process (tune's measurement worker) can be kept there between jobs. Each worker runs one job at a
-time, so timings never share a GPU.
+long-lived process (tune's measurement worker) can be kept there between jobs: a job looks it up by key,
+starts it on ``ctx.slot.visible`` when missing, and submits its candidates; ``Executor.close`` calls
+``stop()`` on every such value. Each worker runs one job at a time, so timings never share a GPU.
 
 Faults: a job whose worker dies (Dask ``KilledWorker``, a lost connection, a host that disappears) or whose
 GPU errors (the job raises ``GpuUnusable``) costs only that job: it is retried once on another GPU, then
@@ -298,6 +299,11 @@ class LocalExecutor(Executor):
     def slots(self) -> list[GpuSlot]:
         return list(self._slots)
 
+    def close(self) -> None:
+        """Stop what jobs left in the workers' state (each value with a ``stop()``: tune's workers)."""
+        for state in self._states.values():
+            stop_state(state)
+
     def context(self, slot: GpuSlot) -> JobContext:
         """The context of jobs on ``slot`` (its state persists across jobs and runs of this executor)."""
         env = {"CUDA_VISIBLE_DEVICES": slot.visible}
@@ -376,6 +382,15 @@ class LocalExecutor(Executor):
                 return
             pending.finish()
             results.put(("done", JobResult(job.key, value, slot, attempt, None, history)))
+
+
+def stop_state(state: dict[str, Any]) -> None:
+    """Call ``stop()`` on every value of a worker's state that has one, then forget them all."""
+    for value in list(state.values()):
+        stop = getattr(value, "stop", None)
+        if callable(stop):
+            stop()
+    state.clear()
 
 
 def _where(slot: GpuSlot | None) -> str:

@@ -37,6 +37,7 @@ from ncu_advisor.collect.executor import (
     _failed,
     _where,
     query_gpus,
+    stop_state,
 )
 from ncu_advisor.errors import AdvisorError, EnvironmentNotReady, InputError
 
@@ -82,6 +83,10 @@ def _cancel_here() -> int:
 
 def _uncancel_here() -> None:
     _CANCEL.clear()
+
+
+def _stop_state_here() -> None:
+    stop_state(_STATE)
 
 
 def _lost_worker_errors() -> tuple[type[BaseException], ...]:
@@ -209,6 +214,10 @@ class DaskExecutor(Executor):
             pass
 
     def close(self) -> None:
+        try:
+            self.client.run(_stop_state_here)  # the long-lived helpers jobs kept (tune's workers)
+        except (OSError, *_lost_worker_errors()):
+            pass
         try:
             self.client.close()
         finally:
