@@ -214,9 +214,10 @@ class DaskExecutor(Executor):
             pass
 
     def close(self) -> None:
+        ignored: tuple[type[BaseException], ...] = (OSError, *_lost_worker_errors())
         try:
             self.client.run(_stop_state_here)  # the long-lived helpers jobs kept (tune's workers)
-        except (OSError, *_lost_worker_errors()):
+        except ignored:
             pass
         try:
             self.client.close()
