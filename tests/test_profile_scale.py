@@ -250,3 +250,14 @@ def test_long_lived_helpers_stay_per_gpu_and_stop_on_close() -> None:
     ids = {r.value[1]: r.value[2] for r in results}
     assert again[0].value[2] == ids[again[0].value[1]]  # still there for the next run on the executor
     assert sorted(_Helper.stopped) == ["0", "1"]
+
+
+def test_gpu_unusable_survives_pickling_with_its_cause() -> None:
+    import pickle
+
+    from ncu_advisor.collect.executor import GpuUnusable
+
+    cause = EnvironmentNotReady("no CUDA device", path="variants/x/child.log", hint="check the driver")
+    back = pickle.loads(pickle.dumps(GpuUnusable(cause)))
+    assert isinstance(back.cause, EnvironmentNotReady) and back.cause.exit_code == 3
+    assert (back.cause.message, back.cause.path, back.cause.hint) == (cause.message, cause.path, cause.hint)

@@ -129,6 +129,17 @@ class GpuUnusable(AdvisorError):
         super().__init__(cause.message, path=cause.path, hint=cause.hint)
         self.cause = cause
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Travels from a Dask worker: rebuild the cause with its message, path and hint kept apart.
+        cause = self.cause
+        return (_rebuild_unusable, (type(cause), cause.message, cause.path, cause.hint))
+
+
+def _rebuild_unusable(
+    cls: type[AdvisorError], message: str, path: str | None, hint: str | None
+) -> GpuUnusable:
+    return GpuUnusable(cls(message, path=path, hint=hint))
+
 
 class Cancelled(Exception):  # noqa: N818 (a state, not a failure)
     """Raised inside a job when the run was interrupted (``ctx.cancel`` set)."""
