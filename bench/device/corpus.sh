@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 LIMIT_S=${LIMIT_S:-390}   # no new config starts after this many seconds of sweeping
 GRACE_S=${GRACE_S:-40}    # then the config in flight may finish before the worker is stopped
 BUDGET_S=${BUDGET_S:-25}  # per kernel file
-JOBS=${JOBS:-12}          # compile-ahead processes
+JOBS=${JOBS:-8}           # compile-ahead processes (16 CPUs there)
 
 {
   date -u +%Y-%m-%dT%H:%M:%SZ
