@@ -1033,7 +1033,25 @@ def next_position(files: list[str], progress: dict[str, Any]) -> dict[str, Any] 
     return {"file": key, "index": index + 1, "skip_start": True}
 
 
+def read_progress(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_parent(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # `timeout` stops this process: its worker goes too
     files = [rel(f) for f in selected_files(args)]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -1076,21 +1094,23 @@ def run_parent(args: argparse.Namespace) -> int:
         if resume:
             cmd += ["--resume", json.dumps(resume)]
         progress.unlink(missing_ok=True)
-        proc = subprocess.Popen(cmd, start_new_session=True)
+        proc = subprocess.Popen(cmd, start_new_session=True)  # its own group: killed with its compile pool
         reason = None
-        while proc.poll() is None:
-            time.sleep(0.5)
-            state = json.loads(progress.read_text()) if progress.exists() else {}
-            stalled = state and time.time() - state.get("t", time.time()) > args.config_timeout_s
-            late = time.time() > deadline_at + args.grace_s
-            if stalled or late:
-                reason = "stalled" if stalled else "deadline"
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        try:
+            while proc.poll() is None:
+                time.sleep(0.5)
+                state = read_progress(progress)
+                stalled = state and time.time() - state.get("t", time.time()) > args.config_timeout_s
+                late = time.time() > deadline_at + args.grace_s
+                if stalled or late:
+                    reason = "stalled" if stalled else "deadline"
+                    kill_group(proc)
+        finally:  # this process stopped (a signal, an error): the worker must not outlive it
+            if proc.poll() is None:
+                kill_group(proc)
         if proc.returncode == 0:
             break
-        state = json.loads(progress.read_text()) if progress.exists() else {}
+        state = read_progress(progress)
         reason = reason or (
             "broken CUDA context" if proc.returncode == 3 else f"worker died (rc {proc.returncode})"
         )
