@@ -54,6 +54,9 @@ class GpuSpec(BaseModel):
     l2_mb: float
     match: list[str]
     source: str
+    #: Measured copy bandwidth (bytes read + written per second, in GB/s) where one was measured: the
+    #: practical DRAM roof. None: use ``mem_bw_gbs`` (the datasheet figure).
+    copy_bw_gbs: float | None = None
 
 
 @functools.cache
@@ -214,6 +217,7 @@ def spec_for(table_or_row: pd.DataFrame | pd.Series | dict[str, Any]) -> tuple[G
 _NUMERIC_FIELDS = (
     "sm_count",
     "mem_bw_gbs",
+    "copy_bw_gbs",
     "tf32_tflops",
     "bf16_tflops",
     "fp16_tflops",

@@ -233,7 +233,8 @@ def test_register_finding_on_every_heavy_variant(data: report_data.ReportData, t
         if not v.is_reference and v.name in regs.index and (regs.loc[[v.name]] > 128).any()
     ]
     assert heavy, "the seed variants' conv kernels use 187 and 234 registers"
-    assert all(any(f.rule == "NA102" for f in v.findings) for v in heavy)
+    # NA101 stays quiet where local traffic is measured zero; a register-pressure rule still speaks.
+    assert all(any(f.rule in ("NA102", "NA105", "NA203") for f in v.findings) for v in heavy)
 
 
 def test_location_is_the_triton_def_or_autotune_line(data: report_data.ReportData) -> None:
@@ -345,8 +346,11 @@ def test_sarif_validates_and_points_into_the_kernel(data: report_data.ReportData
             == {"info": "note", "warning": "warning", "error": "error"}[finding.severity.value]
         )
         assert finding.message in result["message"]["text"]
-        where = data.location_of(finding)
-        if where is not None:
+        # Only a kernel the source defines is located; library kernels (cuDNN) never point at user code.
+        where = data.locations.get((finding.variant or "", finding.kernel))
+        if where is None:
+            assert "locations" not in result
+        else:
             region = result["locations"][0]["physicalLocation"]
             assert region["artifactLocation"]["uri"] == where.path
             assert region["region"]["startLine"] == where.line
@@ -361,7 +365,8 @@ def test_sarif_subset_schema_rejects_bad_logs(data: report_data.ReportData) -> N
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(log, schema)
     log = json.loads(render_sarif(data))
-    log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] = 0
+    located = next(r for r in log["runs"][0]["results"] if "locations" in r)
+    located["locations"][0]["physicalLocation"]["region"]["startLine"] = 0
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(log, schema)
 

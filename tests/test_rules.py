@@ -136,7 +136,8 @@ def test_rule_fixture_on_real_report(rule_id: str, case: dict[str, Any]) -> None
         results = [r for r in results if r.launch == case["launch"]]
     assert results, f"kernel {case['kernel']} not in {case['report']}"
     for result in results:
-        fired = [f for f in result.findings if f.rule == rule_id]
+        # A finding withheld at the roof (analysis.advice) still fired: fixtures test the rule's condition.
+        fired = [f for f in result.findings + result.suppressed if f.rule == rule_id]
         skipped = [s for s in result.skipped if s["rule"] == rule_id]
         assert not skipped, f"{rule_id} was skipped on {case['kernel']}: {skipped}"
         if case["expect"] == "fire":
@@ -216,12 +217,14 @@ def test_seed001_conv_gets_register_pressure_findings_and_w4_s2_advice() -> None
     assert "187 registers/thread > 128" in fired["NA105"].message
     assert fired["NA102"].evidence["launch__occupancy_limit_registers"] == 2
     assert "num_warps=4" in fired["NA203"].recommendation and "num_stages=2" in fired["NA203"].recommendation
-    baseline = [p for p in result.proposals if p.baseline]
-    assert len(baseline) == 1 and (baseline[0].num_warps, baseline[0].num_stages) == (4, 2)
-    assert baseline[0].params == {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}
+    # The kernel already runs the seeds' baseline (128/32/32, w4, s2): no proposal may equal it; the autotune
+    # block lists it first as the reference.
+    current = {"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}
+    assert not any(p.params == current and (p.num_warps, p.num_stages) == (4, 2) for p in result.proposals)
     assert any(p.params == {"BLOCK_M": 64, "BLOCK_N": 16, "BLOCK_K": 16} for p in result.proposals)
-    assert 2 <= len(result.proposals) <= 3
-    assert result.autotune_block is not None and "num_warps=4, num_stages=2" in result.autotune_block
+    assert 1 <= len(result.proposals) <= 3
+    assert result.autotune_block is not None
+    assert "num_warps=4, num_stages=2),  # current config (the reference)" in result.autotune_block
     effects = [f.estimated_effect for f in result.findings]
     assert effects == sorted(effects, reverse=True)
 

@@ -1,26 +1,35 @@
-"""Ready-to-paste ``@triton.autotune`` configs derived from a kernel's current parameters and the rules
-that fired on it.
+"""One consistent set of ready-to-paste ``@triton.autotune`` configs per kernel, from its current parameters
+and the rules that fired on it.
 
-Following the seeds: at most three configs, always the conservative baseline (``num_warps=4,
-num_stages=2``) at the kernel's current block sizes, a halved fallback when a block-size rule asks for it
-(``proposal.block_scale``), and the warps/stages a firing fine-tune rule asks for.
+Following the seeds: at most three configs and the conservative baseline (``num_warps=4, num_stages=2``) at
+the current block sizes. On top of that (issue 13):
+
+* the moves are ordered by the estimated effect of the finding that asks for them, most specific first;
+* conflicting moves are resolved and the reason is returned as a note: a halving (``block_scale < 1``) never
+  goes below a floor another rule sets (``block_min``, NA311) and never shrinks the BLOCK a row-loop rule
+  grows (``chunk_block_to``, NA323);
+* no proposal equals a configuration the kernel already runs (the autotune block lists the current one first,
+  as the reference every proposal must beat by 2%);
+* the autotune ``key`` names only integer size arguments (``kernelsrc.loops.size_params``): never pointer or
+  tensor arguments (``X``, ``Y``, ``W``, ``B``) nor floats such as ``eps``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ncu_advisor.model import Proposal
 from ncu_advisor.kernelsrc.facts import KernelFacts
+from ncu_advisor.model import Finding, Proposal
 
 if TYPE_CHECKING:
-    from ncu_advisor.rules.schema import Rule
+    from ncu_advisor.rules.schema import ProposalHint, Rule
 
 MAX_CONFIGS = 3
 BASELINE_WARPS = 4
 BASELINE_STAGES = 2
 MIN_BLOCK = 16
+_Key = tuple[tuple[tuple[str, int], ...], int, int]
 
 
 def current_blocks(kernel: KernelFacts) -> dict[str, int]:
@@ -31,97 +40,211 @@ def current_blocks(kernel: KernelFacts) -> dict[str, int]:
     return blocks
 
 
-def _scaled(blocks: dict[str, int], scale: float) -> dict[str, int]:
-    scaled: dict[str, int] = {}
-    for name, value in blocks.items():
-        target = max(MIN_BLOCK, int(value * scale))
-        power = 1 << (target.bit_length() - 1)  # Triton block sizes must be powers of two
-        scaled[name] = max(MIN_BLOCK, power)
+def current_configs(kernel: KernelFacts) -> list[_Key]:
+    """Every (blocks, num_warps, num_stages) the kernel may run with now (warps/stages unknown: Triton's
+    defaults)."""
+    keys: list[_Key] = []
+    for config in kernel.candidate_configs():
+        blocks = {p: v for p, v in config.params.items() if p in kernel.block_params}
+        keys.append((tuple(sorted(blocks.items())), config.num_warps or 4, config.num_stages or 3))
+    return keys
+
+
+def _key(proposal: Proposal) -> _Key:
+    return (tuple(sorted(proposal.params.items())), proposal.num_warps, proposal.num_stages)
+
+
+def _power_of_two_at_most(value: float) -> int:
+    target = max(MIN_BLOCK, int(value))
+    return max(MIN_BLOCK, 1 << (target.bit_length() - 1))  # Triton block sizes must be powers of two
+
+
+def _scaled(
+    blocks: dict[str, int], scale: float, params: Sequence[str] | None, floors: dict[str, int]
+) -> dict[str, int]:
+    chosen = [p for p in (params or []) if p in blocks] or list(blocks)
+    scaled = dict(blocks)
+    for name in chosen:
+        scaled[name] = max(_power_of_two_at_most(blocks[name] * scale), floors.get(name, MIN_BLOCK))
     return scaled
 
 
-def _autotune_key(kernel: KernelFacts) -> list[str]:
+def autotune_key(kernel: KernelFacts) -> list[str]:
+    """Integer size arguments to key the autotuner on (see the module docstring)."""
+    sizes = list(kernel.size_params)
     if kernel.autotune_key:
-        return kernel.autotune_key
-    skip_prefixes = ("stride", "scale")
+        kept = [k for k in kernel.autotune_key if k in sizes] if sizes else list(kernel.autotune_key)
+        return kept or sizes
+    if sizes:
+        return sizes
+    skip = set(kernel.load_bases) | set(kernel.constexpr_params)
     return [
         p
         for p in kernel.params
-        if p not in kernel.constexpr_params
-        and not p.endswith("ptr")
-        and not p.lower().startswith(skip_prefixes)
+        if p not in skip
+        and not p.lower().endswith("ptr")
+        and not p.lower().startswith(("stride", "scale", "eps"))
     ]
 
 
-def propose(kernel: KernelFacts, fired: Iterable[Rule]) -> tuple[list[Proposal], str | None]:
-    """Configs to try for ``kernel`` given the rules that fired, and the ``@triton.autotune`` block.
+class _Builder:
+    """Collects candidate configs and the notes that explain dropped or changed moves."""
+
+    def __init__(self, kernel: KernelFacts, effects: dict[str, float]) -> None:
+        self.kernel = kernel
+        self.blocks = current_blocks(kernel)
+        self.current = set(current_configs(kernel))
+        configs = kernel.candidate_configs()
+        self.warps = (configs[0].num_warps if configs else None) or BASELINE_WARPS
+        self.stages = (configs[0].num_stages if configs else None) or BASELINE_STAGES
+        self.effects = effects
+        self.candidates: list[tuple[float, Proposal]] = []
+        self.notes: list[str] = []
+
+    def add(self, rule_id: str, params: dict[str, int], warps: int, stages: int, reason: str) -> None:
+        self.candidates.append(
+            (
+                self.effects.get(rule_id, 0.0),
+                Proposal(params=params, num_warps=warps, num_stages=stages, reason=reason),
+            )
+        )
+
+    def finish(self) -> list[Proposal]:
+        ordered = [p for _, p in sorted(self.candidates, key=lambda c: -c[0])]
+        ordered.append(
+            Proposal(
+                params=dict(self.blocks),
+                num_warps=BASELINE_WARPS,
+                num_stages=BASELINE_STAGES,
+                reason="conservative baseline (num_warps=4, num_stages=2), current block sizes",
+                baseline=True,
+            )
+        )
+        unique: list[Proposal] = []
+        seen: set[_Key] = set()
+        for proposal in ordered:
+            key = _key(proposal)
+            if key in self.current:
+                if not proposal.baseline:
+                    self.notes.append(f"not proposed: {proposal.reason} equals the current config")
+                continue
+            if key not in seen:
+                seen.add(key)
+                unique.append(proposal)
+        return unique[:MAX_CONFIGS]
+
+
+def _chunk_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Sequence[Finding]) -> str | None:
+    """NA323-style: the chunk loop's BLOCK set to the rule's target; returns the grown parameter."""
+    if not builder.kernel.chunk_loops or hint.chunk_block_to is None:
+        return None
+    param = builder.kernel.chunk_loops[0][0]
+    target = next((f.evidence.get(hint.chunk_block_to) for f in findings if f.rule == rule.id), None)
+    if not isinstance(target, (int, float)) or target <= builder.blocks.get(param, 0):
+        return None
+    params = {**builder.blocks, param: int(target)}
+    warps = max(builder.warps, 8 if target >= 4096 else 4)
+    builder.add(
+        rule.id, params, warps, builder.stages, f"{rule.id} {rule.name}: {param} -> {int(target)} in one jump"
+    )
+    return param
+
+
+def propose_set(
+    kernel: KernelFacts, fired: Iterable[Rule], findings: Sequence[Finding] = ()
+) -> tuple[list[Proposal], str | None, list[str]]:
+    """Configs to try for ``kernel``, the ``@triton.autotune`` block, and notes on resolved conflicts.
+
+    Args:
+        kernel: the facts of the kernel as the variant launches it (``KernelFacts.for_variant``).
+        fired: the rules that fired on the launch.
+        findings: their findings (for evidence such as NA323's target and for ordering by effect).
 
     Returns:
-        ``(proposals, autotune_block)``; no proposals when no rule with a ``proposal`` hint fired.
+        ``(proposals, autotune_block, notes)``; nothing when no rule with a ``proposal`` hint fired.
     """
     hints = [(rule, rule.spec.proposal) for rule in fired if rule.spec.proposal is not None]
     if not hints:
-        return [], None
-    blocks = current_blocks(kernel)
-    proposals: list[Proposal] = [
-        Proposal(
-            params=dict(blocks),
-            num_warps=BASELINE_WARPS,
-            num_stages=BASELINE_STAGES,
-            reason="conservative baseline (num_warps=4, num_stages=2), current block sizes",
-            baseline=True,
-        )
-    ]
-    scales = sorted({h.block_scale for _, h in hints if h.block_scale is not None and blocks})
-    for scale in scales:
-        by = [r.id for r, h in hints if h.block_scale == scale]
-        proposals.append(
-            Proposal(
-                params=_scaled(blocks, scale),
-                num_warps=BASELINE_WARPS,
-                num_stages=BASELINE_STAGES,
-                reason=f"block sizes x{scale:g} as a smaller fallback ({', '.join(by)})",
+        return [], None, []
+    builder = _Builder(kernel, {f.rule: f.estimated_effect for f in findings})
+    grown = {p for rule, hint in hints if (p := _chunk_move(builder, rule, hint, findings)) is not None}
+    floors: dict[str, int] = {}
+    for rule, hint in hints:
+        if hint.block_min is not None and builder.blocks:
+            floors = {p: max(floors.get(p, 0), hint.block_min) for p in builder.blocks}
+            raised = {p: max(v, hint.block_min) for p, v in builder.blocks.items()}
+            warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES
+            builder.add(
+                rule.id,
+                raised,
+                warps,
+                stages,
+                f"{rule.id} {rule.name}: every BLOCK to at least {hint.block_min}",
             )
+    for rule, hint in hints:
+        if hint.block_scale is None or not builder.blocks:
+            continue
+        params = [p for p in (hint.block_params or builder.blocks) if p not in grown]
+        if hint.block_scale < 1 and grown:
+            builder.notes.append(
+                f"{rule.id} {rule.name}: not applied to {', '.join(sorted(grown))}: the row-loop rule "
+                "measured "
+                "chunks far smaller than the row and grows them"
+            )
+        if not params:
+            continue
+        scaled = _scaled(builder.blocks, hint.block_scale, params, floors if hint.block_scale < 1 else {})
+        if hint.block_scale < 1 and not any(scaled[p] < builder.blocks[p] for p in scaled):
+            floor = ", ".join(f"{p} >= {v}" for p, v in sorted(floors.items())) or f"the minimum {MIN_BLOCK}"
+            builder.notes.append(f"{rule.id} {rule.name}: halving dropped: it would go below {floor}")
+            continue
+        verb = "smaller fallback" if hint.block_scale < 1 else "larger tile"
+        builder.add(
+            rule.id,
+            scaled,
+            BASELINE_WARPS,
+            BASELINE_STAGES,
+            f"{rule.id}: block sizes x{hint.block_scale:g} ({verb})",
         )
     for rule, hint in hints:
-        if hint.num_warps is None and hint.num_stages is None:
-            continue
-        candidate = Proposal(
-            params=dict(blocks),
-            num_warps=hint.num_warps or BASELINE_WARPS,
-            num_stages=hint.num_stages or BASELINE_STAGES,
-            reason=f"{rule.id} {rule.name}",
-        )
-        proposals.append(candidate)
-    unique: list[Proposal] = []
-    seen: set[tuple[object, ...]] = set()
-    for proposal in proposals:
-        key = (tuple(sorted(proposal.params.items())), proposal.num_warps, proposal.num_stages)
-        if key not in seen:
-            seen.add(key)
-            unique.append(proposal)
-    unique = unique[:MAX_CONFIGS]
-    return unique, autotune_block(kernel, unique)
+        if hint.block_min is None and (hint.num_warps is not None or hint.num_stages is not None):
+            warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES
+            builder.add(rule.id, dict(builder.blocks), warps, stages, f"{rule.id} {rule.name}")
+    proposals = builder.finish()
+    if not proposals:
+        return [], None, builder.notes
+    return proposals, autotune_block(kernel, proposals), builder.notes
+
+
+def propose(kernel: KernelFacts, fired: Iterable[Rule]) -> tuple[list[Proposal], str | None]:
+    """``propose_set`` without findings and notes (the older entry point)."""
+    proposals, block, _notes = propose_set(kernel, fired)
+    return proposals, block
 
 
 def autotune_block(kernel: KernelFacts, proposals: list[Proposal]) -> str:
-    """The ``@triton.autotune(configs=[...], key=[...])`` decorator text for ``proposals``."""
-    key = ", ".join(repr(k) for k in _autotune_key(kernel))
+    """The ``@triton.autotune(configs=[...], key=[...])`` decorator text: the current config first (the
+    reference), then ``proposals``."""
+    key = ", ".join(repr(k) for k in autotune_key(kernel))
     lines = ["@triton.autotune(", "    configs=["]
+    current = current_configs(kernel)
+    if current and len(current) == 1:
+        blocks, warps, stages = current[0]
+        reference = Proposal(params=dict(blocks), num_warps=warps, num_stages=stages)
+        lines.append(f"        {reference.as_triton_config()},  # current config (the reference)")
     for proposal in proposals:
         lines.append(f"        {proposal.as_triton_config()},  # {proposal.reason}")
     lines.append("    ],")
     lines.append(f"    key=[{key}],")
     lines.append(")")
-    note = []
     passed = sorted(
         p for p in kernel.launch_params if p in kernel.block_params or p in ("num_warps", "num_stages")
     )
     if passed and kernel.launch_lineno:
-        note.append(
+        lines.append(
             f"# then remove {', '.join(passed)} from the launch at line {kernel.launch_lineno}"
-            " (the autotuner sets them); keep a config only if it is >= 2% faster than the baseline"
+            " (the autotuner sets them); keep a config only if it is >= 2% faster than the current one"
         )
     else:
-        note.append("# keep a config only if it is >= 2% faster than the baseline")
-    return "\n".join(lines + note)
+        lines.append("# keep a config only if it is >= 2% faster than the current one")
+    return "\n".join(lines)

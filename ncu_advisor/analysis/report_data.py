@@ -141,7 +141,16 @@ class VariantSummary:
     def findings(self) -> list[Finding]:
         """Every finding of the variant's launches, largest estimated effect first."""
         found = [f for launch in self.launches for f in launch.findings]
-        return sorted(found, key=lambda f: (-f.estimated_effect, -f.severity.rank, f.rule, f.launch))
+        # Rank by global effect (the launch's share of the variant's time x local effect, analysis.advice).
+        return sorted(
+            found,
+            key=lambda f: (
+                -f.evidence.get("global_effect", f.estimated_effect),
+                -f.severity.rank,
+                f.rule,
+                f.launch,
+            ),
+        )
 
     @property
     def is_reference(self) -> bool:

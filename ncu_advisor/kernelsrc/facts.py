@@ -13,7 +13,27 @@ import ast
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from ncu_advisor.errors import KernelFileError
+from ncu_advisor.kernelsrc.launches import (
+    ClassLaunch,
+    class_config_literals,
+    class_launches,
+    variant_code,
+    variant_configs,
+)
+from ncu_advisor.kernelsrc.loops import chunk_loops, size_params
+
+__all__ = [
+    "KernelFacts",
+    "SourceFacts",
+    "analyze_file",
+    "analyze_source",
+    "class_config_literals",
+    "facts_for",
+    "variant_code",
+]
 
 #: Triton's defaults on NVIDIA GPUs when a launch gives no num_warps / num_stages.
 TRITON_DEFAULT_NUM_WARPS = 4
@@ -86,6 +106,12 @@ class KernelFacts:
     #: (loop line, load line) of each ``tl.load`` repeated by a loop it does not depend on
     #: (``ncu_advisor.kernelsrc.invariant``).
     invariant_loads: tuple[tuple[int, int], ...] = ()
+    #: (step parameter, line) of loops walking a range in constexpr-sized chunks (``kernelsrc.loops``).
+    chunk_loops: tuple[tuple[str, int], ...] = ()
+    #: non-constexpr parameters used as sizes: the only ones an autotune ``key`` should name.
+    size_params: tuple[str, ...] = ()
+    #: class name -> the launch that class executes (``kernelsrc.launches``).
+    class_launches: dict[str, ClassLaunch] = field(default_factory=dict)
 
     def launch_params_key(self) -> tuple[tuple[str, int], ...]:
         """The launch values as a hashable key (for caching per-variant results)."""
@@ -99,6 +125,15 @@ class KernelFacts:
         name = variant or ""
         config = None
         while name and config is None:
+            own = self.class_launches.get(name)
+            if own is not None:  # the variant class launches the kernel itself: its own launch decides
+                return replace(
+                    self,
+                    launch_params=dict(own.params),
+                    launch_lineno=own.lineno,
+                    autotune_configs=[] if own.bypasses_autotune else self.autotune_configs,
+                    _non_literal_launch=own.non_literal,
+                )
             config = self.variant_configs.get(name)
             name = name.rsplit("_", 1)[0] if "_" in name else ""
         if not config or not self.launch_arguments:
@@ -173,9 +208,14 @@ def analyze_source(text: str, filename: str = "<source>") -> SourceFacts:
     ]
     names = {f.name for f in functions}
     launches = _launch_sites(tree, names)
-    configs = _variant_configs(tree)
+    configs = variant_configs(tree)
+    per_class = class_launches(tree, names, configs)
     kernels = [
-        replace(_kernel_facts(function, launches.get(function.name)), variant_configs=configs)
+        replace(
+            _kernel_facts(function, launches.get(function.name)),
+            variant_configs=configs,
+            class_launches=per_class.get(function.name, {}),
+        )
         for function in functions
     ]
     kernels.sort(key=lambda k: k.lineno)
@@ -213,6 +253,14 @@ def facts_for(kernel: KernelFacts) -> dict[str, float]:
     if block_values:
         facts["src_block_max"] = float(max(block_values))
         facts["src_block_min"] = float(min(block_values))
+    for param, line in kernel.chunk_loops[:1]:
+        values = [c.params[param] for c in configs if param in c.params]
+        if values and len(values) == len(configs):
+            facts["src_chunk_block"] = float(max(values))
+            facts["src_chunk_loop_line"] = float(line)
+            # The other tile sizes: a 2-D program reads (other tiles) x (loop extent) elements.
+            others = [facts.get(f"src_{p.lower()}", 1.0) for p in kernel.block_params if p != param]
+            facts["src_chunk_other_blocks"] = float(np.prod(others)) if others else 1.0
     return facts
 
 
@@ -354,38 +402,6 @@ def _launch_sites(tree: ast.Module, kernel_names: set[str]) -> dict[str, _Launch
     return launches
 
 
-def class_config_literals(node: ast.ClassDef) -> dict[str, int | None] | None:
-    """The class's literal ``config = dict(...)`` or ``{...}`` attribute: key -> int literal (None when the
-    value is not one); None when the class has no such attribute."""
-    for statement in node.body:
-        if not (
-            isinstance(statement, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "config" for t in statement.targets)
-        ):
-            continue
-        value = statement.value
-        if isinstance(value, ast.Call) and _dotted(value.func) == "dict":
-            return {k.arg: _int_literal(k.value) for k in value.keywords if k.arg}
-        if isinstance(value, ast.Dict):
-            return {
-                key.value: _int_literal(item)
-                for key, item in zip(value.keys, value.values, strict=True)
-                if isinstance(key, ast.Constant) and isinstance(key.value, str)
-            }
-    return None
-
-
-def _variant_configs(tree: ast.Module) -> dict[str, dict[str, int]]:
-    """Class name -> the integer literals of its ``config = dict(...)`` or ``{...}`` class attribute."""
-    configs: dict[str, dict[str, int]] = {}
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            literals = class_config_literals(node)
-            if literals is not None:
-                configs[node.name] = {k: v for k, v in literals.items() if v is not None}
-    return configs
-
-
 def _assignments(function: ast.FunctionDef) -> dict[str, ast.expr]:
     """Last simple assignment ``name = expr`` of each local name (good enough to follow pointer math)."""
     assigned: dict[str, ast.expr] = {}
@@ -471,6 +487,8 @@ def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFa
         _non_literal_launch=frozenset(launch.non_literal) if launch else frozenset(),
         launch_arguments=dict(launch.arguments) if launch else {},
         invariant_loads=_invariant_loads(function),
+        chunk_loops=tuple(chunk_loops(function, constexpr)),
+        size_params=tuple(size_params(function, params, constexpr)),
     )
 
 
@@ -478,51 +496,3 @@ def _invariant_loads(function: ast.FunctionDef) -> tuple[tuple[int, int], ...]:
     from ncu_advisor.kernelsrc.invariant import find_invariant_loads_in_function  # noqa: PLC0415
 
     return tuple((f.loop_line, f.load_line) for f in find_invariant_loads_in_function(function))
-
-
-def variant_code(text: str, kernel_names: list[str], variant: str | None = None) -> str:
-    """The part of a kernel file one variant needs, in file order: the imports, the given ``@triton.jit``
-    kernels (with their decorators), the top-level functions that launch them, and the variant's class.
-
-    ``variant`` may carry a suffix (``ModelNew_seed001_small`` finds class ``ModelNew_seed001``). Falls back
-    to the whole text when the file does not parse or none of the kernels is in it.
-    """
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return text
-    lines = text.splitlines()
-    wanted = set(kernel_names)
-    chosen: list[ast.stmt] = []
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    kernels = [f for name, f in functions.items() if name in wanted and _is_jit(f.decorator_list)]
-    if not kernels:
-        return text
-    launchers = [
-        f
-        for f in functions.values()
-        if f not in kernels
-        and any(
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Subscript)
-            and _dotted(node.func.value) in wanted
-            for node in ast.walk(f)
-        )
-    ]
-    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    variant_class = None
-    name = variant or ""
-    while name and variant_class is None:
-        variant_class = classes.get(name)
-        name = name.rsplit("_", 1)[0] if "_" in name else ""
-    chosen = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    chosen += kernels + launchers + ([variant_class] if variant_class is not None else [])
-    chosen.sort(key=lambda n: n.lineno)
-    parts = []
-    for node in chosen:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
-        end = node.end_lineno or node.lineno
-        parts.append("\n".join(lines[start:end]))
-    imports = [p for p, n in zip(parts, chosen, strict=True) if isinstance(n, (ast.Import, ast.ImportFrom))]
-    rest = [p for p, n in zip(parts, chosen, strict=True) if not isinstance(n, (ast.Import, ast.ImportFrom))]
-    return "\n".join(imports) + "\n\n\n" + "\n\n\n".join(rest) + "\n"

@@ -121,6 +121,11 @@ def results_to_dict(
                 "skipped": list(result.skipped),
                 "proposals": [proposal_to_dict(p) for p in result.proposals],
                 "autotune_block": result.autotune_block,
+                "roofline": result.roofline.as_dict() if result.roofline is not None else None,
+                "notes": list(result.notes),
+                "suppressed": [finding_to_dict(f) for f in result.suppressed],
+                "user_kernel": result.user_kernel,
+                "time_share": result.time_share,
                 "ncu_rules": ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), [])),
             }
         )
@@ -162,7 +167,10 @@ def render_text(
     """Human-readable findings per launch, largest estimated effect first."""
     lines: list[str] = []
     for result in results:
-        lines.append(_title(result))
+        library = " [library kernel: not in your source]" if result.user_kernel is False else ""
+        lines.append(_title(result) + library)
+        if result.roofline is not None:
+            lines.append(f"  {result.roofline.headline()}")
         if not result.findings:
             lines.append("  no findings")
         for finding in result.findings:
@@ -172,6 +180,7 @@ def render_text(
             evidence = ", ".join(f"{k}={_value(v)}" for k, v in finding.evidence.items() if k != "condition")
             lines.append(f"          evidence: {evidence}; fired on: {finding.evidence.get('condition', '')}")
             lines.append(f"          -> {finding.recommendation}")
+        lines.extend(f"  note: {note}" for note in result.notes)
         entries = ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), []))
         if entries:
             lines.append("  ncu guided analysis:")

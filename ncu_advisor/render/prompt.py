@@ -232,6 +232,10 @@ def render_prompt(
                 f"Action: {finding.recommendation}"
             )
         for result in results:
+            if result.roofline is not None:
+                parts.append(f"- {result.kernel}: {result.roofline.headline()}")
+            parts.extend(f"- {result.kernel}: note: {note}" for note in result.notes)
+        for result in results:
             if result.autotune_block:
                 parts += [
                     f"Suggested configs for {result.kernel}:",

@@ -2,8 +2,7 @@
 
 Locations: the kernel file's path as recorded in the run's manifest, made relative to the repository root
 (``ReportData.kernel_path``), at the kernel's ``@triton.autotune`` decorator when it has one, else at its
-``@triton.jit`` def; findings on kernels that are not in the file (cuDNN, PyTorch) point at the variant's
-class. Code-scanning views therefore annotate the kernel itself.
+``@triton.jit`` def; findings on kernels that are not in the file (cuDNN, PyTorch) carry no location (never the user's code). Code-scanning views therefore annotate the kernel itself.
 """
 
 from __future__ import annotations
@@ -40,7 +39,9 @@ def render_sarif(data: ReportData) -> str:
     ]
     results: list[dict[str, Any]] = []
     for finding in data.findings:
-        where = data.location_of(finding)
+        # Only the kernel's own location: kernels the user's source does not define (cuDNN, PyTorch) are
+        # reported without a location rather than pinned to the variant's class (issue 13).
+        where = data.locations.get((finding.variant or "", finding.kernel))
         end = "" if finding.message.endswith(".") else "."
         text = (
             f"{finding.message}{end} Do: {finding.recommendation} "

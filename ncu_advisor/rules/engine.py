@@ -16,19 +16,40 @@ Stages (``stage=``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ncu_advisor.errors import InputError
+from ncu_advisor.kernelsrc.facts import SourceFacts
 from ncu_advisor.model import Finding, Proposal, Severity
+from ncu_advisor.rules.environment import (
+    STAGE_CHOICES,
+    gpu_environment,
+    metric_values,
+    number,
+    numeric,
+    pressure_mask,
+    python_values,
+    resolve_column,
+    row_stages,
+    source_environment,
+)
 from ncu_advisor.rules.schema import Rule
-from ncu_advisor.kernelsrc.facts import SourceFacts, facts_for
 
-STAGE_CHOICES = ("auto", "all", "block-size", "fine-tune")
+__all__ = [
+    "PRESSURE_METRICS",
+    "SEED_METRICS",
+    "STAGE_CHOICES",
+    "SUMMARY_METRICS",
+    "KernelResult",
+    "evaluate",
+    "gpu_environment",
+    "pressure_mask",
+    "resolve_column",
+    "row_stages",
+]
 
 #: The seeds' five metrics, then the register and occupancy metrics: what ``KernelResult.metrics`` holds.
 SEED_METRICS = (
@@ -49,20 +70,18 @@ PRESSURE_METRICS = (
 )
 SUMMARY_METRICS = SEED_METRICS + PRESSURE_METRICS
 
-#: GPU facts taken per launch from the report's own device attributes when present.
-_DEVICE_ATTRIBUTES = {
-    "gpu_sm_count": "device__attribute_multiprocessor_count",
-    "gpu_max_warps_per_sm": "device__attribute_max_warps_per_multiprocessor",
-    "gpu_max_registers_per_sm": "device__attribute_max_registers_per_multiprocessor",
-    "gpu_l2_cache_bytes": "device__attribute_l2_cache_size",
-}
-
-_LOCAL_BYTES = ("l1tex__t_bytes_pipe_lsu_mem_local_op_ld.sum", "l1tex__t_bytes_pipe_lsu_mem_local_op_st.sum")
-
 
 @dataclass
 class KernelResult:
-    """The outcome for one kernel launch (one table row)."""
+    """The outcome for one kernel launch (one table row).
+
+    ``roofline`` is the launch's roofline headline (``analysis.roofline.Roofline``) when the report has the
+    metrics; ``notes`` are statements the output shows beside the findings (roofline suppressions, where a
+    measurement contradicts a seed rule); ``suppressed`` holds findings withheld with the reason in ``notes``;
+    ``user_kernel`` is True/False when a kernel source was given (False: a library kernel such as cuDNN's,
+    which the user's file does not define), None otherwise; ``time_share`` is the launch's share of its
+    variant's GPU time (0..1) when durations are known.
+    """
 
     kernel: str
     variant: str | None
@@ -75,158 +94,11 @@ class KernelResult:
     skipped: list[dict[str, str]] = field(default_factory=list)
     proposals: list[Proposal] = field(default_factory=list)
     autotune_block: str | None = None
-
-
-def resolve_column(columns: Any, name: str) -> str | None:
-    """The table column holding metric ``name`` (through the catalogue's fallbacks when available)."""
-    try:
-        from ncu_advisor import metrics  # noqa: PLC0415 - the catalogue is optional
-    except ImportError:
-        return name if name in columns else None
-    resolved = metrics.resolve(columns, name)
-    if resolved is None and name in columns:
-        return name
-    return resolved
-
-
-def _metric_values(table: pd.DataFrame, name: str) -> tuple[np.ndarray, str | None]:
-    """Values of metric ``name`` per row, filled row by row from the catalogue's fallbacks, and the
-    column that supplied them (None when no column did)."""
-    try:
-        from ncu_advisor import metrics  # noqa: PLC0415 - the catalogue is optional
-    except ImportError:
-        column = name if name in table.columns else None
-        return _numeric(table, column), column
-    series, used = metrics.column(table, name)
-    if used is None and name not in table.columns:
-        return np.full(len(table), np.nan), None
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return values, used or name
-
-
-def _numeric(table: pd.DataFrame, column: str | None) -> np.ndarray:
-    if column is None:
-        return np.full(len(table), np.nan)
-    values: np.ndarray = pd.to_numeric(table[column], errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan
-    )
-    return values
-
-
-def gpu_environment(table: pd.DataFrame, gpu: Any = None) -> dict[str, Any]:
-    """The ``gpu_*`` names: the report's device attributes per launch, completed by the GPU catalogue."""
-    fields: dict[str, Any] = {}
-    spec_values: Mapping[str, Any] = {}
-    try:
-        from ncu_advisor import gpus  # noqa: PLC0415 - the GPU catalogue is optional
-    except ImportError:
-        gpus = None  # type: ignore[assignment]
-    if isinstance(gpu, Mapping):
-        spec_values = gpu
-    elif gpu is not None and gpus is not None:
-        spec_values = gpus.spec_fields(gpu)
-    elif gpus is not None and len(table):
-        try:
-            spec, _warnings = gpus.spec_for(table)
-            spec_values = gpus.spec_fields(spec) if spec is not None else {}
-        except InputError:
-            spec_values = {}
-    for name, value in spec_values.items():
-        if name.startswith("gpu_") and isinstance(value, (int, float)) and not isinstance(value, bool):
-            fields[name] = float(value)
-    for name, column in _DEVICE_ATTRIBUTES.items():
-        if column in table.columns:
-            values = _numeric(table, column)
-            if name in fields:
-                values = np.where(np.isnan(values), fields[name], values)
-            fields[name] = values
-    return fields
-
-
-def _source_environment(
-    table: pd.DataFrame, source: SourceFacts | None
-) -> tuple[dict[str, np.ndarray], list[Any]]:
-    """Per-row ``src_*`` arrays (NaN where unknown) and the KernelFacts of each row (or None).
-
-    Facts are per (kernel, variant): a variant class's ``config`` can change the launch values.
-    """
-    n = len(table)
-    kernels_of_rows: list[Any] = [None] * n
-    if source is None or n == 0:
-        return {}, kernels_of_rows
-    names = table["kernel"].astype(str).tolist() if "kernel" in table.columns else [""] * n
-    variants = (
-        [
-            None if v is None or (isinstance(v, float) and v != v) else str(v)
-            for v in table["variant"].tolist()
-        ]
-        if "variant" in table.columns
-        else [None] * n
-    )
-    keys = list(zip(names, variants, strict=True))
-    per_key: dict[tuple[str, str | None], Any] = {}
-    for key in dict.fromkeys(keys):
-        kernel = source.kernel(key[0])
-        per_key[key] = kernel.for_variant(key[1]) if kernel is not None else None
-    facts_by_key = {key: facts_for(k) for key, k in per_key.items() if k is not None}
-    all_fact_names = sorted({fact for facts in facts_by_key.values() for fact in facts})
-    env = {fact: np.full(n, np.nan) for fact in all_fact_names}
-    if facts_by_key:
-        key_index = {key: number for number, key in enumerate(per_key)}
-        row_keys = np.array([key_index[key] for key in keys])
-        for key, facts in facts_by_key.items():
-            rows = row_keys == key_index[key]
-            for fact, value in facts.items():
-                env[fact][rows] = value
-    kernels_of_rows = [per_key[key] for key in keys]
-    return env, kernels_of_rows
-
-
-def pressure_mask(table: pd.DataFrame) -> np.ndarray:
-    """Rows with register pressure (the ``--stage auto`` criterion, see the module docstring)."""
-    columns = table.columns
-    registers = _numeric(table, resolve_column(columns, "launch__registers_per_thread"))
-    limit_regs = _numeric(table, resolve_column(columns, "launch__occupancy_limit_registers"))
-    others = [
-        _numeric(table, resolve_column(columns, f"launch__occupancy_limit_{name}"))
-        for name in ("shared_mem", "warps", "blocks")
-    ]
-    with np.errstate(invalid="ignore"):
-        other_min = np.fmin(np.fmin(others[0], others[1]), others[2])
-        pressure = registers > 128
-        pressure |= limit_regs < other_min
-        for column in _LOCAL_BYTES:
-            pressure |= _numeric(table, resolve_column(columns, column)) > 0
-        if "n_spills" in columns:
-            pressure |= _numeric(table, "n_spills") > 0
-    return np.asarray(pressure, dtype=bool)
-
-
-def row_stages(table: pd.DataFrame, stage: str) -> np.ndarray:
-    """The stage of each row: ``stage`` itself, or per-row block-size/fine-tune for ``auto``."""
-    if stage not in STAGE_CHOICES:
-        raise InputError(f"unknown stage {stage!r}", hint=f"use one of {', '.join(STAGE_CHOICES)}")
-    if stage == "auto":
-        return np.where(pressure_mask(table), "block-size", "fine-tune")
-    return np.full(len(table), stage, dtype=object)
-
-
-def _number(value: float) -> float | int:
-    if value == value and float(value).is_integer() and abs(value) < 2**53:
-        return int(value)
-    return float(value)
-
-
-def _python_values(values: np.ndarray) -> list[Any]:
-    """Array -> list of Python numbers, whole numbers as ``int`` (vectorised ``_number``)."""
-    values = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        whole = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < 2**53)
-    out = values.astype(object)
-    if whole.any():
-        out[whole] = values[whole].astype(np.int64).astype(object)
-    listed: list[Any] = out.tolist()
-    return listed
+    roofline: Any = None
+    notes: list[str] = field(default_factory=list)
+    suppressed: list[Finding] = field(default_factory=list)
+    user_kernel: bool | None = None
+    time_share: float | None = None
 
 
 def evaluate(
@@ -247,193 +119,248 @@ def evaluate(
         stage: ``all``, ``block-size``, ``fine-tune`` or ``auto`` (see the module docstring).
 
     Returns:
-        One ``KernelResult`` per row, in table order; findings sorted by estimated effect, largest first.
+        One ``KernelResult`` per row, in table order; findings sorted by estimated effect, largest first,
+        then finished by ``analysis.advice.finish`` (roofline, consistent proposals, ranking by time share).
     """
-    from ncu_advisor.analysis.proposals import propose  # noqa: PLC0415 - proposals import the engine's types
+    from ncu_advisor.analysis.advice import finish  # noqa: PLC0415 - advice imports the engine's types
 
-    # Reports keep metadata in ``table.attrs``, which pandas deep-copies on every column access: drop it
-    # from a shallow view so that reading ~20 columns stays cheap on large tables.
+    table = _light_view(table)
+    stages = row_stages(table, stage)
+    context = _Context(
+        table=table,
+        stages=stages,
+        stage=stage,
+        gpu_env=gpu_environment(table, gpu),
+        source=source,
+    )
+    context.src_env, context.kernels_of_rows = source_environment(table, source)
+    results = _new_results(table, stages)
+    fired_rules: list[list[Rule]] = [[] for _ in range(len(table))]
+    for rule in rules:
+        _apply_rule(rule, context, results, fired_rules)
+    rank = {severity: severity.rank for severity in Severity}
+    for result in results:
+        if len(result.findings) > 1:
+            result.findings.sort(key=lambda f: (-f.estimated_effect, -rank[f.severity], f.rule))
+    finish(results, table, fired_rules, context.kernels_of_rows, gpu=gpu, source=source)
+    return results
+
+
+def _light_view(table: pd.DataFrame) -> pd.DataFrame:
+    """A shallow view without ``attrs``: pandas deep-copies attrs on every column access, which makes
+    reading ~20 columns of a large report slow."""
     attrs = table.attrs
     table.attrs = {}
     try:
         view = table.copy(deep=False)
     finally:
         table.attrs = attrs
-    table = view
+    return view
+
+
+@dataclass
+class _Context:
+    """What every rule's evaluation reads: the table, per-row stages, gpu_* and src_* arrays."""
+
+    table: pd.DataFrame
+    stages: np.ndarray
+    stage: str
+    gpu_env: dict[str, Any]
+    source: SourceFacts | None
+    src_env: dict[str, np.ndarray] = field(default_factory=dict)
+    kernels_of_rows: list[Any] = field(default_factory=list)
+    column_cache: dict[str, tuple[np.ndarray, str | None]] = field(default_factory=dict)
+
+
+def _id_values(table: pd.DataFrame, column: str) -> list[Any]:
+    if column not in table.columns:
+        return [None] * len(table)
+    return [
+        None if (v is None or (isinstance(v, float) and v != v)) else v for v in table[column].tolist()
+    ]
+
+
+def _new_results(table: pd.DataFrame, stages: np.ndarray) -> list[KernelResult]:
+    """One empty ``KernelResult`` per row with its identity and summary metrics."""
     n = len(table)
-    stages = row_stages(table, stage)
     columns = table.columns
-    gpu_env = gpu_environment(table, gpu)
-    src_env, kernels_of_rows = _source_environment(table, source)
-
-    def id_values(column: str) -> list[Any]:
-        if column not in columns:
-            return [None] * n
-        return [
-            None if (v is None or (isinstance(v, float) and v != v)) else v for v in table[column].tolist()
-        ]
-
-    kernel_names = [str(k) if k is not None else "?" for k in id_values("kernel")]
-    variants = id_values("variant")
-    sources = id_values("source")
-    gpu_names = id_values("gpu")
+    kernel_names = [str(k) if k is not None else "?" for k in _id_values(table, "kernel")]
+    variants = _id_values(table, "variant")
+    sources = _id_values(table, "source")
+    gpu_names = _id_values(table, "gpu")
     launch_index = (
         table.groupby("source", sort=False, dropna=False).cumcount().to_numpy()
         if "source" in columns
         else np.arange(n)
     )
-    summary_columns = {name: resolve_column(columns, name) for name in SUMMARY_METRICS}
-    summary_values = {name: _numeric(table, col) for name, col in summary_columns.items() if col is not None}
+    summary_values = {
+        name: numeric(table, column)
+        for name in SUMMARY_METRICS
+        if (column := resolve_column(columns, name)) is not None
+    }
     summary_lists = [
-        (name, _python_values(values), np.isnan(values).tolist()) for name, values in summary_values.items()
+        (name, python_values(values), np.isnan(values).tolist())
+        for name, values in summary_values.items()
     ]
     launch_list = launch_index.tolist()
-    stage_list = [str(s) for s in stages.tolist()]
-
-    results = [
+    return [
         KernelResult(
             kernel=kernel_names[i],
             variant=str(variants[i]) if variants[i] is not None else None,
             launch=launch_list[i],
             source=str(sources[i]) if sources[i] is not None else None,
             gpu=str(gpu_names[i]) if gpu_names[i] is not None else None,
-            stage=stage_list[i],
+            stage=str(stages[i]),
             metrics={name: values[i] for name, values, absent in summary_lists if not absent[i]},
         )
         for i in range(n)
     ]
-    fired_rules: list[list[Rule]] = [[] for _ in range(n)]
-    column_cache: dict[str, tuple[np.ndarray, str | None]] = {}
 
-    for rule in rules:
-        if rule.stage == "bottleneck" or stage == "all":
-            active = np.ones(n, dtype=bool)
-        else:
-            active = stages == rule.stage
-        if not active.any():
+
+def _rule_inputs(
+    rule: Rule, context: _Context
+) -> tuple[dict[str, Any], dict[str, str], np.ndarray, list[tuple[np.ndarray, str]]]:
+    """The arrays a rule reads, the column each came from, the rows missing one, and why."""
+    n = len(context.table)
+    env: dict[str, Any] = {}
+    evidence_names: dict[str, str] = {}
+    missing = np.zeros(n, dtype=bool)
+    reasons: list[tuple[np.ndarray, str]] = []
+    for requirement in rule.spec.requires:
+        if requirement.name not in context.column_cache:
+            context.column_cache[requirement.name] = metric_values(context.table, requirement.name)
+        values, column = context.column_cache[requirement.name]
+        if requirement.default is not None:
+            values = np.where(np.isnan(values), requirement.default, values)
+        absent = np.isnan(values)
+        if absent.any():
+            why = "not in the report" if column is None else "has no value for this launch"
+            reasons.append((absent, f"metric {requirement.name} {why}"))
+            missing |= absent
+        env[requirement.alias] = values
+        evidence_names[requirement.alias] = column or requirement.name
+    for name in sorted(rule.inputs):
+        if name in env:
             continue
-        env: dict[str, Any] = {}
-        evidence_names: dict[str, str] = {}
-        missing = np.zeros(n, dtype=bool)
-        reasons: list[tuple[np.ndarray, str]] = []
-        for requirement in rule.spec.requires:
-            if requirement.name not in column_cache:
-                column_cache[requirement.name] = _metric_values(table, requirement.name)
-            values, column = column_cache[requirement.name]
-            if requirement.default is not None:
-                values = np.where(np.isnan(values), requirement.default, values)
-            absent = np.isnan(values)
-            if absent.any():
-                why = "not in the report" if column is None else "has no value for this launch"
-                reasons.append((absent, f"metric {requirement.name} {why}"))
-                missing |= absent
-            env[requirement.alias] = values
-            evidence_names[requirement.alias] = column or requirement.name
-        for name in sorted(rule.inputs):
-            if name in env:
-                continue
-            if name.startswith("gpu_"):
-                value = gpu_env.get(name)
-                if value is None:
-                    reasons.append((np.ones(n, dtype=bool), f"GPU spec field {name} unknown for this GPU"))
-                    missing[:] = True
-                    env[name] = np.full(n, np.nan)
-                    continue
-                values = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,))
-                absent = np.isnan(values)
-                if absent.any():
-                    reasons.append((absent, f"GPU spec field {name} unknown for this GPU"))
-                    missing |= absent
-                env[name] = values
-            elif name.startswith("src_"):
-                values = src_env.get(name, np.full(n, np.nan))
-                absent = np.isnan(values)
-                if absent.any():
-                    if source is None:
-                        why = "needs the kernel source (--source FILE.py)"
-                    else:
-                        why = f"source fact {name} unknown (kernel not in the source file, or not a literal)"
-                    reasons.append((absent, why))
-                    missing |= absent
-                env[name] = values
-            evidence_names.setdefault(name, name)
-        candidates = active & ~missing
-        if reasons:
-            first_reason = np.full(n, -1)
-            for number, (absent, _why) in enumerate(reasons):
-                first_reason[(first_reason < 0) & absent & active] = number
-            # One shared (read-only) entry per reason: large tables skip the same rule on many rows.
-            entries = [{"rule": rule.id, "reason": why} for _absent, why in reasons]
-            for i, number in zip(
-                np.flatnonzero(first_reason >= 0).tolist(),
-                first_reason[first_reason >= 0].tolist(),
-                strict=True,
-            ):
-                results[i].skipped.append(entries[number])
-        if not candidates.any():
-            continue
-        for name, expression in rule.derived.items():
-            env[name] = np.broadcast_to(np.asarray(expression.evaluate(env), dtype=np.float64), (n,))
-        fire = np.asarray(rule.when.evaluate(env), dtype=bool)
-        fire = np.broadcast_to(fire, (n,)) & candidates
-        if not fire.any():
-            continue
-        effect = np.broadcast_to(np.asarray(rule.effect.evaluate(env), dtype=np.float64), (n,))
-        effect = np.clip(np.nan_to_num(effect, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-        rows = np.flatnonzero(fire)
-        evidence_keys = [evidence_names.get(name, name) for name in sorted(rule.inputs)] + list(rule.derived)
-        evidence_columns = [
-            _python_values(np.broadcast_to(env[name], (n,))[rows])
-            for name in [*sorted(rule.inputs), *rule.derived]
-        ]
-        message_columns = [
-            (name, np.broadcast_to(np.asarray(env[name], dtype=np.float64), (n,))[rows].tolist())
-            for name in rule.message_fields
-        ]
-        effect_list = effect[rows].tolist()
-        spec = rule.spec
-        for position, i in enumerate(rows.tolist()):
-            message_values = {name: column[position] for name, column in message_columns}
-            evidence: dict[str, Any] = {
-                key: column[position] for key, column in zip(evidence_keys, evidence_columns, strict=True)
-            }
-            evidence["condition"] = rule.when.text
-            results[i].findings.append(
-                Finding(
-                    rule=spec.id,
-                    name=spec.name,
-                    stage=spec.stage,
-                    severity=spec.severity,
-                    kernel=kernel_names[i],
-                    launch=launch_list[i],
-                    message=_format_message(spec.message, message_values),
-                    recommendation=spec.recommendation,
-                    evidence=evidence,
-                    estimated_effect=effect_list[position],
-                    effect_kind=spec.estimated_effect.kind,
-                    effect_basis=spec.estimated_effect.basis,
-                    variant=results[i].variant,
-                )
+        values, why = _fact_values(name, context)
+        absent = np.isnan(values)
+        if absent.any():
+            reasons.append((absent, why))
+            missing |= absent
+        env[name] = values
+        evidence_names.setdefault(name, name)
+    return env, evidence_names, missing, reasons
+
+
+def _fact_values(name: str, context: _Context) -> tuple[np.ndarray, str]:
+    """A ``gpu_*`` or ``src_*`` name's values per row and the reason given where they are unknown."""
+    n = len(context.table)
+    if name.startswith("gpu_"):
+        value = context.gpu_env.get(name)
+        values = np.full(n, np.nan) if value is None else np.asarray(value, dtype=np.float64)
+        return np.broadcast_to(values, (n,)), f"GPU spec field {name} unknown for this GPU"
+    values = context.src_env.get(name, np.full(n, np.nan))
+    if context.source is None:
+        return values, "needs the kernel source (--source FILE.py)"
+    return values, f"source fact {name} unknown (kernel not in the source file, or not a literal)"
+
+
+def _record_skips(
+    rule: Rule, reasons: list[tuple[np.ndarray, str]], active: np.ndarray, results: list[KernelResult]
+) -> None:
+    """Tell each active row a rule skips the first reason it was skipped for."""
+    if not reasons:
+        return
+    first_reason = np.full(len(results), -1)
+    for number_, (absent, _why) in enumerate(reasons):
+        first_reason[(first_reason < 0) & absent & active] = number_
+    # One shared (read-only) entry per reason: large tables skip the same rule on many rows.
+    entries = [{"rule": rule.id, "reason": why} for _absent, why in reasons]
+    rows = np.flatnonzero(first_reason >= 0)
+    for i, number_ in zip(rows.tolist(), first_reason[rows].tolist(), strict=True):
+        results[i].skipped.append(entries[number_])
+
+
+def _apply_rule(
+    rule: Rule, context: _Context, results: list[KernelResult], fired_rules: list[list[Rule]]
+) -> None:
+    """Evaluate one rule over every row and append its findings to the rows it fires on."""
+    n = len(context.table)
+    if rule.stage == "bottleneck" or context.stage == "all":
+        active = np.ones(n, dtype=bool)
+    else:
+        active = context.stages == rule.stage
+    if not active.any():
+        return
+    env, evidence_names, missing, reasons = _rule_inputs(rule, context)
+    _record_skips(rule, reasons, active, results)
+    candidates = active & ~missing
+    if not candidates.any():
+        return
+    for name, expression in rule.derived.items():
+        env[name] = np.broadcast_to(np.asarray(expression.evaluate(env), dtype=np.float64), (n,))
+    fire = np.broadcast_to(np.asarray(rule.when.evaluate(env), dtype=bool), (n,)) & candidates
+    if not fire.any():
+        return
+    effect = np.broadcast_to(np.asarray(rule.effect.evaluate(env), dtype=np.float64), (n,))
+    effect = np.clip(np.nan_to_num(effect, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    rows = np.flatnonzero(fire)
+    for result_index, finding in zip(
+        rows.tolist(), _findings(rule, env, evidence_names, rows, effect, results)
+    ):
+        results[result_index].findings.append(finding)
+        fired_rules[result_index].append(rule)
+
+
+def _findings(
+    rule: Rule,
+    env: dict[str, Any],
+    evidence_names: dict[str, str],
+    rows: np.ndarray,
+    effect: np.ndarray,
+    results: list[KernelResult],
+) -> list[Finding]:
+    """The findings of one rule on the rows it fires on, with evidence and filled-in messages."""
+    n = len(results)
+    names = [*sorted(rule.inputs), *rule.derived]
+    evidence_keys = [evidence_names.get(name, name) for name in sorted(rule.inputs)] + list(rule.derived)
+    evidence_columns = [python_values(np.broadcast_to(env[name], (n,))[rows]) for name in names]
+    message_columns = [
+        (name, np.broadcast_to(np.asarray(env[name], dtype=np.float64), (n,))[rows].tolist())
+        for name in rule.message_fields
+    ]
+    effect_list = effect[rows].tolist()
+    spec = rule.spec
+    findings: list[Finding] = []
+    for position, i in enumerate(rows.tolist()):
+        evidence: dict[str, Any] = {
+            key: column[position] for key, column in zip(evidence_keys, evidence_columns, strict=True)
+        }
+        evidence["condition"] = rule.when.text
+        findings.append(
+            Finding(
+                rule=spec.id,
+                name=spec.name,
+                stage=spec.stage,
+                severity=spec.severity,
+                kernel=results[i].kernel,
+                launch=results[i].launch,
+                message=_format_message(
+                    spec.message, {name: col[position] for name, col in message_columns}
+                ),
+                recommendation=spec.recommendation,
+                evidence=evidence,
+                estimated_effect=effect_list[position],
+                effect_kind=spec.estimated_effect.kind,
+                effect_basis=spec.estimated_effect.basis,
+                variant=results[i].variant,
             )
-            fired_rules[i].append(rule)
-
-    proposal_cache: dict[tuple[Any, ...], tuple[list[Proposal], str | None]] = {}
-    rank = {severity: severity.rank for severity in Severity}
-    for i, result in enumerate(results):
-        if len(result.findings) > 1:
-            result.findings.sort(key=lambda f: (-f.estimated_effect, -rank[f.severity], f.rule))
-        kernel = kernels_of_rows[i]
-        if kernel is None:
-            continue
-        key = (kernel.name, kernel.launch_params_key(), tuple(sorted(r.id for r in fired_rules[i])))
-        if key not in proposal_cache:
-            proposal_cache[key] = propose(kernel, fired_rules[i])
-        result.proposals, result.autotune_block = proposal_cache[key]
-    return results
+        )
+    return findings
 
 
 def _format_message(template: str, values: dict[str, float]) -> str:
     try:
         return template.format_map(values)
     except (ValueError, KeyError):  # a format spec that does not suit the value: show plain numbers
-        return template.format_map({k: _number(v) for k, v in values.items()}) if values else template
+        return template.format_map({k: number(v) for k, v in values.items()}) if values else template

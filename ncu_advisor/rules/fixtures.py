@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from ncu_advisor.rules import evaluate, load_rules
 from ncu_advisor.kernelsrc.facts import analyze_file
+from ncu_advisor.rules import evaluate, load_rules
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_DIR = REPO_ROOT / "tests" / "fixtures" / "rules"

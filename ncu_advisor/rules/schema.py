@@ -23,8 +23,8 @@ Stage = Literal["block-size", "fine-tune", "bottleneck"]
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_PREFIXES = ("gpu_", "src_")
 
-#: Facts ``ncu_advisor.kernelsrc.facts`` gives rules (prefix ``src_``); ``src_block_<param>`` is added per kernel
-#: for each ``BLOCK*`` constexpr parameter (``src_block_m`` for ``BLOCK_M``).
+#: Facts ``ncu_advisor.kernelsrc.facts`` gives rules (prefix ``src_``); ``src_block_<param>`` is added per
+#: kernel for each ``BLOCK*`` constexpr parameter (``src_block_m`` for ``BLOCK_M``).
 SOURCE_FACTS = (
     "src_num_loads",
     "src_uses_dot",
@@ -41,6 +41,9 @@ SOURCE_FACTS = (
     "src_loop_invariant_loads",
     "src_invariant_loop_line",
     "src_invariant_load_line",
+    "src_chunk_block",
+    "src_chunk_loop_line",
+    "src_chunk_other_blocks",
 )
 
 
@@ -84,6 +87,8 @@ class ProposalHint(_Strict):
     block_params: list[str] | None = Field(default=None, min_length=1)
     # Raise every BLOCK below this value to it, in one trial together with num_warps/num_stages when given.
     block_min: int | None = Field(default=None, ge=1, le=1024)
+    # Set the BLOCK that steps the kernel's chunk loop (``src_chunk_block``) to the value of this derived name.
+    chunk_block_to: str | None = None
 
 
 class RuleDocs(_Strict):
@@ -213,6 +218,9 @@ def compile_rule(spec: RuleSpec, path: Path | None = None) -> Rule:
     _check_names(when, known, spec.id, path, "when")
     effect = parse_expression(spec.estimated_effect.expression, where=f"{where_prefix} estimated_effect")
     _check_names(effect, known, spec.id, path, "estimated_effect")
+    if spec.proposal is not None and spec.proposal.chunk_block_to is not None:
+        if spec.proposal.chunk_block_to not in derived:
+            raise RuleError(f"{spec.id}: proposal.chunk_block_to must name a derived value", path=path)
     fields = message_fields(spec.message, where=f"{spec.id} message")
     for name in fields:
         if not _name_is_known(name, known):

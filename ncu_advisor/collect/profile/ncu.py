@@ -127,8 +127,9 @@ def ncu_version(ncu: Path, timeout_s: float = 60) -> tuple[tuple[int, ...], str]
 
 
 def is_ncu_metric(name: str) -> bool:
-    """True for names ncu can collect (``unit__counter...``); False for columns such as ``n_spills``."""
-    return "__" in name and not name.startswith("_")
+    """True for names ncu can collect (``unit__counter...``); False for columns such as ``n_spills`` and for
+    section-only values (``derived__*``, which ``--metrics`` rejects)."""
+    return "__" in name and not name.startswith(("_", "derived__"))
 
 
 def metric_set(rules_dir: Path | None = None) -> list[str]:
@@ -149,6 +150,12 @@ def metric_set(rules_dir: Path | None = None) -> list[str]:
 
         rules = load_rules(rules_dir) if rules_dir is not None else load_rules()
         names += list(required_metrics(rules))
+    except ImportError:
+        pass
+    try:
+        from ncu_advisor.analysis.roofline import ROOFLINE_METRICS
+
+        names += list(ROOFLINE_METRICS)
     except ImportError:
         pass
     names.append("profiler__replayer_passes")

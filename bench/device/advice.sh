@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Issue 13's advice benchmark on one H200 (< 8 min): profile each corpus kernel's start and best with the
+# default metric set (`ncu-advisor profile`), record `--set full` for start and best of a few kernels, time
+# the top proposals that the sweep did not measure, and print bench/bench_advice.py's table last.
+# Usage (repository root, GPU machine): OUT=/some/dir SWEEP=bench/results/<corpus sweep>.jsonl bash bench/device/advice.sh
+set -u
+OUT=${OUT:-/tmp/advice-out}
+SWEEP=${SWEEP:-$(ls -t bench/results/*corpus*sweep*.jsonl bench/results/*sweep*corpus*.jsonl 2>/dev/null | head -1)}
+FULL_KERNELS=${FULL_KERNELS:-"rmsnorm_rows cross_entropy_vocab transpose_tiled"}
+DEADLINE_PROFILE=${DEADLINE_PROFILE:-300}   # seconds of default-set profiling before the full-set step
+mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/full" "$OUT/tmp"
+T0=$(date +%s)
+{ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; ncu --version | tail -1;
+  python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"; } > "$OUT/machine.txt" 2>&1
+echo "sweep: $SWEEP" >> "$OUT/machine.txt"
+
+for f in kernels/corpus/*.py; do
+  stem=$(basename "$f" .py)
+  [ "$stem" = "__init__" ] && continue
+  if [ $(( $(date +%s) - T0 )) -gt "$DEADLINE_PROFILE" ]; then echo "skipped (deadline): $stem" >> "$OUT/logs/skipped.txt"; continue; fi
+  timeout 90 python3 -m ncu_advisor profile "$f" --variant ModelNew --variant ModelNew_best --reps 3 \
+    --runs-dir "$OUT/tmp/$stem" > "$OUT/logs/$stem.profile.log" 2>&1
+  run=$(ls -d "$OUT/tmp/$stem"/*/ 2>/dev/null | head -1)
+  [ -n "$run" ] && mv "$run" "$OUT/runs/$stem"
+done
+
+for stem in $FULL_KERNELS; do
+  f=kernels/corpus/$stem.py
+  [ -f "$f" ] || continue
+  mkdir -p "$OUT/full/$stem"
+  for v in ModelNew ModelNew_best; do
+    timeout 60 ncu --set full --clock-control none --nvtx --nvtx-include "advice/" -o "$OUT/full/$stem/$v" -f \
+      python3 bench/bench_advice.py run-variant "$f" "$v" > "$OUT/logs/$stem.$v.full.log" 2>&1
+  done
+done
+
+python3 bench/bench_advice.py analyze --runs "$OUT/runs" --sweep "$SWEEP" --full "$OUT/full" --out "$OUT/advice-pass1.json" \
+  > "$OUT/table-pass1.txt" 2>&1
+# Proposals outside the swept space: time them on the GPU (do_bench median of ModelNew_best with the config).
+python3 - "$OUT" <<'PY' > "$OUT/to-time.txt"
+import json, sys
+out = sys.argv[1]
+doc = json.load(open(f"{out}/advice-pass1.json"))
+for row in doc["rows"]:
+    if row["top_proposal"] and row["top_ms"] is None:
+        print(f"kernels/corpus/{row['file']}.py\t{json.dumps(row['top_proposal'])}")
+PY
+while IFS=$'\t' read -r f cfg; do
+  timeout 60 python3 bench/bench_advice.py time "$f" --config "$cfg" >> "$OUT/timed.jsonl" 2>> "$OUT/logs/time.log"
+done < "$OUT/to-time.txt"
+echo "elapsed $(( $(date +%s) - T0 )) s" >> "$OUT/machine.txt"
+python3 bench/bench_advice.py analyze --runs "$OUT/runs" --sweep "$SWEEP" --full "$OUT/full" --timed "$OUT/timed.jsonl" \
+  --out "$OUT/advice.json" | tee "$OUT/table.txt"

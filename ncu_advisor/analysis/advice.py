@@ -1,0 +1,177 @@
+"""The engine's findings made into one consistent piece of advice per launch (called by ``rules.evaluate``).
+
+After every rule has run, per launch:
+
+1. proposals: one consistent set per kernel as the variant launches it (``proposals.propose_set``), with
+   the notes that explain resolved conflicts;
+2. ``user_kernel``: with a kernel source, whether that file defines the kernel (library kernels such as
+   cuDNN's are reported apart and never pinned to the user's code);
+3. ``time_share`` and each finding's ``global_effect`` evidence: the launch's share of its variant's GPU
+   time x the local estimated effect, the figure findings of different kernels rank by (issue 13: findings on
+   a 3 us kernel ranked above those on the 987 us convolution of the same variant);
+4. the roofline headline (``roofline.rooflines``); within 10% of its roof (``roofline.AT_ROOF``),
+   launch-parameter findings and proposals are withheld and the reason is a note;
+5. notes beside a seed rule's finding where the measurement contradicts it (the seeds' wording is kept).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ncu_advisor.analysis.proposals import propose_set
+from ncu_advisor.analysis.roofline import rooflines
+from ncu_advisor.model import Severity
+
+if TYPE_CHECKING:
+    from ncu_advisor.kernelsrc.facts import SourceFacts
+    from ncu_advisor.rules.engine import KernelResult
+    from ncu_advisor.rules.schema import Rule
+
+#: Rules whose advice is a launch-parameter or occupancy change: withheld at the roof.
+LAUNCH_RULES = frozenset(
+    {"NA303", "NA304", "NA305", "NA306", "NA307", "NA317", "NA318", "NA319", "NA322"}
+)
+_LOCAL_BYTES = (
+    "l1tex__t_bytes_pipe_lsu_mem_local_op_ld.sum",
+    "l1tex__t_bytes_pipe_lsu_mem_local_op_st.sum",
+)
+_LOCAL_SECTORS = (
+    "l1tex__t_sectors_pipe_lsu_mem_local_op_ld.sum",
+    "l1tex__t_sectors_pipe_lsu_mem_local_op_st.sum",
+)
+
+
+def finish(
+    results: list[KernelResult],
+    table: pd.DataFrame,
+    fired_rules: list[list[Rule]],
+    kernels_of_rows: list[Any],
+    *,
+    gpu: Any = None,
+    source: SourceFacts | None = None,
+) -> None:
+    """Complete ``results`` in place (see the module docstring for the five steps)."""
+    _proposals(results, fired_rules, kernels_of_rows)
+    if source is not None:
+        for result, kernel in zip(results, kernels_of_rows, strict=True):
+            result.user_kernel = kernel is not None
+    _time_shares(results)
+    spec = gpu if hasattr(gpu, "mem_bw_gbs") else None
+    uses_dot = (
+        [None if k is None else bool(k.uses_dot) for k in kernels_of_rows] if kernels_of_rows else None
+    )
+    for result, roofline in zip(results, rooflines(table, spec, uses_dot), strict=True):
+        result.roofline = roofline
+        if roofline is not None and roofline.at_roof:
+            _withhold_at_roof(result, roofline)
+    _seed_notes(results, _local_traffic(table))
+
+
+def _proposals(
+    results: list[KernelResult], fired_rules: list[list[Rule]], kernels_of_rows: list[Any]
+) -> None:
+    cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for i, result in enumerate(results):
+        kernel = kernels_of_rows[i] if kernels_of_rows else None
+        if kernel is None:
+            continue
+        targets = tuple(sorted((f.rule, str(f.evidence.get("target_block"))) for f in result.findings))
+        key = (kernel.name, kernel.launch_params_key(), len(kernel.autotune_configs), targets)
+        if key not in cache:
+            cache[key] = propose_set(kernel, fired_rules[i], result.findings)
+        proposals, block, notes = cache[key]
+        result.proposals, result.autotune_block = list(proposals), block
+        result.notes.extend(notes)
+
+
+def _time_shares(results: list[KernelResult]) -> None:
+    """Each launch's share of its variant's GPU time, and the global effect of each finding."""
+    totals: dict[tuple[str | None, str | None], float] = defaultdict(float)
+    for result in results:
+        duration = result.metrics.get("gpu__time_duration.sum")
+        if isinstance(duration, (int, float)) and duration > 0:
+            totals[(result.source, result.variant)] += float(duration)
+    for result in results:
+        duration = result.metrics.get("gpu__time_duration.sum")
+        total = totals.get((result.source, result.variant), 0.0)
+        if not isinstance(duration, (int, float)) or total <= 0:
+            continue
+        result.time_share = float(duration) / total
+        for finding in result.findings:
+            finding.evidence["time_share"] = round(result.time_share, 4)
+            finding.evidence["global_effect"] = round(result.time_share * finding.estimated_effect, 4)
+
+
+def _is_launch_advice(finding: Any) -> bool:
+    """Seed stage advice, and launch/occupancy warnings; info statements (a limiter named) stay."""
+    if finding.stage in ("block-size", "fine-tune"):
+        return True
+    return finding.rule in LAUNCH_RULES and finding.severity.rank >= Severity.WARNING.rank
+
+
+def _withhold_at_roof(result: KernelResult, roofline: Any) -> None:
+    """Move launch-parameter findings to ``suppressed`` and drop proposals, with the reason as a note."""
+    withheld = [f for f in result.findings if _is_launch_advice(f)]
+    gain = max(0.0, 1.0 - (roofline.fraction or 0.0))
+    reason = (
+        f"at {roofline.fraction:.0%} of its {roofline.bound} roof: launch-parameter advice withheld "
+        f"(no launch change can gain more than ~{gain:.0%})"
+    )
+    if withheld:
+        result.suppressed.extend(withheld)
+        result.findings = [f for f in result.findings if not _is_launch_advice(f)]
+        reason += f": {', '.join(sorted({f.rule for f in withheld}))}"
+    if result.proposals:
+        result.proposals, result.autotune_block = [], None
+        reason += "; no autotune configs proposed"
+    result.notes.append(reason)
+
+
+def _local_traffic(table: pd.DataFrame) -> np.ndarray:
+    """Local-memory bytes per row (sectors x 32 where bytes are absent); NaN when neither is recorded."""
+
+    def summed(names: Sequence[str], scale: float) -> np.ndarray:
+        present = [n for n in names if n in table.columns]
+        if not present:
+            return np.full(len(table), np.nan)
+        values = np.array([pd.to_numeric(table[n], errors="coerce").to_numpy(dtype=np.float64) for n in present])
+        total: np.ndarray = np.nan_to_num(values).sum(axis=0) * scale
+        total[np.all(np.isnan(values), axis=0)] = np.nan
+        return total
+
+    by_bytes = summed(_LOCAL_BYTES, 1.0)
+    traffic: np.ndarray = np.where(np.isnan(by_bytes), summed(_LOCAL_SECTORS, 32.0), by_bytes)
+    return traffic
+
+
+def _seed_notes(results: list[KernelResult], local_bytes: np.ndarray) -> None:
+    """Notes beside seed-rule findings (NA1xx/NA2xx) that a measurement contradicts."""
+    for i, result in enumerate(results):
+        fired = {f.rule for f in result.findings}
+        memory = getattr(result.roofline, "memory_fraction", None)
+        if "NA201" in fired and memory is not None and memory >= 0.6:
+            result.notes.append(
+                f"NA201 (measured): DRAM runs at {memory:.0%} of the copy roof, so the kernel is "
+                "memory-side; more warps for compute will not help"
+            )
+        if "NA104" in fired and memory is not None and memory >= 0.7:
+            result.notes.append(
+                f"NA104 (measured): this BLOCK already reaches {memory:.0%} of the copy roof; the seeds' "
+                "256/512 is a starting range, not a target"
+            )
+        pressure = fired & {"NA105", "NA106", "NA203"}
+        if pressure and i < len(local_bytes) and local_bytes[i] == 0:
+            result.notes.append(
+                f"{', '.join(sorted(pressure))} (measured): no local-memory traffic, the registers do "
+                "not spill; smaller tiles trade operand reuse for occupancy, keep them only if measured faster"
+            )
+        if "NA323" in fired and fired & {"NA104", "NA105", "NA107"}:
+            result.notes.append(
+                "NA104/NA105/NA107 (measured): the row loop takes chunks far smaller than the row (NA323); "
+                "grow the chunk rather than shrink it"
+            )

@@ -1,0 +1,204 @@
+"""Issue 13's advice: roofline headline and suppression, one consistent proposal set, the autotune key, the
+launch each variant executes, chunk loops, time shares, and the analysis half of bench/bench_advice.py.
+
+Real data: recorded runs under examples/runs (H200) and the corpus kernels (kernels/corpus); the only built
+inputs are a two-column table for NA323 (no row-walking kernel has been recorded yet) and sweep records.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from ncu_advisor import gpus, rundir
+from ncu_advisor.analysis.roofline import AT_ROOF, rooflines
+from ncu_advisor.ingest.readers import read_report
+from ncu_advisor.kernelsrc.facts import analyze_file, analyze_source
+from ncu_advisor.rules import evaluate, load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = load_rules()
+CORPUS = ROOT / "kernels" / "corpus"
+
+
+def _bench_advice() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_advice", ROOT / "bench" / "bench_advice.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_advice"] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(name: str) -> tuple[Any, list[Any]]:
+    run = rundir.load_run(ROOT / "examples" / "runs" / name)
+    return run, evaluate(run.table, RULES, source=analyze_file(run.kernel_file))
+
+
+def test_roofline_is_bytes_over_time_against_the_measured_copy_bandwidth() -> None:
+    table = read_report(ROOT / "examples/reports/h200-seed/ModelNew_seed000_small.ncu-rep.gz")
+    row = table[table["kernel"] == "scale_channel_min_kernel"].iloc[0]
+    (roofline,) = [
+        r for r, k in zip(rooflines(table), table["kernel"], strict=True) if k == "scale_channel_min_kernel"
+    ]
+    expected = (row["dram__bytes_read.sum"] + row["dram__bytes_write.sum"]) / (
+        row["gpu__time_duration.sum"] / 1e9
+    )
+    assert roofline.bytes_per_s == pytest.approx(expected)
+    assert gpus.catalogue()["h200"].copy_bw_gbs == 4270
+    assert roofline.bandwidth_roof == pytest.approx(4.27e12)
+    assert roofline.memory_fraction == pytest.approx(expected / 4.27e12)
+    assert "measured copy" in roofline.headline()
+
+
+def test_at_the_roof_launch_advice_is_withheld_with_the_reason() -> None:
+    _run_, results = _run("elementwise")
+    tuned = next(r for r in results if r.variant == "ModelNew")
+    assert tuned.roofline.fraction >= AT_ROOF
+    assert {"NA104", "NA107"} <= {f.rule for f in tuned.suppressed}
+    assert not {f.rule for f in tuned.findings} & {f.rule for f in tuned.suppressed}
+    assert tuned.proposals == [] and tuned.autotune_block is None
+    assert any("launch-parameter advice withheld" in note and "NA104" in note for note in tuned.notes)
+
+
+def test_small_block_start_grows_and_the_halving_is_dropped_with_its_reason() -> None:
+    _run_, results = _run("elementwise")
+    start = next(r for r in results if r.variant == "ModelNew_block64_w8")
+    assert start.roofline.fraction < AT_ROOF
+    top = start.proposals[0]
+    assert top.params == {"BLOCK_SIZE": 512} and (top.num_warps, top.num_stages) == (4, 2)
+    assert all(p.params["BLOCK_SIZE"] >= 64 for p in start.proposals)
+    assert any("NA107" in note and "halving dropped" in note for note in start.notes)
+    # never a proposal equal to the config the variant runs (BLOCK_SIZE=64, num_warps=8, default stages 3)
+    assert not any(
+        (p.params, p.num_warps, p.num_stages) == ({"BLOCK_SIZE": 64}, 8, 3) for p in start.proposals
+    )
+    assert start.autotune_block is not None and "key=['n_elements']" in start.autotune_block
+
+
+def test_autotune_key_names_only_integer_size_arguments() -> None:
+    text = """
+import triton
+import triton.language as tl
+
+@triton.jit
+def layer_norm_fwd(X, Y, W, B, stride, N, eps, BLOCK_SIZE: tl.constexpr):
+    row = tl.program_id(0)
+    X += row * stride
+    Y += row * stride
+    acc = tl.zeros([BLOCK_SIZE], dtype=tl.float32)
+    for off in range(0, N, BLOCK_SIZE):
+        cols = off + tl.arange(0, BLOCK_SIZE)
+        acc += tl.load(X + cols, mask=cols < N, other=0.0)
+    mean = tl.sum(acc, axis=0) / N
+    for off in range(0, N, BLOCK_SIZE):
+        cols = off + tl.arange(0, BLOCK_SIZE)
+        w = tl.load(W + cols, mask=cols < N)
+        b = tl.load(B + cols, mask=cols < N)
+        tl.store(Y + cols, mean * w + b + eps, mask=cols < N)
+"""
+    (kernel,) = analyze_source(text).kernels
+    assert kernel.size_params == ("N",)
+    assert kernel.chunk_loops[0][0] == "BLOCK_SIZE"
+    from ncu_advisor.analysis.proposals import autotune_key
+
+    assert autotune_key(kernel) == ["N"]
+
+
+def test_facts_come_from_the_launch_the_variant_executes() -> None:
+    facts = analyze_file(CORPUS / "layernorm_rows.py")
+    (kernel,) = facts.kernels
+    assert kernel.autotune_configs, "the start runs an @triton.autotune list"
+    best = kernel.for_variant("ModelNew_best")
+    # ModelNew_best launches kernel.fn[grid](..., **self.config): autotune bypassed, its own config applies
+    assert best.autotune_configs == []
+    assert {k: v for k, v in best.launch_params.items() if k != "BLOCK_N"} == {
+        k: v for k, v in kernel.class_launches["ModelNew_best"].params.items() if k != "BLOCK_N"
+    }
+    start = kernel.for_variant("ModelNew")
+    assert start.autotune_configs == kernel.autotune_configs
+
+
+def test_row_loop_with_small_chunks_grows_the_chunk_in_one_jump() -> None:
+    facts = analyze_file(CORPUS / "rmsnorm_rows.py")
+    (kernel,) = [k for k in facts.kernels if k.chunk_loops]
+    start = kernel.for_variant("ModelNew")
+    chunk = start.launch_params[kernel.chunk_loops[0][0]]
+    assert chunk <= 256
+    # 8,192 fp32 columns per program (one row each): the bytes and grid of such a launch.
+    table = pd.DataFrame(
+        {
+            "kernel": [kernel.name],
+            "variant": ["ModelNew"],
+            "dram__bytes_read.sum": [4096 * 8192 * 4.0],
+            "launch__grid_size": [4096.0],
+        }
+    )
+    (result,) = evaluate(table, [r for r in RULES if r.id in ("NA323", "NA107", "NA105")], source=facts)
+    (finding,) = [f for f in result.findings if f.rule == "NA323"]
+    assert finding.evidence["target_block"] == 4096 and finding.severity.value == "warning"
+    top = result.proposals[0]
+    assert top.params[kernel.chunk_loops[0][0]] == 4096
+    assert all(p.params[kernel.chunk_loops[0][0]] >= chunk for p in result.proposals)
+
+
+def test_time_share_ranks_a_tiny_kernel_below_the_long_one() -> None:
+    _run_, results = _run("baseline")
+    seed000 = [r for r in results if r.variant == "ModelNew_seed000"]
+    assert len(seed000) >= 3
+    assert sum(r.time_share for r in seed000) == pytest.approx(1.0)
+    for result in seed000:
+        for finding in result.findings:
+            assert finding.evidence["global_effect"] == pytest.approx(
+                result.time_share * finding.estimated_effect, abs=1e-4
+            )
+    # cuDNN's convolution is not in the user's file: reported apart
+    assert any(r.user_kernel is False for r in seed000) and any(r.user_kernel for r in results)
+
+
+def test_bench_advice_analysis_on_a_recorded_run(tmp_path: Path) -> None:
+    bench = _bench_advice()
+    run_dir = ROOT / "examples" / "runs" / "elementwise"
+    timings = pd.read_csv(run_dir / "timings.csv").groupby("variant")["median_ms"].median()
+    start = {"BLOCK_SIZE": 64, "num_warps": 8, "num_stages": 3}
+    best = {"BLOCK_SIZE": 1024, "num_warps": 4, "num_stages": 3}
+    records = [
+        {
+            "type": "start",
+            "file": "elementwise.py",
+            "ok": True,
+            "ms": timings["ModelNew_block64_w8"],
+            "launch": start,
+        },
+        {"type": "config", "file": "elementwise.py", "ok": True, "ms": timings["ModelNew"], "config": best},
+    ]
+    truths = bench.sweep_truths(records)
+    truth = truths["elementwise.py"]
+    assert truth.best_config == best and truth.start_ms == timings["ModelNew_block64_w8"]
+    row = bench.analyze_kernel(
+        "elementwise", run_dir, truth, None, RULES, variants=("ModelNew_block64_w8", "ModelNew")
+    )
+    assert row.precise and row.warnings_on_best == []
+    assert row.changed == {"BLOCK_SIZE": 1, "num_warps": -1}
+    assert row.direction_hits == {"BLOCK_SIZE": True, "num_warps": True}
+    assert row.top_rule == "NA324" and row.top_estimated is not None
+    assert row.top_proposal == {"BLOCK_SIZE": 512, "num_warps": 4, "num_stages": 2}
+    assert row.gain is None and any("outside the swept space" in n for n in row.notes)
+    totals = bench.summary([row])
+    assert totals["precise"] == [1, 1] and totals["direction"] == [1, 1]
+    assert "precision 1/1" in bench.table([row], totals)
+    (tmp_path / "x.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+
+
+def test_spearman() -> None:
+    bench = _bench_advice()
+    assert bench.spearman([(1, 10), (2, 20), (3, 30)]) == pytest.approx(1.0)
+    assert bench.spearman([(1, 3), (2, 2), (3, 1)]) == pytest.approx(-1.0)
+    assert bench.spearman([(1, 1), (2, 1)]) is None
+    assert bench.spearman([(1, 1), (1, 2), (2, 3), (3, 3)]) == pytest.approx(8 / 9)  # ties: average ranks
