@@ -96,6 +96,17 @@ class KernelAdvice:
         return None if not self.changed else all(self.direction_hits.values())
 
 
+def _start_launch(launch: dict[str, Any]) -> dict[str, int]:
+    """The start's launch keywords; the sweep records them per kernel (``{kernel: {...}}``): merged."""
+    merged: dict[str, int] = {}
+    for key, value in launch.items():
+        if isinstance(value, dict):
+            merged.update(value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def sweep_truths(records: list[dict[str, Any]]) -> dict[str, Truth]:
     """Per kernel file (its ``file`` key): the start's and the best's config and time."""
     starts = {r["file"]: r for r in records if r.get("type") == "start" and r.get("ok") and r.get("ms")}
@@ -109,7 +120,7 @@ def sweep_truths(records: list[dict[str, Any]]) -> dict[str, Truth]:
         truth = truths.setdefault(
             record["file"],
             Truth(
-                dict(start.get("launch") or {}),
+                _start_launch(start.get("launch") or {}),
                 float(start["ms"]),
                 dict(record["config"]),
                 float(record["ms"]),
@@ -184,9 +195,7 @@ def analyze_kernel(
     if start.proposals:
         top = start.proposals[0]
         row.top_rule = top.reason.split()[0].rstrip(":")
-        row.top_estimated = next(
-            (f.estimated_effect for f in start.findings if f.rule == row.top_rule), None
-        )
+        row.top_estimated = next((f.estimated_effect for f in start.findings if f.rule == row.top_rule), None)
         if truth is not None:
             row.top_proposal = proposal_config(top, truth.start_config)
             row.top_ms = truth.ms_of(row.top_proposal)
@@ -298,8 +307,7 @@ def table(rows: list[KernelAdvice], totals: dict[str, Any]) -> str:
         best = f"{r.best_ms:.4f}" if r.best_ms else "-"
         warned = "-" if r.warnings_on_best is None else str(len(r.warnings_on_best))
         lines.append(
-            f"{r.file:<26} {warned:>9} {r.top_rule or '-':>8} {gain:>7} {direction:>5} "
-            f"{start:>9} {best:>8}"
+            f"{r.file:<26} {warned:>9} {r.top_rule or '-':>8} {gain:>7} {direction:>5} {start:>9} {best:>8}"
         )
     lines.append(
         f"precision {totals['precise'][0]}/{totals['precise'][1]} kernels with 0 warnings on best; "
@@ -352,9 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "analyze":
         rows, totals = analyze(args.runs, args.sweep, args.full, args.timed)
         if args.out:
-            args.out.write_text(
-                json.dumps({"rows": [asdict(r) for r in rows], "summary": totals}, indent=1)
-            )
+            args.out.write_text(json.dumps({"rows": [asdict(r) for r in rows], "summary": totals}, indent=1))
         print(table(rows, totals))
         return 0
     if args.mode == "run-variant":

@@ -5,11 +5,15 @@
 # Usage (repository root, GPU machine): OUT=/some/dir SWEEP=bench/results/<corpus sweep>.jsonl bash bench/device/advice.sh
 set -u
 OUT=${OUT:-/tmp/advice-out}
-SWEEP=${SWEEP:-$(ls -t bench/results/*corpus*sweep*.jsonl bench/results/*sweep*corpus*.jsonl 2>/dev/null | head -1)}
+SWEEP=${SWEEP:-$(ls -t bench/results/*corpus-sweep*/sweep.jsonl 2>/dev/null | head -1)}
 FULL_KERNELS=${FULL_KERNELS:-"rmsnorm_rows cross_entropy_vocab transpose_tiled"}
 DEADLINE_PROFILE=${DEADLINE_PROFILE:-300}   # seconds of default-set profiling before the full-set step
 mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/full" "$OUT/tmp"
 T0=$(date +%s)
+# ModelNew_best must run the sweep's best: fill the classes' config from the sweep when the corpus still says so.
+if grep -q "FILLED FROM SWEEP: not yet" kernels/corpus/*.py; then
+  python3 bench/sweep_corpus.py --fill "$SWEEP" > "$OUT/logs/fill.log" 2>&1
+fi
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; ncu --version | tail -1;
   python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"; } > "$OUT/machine.txt" 2>&1
 echo "sweep: $SWEEP" >> "$OUT/machine.txt"
