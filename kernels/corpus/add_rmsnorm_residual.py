@@ -119,7 +119,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_SIZE=256, num_warps=4, num_stages=1)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_SIZE=4096, num_warps=16, num_stages=2)  # FILLED FROM SWEEP: 0.1710 ms (H200 2026-11-30)
 
     def __init__(self, hidden_size, eps):
         super().__init__()

@@ -128,7 +128,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_M=64, BLOCK_N=32, num_warps=4, num_stages=1)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_M=128, BLOCK_N=64, num_warps=8, num_stages=3)  # FILLED FROM SWEEP: 0.1858 ms (H200 2026-11-30)
 
     def forward(self, q, k, v):
         return attention_forward(q, k, v, **self.config)

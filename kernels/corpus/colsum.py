@@ -92,7 +92,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_M=32, BLOCK_N=32, SPLIT_M=1, num_warps=4)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_M=64, BLOCK_N=256, SPLIT_M=32, num_warps=4)  # FILLED FROM SWEEP: 0.1351 ms (H200 2026-11-30)
 
     def forward(self, x):
         x = x.contiguous()

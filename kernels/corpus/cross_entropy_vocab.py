@@ -102,7 +102,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_SIZE=1024, num_warps=4, num_stages=1)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_SIZE=8192, num_warps=4, num_stages=2)  # FILLED FROM SWEEP: 0.1463 ms (H200 2026-11-30)
 
     def forward(self, logits, target):
         logits = logits.contiguous()

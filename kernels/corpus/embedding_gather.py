@@ -98,7 +98,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_T=1, BLOCK_D=64, num_warps=4)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_T=4, BLOCK_D=256, num_warps=2)  # FILLED FROM SWEEP: 0.1190 ms (H200 2026-11-30)
 
     def __init__(self, vocab, dim):
         super().__init__()

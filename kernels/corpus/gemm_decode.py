@@ -128,7 +128,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config, launched on the undecorated kernel (``config`` is rewritten by --fill)."""
 
-    config = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=3)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_M=16, BLOCK_N=128, BLOCK_K=128, num_warps=4, num_stages=3)  # FILLED FROM SWEEP: 0.0676 ms (H200 2026-11-30)
 
     def __init__(self, in_features, out_features):
         super().__init__()

@@ -141,7 +141,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=1)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=4, num_stages=4)  # FILLED FROM SWEEP: 0.1477 ms (H200 2026-11-30)
 
     def __init__(self, in_features, out_features):
         super().__init__()

@@ -119,7 +119,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, num_warps=4, num_stages=1)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=3)  # FILLED FROM SWEEP: 0.2903 ms (H200 2026-11-30)
 
     def __init__(self, in_features, out_features):
         super().__init__()

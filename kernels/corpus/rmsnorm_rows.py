@@ -106,7 +106,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_SIZE=128, num_warps=4, num_stages=3)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_SIZE=8192, num_warps=8, num_stages=1)  # FILLED FROM SWEEP: 0.1332 ms (H200 2026-11-30)
 
     def __init__(self, hidden_size, eps):
         super().__init__()

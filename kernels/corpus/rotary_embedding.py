@@ -114,7 +114,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_H=1, num_warps=4)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_H=32, num_warps=16)  # FILLED FROM SWEEP: 0.1377 ms (H200 2026-11-30)
 
     def forward(self, x, cos, sin):
         return apply_rotary(x, cos, sin, **self.config)

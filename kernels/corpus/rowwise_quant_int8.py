@@ -108,7 +108,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_M=1, BLOCK_N=512, num_warps=4)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_M=1, BLOCK_N=2048, num_warps=4)  # FILLED FROM SWEEP: 0.1918 ms (H200 2026-11-30)
 
     def forward(self, x):
         return quantize_rows(x, **self.config)

@@ -101,7 +101,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_M=1, BLOCK_D=128, num_warps=4)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_M=4, BLOCK_D=256, num_warps=4)  # FILLED FROM SWEEP: 0.1929 ms (H200 2026-11-30)
 
     def __init__(self, n_segments):
         super().__init__()

@@ -89,7 +89,7 @@ class ModelNew(nn.Module):
 class ModelNew_best(nn.Module):
     """The sweep's best config for the same kernel (``config`` is rewritten by ``sweep_corpus.py --fill``)."""
 
-    config = dict(BLOCK_M=32, BLOCK_N=32, num_warps=4)  # FILLED FROM SWEEP: not yet
+    config = dict(BLOCK_M=128, BLOCK_N=64, num_warps=2)  # FILLED FROM SWEEP: 0.2625 ms (H200 2026-11-30)
 
     def forward(self, x):
         return transpose(x, **self.config)
