@@ -19,6 +19,8 @@ Modes:
         --sweep only precision (and agreement) are computed from the recorded runs.
     python bench/bench_advice.py run-variant FILE VARIANT [--config JSON] [--calls N]
         GPU helper: build and call one variant N times (the program ncu --set full profiles).
+    python bench/bench_advice.py variants SWEEP.jsonl
+        Each swept file with its start and swept variant (tab-separated), for the GPU script.
     python bench/bench_advice.py time FILE --config JSON
         GPU helper: time ModelNew_best with a config (do_bench median, ms) for proposals outside the sweep.
 The whole GPU run is bench/device/advice.sh; the table is printed last.
@@ -54,6 +56,8 @@ class Truth:
     best_config: dict[str, int]
     best_ms: float
     measured: list[tuple[dict[str, int], float]] = field(default_factory=list)
+    #: the variants the sweep started from and swept (zoo files: e.g. ModelNew_block64_w8 and ModelNew)
+    variants: tuple[str, str] = (START, BEST)
 
     def ms_of(self, config: dict[str, int]) -> float | None:
         """The sweep's time of ``config`` (keys the sweep varies; others ignored), None if not swept."""
@@ -82,6 +86,7 @@ class KernelAdvice:
     agreement: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     passes: int | None = None
+    source_file: str | None = None
 
     @property
     def precise(self) -> bool | None:
@@ -110,6 +115,7 @@ def _start_launch(launch: dict[str, Any]) -> dict[str, int]:
 def sweep_truths(records: list[dict[str, Any]]) -> dict[str, Truth]:
     """Per kernel file (its ``file`` key): the start's and the best's config and time."""
     starts = {r["file"]: r for r in records if r.get("type") == "start" and r.get("ok") and r.get("ms")}
+    files = {r["file"]: r for r in records if r.get("type") == "file" and r.get("start_variant")}
     truths: dict[str, Truth] = {}
     for record in records:
         if record.get("type") != "config" or not record.get("ok") or not record.get("ms"):
@@ -127,6 +133,9 @@ def sweep_truths(records: list[dict[str, Any]]) -> dict[str, Truth]:
             ),
         )
         truth.measured.append((dict(record["config"]), float(record["ms"])))
+        if record["file"] in files:
+            head = files[record["file"]]
+            truth.variants = (str(head["start_variant"]), str(head.get("sweep_variant") or BEST))
         if float(record["ms"]) < truth.best_ms:
             truth.best_config, truth.best_ms = dict(record["config"]), float(record["ms"])
     return truths
@@ -176,7 +185,7 @@ def analyze_kernel(
     run = rundir.load_run(run_dir)
     facts = analyze_file(run.kernel_file) if run.kernel_file else None
     results = evaluate(run.table, rules, source=facts)
-    row = KernelAdvice(file=stem)
+    row = KernelAdvice(file=stem, source_file=_repo_path(run))
     passes = run.table.get("profiler__replayer_passes")
     if passes is not None and passes.notna().any():
         row.passes = int(passes.max())
@@ -206,6 +215,15 @@ def analyze_kernel(
     if full_dir is not None:
         row.agreement = _agreement(full_dir / stem, rules)
     return row
+
+
+def _repo_path(run: Any) -> str | None:
+    """The profiled file as the repository names it (``kernels/...``), from the run's manifest."""
+    entry = run.manifest.get("kernel_file")
+    path = entry.get("path") if isinstance(entry, dict) else entry
+    if isinstance(path, str) and "kernels/" in path:
+        return path[path.index("kernels/") :]
+    return None
 
 
 def _agreement(folder: Path, rules: Any) -> dict[str, list[int]]:
@@ -265,7 +283,14 @@ def analyze(
                 truth.measured.append((dict(extra["config"]), float(extra["ms"])))
     rules = load_rules()
     rows = [
-        analyze_kernel(d.name, d, truths.get(d.name), full, rules)
+        analyze_kernel(
+            d.name,
+            d,
+            truths.get(d.name),
+            full,
+            rules,
+            truths[d.name].variants if d.name in truths else (START, BEST),
+        )
         for d in sorted(runs.iterdir())
         if d.is_dir() and (d / "manifest.json").is_file()
     ]
@@ -353,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--config")
     r.add_argument("--calls", type=int, default=2)
     a.add_argument("--timed", type=Path, help="JSON lines of `time` results for proposals outside the sweep")
+    v = sub.add_parser("variants")
+    v.add_argument("sweep", type=Path)
     t = sub.add_parser("time")
     t.add_argument("file", type=Path)
     t.add_argument("--config", required=True)
@@ -362,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             args.out.write_text(json.dumps({"rows": [asdict(r) for r in rows], "summary": totals}, indent=1))
         print(table(rows, totals))
+        return 0
+    if args.mode == "variants":
+        records = [json.loads(line) for line in args.sweep.read_text().splitlines() if line.strip()]
+        for record in records:
+            if record.get("type") == "file" and record.get("start_variant"):
+                print(f"{record['file']}\t{record['start_variant']}\t{record.get('sweep_variant') or BEST}")
         return 0
     if args.mode == "run-variant":
         import torch  # noqa: PLC0415

@@ -180,11 +180,13 @@ def test_bench_advice_analysis_on_a_recorded_run(tmp_path: Path) -> None:
     ]
     truths = bench.sweep_truths(records)
     truth = truths["elementwise.py"]
+    assert truth.variants == ("ModelNew", "ModelNew_best")  # no "file" record: the corpus convention
     assert truth.best_config == best and truth.start_ms == timings["ModelNew_block64_w8"]
     row = bench.analyze_kernel(
         "elementwise", run_dir, truth, None, RULES, variants=("ModelNew_block64_w8", "ModelNew")
     )
     assert row.precise and row.warnings_on_best == []
+    assert row.source_file == "kernels/elementwise.py"
     assert row.changed == {"BLOCK_SIZE": 1, "num_warps": -1}
     assert row.direction_hits == {"BLOCK_SIZE": True, "num_warps": True}
     assert row.top_rule == "NA324" and row.top_estimated is not None
@@ -202,3 +204,24 @@ def test_spearman() -> None:
     assert bench.spearman([(1, 3), (2, 2), (3, 1)]) == pytest.approx(-1.0)
     assert bench.spearman([(1, 1), (2, 1)]) is None
     assert bench.spearman([(1, 1), (1, 2), (2, 3), (3, 3)]) == pytest.approx(8 / 9)  # ties: average ranks
+
+
+def test_bench_advice_on_the_recorded_h200_sweep() -> None:
+    """The zoo's elementwise kernel: its recorded run against the committed exhaustive sweep (H200)."""
+    sweep = ROOT / "bench" / "results" / "2026-11-30-corpus-sweep-h200" / "sweep.jsonl"
+    if not sweep.is_file():
+        pytest.skip("the corpus sweep is not committed")
+    bench = _bench_advice()
+    records = [json.loads(line) for line in sweep.read_text().splitlines() if line.strip()]
+    truth = bench.sweep_truths(records)["kernels/elementwise.py"]
+    assert truth.variants == ("ModelNew_block64_w8", "ModelNew")
+    assert truth.start_config["BLOCK_SIZE"] == 64 and truth.best_ms < truth.start_ms
+    row = bench.analyze_kernel(
+        "elementwise", ROOT / "examples" / "runs" / "elementwise", truth, None, RULES, truth.variants
+    )
+    swept = {(c["BLOCK_SIZE"], c["num_warps"]): ms for c, ms in truth.measured}
+    assert row.top_proposal["BLOCK_SIZE"] == 512 and row.top_proposal["num_warps"] == 4
+    assert row.top_ms == pytest.approx(swept[(512, 4)])
+    assert row.gain == pytest.approx(1 - swept[(512, 4)] / truth.start_ms)
+    assert row.recalled is (row.gain >= 0.05)
+    assert set(row.changed) <= {"BLOCK_SIZE", "num_warps", "num_stages"} and row.changed["BLOCK_SIZE"] == 1

@@ -18,15 +18,16 @@ fi
   python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"; } > "$OUT/machine.txt" 2>&1
 echo "sweep: $SWEEP" >> "$OUT/machine.txt"
 
-for f in kernels/corpus/*.py; do
+# Every swept file (corpus and zoo) with the sweep's start and swept variants.
+python3 bench/bench_advice.py variants "$SWEEP" > "$OUT/variants.tsv"
+while IFS=$'\t' read -r f start best; do
   stem=$(basename "$f" .py)
-  [ "$stem" = "__init__" ] && continue
   if [ $(( $(date +%s) - T0 )) -gt "$DEADLINE_PROFILE" ]; then echo "skipped (deadline): $stem" >> "$OUT/logs/skipped.txt"; continue; fi
-  timeout 90 python3 -m ncu_advisor profile "$f" --variant ModelNew --variant ModelNew_best --reps 3 \
-    --runs-dir "$OUT/tmp/$stem" > "$OUT/logs/$stem.profile.log" 2>&1
+  timeout 90 python3 -m ncu_advisor profile "$f" --variant "$start" --variant "$best" --reps 3 \
+    --runs-dir "$OUT/tmp/$stem" > "$OUT/logs/$stem.profile.log" 2>&1 < /dev/null
   run=$(ls -d "$OUT/tmp/$stem"/*/ 2>/dev/null | head -1)
   [ -n "$run" ] && mv "$run" "$OUT/runs/$stem"
-done
+done < "$OUT/variants.tsv"
 
 for stem in $FULL_KERNELS; do
   f=kernels/corpus/$stem.py
@@ -47,10 +48,11 @@ out = sys.argv[1]
 doc = json.load(open(f"{out}/advice-pass1.json"))
 for row in doc["rows"]:
     if row["top_proposal"] and row["top_ms"] is None:
-        print(f"kernels/corpus/{row['file']}.py\t{json.dumps(row['top_proposal'])}")
+        if row.get("source_file", "").startswith("kernels/corpus/"):  # zoo files have no ModelNew_best
+            print(f"{row['source_file']}\t{json.dumps(row['top_proposal'])}")
 PY
 while IFS=$'\t' read -r f cfg; do
-  timeout 60 python3 bench/bench_advice.py time "$f" --config "$cfg" >> "$OUT/timed.jsonl" 2>> "$OUT/logs/time.log"
+  timeout 60 python3 bench/bench_advice.py time "$f" --config "$cfg" >> "$OUT/timed.jsonl" 2>> "$OUT/logs/time.log" < /dev/null
 done < "$OUT/to-time.txt"
 echo "elapsed $(( $(date +%s) - T0 )) s" >> "$OUT/machine.txt"
 python3 bench/bench_advice.py analyze --runs "$OUT/runs" --sweep "$SWEEP" --full "$OUT/full" --timed "$OUT/timed.jsonl" \
