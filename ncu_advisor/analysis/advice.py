@@ -139,7 +139,9 @@ def _local_traffic(table: pd.DataFrame) -> np.ndarray:
         present = [n for n in names if n in table.columns]
         if not present:
             return np.full(len(table), np.nan)
-        values = np.array([pd.to_numeric(table[n], errors="coerce").to_numpy(dtype=np.float64) for n in present])
+        values = np.array(
+            [pd.to_numeric(table[n], errors="coerce").to_numpy(dtype=np.float64) for n in present]
+        )
         total: np.ndarray = np.nan_to_num(values).sum(axis=0) * scale
         total[np.all(np.isnan(values), axis=0)] = np.nan
         return total
@@ -168,7 +170,8 @@ def _seed_notes(results: list[KernelResult], local_bytes: np.ndarray) -> None:
         if pressure and i < len(local_bytes) and local_bytes[i] == 0:
             result.notes.append(
                 f"{', '.join(sorted(pressure))} (measured): no local-memory traffic, the registers do "
-                "not spill; smaller tiles trade operand reuse for occupancy, keep them only if measured faster"
+                "not spill; smaller tiles trade operand reuse for occupancy, keep them only if measured "
+                "faster"
             )
         if "NA323" in fired and fired & {"NA104", "NA105", "NA107"}:
             result.notes.append(

@@ -2,7 +2,8 @@
 
 Locations: the kernel file's path as recorded in the run's manifest, made relative to the repository root
 (``ReportData.kernel_path``), at the kernel's ``@triton.autotune`` decorator when it has one, else at its
-``@triton.jit`` def; findings on kernels that are not in the file (cuDNN, PyTorch) carry no location (never the user's code). Code-scanning views therefore annotate the kernel itself.
+``@triton.jit`` def; findings on kernels that are not in the file (cuDNN, PyTorch) carry no location
+(never the user's code). Code-scanning views therefore annotate the kernel itself.
 """
 
 from __future__ import annotations

@@ -305,9 +305,8 @@ def _apply_rule(
     effect = np.broadcast_to(np.asarray(rule.effect.evaluate(env), dtype=np.float64), (n,))
     effect = np.clip(np.nan_to_num(effect, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     rows = np.flatnonzero(fire)
-    for result_index, finding in zip(
-        rows.tolist(), _findings(rule, env, evidence_names, rows, effect, results)
-    ):
+    findings = _findings(rule, env, evidence_names, rows, effect, results)
+    for result_index, finding in zip(rows.tolist(), findings, strict=True):
         results[result_index].findings.append(finding)
         fired_rules[result_index].append(rule)
 

@@ -87,7 +87,7 @@ class ProposalHint(_Strict):
     block_params: list[str] | None = Field(default=None, min_length=1)
     # Raise every BLOCK below this value to it, in one trial together with num_warps/num_stages when given.
     block_min: int | None = Field(default=None, ge=1, le=1024)
-    # Set the BLOCK that steps the kernel's chunk loop (``src_chunk_block``) to the value of this derived name.
+    # Set the BLOCK stepping the kernel's chunk loop (``src_chunk_block``) to this derived value.
     chunk_block_to: str | None = None
 
 
