@@ -261,3 +261,25 @@ def test_gpu_unusable_survives_pickling_with_its_cause() -> None:
     back = pickle.loads(pickle.dumps(GpuUnusable(cause)))
     assert isinstance(back.cause, EnvironmentNotReady) and back.cause.exit_code == 3
     assert (back.cause.message, back.cause.path, back.cause.hint) == (cause.message, cause.path, cause.hint)
+
+
+def test_cli_gpus_option(two_gpus: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ncu_advisor.cli import app
+
+    args = ["profile", str(FAULTS), "--variant", "ModelNew_good", "--python", FAKE_PYTHON, "--reps", "2"]
+    runs = two_gpus / "cli-runs"
+    result = CliRunner().invoke(app, [*args, "--runs-dir", str(runs), "--gpus", "1", "--timing-only"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs.iterdir()
+    m = rundir.load_run(run_dir).manifest
+    assert [g["index"] for g in m["executor"]["gpus"]] == [0] and m["options"]["timing_only"] is True
+    assert (
+        "ncu" not in m["commands"]["ModelNew_good"]
+        and not (run_dir / "variants" / "ModelNew_good" / "ncu.log").exists()
+    )
+    too_many = CliRunner().invoke(app, [*args, "--runs-dir", str(runs), "--gpus", "3"])
+    assert too_many.exit_code == 2 and "3 asked for, 2 visible" in too_many.output
+    bad = CliRunner().invoke(app, [*args, "--runs-dir", str(runs), "--gpus", "two"])
+    assert bad.exit_code == 2 and "--gpus must be a number" in bad.output
