@@ -264,7 +264,7 @@ def table(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for key, value in results.items():
-        if isinstance(value, dict) and "wall_s" in value:
+        if isinstance(value, dict) and "wall_s" in value and "gpus" in value:
             lines.append(
                 f"| {key} | {value['gpus']} | {value['variants']} | {value['wall_s']} | "
                 f"{value['variants_per_min']} | {value['statuses']} | {value['ncu_lock_wait_s']} |"
@@ -294,11 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-variants", type=int, default=12)
     parser.add_argument("--ncu-lock", choices=["host", "none"], default="none")
     parser.add_argument("--max-seconds", type=float, default=450)
+    parser.add_argument(
+        "--python", default=sys.executable, help="interpreter of the variants (tests: a stand-in)"
+    )
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.max_seconds
     args.out.mkdir(parents=True, exist_ok=True)
     env = check_environment()
-    options = ProfileOptions(reps=args.reps, runs_root=Path(tempfile.mkdtemp(prefix="bench-scale-runs-")))
+    runs_root = Path(tempfile.mkdtemp(prefix="bench-scale-runs-"))
+    options = ProfileOptions(reps=args.reps, runs_root=runs_root, python=args.python)
     results: dict[str, Any] = {
         "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "part": args.part,

@@ -252,5 +252,5 @@ def _local_cluster(visible: list[str]) -> Any:
         }
         for v in visible
     }
-    scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": None, "dashboard": False}}
+    scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0", "dashboard": False}}
     return spec_cluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR)

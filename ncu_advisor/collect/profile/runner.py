@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -42,14 +43,7 @@ from ncu_advisor.errors import EnvironmentNotReady
 from ncu_advisor.rundir import merge_triton_counts
 
 # Moved to judge/outcome/process; tune and the tests still reach them through this module.
-__all__ = [
-    "VariantOutcome",
-    "_read_json",
-    "judge_bench",
-    "judge_ncu",
-    "merge_triton_counts",
-    "run_process",
-]
+__all__ = ["VariantOutcome", "_read_json", "judge_bench", "judge_ncu", "merge_triton_counts", "run_process"]
 
 CHILD_MODULE = "ncu_advisor.collect.profile.child"
 REFERENCE_NAME = "Model"
@@ -473,7 +467,8 @@ def profile_files(
     finally:
         if own:
             executor.close()
-    return [_close_run(run) for run in opened]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(opened), 8))) as pool:  # tables in child processes
+        return list(pool.map(_close_run, opened))
 
 
 def profile_file(
