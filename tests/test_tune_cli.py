@@ -276,3 +276,50 @@ def test_tune_without_ncu_suggests_no_ncu(tmp_path, monkeypatch):
     result = CLI.invoke(app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001"])
     assert result.exit_code == 3
     assert "ncu (Nsight Compute) not found" in result.output and "--no-ncu" in result.output
+
+
+def test_tune_space_file_small_enough_is_measured_whole(tmp_path, gpu_stub):
+    kernel = _seed_copy(tmp_path)
+    space = tmp_path / "space.yaml"
+    space.write_text("BLOCK_N: [32, 64, 128]\nnum_warps: [4]\nnum_stages: [2]\npin_others: true\n")
+    result = CLI.invoke(
+        app,
+        [
+            "tune",
+            str(kernel),
+            "--variant",
+            "ModelNew_seed001",
+            "--no-ncu",
+            "--space",
+            str(space),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "space: 3 configs: BLOCK_K {32} x BLOCK_M {128} x BLOCK_N {32, 64, 128}" in result.output
+    assert "measured the whole space (3 configs" in result.output
+    data = json.loads(next((tmp_path / "runs").glob("*-tune/tune.json")).read_text())
+    assert data["best"]["params"]["BLOCK_N"] == 128 and data["options"]["space_size"] == 3
+    assert [t["rule"] for t in data["trials"]] == ["start", "TUNE-EXHAUSTIVE", "TUNE-EXHAUSTIVE"]
+
+
+def test_tune_space_file_with_an_unknown_name_is_bad_input(tmp_path, gpu_stub):
+    space = tmp_path / "space.json"
+    space.write_text('{"BLOCK_Q": [1, 2]}')
+    result = CLI.invoke(
+        app,
+        [
+            "tune",
+            str(_seed_copy(tmp_path)),
+            "--variant",
+            "ModelNew_seed001",
+            "--no-ncu",
+            "--space",
+            str(space),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "BLOCK_Q" in result.output and "not a tunable parameter" in result.output
