@@ -342,6 +342,8 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
         )
     )
     tune_wall = time.perf_counter() - t0
+    if "space" not in trajectory.options:  # the start itself failed: nothing was tuned
+        raise RuntimeError(f"tune: {trajectory.stop_reason}")
     space = SearchSpace(tuple((n, tuple(v)) for n, v in trajectory.options["space"].items()))
     configs = list(space.configs())
     reused = sweeps.get(Path(case.file).name)
