@@ -333,6 +333,7 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
         rep_ms=args.rep_ms,
         device=args.device,
         sets=_sets(case, args),
+        compile_procs=args.compile_procs,
     )
     t0 = time.perf_counter()
     session = TuneSession(settings)
@@ -404,6 +405,7 @@ def _sweep(case: Case, plan: Any, configs: list[Any], args: argparse.Namespace) 
         rep_ms=args.rep_ms,
         device=args.device,
         sets=_sets(case, args),
+        compile_procs=args.compile_procs,
     )
     argv = worker_command(ROOT / case.file, plan.variant, plan.kernel, options)
     worker = MeasureWorker(argv, options, log_path=args.out_dir / f"{case.key}-sweep.log")
@@ -463,6 +465,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--total-s", type=float, default=450.0, help="skip the kernels left after this")
     parser.add_argument("--max-configs", type=int, default=48, help="corpus spaces are thinned to this")
     parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument(
+        "--compile-procs",
+        type=int,
+        default=0,
+        help="compile-ahead processes of both tune's and the sweep's worker",
+    )
     parser.add_argument("--sweep", type=Path, help="bench/sweep_corpus.py's JSONL (reused, not re-measured)")
     parser.add_argument(
         "--device",

@@ -14,9 +14,11 @@ mkdir -p "$OUT/tune"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/tune/gpu.txt"
 SWEEP_ARGS=()
 [ -n "${SWEEP:-}" ] && [ -f "$SWEEP" ] && SWEEP_ARGS=(--sweep "$SWEEP")
-# TOTAL_S: no new kernel starts after this; CAP_S: tune's time limit per kernel (the sweep's is 4x)
+# TOTAL_S: no new kernel starts after this; CAP_S: tune's time limit per kernel (the sweep's is 4x);
+# COMPILE_PROCS: compile-ahead processes of both tune's and the sweep's worker (0: none)
 timeout --kill-after=10 "${BENCH_TIMEOUT:-500}" python3 bench/bench_tune.py "$OUT/tune" \
   --total-s "${TOTAL_S:-420}" --cap-s "${CAP_S:-20}" --reps 3 --warmup-ms 10 --rep-ms 40 \
+  --compile-procs "${COMPILE_PROCS:-8}" \
   ${KERNELS:+--kernels "$KERNELS"} "${SWEEP_ARGS[@]}" > "$OUT/tune/log.txt" 2>&1
 echo "bench rc=$?"
 tar czf "$OUT/tune/runs.tgz" -C "$OUT/tune" runs 2>/dev/null && rm -rf "$OUT/tune/runs"

@@ -96,6 +96,9 @@ def tune(
     compile_threads: int = typer.Option(
         1, "--compile-threads", help="Threads compiling a batch ahead of timing (Triton's async compile)."
     ),
+    compile_procs: int = typer.Option(
+        0, "--compile-procs", help="Processes compiling a batch ahead into Triton's cache (0: none)."
+    ),
     rules: Path = typer.Option(None, "--rules", help="Extra rule directory."),  # noqa: B008 (typer's idiom)
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder holding run directories."),  # noqa: B008
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the trials."),
@@ -106,6 +109,7 @@ def tune(
         or reps < 2
         or timeout <= 0
         or compile_threads < 1
+        or compile_procs < 0
         or not 0 <= min_gain < 1
         or (time_limit is not None and time_limit <= 0)
     ):
@@ -128,6 +132,7 @@ def tune(
         reps=reps,
         timeout=timeout,
         compile_threads=compile_threads,
+        compile_procs=compile_procs,
         rules=rules,
         runs_dir=Path(runs_dir),
         python=python,

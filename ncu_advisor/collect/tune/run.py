@@ -42,6 +42,7 @@ class TuneSettings:
     reps: int = 5
     timeout: float = 300.0
     compile_threads: int = 1
+    compile_procs: int = 0
     rules: Path | None = None
     runs_dir: Path = Path("runs")
     python: str = "python3"
@@ -106,6 +107,7 @@ class TuneSession:
             timeout_s=settings.timeout,
             reps=settings.reps,
             compile_threads=settings.compile_threads,
+            compile_procs=settings.compile_procs,
             gpu=settings.gpu,
             warmup_ms=settings.warmup_ms,
             rep_ms=settings.rep_ms,

@@ -45,6 +45,8 @@ class WorkerOptions:
     reps: int = 5
     rtol: float | None = None
     compile_threads: int = 1
+    #: processes compiling a batch ahead into Triton's cache (0: none; ``compile_pool``)
+    compile_procs: int = 0
     compile_ahead: bool = True
     warmup_ms: float = 25.0
     rep_ms: float = 100.0
@@ -58,6 +60,8 @@ def worker_command(kernel_file: Path, variant: str, kernel: str, options: Worker
     argv = [options.python, "-m", WORKER_MODULE, str(kernel_file), variant, "--kernel", kernel]
     argv += ["--reps", str(options.reps), "--device", options.device]
     argv += ["--compile-threads", str(options.compile_threads)]
+    if options.compile_procs:
+        argv += ["--compile-procs", str(options.compile_procs)]
     argv += ["--warmup-ms", f"{options.warmup_ms:g}", "--rep-ms", f"{options.rep_ms:g}"]
     if options.rtol is not None:
         argv += ["--rtol", f"{options.rtol:g}"]

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ncu_advisor.collect.profile import child as profile_child
+from ncu_advisor.collect.profile.correctness import _tensors, tolerance_for
 from ncu_advisor.collect.tune.pin import _jit_function, install_run_wrapper
 
 EXIT_BAD_INPUT = 2
@@ -55,10 +56,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("variant")
     parser.add_argument("--kernel", required=True)
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--rtol", type=float, default=profile_child.DEFAULT_RTOL)
+    parser.add_argument("--rtol", type=float, default=None, help="default: per output dtype, as profile")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--compile-threads", type=int, default=1)
+    parser.add_argument("--compile-procs", type=int, default=0)
     parser.add_argument("--no-compile-ahead", action="store_true")
     parser.add_argument("--warmup-ms", type=float, default=25.0)
     parser.add_argument("--rep-ms", type=float, default=100.0)
@@ -84,7 +86,7 @@ class Worker:
         with torch.no_grad():
             reference64 = copy.deepcopy(reference).double()
             inputs64 = [t.double() if _is_float(t) else t for t in self.inputs]
-            self.expected = profile_child._tensors(reference64(*inputs64))
+            self.expected = _tensors(reference64(*inputs64))
         del reference64, inputs64, reference
         self.cls = getattr(self.module, args.variant)
         self.original_config = dict(getattr(self.cls, "config", {}) or {})
@@ -99,6 +101,11 @@ class Worker:
         self.forced: dict[str, int] = {}
         self.record: dict[str, Any] = {}
         self.captured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self.pool: Any = None
+        if args.compile_procs > 0 and os.environ.get("TRITON_INTERPRET") != "1" and not args.no_compile_ahead:
+            from ncu_advisor.collect.tune.compile_pool import CompilePool
+
+            self.pool = CompilePool(args.compile_procs)
         # an autotuner launches every config while it benchmarks, then the one it chose: record the last
         install_run_wrapper(self.jit, self.forced, self.record, track_last=self.autotuner is not None)
         pinned = self.jit.run
@@ -157,24 +164,33 @@ class Worker:
         return values
 
     # --------------------------------------------------------------------------------- compile ahead
-    def compile_ahead(self, configs: list[dict[str, Any] | None]) -> float:
-        """Compile ``configs`` without launching (needs one launch captured first); returns seconds."""
+    def compile_ahead(self, commands: list[dict[str, Any]]) -> float:
+        """Compile the commands' configs without launching (needs one launch captured first): in the pool
+        of processes (``--compile-procs``), else in threads (``--compile-threads``); returns seconds."""
         if self.args.no_compile_ahead or self.captured is None or os.environ.get("TRITON_INTERPRET") == "1":
             return 0.0
+        args, kwargs = self.captured
+        t0 = time.perf_counter()
+        todo = [(c["id"], _launch_values(c.get("config"))) for c in commands if c.get("config") is not None]
+        if self.pool is not None:
+            from ncu_advisor.collect.tune.compile_pool import capture_job
+
+            for candidate_id, values in todo:
+                try:
+                    job = capture_job(self.jit, self.args.file, self.args.kernel, args, {**kwargs, **values})
+                except Exception:  # noqa: BLE001 - the real launch reports it, for that candidate only
+                    continue
+                if job is not None:
+                    self.pool.submit(candidate_id, job)
+            return time.perf_counter() - t0
         from concurrent.futures import ThreadPoolExecutor
 
         from triton.runtime._async_compile import AsyncCompileMode
 
-        args, kwargs = self.captured
-        t0 = time.perf_counter()
         run = type(self.jit).run
         with ThreadPoolExecutor(max(1, self.args.compile_threads)) as pool:
             with AsyncCompileMode(pool, ignore_errors=True):
-                for config in configs:
-                    if config is None:
-                        continue
-                    values = dict(config.get("params") or {})
-                    values.update({k: int(config[k]) for k in ("num_warps", "num_stages") if config.get(k)})
+                for _, values in todo:
                     try:
                         run(self.jit, *args, grid=None, warmup=True, **{**kwargs, **values})
                     except Exception:  # noqa: BLE001 - the real launch reports it, for that candidate only
@@ -182,10 +198,12 @@ class Worker:
         return time.perf_counter() - t0
 
     # --------------------------------------------------------------------------------------- measure
-    def measure(self, config: dict[str, Any] | None) -> dict[str, Any]:
+    def measure(self, config: dict[str, Any] | None, candidate_id: str | None = None) -> dict[str, Any]:
         """Check then time ``config``; the result event's fields (never raises for a candidate's failure)."""
         torch = self.torch
         out: dict[str, Any] = {"status": "ok"}
+        if self.pool is not None and candidate_id is not None:
+            out["precompiled_s"] = self.pool.wait(candidate_id)
         t0 = time.perf_counter()
         try:
             self.pin(config)
@@ -229,7 +247,7 @@ class Worker:
         for tensor in self.expected:  # poison: an output the kernel never writes reads as NaN
             poison = torch.full(tensor.shape, float("nan"), dtype=torch.float32, device=tensor.device)
             del poison
-        got = profile_child._tensors(self.model(*self.inputs))
+        got = _tensors(self.model(*self.inputs))
         if self.args.device != "cpu":
             torch.cuda.synchronize()
         problems: list[str] = []
@@ -237,17 +255,18 @@ class Worker:
         if len(got) != len(self.expected):
             problems.append(f"{len(got)} outputs, the reference gives {len(self.expected)}")
         for i, (value, exp) in enumerate(zip(got, self.expected, strict=False)):
+            tol = self.args.rtol if self.args.rtol is not None else tolerance_for(value.dtype)[0]
             if tuple(value.shape) != tuple(exp.shape):
-                problems.append(
-                    f"output {i} has shape {tuple(value.shape)}, the reference {tuple(exp.shape)}"
-                )
+                shapes = f"{tuple(value.shape)}, the reference {tuple(exp.shape)}"
+                problems.append(f"output {i} has shape {shapes}")
                 continue
             value64 = value.double()
             if not bool(torch.isfinite(value64).all()):
                 problems.append(f"output {i} has NaN/inf values (unwritten or overflowed)")
-            errors.append(float((value64 - exp).norm() / max(float(exp.norm()), 1e-30)))
-        if errors and max(errors) > self.args.rtol:
-            problems.append(f"relative L2 error {max(errors):.3g} > tolerance {self.args.rtol:g}")
+            error = float((value64 - exp.double()).norm() / max(float(exp.double().norm()), 1e-30))
+            errors.append(error)
+            if error > tol:
+                problems.append(f"relative L2 error {error:.3g} > tolerance {tol:g} (output {i})")
         return {"passed": not problems, "problems": problems, "rel_l2_error": max(errors) if errors else None}
 
     def _bench(self) -> list[float]:
@@ -271,6 +290,12 @@ class Worker:
             )
             for _ in range(self.args.reps)
         ]
+
+
+def _launch_values(config: dict[str, Any] | None) -> dict[str, int]:
+    values = dict((config or {}).get("params") or {})
+    values.update({k: int(config[k]) for k in ("num_warps", "num_stages") if config and config.get(k)})
+    return values
 
 
 def module_constants(module: Any, arg_names: list[str]) -> dict[str, tuple[str, int]]:
@@ -316,6 +341,14 @@ def _reader(stream: TextIO, commands: queue.Queue[dict[str, Any] | None]) -> Non
     commands.put(None)
 
 
+def _run_one(worker: Worker, command: dict[str, Any], emit: Any) -> bool:
+    """Measure one command and emit its events; True when it crashed the CUDA context."""
+    emit({"event": "start", "id": command["id"]})
+    result = worker.measure(command.get("config"), command["id"])
+    emit({"event": "result", "id": command["id"], **result})
+    return bool(result["status"] == "crashed")  # the CUDA context is gone: the parent restarts us
+
+
 def serve(worker: Worker, protocol: TextIO, commands: queue.Queue[dict[str, Any] | None]) -> int:
     """The command loop: drain what is queued, compile it ahead, then measure it in order."""
 
@@ -332,15 +365,15 @@ def serve(worker: Worker, protocol: TextIO, commands: queue.Queue[dict[str, Any]
                 break
         stop = any(c is None or c.get("op") == "stop" for c in batch)
         todo = [c for c in batch if c is not None and "id" in c]
-        if len(todo) > 1 or worker.captured is not None:
-            seconds = worker.compile_ahead([c.get("config") for c in todo])
-            if seconds:
-                emit({"event": "compiled", "ids": [c["id"] for c in todo], "seconds": round(seconds, 4)})
+        if worker.captured is None and len(todo) > 1:  # the first launch gives the arguments to compile with
+            first, todo = todo[0], todo[1:]
+            if _run_one(worker, first, emit):
+                return EXIT_CUDA_CRASH
+        seconds = worker.compile_ahead(todo)
+        if seconds:
+            emit({"event": "compiled", "ids": [c["id"] for c in todo], "seconds": round(seconds, 4)})
         for command in todo:
-            emit({"event": "start", "id": command["id"]})
-            result = worker.measure(command.get("config"))
-            emit({"event": "result", "id": command["id"], **result})
-            if result["status"] == "crashed":  # the CUDA context is gone: the parent restarts us
+            if _run_one(worker, command, emit):
                 return EXIT_CUDA_CRASH
         if stop:
             return 0
@@ -378,7 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     protocol.flush()
     commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
     threading.Thread(target=_reader, args=(sys.stdin, commands), daemon=True).start()
-    return serve(worker, protocol, commands)
+    try:
+        return serve(worker, protocol, commands)
+    finally:
+        if worker.pool is not None:
+            worker.pool.close()
 
 
 if __name__ == "__main__":
