@@ -440,69 +440,7 @@ def test_cli_incomplete_and_newer_runs_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "newer" in result.output
 
 
-# ---- the roofline, from the --set full reports -------------------------------------------------------------
-
-FULL_VARIANTS = {
-    "ModelNew_seed000": "ModelNew_seed000_full.ncu-rep.gz",
-    "ModelNew_seed001": "ModelNew_seed001_full.ncu-rep.gz",
-}
-
-
-def test_html_roofline_from_full_reports(tmp_path: Path) -> None:
-    """Each roofline point equals ncu's own formula read straight from the report with ncu_report."""
-    import ncu_report
-
-    from ncu_advisor.render.report_html import render_html, roofline_points
-
-    run = build_seed_run(tmp_path, reports=FULL_VARIANTS)
-    built = report_data.build_report(rundir.load_run(run), source_root=ROOT)
-    expected = []
-    for variant in FULL_VARIANTS:
-        context = ncu_report.load_report(str(rundir.variant_dir(run, variant) / "profile.ncu-rep"))
-        for r in range(context.num_ranges()):
-            rng = context.range_by_idx(r)
-            for a in range(rng.num_actions()):
-                action = rng.action_by_idx(a)
-
-                def value(name: str, action: Any = action) -> float:
-                    return float(action.metric_by_name(name).value())
-
-                per_cycle = sum(
-                    k * value(f"smsp__sass_thread_inst_executed_op_{op}_pred_on.sum.per_cycle_elapsed")
-                    for op, k in (("fadd", 1), ("fmul", 1), ("ffma", 2))
-                )
-                flop_rate = per_cycle * value("smsp__cycles_elapsed.avg.per_second")
-                if flop_rate > 0:
-                    ai = flop_rate / value("dram__bytes.sum.per_second")
-                    expected.append((variant, action.name(), ai, flop_rate / 1e9))
-    points = roofline_points(built)
-    assert len(points) == len(expected) > 0
-    for got, want in zip(sorted(points), sorted(expected), strict=True):
-        assert got[:2] == want[:2]
-        assert got[2] == pytest.approx(want[2]) and got[3] == pytest.approx(want[3])
-    page = render_html(built)
-    assert 'id="plot-roofline"' in page and 'id="plot-sol"' not in page
-    assert page.count('class="point"') == len(points)
-    assert "FP32 roofline" in page
-
-
-def test_html_speed_of_light_without_flop_metrics(data: report_data.ReportData) -> None:
-    from ncu_advisor.render.report_html import render_html, roofline_points
-
-    page = render_html(data)
-    if roofline_points(data):
-        assert 'id="plot-roofline"' in page
-    else:
-        assert 'id="plot-sol"' in page and "no FLOP counters" in page
-        with_both = [
-            x
-            for v in data.variants
-            for x in v.launches
-            if report_data.DRAM_PCT[0] in x.metrics and report_data.SM_PCT[0] in x.metrics
-        ]
-        assert page.count('class="point"') == len(with_both)
-    assert page.count('<svg id="plot-') == 3
-    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+# The roofline and the HTML page: tests/test_html_report.py, tests/test_html_browser.py.
 
 
 def test_cli_default_run_is_the_latest_under_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from html import escape
 
 from ncu_advisor.analysis.trajectory import Trajectory
+from ncu_advisor.render.axes import Axis, linear_ticks, milliseconds, tick_marks
 
 COLOURS = {"start": "#4e79a7", "kept": "#59a14f", "reverted": "#bab0ac", "rejected": "#e15759"}
 WIDTH_PER_TRIAL = 36
 HEIGHT = 220
-MARGIN_LEFT = 56
+MARGIN_LEFT = 64
 MARGIN_BOTTOM = 40
 MARGIN_TOP = 28
 MIN_WIDTH = 480
@@ -23,8 +24,10 @@ def trajectory_svg(trajectory: Trajectory) -> str:
     """The time-per-trial plot: bars of the median ms (rejected: a short red mark), the best dashed."""
     trials = trajectory.trials
     timed = [t.median_ms for t in trials if t.median_ms]
-    top = max(timed) * 1.1 if timed else 1.0
+    ticks = linear_ticks(0.0, max(timed) * 1.05 if timed else 1.0)  # 4-8 ticks in ms/us, never one bare top
+    top = ticks[-1]
     plot_height = HEIGHT - MARGIN_BOTTOM - MARGIN_TOP
+    y_axis = Axis(0.0, top, MARGIN_TOP, plot_height, invert=True)
     # at least wide enough for the title and the legend row under the axis
     width = max(MARGIN_LEFT + WIDTH_PER_TRIAL * max(len(trials), 1) + 16, MIN_WIDTH)
     title = f"tune {trajectory.variant} / {trajectory.kernel}: median ms per trial"
@@ -35,8 +38,7 @@ def trajectory_svg(trajectory: Trajectory) -> str:
         f'<text x="{MARGIN_LEFT}" y="14" font-size="12">{escape(title)}</text>',
         f'<line x1="{MARGIN_LEFT}" y1="{HEIGHT - MARGIN_BOTTOM}" x2="{width - 8}" '
         f'y2="{HEIGHT - MARGIN_BOTTOM}" stroke="#333"/>',
-        f'<text x="{MARGIN_LEFT - 4}" y="{MARGIN_TOP + 4}" text-anchor="end">{top:.3g}</text>',
-        f'<text x="{MARGIN_LEFT - 4}" y="{HEIGHT - MARGIN_BOTTOM}" text-anchor="end">0</text>',
+        *tick_marks(y_axis, ticks, milliseconds, vertical=True, other=(MARGIN_LEFT, width - 8)),
     ]
     for position, trial in enumerate(trials):
         x = MARGIN_LEFT + position * WIDTH_PER_TRIAL + 4
@@ -46,12 +48,14 @@ def trajectory_svg(trajectory: Trajectory) -> str:
             bar = plot_height * trial.median_ms / top
             y = HEIGHT - MARGIN_BOTTOM - bar
             parts.append(
-                f'<rect x="{x}" y="{y:.1f}" width="{WIDTH_PER_TRIAL - 8}" height="{bar:.1f}" fill="{colour}">'
+                f'<rect class="bar" x="{x}" y="{y:.1f}" width="{WIDTH_PER_TRIAL - 8}" height="{bar:.1f}" '
+                f'fill="{colour}">'
                 f"<title>{label} ({trial.median_ms:.4g} ms)</title></rect>"
             )
         else:
             parts.append(
-                f'<rect x="{x}" y="{HEIGHT - MARGIN_BOTTOM - 4}" width="{WIDTH_PER_TRIAL - 8}" height="4" '
+                f'<rect class="bar" x="{x}" y="{HEIGHT - MARGIN_BOTTOM - 4}" '
+                f'width="{WIDTH_PER_TRIAL - 8}" height="4" '
                 f'fill="{colour}"><title>{label}</title></rect>'
             )
         parts.append(

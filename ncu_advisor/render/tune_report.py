@@ -18,7 +18,7 @@ from ncu_advisor.analysis.trajectory import Trajectory, Trial, summary_rows
 from ncu_advisor.model import LaunchConfig
 from ncu_advisor.render.paste import METHOD_LAUNCH, paste_text
 from ncu_advisor.render.plot import trajectory_svg
-from ncu_advisor.render.report_html import _markdown_to_html, html_page
+from ncu_advisor.render.report_html import html_page, markdown_html
 
 #: Formats a tune run can be rendered in (JUnit and SARIF describe findings of a profile run).
 TUNE_FORMATS = ("md", "html", "json", "csv")
@@ -209,7 +209,7 @@ def render_tune_html(trajectory: Trajectory, run_dir: Path | None = None) -> str
         [
             legend,
             f'<figure id="tune-trials">{trajectory_svg(trajectory)}</figure>',
-            _markdown_to_html(body_markdown),
+            markdown_html(body_markdown),
         ],
     )
 
