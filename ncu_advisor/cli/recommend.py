@@ -70,9 +70,9 @@ def _read_report_input(path: Path) -> _Input:
 
     table = report.read_report(path, variant=_variant_name(path))
     ncu_rules: dict[tuple[str | None, int], list[dict[str, Any]]] = {}
-    if ".csv" not in path.name:
-        try:
-            raw = report.rule_results(path)
+    if "guided" in table.attrs or ".csv" not in path.name:
+        try:  # text inputs carry ncu's findings in the table; binary reports are asked for them
+            raw = list(table.attrs["guided"]) if "guided" in table.attrs else report.rule_results(path)
         except AdvisorError:
             raw = []
         source = str(table["source"].iloc[0]) if len(table) and "source" in table.columns else str(path)

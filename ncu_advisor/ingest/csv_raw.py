@@ -1,21 +1,35 @@
 """ncu's raw-page CSV export (``ncu --csv --page raw``, with or without ``--print-units base``).
 
-One row per launch, one column per raw metric name; without ``--print-units base`` a units row follows
-the header and values are printed in scaled units (``Gbyte``, ``ms``, ``Mhz`` ...), which are converted
-to the base unit ``ncu_report`` reports, so both readers give the same numbers for the same report.
+One row per launch, one column per raw metric name (names with ``__``); without ``--print-units base`` a
+units row follows the header and values are printed in scaled units (``Gbyte``, ``ms``, ``Mhz`` ...),
+which are converted to the base unit ``ncu_report`` reports, so both readers give the same numbers for
+the same report. Lines before the header (``==PROF==``, ``==WARNING==`` and their continuation lines,
+the program's stdout) are skipped and counted in a note.
+
+The file is parsed by a columnar reader (pyarrow's CSV reader when pyarrow is installed, else pandas'
+C parser): a 200,000-launch export reads in seconds, not minutes (``bench/bench_csv.py``). Each column
+is typed from a sample of the first rows and converted as a whole; only columns that mix numbers and
+text are converted cell by cell, over their distinct values.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
+import re
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
+from ncu_advisor.ingest import csv_engines
 from ncu_advisor.ingest.cells import (
+    NUMBER,
     csv_header_columns,
     find_csv_header,
     kernel_function_name,
@@ -24,10 +38,11 @@ from ncu_advisor.ingest.cells import (
     preamble_note,
     unit_scale,
 )
-from ncu_advisor.table import build_table
+from ncu_advisor.table import ID_COLUMNS, finish_table
 
-_ID_COLUMN_OF_CSV = {"ID": "action", "Kernel Name": "demangled", "CC": "cc"}
-_REQUIRED_CSV_COLUMNS = ("ID", "Kernel Name")
+SAMPLE_ROWS = 200  # rows read to type the columns (a column that turns out otherwise is re-read as text)
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_HEAD_LIMIT = 1 << 22  # bytes searched for the header line: a preamble longer than 4 MB is not ncu's
 
 
 def sniff(head: bytes) -> bool:
@@ -40,71 +55,228 @@ def sniff(head: bytes) -> bool:
     return "Metric Value" not in columns
 
 
+class _Layout:
+    """Where the table starts in the file and what its columns hold, from the header and a sample."""
+
+    def __init__(self, path: Path) -> None:
+        self.skipped = 0  # lines before the header
+        self.header: list[str] = []
+        self.units: list[str] = []
+        self.data_start = 0  # byte offset of the first launch row
+        self.sample: list[list[str]] = []
+        with open(path, "rb") as handle:
+            offset = 0
+            while True:
+                raw = handle.readline()
+                if not raw or offset > _HEAD_LIMIT:
+                    return
+                offset += len(raw)
+                columns = csv_header_columns(raw.decode("utf-8", errors="replace"))
+                if columns is not None:
+                    self.header = _unique(columns)
+                    break
+                self.skipped += 1
+            self.data_start = offset
+            text = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="")
+            reader = csv.reader(text)
+            id_index = self.header.index("ID")
+            for row in reader:
+                if not self.units and not self.sample and len(row) > id_index and not row[id_index].strip():
+                    self.units = row
+                    continue
+                if any(cell.strip() for cell in row):
+                    self.sample.append(row)
+                if len(self.sample) >= SAMPLE_ROWS:
+                    break
+        self.units += [""] * (len(self.header) - len(self.units))
+
+    def unit_of(self, name: str) -> str:
+        """The unit printed for column ``name`` in the units row ("" without one)."""
+        return self.units[self.header.index(name)]
+
+    def nvtx_column(self) -> str | None:
+        """The column of NVTX push/pop ranges, if the export has one."""
+        return next((name for name in self.header if "Push/Pop_Range" in name), None)
+
+    def numeric_kind(self, index: int) -> str | None:
+        """``plain`` when every sampled cell is empty or a number, ``separated`` when some number has
+        thousands separators, None when a cell is text (the column is then converted per value)."""
+        cells = [row[index].strip() for row in self.sample if index < len(row)]
+        if all(not c or _PLAIN_NUMBER.match(c) for c in cells):
+            return "plain"
+        if all(not c or NUMBER.match(c) for c in cells):
+            return "separated"
+        return None
+
+
+def _unique(columns: list[str]) -> list[str]:
+    """Column names made unique (a repeated name gets ``#2``, ``#3``...), as the parsers need."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for name in columns:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
+
+
+def _cell_value(text: object) -> float | str | None:
+    if isinstance(text, (int, float)):
+        return None if isinstance(text, float) and math.isnan(text) else float(text)
+    if not isinstance(text, str):
+        return None
+    number = parse_number(text)
+    if number is not None:
+        return number
+    stripped = text.strip()
+    return stripped if stripped else None
+
+
+def _text_column(values: pd.Series) -> np.ndarray | pd.Series:
+    """A column read as text: float64 when every value is a number (separators allowed), else per value.
+
+    Converts each distinct value once (``factorize``), so a column of 200,000 launches costs its distinct
+    values, not its cells.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    converted = [_cell_value(u) for u in uniques]
+    if all(isinstance(v, float) for v in converted):
+        lookup = np.array([*converted, math.nan], dtype="float64")
+        return lookup[codes]  # code -1 (missing) picks the trailing NaN
+    lookup_obj = np.empty(len(converted) + 1, dtype=object)
+    lookup_obj[: len(converted)] = converted
+    lookup_obj[-1] = None
+    series = pd.Series(lookup_obj[codes], index=values.index, dtype=object)
+    series.attrs["all_text"] = not any(isinstance(v, float) for v in converted)
+    return series
+
+
+def _map_distinct(values: pd.Series, func: Callable[[str], Any]) -> np.ndarray:
+    """``func`` applied to each distinct non-missing value of an id column (None for missing)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lookup = np.empty(len(uniques) + 1, dtype=object)
+    lookup[: len(uniques)] = [func(str(u)) for u in uniques]
+    lookup[-1] = None
+    result: np.ndarray = lookup[codes]
+    return result
+
+
 def read(path: Path, variant: str | None) -> pd.DataFrame:
     """Read a raw-page CSV export into the table (see the module docstring).
+
+    Args:
+        path: the CSV file.
+        variant: stored in the ``variant`` column.
+
+    Returns:
+        The table (``ncu_advisor.table``) with ``attrs["reader"] == "csv_raw"`` and a note when lines
+        before the header were skipped.
 
     Raises:
         ReportError: the file cannot be read, has no ncu CSV header, or no launch rows.
     """
     try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-            rows = list(csv.reader(handle))
+        layout = _Layout(path)
     except OSError as exc:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
-    header_index = next((i for i, row in enumerate(rows) if "ID" in row and "Kernel Name" in row), None)
-    if header_index is None:
+    if not layout.header:
         raise ReportError(
-            "is not an ncu CSV export: the header lacks the columns "
-            + ", ".join(f'"{c}"' for c in _REQUIRED_CSV_COLUMNS),
+            'is not an ncu CSV export: no line has the columns "ID", "Kernel Name"',
             path=path,
             hint="export with `ncu --import REPORT.ncu-rep --csv --page raw > FILE.csv`",
         )
-    note = preamble_note(header_index)
-    rows = rows[header_index:]
-    header = rows[0]
-    body = rows[1:]
-    units_row: list[str] = [""] * len(header)
-    if body and body[0] and body[0][header.index("ID")].strip() == "":
-        units_row = body[0] + [""] * (len(header) - len(body[0]))
-        body = body[1:]
-    body = [row for row in body if any(cell.strip() for cell in row)]
-    if not body:
+    if not layout.sample:
         raise ReportError(
             "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
         )
+    metric_names = sorted(name for name in layout.header if "__" in name)
+    kinds = {
+        name: layout.numeric_kind(i) for i, name in enumerate(layout.header) if name == "ID" or "__" in name
+    }
+    body = csv_engines.Body(
+        path=path,
+        start=layout.data_start,
+        skip_rows=1 if layout.units else 0,
+        header=layout.header,
+        # sorted metrics first, ID last: the metric block is then a view of the parsed block
+        numeric=sorted(name for name, kind in kinds.items() if kind is not None and name != "ID")
+        + (["ID"] if kinds.get("ID") else []),
+        separated={name for name, kind in kinds.items() if kind == "separated"},
+        keep={*metric_names, "ID", "Kernel Name", "CC", layout.nvtx_column() or "ID"},
+    )
+    return _assemble(path, variant, layout, csv_engines.parse(body), metric_names)
 
-    metric_positions = [i for i, name in enumerate(header) if "__" in name and name not in _ID_COLUMN_OF_CSV]
-    scales = {i: unit_scale(units_row[i].strip()) for i in metric_positions}
-    nvtx_position = next((i for i, name in enumerate(header) if "Push/Pop_Range" in name), None)
-    records: list[dict[str, Any]] = []
-    for row in body:
-        if len(row) < len(header):
-            row = row + [""] * (len(header) - len(row))
-        record: dict[str, Any] = {}
-        for i in metric_positions:
-            cell = row[i]
-            number = parse_number(cell)
-            if number is None:
-                record[header[i]] = cell.strip() if cell.strip() else None
-            else:
-                record[header[i]] = number * scales[i][0]
-        demangled = row[header.index("Kernel Name")]
-        gpu = record.get("device__attribute_display_name")
-        action_id = parse_number(row[header.index("ID")])
-        record.update(
-            source=str(path),
-            variant=variant,
-            range=0,
-            action=int(action_id) if action_id is not None and not math.isnan(action_id) else None,
-            kernel=kernel_function_name(demangled),
-            demangled=demangled,
-            nvtx=nvtx_from_cell(row[nvtx_position]) if nvtx_position is not None else None,
-            gpu=gpu if isinstance(gpu, str) else None,
-            cc=row[header.index("CC")].strip() if "CC" in header else None,
-        )
-        records.append(record)
-    units = {header[i]: scales[i][1] for i in metric_positions}
-    table = build_table(records, units)
+
+def _metrics_frame(layout: _Layout, parsed: csv_engines.Columns, metric_names: list[str]) -> pd.DataFrame:
+    """The metric columns in base units, sorted, around the parsed float block (not copied)."""
+    position = {name: index for index, name in enumerate(parsed.numeric)}
+    block_names = [name for name in parsed.numeric if "__" in name]
+    for name in block_names:
+        factor = unit_scale(layout.unit_of(name))[0]
+        if factor != 1.0:
+            parsed.block[:, position[name]] *= factor
+    # The metrics lead the block in sorted order (``read`` puts ID last): a column slice is a view.
+    if parsed.numeric[: len(block_names)] == block_names == sorted(block_names):
+        block = parsed.block[:, : len(block_names)]
+    else:  # not expected; correct but copies the block
+        order = sorted(block_names)
+        block, block_names = parsed.block[:, [position[name] for name in order]], order
+    frame = pd.DataFrame(block, columns=block_names, copy=False)
+    with warnings.catch_warnings():  # inserting avoids copying the float block (see _assemble)
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        for index, name in enumerate(metric_names):
+            if name in position:
+                continue
+            values = _text_column(parsed.text[name])
+            if isinstance(values, np.ndarray):
+                values = values * unit_scale(layout.unit_of(name))[0]
+            elif values.attrs.get("all_text"):
+                values = parsed.text[name]  # a string metric: as pandas read it
+            frame.insert(index, name, values)
+    return frame
+
+
+def _assemble(
+    path: Path, variant: str | None, layout: _Layout, parsed: csv_engines.Columns, metric_names: list[str]
+) -> pd.DataFrame:
+    """The table from the parsed columns: id columns in front of the (already sorted) metrics.
+
+    Columns are inserted into the frame (one block each) instead of building a new frame, which would
+    copy every metric column once more (pandas consolidates blocks): that copy is what a 200,000-launch
+    export cannot afford. pandas' warning about such a "fragmented" frame is silenced for that reason.
+    """
+    metrics = _metrics_frame(layout, parsed, metric_names)
+    rows = len(metrics)
+    ids = parsed.text
+    action = (
+        parsed.block[:, parsed.numeric.index("ID")].copy()
+        if "ID" in parsed.numeric
+        else _text_column(ids["ID"].astype(object))
+    )
+    demangled = ids["Kernel Name"].astype(object)
+    nvtx_column = layout.nvtx_column()
+    gpu = metrics.get("device__attribute_display_name")
+    id_values: dict[str, Any] = {
+        "source": np.full(rows, str(path), dtype=object),
+        "variant": np.full(rows, variant, dtype=object),
+        "range": np.zeros(rows, dtype="int64"),
+        "action": action,
+        "kernel": _map_distinct(demangled, kernel_function_name),
+        "demangled": demangled.to_numpy(dtype=object),
+        "nvtx": _map_distinct(ids[nvtx_column].astype(object), nvtx_from_cell)
+        if nvtx_column is not None
+        else np.full(rows, None, dtype=object),
+        "gpu": gpu.astype(object).to_numpy() if gpu is not None and gpu.dtype != "float64" else None,
+        "cc": ids["CC"].astype(object).to_numpy() if "CC" in ids else None,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        for position, name in enumerate(ID_COLUMNS):
+            value = id_values[name]
+            empty = np.full(rows, None, dtype=object)
+            metrics.insert(position, name, value if value is not None else empty)
+    units = {name: unit_scale(layout.unit_of(name))[1] for name in metric_names}
+    table = finish_table(metrics, units)
+    note = preamble_note(layout.skipped)
     table.attrs["reader"] = "csv_raw"
-    table.attrs["notes"] = [note] if note else []
+    table.attrs["notes"] = [f"{path}: {note}"] if note else []
     return table

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
-from ncu_advisor.ingest import csv_raw
+from ncu_advisor.ingest import csv_details, csv_raw, seed_json, text
 from ncu_advisor.ingest.binary import _read_binary
 from ncu_advisor.ingest.common import GZIP_MAGIC, REPORT_MAGIC
 from ncu_advisor.table import ID_COLUMNS, core_fallbacks
@@ -46,6 +46,9 @@ def _read_binary_report(path: Path, variant: str | None) -> pd.DataFrame:
 READERS: tuple[Reader, ...] = (
     Reader("ncu-rep", "binary report (ncu -o), plain or .gz", _sniff_binary, _read_binary_report),
     Reader("csv-raw", "ncu --csv --page raw [--print-units base]", csv_raw.sniff, csv_raw.read),
+    Reader("csv-details", "ncu --csv (details page, also --metrics)", csv_details.sniff, csv_details.read),
+    Reader("text", "ncu's plain-text output (ncu ./app, ncu --import R)", text.sniff, text.read),
+    Reader("seed-json", 'metrics JSON {"kernel": {"metric": value}}', seed_json.sniff, seed_json.read),
 )
 
 

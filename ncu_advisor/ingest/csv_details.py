@@ -1,0 +1,169 @@
+"""ncu's details page as CSV: ``ncu --csv`` without ``--page raw`` (also ``--csv --metrics ...``).
+
+One row per (launch, metric): the launch's id columns, then ``Section Name``, ``Metric Name`` (a display
+name such as ``Duration``, or the raw name for ``--metrics`` rows), ``Metric Unit``, ``Metric Value``,
+and in newer ncu versions the rule columns (``Rule Name``, ``Rule Type``, ``Rule Description``,
+``Estimated Speedup Type``, ``Estimated Speedup``) on rows that carry a guided finding instead of a
+metric. Rows are grouped by ``ID`` into one launch each; display names become raw metric names
+(``display_names``) and values are converted to base units, so the table matches the ``.ncu-rep``'s
+on every metric the page shows. Lines before the header and non-CSV lines inside it (the program's
+stdout in a direct run) are skipped and counted in a note.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ncu_advisor.errors import ReportError
+from ncu_advisor.ingest import guided
+from ncu_advisor.ingest.cells import (
+    csv_header_columns,
+    find_csv_header,
+    kernel_function_name,
+    parse_number,
+    preamble_note,
+)
+from ncu_advisor.ingest.display_names import LaunchValues, unmapped_note
+from ncu_advisor.table import build_table
+
+DETAILS_COLUMNS = ("Section Name", "Metric Name", "Metric Unit", "Metric Value")
+
+
+def sniff(head: bytes) -> bool:
+    """True when ``head`` holds an ncu CSV header with the details page's metric columns."""
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    index = find_csv_header(lines)
+    if index is None:
+        return False
+    columns = csv_header_columns(lines[index]) or []
+    return all(name in columns for name in DETAILS_COLUMNS)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+            return handle.read().splitlines()
+    except OSError as exc:
+        raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
+
+
+def read(path: Path, variant: str | None) -> pd.DataFrame:
+    """Read a details-page CSV into the table (see the module docstring).
+
+    Returns:
+        The table with ``attrs["reader"] == "csv_details"``, ``attrs["guided"]`` (ncu's findings from
+        the rule columns) and ``attrs["notes"]`` (skipped lines, display names kept unmapped).
+
+    Raises:
+        ReportError: no details header, or no launch rows.
+    """
+    lines = _lines(path)
+    start = find_csv_header(lines)
+    if start is None:
+        raise ReportError(
+            'is not an ncu CSV export: no line has the columns "ID", "Kernel Name"',
+            path=path,
+            hint="export with `ncu --import REPORT.ncu-rep --csv > FILE.csv`",
+        )
+    header = csv_header_columns(lines[start]) or []
+    body = [line for line in lines[start + 1 :] if line.startswith('"')]
+    stray = sum(1 for line in lines[start + 1 :] if line.strip() and not line.startswith('"'))
+    col = {name: header.index(name) for name in header}
+    launches: dict[str, tuple[dict[str, str], LaunchValues]] = {}
+    found: list[tuple[str, dict[str, Any]]] = []
+    for row in csv.reader(body):
+        row += [""] * (len(header) - len(row))
+        launch_id = row[col["ID"]].strip()
+        if launch_id not in launches:
+            ids: dict[str, str] = {n: row[col[n]].strip() for n in ("Kernel Name", "CC") if n in col}
+            launches[launch_id] = (ids, LaunchValues())
+        label = row[col["Metric Name"]]
+        if label:
+            launches[launch_id][1].add(
+                row[col["Section Name"]], label, row[col["Metric Unit"]], row[col["Metric Value"]]
+            )
+        elif "Rule Name" in col and row[col["Rule Name"]]:
+            found.append((launch_id, _rule_row(row, col)))
+    if not launches:
+        raise ReportError(
+            "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
+        )
+    return _table(path, variant, launches, found, skipped=start + stray)
+
+
+def _rule_row(row: list[str], col: dict[str, int]) -> dict[str, Any]:
+    def cell(name: str) -> str:
+        return row[col[name]] if name in col else ""
+
+    return {
+        "rule": cell("Rule Name"),
+        "section": cell("Section Name"),
+        "rule_type": cell("Rule Type"),
+        "message": cell("Rule Description"),
+        "speedup_type": cell("Estimated Speedup Type"),
+        "speedup": parse_number(cell("Estimated Speedup")),
+    }
+
+
+def _table(
+    path: Path,
+    variant: str | None,
+    launches: dict[str, tuple[dict[str, str], LaunchValues]],
+    found: list[tuple[str, dict[str, Any]]],
+    *,
+    skipped: int,
+) -> pd.DataFrame:
+    records: list[dict[str, Any]] = []
+    units: dict[str, str] = {}
+    unmapped: list[str] = []
+    position: dict[str, int] = {}
+    for index, (launch_id, (ids, values)) in enumerate(launches.items()):
+        position[launch_id] = index
+        demangled = ids.get("Kernel Name", "")
+        action = parse_number(launch_id)
+        record: dict[str, Any] = dict(values.values)
+        record.update(
+            source=str(path),
+            variant=variant,
+            range=0,
+            action=int(action) if action is not None and not math.isnan(action) else None,
+            kernel=kernel_function_name(demangled),
+            demangled=demangled,
+            nvtx=None,
+            gpu=None,
+            cc=ids.get("CC") or None,
+        )
+        records.append(record)
+        for name, unit in values.units.items():
+            units.setdefault(name, unit)
+        unmapped.extend(values.unmapped)
+    table = build_table(records, units)
+    table.attrs["reader"] = "csv_details"
+    notes = [f"{path}: {note}" for note in (preamble_note(skipped),) if note]
+    note = unmapped_note(str(path), unmapped)
+    if note:
+        notes.append(note)
+    table.attrs["notes"] = notes
+    table.attrs["guided"] = [
+        item
+        for launch_id, rule in found
+        if (
+            item := guided.finding(
+                launch=position.get(launch_id, 0),
+                kernel=table["kernel"].iloc[position.get(launch_id, 0)],
+                rule=rule["rule"],
+                section=rule["section"],
+                rule_type=rule["rule_type"],
+                message=rule["message"],
+                speedup_type=rule["speedup_type"],
+                speedup=rule["speedup"],
+            )
+        )
+        is not None
+    ]
+    return table

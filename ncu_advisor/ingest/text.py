@@ -1,0 +1,242 @@
+"""ncu's plain-text output: what ``ncu ./app`` and ``ncu --import R`` print, and what people paste.
+
+Shape (ncu 2019.x to 2025.3; measured on ``tests/fixtures/formats/text.txt`` and ``direct-text.txt``)::
+
+    [533] python3.12@127.0.0.1                                       <- process line (optional)
+      softmax_kernel (16384, 1, 1)x(256, 1, 1), Context 1, Stream 7, Device 0, CC 9.0   <- launch header
+        Section: GPU Speed Of Light Throughput
+        ----------------------- ----------- ------------
+        Metric Name             Metric Unit Metric Value
+        ----------------------- ----------- ------------
+        DRAM Frequency                  Ghz         3.20
+        ...
+        OPT   Est. Local Speedup: 84.98%                             <- guided finding, continued below
+              All compute pipelines are under-utilized. ...
+
+Metric rows are split at the column boundaries of the dashed line (display names hold spaces, units
+may be empty), numbers lose their thousands separators, scaled units become base units and display
+names become raw metric names (``display_names``). ``OPT``/``WRN``/``INF``/``ERR`` paragraphs are ncu's
+guided findings (``attrs["guided"]``), not metrics. Without any launch header (a pasted section), the
+sections make one launch of an unknown kernel. Any other line (``==PROF==``, the program's stdout) is
+skipped and counted in a note.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ncu_advisor.errors import ReportError
+from ncu_advisor.ingest import guided
+from ncu_advisor.ingest.cells import kernel_function_name, parse_number, triple
+from ncu_advisor.ingest.display_names import LaunchValues, unmapped_note
+from ncu_advisor.table import build_table
+
+LAUNCH_HEADER = re.compile(
+    r"^\s*(?P<name>.+?) (?P<grid>\([\d, ]+\))x(?P<block>\([\d, ]+\)), Context \d+, Stream \d+"
+    r"(?:, Device (?P<device>\d+))?(?:, CC (?P<cc>\d+\.\d+))?"
+)
+SECTION = re.compile(r"^\s*Section: (?P<name>.+?)\s*$")
+DASHES = re.compile(r"^\s*-{3,}( +-{3,})+\s*$")
+TABLE_HEADER = re.compile(r"^\s*Metric Name\s+Metric Unit\s+Metric Value\s*$")
+RULE = re.compile(r"^(?P<indent>\s*)(?P<type>OPT|WRN|INF|ERR)(?P<gap>\s+)(?P<text>\S.*)$")
+SPEEDUP = re.compile(r"^Est\. (?:(?P<kind>Local|Global) )?Speedup: (?P<value>[\d.,]+)%\s*(?P<rest>.*)$")
+PROCESS = re.compile(r"^\[\d+\] \S+")
+
+
+def sniff(head: bytes) -> bool:
+    """True when ``head`` has a ``Section:`` line followed by ncu's metric-table header."""
+    text = head.decode("utf-8", errors="replace")
+    return bool(re.search(r"^\s*Section: .+$", text, re.M)) and bool(
+        re.search(r"^\s*Metric Name\s+Metric Unit\s+Metric Value\s*$", text, re.M)
+    )
+
+
+@dataclass
+class _Launch:
+    header: re.Match[str] | None
+    values: LaunchValues = field(default_factory=LaunchValues)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Parser:
+    """Line-by-line state: the current launch and section, the open table and rule paragraph."""
+
+    launches: list[_Launch] = field(default_factory=list)
+    section: str = ""
+    spans: list[tuple[int, int]] | None = None  # column boundaries of the open metric table
+    table_phase: int = 0  # 0 outside a table, 1 between its first and second dashed line, 2 in its rows
+    rule: dict[str, Any] | None = None
+    rule_indent: int = 0
+    skipped: int = 0
+
+    def launch(self) -> _Launch:
+        if not self.launches:
+            self.launches.append(_Launch(header=None))
+        return self.launches[-1]
+
+    def close_rule(self) -> None:
+        if self.rule is not None:
+            self.launch().findings.append(self.rule)
+            self.rule = None
+
+    def feed(self, line: str) -> None:
+        stripped = line.strip()
+        if self.rule is not None:
+            if stripped and _indent(line) >= self.rule_indent:
+                self.rule["message"] += " " + stripped
+                return
+            self.close_rule()
+        if not stripped:
+            return
+        if self.table_phase:
+            self._table_line(line)
+            return
+        self._other_line(line)
+
+    def _table_line(self, line: str) -> None:
+        if DASHES.match(line):
+            self.table_phase = 2 if self.table_phase == 1 else 0  # below the header / the closing line
+            return
+        if self.table_phase == 1:
+            if not TABLE_HEADER.match(line):
+                self.table_phase = 0  # another kind of table (a rule's key performance indicators)
+                self.skipped += 1
+            return
+        if self.spans is None:
+            return
+        name, unit, value = _cells(line, self.spans)
+        if name:
+            self.launch().values.add(self.section, name, unit, value)
+
+    def _other_line(self, line: str) -> None:
+        if (header := LAUNCH_HEADER.match(line)) is not None:
+            self.launches.append(_Launch(header=header))
+            self.section = ""
+        elif (section := SECTION.match(line)) is not None:
+            self.section = section.group("name")
+        elif DASHES.match(line):
+            self.spans = [(m.start(), m.end()) for m in re.finditer(r"-+", line)]
+            self.table_phase = 1 if len(self.spans) == 3 else 0
+        elif (rule := RULE.match(line)) is not None:
+            self.rule = {"type": rule.group("type"), "section": self.section, "message": rule.group("text")}
+            self.rule_indent = len(rule.group("indent")) + len(rule.group("type")) + len(rule.group("gap"))
+        elif not PROCESS.match(line) and not line.lstrip().startswith("Warning:"):
+            self.skipped += 1
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _cells(line: str, spans: list[tuple[int, int]]) -> tuple[str, str, str]:
+    """Name, unit and value of a metric row, split where the unit and value columns start."""
+    unit_start, value_start = spans[1][0], spans[2][0]
+    return line[:unit_start].strip(), line[unit_start:value_start].strip(), line[value_start:].strip()
+
+
+def read(path: Path, variant: str | None) -> pd.DataFrame:
+    """Read ncu's plain-text output into the table (see the module docstring).
+
+    Returns:
+        The table with ``attrs["reader"] == "text"``, ``attrs["guided"]`` and ``attrs["notes"]``.
+
+    Raises:
+        ReportError: the file cannot be read or holds no metric table.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
+    parser = _Parser()
+    for line in text.splitlines():
+        parser.feed(line)
+    parser.close_rule()
+    launches = [launch for launch in parser.launches if launch.values.values]
+    if not launches:
+        raise ReportError(
+            "holds no ncu metric table (no 'Metric Name  Metric Unit  Metric Value' rows)",
+            path=path,
+            hint="pass ncu's full output (`ncu ./app > out.txt` or `ncu --import R.ncu-rep > out.txt`)",
+        )
+    return _table(path, variant, launches, parser.skipped)
+
+
+def _table(path: Path, variant: str | None, launches: list[_Launch], skipped: int) -> pd.DataFrame:
+    records: list[dict[str, Any]] = []
+    units: dict[str, str] = {}
+    unmapped: list[str] = []
+    found: list[dict[str, Any]] = []
+    for index, launch in enumerate(launches):
+        record: dict[str, Any] = dict(launch.values.values)
+        header = launch.header
+        demangled = header.group("name").strip() if header else None
+        if header:
+            grid, block = triple(header.group("grid")), triple(header.group("block"))
+            if grid and "launch__grid_size" not in record:
+                record["launch__grid_size"] = grid[0] * grid[1] * grid[2]
+            if block and "launch__block_size" not in record:
+                record["launch__block_size"] = block[0] * block[1] * block[2]
+        kernel = kernel_function_name(demangled) if demangled else None
+        record.update(
+            source=str(path),
+            variant=variant,
+            range=0,
+            action=index,
+            kernel=kernel,
+            demangled=demangled,
+            nvtx=None,
+            gpu=None,
+            cc=header.group("cc") if header else None,
+        )
+        records.append(record)
+        units.update({k: v for k, v in launch.values.units.items() if k not in units})
+        unmapped.extend(launch.values.unmapped)
+        for rule in launch.findings:
+            item = _finding(index, kernel, rule)
+            if item is not None:
+                found.append(item)
+    table = build_table(records, units)
+    table.attrs["reader"] = "text"
+    notes = []
+    if skipped:
+        notes.append(
+            f"{path}: skipped {skipped} line(s) outside ncu's metric tables and rule text "
+            "(==PROF== lines, program output, rule detail tables)"
+        )
+    note = unmapped_note(str(path), unmapped)
+    if note:
+        notes.append(note)
+    if not any(launch.header for launch in launches):
+        notes.append(
+            f"{path}: no launch header line: the metrics are read as one launch of an unknown kernel"
+        )
+    table.attrs["notes"] = notes
+    table.attrs["guided"] = found
+    return table
+
+
+def _finding(index: int, kernel: str | None, rule: dict[str, Any]) -> dict[str, Any] | None:
+    message = str(rule["message"])
+    speedup_type = None
+    speedup = None
+    match = SPEEDUP.match(message)
+    if match:
+        speedup = parse_number(match.group("value"))
+        speedup_type = (match.group("kind") or "").lower() or None
+        message = match.group("rest")
+    return guided.finding(
+        launch=index,
+        kernel=kernel,
+        rule=None,
+        section=rule["section"] or None,
+        rule_type=rule["type"],
+        message=message,
+        speedup_type=speedup_type,
+        speedup=speedup,
+    )
