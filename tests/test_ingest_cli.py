@@ -100,3 +100,14 @@ def test_text_guided_findings_are_shown(tmp_path: Path) -> None:
     result = runner.invoke(app, ["recommend", str(existing(FORMATS / "text.txt"))])
     assert result.exit_code in (0, 1), result.output
     assert "ncu guided analysis" in result.stdout
+
+
+def test_reader_notes_reach_the_user() -> None:
+    path = existing(CASES / "details-page-sm100-with-preamble.csv")
+    result = runner.invoke(app, ["recommend", str(path)])
+    assert result.exit_code in (0, 1), result.output
+    assert "note:" in result.stderr and "skipped 3 line(s) before the CSV header" in result.stderr
+    result = runner.invoke(app, ["metrics", str(path), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 3 line(s)" in result.stderr
+    assert "gpu__time_duration.sum" in result.stdout.splitlines()[0]

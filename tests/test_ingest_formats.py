@@ -350,3 +350,13 @@ def test_fifo_is_refused_before_reading(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(ReportError, match="not a regular file"):
         read(fifo)
+
+
+@needs_formats
+def test_gzipd_text_input_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import gzip
+
+    packed = tmp_path / "details.csv.gz"
+    packed.write_bytes(gzip.compress((FORMATS / "details.csv").read_bytes()))
+    with pytest.raises(ReportError, match="gunzip it first"):
+        read(packed)

@@ -98,7 +98,7 @@ def metrics_command(
     paths = list(reports) if reports else default_reports()
     table = read_reports(paths)
     selected, notes = select_columns(table, fmt, list(metric or []))
-    for note in notes:
+    for note in [f"note: {n}" for n in table.attrs.get("notes", [])] + notes:
         err_console.print(note, markup=False)
     render_table(selected, fmt, output)
     if output is not None:

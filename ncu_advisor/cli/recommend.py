@@ -69,6 +69,8 @@ def _read_report_input(path: Path) -> _Input:
     from ncu_advisor.ingest import readers as report  # noqa: PLC0415 - keeps `ncu-advisor rules` fast
 
     table = report.read_report(path, variant=_variant_name(path))
+    for note in table.attrs.get("notes", []):  # what the reader skipped or could not map
+        err_console.print(f"note: {note}", markup=False)
     ncu_rules: dict[tuple[str | None, int], list[dict[str, Any]]] = {}
     if "guided" in table.attrs or ".csv" not in path.name:
         try:  # text inputs carry ncu's findings in the table; binary reports are asked for them

@@ -90,6 +90,11 @@ def head_bytes(path: Path, size: int = SNIFF_BYTES) -> bytes:
     return head
 
 
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
 def reader_for(path: Path) -> Reader:
     """The reader of the first format in ``READERS`` that recognises the file's content.
 
@@ -100,6 +105,12 @@ def reader_for(path: Path) -> Reader:
     head = head_bytes(path)
     for reader in READERS:
         if reader.sniff(head):
+            if reader is not READERS[0] and _is_gzip(path):
+                raise ReportError(
+                    f"is a gzip'd {reader.name} file; only binary reports are read gzip'd",
+                    path=path,
+                    hint=f"gunzip it first (gunzip -k {path.name})",
+                )
             return reader
     if head[:2] == GZIP_MAGIC:
         return READERS[0]  # a damaged gzip: the binary reader says what is wrong with it
