@@ -88,12 +88,10 @@ def test_recorded_formats_give_the_binary_reports_findings(name: str) -> None:
         if name == "raw.csv":
             assert got_rules == want_rules
             continue
-        # The details page lacks some raw metrics (local-memory bytes, pipe counters): rules that need them
-        # are skipped, or fire on their "not measured" default (-1) and then say so in their evidence.
-        assert len(got_rules & want_rules) >= len(want_rules) - 3, want_rules - got_rules
-        for finding in got["findings"]:
-            if finding["rule"] not in want_rules:
-                assert -1 in finding["evidence"].values(), finding
+        # The details page lacks some raw metrics (local-memory bytes, pipe counters) that rules read or use
+        # to stay quiet: a few findings may differ, each way; the rest must agree.
+        assert len(got_rules & want_rules) >= len(want_rules) - 3, (want_rules - got_rules)
+        assert len(got_rules - want_rules) <= 3, (got_rules - want_rules)
 
 
 def test_text_guided_findings_are_shown(tmp_path: Path) -> None:
