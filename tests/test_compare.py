@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from ncu_advisor import rundir
 from ncu_advisor.analysis import compare
+from ncu_advisor.analysis.pipeline import analyze
 from ncu_advisor.cli import app
-from ncu_advisor.analysis.report_data import build_report
 
 runner = CliRunner()
 
@@ -120,7 +120,7 @@ def test_correct_to_incorrect_is_a_regression(tmp_path: Path) -> None:
 
 def test_kernel_rows_pair_launches(tmp_path: Path) -> None:
     base = build_seed_run(tmp_path, name="a")
-    data = build_report(rundir.load_run(base), rules=[])
+    data = analyze([base], rules=[])
     result = compare.compare_reports(data, data)
     table = rundir.load_run(base).table
     assert len(result.kernels) == len(table)
@@ -155,10 +155,15 @@ def test_missing_variant_named(tmp_path: Path) -> None:
     table[table["variant"] != "ModelNew_seed001"].to_parquet(fewer / rundir.METRICS_PARQUET, index=False)
     timings = pd.read_csv(fewer / rundir.TIMINGS_CSV)
     timings[timings["variant"] != "ModelNew_seed001"].to_csv(fewer / rundir.TIMINGS_CSV, index=False)
+    # what matches is compared, the rest listed (issue 11); the same the other way round
     result = runner.invoke(app, ["compare", str(base), str(fewer)])
-    assert result.exit_code == 2 and "only in BASE: ModelNew_seed001" in result.output
-    forced = runner.invoke(app, ["compare", str(base), str(fewer), "--force"])
-    assert forced.exit_code == 0 and "only in BASE (not compared): ModelNew_seed001" in forced.stdout
+    assert result.exit_code == 0, result.output
+    assert "only in BASE (not compared): ModelNew_seed001" in result.stdout
+    assert any(line.startswith("ModelNew_seed000 ") for line in result.stdout.splitlines())
+    back = runner.invoke(app, ["compare", str(fewer), str(base), "--format", "json"])
+    document = json.loads(back.stdout)
+    assert back.exit_code == 0 and document["only_in_new"] == ["ModelNew_seed001"]
+    assert "ModelNew_seed001" not in {v["name"] for v in document["variants"]}
 
 
 def test_bad_run_dirs_exit_2_without_output(tmp_path: Path) -> None:
@@ -193,3 +198,45 @@ def _interrupted(run: Path) -> Path:
     manifest["complete"] = False
     rundir.write_manifest(run, manifest)
     return run
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 0.0, -1.5, float("inf")])
+def test_unusable_timings_exit_2_naming_the_file(tmp_path: Path, bad: float) -> None:
+    base = build_seed_run(tmp_path, name="a")
+    damaged = build_seed_run(tmp_path, name="b")
+    timings = pd.read_csv(damaged / rundir.TIMINGS_CSV)
+    timings.loc[timings["variant"] == "ModelNew_seed000", "median_ms"] = bad
+    timings.to_csv(damaged / rundir.TIMINGS_CSV, index=False)
+    for pair in ([base, damaged], [damaged, base]):
+        result = runner.invoke(app, ["compare", *map(str, pair)])
+        assert result.exit_code == 2, result.output
+        assert "faster" not in result.output
+        assert str(damaged / rundir.TIMINGS_CSV) in " ".join(result.output.split()).replace("\n", "")
+
+
+def test_runs_with_no_variant_in_common_exit_2(tmp_path: Path) -> None:
+    base = build_seed_run(tmp_path, name="a")
+    other = build_seed_run(tmp_path, name="b")
+    manifest = rundir.read_manifest(other)
+    manifest["variants"] = {f"{k}_renamed": v for k, v in manifest["variants"].items()}
+    manifest["reference"]["status"] = "skipped"
+    rundir.write_manifest(other, manifest)
+    table = pd.read_parquet(other / rundir.METRICS_PARQUET)
+    table = table[table["variant"] != "Model"]
+    table["variant"] = table["variant"] + "_renamed"
+    table.to_parquet(other / rundir.METRICS_PARQUET, index=False)
+    result = runner.invoke(app, ["compare", str(base), str(other)])
+    assert result.exit_code == 2 and "no variant in common" in result.output
+
+
+def test_findings_are_the_same_as_recommend_and_new_ones_gate(tmp_path: Path) -> None:
+    base = build_seed_run(tmp_path, name="a")
+    same = json.loads(runner.invoke(app, ["compare", str(base), str(base), "--format", "json"]).stdout)
+    assert same["findings_added"] == [] and same["findings_resolved"] == [] and same["findings"]
+    # with no rule in BASE every finding of NEW is new: --fail-on info gates them, never does not
+    data = analyze([base])
+    bare = analyze([base], rules=[])
+    gated = compare.compare_reports(bare, data, fail_on="info")
+    assert len(gated.findings_added) == len(data.findings)  # library ones count only with --all-kernels
+    assert gated.exit_code == 1 and gated.failing_findings
+    assert compare.compare_reports(bare, data, fail_on="never").exit_code == 0

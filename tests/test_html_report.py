@@ -30,13 +30,8 @@ FULL_REPORT = ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_fu
 
 def analysis_of(run: Path):  # type: ignore[no-untyped-def]
     """The analysis the report command renders, through the public API."""
-    try:
-        from ncu_advisor.analysis.pipeline import analyze
-    except ImportError:  # TEMPORARY until the pipeline lands on main
-        from ncu_advisor import rundir
-        from ncu_advisor.analysis.report_data import build_report
+    from ncu_advisor.analysis.pipeline import analyze
 
-        return build_report(rundir.load_run(run), source_root=ROOT)
     return analyze([run], source_root=ROOT)
 
 

@@ -156,7 +156,7 @@ def test_default_input_is_the_recorded_example_run(monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)  # no ./runs here: falls back to the shipped example run
     result = _invoke("recommend", "--format", "json")
     assert result.exit_code == 0, result.output
-    kernels = json.loads(result.stdout)["kernels"]
+    kernels = [k for k in json.loads(result.stdout)["kernels"] if not k["library"]]
     assert {k["variant"] for k in kernels} == {"ModelNew_seed000", "ModelNew_seed001", "ModelNew"}
     assert {k["kernel"] for k in kernels} == {
         "scale_channel_min_kernel", "conv2d_scale_min_kernel", "nchw_to_nhwc_fp16_kernel", "conv_min_tma_kernel"
@@ -165,17 +165,15 @@ def test_default_input_is_the_recorded_example_run(monkeypatch: pytest.MonkeyPat
     assert seed001["autotune_block"]  # the source came from the run's kernel.py
 
 
-def test_default_inputs_fall_back_to_the_example_reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from ncu_advisor.cli import recommend as recommend_cli
+def test_no_run_and_no_example_run_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ncu_advisor.analysis import inputs
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(recommend_cli, "DEFAULT_EXAMPLE_RUN", Path("no-such-run"))
-    result = _invoke("recommend", "--format", "json")
-    assert result.exit_code == 0, result.output
-    variants = {k["variant"] for k in json.loads(result.stdout)["kernels"]}
-    assert "ModelNew_seed001_small" in variants and "ModelNew_seed000_small" in variants
-    seed001 = [k for k in json.loads(result.stdout)["kernels"] if k["variant"] == "ModelNew_seed001_small"][0]
-    assert seed001["autotune_block"]  # the source came from examples/reports/h200-seed/meta.json
+    monkeypatch.setattr(inputs, "DEFAULT_EXAMPLE_RUN", Path("no-such-run"))
+    for command in ("recommend", "report"):
+        result = _invoke(command, "--format", "json")
+        assert result.exit_code == 2, result.output
+        assert "nothing to analyse" in result.output and "no-such-run" in result.output
 
 
 @pytest.mark.parametrize(
@@ -244,8 +242,12 @@ def test_run_directory_input_uses_the_runs_kernel_copy(tmp_path: Path) -> None:
     kernels = json.loads(result.stdout)["kernels"]
     assert {k["variant"] for k in kernels} == {"ModelNew_seed000", "ModelNew_seed001", "ModelNew"}
     # Without --all-kernels only the kernels the run's kernel.py defines are shown (no cuDNN/PyTorch ones).
-    own = json.loads(_invoke("recommend", str(run), "--format", "json").stdout)["kernels"]
+    shown = json.loads(_invoke("recommend", str(run), "--format", "json").stdout)["kernels"]
+    own = [k for k in shown if not k["library"]]
     assert {k["kernel"] for k in own} == {"scale_channel_min_kernel", "conv2d_scale_min_kernel"}
+    # the library kernels are still there, flagged, the same with and without --all-kernels
+    assert [k["kernel"] for k in shown if k["library"]] == [k["kernel"] for k in kernels if k["library"]]
+    assert all(k["variant"] != "Model" for k in kernels)  # the reference is never evaluated
     conv = [k for k in kernels if k["kernel"] == "conv2d_scale_min_kernel"][0]
     assert conv["variant"] == "ModelNew_seed001"
     assert "NA204" in {
@@ -266,3 +268,24 @@ def test_no_argument_uses_the_latest_run(tmp_path: Path, monkeypatch: pytest.Mon
 def test_directory_that_is_not_a_run_exits_2(tmp_path: Path) -> None:
     result = _invoke("recommend", str(tmp_path))
     assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_anywhere_on_the_line_adds_the_traceback(where: str, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.ncu-rep")
+    args = ["-v", "recommend", missing] if where == "before" else ["recommend", missing, "-v"]
+    verbose = _invoke(*args)
+    assert verbose.exit_code == 2 and "Traceback" in verbose.output
+    quiet = _invoke("recommend", missing)
+    assert quiet.exit_code == 2 and "Traceback" not in quiet.output
+
+
+@pytest.mark.parametrize("command", [["recommend"], ["report"], ["compare", "RUN"]])
+def test_md_and_markdown_are_one_format_everywhere(command: list[str]) -> None:
+    run = str(ROOT / "examples" / "runs" / "improved")
+    args = [run if a == "RUN" else a for a in command]
+    outputs = [
+        _invoke(*args[:1], run, *args[1:], "--format", name, "--fail-on", "never") for name in ("md", "markdown")
+    ]
+    assert all(o.exit_code == 0 for o in outputs), [o.output for o in outputs]
+    assert outputs[0].stdout == outputs[1].stdout and outputs[0].stdout.lstrip().startswith("#")

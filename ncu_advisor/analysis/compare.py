@@ -11,6 +11,12 @@ The noise test (also in docs/report.md):
   the ``--threshold`` percentage (default 2%). Significant and negative: ``faster``; significant and
   positive: ``slower``; otherwise ``same`` (within noise or the threshold).
 
+Timings that are NaN, infinite, zero or negative are refused (exit 2, naming the run's ``timings.csv``):
+they would otherwise read as "faster". Variants are paired by name: those only in one run are listed and
+not compared; when no variant matches the runs cannot be compared (exit 2). Findings (the same ones
+``recommend`` and ``report`` show, through ``analysis.analyze``) are paired by (variant, kernel, launch,
+rule): ``findings_added`` are new in NEW, ``findings_resolved`` gone from it.
+
 A variant regresses when it is ``slower``, or was correct in BASE and is not in NEW. The reference
 (``Model``, plain PyTorch) is compared and shown but never counts as a regression: it is not the code
 under review, and a change in it points at the machine or the library versions. Kernel rows pair
@@ -20,25 +26,23 @@ threshold only (``noise`` is None).
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
-from ncu_advisor.errors import RunError
-from ncu_advisor.rundir import read_manifest
-from ncu_advisor.analysis.report_data import (
+from ncu_advisor.analysis.result import Analysis, gpu_name, severity_at_least
+from ncu_advisor.analysis.summary import (
     DRAM_PCT,
     L2_HIT,
-    REFERENCE_NAME,
     REGISTERS,
     SM_PCT,
     WARPS_ACTIVE,
-    ReportData,
+    LaunchSummary,
     VariantSummary,
-    gpu_name,
 )
+from ncu_advisor.errors import RunError
+from ncu_advisor.model import Finding
+from ncu_advisor.rundir import read_manifest
 
 #: Spread multiple a change must exceed to count (with the threshold).
 NOISE_K = 3.0
@@ -102,15 +106,27 @@ class Comparison:
     only_in_base: list[str]
     only_in_new: list[str]
     warnings: list[str]
+    findings: list[Finding] = field(default_factory=list)
+    library_findings: list[Finding] = field(default_factory=list)
+    findings_added: list[Finding] = field(default_factory=list)
+    findings_resolved: list[Finding] = field(default_factory=list)
+    fail_on: str = "never"
 
     @property
     def regressions(self) -> list[VariantDelta]:
         return [v for v in self.variants if v.regression]
 
     @property
+    def failing_findings(self) -> list[Finding]:
+        """Findings new in NEW at or above ``fail_on``."""
+        if self.fail_on == "never":
+            return []
+        return [f for f in self.findings_added if severity_at_least(f, self.fail_on)]
+
+    @property
     def exit_code(self) -> int:
-        """1 when a variant regressed, else 0."""
-        return 1 if self.regressions else 0
+        """1 when a variant regressed or a finding at or above ``fail_on`` is new, else 0."""
+        return 1 if self.regressions or self.failing_findings else 0
 
 
 def robust_spread(values: list[float]) -> float:
@@ -135,7 +151,7 @@ def judge(base: list[float], new: list[float], threshold_pct: float) -> tuple[fl
     return change, noise, bar, verdict
 
 
-def gpu_models(data: ReportData) -> set[str]:
+def gpu_models(data: Analysis) -> set[str]:
     """Every GPU model a run's timings come from: its GPU, and each variant's (manifest ``gpu.name``, which
     a run spread over several GPUs or hosts records per variant)."""
     names = {gpu_name(data)}
@@ -151,7 +167,7 @@ def gpu_models(data: ReportData) -> set[str]:
 
 
 def check_comparable(
-    base: ReportData, new: ReportData, *, force: bool, allow_different_gpus: bool = False
+    base: Analysis, new: Analysis, *, force: bool, allow_different_gpus: bool = False
 ) -> list[str]:
     """Refuse runs from different GPU models (also within a run) or clock-control settings unless ``force``
     (``allow_different_gpus`` lets only the GPU models differ).
@@ -196,246 +212,152 @@ def _deltas(base: dict[str, float], new: dict[str, float]) -> dict[str, float]:
     return {label: new[m] - base[m] for label, m in DELTA_METRICS.items() if m in base and m in new}
 
 
+def check_timings(run: Analysis, variants: list[VariantSummary]) -> None:
+    """Refuse timings that are NaN, infinite, zero or negative (they would read as "faster").
+
+    Raises:
+        RunError: naming the run's ``timings.csv`` and the variants concerned.
+    """
+    bad = [v.name for v in variants if v.bad_timings]
+    if bad:
+        raise RunError(
+            f"timings of {', '.join(bad)} are NaN, infinite, zero or negative: cannot judge speed",
+            path=run.run_path / "timings.csv",
+            hint="the run was damaged or hand-edited; profile again",
+        )
+
+
+def _variant_delta(b: VariantSummary, n: VariantSummary, threshold_pct: float) -> VariantDelta:
+    tb, tn = _timings(b), _timings(n)
+    reasons: list[str] = []
+    change: float | None = None
+    noise: float | None = None
+    bar: float | None = None
+    verdict = "unknown"
+    if tb and tn:
+        change, noise, bar, verdict = judge(tb, tn, threshold_pct)
+    if verdict == "slower" and not n.is_reference:
+        reasons.append(
+            f"{change:+.1%} slower (bar {bar:.1%}: max(threshold, {NOISE_K:g} x noise {noise:.2%}))"
+        )
+    if b.correct is True and n.correct is not True and not n.is_reference:
+        reasons.append(f"was correct, now {n.status}" + (f": {n.reason}" if n.reason else ""))
+    return VariantDelta(
+        name=n.name,
+        base_ms=statistics.median(tb) if tb else None,
+        new_ms=statistics.median(tn) if tn else None,
+        base_spread_ms=robust_spread(tb),
+        new_spread_ms=robust_spread(tn),
+        change=change,
+        noise=noise,
+        bar=bar,
+        verdict=verdict,
+        base_correct=b.correct,
+        new_correct=n.correct,
+        regression=bool(reasons),
+        reasons=reasons,
+        metric_deltas=_deltas(_main_metrics(b), _main_metrics(n)),
+    )
+
+
+def _occurrences(launches: list[LaunchSummary]) -> dict[tuple[str, int], LaunchSummary]:
+    seen: dict[str, int] = {}
+    paired: dict[tuple[str, int], LaunchSummary] = {}
+    for launch in launches:
+        k = seen.get(launch.kernel, 0)
+        seen[launch.kernel] = k + 1
+        paired[(launch.kernel, k)] = launch
+    return paired
+
+
+def _kernel_deltas(b: VariantSummary, n: VariantSummary, threshold_pct: float) -> list[KernelDelta]:
+    new_launches = _occurrences(n.launches)
+    deltas = []
+    for (kernel, k), launch in _occurrences(b.launches).items():
+        other = new_launches.get((kernel, k))
+        if other is None:
+            continue
+        bm, nm = launch.duration_ms, other.duration_ms
+        change = (nm - bm) / bm if bm and nm is not None else None
+        if change is None:
+            verdict = "unknown"
+        elif abs(change) <= threshold_pct / 100.0:
+            verdict = "same"
+        else:
+            verdict = "slower" if change > 0 else "faster"
+        deltas.append(
+            KernelDelta(n.name, kernel, k, bm, nm, change, verdict, _deltas(launch.metrics, other.metrics))
+        )
+    return deltas
+
+
+def _finding_key(finding: Finding) -> tuple[str | None, str, int, str]:
+    return (finding.variant, finding.kernel, finding.launch, finding.rule)
+
+
+def _finding_changes(base: Analysis, new: Analysis, names: set[str]) -> tuple[list[Finding], list[Finding]]:
+    """Findings of the compared variants new in NEW, and those gone from it."""
+    gated_base = [f for f in base.gated_findings if f.variant in names]
+    gated_new = [f for f in new.gated_findings if f.variant in names]
+    base_keys = {_finding_key(f) for f in gated_base}
+    new_keys = {_finding_key(f) for f in gated_new}
+    added = [f for f in gated_new if _finding_key(f) not in base_keys]
+    resolved = [f for f in gated_base if _finding_key(f) not in new_keys]
+    return added, resolved
+
+
 def compare_reports(
-    base: ReportData,
-    new: ReportData,
+    base: Analysis,
+    new: Analysis,
     *,
     threshold_pct: float = DEFAULT_THRESHOLD_PCT,
     force: bool = False,
     allow_different_gpus: bool = False,
+    fail_on: str = "never",
 ) -> Comparison:
-    """Compare two runs variant by variant and kernel by kernel.
+    """Compare two runs variant by variant and kernel by kernel, and their findings.
+
+    Variants only in one run are listed in ``only_in_base``/``only_in_new`` and not compared.
 
     Raises:
-        RunError: different GPU or clock control (unless ``force``); a variant present in only one run
-            (unless ``force``: then listed in ``only_in_base``/``only_in_new`` and not compared).
+        RunError: different GPU or clock control (unless ``force``); no variant in common; a compared
+            variant's timings are NaN, infinite, zero or negative.
     """
     warnings = check_comparable(base, new, force=force, allow_different_gpus=allow_different_gpus)
     base_by = {v.name: v for v in base.variants}
     new_by = {v.name: v for v in new.variants}
+    common = [n for n in base_by if n in new_by]
+    if not common:
+        raise RunError(
+            f"the runs have no variant in common (BASE {', '.join(base_by) or 'none'}; "
+            f"NEW {', '.join(new_by) or 'none'})",
+            path=new.run_path,
+            hint="compare two runs of the same kernel file",
+        )
+    check_timings(base, [base_by[n] for n in common])
+    check_timings(new, [new_by[n] for n in common])
     only_base = [n for n in base_by if n not in new_by]
     only_new = [n for n in new_by if n not in base_by]
-    if (only_base or only_new) and not force:
-        parts = []
-        if only_base:
-            parts.append(f"only in BASE: {', '.join(only_base)}")
-        if only_new:
-            parts.append(f"only in NEW: {', '.join(only_new)}")
-        raise RunError(
-            "the runs have different variants (" + "; ".join(parts) + ")",
-            path=new.run_path,
-            hint="profile the same variants in both, or pass --force to compare the common ones",
+    if only_base or only_new:
+        warnings.append(
+            "the runs have different variants; only the common ones are compared"
+            + (f" (only in BASE: {', '.join(only_base)})" if only_base else "")
+            + (f" (only in NEW: {', '.join(only_new)})" if only_new else "")
         )
-    variants: list[VariantDelta] = []
-    kernels: list[KernelDelta] = []
-    for name in [n for n in base_by if n in new_by]:
-        b, n = base_by[name], new_by[name]
-        tb, tn = _timings(b), _timings(n)
-        reasons: list[str] = []
-        change: float | None
-        noise: float | None
-        bar: float | None
-        if tb and tn and statistics.median(tb) > 0:
-            change, noise, bar, verdict = judge(tb, tn, threshold_pct)
-        else:
-            change = noise = bar = None
-            verdict = "unknown"
-        if verdict == "slower" and not n.is_reference:
-            reasons.append(
-                f"{change:+.1%} slower (bar {bar:.1%}: max(threshold, {NOISE_K:g} x noise {noise:.2%}))"
-            )
-        if b.correct is True and n.correct is not True and not n.is_reference:
-            reasons.append(f"was correct, now {n.status}" + (f": {n.reason}" if n.reason else ""))
-        variants.append(
-            VariantDelta(
-                name=name,
-                base_ms=statistics.median(tb) if tb else None,
-                new_ms=statistics.median(tn) if tn else None,
-                base_spread_ms=robust_spread(tb),
-                new_spread_ms=robust_spread(tn),
-                change=change,
-                noise=noise,
-                bar=bar,
-                verdict=verdict,
-                base_correct=b.correct,
-                new_correct=n.correct,
-                regression=bool(reasons),
-                reasons=reasons,
-                metric_deltas=_deltas(_main_metrics(b), _main_metrics(n)),
-            )
-        )
-        seen: dict[str, int] = {}
-        new_launches: dict[tuple[str, int], Any] = {}
-        for launch in n.launches:
-            k = seen.get(launch.kernel, 0)
-            seen[launch.kernel] = k + 1
-            new_launches[(launch.kernel, k)] = launch
-        seen = {}
-        for launch in b.launches:
-            k = seen.get(launch.kernel, 0)
-            seen[launch.kernel] = k + 1
-            other = new_launches.get((launch.kernel, k))
-            if other is None:
-                continue
-            bm, nm = launch.duration_ms, other.duration_ms
-            kchange = (nm - bm) / bm if bm and nm is not None else None
-            kverdict = (
-                "unknown"
-                if kchange is None
-                else (
-                    "same"
-                    if abs(kchange) <= threshold_pct / 100.0
-                    else ("slower" if kchange > 0 else "faster")
-                )
-            )
-            kernels.append(
-                KernelDelta(
-                    variant=name,
-                    kernel=launch.kernel,
-                    occurrence=k,
-                    base_ms=bm,
-                    new_ms=nm,
-                    change=kchange,
-                    verdict=kverdict,
-                    metric_deltas=_deltas(launch.metrics, other.metrics),
-                )
-            )
+    added, resolved = _finding_changes(base, new, set(common))
     return Comparison(
         base=str(base.run_path),
         new=str(new.run_path),
         gpu=gpu_name(new),
         threshold_pct=threshold_pct,
-        variants=variants,
-        kernels=kernels,
+        variants=[_variant_delta(base_by[n], new_by[n], threshold_pct) for n in common],
+        kernels=[k for n in common for k in _kernel_deltas(base_by[n], new_by[n], threshold_pct)],
         only_in_base=only_base,
         only_in_new=only_new,
         warnings=warnings,
+        findings=new.findings,
+        library_findings=new.library_findings,
+        findings_added=added,
+        findings_resolved=resolved,
+        fail_on=fail_on,
     )
-
-
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.1%}"
-
-
-#: How a metric delta reads, with its unit: percentage points for the percentages, a count for registers.
-DELTA_TEXT = {
-    "dram_pct": "DRAM {:+.1f} pp",
-    "sm_pct": "SM {:+.1f} pp",
-    "l2_hit_pct": "L2 hit {:+.1f} pp",
-    "warps_active_pct": "active warps {:+.1f} pp",
-    "registers": "{:+.0f} registers/thread",
-}
-
-
-def _metric_text(deltas: dict[str, float]) -> str:
-    parts = [DELTA_TEXT.get(k, k + " {:+.1f}").format(v) for k, v in deltas.items() if abs(v) >= 0.05]
-    return ", ".join(parts) or "–"
-
-
-def render_text(result: Comparison) -> str:
-    """Plain text for a terminal."""
-    lines = [
-        f"compare {result.base} -> {result.new} on {result.gpu} (threshold {result.threshold_pct:g}%, "
-        f"noise bar {NOISE_K:g} x pooled MAD spread)"
-    ]
-    lines += [f"warning: {w} (--force)" for w in result.warnings]
-    width = max([len(v.name) for v in result.variants] + [7])
-    lines.append(f"{'variant':<{width}}  {'base ms':>9}  {'new ms':>9}  {'change':>7}  {'bar':>6}  verdict")
-    for v in result.variants:
-        bar = "–" if v.bar is None else f"{v.bar:.1%}"
-        flag = "  REGRESSION: " + "; ".join(v.reasons) if v.regression else ""
-        lines.append(
-            f"{v.name:<{width}}  {_ms(v.base_ms):>9}  {_ms(v.new_ms):>9}  {_pct(v.change):>7}  {bar:>6}  "
-            f"{v.verdict}{flag}"
-        )
-    if result.kernels:
-        lines.append("")
-        lines.append("kernels (one ncu measurement each: threshold only):")
-        for k in result.kernels:
-            lines.append(
-                f"  {k.variant} {k.kernel[:50]}#{k.occurrence}: {_ms(k.base_ms)} -> {_ms(k.new_ms)} ms "
-                f"{_pct(k.change)} {k.verdict}; {_metric_text(k.metric_deltas)}"
-            )
-    for label, names in (("only in BASE", result.only_in_base), ("only in NEW", result.only_in_new)):
-        if names:
-            lines.append(f"{label} (not compared): {', '.join(names)}")
-    lines.append(f"{len(result.regressions)} regression(s)")
-    return "\n".join(lines) + "\n"
-
-
-def _correct_word(correct: bool | None) -> str:
-    return {True: "yes", False: "**no**", None: "?"}[correct]
-
-
-def render_markdown(result: Comparison) -> str:
-    """Markdown for a pull-request comment."""
-    verdict_icon = {"faster": "🟢 faster", "slower": "🔴 slower", "same": "⚪ same", "unknown": "❔ unknown"}
-    lines = [
-        f"## ncu-advisor compare on {result.gpu}",
-        "",
-        f"`{result.base}` → `{result.new}`; threshold {result.threshold_pct:g}%, a change counts when it "
-        f"exceeds max(threshold, {NOISE_K:g} × pooled robust spread of the repetition medians).",
-        "",
-    ]
-    lines += [f"> ⚠️ {w} (compared with --force)" for w in result.warnings]
-    lines.append(
-        "| variant | base ms | new ms | change | bar | verdict | correct "
-        "| key metric deltas (longest kernel) |"
-    )
-    lines.append("|---|---:|---:|---:|---:|---|---|---|")
-    for v in result.variants:
-        bar = "–" if v.bar is None else f"{v.bar:.1%}"
-        correct = (
-            "reference"
-            if v.name == REFERENCE_NAME
-            else f"{_correct_word(v.base_correct)} → {_correct_word(v.new_correct)}"
-        )
-        verdict = verdict_icon.get(v.verdict, v.verdict) + (" **regression**" if v.regression else "")
-        lines.append(
-            f"| {v.name} | {_ms(v.base_ms)} | {_ms(v.new_ms)} | {_pct(v.change)} | {bar} | {verdict} "
-            f"| {correct} | {_metric_text(v.metric_deltas)} |"
-        )
-    if result.kernels:
-        lines += [
-            "",
-            "<details><summary>Per kernel (ncu durations, threshold only)</summary>",
-            "",
-            "| variant | kernel | base ms | new ms | change | verdict | metric deltas |",
-            "|---|---|---:|---:|---:|---|---|",
-        ]
-        for k in result.kernels:
-            lines.append(
-                f"| {k.variant} | `{k.kernel[:60]}` #{k.occurrence} | {_ms(k.base_ms)} | {_ms(k.new_ms)} "
-                f"| {_pct(k.change)} | {k.verdict} | {_metric_text(k.metric_deltas)} |"
-            )
-        lines += ["", "</details>"]
-    for label, names in (("Only in BASE", result.only_in_base), ("Only in NEW", result.only_in_new)):
-        if names:
-            lines += ["", f"{label} (not compared): {', '.join(names)}"]
-    lines += [
-        "",
-        f"**{len(result.regressions)} regression(s)**"
-        + (
-            ": " + "; ".join(f"{v.name} ({'; '.join(v.reasons)})" for v in result.regressions)
-            if result.regressions
-            else ""
-        ),
-    ]
-    return "\n".join(lines) + "\n"
-
-
-#: ``schema_version`` of ``compare --format json`` (ncu_advisor/schemas/comparison.schema.json).
-COMPARISON_SCHEMA_VERSION = 1
-
-
-def render_json(result: Comparison) -> str:
-    """JSON: ``schema_version``, the ``Comparison`` fields, plus ``regressions`` (names) and ``exit_code``."""
-    document = {"schema_version": COMPARISON_SCHEMA_VERSION, **asdict(result)}
-    document["regressions"] = [v.name for v in result.regressions]
-    document["exit_code"] = result.exit_code
-    document["noise_k"] = NOISE_K
-    return json.dumps(document, indent=2, default=str) + "\n"

@@ -14,14 +14,31 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
+from typer.core import TyperGroup
 
 from ncu_advisor import __version__
 from ncu_advisor.errors import AdvisorError
 
+VERBOSE_FLAGS = ("-v", "--verbose")
+
+
+class _VerboseAnywhere(TyperGroup):
+    """Accepts ``-v``/``--verbose`` anywhere on the line (before or after the command, before ``--``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        state.verbose = any(a in VERBOSE_FLAGS for a in args[:end])
+        args = [a for a in args[:end] if a not in VERBOSE_FLAGS] + args[end:]
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=_VerboseAnywhere,
     name="ncu-advisor",
     help="Profile Triton kernel variants under Nsight Compute and turn the metrics into tuning advice.",
     no_args_is_help=False,
@@ -41,8 +58,6 @@ def print_wide(renderable: RenderableType, limit: int = 400) -> None:
     Piped output (CI logs, ``| tee``) gets an 80-column console, which squashes a many-column table into
     unreadable wrapped cells; a terminal wider than the table is used as it is.
     """
-    from rich.measure import Measurement  # noqa: PLC0415
-
     natural = Measurement.get(out_console, out_console.options.update(width=limit), renderable).maximum
     wide = Console(
         highlight=False,
@@ -100,7 +115,7 @@ def _root(
     ),
 ) -> None:
     """ncu-advisor: with no command, runs `recommend` on the latest run or the shipped examples."""
-    state.verbose = verbose
+    state.verbose = state.verbose or verbose  # -v is taken off the line by _VerboseAnywhere
     state.quiet = quiet
     err_console.quiet = quiet
     if ctx.invoked_subcommand is None:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import typer
 
+from ncu_advisor.analysis.compare import compare_reports
+from ncu_advisor.analysis.pipeline import analyze
 from ncu_advisor.cli import app, handle_errors, out_console
+from ncu_advisor.cli._common import (
+    ALL_KERNELS_OPTION,
+    FAIL_ON_OPTION,
+    RULES_OPTION,
+    STAGE_OPTION,
+    fail_on_choice,
+    format_choice,
+)
+from ncu_advisor.render import compare as rendering
+from ncu_advisor.render.output import write_text_atomic
+from ncu_advisor.rules import load_rules
 
-
-class CompareFormat(str, Enum):
-    text = "text"
-    md = "md"
-    json = "json"
+#: ``compare --format``: one registry line per format.
+COMPARE_FORMATS = {
+    "text": rendering.render_text,
+    "md": rendering.render_markdown,
+    "json": rendering.render_json,
+}
 
 
 @app.command()
@@ -28,7 +41,7 @@ def compare(
         min=0.0,
         help="Smallest relative change (percent) that counts, on top of the noise bar.",
     ),
-    fmt: CompareFormat = typer.Option(CompareFormat.text, "--format", "-f", help="Output format."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text | md (markdown) | json"),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write here (atomically) instead of stdout."
     ),
@@ -38,33 +51,37 @@ def compare(
         help="Compare timings measured on different GPU models (between or within the runs).",
     ),
     force: bool = typer.Option(
-        False,
-        "--force",
-        help="Compare runs from different GPUs / clock-control settings, or with "
-        "different variants (only the common ones are compared).",
+        False, "--force", help="Compare runs from different GPUs or clock-control settings."
     ),
+    fail_on_given: str | None = FAIL_ON_OPTION,
+    rules_dir: Path | None = RULES_OPTION,
+    stage: str = STAGE_OPTION,
+    all_kernels: bool = ALL_KERNELS_OPTION,
 ) -> None:
-    """Compare two runs: faster / slower / same within noise per variant; exit 1 on a regression."""
-    from ncu_advisor.analysis import compare as comparing  # noqa: PLC0415
-    from ncu_advisor.analysis.report_data import build_report, write_output  # noqa: PLC0415
-    from ncu_advisor.rundir import load_run  # noqa: PLC0415
-
-    base_data = build_report(load_run(base), rules=[])
-    new_data = build_report(load_run(new), rules=[])
-    result = comparing.compare_reports(
-        base_data, new_data, threshold_pct=threshold, force=force, allow_different_gpus=allow_different_gpus
+    """Compare two runs: faster / slower / same within noise per variant, and the findings that are new
+    or resolved; exit 1 on a regression or on a new finding at or above --fail-on."""
+    fmt = format_choice(fmt, tuple(COMPARE_FORMATS))
+    fail_on = fail_on_choice(fail_on_given)
+    rules = load_rules(rules_dir)
+    base_data = analyze([base], rules, stage=stage, all_kernels=all_kernels)
+    new_data = analyze([new], rules, stage=stage, all_kernels=all_kernels)
+    result = compare_reports(
+        base_data,
+        new_data,
+        threshold_pct=threshold,
+        force=force,
+        allow_different_gpus=allow_different_gpus,
+        fail_on=fail_on,
     )
-    renderers = {
-        "text": comparing.render_text,
-        "md": comparing.render_markdown,
-        "json": comparing.render_json,
-    }
-    text = renderers[fmt.value](result)
+    text = COMPARE_FORMATS[fmt](result)
     if output is None:
         typer.echo(text, nl=False)
     else:
-        write_output(text, output)
+        write_text_atomic(output, text)
         out_console.print(f"wrote {output}", markup=False)
     if result.exit_code:
-        typer.echo("regression: " + ", ".join(v.name for v in result.regressions), err=True)
+        problems = [v.name for v in result.regressions] + [
+            f"new {f.rule} on {f.variant}" for f in result.failing_findings
+        ]
+        typer.echo("regression: " + ", ".join(problems), err=True)
         raise typer.Exit(result.exit_code)

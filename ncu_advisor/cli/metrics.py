@@ -9,9 +9,9 @@ import typer
 
 from ncu_advisor.cli import app, err_console, handle_errors
 from ncu_advisor.errors import InputError, ReportError
+from ncu_advisor.ingest.readers import read_reports
 from ncu_advisor.metrics import CORE_METRICS, catalogue, column, contributing_columns, fallback_note, resolve
 from ncu_advisor.render.table import FORMATS, render_table
-from ncu_advisor.ingest.readers import read_reports
 from ncu_advisor.table import ID_COLUMNS
 
 # The shipped real reports, analysed when no REPORT is given (a source checkout or an installed tree).

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ncu_advisor.cli import app, handle_errors
+from ncu_advisor.cli._common import RULES_OPTION
 from ncu_advisor.errors import InputError
 from ncu_advisor.rules import Rule, load_rules
 
@@ -20,7 +21,7 @@ app.add_typer(rules_app, name="rules")
 @handle_errors
 def list_rules(
     ctx: typer.Context,
-    rules_dir: Path | None = typer.Option(None, "--rules", help="A directory of extra rule files."),  # noqa: B008 (typer's idiom)
+    rules_dir: Path | None = RULES_OPTION,
     stage: str | None = typer.Option(None, "--stage", help="Only rules of this stage."),
 ) -> None:
     """List every rule: id, name, stage, severity and what it detects."""

@@ -9,7 +9,7 @@ JSON schema (``version`` 1; keys are only ever added, never renamed or removed):
                                 "estimated_effect": {"fraction", "kind", "basis"}}],
                   "skipped": [{"rule", "reason"}],
                   "proposals": [{"params", "num_warps", "num_stages", "baseline", "reason", "config"}],
-                  "autotune_block": str|null,
+                  "autotune_block": str|null, "library": bool,
                   "ncu_rules": [{"rule", "name", "section", "severity", "message", "speedup",
                                  "speedup_type", "actionable_from_triton", "note"}]}]}
 """
@@ -19,10 +19,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ncu_advisor.analysis.result import Analysis
 from ncu_advisor.model import Finding, Proposal, Severity
-from ncu_advisor.rules.engine import KernelResult
+
+if TYPE_CHECKING:  # the engine's result type; render never runs engine code
+    from ncu_advisor.rules.engine import KernelResult
 
 SCHEMA_VERSION = 1
 
@@ -103,12 +106,17 @@ def proposal_to_dict(proposal: Proposal) -> dict[str, Any]:
 
 
 def results_to_dict(
-    results: Sequence[KernelResult], *, stage: str = "all", ncu_rules: NcuRules | None = None
+    results: Sequence[KernelResult],
+    *,
+    stage: str = "all",
+    ncu_rules: NcuRules | None = None,
+    library: Sequence[KernelResult] = (),
 ) -> dict[str, Any]:
-    """The JSON document (see the module docstring)."""
-    gpus = sorted({r.gpu for r in results if r.gpu})
+    """The JSON document (see the module docstring); ``library`` results come last, flagged."""
+    gpus = sorted({r.gpu for r in [*results, *library] if r.gpu})
     kernels = []
-    for result in results:
+    flagged = [(r, False) for r in results] + [(r, True) for r in library]
+    for result, is_library in flagged:
         kernels.append(
             {
                 "kernel": result.kernel,
@@ -127,6 +135,7 @@ def results_to_dict(
                 "user_kernel": result.user_kernel,
                 "time_share": result.time_share,
                 "ncu_rules": ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), [])),
+                "library": is_library,
             }
         )
     return {
@@ -137,10 +146,12 @@ def results_to_dict(
     }
 
 
-def render_json(
-    results: Sequence[KernelResult], *, stage: str = "all", ncu_rules: NcuRules | None = None
-) -> str:
-    return json.dumps(results_to_dict(results, stage=stage, ncu_rules=ncu_rules), indent=2, allow_nan=False)
+def render_json(analysis: Analysis) -> str:
+    """``recommend --format json``: every analysed launch, library kernels' last with ``library: true``."""
+    document = results_to_dict(
+        analysis.results, stage=analysis.stage, ncu_rules=analysis.ncu_rules, library=analysis.library_results
+    )
+    return json.dumps(document, indent=2, allow_nan=False)
 
 
 def _value(value: Any) -> str:
@@ -158,91 +169,128 @@ def _title(result: KernelResult) -> str:
     return f"{result.kernel}{variant} (launch {result.launch}{time}, stage {result.stage})"
 
 
-def render_text(
-    results: Sequence[KernelResult],
-    *,
-    ncu_rules: NcuRules | None = None,
-    show_skipped: bool = False,
-) -> str:
-    """Human-readable findings per launch, largest estimated effect first."""
+def _ncu_text(result: KernelResult, ncu_rules: NcuRules) -> list[str]:
+    entries = ncu_rule_entries(ncu_rules.get((result.source, result.launch), []))
+    if not entries:
+        return []
+    lines = ["  ncu guided analysis:"]
+    for entry in entries:
+        speedup = f" (ncu est. {entry['speedup']:.0f}% {entry['speedup_type']})" if entry["speedup"] else ""
+        mark = "" if entry["actionable_from_triton"] else f" [not actionable from Triton: {entry['note']}]"
+        lines.append(f"    {entry['rule']}{speedup}{mark}: {entry['message'][:220]}")
+    return lines
+
+
+def _result_text(result: KernelResult, ncu_rules: NcuRules, show_skipped: bool) -> list[str]:
+    library = " [library kernel: not in your source]" if result.user_kernel is False else ""
+    lines = [_title(result) + library]
+    if result.roofline is not None:
+        lines.append(f"  {result.roofline.headline()}")
+    if not result.findings:
+        lines.append("  no findings")
+    for finding in result.findings:
+        effect = f"~{finding.estimated_effect:.0%} {finding.effect_kind}"
+        lines.append(f"  {finding.severity.value.upper():7} {finding.rule} {finding.name} ({effect})")
+        lines.append(f"          {finding.message}")
+        evidence = ", ".join(f"{k}={_value(v)}" for k, v in finding.evidence.items() if k != "condition")
+        lines.append(f"          evidence: {evidence}; fired on: {finding.evidence.get('condition', '')}")
+        lines.append(f"          -> {finding.recommendation}")
+    lines.extend(f"  note: {note}" for note in result.notes)
+    lines += _ncu_text(result, ncu_rules)
+    if result.autotune_block:
+        lines.append("  proposed configs:")
+        lines.extend("    " + line for line in result.autotune_block.splitlines())
+    if show_skipped and result.skipped:
+        lines.append("  skipped: " + "; ".join(f"{s['rule']} ({s['reason']})" for s in result.skipped))
+    return [*lines, ""]
+
+
+LIBRARY_HEADING = "library kernels (not defined in the kernel file: cuDNN, PyTorch; not tunable from Triton)"
+
+
+def _library_line(result: KernelResult) -> str:
+    rules = ", ".join(f.rule for f in result.findings) or "no findings"
+    return f"  {_title(result)}: {rules}"
+
+
+def render_text(analysis: Analysis, *, show_skipped: bool = False) -> str:
+    """Human-readable findings per launch, largest estimated effect first; library kernels apart (in
+    full with ``--all-kernels``, else one line each)."""
     lines: list[str] = []
-    for result in results:
-        library = " [library kernel: not in your source]" if result.user_kernel is False else ""
-        lines.append(_title(result) + library)
-        if result.roofline is not None:
-            lines.append(f"  {result.roofline.headline()}")
-        if not result.findings:
-            lines.append("  no findings")
-        for finding in result.findings:
-            effect = f"~{finding.estimated_effect:.0%} {finding.effect_kind}"
-            lines.append(f"  {finding.severity.value.upper():7} {finding.rule} {finding.name} ({effect})")
-            lines.append(f"          {finding.message}")
-            evidence = ", ".join(f"{k}={_value(v)}" for k, v in finding.evidence.items() if k != "condition")
-            lines.append(f"          evidence: {evidence}; fired on: {finding.evidence.get('condition', '')}")
-            lines.append(f"          -> {finding.recommendation}")
-        lines.extend(f"  note: {note}" for note in result.notes)
-        entries = ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), []))
-        if entries:
-            lines.append("  ncu guided analysis:")
-            for entry in entries:
-                speedup = (
-                    f" (ncu est. {entry['speedup']:.0f}% {entry['speedup_type']})" if entry["speedup"] else ""
-                )
-                mark = (
-                    ""
-                    if entry["actionable_from_triton"]
-                    else f" [not actionable from Triton: {entry['note']}]"
-                )
-                lines.append(f"    {entry['rule']}{speedup}{mark}: {entry['message'][:220]}")
-        if result.autotune_block:
-            lines.append("  proposed configs:")
-            lines.extend("    " + line for line in result.autotune_block.splitlines())
-        if show_skipped and result.skipped:
-            lines.append("  skipped: " + "; ".join(f"{s['rule']} ({s['reason']})" for s in result.skipped))
-        lines.append("")
-    counts = count_by_severity(results)
+    for result in analysis.results:
+        lines += _result_text(result, analysis.ncu_rules, show_skipped)
+    if analysis.library_results:
+        lines.append(LIBRARY_HEADING + ":")
+        for result in analysis.library_results:
+            if analysis.all_kernels:
+                lines += _result_text(result, analysis.ncu_rules, show_skipped)
+            else:
+                lines.append(_library_line(result))
+        if not analysis.all_kernels:
+            lines += ["  (--all-kernels shows them in full)", ""]
+    counts = count_by_severity(analysis.results)
+    library = count_by_severity(analysis.library_results)
     lines.append(
-        f"{len(results)} launches, "
+        f"{len(analysis.results)} launches, "
         + ", ".join(f"{counts[s]} {s.value}" for s in (Severity.ERROR, Severity.WARNING, Severity.INFO))
+        + (
+            f"; {len(analysis.library_results)} library launches with {sum(library.values())} findings"
+            if analysis.library_results
+            else ""
+        )
     )
     return "\n".join(lines)
 
 
-def render_markdown(results: Sequence[KernelResult], *, ncu_rules: NcuRules | None = None) -> str:
-    """Markdown: one section per launch with a findings table and the proposed autotune block."""
+def _ncu_markdown(result: KernelResult, ncu_rules: NcuRules) -> list[str]:
+    entries = ncu_rule_entries(ncu_rules.get((result.source, result.launch), []))
+    if not entries:
+        return []
+    lines = ["", "ncu guided analysis:", ""]
+    for entry in entries:
+        mark = "" if entry["actionable_from_triton"] else f" *(not actionable from Triton: {entry['note']})*"
+        lines.append(f"- **{entry['rule']}**{mark}: {entry['message'][:300]}")
+    return lines
+
+
+def _result_markdown(result: KernelResult, ncu_rules: NcuRules, level: str = "##") -> list[str]:
+    lines = [f"{level} {_title(result)}", ""]
+    if result.findings:
+        lines += [
+            "| severity | rule | finding | evidence | effect | recommendation |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in result.findings:
+            evidence = "<br>".join(f"`{k}` = {_value(v)}" for k, v in f.evidence.items() if k != "condition")
+            lines.append(
+                f"| {f.severity.value} | {f.rule} {f.name} | {_cell(f.message)} | {_cell(evidence)}<br>"
+                f"when `{_cell(f.evidence.get('condition', ''))}` "
+                f"| {f.estimated_effect:.0%} {f.effect_kind} "
+                f"| {_cell(f.recommendation)} |"
+            )
+    else:
+        lines.append("No findings.")
+    lines += _ncu_markdown(result, ncu_rules)
+    if result.autotune_block:
+        lines += ["", "```python", result.autotune_block, "```"]
+    return [*lines, ""]
+
+
+def render_markdown(analysis: Analysis) -> str:
+    """Markdown: one section per launch with a findings table and the proposed autotune block; library
+    kernels in their own section (in full with ``--all-kernels``, else one line each)."""
     lines = ["# ncu-advisor recommendations", ""]
-    for result in results:
-        lines += [f"## {_title(result)}", ""]
-        if result.findings:
-            lines += [
-                "| severity | rule | finding | evidence | effect | recommendation |",
-                "|---|---|---|---|---|---|",
-            ]
-            for f in result.findings:
-                evidence = "<br>".join(
-                    f"`{k}` = {_value(v)}" for k, v in f.evidence.items() if k != "condition"
-                )
-                lines.append(
-                    f"| {f.severity.value} | {f.rule} {f.name} | {_cell(f.message)} | {_cell(evidence)}<br>"
-                    f"when `{_cell(f.evidence.get('condition', ''))}` "
-                    f"| {f.estimated_effect:.0%} {f.effect_kind} "
-                    f"| {_cell(f.recommendation)} |"
-                )
-        else:
-            lines.append("No findings.")
-        entries = ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), []))
-        if entries:
-            lines += ["", "ncu guided analysis:", ""]
-            for entry in entries:
-                mark = (
-                    ""
-                    if entry["actionable_from_triton"]
-                    else f" *(not actionable from Triton: {entry['note']})*"
-                )
-                lines.append(f"- **{entry['rule']}**{mark}: {entry['message'][:300]}")
-        if result.autotune_block:
-            lines += ["", "```python", result.autotune_block, "```"]
-        lines.append("")
+    for result in analysis.results:
+        lines += _result_markdown(result, analysis.ncu_rules)
+    if analysis.library_results:
+        lines += [f"## {LIBRARY_HEADING[0].upper()}{LIBRARY_HEADING[1:]}", ""]
+        for result in analysis.library_results:
+            if analysis.all_kernels:
+                lines += _result_markdown(result, analysis.ncu_rules, "###")
+            else:
+                lines.append(f"- {_cell(_library_line(result).strip())}")
+        if not analysis.all_kernels:
+            lines += ["", "(`--all-kernels` shows them in full.)", ""]
     return "\n".join(lines)
 
 
@@ -257,9 +305,3 @@ def count_by_severity(results: Sequence[KernelResult]) -> dict[Severity, int]:
         for finding in result.findings:
             counts[finding.severity] += 1
     return counts
-
-
-def worst_severity(results: Sequence[KernelResult]) -> Severity | None:
-    """The most severe finding over all results, or None without findings."""
-    severities = [f.severity for r in results for f in r.findings]
-    return max(severities, key=lambda s: s.rank) if severities else None

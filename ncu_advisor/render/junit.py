@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ncu_advisor.analysis.report_data import ReportData, VariantSummary, gpu_name, variant_failures
+from ncu_advisor.analysis.result import Analysis, gpu_name, variant_failures
+from ncu_advisor.analysis.summary import VariantSummary
 
 
 def _ms(value: float) -> str:
@@ -38,7 +39,7 @@ def variant_text(variant: VariantSummary) -> str:
     return "; ".join(parts)
 
 
-def render_junit(data: ReportData, *, fail_on: str | None = "error") -> str:
+def render_junit(data: Analysis, *, fail_on: str | None = "error") -> str:
     """Render the report as a JUnit XML document (``<testsuites><testsuite><testcase>``).
 
     Args:

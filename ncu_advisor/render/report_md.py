@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ncu_advisor.analysis.report_data import ReportData, VariantSummary, gpu_name
+from ncu_advisor.analysis.result import Analysis, gpu_name
+from ncu_advisor.analysis.summary import VariantSummary
+from ncu_advisor.model import Finding
 
 #: How many findings per variant the markdown lists in full (the rest are counted).
 MAX_FINDINGS_PER_VARIANT = 8
@@ -31,16 +33,9 @@ def _correct(variant: VariantSummary) -> str:
     return f"⚠️ {variant.status}"
 
 
-def render_markdown(data: ReportData) -> str:
-    """Render the report as GitHub-flavoured markdown.
-
-    Sections: header (GPU, versions, options), the variant table, then per variant its findings with
-    evidence and its proposed ``@triton.autotune`` block.
-    """
-    lines: list[str] = []
+def _header(data: Analysis) -> list[str]:
     gpu = gpu_name(data)
-    lines.append(f"## ncu-advisor report: `{data.kernel_path or data.run_path.name}` on {gpu}")
-    lines.append("")
+    lines = [f"## ncu-advisor report: `{data.kernel_path or data.run_path.name}` on {gpu}", ""]
     versions = ", ".join(f"{k} {v}" for k, v in data.versions.items() if v and k != "ncu_path")
     options = ", ".join(
         f"{k}={data.options[k]}" for k in ("clock_control", "cache_control", "reps") if k in data.options
@@ -58,12 +53,15 @@ def render_markdown(data: ReportData) -> str:
         lines.append(f"Versions: {versions}.  ")
     if options:
         lines.append(f"Options: {options}.")
-    lines.append("")
-    lines.append(
+    return [*lines, ""]
+
+
+def _variant_table(data: Analysis) -> list[str]:
+    lines = [
         "| variant | correct | median ms | vs reference | registers | occupancy limiter | DRAM % | SM % "
-        "| L2 hit % | longest kernel |"
-    )
-    lines.append("|---|---|---:|---:|---:|---|---:|---:|---:|---|")
+        "| L2 hit % | longest kernel |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
     for v in data.variants:
         speed = "–" if v.speedup_vs_reference is None else f"{v.speedup_vs_reference:.2f}×"
         lines.append(
@@ -71,59 +69,88 @@ def render_markdown(data: ReportData) -> str:
             f"| {v.occupancy_limiter or '–'} | {_num(v.dram_pct)} | {_num(v.sm_pct)} | {_num(v.l2_hit_pct)} "
             f"| `{_cell(short_kernel(v.main_kernel or '–'))}` |"
         )
-    lines.append("")
-    lines.append(
+    lines += [
+        "",
         "Median ms: median of the per-repetition medians in timings.csv. Registers, limiter and "
-        "throughputs: the variant's longest kernel launch."
-    )
-    lines.append("")
-    problems = [v for v in data.variants if not v.is_reference and v.correct is not True]
-    for v in problems:
-        lines.append(f"> **{v.name}**: {v.status}" + (f": {_cell(v.reason)}" if v.reason else ""))
-        lines.append("")
-    total = len(data.findings)
-    lines.append(f"### Findings ({total})")
-    lines.append("")
-    if not total:
-        lines.append("No rule fired.")
-        lines.append("")
+        "throughputs: the variant's longest kernel launch.",
+        "",
+    ]
     for v in data.variants:
-        findings = v.findings
-        if not findings and not v.autotune_blocks:
-            continue
-        lines.append(f"#### {v.name}")
-        lines.append("")
-        for f in findings[:MAX_FINDINGS_PER_VARIANT]:
-            where = data.location_of(f)
-            at = f" ({where.path}:{where.line})" if where else ""
-            lines.append(
-                f"- **{f.rule} {f.name}** · {f.severity.value} · `{short_kernel(f.kernel)}` "
-                f"launch {f.launch}{at}: {_cell(f.message)}"
-            )
-            lines.append(f"  - Do: {_cell(f.recommendation)}")
-            evidence = ", ".join(
-                f"`{k}`={_fmt_evidence(val)}" for k, val in f.evidence.items() if k != "condition"
-            )
-            if evidence:
-                lines.append(f"  - Evidence: {evidence}; fired on `{f.evidence.get('condition', '')}`")
-            if f.estimated_effect:
-                lines.append(
-                    f"  - Estimated effect: up to {f.estimated_effect:.0%} of the {f.effect_kind} time"
-                )
-        if len(findings) > MAX_FINDINGS_PER_VARIANT:
-            lines.append(
-                f"- … and {len(findings) - MAX_FINDINGS_PER_VARIANT} more (see the JSON or SARIF report)"
-            )
-        for kernel, block in v.autotune_blocks.items():
-            lines.append("")
-            lines.append(f"Proposed configs for `{kernel}`:")
-            lines.append("")
-            lines.append("```python")
-            lines.append(block.rstrip())
-            lines.append("```")
-        lines.append("")
-    for note in data.notes:
-        lines.append(f"_Note: {note}_  ")
+        if not v.is_reference and v.correct is not True:
+            lines += [f"> **{v.name}**: {v.status}" + (f": {_cell(v.reason)}" if v.reason else ""), ""]
+    return lines
+
+
+def _finding_lines(data: Analysis, f: Finding) -> list[str]:
+    where = data.location_of(f)
+    at = f" ({where.path}:{where.line})" if where else ""
+    lines = [
+        f"- **{f.rule} {f.name}** · {f.severity.value} · `{short_kernel(f.kernel)}` "
+        f"launch {f.launch}{at}: {_cell(f.message)}",
+        f"  - Do: {_cell(f.recommendation)}",
+    ]
+    evidence = ", ".join(f"`{k}`={_fmt_evidence(val)}" for k, val in f.evidence.items() if k != "condition")
+    if evidence:
+        lines.append(f"  - Evidence: {evidence}; fired on `{f.evidence.get('condition', '')}`")
+    if f.estimated_effect:
+        lines.append(f"  - Estimated effect: up to {f.estimated_effect:.0%} of the {f.effect_kind} time")
+    return lines
+
+
+def _variant_findings(data: Analysis, v: VariantSummary) -> list[str]:
+    findings = v.findings
+    if not findings and not v.autotune_blocks:
+        return []
+    lines = [f"#### {v.name}", ""]
+    for f in findings[:MAX_FINDINGS_PER_VARIANT]:
+        lines += _finding_lines(data, f)
+    if len(findings) > MAX_FINDINGS_PER_VARIANT:
+        more = len(findings) - MAX_FINDINGS_PER_VARIANT
+        lines.append(f"- … and {more} more (see the JSON or SARIF report)")
+    for kernel, block in v.autotune_blocks.items():
+        lines += ["", f"Proposed configs for `{kernel}`:", "", "```python", block.rstrip(), "```"]
+    return [*lines, ""]
+
+
+def _library_findings(data: Analysis) -> list[str]:
+    """Findings on kernels the kernel file does not define: in full with --all-kernels, else one line
+    per kernel."""
+    found = data.library_findings
+    if not found:
+        return []
+    lines = [
+        f"### Library kernels ({len(found)} findings)",
+        "",
+        "Kernels the kernel file does not define (cuDNN, PyTorch): not tunable from the Triton source.",
+        "",
+    ]
+    if data.all_kernels:
+        for f in found:
+            lines += _finding_lines(data, f)
+        return [*lines, ""]
+    by_kernel: dict[tuple[str | None, str], list[str]] = {}
+    for f in found:
+        by_kernel.setdefault((f.variant, f.kernel), []).append(f.rule)
+    for (variant, kernel), rules in by_kernel.items():
+        lines.append(f"- {variant} `{_cell(short_kernel(kernel))}`: {', '.join(sorted(set(rules)))}")
+    return [*lines, "", "(`--all-kernels` lists them in full.)", ""]
+
+
+def render_markdown(data: Analysis) -> str:
+    """Render the report as GitHub-flavoured markdown.
+
+    Sections: header (GPU, versions, options), the variant table, then per variant its findings with
+    evidence and its proposed ``@triton.autotune`` block, then the library kernels' findings apart.
+    """
+    lines = _header(data) + _variant_table(data)
+    total = len(data.findings)
+    lines += [f"### Findings ({total})", ""]
+    if not total:
+        lines += ["No rule fired.", ""]
+    for v in data.variants:
+        lines += _variant_findings(data, v)
+    lines += _library_findings(data)
+    lines += [f"_Note: {note}_  " for note in data.notes]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -1,7 +1,7 @@
 """SARIF 2.1.0: each finding a result located in the kernel source, each rule in the driver's rule list.
 
 Locations: the kernel file's path as recorded in the run's manifest, made relative to the repository root
-(``ReportData.kernel_path``), at the kernel's ``@triton.autotune`` decorator when it has one, else at its
+(``Analysis.kernel_path``), at the kernel's ``@triton.autotune`` decorator when it has one, else at its
 ``@triton.jit`` def; findings on kernels that are not in the file (cuDNN, PyTorch) carry no location
 (never the user's code). Code-scanning views therefore annotate the kernel itself.
 """
@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from ncu_advisor import __version__
-from ncu_advisor.analysis.report_data import ReportData, gpu_name
+from ncu_advisor.analysis.result import Analysis, gpu_name
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -22,7 +22,7 @@ INFORMATION_URI = "https://github.com/ncu-advisor/ncu-advisor"
 LEVELS = {"info": "note", "warning": "warning", "error": "error"}
 
 
-def render_sarif(data: ReportData) -> str:
+def render_sarif(data: Analysis) -> str:
     """Render the report's findings as a SARIF 2.1.0 log (one run, results in finding order)."""
     rules = data.rules
     index = {rule.id: i for i, rule in enumerate(rules)}

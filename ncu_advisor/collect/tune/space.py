@@ -29,7 +29,8 @@ from ncu_advisor.model import LaunchConfig
 NEIGHBOUR_RULE = "TUNE-NEIGHBOUR"
 NEIGHBOUR_EFFECT = 0.005
 WARP_CHOICES = (4, 8)
-STAGE_CHOICES = (2, 3, 4)
+#: The ``num_stages`` values tune tries (not the rule stages of ``rules.STAGE_CHOICES``).
+NUM_STAGES_CHOICES = (2, 3, 4)
 #: Per-block shared memory opt-in limit of Hopper (H100/H200): 227 KB.
 HOPPER_SHARED_PER_BLOCK = 232448
 
@@ -52,7 +53,7 @@ class Limits:
     uses_dot: bool = False
     extents: dict[str, int] = field(default_factory=dict)
     warp_choices: tuple[int, ...] = WARP_CHOICES
-    stage_choices: tuple[int, ...] = STAGE_CHOICES
+    stage_choices: tuple[int, ...] = NUM_STAGES_CHOICES
     #: When set, the only values a parameter may take (the search space, ``searchspace.SearchSpace``).
     allowed: dict[str, tuple[int, ...]] = field(default_factory=dict)
     #: When set, ``min_block`` applies to these parameters only (the tl.dot operand tiles); the others have
