@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from ncu_advisor import rundir
+from ncu_advisor import ingest, rundir
 from ncu_advisor.errors import AdvisorError, InputError
-from ncu_advisor.ingest import readers
+from ncu_advisor.ingest.ncu_report_reader import rule_results
 
 #: ncu's guided-analysis results keyed by (report path, launch index in that report).
 NcuRules = dict[tuple[str | None, int], list[dict[str, Any]]]
@@ -70,7 +70,7 @@ def _ncu_rules(report_path: Path, key: str) -> NcuRules:
     if ".csv" in report_path.name or not report_path.is_file():
         return found
     try:
-        raw = readers.rule_results(report_path)
+        raw = rule_results(report_path)
     except AdvisorError:
         return found
     for item in raw:
@@ -88,7 +88,7 @@ def _read_run(path: Path) -> Input:
 
 
 def _read_report(path: Path) -> Input:
-    table = readers.read_report(path, variant=_variant_name(path))
+    table = ingest.read(path, _variant_name(path))
     key = str(table["source"].iloc[0]) if len(table) and "source" in table.columns else str(path)
     return Input(path=path, table=table, kernel_file=_meta_kernel_file(path), ncu_rules=_ncu_rules(path, key))
 

@@ -14,7 +14,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import click
 import typer
 from rich.console import Console, RenderableType
 from rich.markup import escape
@@ -30,7 +29,7 @@ VERBOSE_FLAGS = ("-v", "--verbose")
 class _VerboseAnywhere(TyperGroup):
     """Accepts ``-v``/``--verbose`` anywhere on the line (before or after the command, before ``--``)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: the (vendored) click Context
         end = args.index("--") if "--" in args else len(args)
         state.verbose = any(a in VERBOSE_FLAGS for a in args[:end])
         args = [a for a in args[:end] if a not in VERBOSE_FLAGS] + args[end:]
