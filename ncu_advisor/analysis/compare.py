@@ -178,7 +178,7 @@ def check_comparable(
     Raises:
         RunError: they differ and ``force`` is False.
     """
-    problems = []
+    problems: list[str] = []
     allowed: list[str] = []
     models = gpu_models(base) | gpu_models(new)
     if len(models) > 1:
