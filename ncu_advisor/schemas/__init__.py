@@ -3,7 +3,7 @@
 Every JSON document ncu-advisor writes is an object whose ``schema_version`` (an integer, raised on an
 incompatible change) names the version of its schema here:
 
-- ``report``: ``report RUN --format json`` (``analysis.report_data.REPORT_SCHEMA_VERSION``)
+- ``report``: ``report RUN --format json`` (``render.report_json.REPORT_SCHEMA_VERSION``)
 - ``findings``: ``recommend --format json`` (``render.findings.SCHEMA_VERSION``)
 - ``comparison``: ``compare BASE NEW --format json`` (``analysis.compare.COMPARISON_SCHEMA_VERSION``)
 - ``metrics``: ``metrics --format json`` (``render.table.METRICS_SCHEMA_VERSION``)
