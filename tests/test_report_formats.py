@@ -35,7 +35,6 @@ from ncu_advisor.render.junit import render_junit
 from ncu_advisor.render.report_md import render_markdown
 from ncu_advisor.render.sarif import SARIF_SCHEMA_URI, render_sarif
 from ncu_advisor.schemas import load_schema
-from ncu_advisor.ingest.readers import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_REPORTS = ROOT / "examples" / "reports" / "h200-seed"
