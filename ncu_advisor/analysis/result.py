@@ -6,7 +6,7 @@ same value backs ``recommend``, ``report`` and ``compare``, so the three show th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,10 @@ from ncu_advisor.analysis.summary import VariantSummary
 from ncu_advisor.kernelsrc.facts import SourceFacts
 from ncu_advisor.model import Finding, Severity
 from ncu_advisor.rules import KernelResult
+from ncu_advisor.rules.engine import PRESSURE_METRICS, SEED_METRICS
+from ncu_advisor.rules.environment import pressure_mask
+
+__all__ = ["PRESSURE_METRICS", "SEED_METRICS"]  # for renderers, which never import the engine
 
 #: ``--fail-on`` levels: a severity, or ``never`` (exit 1 only for what is not a finding).
 FAIL_ON_CHOICES = ("info", "warning", "error", "never")
@@ -150,3 +154,10 @@ def variant_failures(variant: VariantSummary, fail_on: str | None) -> list[str]:
                     f"{finding.kernel} launch {finding.launch}: {finding.message}"
                 )
     return reasons
+
+
+def register_pressure(results: Sequence[KernelResult]) -> bool:
+    """True when any launch shown is under register pressure (the ``--stage auto`` criterion,
+    ``rules.environment.pressure_mask``, on each result's ``PRESSURE_METRICS``)."""
+    rows = [{name: r.metrics.get(name) for name in PRESSURE_METRICS} for r in results]
+    return bool(rows) and bool(pressure_mask(pd.DataFrame(rows)).any())

@@ -1,4 +1,4 @@
-"""Writing an output file so that a failure leaves nothing behind: a temp file in the same folder, then a rename."""
+"""Writing an output file so that a failure leaves nothing behind: a temp file beside it, then a rename."""
 
 from __future__ import annotations
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ncu_advisor.analysis.result import PRESSURE_METRICS, SEED_METRICS, register_pressure
 from ncu_advisor.render.findings import NcuRules, ncu_rule_entries
-from ncu_advisor.rules.engine import PRESSURE_METRICS, SEED_METRICS, KernelResult
+
+if TYPE_CHECKING:
+    from ncu_advisor.rules.engine import KernelResult
 
 HEADER = "You are a Triton kernel optimization specialist. Generate the FASTEST possible kernel."
 
@@ -146,14 +149,7 @@ def choose_stage(results: Sequence[KernelResult], requested: str) -> str:
     is under register pressure (the ``--stage auto`` criterion), else fine-tune."""
     if requested in STAGE_GUIDANCE:
         return requested
-    import pandas as pd  # noqa: PLC0415
-
-    from ncu_advisor.rules.engine import pressure_mask  # noqa: PLC0415
-
-    rows = [{name: r.metrics.get(name) for name in PRESSURE_METRICS} for r in results]
-    if not rows:
-        return "fine-tune"
-    return "block-size" if bool(pressure_mask(pd.DataFrame(rows)).any()) else "fine-tune"
+    return "block-size" if register_pressure(results) else "fine-tune"
 
 
 def target_gpu_block(gpu_name: str | None, spec: Any = None) -> str:
