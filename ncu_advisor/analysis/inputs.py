@@ -37,6 +37,7 @@ class Input:
     kernel_file: Path | None
     ncu_rules: NcuRules = field(default_factory=dict)
     run: rundir.LoadedRun | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _meta_kernel_file(report_path: Path) -> Path | None:
@@ -90,7 +91,14 @@ def _read_run(path: Path) -> Input:
 def _read_report(path: Path) -> Input:
     table = ingest.read(path, _variant_name(path))
     key = str(table["source"].iloc[0]) if len(table) and "source" in table.columns else str(path)
-    return Input(path=path, table=table, kernel_file=_meta_kernel_file(path), ncu_rules=_ncu_rules(path, key))
+    if "guided" in table.attrs:  # text inputs carry ncu's own findings in the table
+        ncu_rules: NcuRules = {}
+        for item in table.attrs["guided"]:
+            ncu_rules.setdefault((key, int(item.get("launch", 0))), []).append(item)
+    else:
+        ncu_rules = _ncu_rules(path, key)
+    notes = [f"{path}: {note}" for note in table.attrs.get("notes", [])]  # what the reader skipped
+    return Input(path, table, _meta_kernel_file(path), ncu_rules, notes=notes)
 
 
 def read_input(path: Path) -> Input:

@@ -225,6 +225,7 @@ def analyze(
     facts_of: list[SourceFacts | None] = []
     notes: list[str] = []
     for item in items:
+        notes += item.notes
         table = item.table.reset_index(drop=True)
         if kernel is not None and "kernel" in table.columns:
             keep = table["kernel"].astype(str).str.contains(kernel, regex=False)
