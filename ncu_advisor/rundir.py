@@ -298,6 +298,8 @@ def build_tables(run_dir: Path) -> str:
     return "; ".join([f"{len(table)} launches of {len(frames)} variants", *notes])
 
 
+UNITS_ENV = "NCU_ADVISOR_UNITS"  # "catalogue": take units from metrics.yaml, not ncu_report
+
 def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
     """Build a run's tables in a child process and record the outcome in its manifest.
 
@@ -309,22 +311,34 @@ def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
         The note written to the manifest's ``tables`` entry.
     """
     run_dir = Path(run_dir)
-    argv = [sys.executable, "-m", "ncu_advisor.rundir", "finalize", str(run_dir)]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-        ok, detail = proc.returncode == 0, (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        note = proc.stdout.strip().splitlines()[-1] if ok and proc.stdout.strip() else ""
-        if not ok:
-            note = f"metrics table not written: the report reader exited with {proc.returncode}" + (
-                f" ({detail[0][:200]})" if detail else ""
-            )
-    except subprocess.TimeoutExpired:
-        ok, note = False, f"metrics table not written: reading the reports took over {timeout_s:.0f} s"
+    ok, note = _finalize_child(run_dir, timeout_s, {})
+    if not ok and "exited with -" in note:
+        # A native crash. Nsight Compute 2025.3.1's own ncu_report crashed with SIGSEGV inside
+        # metric.unit() on an H200 run (2026-11-30): read again with units from the metric catalogue.
+        ok, retry = _finalize_child(run_dir, timeout_s, {UNITS_ENV: "catalogue"})
+        note = (f"{retry}; units from the metric catalogue (ncu_report crashed: {note})" if ok else note)
     manifest = read_manifest(run_dir)
     manifest["tables"] = note
     manifest["complete"] = ok and not missing_variants(manifest)
     write_manifest(run_dir, manifest)
     return note
+
+
+def _finalize_child(run_dir: Path, timeout_s: float, env: dict[str, str]) -> tuple[bool, str]:
+    """Run ``python -m ncu_advisor.rundir finalize RUN`` with ``env`` added; (success, note)."""
+    argv = [sys.executable, "-m", "ncu_advisor.rundir", "finalize", str(run_dir)]
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **env}
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"metrics table not written: reading the reports took over {timeout_s:.0f} s"
+    ok, detail = proc.returncode == 0, (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+    if ok:
+        return True, proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    return False, f"metrics table not written: the report reader exited with {proc.returncode}" + (
+        f" ({detail[0][:200]})" if detail else ""
+    )
 
 
 def _anchor_sources(table: pd.DataFrame, run_dir: Path, manifest: dict[str, Any]) -> pd.DataFrame:

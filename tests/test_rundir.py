@@ -164,3 +164,39 @@ def test_a_crashing_reader_costs_the_tables_not_the_run(tmp_path: Path, monkeypa
     manifest = _json.loads((run / _rundir.MANIFEST_NAME).read_text())
     assert manifest["complete"] is False and manifest["tables"] == note
     assert all(v["status"] == "ok" for v in manifest["variants"].values())
+
+
+def test_a_reader_crash_on_units_is_retried_with_catalogue_units(tmp_path: Path, monkeypatch) -> None:
+    # Seen on the H200 (2026-11-30): ncu 2025.3.1's ncu_report crashed with SIGSEGV in metric.unit().
+    # The stand-in python crashes unless the retry asked for catalogue units, then runs the real child.
+    run = _strip_tables(tmp_path)
+    fake_python = tmp_path / "python"
+    fake_python.write_text(
+        "#!/bin/sh\n"
+        f'[ "$NCU_ADVISOR_UNITS" = catalogue ] || kill -SEGV $$\nexec {_rundir.sys.executable} "$@"\n'
+    )
+    fake_python.chmod(fake_python.stat().st_mode | _stat.S_IEXEC)
+    monkeypatch.setattr(_rundir.sys, "executable", str(fake_python))
+    note = _rundir.finalize(run)
+    assert "units from the metric catalogue" in note and "exited with -11" in note
+    loaded = _rundir.load_run(run)
+    assert loaded.manifest["complete"] is True
+    manifest = loaded.manifest
+    for name, entry in manifest["variants"].items():
+        expected = _read_report(run / entry["logs"]["report"], variant=name)
+        got = loaded.table[loaded.table["variant"] == name]["gpu__time_duration.sum"]
+        assert list(got) == list(expected["gpu__time_duration.sum"])
+
+
+def test_catalogue_units_for_a_real_report(monkeypatch) -> None:
+    from ncu_advisor.metrics import catalogue
+
+    report = next((_RECORDED / "variants").glob("*/profile.ncu-rep*"))
+    monkeypatch.setenv("NCU_ADVISOR_UNITS", "catalogue")
+    table = _read_report(report)
+    units = table.attrs["units"]
+    known = catalogue()
+    assert units["launch__registers_per_thread"] == "register/thread"
+    assert units["sm__throughput.avg.pct_of_peak_sustained_elapsed"] == "%"
+    shared = [name for name in known if name in units]
+    assert len(shared) >= 10 and all(units[name] == known[name].unit for name in shared)

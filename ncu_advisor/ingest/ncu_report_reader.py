@@ -308,6 +308,11 @@ def _units_through_ncu_report(
     ``head`` is the start of the plain report up to the block of the last carrier, a valid report of
     its own: ncu_report needs a plain file, and a short one loads faster.
     """
+    if os.environ.get("NCU_ADVISOR_UNITS") == "catalogue":  # set by rundir.finalize after a crash
+        from ncu_advisor.metrics import catalogue  # noqa: PLC0415 - only on this fallback path
+
+        known = catalogue()
+        return {n: known[n].unit for n in {name for r in records for name in r} if n in known}
     try:
         module = load_ncu_report_module()
     except ReportError:
