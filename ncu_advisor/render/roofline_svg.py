@@ -238,7 +238,7 @@ def _marks(chart: RooflineChart, x: Axis, y: Axis) -> list[str]:
             f'x2="{x1:.1f}" y2="{y1:.1f}"><title>{_e(tip)}</title></line>'
         )
         # The label sits on the line, staggered along it so several launches stay readable.
-        at = 0.55 + 0.1 * (i % 4)
+        at = 0.3 + 0.1 * (i % 4)
         lx, ly = x0 + (x1 - x0) * at, y0 + (y1 - y0) * at
         angle = math.degrees(math.atan2(y1 - y0, x1 - x0))
         out.append(
