@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from ncu_advisor import gpus
+from ncu_advisor.analysis.pipeline import analyze
+from ncu_advisor.analysis.result import Analysis
 from ncu_advisor.render.axes import linear_ticks, log_ticks, milliseconds, si
 from ncu_advisor.render.report_html import markdown_html, render_html
 from ncu_advisor.render.roofline_svg import (
@@ -28,10 +30,8 @@ RUNS = ROOT / "examples" / "runs"
 FULL_REPORT = ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_full.ncu-rep.gz"
 
 
-def analysis_of(run: Path):  # type: ignore[no-untyped-def]
-    """The analysis the report command renders, through the public API."""
-    from ncu_advisor.analysis.pipeline import analyze
-
+def analysis_of(run: Path) -> Analysis:
+    """The analysis ``report`` renders (kernel paths relative to the repository root)."""
     return analyze([run], source_root=ROOT)
 
 

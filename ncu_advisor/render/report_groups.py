@@ -94,15 +94,15 @@ def _results(data: Any) -> dict[tuple[str, str, int], Any]:
 
 
 def _uses_dot(data: Any, kernel: str, results: list[Any]) -> bool | None:
-    """Whether the kernel calls ``tl.dot``: from the kernel file's facts, else the roofline's pipe."""
+    """Whether the kernel calls ``tl.dot``: from the kernel file's facts, else True when the tensor pipe was
+    busy, else None (unknown: both compute roofs are drawn)."""
     for facts in getattr(data, "kernel_facts", ()) or ():
         found = facts.kernel(kernel)
         if found is not None:
             return bool(found.uses_dot)
     pipes = {getattr(r.roofline, "pipe", None) for r in results if r is not None and r.roofline is not None}
-    if pipes:
-        return "tensor" in pipes
-    return None
+    # A busy tensor pipe says yes; "FP32" may only mean the tensor metric was not collected: unknown.
+    return True if "tensor" in pipes else None
 
 
 def _is_library(data: Any, launch: Any) -> bool:

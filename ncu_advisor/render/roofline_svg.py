@@ -265,6 +265,7 @@ def chart_svg(chart: RooflineChart, svg_id: str) -> str:
     x = Axis(x_lo, x_hi, LEFT, pw, log=True)
     y = Axis(y_lo, y_hi, TOP, ph, log=True, invert=True)
     title = f"Roofline: {chart.kernel}"
+    short = title if len(title) <= 70 else title[:69] + "…"  # the section heading has the full name
     out = [
         f'<svg id="{_e(svg_id)}" class="plot roofline" xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
@@ -282,7 +283,7 @@ def chart_svg(chart: RooflineChart, svg_id: str) -> str:
         "arithmetic intensity (FLOP per DRAM byte, log scale)</text>",
         f'<text class="axis-title" transform="translate(16,{TOP + ph / 2:.1f}) rotate(-90)" '
         'text-anchor="middle">achieved FLOP/s (log scale)</text>',
-        f'<text class="ptitle" x="{LEFT}" y="20">{_e(title[:90])}</text>',
+        f'<text class="ptitle" x="{LEFT}" y="20">{_e(short)}</text>',
         "</svg>",
     ]
     return "\n".join(out)
