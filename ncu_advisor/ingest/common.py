@@ -75,7 +75,6 @@ def _gzip_error(path: Path, exc: BaseException) -> ReportError:
     )
 
 
-
 @contextmanager
 def _plain_report_file(path: Path) -> Iterator[Path]:
     """Yield a path to the un-gzipped report (a temp copy for ``.gz``), checking its magic bytes."""
@@ -105,7 +104,6 @@ def _format_cc(major: float | str | None, minor: float | str | None) -> str | No
     if math.isnan(major) or math.isnan(minor):
         return None
     return f"{int(major)}.{int(minor)}"
-
 
 
 def _report_bytes(path: Path) -> bytes:
@@ -155,5 +153,3 @@ def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.Dat
 
 def _is_csv(path: Path) -> bool:
     return _base_name(path).lower().endswith(".csv")
-
-

@@ -32,6 +32,7 @@ report in the repository and every public report in ``shared/reports-public``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,10 +44,22 @@ _F64 = struct.Struct("<d")
 
 _MISSING = object()
 _METRIC_TAG = 0x6A  # field 13, wire type 2: one MetricResult of a ProfileResult
+# ncu writes a few metrics twice in one result (seen in --set full reports), always byte for byte the same:
+# the same name with another value is a corrupted name id.
+_TWICE = "a profile result gives one metric two different values (a corrupted name id)"
 
 
 class UnsupportedReport(Exception):
     """The file is not laid out as this reader expects; use ``ncu_report`` instead."""
+
+
+class DamagedReport(UnsupportedReport):
+    """The file breaks the protobuf framing or the report layout: truncated or corrupt, whatever reads it.
+
+    Protobuf framing is independent of the schema (a varint cannot run past its message, a length cannot
+    point past the end, wire types 3, 4, 6 and 7 are not used by proto3), so a defect found here is damage,
+    not a newer layout: ``ncu_report`` would return an empty or partial launch for it instead of failing.
+    """
 
 
 @dataclass
@@ -68,6 +81,8 @@ class Report:
     # Per launch: the file offset where the block holding it ends. buf[:ends[i]] is itself a valid report
     # holding launches 0..i (used to hand ncu_report a small file for the unit lookup).
     block_ends: list[int] = field(default_factory=list)
+    # Per launch: where its ProfileResult message starts and ends in the file (the fuzz test aims there).
+    result_spans: list[tuple[int, int]] = field(default_factory=list)
     # Where the last block that adds names to the string table ends. Results may name metrics through
     # strings a later block adds (seen in an ncu 2025 report), so a cut copy must reach this far too.
     strings_end: int = 0
@@ -85,14 +100,14 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         try:
             byte = buf[pos]
         except IndexError:
-            raise UnsupportedReport("a varint runs past the end of its message") from None
+            raise DamagedReport("a varint runs past the end of its message") from None
         pos += 1
         result |= (byte & 0x7F) << shift
         if byte < 0x80:
             return result, pos
         shift += 7
         if shift > 63:
-            raise UnsupportedReport("a varint is longer than 10 bytes")
+            raise DamagedReport("a varint is longer than 10 bytes")
 
 
 def _skip(buf: bytes, pos: int, wire: int) -> int:
@@ -105,23 +120,26 @@ def _skip(buf: bytes, pos: int, wire: int) -> int:
         return pos + 8
     if wire == 5:
         return pos + 4
-    raise UnsupportedReport(f"wire type {wire} (groups) is not used by any report this reader knows")
+    raise DamagedReport(f"wire type {wire} (groups) is not used by any report this reader knows")
 
 
-def _fields(buf: bytes, start: int = 0, end: int | None = None):
+def _fields(buf: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int | bytes]]:
     """Yield (field number, wire type, value) of one message: int for varints, bytes otherwise."""
     pos = start
     end = len(buf) if end is None else end
     while pos < end:
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
+        if number == 0:
+            raise DamagedReport("a field has number 0 (invalid in protobuf)")
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 2:
             length, pos = _varint(buf, pos)
             value = buf[pos : pos + length]
             if len(value) != length:
-                raise UnsupportedReport("a length-delimited field runs past the end of its message")
+                raise DamagedReport("a length-delimited field runs past the end of its message")
             pos += length
         elif wire == 1:
             value = buf[pos : pos + 8]
@@ -130,33 +148,57 @@ def _fields(buf: bytes, start: int = 0, end: int | None = None):
             value = buf[pos : pos + 4]
             pos += 4
         else:
-            raise UnsupportedReport(f"wire type {wire} is not used by any report this reader knows")
+            raise DamagedReport(f"wire type {wire} is not used by any report this reader knows")
         yield number, wire, value
     if pos != end:
-        raise UnsupportedReport("a field runs past the end of its message")
+        raise DamagedReport("a field runs past the end of its message")
 
 
 def decode_value(raw: bytes) -> float | str | None:
-    """A MetricValue's bytes as the table holds them: float, str, or None (no value / empty string)."""
+    """A MetricValue's bytes as the table holds them: float, str, or None (no value / empty string).
+
+    Raises:
+        DamagedReport: the value is not exactly one of MetricValue's fields with its wire type, or a
+            uint32 holds more than 32 bits (every value in the recorded and public reports is one field).
+    """
     if not raw:
         return None
-    for number, wire, value in _fields(raw):
-        if number == 1 and wire == 2:
-            text = value.decode("utf-8", "replace")
-            return text if text else None
-        if number == 2 and wire == 5:
-            return float(_F32.unpack(value)[0])
-        if number == 3 and wire == 1:
-            return float(_F64.unpack(value)[0])
-        if number in (4, 5) and wire == 0:
-            return float(value)
-    return None
+    fields = list(_fields(raw))
+    if len(fields) != 1:
+        raise DamagedReport(f"a metric value holds {len(fields)} fields (one expected)")
+    number, wire, value = fields[0]
+    if number == 1 and wire == 2:
+        assert isinstance(value, bytes)
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DamagedReport("a string metric value is not UTF-8") from None
+        return text if text else None
+    if number == 2 and wire == 5:
+        assert isinstance(value, bytes)
+        return float(_F32.unpack(value)[0])
+    if number == 3 and wire == 1:
+        assert isinstance(value, bytes)
+        return float(_F64.unpack(value)[0])
+    if number in (4, 5) and wire == 0:
+        assert isinstance(value, int)
+        if number == 4 and value > 0xFFFFFFFF:
+            raise DamagedReport("a uint32 metric value holds more than 32 bits")
+        return float(value)
+    raise DamagedReport(f"a metric value has field {number} of wire type {wire} (MetricValue has 1..5)")
 
 
 def _text(raw: bytes | None) -> str | None:
+    """A name as text. ncu writes UTF-8: anything else is a corrupted byte, not a name to show."""
     if raw is None:
         return None
-    return raw.decode("utf-8", "replace")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DamagedReport("a name is not valid UTF-8") from None
+    if not text.isprintable():
+        raise DamagedReport(f"a name holds control characters ({text[:60]!r})")
+    return text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -181,7 +223,7 @@ def _nvtx(raw: bytes | None) -> str | None:
                 if n2 == 1 and w2 == 0:
                     domain_id = v2
                 elif n2 == 2 and w2 == 2:
-                    name = v2.decode("utf-8", "replace")
+                    name = _text(v2) or ""
             domain_names[domain_id] = name
         elif number == 2 and wire == 2:
             threads.append(value)
@@ -198,7 +240,7 @@ def _nvtx(raw: bytes | None) -> str | None:
                 elif n3 == 3 and w3 == 2:
                     for n4, w4, v4 in _fields(v3):
                         if n4 == 1 and w4 == 2:
-                            ranges.append(v4.decode("utf-8", "replace"))
+                            ranges.append(_text(v4) or "")
                             break
             domain_name = domain_names.get(domain_id, "")
             for range_name in ranges:
@@ -274,6 +316,8 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
             if run is not None and buf.startswith(run[0], pos):
                 run_bytes, run_entries = run
                 for nid, value in run_entries:
+                    if values.get(nid, value) != value:
+                        raise DamagedReport(_TWICE)
                     values[nid] = value
                 pos += len(run_bytes)
                 entry_index += len(run_entries)
@@ -295,7 +339,9 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
                 else:
                     inner = _skip(buf, inner, wire)
             if inner != entry_end or nid is None:
-                raise UnsupportedReport("a metric result is malformed")
+                raise DamagedReport("a metric result is malformed")
+            if values.get(nid, value) != value:
+                raise DamagedReport(_TWICE)
             values[nid] = value
             entries[entry_index] = (buf[pos:entry_end], nid, value)
             entry_index += 1
@@ -323,7 +369,9 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
         else:
             pos = _skip(buf, pos, wire)
     if pos != end:
-        raise UnsupportedReport("a profile result runs past its declared size")
+        raise DamagedReport("a profile result runs past its declared size")
+    if not (kernel or mangled or demangled):
+        raise DamagedReport("a profile result has no kernel name")
     if len(entries) >= _RunCache.RELEARN or not cache.runs:
         # Many entries read one by one: learn the runs this launch shares with the last one learnt from
         # (costs one pass over the entry list, less than reading those entries did).
@@ -343,7 +391,7 @@ def read_launches(buf: bytes) -> Report:
     try:
         (size,) = _U32.unpack_from(buf, 4)
     except struct.error:
-        raise UnsupportedReport("the file ends inside its header") from None
+        raise DamagedReport("the file ends inside its header") from None
     pos = 8
     version = None
     for number, wire, value in _fields(buf, pos, pos + size):
@@ -359,12 +407,12 @@ def read_launches(buf: bytes) -> Report:
     total = len(buf)
     while pos < total:
         if pos + 4 > total:
-            raise UnsupportedReport("the file ends inside a block header's size")
+            raise DamagedReport("the file ends inside a block header's size")
         (size,) = _U32.unpack_from(buf, pos)
         pos += 4
         header_end = pos + size
         if header_end > total:
-            raise UnsupportedReport("the file ends inside a block header")
+            raise DamagedReport("the file ends inside a block header")
         sources = results = payload = 0
         for number, wire, value in _fields(buf, pos, header_end):
             if wire == 0:
@@ -377,26 +425,31 @@ def read_launches(buf: bytes) -> Report:
                 elif number == 5:
                     payload = value
             elif number == 4 and wire == 2:
-                added = [v.decode("utf-8", "replace") for n, w, v in _fields(value) if n == 1 and w == 2]
+                added = [_text(v) or "" for n, w, v in _fields(value) if n == 1 and w == 2]
                 if added:
                     report.strings.extend(added)
                     report.strings_end = header_end + payload
         pos = header_end
         payload_end = pos + payload
         if payload_end > total:
-            raise UnsupportedReport("the file ends inside a block's payload (truncated report)")
+            raise DamagedReport("the file ends inside a block's payload (truncated report)")
         item = pos
         for _ in range(sources):  # ProfileSource messages: cubins and SASS, not needed for the table
+            if item + 4 > payload_end:
+                raise DamagedReport("a block declares more sources than its payload holds")
             (size,) = _U32.unpack_from(buf, item)
             item += 4 + size
+            if item > payload_end:
+                raise DamagedReport("a profile source runs past its block")
         for _ in range(results):
             if item + 4 > payload_end:
-                raise UnsupportedReport("a block declares more results than its payload holds")
+                raise DamagedReport("a block declares more results than its payload holds")
             (size,) = _U32.unpack_from(buf, item)
             item += 4
             if item + size > payload_end:
-                raise UnsupportedReport("a profile result runs past its block")
+                raise DamagedReport("a profile result runs past its block")
             report.launches.append(_read_result(buf, item, item + size, cache))
+            report.result_spans.append((item, item + size))
             report.block_ends.append(payload_end)
             item += size
         pos = payload_end
@@ -411,6 +464,7 @@ def table_records(report: Report) -> tuple[list[dict[str, Any]], list[int]]:
     for launch in report.launches:
         unique.update(launch.values.values())
     decoded = {raw: decode_value(raw) for raw in unique}
+    _check_kinds(report)
     records: list[dict[str, Any]] = []
     first_carriers: list[int] = []
     seen_names: set[int] = set()
@@ -421,7 +475,7 @@ def table_records(report: Report) -> tuple[list[dict[str, Any]], list[int]]:
             seen_names.update(launch.values)
             first_carriers.append(index)
             if max(launch.values, default=-1) >= len(strings):
-                raise UnsupportedReport("a metric name id is outside the string table")
+                raise DamagedReport("a metric name id is outside the string table")
         record: dict[str, Any] = {strings[nid]: decoded[raw] for nid, raw in launch.values.items()}
         range_index = range_order.setdefault(launch.range_id, len(range_order))
         action = action_in_range.get(range_index, 0)
@@ -438,3 +492,21 @@ def table_records(report: Report) -> tuple[list[dict[str, Any]], list[int]]:
         # No recorded report has more than one range; how ncu_report numbers them is not verified.
         raise UnsupportedReport(f"{len(range_order)} ranges (only single-range reports are read directly)")
     return records, first_carriers
+
+
+def _check_kinds(report: Report) -> None:
+    """Raise ``DamagedReport`` when one metric has values of two kinds (say double and uint64) in one report.
+
+    ncu fixes a metric's value kind by its name: no recorded or public report (16 GPUs, ncu 2019..2026)
+    has a name with two kinds, so a second kind is a corrupted value tag.
+    """
+    kinds: dict[int, int] = {}
+    for launch in report.launches:
+        for nid, raw in launch.values.items():
+            if not raw:
+                continue
+            kind = raw[0] >> 3
+            seen = kinds.setdefault(nid, kind)
+            if seen != kind:
+                name = report.strings[nid] if nid < len(report.strings) else f"#{nid}"
+                raise DamagedReport(f"metric {name} has values of two kinds (a corrupted value tag)")
