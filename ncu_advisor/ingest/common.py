@@ -4,18 +4,19 @@ and building the tidy table from per-launch records.
 Limits (each a ``ReportError``, exit 2, naming the file and the reason):
 
 * the input must be a regular file: a FIFO would block forever and ``/dev/zero`` never ends;
-* a gzip'd report may inflate to at most ``$NCU_ADVISOR_MAX_INFLATE`` bytes (default 4 GiB): the largest
-  report recorded for this project, the 10,000-launch ``bench/data/launches10k.ncu-rep.gz``, inflates to
-  about 100 MB, and ncu_report itself needs several times the file size in memory, so a larger report is
-  unusable on the machines this runs on long before it hits the cap; a 26 MB gzip bomb inflating to 12 GB
-  stops at the cap instead of filling memory.
+* a report may hold at most ``$NCU_ADVISOR_MAX_INFLATE`` bytes un-gzipped (default 4 GiB; bytes or a
+  K/M/G suffix). Why this figure: the largest report recorded for this project, the 10,000-launch
+  ``bench/data/launches10k.ncu-rep.gz``, is 1.5 MB gzip'd and 147 MB plain (97x, the highest ratio of
+  every recorded and public report, so a ratio cap would have to be generous anyway), and ncu_report
+  needs several times a report's size in memory, so a report past 4 GiB cannot be read on the machines
+  this runs on; a 26 MB gzip bomb that inflated to 12 GB before now stops at the cap.
 """
 
 from __future__ import annotations
 
 import gzip
 import math
-import shutil
+import os
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -85,11 +86,9 @@ def _plain_report_file(path: Path) -> Iterator[Path]:
             target = Path(tmp) / (
                 _base_name(path) if _base_name(path) != path.name else path.name + ".ncu-rep"
             )
-            try:
-                with gzip.open(path, "rb") as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise _gzip_error(path, exc) from None
+            with open(target, "wb") as dst:
+                for chunk in _inflated_chunks(path):
+                    dst.write(chunk)
             with open(target, "rb") as handle:
                 _check_magic(handle.read(4), path, unzipped=True)
             yield target
@@ -106,16 +105,56 @@ def _format_cc(major: float | str | None, minor: float | str | None) -> str | No
     return f"{int(major)}.{int(minor)}"
 
 
+def max_inflate() -> int:
+    """The most bytes a report may hold un-gzipped: ``$NCU_ADVISOR_MAX_INFLATE`` (bytes, or with a K/M/G
+    suffix), default 4 GiB (see the module docstring).
+
+    Raises:
+        ReportError: the variable is set to something other than a positive size.
+    """
+    text = os.environ.get(MAX_INFLATE_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_INFLATE
+    factor = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1].upper(), 1)
+    digits = text[:-1] if factor != 1 else text
+    if not digits.isdigit() or len(digits) > 15 or int(digits) == 0:
+        raise ReportError(f"${MAX_INFLATE_ENV}={text!r} is not a size", hint="give bytes or K/M/G, e.g. 8G")
+    return int(digits) * factor
+
+
+def _too_large(path: Path, cap: int, what: str) -> ReportError:
+    return ReportError(
+        f"{what} the limit of {cap:,} bytes un-gzipped (a gzip bomb or not a report)",
+        path=path,
+        hint=f"if it is a real report, raise the limit: {MAX_INFLATE_ENV}=16G",
+    )
+
+
+def _inflated_chunks(path: Path) -> Iterator[bytes]:
+    """The un-gzipped content of ``path`` in 1 MiB chunks, stopping with ``ReportError`` past the cap."""
+    cap = max_inflate()
+    total = 0
+    try:
+        with gzip.open(path, "rb") as source:
+            while chunk := source.read(1 << 20):
+                total += len(chunk)
+                if total > cap:
+                    raise _too_large(path, cap, "inflates past")
+                yield chunk
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _gzip_error(path, exc) from None
+
+
 def _report_bytes(path: Path) -> bytes:
     """The un-gzipped bytes of a binary report, with the same checks as ``_plain_report_file``."""
+    cap = max_inflate()
     with open(path, "rb") as handle:
-        data = handle.read()
+        data = handle.read(cap + 1)
     if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise _gzip_error(path, exc) from None
+        data = b"".join(_inflated_chunks(path))
         _check_magic(data, path, unzipped=True)
+    elif len(data) > cap:
+        raise _too_large(path, cap, "is larger than")
     else:
         _check_magic(data, path, unzipped=False)
     return data
