@@ -28,9 +28,10 @@ from typing import Any
 import pandas as pd
 
 from ncu_advisor.errors import RunError
+from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
+from ncu_advisor.manifest import Manifest, parse_manifest, parse_timings
 from ncu_advisor.table import ID_COLUMNS
 
-FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 KERNEL_COPY_NAME = "kernel.py"
 METRICS_PARQUET = "metrics.parquet"
@@ -52,7 +53,8 @@ class LoadedRun:
         manifest: the parsed ``manifest.json``.
         table: the tidy metrics table of all variants (empty, with the id columns, when none was written).
         kernel_file: the copy of the profiled kernel file inside the run, or None when absent.
-        timings: one row per timing repetition: variant, rep, median_ms.
+        timings: one row per timing repetition: variant, rep, median_ms (checked: positive, finite).
+        model: the manifest as a typed model (``manifest.Manifest``); prefer it to ``manifest``.
     """
 
     path: Path
@@ -60,6 +62,7 @@ class LoadedRun:
     table: pd.DataFrame
     kernel_file: Path | None
     timings: pd.DataFrame
+    model: Manifest
 
 
 def utc_stamp(now: datetime | None = None) -> str:
@@ -117,14 +120,34 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """Read and check ``manifest.json`` of a run directory.
+    """Read and validate ``manifest.json`` of a run directory; the JSON as a dict (see ``load_manifest``).
 
     Raises:
-        RunError: the directory or its manifest is missing, unreadable, not a run manifest, or of a
-            newer ``format_version`` than this ncu-advisor reads.
+        RunError: the directory or its manifest is missing, unreadable, malformed (``manifest.Manifest``),
+            or of a newer ``format_version`` than this ncu-advisor reads.
     """
+    path = _manifest_path(run_dir)
+    parse_manifest(path)
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def load_manifest(run_dir: Path) -> Manifest:
+    """The validated ``manifest.json`` of a run directory as a typed model.
+
+    Raises:
+        RunError: as ``read_manifest``.
+    """
+    return parse_manifest(_manifest_path(run_dir))
+
+
+def _manifest_path(run_dir: Path) -> Path:
     path = Path(run_dir) / MANIFEST_NAME
-    if not Path(run_dir).is_dir():
+    try:
+        is_dir = Path(run_dir).is_dir()
+    except OSError as exc:  # ENAMETOOLONG and friends
+        raise RunError(f"cannot read it ({exc.strerror})", path=run_dir, hint="check the path") from None
+    if not is_dir:
         raise RunError("no such run directory", path=run_dir, hint="run `ncu-advisor profile FILE` first")
     if not path.is_file():
         raise RunError(
@@ -132,26 +155,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
             path=run_dir,
             hint="pass a folder written by `ncu-advisor profile`",
         )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunError(
-            f"manifest.json is unreadable: {exc}", path=path, hint="the run was damaged; profile again"
-        ) from None
-    if not isinstance(manifest, dict) or "format_version" not in manifest:
-        raise RunError(
-            "manifest.json has no format_version",
-            path=path,
-            hint="pass a folder written by `ncu-advisor profile`",
-        )
-    version = manifest["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise RunError(
-            f"run format_version {version!r} is newer than this ncu-advisor reads ({FORMAT_VERSION})",
-            path=path,
-            hint="upgrade ncu-advisor",
-        )
-    return manifest
+    return path
 
 
 def is_run_dir(p: Path) -> bool:
@@ -214,15 +218,26 @@ def _read_table(run_dir: Path) -> pd.DataFrame:
 
 
 def _read_timings(run_dir: Path) -> pd.DataFrame:
+    """``timings.csv`` with every row checked by ``manifest.TimingRow`` (positive, finite times)."""
     path = run_dir / TIMINGS_CSV
     if not path.is_file():
         return pd.DataFrame(columns=list(TIMING_COLUMNS))
     try:
-        return pd.read_csv(path)
-    except Exception as exc:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=list(TIMING_COLUMNS))
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types for a damaged file
         raise RunError(
             f"timings.csv is unreadable: {exc}", path=path, hint="the run was damaged; profile again"
         ) from None
+    if tuple(frame.columns) != TIMING_COLUMNS:
+        raise RunError(
+            f"timings.csv has the columns {list(frame.columns)}, not {list(TIMING_COLUMNS)}",
+            path=path,
+            hint="the run was damaged; profile again",
+        )
+    parse_timings(path, frame.to_dict("records"))
+    return frame
 
 
 def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, Any]]) -> pd.DataFrame:
@@ -319,7 +334,7 @@ def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
         note = (f"{retry}; units from the metric catalogue (ncu_report crashed: {note})" if ok else note)
     manifest = read_manifest(run_dir)
     manifest["tables"] = note
-    manifest["complete"] = ok and not missing_variants(manifest)
+    manifest["complete"] = ok and bool(manifest.get("variants")) and not missing_variants(manifest)
     write_manifest(run_dir, manifest)
     return note
 
@@ -367,18 +382,34 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
         RunError: missing, unreadable, incomplete (unless ``allow_incomplete``) or of a newer format.
     """
     run_dir = Path(p)
-    manifest = read_manifest(run_dir)
-    if not manifest.get("complete", False) and not missing_variants(manifest):
+    model = load_manifest(run_dir)
+    if _needs_tables(run_dir, model):
         # Every variant finished but the tables were not written (the reader crashed where the run was
         # recorded): build them now, here.
         finalize(run_dir)
-        manifest = read_manifest(run_dir)
-    if not manifest.get("complete", False) and not allow_incomplete:
-        missing = missing_variants(manifest)
-        what = f"variants not profiled: {', '.join(missing)}" if missing else "its tables were not written"
+        model = load_manifest(run_dir)
+    if not model.variants:
+        raise RunError(
+            "the run lists no variants: nothing was profiled",
+            path=run_dir / MANIFEST_NAME,
+            hint="profile again, or pass another run",
+        )
+    if not model.complete and not allow_incomplete:
+        missing = model.missing_variants()
+        what = f"variants not profiled: {', '.join(missing)}" if missing else "it is marked incomplete"
+        if not missing and not _has_table(run_dir):
+            what = "its tables were not written"
         raise RunError(
             f"incomplete run (interrupted?): {what}", path=run_dir, hint="profile again, or pass another run"
         )
+    profiled = [name for name, entry in model.entries() if entry.logs.get("report")]
+    if model.complete and profiled and not _has_table(run_dir):
+        raise RunError(
+            f"the run has reports of {len(profiled)} variant(s) but no metrics table",
+            path=run_dir,
+            hint="the run was damaged; profile again",
+        )
+    manifest = read_manifest(run_dir)
     kernel = run_dir / KERNEL_COPY_NAME
     return LoadedRun(
         path=run_dir,
@@ -386,7 +417,23 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
         table=_anchor_sources(_read_table(run_dir), run_dir, manifest),
         kernel_file=kernel if kernel.is_file() else None,
         timings=_read_timings(run_dir),
+        model=model,
     )
+
+
+def _has_table(run_dir: Path) -> bool:
+    return (run_dir / METRICS_PARQUET).is_file() or (run_dir / METRICS_CSV).is_file()
+
+
+def _needs_tables(run_dir: Path, model: Manifest) -> bool:
+    """True when every variant finished but the tables were never written (worth building now).
+
+    A run marked incomplete whose tables exist (or that lists no variants) is not rebuilt: it stays
+    incomplete, as the README promises (exit 2).
+    """
+    if model.complete or not model.variants or model.missing_variants():
+        return False
+    return not _has_table(run_dir)
 
 
 def _main(argv: list[str]) -> int:
