@@ -12,6 +12,7 @@ import pkgutil
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -22,6 +23,7 @@ from typer.core import TyperGroup
 
 from ncu_advisor import __version__
 from ncu_advisor.errors import AdvisorError
+from ncu_advisor.render.output import protect_inputs
 
 VERBOSE_FLAGS = ("-v", "--verbose")
 
@@ -77,18 +79,46 @@ state = _State()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _input_paths(kwargs: dict[str, Any]) -> list[Path]:
+    """Every path argument of a command but its ``output``: the files ``-o`` must never overwrite."""
+    paths: list[Path] = []
+    for name, value in kwargs.items():
+        if name == "output":
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        paths.extend(v for v in values if isinstance(v, Path))
+    return paths
+
+
+def print_error(text: str) -> None:
+    """Print ``error: text`` on stderr; ``text`` is shown literally (``[/]`` in a path is not markup)."""
+    error_console.print(f"[bold red]error:[/] {escape(text)}", markup=True)
+
+
 def handle_errors(func: F) -> F:
-    """Turn an ``AdvisorError`` into one line on stderr and its exit code; no traceback unless -v."""
+    """Turn an ``AdvisorError`` into one line on stderr and its exit code; no traceback unless -v.
+
+    An ``OSError`` that escaped the core (a path too long for the file system, a permission denied on
+    a path no reader checked) is bad input too: exit 2 with the path and the system's reason.
+    The command's path arguments are protected from being overwritten by ``-o`` while it runs.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with protect_inputs(_input_paths(kwargs)):
+                return func(*args, **kwargs)
         except AdvisorError as exc:
             if state.verbose:
                 traceback.print_exc()
-            error_console.print(f"[bold red]error:[/] {escape(exc.render())}", markup=True)
+            print_error(exc.render())
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            if state.verbose:
+                traceback.print_exc()
+            where = f"{exc.filename}: " if exc.filename else ""
+            print_error(f"{where}{exc.strerror or exc} (check the path and its permissions)")
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             error_console.print("interrupted")
             raise typer.Exit(130) from None
