@@ -37,7 +37,10 @@ FUZZ = settings(
     database=None,
     deadline=None,
     max_examples=40,
-    phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure shows its first example, in bounded time
+    phases=[
+        Phase.explicit,
+        Phase.generate,
+    ],  # no shrinking: a failure shows its first example, in bounded time
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -65,7 +68,9 @@ def _same_tables(mine: pd.DataFrame, theirs: pd.DataFrame) -> bool:
     byte=st.integers(min_value=0, max_value=255),
     cut=st.booleans(),
 )
-def test_damaged_report_bytes(tmp_path: Path, span: tuple[int, int], where: float, byte: int, cut: bool) -> None:
+def test_damaged_report_bytes(
+    tmp_path: Path, span: tuple[int, int], where: float, byte: int, cut: bool
+) -> None:
     start, end = span
     pos = start + int(where * (end - start))
     data = bytearray(_DATA)
