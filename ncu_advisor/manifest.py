@@ -68,11 +68,23 @@ class Options(_Strict):
     clock_control: str | None = None
     cache_control: str | None = None
     timeout_s: float | None = None
-    rtol: float | None = None
+    rtol: float | str | None = None  # a number, or "per output dtype"
     reps: int | None = None
     seed: int | None = None
     profile_reference: bool | None = None
     metrics: list[str] = Field(default_factory=list)
+    extra_metrics: list[str] = Field(default_factory=list)
+    ncu_set: str | None = None
+    sections: list[str] = Field(default_factory=list)
+    ncu_lock: str | bool | None = None
+    timing_only: bool | None = None
+
+
+class Executor(_Open):
+    """Where the variants ran (``collect.executor.Executor.describe``): kind and GPU slots."""
+
+    kind: str | None = None
+    gpus: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Entry(_Strict):
@@ -87,6 +99,10 @@ class Entry(_Strict):
     ncu_passes: int | None = None
     dir: str | None = None
     logs: dict[str, str] = Field(default_factory=dict)
+    gpu: dict[str, Any] | None = None  # name, index, uuid, host the variant ran on
+    attempts: int = Field(default=1, ge=0)
+    retried_because: list[str] = Field(default_factory=list)
+    ncu_lock_wait_s: float | None = None
 
     @field_validator("median_ms")
     @classmethod
@@ -108,6 +124,7 @@ class Manifest(_Strict):
     kernel_file: KernelFile | None = None
     options: Options = Field(default_factory=Options)
     commands: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    executor: Executor | None = None
     reference: Entry | None = None
     variants: dict[str, Entry] = Field(default_factory=dict)
     tables: str | None = None
