@@ -131,3 +131,22 @@ def test_every_real_report_passes_the_sanity_checks() -> None:
             table = binary._read_binary(path, None, reader=reader, workers=0)
             sanity.check_table(table, path)
             assert table["kernel"].notna().all()
+
+
+def test_launch_without_metric_values_is_listed_as_not_profiled() -> None:
+    # A launch ncu failed to profile is present with its names and no metric value; here launch 2 of a
+    # real report with its values removed, as the reader would build it.
+    table = binary._read_binary(FIVE_LAUNCHES, None, reader="direct")
+    metric_columns = [c for c in table.columns if "__" in c]
+    table.loc[2, metric_columns] = None
+    binary._mark_not_profiled(table)
+    assert table.attrs["not_profiled"] == [
+        {
+            "launch": 2,
+            "kernel": table.at[2, "kernel"],
+            "reason": "ncu recorded the launch without metric values (see ncu's log for why)",
+        }
+    ]
+    assert any("1 launch(es) not profiled" in note for note in table.attrs["notes"])
+    clean = binary._read_binary(FIVE_LAUNCHES, None, reader="direct")
+    assert clean.attrs["not_profiled"] == []

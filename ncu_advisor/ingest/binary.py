@@ -47,7 +47,34 @@ def _read_binary(
     # Either reader: a launch without a kernel name or an impossible value is damage (exit 2). ncu_report
     # returns an empty launch for a report cut by one byte instead of failing.
     check_table(table, path)
+    _mark_not_profiled(table)
     return table
+
+
+def _mark_not_profiled(table: pd.DataFrame) -> None:
+    """List the launches ncu recorded without a single metric value (it failed to profile them).
+
+    ``attrs["not_profiled"]``: one ``{"launch", "kernel", "reason"}`` per such launch, and a note in
+    ``attrs["notes"]``; such a launch must be reported as "not profiled", never as clean.
+    """
+    metric_columns = [c for c in table.columns if "__" in c]
+    if not metric_columns:
+        return
+    empty = table[metric_columns].isna().all(axis=1)
+    launches = [
+        {
+            "launch": int(index),
+            "kernel": table.at[index, "kernel"],
+            "reason": "ncu recorded the launch without metric values (see ncu's log for why)",
+        }
+        for index in table.index[empty]
+    ]
+    table.attrs["not_profiled"] = launches
+    if launches:
+        names = ", ".join(f"{item['kernel']} (launch {item['launch']})" for item in launches[:5])
+        notes = list(table.attrs.get("notes", []))
+        notes.append(f"{len(launches)} launch(es) not profiled by ncu, no metric values: {names}")
+        table.attrs["notes"] = notes
 
 
 def _read_binary_direct(path: Path, variant: str | None, *, strict: bool) -> pd.DataFrame | None:

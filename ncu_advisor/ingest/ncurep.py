@@ -123,7 +123,7 @@ def _skip(buf: bytes, pos: int, wire: int) -> int:
     raise DamagedReport(f"wire type {wire} (groups) is not used by any report this reader knows")
 
 
-def _fields(buf: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int | bytes]]:
+def _fields(buf: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, Any]]:
     """Yield (field number, wire type, value) of one message: int for varints, bytes otherwise."""
     pos = start
     end = len(buf) if end is None else end
@@ -315,10 +315,10 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
             run = runs.get(entry_index)
             if run is not None and buf.startswith(run[0], pos):
                 run_bytes, run_entries = run
-                for nid, value in run_entries:
-                    if values.get(nid, value) != value:
+                for run_nid, run_value in run_entries:
+                    if values.get(run_nid, run_value) != run_value:
                         raise DamagedReport(_TWICE)
-                    values[nid] = value
+                    values[run_nid] = run_value
                 pos += len(run_bytes)
                 entry_index += len(run_entries)
                 continue
@@ -378,9 +378,10 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
         cache.learn(entries, entry_index)
     # A kernel with C linkage has no demangled form: ncu_report then gives the name as written.
     demangled = demangled or mangled or kernel
-    nvtx = cache.nvtx.get(nvtx_raw, _MISSING) if nvtx_raw is not None else None
-    if nvtx is _MISSING:
-        nvtx = cache.nvtx[nvtx_raw] = _nvtx(nvtx_raw)
+    nvtx: str | None = None
+    if nvtx_raw is not None:
+        cached = cache.nvtx.get(nvtx_raw, _MISSING)
+        nvtx = cache.nvtx[nvtx_raw] = _nvtx(nvtx_raw) if cached is _MISSING else cached  # type: ignore[assignment]
     return Launch(range_id, kernel or None, demangled or None, nvtx, values)
 
 
@@ -393,11 +394,11 @@ def read_launches(buf: bytes) -> Report:
     except struct.error:
         raise DamagedReport("the file ends inside its header") from None
     pos = 8
-    version = None
+    version: int | None = None
     for number, wire, value in _fields(buf, pos, pos + size):
         if number == 1 and wire == 0:
             version = value
-    if version not in KNOWN_FILE_VERSIONS:
+    if version is None or version not in KNOWN_FILE_VERSIONS:
         raise UnsupportedReport(
             f"file-header version {version} (this reader knows {sorted(KNOWN_FILE_VERSIONS)})"
         )
