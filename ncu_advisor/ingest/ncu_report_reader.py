@@ -454,14 +454,20 @@ _MESSAGE_TYPES = {  # ncu_report.MsgType_NONE/OK/OPTIMIZATION/WARNING/ERR
     3: "warning",
     4: "error",
 }
+_RULE_ERROR = 4  # ncu_report.MsgType_ERROR: the rule failed to run
 _SPEEDUP_TYPES = {0: None, 1: "local", 2: "global"}  # ncu_report.SpeedupType_UNKNOWN/LOCAL/GLOBAL
 
 
-def rule_results(path: str | Path) -> list[dict[str, Any]]:
+def rule_results(path: str | Path, *, include_rule_errors: bool = False) -> list[dict[str, Any]]:
     """ncu's own guided-analysis rule results, per launch (present in ``--set``/``--section`` reports).
+
+    ncu's rule *errors* (message type 4) are not advice: in the public reports every one is a rule that
+    failed to run ("Required metric ... could not be found", "Rule ... returned an error", a Python
+    traceback from ncu's section scripts). They are left out unless ``include_rule_errors``.
 
     Args:
         path: a binary report (``.ncu-rep`` or ``.ncu-rep.gz``).
+        include_rule_errors: keep the results of message type 4 (ncu's rule failures).
 
     Returns:
         One dict per rule result: ``launch`` (row index in ``read_report`` order), ``kernel``, ``rule``
@@ -493,6 +499,8 @@ def rule_results(path: str | Path) -> list[dict[str, Any]]:
                     message = raw.get("rule_message") or {}
                     speedup = raw.get("speedup_estimation") or {}
                     message_type = message.get("type")
+                    if message_type == _RULE_ERROR and not include_rule_errors:
+                        continue
                     results.append(
                         {
                             "launch": launch,
