@@ -1,5 +1,10 @@
 """Binary reports (``.ncu-rep``, ``.nsight-cuprof-report``, optionally gzip'd): the direct reader
 (``ncurep``) where the layout is known, ``ncu_report`` (``ncu_report_reader``) for the rest.
+
+Damage is never handed from one reader to the other: a framing defect the direct reader finds
+(``ncurep.DamagedReport``) is a ``ReportError`` at once, and whatever reader produced the table, it must
+pass ``sanity.check_table`` (values ncu can have written, a kernel name per launch). Small reports are
+read by both readers, which must agree (``CROSS_CHECK_MAX_LAUNCHES``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ def _read_binary(
     """Read a binary report: directly (``ncurep``) where the layout is known, else through ``ncu_report``.
 
     ``reader`` (or ``$NCU_ADVISOR_READER``): ``auto`` tries the direct reader and falls back to
-    ``ncu_report``; ``direct`` and ``ncu_report`` use only that one.
+    ``ncu_report`` for layouts it was not built for; ``direct`` and ``ncu_report`` use only that one.
+
+    Raises:
+        ReportError: not a report, over the inflate cap, truncated or corrupt, an impossible value, the
+            two readers disagree, or no launch in it.
     """
     reader = (reader or os.environ.get(READER_ENV, "") or "auto").strip().lower()
     if reader not in ("auto", "direct", "ncu_report"):
