@@ -147,6 +147,15 @@ def test_run_marked_incomplete(tmp_path: Path, command: str) -> None:
         ('{"format_version": 1, "surprise": true}', "surprise"),
         ("[1, 2]", "no format_version"),
     ],
+    ids=[
+        "deep-nesting",
+        "5000-digits",
+        "wrong-status-type",
+        "wrong-version-type",
+        "negative-time",
+        "unknown-key",
+        "not-an-object",
+    ],
 )
 def test_malformed_manifest(tmp_path: Path, text: str, says: str) -> None:
     run = copy_run(tmp_path)
