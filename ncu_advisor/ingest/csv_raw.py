@@ -178,6 +178,8 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         layout = _Layout(path)
     except OSError as exc:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
+    except csv.Error as exc:  # a field over csv.field_size_limit() (128 KiB), a NUL byte: not ncu's output
+        raise ReportError(f"is not a well-formed CSV file ({exc})", path=path, hint="re-export it") from None
     if not layout.header:
         raise ReportError(
             'is not an ncu CSV export: no line has the columns "ID", "Kernel Name"',
