@@ -15,12 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
+from ncu_advisor.ingest import ncurep
 from ncu_advisor.ingest.common import _build_table, _format_cc, _report_bytes
-from ncu_advisor.ingest.ncu_report_reader import (
-    _read_binary_ncu_report,
-    _units_through_ncu_report,
-    disagreement_with_ncu_report,
-)
+from ncu_advisor.ingest.crosscheck import disagreement_with_ncu_report
+from ncu_advisor.ingest.ncu_report_reader import _read_binary_ncu_report, _units_through_ncu_report
 from ncu_advisor.ingest.sanity import check_table
 
 READER_ENV = "NCU_ADVISOR_READER"  # "auto" (default), "direct" or "ncu_report"
@@ -93,6 +91,7 @@ def _read_binary_direct(path: Path, variant: str | None, *, strict: bool) -> pd.
     data = _report_bytes(path)
     try:
         parsed = ncurep.read_launches(data)
+        check_kinds(parsed)
         records, unit_carriers = ncurep.table_records(parsed)
     except ncurep.DamagedReport as exc:
         raise ReportError(
@@ -141,3 +140,21 @@ def _read_binary_direct(path: Path, variant: str | None, *, strict: bool) -> pd.
     table = _build_table(records, units)
     table.attrs["reader"] = "direct"
     return table
+
+
+def check_kinds(report: ncurep.Report) -> None:
+    """Raise ``DamagedReport`` when one metric has values of two kinds (say double and uint64) in one report.
+
+    ncu fixes a metric's value kind by its name: no recorded or public report (16 GPUs, ncu 2019..2026)
+    has a name with two kinds, so a second kind is a corrupted value tag.
+    """
+    kinds: dict[int, int] = {}
+    for launch in report.launches:
+        for nid, raw in launch.values.items():
+            if not raw:
+                continue
+            kind = raw[0] >> 3
+            seen = kinds.setdefault(nid, kind)
+            if seen != kind:
+                name = report.strings[nid] if nid < len(report.strings) else f"#{nid}"
+                raise ncurep.DamagedReport(f"metric {name} has values of two kinds (a corrupted value tag)")

@@ -316,9 +316,8 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
             if run is not None and buf.startswith(run[0], pos):
                 run_bytes, run_entries = run
                 for run_nid, run_value in run_entries:
-                    if values.get(run_nid, run_value) != run_value:
+                    if values.setdefault(run_nid, run_value) != run_value:
                         raise DamagedReport(_TWICE)
-                    values[run_nid] = run_value
                 pos += len(run_bytes)
                 entry_index += len(run_entries)
                 continue
@@ -340,9 +339,8 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
                     inner = _skip(buf, inner, wire)
             if inner != entry_end or nid is None:
                 raise DamagedReport("a metric result is malformed")
-            if values.get(nid, value) != value:
+            if values.setdefault(nid, value) != value:
                 raise DamagedReport(_TWICE)
-            values[nid] = value
             entries[entry_index] = (buf[pos:entry_end], nid, value)
             entry_index += 1
             pos = entry_end
@@ -368,10 +366,8 @@ def _read_result(buf: bytes, start: int, end: int, cache: _RunCache) -> Launch:
                 range_id = value_int
         else:
             pos = _skip(buf, pos, wire)
-    if pos != end:
-        raise DamagedReport("a profile result runs past its declared size")
-    if not (kernel or mangled or demangled):
-        raise DamagedReport("a profile result has no kernel name")
+    if pos != end or not (kernel or mangled or demangled):
+        raise DamagedReport("a profile result runs past its declared size or has no kernel name")
     if len(entries) >= _RunCache.RELEARN or not cache.runs:
         # Many entries read one by one: learn the runs this launch shares with the last one learnt from
         # (costs one pass over the entry list, less than reading those entries did).
@@ -465,7 +461,6 @@ def table_records(report: Report) -> tuple[list[dict[str, Any]], list[int]]:
     for launch in report.launches:
         unique.update(launch.values.values())
     decoded = {raw: decode_value(raw) for raw in unique}
-    _check_kinds(report)
     records: list[dict[str, Any]] = []
     first_carriers: list[int] = []
     seen_names: set[int] = set()
@@ -493,21 +488,3 @@ def table_records(report: Report) -> tuple[list[dict[str, Any]], list[int]]:
         # No recorded report has more than one range; how ncu_report numbers them is not verified.
         raise UnsupportedReport(f"{len(range_order)} ranges (only single-range reports are read directly)")
     return records, first_carriers
-
-
-def _check_kinds(report: Report) -> None:
-    """Raise ``DamagedReport`` when one metric has values of two kinds (say double and uint64) in one report.
-
-    ncu fixes a metric's value kind by its name: no recorded or public report (16 GPUs, ncu 2019..2026)
-    has a name with two kinds, so a second kind is a corrupted value tag.
-    """
-    kinds: dict[int, int] = {}
-    for launch in report.launches:
-        for nid, raw in launch.values.items():
-            if not raw:
-                continue
-            kind = raw[0] >> 3
-            seen = kinds.setdefault(nid, kind)
-            if seen != kind:
-                name = report.strings[nid] if nid < len(report.strings) else f"#{nid}"
-                raise DamagedReport(f"metric {name} has values of two kinds (a corrupted value tag)")
