@@ -289,3 +289,22 @@ def test_md_and_markdown_are_one_format_everywhere(command: list[str]) -> None:
     ]
     assert all(o.exit_code == 0 for o in outputs), [o.output for o in outputs]
     assert outputs[0].stdout == outputs[1].stdout and outputs[0].stdout.lstrip().startswith("#")
+
+
+def test_division_by_zero_in_a_rule_skips_it_with_a_reason(tmp_path: Path) -> None:
+    """A rule dividing by zero (``registers / 0``) gives inf: it must be skipped per launch, never fire."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = (ROOT / "rules" / "NA101-registers-over-128.yaml").read_text(encoding="utf-8")
+    text = text.replace("id: NA101", "id: NA901").replace("name: registers-over-128", "name: divide-by-zero")
+    when = next(line for line in text.splitlines() if line.startswith("when:"))
+    text = text.replace(when, 'when: "registers / 0 > 1 or (registers > 0 and registers / registers > 2)"')
+    (rules / "NA901.yaml").write_text(text, encoding="utf-8")
+    result = _invoke("recommend", str(SEED001), "--rules", str(rules), "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    kernels = document["kernels"]
+    fired = [f["rule"] for kernel in kernels for f in kernel["findings"] if f["rule"] == "NA901"]
+    assert kernels and not fired
+    reasons = [s["reason"] for kernel in kernels for s in kernel.get("skipped", []) if s["rule"] == "NA901"]
+    assert reasons and all(reason == "division by zero in its expressions" for reason in reasons)

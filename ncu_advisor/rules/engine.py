@@ -175,9 +175,7 @@ class _Context:
 def _id_values(table: pd.DataFrame, column: str) -> list[Any]:
     if column not in table.columns:
         return [None] * len(table)
-    return [
-        None if (v is None or (isinstance(v, float) and v != v)) else v for v in table[column].tolist()
-    ]
+    return [None if (v is None or (isinstance(v, float) and v != v)) else v for v in table[column].tolist()]
 
 
 def _new_results(table: pd.DataFrame, stages: np.ndarray) -> list[KernelResult]:
@@ -199,8 +197,7 @@ def _new_results(table: pd.DataFrame, stages: np.ndarray) -> list[KernelResult]:
         if (column := resolve_column(columns, name)) is not None
     }
     summary_lists = [
-        (name, python_values(values), np.isnan(values).tolist())
-        for name, values in summary_values.items()
+        (name, python_values(values), np.isnan(values).tolist()) for name, values in summary_values.items()
     ]
     launch_list = launch_index.tolist()
     return [
@@ -297,8 +294,14 @@ def _apply_rule(
     candidates = active & ~missing
     if not candidates.any():
         return
+    divided_by_zero = np.zeros(n, dtype=bool)
     for name, expression in rule.derived.items():
+        divided_by_zero |= np.broadcast_to(np.asarray(expression.zero_divisions(env), dtype=bool), (n,))
         env[name] = np.broadcast_to(np.asarray(expression.evaluate(env), dtype=np.float64), (n,))
+    divided_by_zero |= np.broadcast_to(np.asarray(rule.when.zero_divisions(env), dtype=bool), (n,))
+    if (divided_by_zero & candidates).any():
+        _record_skips(rule, [(divided_by_zero, "division by zero in its expressions")], candidates, results)
+        candidates = candidates & ~divided_by_zero
     fire = np.broadcast_to(np.asarray(rule.when.evaluate(env), dtype=bool), (n,)) & candidates
     if not fire.any():
         return
@@ -344,9 +347,7 @@ def _findings(
                 severity=spec.severity,
                 kernel=results[i].kernel,
                 launch=results[i].launch,
-                message=_format_message(
-                    spec.message, {name: col[position] for name, col in message_columns}
-                ),
+                message=_format_message(spec.message, {name: col[position] for name, col in message_columns}),
                 recommendation=spec.recommendation,
                 evidence=evidence,
                 estimated_effect=effect_list[position],

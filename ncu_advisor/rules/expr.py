@@ -11,7 +11,9 @@ other calls, lambdas, comprehensions, strings, f-strings, walrus ...) is rejecte
 
 Values are numpy arrays (one element per table row) or Python floats, so one evaluation covers every
 kernel launch of a table at once. Division by zero gives ``inf``/``nan`` instead of raising; a
-comparison with ``nan`` is false.
+comparison with ``nan`` is false. ``Expression.zero_divisions`` tells which rows divide by zero in a
+branch that counts (not in the untaken side of ``a if c else b`` nor after a false ``and`` guard), so the
+rule engine skips those rows with a stated reason instead of letting ``inf`` fire a rule.
 """
 
 from __future__ import annotations
@@ -70,6 +72,15 @@ class Expression:
         """
         with np.errstate(all="ignore"):
             return _eval(self.tree.body, env, self.text)
+
+    def zero_divisions(self, env: Mapping[str, Any]) -> Any:
+        """Where a ``/``, ``//`` or ``%`` has a zero divisor in an evaluated branch: bool or bool array.
+
+        Raises:
+            RuleError: a name is not in ``env``.
+        """
+        with np.errstate(all="ignore"):
+            return _zero_divisions(self.tree.body, env, self.text, True)
 
 
 def _fail(text: str, problem: str, where: str | None) -> RuleError:
@@ -266,3 +277,30 @@ def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
             reduced = reduce(reduced, arg)
         return reduced if isinstance(reduced, np.ndarray) else float(reduced)
     raise RuleError(f"expression {text!r}: {type(node).__name__} is not allowed")  # unreachable after _check
+
+
+_DIVISIONS = (ast.Div, ast.FloorDiv, ast.Mod)
+
+
+def _zero_divisions(node: ast.AST, env: Mapping[str, Any], text: str, gate: Any) -> Any:
+    """Rows (under ``gate``, the rows where ``node`` is evaluated) that divide by zero inside ``node``."""
+    found: Any = False
+    if isinstance(node, ast.BinOp) and isinstance(node.op, _DIVISIONS):
+        found = np.logical_and(gate, _as_float(_eval(node.right, env, text)) == 0)
+    if isinstance(node, ast.IfExp):
+        test = _truth(_eval(node.test, env, text))
+        found = np.logical_or(found, _zero_divisions(node.test, env, text, gate))
+        found = np.logical_or(found, _zero_divisions(node.body, env, text, np.logical_and(gate, test)))
+        return np.logical_or(
+            found, _zero_divisions(node.orelse, env, text, np.logical_and(gate, np.logical_not(test)))
+        )
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            found = np.logical_or(found, _zero_divisions(value, env, text, gate))
+            truth = _truth(_eval(value, env, text))
+            gate = np.logical_and(gate, truth if isinstance(node.op, ast.And) else np.logical_not(truth))
+        return found
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.operator, ast.cmpop, ast.unaryop, ast.boolop, ast.expr_context)):
+            found = np.logical_or(found, _zero_divisions(child, env, text, gate))
+    return found
