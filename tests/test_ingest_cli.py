@@ -37,11 +37,6 @@ def test_raw_b200_case_names_the_small_grid() -> None:
     assert "grid of 128 blocks" in result.stdout and "148 SMs" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rule NA203 fires on limit_registers < other limits and says 'high register pressure' at 40 "
-    "registers/thread; ../shared/cases/README says it must not (a rules/ change, not a reader one)",
-)
 def test_raw_b200_case_does_not_call_40_registers_high_pressure() -> None:
     result = runner.invoke(app, ["recommend", str(existing(CASES / "raw-page-b200-warning-preamble.csv"))])
     assert "high register pressure" not in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -308,3 +309,35 @@ def test_division_by_zero_in_a_rule_skips_it_with_a_reason(tmp_path: Path) -> No
     assert kernels and not fired
     reasons = [s["reason"] for kernel in kernels for s in kernel.get("skipped", []) if s["rule"] == "NA901"]
     assert reasons and all(reason == "division by zero in its expressions" for reason in reasons)
+
+
+@pytest.mark.parametrize("run", ["softmax", "matmul_tuned"])
+def test_modest_registers_are_not_high_pressure(run: str) -> None:
+    """softmax (38 registers/thread; its w1 variant 177) and matmul_tuned (64): "high register pressure"
+    (NA203) only above 128 registers, NA102 "Cut registers" only below 50% theoretical occupancy."""
+    result = _invoke("recommend", str(ROOT / "examples" / "runs" / run), "--format", "json")
+    document = json.loads(result.stdout)
+    entries = [e for k in document["kernels"] for e in k["findings"] + k.get("suppressed", [])]
+    pressure = [float(m) for e in entries for m in re.findall(r"high register pressure: (\d+)", e["message"])]
+    assert all(registers > 128 for registers in pressure), pressure
+    occupancy = [
+        float(re.search(r"theoretical occupancy ([\d.]+)%", e["message"]).group(1))  # type: ignore[union-attr]
+        for e in entries
+        if e["rule"] == "NA102"
+    ]
+    assert all(value < 50 for value in occupancy), occupancy
+    shown = [e["rule"] for k in document["kernels"] for e in k["findings"]]
+    assert len(shown) > 0
+
+
+def test_no_num_stages_3_under_real_register_pressure() -> None:
+    """examples/runs/improved, conv2d_scale_min_kernel at 187 registers: NA203 says keep num_stages=2, so
+    nothing (NA313, the autotune block) may propose num_stages=3 on that kernel."""
+    result = _invoke("recommend", str(ROOT / "examples" / "runs" / "improved"), "--format", "json")
+    document = json.loads(result.stdout)
+    kernels = [k for k in document["kernels"] if k["kernel"] == "conv2d_scale_min_kernel"]
+    assert kernels
+    for kernel in kernels:
+        rules = {finding["rule"] for finding in kernel["findings"]}
+        assert "NA203" in rules and "NA313" not in rules
+        assert "num_stages=3" not in (kernel.get("autotune_block") or "")
