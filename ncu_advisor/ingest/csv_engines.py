@@ -9,6 +9,7 @@ further down is re-read as text (pyarrow names the column; the whole read restar
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Sequence
@@ -127,9 +128,50 @@ def _parse_error(body: Body, exc: BaseException) -> ReportError:
     )
 
 
+def _first_line(body: Body) -> int:
+    """The 1-based line number of the body's first row (after the header and, if any, the units row)."""
+    with open(body.path, "rb") as handle:
+        return handle.read(body.start).count(b"\n") + 1 + body.skip_rows
+
+
+def _field_count_error(body: Body, line: int | None, count: int) -> ReportError:
+    """A data row with another number of fields than the header: the cells after the damage would move."""
+    where = f"line {line}" if line is not None else "a row"
+    return ReportError(
+        f"{where} has {count} fields but the header has {len(body.header)}: a comma was added or lost, "
+        "and every later cell of the row would be read into the wrong column",
+        path=body.path,
+        hint="re-export it with `ncu --import R.ncu-rep --csv --page raw > FILE.csv` "
+        "(or repair that line so it has one field per header column)",
+    )
+
+
+def check_field_counts(body: Body) -> None:
+    """Refuse (ReportError) the first row whose number of fields differs from the header's.
+
+    The pandas C parser pads a short row with empty cells and cannot say so; this pass (the csv module,
+    ~1 s per 100 MB) runs before it. pyarrow checks the count itself (``_parse_pyarrow``).
+    """
+    first = _first_line(body)
+    with open(body.path, encoding="utf-8", errors="replace", newline="") as handle:
+        handle.seek(body.start)
+        reader = csv.reader(handle)
+        for index, row in enumerate(reader):
+            if index < body.skip_rows or not row:
+                continue
+            if len(row) != len(body.header):
+                raise _field_count_error(body, first - body.skip_rows + reader.line_num - 1, len(row))
+
+
 def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
     import pyarrow as pa
     import pyarrow.csv as pacsv
+
+    bad: list[int] = []
+
+    def invalid_row(row: Any) -> str:  # pyarrow's InvalidRow
+        bad.append(row.actual_columns)
+        return "error"
 
     block = np.empty((rows, len(numeric)), dtype="float64", order="F")
     position = {name: index for index, name in enumerate(numeric)}
@@ -144,6 +186,7 @@ def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
                 read_options=pacsv.ReadOptions(
                     column_names=body.header, skip_rows=body.skip_rows, block_size=BATCH_BYTES
                 ),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row),
                 convert_options=pacsv.ConvertOptions(
                     include_columns=[name for name in body.header if name in body.keep],
                     column_types={
@@ -174,6 +217,9 @@ def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
                     pending_from = start
             _flush_separated(pending, block, position, pending_from, start)
         except pa.ArrowInvalid as exc:
+            if bad:  # pyarrow's streaming reader gives no row number: find the line with the csv module
+                check_field_counts(body)
+                raise _field_count_error(body, None, bad[0]) from None
             failed = _failed_column(str(exc), body.header)
             if failed is not None and failed in position:
                 raise _RetryAsText(failed) from None
@@ -225,6 +271,7 @@ def _parse_c(body: Body, numeric: list[str], rows: int) -> Columns:
         name: [] for name in body.header if name not in numeric_set and name in body.keep
     }
     start = 0
+    check_field_counts(body)
     with open(body.path, "rb") as handle:
         handle.seek(body.start)
         try:
