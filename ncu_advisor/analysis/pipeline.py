@@ -21,7 +21,7 @@ from ncu_advisor.analysis.result import DEFAULT_STAGE, Analysis, RuleInfo, Sourc
 from ncu_advisor.analysis.summary import REFERENCE_NAME, VariantSummary, number, summarize
 from ncu_advisor.errors import InputError, KernelFileError
 from ncu_advisor.kernelsrc.facts import SourceFacts, analyze_file
-from ncu_advisor.model import Finding
+from ncu_advisor.model import Finding, Severity
 from ncu_advisor.rules import STAGE_CHOICES, KernelResult, Rule, evaluate, load_rules
 
 
@@ -78,9 +78,64 @@ def _locations(
     return found
 
 
+#: The id a launch ncu failed to profile is listed under (not a YAML rule: no metric was there to judge).
+NOT_PROFILED_RULE = "NP001"
+NOT_PROFILED_REASON = "ncu recorded the launch without metric values (see ncu's log for why)"
+_NOT_PROFILED_HELP = (
+    "What it detects: a launch present in the report with no metric value (ncu failed to profile it: "
+    "replay failed, the kernel faulted, the metrics were not collected for it).\n\nWhy it matters: no rule "
+    "could judge it, so it is neither clean nor advised; ncu-advisor counts it apart and never as clean. "
+    "It counts as a warning for --fail-on.\n\nUse instead: profile the launch again (ncu's log says why "
+    "it failed)."
+)
+
+
+def not_profiled_rows(table: pd.DataFrame) -> dict[int, str]:
+    """The rows (index -> reason) of launches ncu recorded without a single metric value.
+
+    Found from the table itself (every ``__`` metric column NaN), so it survives run directories and
+    concatenated tables, which drop ``attrs``; the reason is the reader's (``attrs["not_profiled"]``,
+    ``ingest.binary``) when it is there for that launch, else a generic one.
+    """
+    metric_columns = [c for c in table.columns if "__" in str(c)]
+    if not metric_columns or not len(table):
+        return {}
+    empty = table[metric_columns].isna().all(axis=1)
+    reasons = {
+        (int(item["launch"]), str(item.get("kernel"))): str(item.get("reason") or NOT_PROFILED_REASON)
+        for item in table.attrs.get("not_profiled") or []
+        if isinstance(item, dict) and "launch" in item
+    }
+    found: dict[int, str] = {}
+    for row in table.index[empty]:
+        kernel = str(table.at[row, "kernel"]) if "kernel" in table.columns else ""
+        found[int(str(row))] = reasons.get((int(str(row)), kernel), NOT_PROFILED_REASON)
+    return found
+
+
+def not_profiled_finding(result: KernelResult, reason: str) -> Finding:
+    """The entry a not-profiled launch is listed with: never "no findings", a warning for ``--fail-on``."""
+    return Finding(
+        rule=NOT_PROFILED_RULE,
+        name="not-profiled",
+        stage="bottleneck",  # a rule stage the schemas accept; the entry applies at every stage
+        severity=Severity.WARNING,
+        kernel=result.kernel,
+        launch=result.launch,
+        message=f"not profiled: {reason}",
+        recommendation="profile this launch again: without metrics no rule could judge it (not clean)",
+        evidence={"not_profiled": True, "reason": reason, "condition": "every metric of the launch empty"},
+        variant=result.variant,
+    )
+
+
 def rule_infos(rules: Sequence[Rule], fired: set[str]) -> list[RuleInfo]:
-    """The rules as SARIF and HTML list them: those that fired first, then the others, in rule order."""
+    """The rules as SARIF and HTML list them: those that fired first, then the others, in rule order
+    (the not-profiled entry first when a launch was not profiled)."""
     infos = []
+    if NOT_PROFILED_RULE in fired:
+        summary = "A launch ncu failed to profile: no metric values, not judged, not counted as clean."
+        infos.append(RuleInfo(NOT_PROFILED_RULE, "not-profiled", "warning", summary, _NOT_PROFILED_HELP))
     for rule in rules:
         docs = rule.docs
         help_text = (
@@ -117,6 +172,7 @@ class _Evaluated:
     library: list[KernelResult] = field(default_factory=list)
     variants: list[VariantSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    not_profiled: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _facts(item: Input, explicit: SourceFacts | None, notes: list[str]) -> SourceFacts | None:
@@ -140,7 +196,18 @@ def _evaluate(
     findings: dict[int, list[Finding]] = {}
     autotune: dict[int, str] = {}
     library_rows: set[int] = set()
+    missing = not_profiled_rows(evaluated)
     for row, result in zip(evaluated.index, results, strict=True):
+        if int(row) in missing:
+            result.findings = [not_profiled_finding(result, missing[int(row)])]
+            out.not_profiled.append(
+                {
+                    "variant": result.variant,
+                    "kernel": result.kernel,
+                    "launch": result.launch,
+                    "reason": missing[int(row)],
+                }
+            )
         findings[int(row)] = list(result.findings)
         if result.autotune_block:
             autotune[int(row)] = result.autotune_block
@@ -156,6 +223,11 @@ def _evaluate(
             "are shown apart as library kernels; --all-kernels shows them in full"
         )
     run = item.run
+    if out.not_profiled:
+        out.notes.append(
+            f"{item.path}: {len(out.not_profiled)} launch(es) not profiled by ncu (no metric values): "
+            "listed as not profiled, counted apart and never as clean"
+        )
     out.variants = summarize(
         run.manifest if run else {},
         table,
@@ -260,5 +332,6 @@ def analyze(
         locations=_locations(evaluated[0].variants, facts_of[0], meta["kernel_path"]),
         gpu_peaks=peaks,
         notes=notes + peak_notes + [n for e in evaluated for n in e.notes],
+        not_profiled=[x for e in evaluated for x in e.not_profiled],
         **meta,
     )

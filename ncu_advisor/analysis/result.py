@@ -68,6 +68,9 @@ class Analysis:
         run_path ... kernel_copy: the first run's metadata (the first input's path for bare reports).
         rules: the rules applied, those that fired first; locations: source line per (variant, kernel).
         gpu_peaks: peak TFLOP/s and GB/s of the GPU (roofline); notes: what the reader should know.
+        not_profiled: the launches ncu recorded without metric values, one ``{"variant", "kernel",
+            "launch", "reason"}`` each; each is also listed with one ``NP001`` "not profiled" finding
+            (severity warning for ``--fail-on``), never as clean.
     """
 
     inputs: tuple[Path, ...]
@@ -90,6 +93,7 @@ class Analysis:
     locations: Mapping[tuple[str, str], SourceLocation]
     gpu_peaks: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    not_profiled: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def reference(self) -> VariantSummary | None:
@@ -120,8 +124,13 @@ class Analysis:
         return found
 
     def fails(self, fail_on: str) -> bool:
-        """True when a gated finding is at or above ``fail_on`` (never for ``never``)."""
-        return fail_on != "never" and any(severity_at_least(f, fail_on) for f in self.gated_findings)
+        """True when a gated finding is at or above ``fail_on`` (never for ``never``), or a launch (a
+        library one included) was not profiled and ``fail_on`` is ``warning`` or ``info``."""
+        if fail_on == "never":
+            return False
+        if self.not_profiled and Severity.WARNING.rank >= Severity(fail_on).rank:
+            return True
+        return any(severity_at_least(f, fail_on) for f in self.gated_findings)
 
 
 def gpu_name(data: Analysis) -> str:
@@ -135,7 +144,8 @@ def severity_at_least(finding: Finding, level: str) -> bool:
 
 
 def variant_failures(variant: VariantSummary, fail_on: str | None) -> list[str]:
-    """Why a variant fails a CI gate: incorrect / not run, or findings at or above ``fail_on``.
+    """Why a variant fails a CI gate: incorrect / not run, findings at or above ``fail_on``, or a launch
+    ncu did not profile (at ``fail_on`` warning or info, as a warning; library launches included).
 
     Args:
         variant: the variant.
@@ -147,7 +157,16 @@ def variant_failures(variant: VariantSummary, fail_on: str | None) -> list[str]:
     elif variant.status not in ("ok", "incorrect", "skipped"):
         reasons.append(f"{variant.status}: {variant.reason or 'no result'}")
     if fail_on and fail_on != "never":
+        if Severity.WARNING.rank >= Severity(fail_on).rank:  # not clean, library launches included
+            reasons += [
+                f"{f.kernel} launch {f.launch}: {f.message}"
+                for x in variant.launches
+                for f in x.findings
+                if f.evidence.get("not_profiled")
+            ]
         for finding in variant.findings:
+            if finding.evidence.get("not_profiled"):
+                continue
             if severity_at_least(finding, fail_on):
                 reasons.append(
                     f"{finding.rule} {finding.name} ({finding.severity.value}) on "

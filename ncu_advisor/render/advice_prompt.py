@@ -52,6 +52,11 @@ def render_prompts(analysis: Analysis, triton_api: TritonApi | None = None) -> s
                 gpu_block=_gpu_block(shown),
                 ncu_rules=analysis.ncu_rules,
                 triton_api=triton_api,
+                not_profiled=[
+                    f"{x['kernel']} launch {x['launch']}: not profiled: {x['reason']}"
+                    for x in analysis.not_profiled
+                    if x.get("variant") == shown[0].variant
+                ],
             )
         )
     return SEPARATOR.join(prompts)

@@ -209,7 +209,8 @@ LIBRARY_HEADING = "library kernels (not defined in the kernel file: cuDNN, PyTor
 
 
 def _library_line(result: KernelResult) -> str:
-    rules = ", ".join(f.rule for f in result.findings) or "no findings"
+    rules = ", ".join(f.message if f.evidence.get("not_profiled") else f.rule for f in result.findings)
+    rules = rules or "no findings"
     return f"  {_title(result)}: {rules}"
 
 
@@ -230,9 +231,11 @@ def render_text(analysis: Analysis, *, show_skipped: bool = False) -> str:
             lines += ["  (--all-kernels shows them in full)", ""]
     counts = count_by_severity(analysis.results)
     library = count_by_severity(analysis.library_results)
+    missing = len(analysis.not_profiled)
     lines.append(
         f"{len(analysis.results)} launches, "
         + ", ".join(f"{counts[s]} {s.value}" for s in (Severity.ERROR, Severity.WARNING, Severity.INFO))
+        + (f"; {missing} launch(es) not profiled (not clean, counted apart)" if missing else "")
         + (
             f"; {len(analysis.library_results)} library launches with {sum(library.values())} findings"
             if analysis.library_results
@@ -300,8 +303,10 @@ def _cell(text: object) -> str:
 
 
 def count_by_severity(results: Sequence[KernelResult]) -> dict[Severity, int]:
+    """Findings per severity; a not-profiled launch's entry is counted apart (``Analysis.not_profiled``)."""
     counts = {severity: 0 for severity in Severity}
     for result in results:
         for finding in result.findings:
-            counts[finding.severity] += 1
+            if not finding.evidence.get("not_profiled"):
+                counts[finding.severity] += 1
     return counts

@@ -34,8 +34,10 @@ def variant_text(variant: VariantSummary) -> str:
         parts.append(f"{variant.registers:.0f} registers/thread")
     if variant.occupancy_limiter:
         parts.append(f"occupancy limited by {variant.occupancy_limiter.replace('_', ' ')}")
-    count = len(variant.findings)
+    missing = [f for x in variant.launches for f in x.findings if f.evidence.get("not_profiled")]
+    count = len(variant.findings) - sum(1 for f in variant.findings if f.evidence.get("not_profiled"))
     parts.append(f"{count} finding{'' if count == 1 else 's'}")
+    parts += [f"{f.kernel} launch {f.launch} {f.message}" for f in missing]
     return "; ".join(parts)
 
 

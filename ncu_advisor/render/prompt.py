@@ -185,6 +185,7 @@ def render_prompt(
     gpu_block: str | None = None,
     ncu_rules: NcuRules | None = None,
     triton_api: TritonApi | None = None,
+    not_profiled: Sequence[str] = (),
 ) -> str:
     """The optimiser prompt for ``results`` (normally the launches of one variant's Triton kernels).
 
@@ -196,6 +197,7 @@ def render_prompt(
         ncu_rules: ncu's guided-analysis results keyed by (report, launch).
         triton_api: the installed Triton's API (``collect.triton_api.probe_triton_language``); None keeps
             the seeds' "Triton has NO" list and says it was not checked.
+        not_profiled: one line per launch ncu failed to profile (``kernel launch N: not profiled: why``).
     """
     chosen = choose_stage(results, stage)
     gpu_name = next((r.gpu for r in results if r.gpu), None)
@@ -218,6 +220,9 @@ def render_prompt(
         "```",
     ]
     parts += ["", "[NCU PROFILING METRICS]", _metric_json(results)]
+    if not_profiled:
+        parts += ["", "[NOT PROFILED] (no metric values: nothing is known about these launches)"]
+        parts += [f"- {line}" for line in not_profiled]
     findings = [(r, f) for r in results for f in r.findings]
     if findings:
         parts += ["", "[ADVISOR FINDINGS]"]

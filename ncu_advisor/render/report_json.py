@@ -35,6 +35,7 @@ CSV_COLUMNS = (
     "finding_count",
     "finding_rules",
     "worst_severity",
+    "not_profiled",
 )
 
 
@@ -151,6 +152,9 @@ def report_csv(data: Analysis) -> str:
                     "finding_count": len(x.findings),
                     "finding_rules": " ".join(f.rule for f in x.findings),
                     "worst_severity": worst.value if worst else "",
+                    "not_profiled": "; ".join(
+                        f.message for f in x.findings if f.evidence.get("not_profiled")
+                    ),
                 }
             )
             rows.append(row)

@@ -39,7 +39,9 @@ def render_sarif(data: Analysis) -> str:
         for rule in rules
     ]
     results: list[dict[str, Any]] = []
-    for finding in data.findings:
+    # A library launch ncu did not profile is still reported: it is not clean (no rule could judge it).
+    missing = [f for f in data.library_findings if f.evidence.get("not_profiled")]
+    for finding in data.findings + missing:
         # Only the kernel's own location: kernels the user's source does not define (cuDNN, PyTorch) are
         # reported without a location rather than pinned to the variant's class (issue 13).
         where = data.locations.get((finding.variant or "", finding.kernel))
