@@ -87,3 +87,18 @@ def test_undamaged_report_has_no_not_profiled_launch() -> None:
     analysis = pipeline.analyze([FIVE_LAUNCHES])
     assert analysis.not_profiled == []
     assert "not profiled" not in formats.render("text", analysis)
+
+
+def test_the_readers_reason_is_carried(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = inputs.read_input
+
+    def read_input(path: Path) -> inputs.Input:
+        item = real(path)
+        table = _blank(item.table, 4, keep_attrs=True)
+        table.attrs["not_profiled"][0]["reason"] = "replay failed"
+        return dataclasses.replace(item, table=table)
+
+    monkeypatch.setattr(pipeline, "read_input", read_input)
+    analysis = pipeline.analyze([FIVE_LAUNCHES])
+    assert [(x["launch"], x["reason"]) for x in analysis.not_profiled] == [(4, "replay failed")]
+    assert "not profiled: replay failed" in formats.render("text", analysis)
