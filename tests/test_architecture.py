@@ -15,22 +15,9 @@ PACKAGE = ROOT / "ncu_advisor"
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 
-#: Cycles closed only by imports inside functions (no import-time cycle), each with its reason; to be
-#: broken by their owners, and none may be added.
-KNOWN_LAZY_CYCLES: dict[tuple[str, ...], str] = {
-    ("ncu_advisor.kernelsrc.facts", "ncu_advisor.kernelsrc.invariant"): (
-        "facts calls invariant's loop analysis, invariant uses facts' parser: the parser belongs in a "
-        "module of its own"
-    ),
-    (
-        "ncu_advisor.collect.executor",
-        "ncu_advisor.collect.executors_dask",
-        "ncu_advisor.collect.profile.process",
-    ): "the executor factory imports the Dask executor it names, which builds on the executor's types",
-    ("ncu_advisor.collect.profile.jobs", "ncu_advisor.collect.profile.runner"): (
-        "a job runs one variant through the runner, which schedules the jobs"
-    ),
-}
+#: Cycles closed only by imports inside functions (no import-time cycle), each with its reason. Empty: none
+#: is needed, and none may be added.
+KNOWN_LAZY_CYCLES: dict[tuple[str, ...], str] = {}
 #: Known exceptions to the layering, each with its reason. Empty: none are needed.
 ALLOWED_IMPORTS: dict[tuple[str, str], str] = {}
 LONG_MODULES: dict[str, str] = {}

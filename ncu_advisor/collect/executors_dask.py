@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ncu_advisor.collect.executor import (
+from ncu_advisor.collect.executor_types import (
     MAX_ATTEMPTS,
     Executor,
     GpuSlot,
@@ -34,9 +34,9 @@ from ncu_advisor.collect.executor import (
     Job,
     JobContext,
     JobResult,
-    _failed,
-    _where,
+    failed_result,
     query_gpus,
+    slot_where,
     stop_state,
 )
 from ncu_advisor.errors import AdvisorError, EnvironmentNotReady, InputError
@@ -190,14 +190,14 @@ class DaskExecutor(Executor):
                     continue
                 if status == "unusable":
                     assert isinstance(value, GpuUnusable)
-                    history = [*history, f"{_where(slot)}: {value.message}"]
+                    history = [*history, f"{slot_where(slot)}: {value.message}"]
                     if not set(self.client.scheduler_info()["workers"]) - {slot.worker}:
                         raise value.cause
                     self.client.retire_workers([slot.worker], close_workers=True)  # its GPU takes no more
                 if attempt < MAX_ATTEMPTS:
                     queue.add(submit(job, attempt + 1, history))
                 else:
-                    yield _failed(job.key, slot, attempt, history)
+                    yield failed_result(job.key, slot, attempt, history)
             finished = True
         finally:
             if not finished:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ncu_advisor.errors import KernelFileError
+from ncu_advisor.kernelsrc.invariant import find_invariant_loads_in_function
 from ncu_advisor.kernelsrc.launches import (
     ClassLaunch,
     class_config_literals,
@@ -24,6 +25,7 @@ from ncu_advisor.kernelsrc.launches import (
     variant_configs,
 )
 from ncu_advisor.kernelsrc.loops import chunk_loops, size_params
+from ncu_advisor.kernelsrc.parse import parse_kernel_source
 
 __all__ = [
     "KernelFacts",
@@ -177,23 +179,6 @@ def analyze_file(path: Path | str) -> SourceFacts:
         raise KernelFileError(f"cannot read kernel file ({exc})", path=path) from None
     facts = analyze_source(text, str(path))
     return SourceFacts(path=path, text=facts.text, kernels=facts.kernels)
-
-
-def parse_kernel_source(text: str, filename: str = "<source>") -> ast.Module:
-    """Parse kernel source text (never executes it).
-
-    Raises:
-        KernelFileError: the text is not valid Python, with the line of the error.
-    """
-    try:
-        tree = ast.parse(text, filename=filename)
-    except SyntaxError as exc:
-        raise KernelFileError(
-            f"line {exc.lineno}: not valid Python ({exc.msg})", path=filename, hint="fix the syntax error"
-        ) from None
-    except (ValueError, RecursionError, MemoryError) as exc:
-        raise KernelFileError(f"cannot be parsed ({type(exc).__name__})", path=filename) from None
-    return tree
 
 
 def analyze_source(text: str, filename: str = "<source>") -> SourceFacts:
@@ -493,6 +478,4 @@ def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFa
 
 
 def _invariant_loads(function: ast.FunctionDef) -> tuple[tuple[int, int], ...]:
-    from ncu_advisor.kernelsrc.invariant import find_invariant_loads_in_function  # noqa: PLC0415
-
     return tuple((f.loop_line, f.load_line) for f in find_invariant_loads_in_function(function))

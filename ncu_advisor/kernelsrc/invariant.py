@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ncu_advisor.errors import KernelFileError
-from ncu_advisor.kernelsrc.facts import parse_kernel_source
+from ncu_advisor.kernelsrc.parse import parse_kernel_source
 
 _RANGE_CALLS = ("range", "static_range")
 

@@ -14,17 +14,15 @@ import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ncu_advisor import rundir
-from ncu_advisor.collect.executor import GpuUnusable, JobContext
+from ncu_advisor.collect.executor_types import GpuUnusable, JobContext
 from ncu_advisor.collect.profile import ncu as ncu_module
 from ncu_advisor.collect.profile.outcome import VariantOutcome
+from ncu_advisor.collect.profile.steps import ProfileOptions, ProgressCallback, plan_commands, run_variant
 from ncu_advisor.collect.profile.variants import Variant
 from ncu_advisor.errors import EnvironmentNotReady
-
-if TYPE_CHECKING:
-    from ncu_advisor.collect.profile.runner import ProfileOptions, ProgressCallback
 
 
 @dataclass(frozen=True)
@@ -70,8 +68,6 @@ def run_variant_job(
         GpuUnusable: the child found no usable CUDA device on this worker (retried on another GPU).
         EnvironmentNotReady: ncu may not read the counters (no GPU of this machine can profile).
     """
-    from ncu_advisor.collect.profile.runner import plan_commands, run_variant
-
     scratch: Path | None = None
     options = job.options
     if job.run_dir is not None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ncu_advisor.collect.executor import Cancelled
+from ncu_advisor.collect.executor_types import Cancelled
 from ncu_advisor.collect.profile import child as child_module
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
