@@ -21,14 +21,8 @@ KNOWN_LAZY_CYCLES: dict[tuple[str, ...], str] = {}
 #: Known exceptions to the layering, each with its reason. Empty: none are needed.
 ALLOWED_IMPORTS: dict[tuple[str, str], str] = {}
 LONG_MODULES: dict[str, str] = {}
-#: Functions over the limit, each with its reason: grown this session in modules other helpers own and are
-#: still changing; to be split by them (none may be added).
-LONG_FUNCTIONS: dict[str, str] = {
-    "ncu_advisor.cli.profile.profile": "the profile command grew --gpus/--timing-only (scale-out work)",
-    "ncu_advisor.cli.tune.tune": "the tune command grew --space/--compile-procs (tune work)",
-    "ncu_advisor.collect.tune.recommend.moves_from_findings": "one branch per move kind (tune work)",
-    "ncu_advisor.ingest.ncu_report_reader._read_actions": "moved whole out of readers.py (inputs work)",
-}
+#: Functions over the limit, each with its reason. Empty: none is needed, and none may be added.
+LONG_FUNCTIONS: dict[str, str] = {}
 
 
 def _module_name(path: Path) -> str:

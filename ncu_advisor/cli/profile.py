@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import typer
@@ -238,6 +239,67 @@ def _dry_run(
             out_console.print(shlex.join(argv), markup=False)
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """Which variants to run and what to do with them: ``--variant``, ``--expand-autotune``, ``--list``,
+    ``--dry-run``."""
+
+    names: list[str]
+    expand_autotune: bool
+    list_only: bool
+    dry_run: bool
+
+
+def _profile(
+    kernel_file: Path,
+    options: ProfileOptions,
+    selection: _Selection,
+    *,
+    gpus: str,
+    executor: str,
+    scheduler: str | None,
+) -> bool:
+    """List, plan or run the selected variants of ``kernel_file``; print the summary of a run.
+
+    Returns:
+        False when some variant of the run was not ok (exit 1); True otherwise (also for --list and
+        --dry-run).
+
+    Raises:
+        InputError: no such file or variant, a bad --gpus, --ncu-lock or --executor value.
+        EnvironmentNotReady: this machine cannot profile.
+    """
+    info = list_variants(kernel_file)
+    variants = list(info.variants)
+    if selection.expand_autotune:
+        variants = expand_autotune(info, variants)
+    if selection.names:
+        variants = select_variants(replace(info, variants=tuple(variants)), selection.names)
+    if selection.list_only:
+        _list(kernel_file, variants, info.reference)
+        return True
+    has_reference = info.reference is not None
+    if selection.dry_run:
+        _dry_run(kernel_file, variants, options, has_reference)
+        return True
+    gpu_count = parse_gpus(gpus)
+    if options.ncu_lock not in ("host", "none") or executor not in ("local", "dask"):
+        raise InputError(
+            f"--ncu-lock must be host or none ({options.ncu_lock!r}), --executor local or dask ({executor!r})"
+        )
+    run = _run_with_progress(
+        kernel_file,
+        variants,
+        options,
+        has_reference,
+        lambda: make_executor(executor, gpu_count, scheduler),
+        local=executor == "local" and not scheduler,
+    )
+    loaded = rundir.load_run(run.run_dir)
+    print_summary(summary_rows(loaded.manifest, loaded.table, loaded.timings), run.run_dir)
+    return run.all_ok
+
+
 @app.command()
 @handle_errors
 def profile(
@@ -284,17 +346,6 @@ def profile(
     extra_metrics = _check_options(
         clock_control, cache_control, timeout, reps, rtol, ncu_set, section, metrics
     )
-    info = list_variants(kernel_file)
-    variants = list(info.variants)
-    if expand_autotune_configs:
-        variants = expand_autotune(info, variants)
-    if variant:
-        from dataclasses import replace
-
-        variants = select_variants(replace(info, variants=tuple(variants)), list(variant))
-    if list_only:
-        _list(kernel_file, variants, info.reference)
-        return
     options = ProfileOptions(
         clock_control=clock_control,
         cache_control=cache_control,
@@ -311,24 +362,6 @@ def profile(
         python=python,
         runs_root=runs_dir,
     )
-    has_reference = info.reference is not None
-    if dry_run:
-        _dry_run(kernel_file, variants, options, has_reference)
-        return
-    gpu_count = parse_gpus(gpus)
-    if ncu_lock not in ("host", "none") or executor not in ("local", "dask"):
-        raise InputError(
-            f"--ncu-lock must be host or none ({ncu_lock!r}), --executor local or dask ({executor!r})"
-        )
-    run = _run_with_progress(
-        kernel_file,
-        variants,
-        options,
-        has_reference,
-        lambda: make_executor(executor, gpu_count, scheduler),
-        local=executor == "local" and not scheduler,
-    )
-    loaded = rundir.load_run(run.run_dir)
-    print_summary(summary_rows(loaded.manifest, loaded.table, loaded.timings), run.run_dir)
-    if not run.all_ok:
+    selection = _Selection(list(variant or ()), expand_autotune_configs, list_only, dry_run)
+    if not _profile(kernel_file, options, selection, gpus=gpus, executor=executor, scheduler=scheduler):
         raise typer.Exit(1)

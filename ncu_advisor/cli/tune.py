@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -18,6 +18,9 @@ from rich.table import Table
 from ncu_advisor.analysis.trajectory import Trajectory, Trial, summary_rows
 from ncu_advisor.cli import app, err_console, handle_errors, out_console, print_wide
 from ncu_advisor.errors import AdvisorError, InputError
+
+if TYPE_CHECKING:
+    from ncu_advisor.collect.tune.run import TuneSettings
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -104,20 +107,8 @@ def tune(
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the trials."),
 ) -> None:
     """Tune one variant's Triton launch parameters by measurement: the rules propose, do_bench decides."""
-    if (
-        (budget is not None and budget < 1)
-        or reps < 2
-        or timeout <= 0
-        or compile_threads < 1
-        or compile_procs < 0
-        or not 0 <= min_gain < 1
-        or (time_limit is not None and time_limit <= 0)
-    ):
-        raise InputError(
-            "--budget must be >= 1, --reps >= 2 (the noise test needs repetitions), --timeout and "
-            "--time > 0, --compile-threads >= 1, --min-gain in [0, 1)"
-        )
-    from ncu_advisor.collect.tune.run import TuneSession, TuneSettings  # noqa: PLC0415
+    _check_options(budget, reps, timeout, compile_threads, compile_procs, min_gain, time_limit)
+    from ncu_advisor.collect.tune.run import TuneSettings  # noqa: PLC0415
 
     settings = TuneSettings(
         kernel_file=Path(kernel_file),
@@ -137,6 +128,52 @@ def tune(
         runs_dir=Path(runs_dir),
         python=python,
     )
+    if not _tune(settings, write):
+        raise typer.Exit(1)
+
+
+def _check_options(
+    budget: int | None,
+    reps: int,
+    timeout: float,
+    compile_threads: int,
+    compile_procs: int,
+    min_gain: float,
+    time_limit: float | None,
+) -> None:
+    """Check the option values.
+
+    Raises:
+        InputError: a value the loop cannot use.
+    """
+    if (
+        (budget is not None and budget < 1)
+        or reps < 2
+        or timeout <= 0
+        or compile_threads < 1
+        or compile_procs < 0
+        or not 0 <= min_gain < 1
+        or (time_limit is not None and time_limit <= 0)
+    ):
+        raise InputError(
+            "--budget must be >= 1, --reps >= 2 (the noise test needs repetitions), --timeout and "
+            "--time > 0, --compile-threads >= 1, --min-gain in [0, 1)"
+        )
+
+
+def _tune(settings: TuneSettings, write: bool) -> bool:
+    """Run the tuning loop, printing each trial, then the trajectory, the best config and (``--write``) the
+    class it appends.
+
+    Returns:
+        False when the variant as written fails or is incorrect (nothing to tune from: exit 1).
+
+    Raises:
+        AdvisorError: bad input, or the environment cannot run it (the best config so far is printed).
+        KeyboardInterrupt: interrupted (likewise).
+    """
+    from ncu_advisor.collect.tune.run import TuneSession  # noqa: PLC0415
+
     session = TuneSession(settings)
     trajectory, plan, run_dir = session.trajectory, session.plan, session.run_dir
     for load in plan.invariant:
@@ -165,9 +202,10 @@ def tune(
     out_console.print(f"trajectory: {run_dir / 'tune.json'}", markup=False)
     first = trajectory.trials[0] if trajectory.trials else None
     if first is None or first.verdict != "start":
-        raise typer.Exit(1)
+        return False
     if write:
         _write(settings, trajectory, plan)
+    return True
 
 
 def _write(settings: Any, trajectory: Trajectory, plan: Any) -> None:

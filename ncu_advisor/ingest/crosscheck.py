@@ -11,6 +11,7 @@ from typing import Any
 
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import ncu_report_reader
+from ncu_advisor.ingest.ncu_report_actions import read_actions
 
 _ID_KEYS = frozenset({"range", "action", "kernel", "demangled", "nvtx", "gpu", "cc", "source", "variant"})
 
@@ -44,7 +45,7 @@ def disagreement_with_ncu_report(
             context = module.load_report(str(plain))
             count = context.range_by_idx(0).num_actions() if context and context.num_ranges() else 0
             work = [(0, index) for index in range(count)]
-            theirs, units = ncu_report_reader._read_actions(module, context, work)
+            theirs, units = read_actions(module, context, work)
         except Exception as exc:  # noqa: BLE001 - SWIG raises TypeError/RuntimeError on damaged input
             return f"ncu_report fails on it ({type(exc).__name__}: {exc})", {}
     if len(theirs) != len(records):

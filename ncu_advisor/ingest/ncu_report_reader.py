@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
-from ncu_advisor.ingest.common import _build_table, _check_exists, _format_cc, _is_csv, _plain_report_file
+from ncu_advisor.ingest.common import _build_table, _check_exists, _is_csv, _plain_report_file
+from ncu_advisor.ingest.ncu_report_actions import read_actions
 
 _INSTALL_HINT = "pip install ncu-report, or install Nsight Compute so that <ncu install>/extras/python exists"
 
@@ -111,29 +112,6 @@ def _metric_value(metric: Any) -> float | str | None:
     return str(value)
 
 
-def _nvtx_names(action: Any) -> str | None:
-    """The NVTX push/pop ranges active at the launch, outermost first, joined with " > "."""
-    try:
-        state = action.nvtx_state()
-    except Exception:  # noqa: BLE001 - older reports may lack NVTX data; the column is then empty
-        return None
-    if state is None:
-        return None
-    names: list[str] = []
-    for domain_id in state.domains():
-        domain = state.domain_by_id(domain_id)
-        if domain is None:
-            continue
-        domain_name = domain.name()
-        for range_name in domain.push_pop_ranges():
-            # Ranges of a named domain are written as ncu's --nvtx-include writes them: domain@range.
-            if domain_name and domain_name != "<default domain>":
-                names.append(f"{domain_name}@{range_name}")
-            else:
-                names.append(str(range_name))
-    return " > ".join(names) if names else None
-
-
 def _load_context(module: ModuleType, plain: Path, shown: Path) -> Any:
     try:
         context = module.load_report(str(plain))
@@ -153,138 +131,12 @@ def _load_context(module: ModuleType, plain: Path, shown: Path) -> Any:
     return context
 
 
-# Metrics that describe the device or the machine, not the launch: ncu stores them with every action, but
-# their values are the same for every launch on one device. They are read once per device index and copied,
-# which is most of the speed on large reports (166 of 254 metrics per launch in the 10k-launch report).
-_DEVICE_LEVEL_PREFIXES = ("device__attribute_", "nvlink__", "numa__", "c2clink__")
-_DEVICE_INDEX = "device__attribute_device_index"
-_NAMES_READ = "\x00names"  # key in a device cache: the metric-name tuple its values were read for
 # Large reports are read in forked worker processes, for two measured reasons: ncu_report holds the GIL
 # (threads do not help) and it never frees what action_by_idx parses (about 0.47 MB per launch, 4.7 GB
 # for the 10k-launch report, still held after the context is deleted); a worker's memory goes back to
 # the system when it exits. NCU_ADVISOR_READ_WORKERS=N sets the number of workers (0: read in-process).
 PARALLEL_MIN_LAUNCHES = 2000
 WORKERS_ENV = "NCU_ADVISOR_READ_WORKERS"
-
-
-def _read_actions(
-    module: ModuleType, context: Any, work: list[tuple[int, int]]
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Read the metrics of the given (range, action) pairs: one dict per launch, plus the units seen.
-
-    Uses the raw SWIG functions of ``ncu_report`` (``_ncu_report``) where available: the convenience
-    wrappers cost several times more per call, and a report can hold millions of values.
-    """
-    raw = getattr(module, "_ncu_report", None)
-    metric_class = module.IMetric
-    if raw is not None:
-        metric_names = raw.IAction_metric_names
-        metric_by_name = raw.IAction_metric_by_name
-        metric_kind = raw.IMetric_kind
-        has_value = raw.IMetric_has_value
-        unit_of = raw.IMetric_unit
-        as_double, as_uint64, as_string = raw.IMetric_as_double, raw.IMetric_as_uint64, raw.IMetric_as_string
-    else:  # ncu's own copy of the module may lack the flat functions: use the methods
-        metric_names = lambda a: a.metric_names()  # noqa: E731
-        metric_by_name = lambda a, n: a.metric_by_name(n)  # noqa: E731
-        metric_kind = lambda m: m.kind()  # noqa: E731
-        has_value = lambda m: m.has_value()  # noqa: E731
-        unit_of = lambda m: m.unit()  # noqa: E731
-        as_double, as_uint64, as_string = (
-            metric_class.as_double,
-            metric_class.as_uint64,
-            metric_class.as_string,
-        )
-    to_float = {
-        metric_class.ValueKind_DOUBLE: as_double,
-        metric_class.ValueKind_FLOAT: as_double,
-        metric_class.ValueKind_UINT32: as_uint64,
-        metric_class.ValueKind_UINT64: as_uint64,
-    }
-    string_kind = metric_class.ValueKind_STRING
-    units: dict[str, str] = {}
-    numeric_getter: dict[str, Any] = {}
-    device_values: dict[Any, dict[str, Any]] = {}
-    records: list[dict[str, Any]] = []
-    ranges: dict[int, Any] = {}
-
-    def read_value(metric: Any) -> float | str | None:
-        kind = metric_kind(metric)
-        getter = to_float.get(kind)
-        if getter is not None:
-            number = getter(metric)
-            # has_value() is checked only for zeros: an instanced-only metric (no aggregate) reads 0.0.
-            if number == 0 and not has_value(metric):
-                return None
-            return float(number)
-        if kind == string_kind:
-            text = as_string(metric)
-            return text if text else None  # an empty string metric reads as missing, as in the CSV export
-        return None
-
-    # Launches of one report nearly always carry the same metric names: split them once into
-    # launch-level and device-level names and reuse the split while the names stay the same.
-    previous_names: tuple[str, ...] | None = None
-    launch_level: list[str] = []
-    device_level: list[str] = []
-    for range_index, action_index in work:
-        profiled_range = ranges.get(range_index)
-        if profiled_range is None:
-            profiled_range = ranges[range_index] = context.range_by_idx(range_index)
-        action = profiled_range.action_by_idx(action_index)
-        names = tuple(metric_names(action))
-        if names == previous_names:
-            names = previous_names  # the same object, so device caches can check it by identity
-        else:
-            previous_names = names
-            launch_level = [n for n in names if not n.startswith(_DEVICE_LEVEL_PREFIXES)]
-            device_level = [n for n in names if n.startswith(_DEVICE_LEVEL_PREFIXES)]
-            for name in names:
-                if name not in units:
-                    metric = metric_by_name(action, name)
-                    if metric is not None:
-                        units[name] = unit_of(metric) or ""
-        device_key: Any = None
-        if _DEVICE_INDEX in device_level:
-            device_key = read_value(metric_by_name(action, _DEVICE_INDEX))
-        cached_device = device_values.get(device_key) if device_key is not None else None
-        if cached_device is None or cached_device.get(_NAMES_READ) is not names:
-            cached_device = device_values.setdefault(device_key, {}) if device_key is not None else {}
-            for name in device_level:
-                metric = metric_by_name(action, name)
-                if metric is not None:
-                    cached_device[name] = read_value(metric)
-            cached_device[_NAMES_READ] = names
-        record: dict[str, Any] = {name: cached_device[name] for name in device_level if name in cached_device}
-        for name in launch_level:
-            metric = metric_by_name(action, name)
-            if metric is None:
-                continue
-            # A metric's value kind is fixed by its name: remember the numeric getter and skip kind().
-            getter = numeric_getter.get(name)
-            if getter is None:
-                getter = to_float.get(metric_kind(metric))
-                if getter is None:
-                    record[name] = read_value(metric)
-                    continue
-                numeric_getter[name] = getter
-            number = getter(metric)
-            record[name] = None if number == 0 and not has_value(metric) else float(number)
-        gpu = record.get("device__attribute_display_name")
-        record.update(
-            range=range_index,
-            action=action_index,
-            kernel=action.name(action.NameBase_FUNCTION),
-            demangled=action.name(action.NameBase_DEMANGLED),
-            nvtx=_nvtx_names(action),
-            gpu=gpu if isinstance(gpu, str) else None,
-            cc=_format_cc(
-                record.get("device__attribute_compute_capability_major"),
-                record.get("device__attribute_compute_capability_minor"),
-            ),
-        )
-        records.append(record)
-    return records, units
 
 
 def _read_actions_in_worker(
@@ -294,7 +146,7 @@ def _read_actions_in_worker(
     plain, work = args
     module = load_ncu_report_module()
     context = module.load_report(plain)
-    return _read_actions(module, context, work)
+    return read_actions(module, context, work)
 
 
 def _units_through_ncu_report(
@@ -355,7 +207,7 @@ def _read_binary_ncu_report(path: Path, variant: str | None, *, workers: int | N
             if workers >= 1 and len(work) > 1 and sys.platform.startswith("linux"):
                 records, units = _read_in_processes(str(plain), work, workers)
             else:
-                records, units = _read_actions(module, context, work)
+                records, units = read_actions(module, context, work)
         except Exception as exc:  # noqa: BLE001 - SWIG raises TypeError/RuntimeError on a damaged launch
             raise ReportError(
                 f"the report is truncated or corrupt: ncu_report fails on it ({type(exc).__name__}: {exc})",

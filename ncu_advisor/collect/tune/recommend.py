@@ -32,13 +32,106 @@ class Recommendation:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """One firing rule's ``proposal`` hint, with what every move it yields carries."""
+
+    rule: str
+    effect: float
+    label: str
+    hint: Any
+    blocks: list[str]
+
+    @property
+    def single_effect(self) -> float:
+        """A lone num_warps / num_stages move: 90% of the effect when the rule asks for the pair."""
+        both = self.hint.num_warps is not None and self.hint.num_stages is not None
+        return self.effect * 0.9 if both else self.effect
+
+
+def _block_min_moves(ask: _Ask) -> list[Move]:
+    """One trial: every BLOCK raised to the floor, with the warps/stages the rule names."""
+    hint = ask.hint
+    if hint.block_min is None or not ask.blocks:
+        return []
+    extra = "".join(
+        f", {what} {value}"
+        for what, value in (("num_warps", hint.num_warps), ("num_stages", hint.num_stages))
+        if value is not None
+    )
+    text = f"{ask.label}: every BLOCK to at least {hint.block_min}{extra}"
+    return [
+        Move(
+            ask.rule,
+            ask.effect,
+            "block_min",
+            float(hint.block_min),
+            None,
+            text,
+            stages=hint.num_stages,
+            warps=hint.num_warps,
+        )
+    ]
+
+
+def _block_scale_moves(ask: _Ask) -> list[Move]:
+    """Every BLOCK (or the hint's ``block_params``) scaled together, then each alone at 90%."""
+    hint, blocks = ask.hint, ask.blocks
+    scaled = [n for n in blocks if hint.block_params is None or n in hint.block_params] or blocks
+    if hint.block_scale is None or not scaled:
+        return []
+    together = None if scaled == blocks else ",".join(scaled)
+    what_scaled = "every BLOCK" if together is None else " and ".join(scaled)
+    factor = float(hint.block_scale)
+    moves = [
+        Move(ask.rule, ask.effect, "block_scale", factor, together, f"{ask.label}: {what_scaled} x{factor:g}")
+    ]
+    for name in scaled if len(scaled) > 1 else []:
+        moves.append(
+            Move(ask.rule, ask.effect * 0.9, "block_scale", factor, name, f"{ask.label}: {name} x{factor:g}")
+        )
+    return moves
+
+
+def _warps_stages_moves(ask: _Ask) -> list[Move]:
+    """The pair in one trial, when the rule asks for both (each alone follows, at 90%)."""
+    hint = ask.hint
+    if hint.num_warps is None or hint.num_stages is None:
+        return []
+    text = f"{ask.label}: num_warps {hint.num_warps}, num_stages {hint.num_stages}"
+    return [Move(ask.rule, ask.effect, "warps_stages", hint.num_warps, None, text, stages=hint.num_stages)]
+
+
+def _num_warps_moves(ask: _Ask) -> list[Move]:
+    value = ask.hint.num_warps
+    if value is None:
+        return []
+    return [Move(ask.rule, ask.single_effect, "num_warps", value, None, f"{ask.label}: num_warps {value}")]
+
+
+def _num_stages_moves(ask: _Ask) -> list[Move]:
+    value = ask.hint.num_stages
+    if value is None:
+        return []
+    return [Move(ask.rule, ask.single_effect, "num_stages", value, None, f"{ask.label}: num_stages {value}")]
+
+
+#: The move kinds a hint without ``block_min`` yields, in the order they are tried.
+_MOVE_KINDS: dict[str, Callable[[_Ask], list[Move]]] = {
+    "block_scale": _block_scale_moves,
+    "warps_stages": _warps_stages_moves,
+    "num_warps": _num_warps_moves,
+    "num_stages": _num_stages_moves,
+}
+
+
 def moves_from_findings(findings: list[Any], rules_by_id: dict[str, Any], blocks: list[str]) -> list[Move]:
     """Turn findings of rules with a ``proposal`` hint into moves (each with the finding's estimated effect).
 
     ``block_scale`` s: scale every BLOCK (or the hint's ``block_params``) together (the seeds' "halve
     BLOCK_*"), then each alone at 90% of the effect; ``block_min`` n: raise every BLOCK below n to n in one
-    trial, with the hint's num_warps/num_stages; ``num_warps`` / ``num_stages``: set them (both together
-    first when a rule asks for both, each alone at 90%).
+    trial, with the hint's num_warps/num_stages (and nothing else for that finding); ``num_warps`` /
+    ``num_stages``: set them (both together first when a rule asks for both, each alone at 90%).
     """
     moves: list[Move] = []
     for finding in findings:
@@ -46,89 +139,15 @@ def moves_from_findings(findings: list[Any], rules_by_id: dict[str, Any], blocks
         hint = getattr(getattr(rule, "spec", None), "proposal", None)
         if hint is None:
             continue
-        effect = float(finding.estimated_effect)
-        label = f"{finding.rule} {finding.name}"
-        if hint.block_min is not None and blocks:
-            # One trial: every BLOCK raised to the floor, with the warps/stages the rule names.
-            extra = "".join(
-                f", {what} {value}"
-                for what, value in (("num_warps", hint.num_warps), ("num_stages", hint.num_stages))
-                if value is not None
-            )
-            moves.append(
-                Move(
-                    finding.rule,
-                    effect,
-                    "block_min",
-                    float(hint.block_min),
-                    None,
-                    f"{label}: every BLOCK to at least {hint.block_min}{extra}",
-                    stages=hint.num_stages,
-                    warps=hint.num_warps,
-                )
-            )
+        ask = _Ask(
+            finding.rule, float(finding.estimated_effect), f"{finding.rule} {finding.name}", hint, blocks
+        )
+        exclusive = _block_min_moves(ask)
+        if exclusive:
+            moves.extend(exclusive)
             continue
-        scaled = [n for n in blocks if hint.block_params is None or n in hint.block_params] or blocks
-        if hint.block_scale is not None and scaled:
-            together = None if scaled == blocks else ",".join(scaled)
-            what_scaled = "every BLOCK" if together is None else " and ".join(scaled)
-            moves.append(
-                Move(
-                    finding.rule,
-                    effect,
-                    "block_scale",
-                    float(hint.block_scale),
-                    together,
-                    f"{label}: {what_scaled} x{hint.block_scale:g}",
-                )
-            )
-            for name in scaled if len(scaled) > 1 else []:
-                moves.append(
-                    Move(
-                        finding.rule,
-                        effect * 0.9,
-                        "block_scale",
-                        float(hint.block_scale),
-                        name,
-                        f"{label}: {name} x{hint.block_scale:g}",
-                    )
-                )
-        both = hint.num_warps is not None and hint.num_stages is not None
-        if both:  # the rule asks for the pair: one trial, then each alone at 90%
-            moves.append(
-                Move(
-                    finding.rule,
-                    effect,
-                    "warps_stages",
-                    hint.num_warps,
-                    None,
-                    f"{label}: num_warps {hint.num_warps}, num_stages {hint.num_stages}",
-                    stages=hint.num_stages,
-                )
-            )
-        single = effect * 0.9 if both else effect
-        if hint.num_warps is not None:
-            moves.append(
-                Move(
-                    finding.rule,
-                    single,
-                    "num_warps",
-                    hint.num_warps,
-                    None,
-                    f"{label}: num_warps {hint.num_warps}",
-                )
-            )
-        if hint.num_stages is not None:
-            moves.append(
-                Move(
-                    finding.rule,
-                    single,
-                    "num_stages",
-                    hint.num_stages,
-                    None,
-                    f"{label}: num_stages {hint.num_stages}",
-                )
-            )
+        for make in _MOVE_KINDS.values():
+            moves.extend(make(ask))
     return moves
 
 
