@@ -104,3 +104,10 @@ def test_reader_notes_reach_the_user() -> None:
     assert result.exit_code == 0, result.output
     assert "skipped 3 line(s)" in result.stderr
     assert "gpu__time_duration.sum" in result.stdout.splitlines()[0]
+
+
+def test_text_case_prints_no_none_for_missing_rule_parts() -> None:
+    """Plain-text ncu output has no rule id nor speedup type: print nothing for them, not "None"."""
+    result = runner.invoke(app, ["recommend", str(existing(CASES / "text-output-sm75.txt"))])
+    guided = [line for line in result.stdout.splitlines() if "ncu est." in line]
+    assert guided and not any("None" in line for line in guided)

@@ -341,3 +341,12 @@ def test_no_num_stages_3_under_real_register_pressure() -> None:
         rules = {finding["rule"] for finding in kernel["findings"]}
         assert "NA203" in rules and "NA313" not in rules
         assert "num_stages=3" not in (kernel.get("autotune_block") or "")
+
+
+def test_missing_metrics_in_evidence_print_as_not_measured() -> None:
+    """softmax has no l1tex__throughput: NA301's evidence says "not measured" (JSON null), never a fake -1."""
+    text = _invoke("recommend", str(ROOT / "examples" / "runs" / "softmax")).stdout
+    assert "l1tex__throughput.avg.pct_of_peak_sustained_elapsed=not measured" in text and "=-1" not in text
+    document = json.loads(_invoke("recommend", str(ROOT / "examples" / "runs" / "softmax"), "--format", "json").stdout)
+    na301 = [f for k in document["kernels"] for f in k["findings"] if f["rule"] == "NA301"]
+    assert na301 and all(f["evidence"]["l1tex__throughput.avg.pct_of_peak_sustained_elapsed"] is None for f in na301)

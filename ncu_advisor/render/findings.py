@@ -58,7 +58,7 @@ def ncu_rule_entries(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         if not item.get("message"):
             continue
-        rule = str(item.get("rule", ""))
+        rule = str(item.get("rule") or "")  # plain-text reports carry no rule id: print nothing, not "None"
         note = NOT_ACTIONABLE_FROM_TRITON.get(rule)
         entries.append(
             {
@@ -155,6 +155,8 @@ def render_json(analysis: Analysis) -> str:
 
 
 def _value(value: Any) -> str:
+    if value is None:
+        return "not measured"
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -175,9 +177,11 @@ def _ncu_text(result: KernelResult, ncu_rules: NcuRules) -> list[str]:
         return []
     lines = ["  ncu guided analysis:"]
     for entry in entries:
-        speedup = f" (ncu est. {entry['speedup']:.0f}% {entry['speedup_type']})" if entry["speedup"] else ""
+        kind = f" {entry['speedup_type']}" if entry["speedup_type"] else ""
+        speedup = f" (ncu est. {entry['speedup']:.0f}%{kind})" if entry["speedup"] else ""
         mark = "" if entry["actionable_from_triton"] else f" [not actionable from Triton: {entry['note']}]"
-        lines.append(f"    {entry['rule']}{speedup}{mark}: {entry['message'][:220]}")
+        head = f"{entry['rule'] or ''}{speedup}{mark}".strip()
+        lines.append(f"    {head + ': ' if head else ''}{entry['message'][:220]}")
     return lines
 
 

@@ -170,6 +170,7 @@ class _Context:
     src_env: dict[str, np.ndarray] = field(default_factory=dict)
     kernels_of_rows: list[Any] = field(default_factory=list)
     column_cache: dict[str, tuple[np.ndarray, str | None]] = field(default_factory=dict)
+    defaulted: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (rule, alias) -> rows
 
 
 def _id_values(table: pd.DataFrame, column: str) -> list[Any]:
@@ -228,6 +229,7 @@ def _rule_inputs(
             context.column_cache[requirement.name] = metric_values(context.table, requirement.name)
         values, column = context.column_cache[requirement.name]
         if requirement.default is not None:
+            context.defaulted[(rule.id, requirement.alias)] = np.isnan(values)
             values = np.where(np.isnan(values), requirement.default, values)
         absent = np.isnan(values)
         if absent.any():
@@ -308,7 +310,7 @@ def _apply_rule(
     effect = np.broadcast_to(np.asarray(rule.effect.evaluate(env), dtype=np.float64), (n,))
     effect = np.clip(np.nan_to_num(effect, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     rows = np.flatnonzero(fire)
-    findings = _findings(rule, env, evidence_names, rows, effect, results)
+    findings = _findings(rule, env, evidence_names, rows, effect, results, context.defaulted)
     for result_index, finding in zip(rows.tolist(), findings, strict=True):
         results[result_index].findings.append(finding)
         fired_rules[result_index].append(rule)
@@ -321,6 +323,7 @@ def _findings(
     rows: np.ndarray,
     effect: np.ndarray,
     results: list[KernelResult],
+    defaulted: dict[tuple[str, str], np.ndarray],
 ) -> list[Finding]:
     """The findings of one rule on the rows it fires on, with evidence and filled-in messages."""
     n = len(results)
@@ -338,6 +341,10 @@ def _findings(
         evidence: dict[str, Any] = {
             key: column[position] for key, column in zip(evidence_keys, evidence_columns, strict=True)
         }
+        for name, key in zip(names, evidence_keys, strict=False):  # a default stood in: not a measurement
+            stood_in = defaulted.get((rule.id, name))
+            if stood_in is not None and stood_in[i]:
+                evidence[key] = None
         evidence["condition"] = rule.when.text
         findings.append(
             Finding(
