@@ -240,3 +240,14 @@ def test_findings_are_the_same_as_recommend_and_new_ones_gate(tmp_path: Path) ->
     assert len(gated.findings_added) == len(data.findings)  # library ones count only with --all-kernels
     assert gated.exit_code == 1 and gated.failing_findings
     assert compare.compare_reports(bare, data, fail_on="never").exit_code == 0
+
+
+def test_compare_warns_when_the_kernel_files_differ() -> None:
+    """examples/runs/softmax and examples/runs/spill copy different kernel.py files: say so (text, JSON)."""
+    runs = Path(__file__).resolve().parents[1] / "examples" / "runs"
+    text = runner.invoke(app, ["compare", str(runs / "softmax"), str(runs / "spill")])
+    assert "warning: the kernel files differ" in text.output
+    same = runner.invoke(app, ["compare", str(runs / "softmax"), str(runs / "softmax"), "--format", "json"])
+    other = runner.invoke(app, ["compare", str(runs / "softmax"), str(runs / "spill"), "--format", "json"])
+    assert json.loads(same.stdout)["kernel_files_differ"] is False
+    assert json.loads(other.stdout)["kernel_files_differ"] is True

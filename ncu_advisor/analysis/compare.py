@@ -26,6 +26,7 @@ threshold only (``noise`` is None).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -111,6 +112,7 @@ class Comparison:
     findings_added: list[Finding] = field(default_factory=list)
     findings_resolved: list[Finding] = field(default_factory=list)
     fail_on: str = "never"
+    kernel_files_differ: bool | None = None
 
     @property
     def regressions(self) -> list[VariantDelta]:
@@ -345,6 +347,12 @@ def compare_reports(
             + (f" (only in NEW: {', '.join(only_new)})" if only_new else "")
         )
     added, resolved = _finding_changes(base, new, set(common))
+    differ = _kernel_files_differ(base, new)
+    if differ:
+        warnings.append(
+            f"the kernel files differ (sha256 of {base.kernel_copy} and {new.kernel_copy}): "
+            "the runs measure different code, so a verdict reflects the code change too"
+        )
     return Comparison(
         base=str(base.run_path),
         new=str(new.run_path),
@@ -360,4 +368,14 @@ def compare_reports(
         findings_added=added,
         findings_resolved=resolved,
         fail_on=fail_on,
+        kernel_files_differ=differ,
     )
+
+
+def _kernel_files_differ(base: Analysis, new: Analysis) -> bool | None:
+    """Whether the runs' kernel-file copies differ by sha256; None when either run has no copy."""
+    copies = (base.kernel_copy, new.kernel_copy)
+    if any(copy is None or not copy.is_file() for copy in copies):
+        return None
+    digests = {hashlib.sha256(copy.read_bytes()).hexdigest() for copy in copies if copy is not None}
+    return len(digests) > 1
