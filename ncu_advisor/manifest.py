@@ -161,6 +161,8 @@ def parse_manifest(path: Path) -> Manifest:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        if "int_max_str_digits" in str(exc) or "integer string conversion" in str(exc):
+            reason = "a number in it has over 4300 digits (no ncu-advisor manifest holds such a number)"
         raise RunError(f"manifest.json is unreadable: {reason}", path=path, hint=_HINT) from None
     if not isinstance(data, dict) or "format_version" not in data:
         raise RunError(

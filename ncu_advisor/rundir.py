@@ -30,6 +30,7 @@ import pandas as pd
 from ncu_advisor.errors import RunError
 from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
 from ncu_advisor.manifest import Manifest, parse_manifest, parse_timings
+from ncu_advisor.runcheck import check_table, no_table_error, report_notes
 from ncu_advisor.table import ID_COLUMNS
 
 MANIFEST_NAME = "manifest.json"
@@ -55,6 +56,7 @@ class LoadedRun:
         kernel_file: the copy of the profiled kernel file inside the run, or None when absent.
         timings: one row per timing repetition: variant, rep, median_ms (checked: positive, finite).
         model: the manifest as a typed model (``manifest.Manifest``); prefer it to ``manifest``.
+        notes: what the reader noticed but did not refuse (e.g. a variant's report is damaged).
     """
 
     path: Path
@@ -63,6 +65,7 @@ class LoadedRun:
     kernel_file: Path | None
     timings: pd.DataFrame
     model: Manifest
+    notes: tuple[str, ...] = ()
 
 
 def utc_stamp(now: datetime | None = None) -> str:
@@ -195,12 +198,18 @@ def has_pyarrow() -> bool:
     return importlib.util.find_spec("pyarrow") is not None
 
 
-def _read_table(run_dir: Path) -> pd.DataFrame:
+def _table_path(run_dir: Path) -> Path:
+    """The table file ``load_run`` reads: metrics.parquet, or metrics.csv without pyarrow or parquet."""
     parquet = run_dir / METRICS_PARQUET
     csv = run_dir / METRICS_CSV
     # Both files hold the same table; the core install (no pyarrow) reads the CSV.
-    use_parquet = parquet.is_file() and (has_pyarrow() or not csv.is_file())
-    path = parquet if use_parquet else csv
+    return parquet if parquet.is_file() and (has_pyarrow() or not csv.is_file()) else csv
+
+
+def _read_table(run_dir: Path) -> pd.DataFrame:
+    parquet = run_dir / METRICS_PARQUET
+    path = _table_path(run_dir)
+    use_parquet = path == parquet
     if not path.is_file():
         return pd.DataFrame(columns=list(ID_COLUMNS))
     if use_parquet and not has_pyarrow():
@@ -404,20 +413,19 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
         )
     profiled = [name for name, entry in model.entries() if entry.logs.get("report")]
     if model.complete and profiled and not _has_table(run_dir):
-        raise RunError(
-            f"the run has reports of {len(profiled)} variant(s) but no metrics table",
-            path=run_dir,
-            hint="the run was damaged; profile again",
-        )
+        raise no_table_error(run_dir, model, profiled)
     manifest = read_manifest(run_dir)
     kernel = run_dir / KERNEL_COPY_NAME
+    table = _read_table(run_dir)
+    check_table(run_dir, model, table, _table_path(run_dir))
     return LoadedRun(
         path=run_dir,
         manifest=manifest,
-        table=_anchor_sources(_read_table(run_dir), run_dir, manifest),
+        table=_anchor_sources(table, run_dir, manifest),
         kernel_file=kernel if kernel.is_file() else None,
         timings=_read_timings(run_dir),
         model=model,
+        notes=tuple(report_notes(run_dir, model)),
     )
 
 

@@ -85,7 +85,8 @@ def _read_run(path: Path) -> Input:
     if "source" in run.table.columns:
         for source in run.table["source"].dropna().unique():
             ncu_rules.update(_ncu_rules(Path(str(source)), str(source)))
-    return Input(path=path, table=run.table, kernel_file=run.kernel_file, ncu_rules=ncu_rules, run=run)
+    notes = [f"{path}: {note}" for note in run.notes]
+    return Input(path, run.table, run.kernel_file, ncu_rules, run=run, notes=notes)
 
 
 def _read_report(path: Path) -> Input:
@@ -97,7 +98,8 @@ def _read_report(path: Path) -> Input:
             ncu_rules.setdefault((key, int(item.get("launch", 0))), []).append(item)
     else:
         ncu_rules = _ncu_rules(path, key)
-    notes = [f"{path}: {note}" for note in table.attrs.get("notes", [])]  # what the reader skipped
+    # what the reader skipped; some readers' notes already start with the path: name it once
+    notes = [n if str(n).startswith(str(path)) else f"{path}: {n}" for n in table.attrs.get("notes", [])]
     return Input(path, table, _meta_kernel_file(path), ncu_rules, notes=notes)
 
 

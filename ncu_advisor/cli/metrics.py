@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
+from ncu_advisor import rundir
 from ncu_advisor.cli import app, err_console, handle_errors
 from ncu_advisor.errors import InputError, ReportError
 from ncu_advisor.ingest.readers import read_reports
@@ -72,6 +73,26 @@ def select_columns(df: pd.DataFrame, fmt: str, wanted: list[str]) -> tuple[pd.Da
     return selected, notes
 
 
+def _read_inputs(paths: list[Path]) -> pd.DataFrame:
+    """The table of reports and run directories (a run gives its metrics table, see ``rundir.load_run``)."""
+    runs = [path for path in paths if rundir.is_run_dir(path)]
+    if not runs:
+        return read_reports(paths)
+    notes: list[str] = []
+    frames = []
+    for path in paths:
+        if path in runs:
+            run = rundir.load_run(path)
+            frames.append(run.table)
+            notes += [f"{path}: {note}" for note in run.notes]
+        else:
+            frames.append(read_reports([path]))
+            notes += list(frames[-1].attrs.get("notes", []))
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs = {"notes": notes}
+    return table
+
+
 @app.command("metrics")
 @handle_errors
 def metrics_command(
@@ -96,7 +117,7 @@ def metrics_command(
     if fmt not in FORMATS:
         raise InputError(f"unknown --format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     paths = list(reports) if reports else default_reports()
-    table = read_reports(paths)
+    table = _read_inputs(paths)
     selected, notes = select_columns(table, fmt, list(metric or []))
     for note in [f"note: {n}" for n in table.attrs.get("notes", [])] + notes:
         err_console.print(note, markup=False)

@@ -9,7 +9,15 @@ Limits (each a ``ReportError``, exit 2, naming the file and the reason):
   ``bench/data/launches10k.ncu-rep.gz``, is 1.5 MB gzip'd and 147 MB plain (97x, the highest ratio of
   every recorded and public report, so a ratio cap would have to be generous anyway), and ncu_report
   needs several times a report's size in memory, so a report past 4 GiB cannot be read on the machines
-  this runs on; a 26 MB gzip bomb that inflated to 12 GB before now stops at the cap.
+  this runs on; a 26 MB gzip bomb that inflated to 12 GB before now stops at the cap;
+* and at most ``max(64 MiB, MAX_INFLATE_RATIO x the gzip's size)``: 4 GiB is still far too much for a
+  2-core, 24 GB CI machine (a 14 MB bomb of 3.2 GB ran past 120 s at 6.4 GB RSS). Measured ratios of
+  real reports (``zcat F | wc -c`` over the size of F, every .ncu-rep.gz in examples/, tests/fixtures/,
+  bench/data/ and ../shared/reports-public, 2026-11-30): 13x for ordinary reports (examples/runs/baseline,
+  alife_cuda), 25x for spyinfer, and the maximum, 96x, for the 10,000-launch
+  ``bench/data/launches10k.ncu-rep.gz`` (1,521,350 -> 147,173,925 bytes). ``MAX_INFLATE_RATIO`` = 150
+  keeps a margin over that maximum. The content is first inflated and counted in 1 MiB chunks and then
+  dropped, so a bomb is refused in constant memory before anything is kept.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 MAX_INFLATE_ENV = "NCU_ADVISOR_MAX_INFLATE"
 DEFAULT_MAX_INFLATE = 4 << 30  # bytes; see the module docstring for why
+MAX_INFLATE_RATIO = 150  # un-gzipped / gzip'd size; the measured maximum is 96x (module docstring)
+MIN_RATIO_CAP = 64 << 20  # bytes: small reports may inflate this far whatever their ratio
 
 
 def _is_gzip_name(path: Path) -> bool:
@@ -130,14 +140,29 @@ def _too_large(path: Path, cap: int, what: str) -> ReportError:
     )
 
 
-def _inflated_chunks(path: Path) -> Iterator[bytes]:
-    """The un-gzipped content of ``path`` in 1 MiB chunks, stopping with ``ReportError`` past the cap."""
+def _inflate_cap(path: Path) -> tuple[int, bool]:
+    """The most bytes ``path`` may inflate to, and whether the ratio (not the absolute cap) sets it."""
     cap = max_inflate()
+    ratio_cap = max(MIN_RATIO_CAP, MAX_INFLATE_RATIO * path.stat().st_size)
+    return (ratio_cap, True) if ratio_cap < cap else (cap, False)
+
+
+def _inflated_chunks(path: Path) -> Iterator[bytes]:
+    """The un-gzipped content of ``path`` in 1 MiB chunks, stopping with ``ReportError`` past the cap
+    (``_inflate_cap``: the absolute cap or ``MAX_INFLATE_RATIO`` times the gzip's size)."""
+    cap, by_ratio = _inflate_cap(path)
     total = 0
     try:
         with gzip.open(path, "rb") as source:
             while chunk := source.read(1 << 20):
                 total += len(chunk)
+                if total > cap and by_ratio:
+                    raise ReportError(
+                        f"inflates past {MAX_INFLATE_RATIO}x its size ({cap:,} bytes; real reports "
+                        "inflate 13-96x): a gzip bomb or not a report",
+                        path=path,
+                        hint="un-gzip it yourself and pass the .ncu-rep if it is a real report",
+                    )
                 if total > cap:
                     raise _too_large(path, cap, "inflates past")
                 yield chunk
@@ -151,6 +176,8 @@ def _report_bytes(path: Path) -> bytes:
     with open(path, "rb") as handle:
         data = handle.read(cap + 1)
     if data[:2] == GZIP_MAGIC:
+        for _ in _inflated_chunks(path):  # count first, keep nothing: a bomb stops in constant memory
+            pass
         data = b"".join(_inflated_chunks(path))
         _check_magic(data, path, unzipped=True)
     elif len(data) > cap:

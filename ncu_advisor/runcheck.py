@@ -1,0 +1,106 @@
+"""Checks of a run directory's metrics table against its manifest (used by ``rundir.load_run``).
+
+A table that lost rows (a cut metrics.csv, a copy of a run that lost a variant) must never give a
+clean-looking result: every variant the manifest lists with a report on disk must have rows, and the
+row and variant counts must equal the ``tables`` note ``rundir.build_tables`` wrote ("N launches of M
+variants"). A variant report that looks damaged is a note, not an error: the table already holds it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ncu_advisor.errors import RunError
+from ncu_advisor.manifest import Manifest
+
+
+def no_table_error(run_dir: Path, model: Manifest, profiled: list[str]) -> RunError:
+    """The error for a complete run without metrics table, saying which of its reports are there."""
+    present = [
+        n for n, e in model.entries() if e.logs.get("report") and (run_dir / e.logs["report"]).is_file()
+    ]
+    there = f"{len(present)} of them are" if present else "none of them is"
+    return RunError(
+        f"no metrics table (metrics.parquet/metrics.csv); the manifest lists reports of {len(profiled)} "
+        f"variant(s) and {there} in the run directory",
+        path=run_dir,
+        hint="profile again"
+        + (f", or run `python -m ncu_advisor.rundir finalize {run_dir}` to rebuild it" if present else ""),
+    )
+
+
+#: The count the manifest's ``tables`` note records (``build_tables``): "N launches of M variants".
+_TABLES_COUNT = re.compile(r"^(\d+) launches of (\d+) variants")
+
+#: The smallest plausible report: smaller files (a cut copy) cannot hold a report's header and one launch.
+#: The smallest recorded .ncu-rep.gz in examples/ is over 10 kB (``ls -lS examples/runs/*/variants/*/``).
+MIN_REPORT_BYTES = 1024
+
+
+def check_table(run_dir: Path, model: Manifest, table: pd.DataFrame, path: Path) -> None:
+    """Refuse a metrics table that lost rows: a cut CSV, or fewer launches/variants than the manifest.
+
+    Raises:
+        RunError: the table file, what is missing and the fix (exit 2).
+    """
+    hint = "profile again, or delete metrics.csv/metrics.parquet to rebuild them from the variant reports"
+    problem = f"{path.name} is truncated or does not match the manifest"
+    if path.suffix == ".csv" and path.is_file() and path.stat().st_size:
+        with open(path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                raise RunError(f"{problem}: its last line is cut (no line end)", path=path, hint=hint)
+    note = model.tables or ""
+    unreadable = set(re.findall(r"(?:^|; )([^;:]+): report unreadable", note))
+    expected = [
+        name
+        for name, entry in model.entries()
+        if entry.logs.get("report") and (run_dir / entry.logs["report"]).is_file() and name not in unreadable
+    ]
+    have = set(table["variant"].dropna().astype(str)) if "variant" in table.columns else set()
+    lost = [name for name in expected if name not in have]
+    if lost:
+        raise RunError(
+            f"{problem}: the manifest lists variants {', '.join(expected)} with reports, the table has none "
+            f"for {', '.join(lost)}",
+            path=path,
+            hint=hint,
+        )
+    counted = _TABLES_COUNT.match(note)
+    if counted and (int(counted[1]), int(counted[2])) != (len(table), len(have)):
+        raise RunError(
+            f"{problem}: the manifest records {counted[1]} launches of {counted[2]} variants, the table has "
+            f"{len(table)} launches of {len(have)} variants",
+            path=path,
+            hint=hint,
+        )
+
+
+def report_notes(run_dir: Path, model: Manifest) -> list[str]:
+    """Notes on variant reports that look damaged (too small or without the gzip/report header).
+
+    A cheap check (size and magic bytes, not a full inflate): the table was built from the reports
+    when they were whole, but ncu's own rule results are read from them later.
+    """
+    from ncu_advisor.ingest.common import GZIP_MAGIC, REPORT_MAGIC
+
+    notes = []
+    for name, entry in model.entries():
+        report = entry.logs.get("report")
+        if not report or not (run_dir / report).is_file():
+            continue
+        path = run_dir / report
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        size = path.stat().st_size
+        if size < MIN_REPORT_BYTES or not (head[:2] == GZIP_MAGIC or head == REPORT_MAGIC):
+            notes.append(
+                f"variant {name}: its report {report} looks damaged ({size:,} bytes"
+                + ("" if size < MIN_REPORT_BYTES else ", no report header")
+                + "); the metrics table is used, ncu's own rule results for it are not"
+            )
+    return notes
