@@ -148,10 +148,12 @@ def baseline_from(tmp_path: Path, job: Job, run: Path, drop: str | None = None) 
         return
     manifest = json.loads((target / "manifest.json").read_text())
     del manifest["variants"][drop]
-    (target / "manifest.json").write_text(json.dumps(manifest))
     for name in ("metrics.csv", "timings.csv"):
         table = pd.read_csv(target / name)
         table[table["variant"] != drop].to_csv(target / name, index=False)
+    kept = pd.read_csv(target / "metrics.csv")  # the tables note load_run checks the table against
+    manifest["tables"] = f"{len(kept)} launches of {kept['variant'].nunique()} variants"
+    (target / "manifest.json").write_text(json.dumps(manifest))
     (target / "metrics.parquet").unlink()
     shutil.rmtree(target / "variants" / drop)
 
