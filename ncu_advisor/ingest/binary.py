@@ -16,10 +16,11 @@ import pandas as pd
 
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import ncurep
-from ncu_advisor.ingest.common import _build_table, _format_cc, _report_bytes
+from ncu_advisor.ingest.common import _format_cc, _report_bytes
 from ncu_advisor.ingest.crosscheck import disagreement_with_ncu_report
 from ncu_advisor.ingest.ncu_report_reader import _read_binary_ncu_report, _units_through_ncu_report
 from ncu_advisor.ingest.sanity import check_table
+from ncu_advisor.table import build_table
 
 READER_ENV = "NCU_ADVISOR_READER"  # "auto" (default), "direct" or "ncu_report"
 # Reports of up to this many launches are also read through ncu_report (when installed) and must agree
@@ -140,7 +141,7 @@ def _read_binary_direct(path: Path, variant: str | None, *, strict: bool) -> pd.
                 record.get("device__attribute_compute_capability_minor"),
             ),
         )
-    table = _build_table(records, units)
+    table = build_table(records, units)
     table.attrs["reader"] = "direct"
     return table
 

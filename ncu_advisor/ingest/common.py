@@ -30,12 +30,8 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
 
 from ncu_advisor.errors import ReportError
-from ncu_advisor.table import ID_COLUMNS
 
 REPORT_MAGIC = b"NVR\x00"  # first bytes of every .ncu-rep / .nsight-cuprof-report seen (2019..2025)
 GZIP_MAGIC = b"\x1f\x8b"
@@ -185,36 +181,6 @@ def _report_bytes(path: Path) -> bytes:
     else:
         _check_magic(data, path, unzipped=False)
     return data
-
-
-def _core_fallbacks(table: pd.DataFrame) -> dict[str, str]:
-    """Core metrics that some launch of ``table`` only has under a fallback name: name -> fallback(s)."""
-    from ncu_advisor.metrics import CORE_METRICS, fallbacks_used
-
-    return fallbacks_used(table, CORE_METRICS)
-
-
-def _build_table(records: list[dict[str, Any]], units: dict[str, str]) -> pd.DataFrame:
-    """Build the table once from per-launch dicts: id columns first, then metrics sorted by name.
-
-    Numeric metric columns are float64 (None -> NaN), string metrics keep their strings, and a metric
-    with no value in any launch is an all-NaN float column.
-    """
-    table = pd.DataFrame.from_records(records)
-    metric_names = sorted(name for name in table.columns if name not in ID_COLUMNS)
-    table = table.reindex(columns=[*ID_COLUMNS, *metric_names])
-    for name in ("range", "action"):
-        table[name] = table[name].astype("Int64")
-    for name in ID_COLUMNS:
-        if name not in ("range", "action"):
-            table[name] = table[name].astype(object).where(table[name].notna(), None)
-    for name in metric_names:
-        column = table[name]
-        if column.dtype == object and column.isna().all():
-            table[name] = column.astype("float64")
-    table.attrs["units"] = {name: units.get(name, "") for name in metric_names}
-    table.attrs["fallbacks"] = _core_fallbacks(table)
-    return table
 
 
 def _is_csv(path: Path) -> bool:

@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
-from ncu_advisor.ingest.common import _build_table, _check_exists, _is_csv, _plain_report_file
+from ncu_advisor.ingest.common import _check_exists, _is_csv, _plain_report_file
 from ncu_advisor.ingest.ncu_report_actions import read_actions
+from ncu_advisor.table import build_table
 
 _INSTALL_HINT = "pip install ncu-report, or install Nsight Compute so that <ncu install>/extras/python exists"
 
@@ -92,24 +93,6 @@ def load_ncu_report_module() -> ModuleType:
     raise ReportError(
         "cannot read .ncu-rep files: the ncu_report module is not installed", hint=_INSTALL_HINT
     )
-
-
-def _metric_value(metric: Any) -> float | str | None:
-    """A metric's value as the table holds it: float for numbers, str for strings, None when absent."""
-    if metric is None or not metric.has_value():
-        # Instanced-only metrics (e.g. FBSP.TriageCompute.*) have no aggregate value: value() says 0.0
-        # while the CSV export prints an empty cell. Missing, not zero.
-        return None
-    value = metric.value()
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value if value else None  # an empty string metric reads as missing, as in the CSV export
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    return str(value)
 
 
 def _load_context(module: ModuleType, plain: Path, shown: Path) -> Any:
@@ -217,7 +200,7 @@ def _read_binary_ncu_report(path: Path, variant: str | None, *, workers: int | N
     for record in records:
         record["source"] = str(path)
         record["variant"] = variant
-    table = _build_table(records, units)
+    table = build_table(records, units)
     table.attrs["reader"] = "ncu_report"
     return table
 
