@@ -9,6 +9,7 @@ Parts (``--part``; each fits one device command of under 8 minutes):
   the 24-variant corpus set with ``LocalExecutor(gpus=1)`` then ``gpus=2``. Goal: >= 1.8x throughput.
 - ``b``: ``profile`` with ncu on the first ``--profile-variants`` variants of the set (default 12): 1 GPU,
   2 GPUs with ``ncu_lock="host"`` (one ncu per host at a time), 2 GPUs with ``ncu_lock="none"``.
+- ``b1``: the 1-GPU profile of ``b`` alone (when ``b`` ran out of time for it).
 - ``c``: the whole 24-variant set profiled with ncu on 2 GPUs (``--ncu-lock``, default ``none``).
 
 The 24-variant set: kernels/corpus/gemm_decode.py expanded per autotune config (12), layernorm_rows.py
@@ -174,12 +175,22 @@ def lock_probe(ncu: str, metrics: list[str]) -> dict[str, Any]:
             "together_s": round(together, 2),
             "each_s": [round(e, 2) for e in ends],
             "ratio": round(together / alone, 2),
-            "verdict": "parallel" if together / alone < 1.4 else "serialised",
+            "throughput_2gpu": round(2 * alone / together, 2) if together else None,
+            "verdict": _lock_verdict(together / alone),
             "returncodes": [rc_alone, *[p.returncode for p in procs]],
             "reports": sorted(p.name for p in work.glob("*.ncu-rep")),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _lock_verdict(ratio: float) -> str:
+    """Two ncu jobs on two GPUs against one alone: 1.0 is fully parallel, 2.0 fully serialised."""
+    if ratio < 1.15:
+        return "parallel"
+    if ratio > 1.85:
+        return "serialised"
+    return "partly serialised"
 
 
 def ncu_lock_options(ncu: str) -> list[str]:
@@ -248,13 +259,17 @@ def part_b(results: dict[str, Any], options: ProfileOptions, limit: int, deadlin
         host = sweep(targets, ProfileOptions(**{**options.__dict__, "ncu_lock": "host"}), 2)
         results["profile_2gpu_lock_host"] = host
     if _fits(results, deadline, two_none["wall_s"] * 2.1, "profile_1gpu"):
-        one = sweep(targets, options, 1)
-        results["profile_1gpu"] = one
-        results["profile_speedup_lock_none"] = round(one["wall_s"] / two_none["wall_s"], 3)
-        if "profile_2gpu_lock_host" in results:
-            results["profile_speedup_lock_host"] = round(
-                one["wall_s"] / results["profile_2gpu_lock_host"]["wall_s"], 3
-            )
+        part_b1(results, options, limit)
+
+
+def part_b1(results: dict[str, Any], options: ProfileOptions, limit: int) -> None:
+    """The 1-GPU ncu profile of part b alone (speedups against part b's 2-GPU walls when they are present)."""
+    one = sweep(corpus_targets(limit), options, 1)
+    results["profile_1gpu"] = one
+    for lock in ("none", "host"):
+        two = results.get(f"profile_2gpu_lock_{lock}")
+        if two:
+            results[f"profile_speedup_lock_{lock}"] = round(one["wall_s"] / two["wall_s"], 3)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -289,7 +304,7 @@ def table(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--part", choices=["a", "b", "c"], default="a")
+    parser.add_argument("--part", choices=["a", "b", "b1", "c"], default="a")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--profile-variants", type=int, default=12)
     parser.add_argument("--ncu-lock", choices=["host", "none"], default="none")
@@ -315,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         part_a(results, options, str(env.ncu), deadline)
     elif args.part == "b":
         part_b(results, options, args.profile_variants, deadline)
+    elif args.part == "b1":
+        part_b1(results, options, args.profile_variants)
     else:
         results["profile_24_2gpu"] = sweep(
             corpus_targets(), ProfileOptions(**{**options.__dict__, "ncu_lock": args.ncu_lock}), 2

@@ -51,10 +51,10 @@ EXECUTOR_OPTION = typer.Option(
     "local", "--executor", help="local (threads, one per GPU) or dask (dask.distributed workers)."
 )
 NCU_LOCK_OPTION = typer.Option(
-    "host",
+    "none",
     "--ncu-lock",
-    help="host: one ncu process at a time per host (timing runs still overlap); none: ncu on every GPU "
-    "at once.",
+    help="none (default, measured faster): ncu on every GPU at once; host: one ncu process at a time per "
+    "host (timing runs still overlap).",
 )
 TIMING_ONLY_OPTION = typer.Option(
     False, "--timing-only", help="Check and time the variants only; no ncu process (a timing sweep)."
