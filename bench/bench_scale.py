@@ -10,6 +10,10 @@ Parts (``--part``; each fits one device command of under 8 minutes):
 - ``b``: ``profile`` with ncu on the first ``--profile-variants`` variants of the set (default 12): 1 GPU,
   2 GPUs with ``ncu_lock="host"`` (one ncu per host at a time), 2 GPUs with ``ncu_lock="none"``.
 - ``b1``: the 1-GPU profile of ``b`` alone (when ``b`` ran out of time for it).
+- ``d``: a tune sweep (tune's long-lived measurement worker, one per GPU:
+  ``collect.sweep.measure_across_gpus``) of the stated spaces (``SWEEP_SPACE``) of ``TUNE_FILES`` on
+  1 GPU then 2 GPUs, each with an empty Triton cache of its own (``TRITON_CACHE_DIR``) so neither profits
+  from the other's compiles. Goal: >= 1.8x.
 - ``c``: the whole 24-variant set profiled with ncu on 2 GPUs (``--ncu-lock``, default ``none``).
 
 The 24-variant set: kernels/corpus/gemm_decode.py expanded per autotune config (12), layernorm_rows.py
@@ -40,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ncu_advisor.collect.executor import LocalExecutor, query_gpus  # noqa: E402
+from ncu_advisor.collect.executor_types import GpuSlot  # noqa: E402
 from ncu_advisor.collect.profile.runner import (  # noqa: E402
     ProfileOptions,
     ProfileTarget,
@@ -55,6 +60,7 @@ SET = [
     ("int8_weight_gemm.py", False),
     ("rotary_embedding.py", False),
 ]
+TUNE_FILES = ["linear_bias_gelu.py", "attention_fwd.py", "colsum.py"]
 PROBE = r"""
 import torch
 x = torch.randn(4096, 4096, device="cuda")
@@ -272,6 +278,115 @@ def part_b1(results: dict[str, Any], options: ProfileOptions, limit: int) -> Non
             results[f"profile_speedup_lock_{lock}"] = round(one["wall_s"] / two["wall_s"], 3)
 
 
+def tune_candidates(
+    path: Path, rehearse: bool = False
+) -> tuple[list[str], list[tuple[str, dict[str, Any] | None]]]:
+    """The worker's argv and every configuration of ``path``'s ``SWEEP_SPACE`` (other dimensions at the
+    start's values) for its ``ModelNew`` variant."""
+    import ast
+
+    from ncu_advisor.collect.tune.searchspace import SearchSpace, space_from_kernel
+    from ncu_advisor.collect.tune.session import plan_tune
+    from ncu_advisor.collect.tune.worker import WorkerOptions, worker_command
+
+    plan = plan_tune(path, "ModelNew")
+    default = space_from_kernel(
+        plan.start, uses_dot=bool(plan.facts.uses_dot), has_loop=bool(plan.facts.num_loops)
+    )
+    spec: dict[str, list[int]] = {}
+    shapes: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(getattr(t, "id", None) == "SWEEP_SPACE" for t in targets):
+            call = node.value
+            assert isinstance(call, ast.Call)
+            spec = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+        if rehearse and any(getattr(t, "id", None) == "INTERPRET_SHAPES" for t in targets):
+            value = node.value
+            if isinstance(value, ast.Call):
+                shapes = {k.arg: ast.literal_eval(k.value) for k in value.keywords if k.arg}
+            else:
+                shapes = ast.literal_eval(value)
+    start = {**plan.start.param_dict, "num_warps": plan.start.num_warps, "num_stages": plan.start.num_stages}
+    dims = tuple((name, tuple(sorted(spec.get(name, [start[name]])))) for name in default.names)
+    configs = [(str(i), c.as_dict()) for i, c in enumerate(SearchSpace(dims).configs())]
+    if rehearse:  # --rehearse on a CPU machine: TRITON_INTERPRET=1, small shapes, 4 configs
+        options = WorkerOptions(device="cpu", sets={k: int(v) for k, v in shapes.items()}, reps=1)
+        return worker_command(path, plan.variant, plan.kernel, options), configs[:4]
+    return worker_command(path, plan.variant, plan.kernel, WorkerOptions()), configs
+
+
+def tune_sweep(gpus: int, files: list[str], log_dir: Path, rehearse: bool = False) -> dict[str, Any]:
+    """Every file's stated space measured with ``measure_across_gpus`` on ``gpus`` GPUs, one after another."""
+    from ncu_advisor.collect.sweep import measure_across_gpus
+
+    cache = Path(tempfile.mkdtemp(prefix=f"triton-cache-{gpus}gpu-"))
+    old = os.environ.get("TRITON_CACHE_DIR")
+    os.environ["TRITON_CACHE_DIR"] = str(cache)
+    per_file: dict[str, Any] = {}
+    start = time.monotonic()
+    try:
+        for name in files:
+            t0 = time.monotonic()
+            argv, candidates = tune_candidates(CORPUS / name, rehearse)
+            medians: dict[str, float | None] = {}
+            slots: dict[str, int] = {}
+            fake = [GpuSlot("cpu", i, None, "cpu", "", f"cpu:{i}") for i in range(gpus)] if rehearse else None
+            with LocalExecutor(gpus=gpus, slots=fake) as executor:
+                for got in measure_across_gpus(executor, argv, candidates, batch_size=6, log_dir=log_dir):
+                    reps = got.result.get("reps_ms")
+                    ok = got.result.get("status") == "ok" and got.result.get("correct") and reps
+                    medians[str(got.result.get("id"))] = statistics.median(reps) if ok else None
+                    gpu = got.slot.visible if got.slot else "?"
+                    slots[str(gpu)] = slots.get(str(gpu), 0) + 1
+            per_file[name] = {
+                "configs": len(candidates),
+                "ok": sum(1 for v in medians.values() if v is not None),
+                "wall_s": round(time.monotonic() - t0, 2),
+                "per_gpu": slots,
+                "best_ms": min((v for v in medians.values() if v is not None), default=None),
+                "medians": medians,
+            }
+    finally:
+        if old is None:
+            os.environ.pop("TRITON_CACHE_DIR", None)
+        else:
+            os.environ["TRITON_CACHE_DIR"] = old
+        shutil.rmtree(cache, ignore_errors=True)
+    wall = time.monotonic() - start
+    count = sum(f["configs"] for f in per_file.values())
+    return {
+        "gpus": gpus,
+        "wall_s": round(wall, 2),
+        "variants": count,
+        "variants_per_min": round(60 * count / wall, 2),
+        "statuses": {"ok": sum(f["ok"] for f in per_file.values())},
+        "ncu_lock_wait_s": 0,
+        "files": per_file,
+    }
+
+
+def part_d(results: dict[str, Any], out: Path, deadline: float, rehearse: bool = False) -> None:
+    one = tune_sweep(1, TUNE_FILES, out / "d-1gpu", rehearse)
+    results["tune_sweep_1gpu"] = one
+    if _fits(results, deadline, one["wall_s"] * 0.7, "tune_sweep_2gpu"):
+        two = tune_sweep(2, TUNE_FILES, out / "d-2gpu", rehearse)
+        results["tune_sweep_2gpu"] = two
+        results["tune_sweep_speedup"] = round(one["wall_s"] / two["wall_s"], 3)
+        pairs = [
+            (one["files"][f]["medians"].get(k), v)
+            for f in two["files"]
+            for k, v in two["files"][f]["medians"].items()
+        ]
+        ratios = [b / a for a, b in pairs if a and b]
+        if ratios:
+            results["tune_sweep_agreement"] = {
+                "pairs": len(ratios),
+                "median_ratio": round(statistics.median(ratios), 4),
+                "max_abs_dev": round(max(abs(r - 1) for r in ratios), 4),
+            }
+
+
 def table(results: dict[str, Any]) -> str:
     """The summary printed last: one line per sweep."""
     lines = [
@@ -284,7 +399,9 @@ def table(results: dict[str, Any]) -> str:
                 f"| {key} | {value['gpus']} | {value['variants']} | {value['wall_s']} | "
                 f"{value['variants_per_min']} | {value['statuses']} | {value['ncu_lock_wait_s']} |"
             )
-    for key in ("timing_speedup", "profile_speedup_lock_none", "profile_speedup_lock_host"):
+    speedups = ("timing_speedup", "tune_sweep_speedup")
+    speedups += ("profile_speedup_lock_none", "profile_speedup_lock_host")
+    for key in speedups:
         if key in results:
             lines.append(f"{key}: {results[key]}x")
     if "lock_probe" in results:
@@ -295,6 +412,8 @@ def table(results: dict[str, Any]) -> str:
         )
     if "dask_smoke" in results:
         lines.append(f"dask smoke: {results['dask_smoke']}")
+    if "tune_sweep_agreement" in results:
+        lines.append(f"tune sweep agreement 2-GPU/1-GPU medians: {results['tune_sweep_agreement']}")
     if "timing_agreement" in results:
         lines.append(f"timing agreement 2-GPU/1-GPU medians: {results['timing_agreement']}")
     lines += [f"skipped: {s}" for s in results.get("skipped", [])]
@@ -304,17 +423,23 @@ def table(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--part", choices=["a", "b", "b1", "c"], default="a")
+    parser.add_argument("--part", choices=["a", "b", "b1", "c", "d"], default="a")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--profile-variants", type=int, default=12)
     parser.add_argument("--ncu-lock", choices=["host", "none"], default="none")
     parser.add_argument("--max-seconds", type=float, default=450)
+    parser.add_argument("--rehearse", action="store_true", help="part d on a CPU: interpreter, small shapes")
     parser.add_argument(
         "--python", default=sys.executable, help="interpreter of the variants (tests: a stand-in)"
     )
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.max_seconds
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.rehearse:
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+        part_d(results := {"part": "d", "skipped": []}, args.out, deadline, True)
+        print(table(results))
+        return 0
     env = check_environment()
     runs_root = Path(tempfile.mkdtemp(prefix="bench-scale-runs-"))
     options = ProfileOptions(reps=args.reps, runs_root=runs_root, python=args.python)
@@ -330,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         part_a(results, options, str(env.ncu), deadline)
     elif args.part == "b":
         part_b(results, options, args.profile_variants, deadline)
+    elif args.part == "d":
+        part_d(results, args.out, deadline, args.rehearse)
     elif args.part == "b1":
         part_b1(results, options, args.profile_variants)
     else:

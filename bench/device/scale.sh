@@ -3,6 +3,8 @@
 #   PART=a (default, ~6 min): ncu lock probe (two bare ncu on GPU 0 and GPU 1 at once vs one alone), timing-only
 #          sweep of the 24-variant corpus set on 1 GPU then 2 GPUs, a Dask-executor smoke run on both GPUs.
 #   PART=b (~7 min): profile with ncu, 12 variants: 2 GPUs --ncu-lock none, 2 GPUs --ncu-lock host, 1 GPU.
+#   PART=b1 (~4 min): the 1-GPU ncu profile of part b alone.
+#   PART=d (~3 min): tune's measurement workers (one per GPU) over 3 corpus spaces (216 configs), 1 then 2 GPUs.
 #   PART=c (~4 min): the 24-variant profile with ncu on 2 GPUs (NCU_LOCK=none|host).
 # Carry .whl (dask, distributed and their missing deps, pydantic): installed to /tmp/site when present.
 # Writes $OUT/scale-$PART.json, $OUT/log-$PART.txt, $OUT/gpus.txt; prints the table last.
