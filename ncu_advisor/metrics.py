@@ -154,3 +154,25 @@ def fallbacks_used(df: pd.DataFrame, names: Iterable[str] = CORE_METRICS) -> dic
         if fallbacks:
             used_by_name[name] = ", ".join(fallbacks)
     return used_by_name
+
+
+#: Metric families ncu records for every launch from the device and the profiler itself, also for a launch
+#: it failed to profile: measured on a real one (tests/fixtures/notprofiled/: a Triton kernel that stored
+#: out of bounds, ncu 2025.3.1 on an H200, "==ERROR== LaunchFailed"): its row held 201 values, all of
+#: these families, and no ``launch__``, ``gpu__``, ``sm__`` or memory metric.
+STATIC_PREFIXES = ("device__", "c2clink__", "numa__", "nvlink__", "profiler__", "pmsampling__")
+#: Single metrics of other families that are architecture constants (present on that same launch).
+STATIC_METRICS = frozenset({"smsp__maximum_warps_avg_per_active_cycle"})
+
+
+def launch_metric_columns(columns: Iterable[object]) -> list[str]:
+    """The columns that only a profiled launch has values in: every ``__`` metric but the static ones.
+
+    A launch whose values in all of these are empty was not profiled by ncu (a fault, a replay error),
+    whatever device attributes its row carries (see ``STATIC_PREFIXES``).
+    """
+    return [
+        str(c)
+        for c in columns
+        if "__" in str(c) and not str(c).startswith(STATIC_PREFIXES) and str(c) not in STATIC_METRICS
+    ]

@@ -21,6 +21,7 @@ from ncu_advisor.analysis.result import DEFAULT_STAGE, Analysis, RuleInfo, Sourc
 from ncu_advisor.analysis.summary import REFERENCE_NAME, VariantSummary, number, summarize
 from ncu_advisor.errors import InputError, KernelFileError
 from ncu_advisor.kernelsrc.facts import SourceFacts, analyze_file
+from ncu_advisor.metrics import launch_metric_columns
 from ncu_advisor.model import Finding, Severity
 from ncu_advisor.rules import STAGE_CHOICES, KernelResult, Rule, evaluate, load_rules
 
@@ -93,11 +94,11 @@ _NOT_PROFILED_HELP = (
 def not_profiled_rows(table: pd.DataFrame) -> dict[int, str]:
     """The rows (index -> reason) of launches ncu recorded without a single metric value.
 
-    Found from the table itself (every ``__`` metric column NaN), so it survives run directories and
+    Found from the table itself (every launch metric column NaN: ``metrics.launch_metric_columns``), so it survives run directories and
     concatenated tables, which drop ``attrs``; the reason is the reader's (``attrs["not_profiled"]``,
     ``ingest.binary``) when it is there for that launch, else a generic one.
     """
-    metric_columns = [c for c in table.columns if "__" in str(c)]
+    metric_columns = launch_metric_columns(table.columns)
     if not metric_columns or not len(table):
         return {}
     empty = table[metric_columns].isna().all(axis=1)

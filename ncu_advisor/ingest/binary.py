@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
+from ncu_advisor.metrics import launch_metric_columns
 from ncu_advisor.ingest import ncurep
 from ncu_advisor.ingest.common import _format_cc, _report_bytes
 from ncu_advisor.ingest.crosscheck import disagreement_with_ncu_report
@@ -60,12 +61,12 @@ def _read_binary(
 
 
 def _mark_not_profiled(table: pd.DataFrame) -> None:
-    """List the launches ncu recorded without a single metric value (it failed to profile them).
+    """List the launches ncu recorded without a single launch metric value (it failed to profile them).
 
     ``attrs["not_profiled"]``: one ``{"launch", "kernel", "reason"}`` per such launch, and a note in
     ``attrs["notes"]``; such a launch must be reported as "not profiled", never as clean.
     """
-    metric_columns = [c for c in table.columns if "__" in c]
+    metric_columns = launch_metric_columns(table.columns)
     if not metric_columns:
         return
     empty = table[metric_columns].isna().all(axis=1)

@@ -73,12 +73,14 @@ NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d*)?([eE][+-]?\d+)?$|^[+-]
 def parse_number(text: str) -> float | None:
     """A printed cell as a float (thousands separators removed), or None when it is not a number.
 
-    ``nan``, ``n/a`` and ``no data`` read as NaN (ncu prints them for values it could not compute).
+    ``nan`` (also signed: ncu 2025.3.1 prints ``-nan`` for the duration of a launch it failed to profile,
+    tests/fixtures/notprofiled/), ``n/a`` and ``no data`` read as NaN (ncu prints them for values it could
+    not compute).
     """
     stripped = text.strip()
     if not stripped:
         return None
-    if stripped.lower() in ("nan", "n/a", "no data"):
+    if stripped.lower() in ("nan", "-nan", "+nan", "n/a", "no data"):
         return math.nan
     if NUMBER.match(stripped):
         return float(stripped.replace(",", ""))
