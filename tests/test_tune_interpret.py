@@ -296,7 +296,11 @@ def test_search_with_the_real_worker_under_the_triton_interpreter(tmp_path):
     start = zoo["trials"][0]
     assert start[0] == {"params": {"BLOCK_SIZE": 64}, "num_warps": 8, "num_stages": 3} and start[2] == "start"
     kept = [t[0]["params"]["BLOCK_SIZE"] for t in zoo["trials"] if t[2] == "kept"]
-    assert kept == [128, 256]  # the interpreter's time falls with fewer, larger programs
+    # the interpreter's time falls with fewer, larger programs: the first round's line search measures 128
+    # and 256 together and keeps the faster
+    assert kept == [256]
+    first_round = zoo["trials"][1 : 1 + next(i for i, t in enumerate(zoo["trials"]) if t[2] == "kept")]
+    assert {128, 256} <= {t[0]["params"]["BLOCK_SIZE"] for t in first_round}
     assert zoo["extra"][0][0] == "failed" and "power of 2" in zoo["extra"][0][1]  # costs only that one
     assert zoo["extra"][1] == ["ok", None] and zoo["restarts"] == 0  # ... and the same worker goes on
     assert zoo["stop"].startswith("local optimum")

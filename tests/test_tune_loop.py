@@ -279,10 +279,11 @@ def test_rule_recommender_on_the_recorded_seed001_report():
     assert any("line 249" in note and "BLOCK_N -> 128" in note for note in advice.notes)
 
 
-def test_a_kept_block_step_is_repeated_first_with_its_measured_gain():
-    """Pattern search: from BLOCK_M 16, doubling keeps paying off on this surface, so after the first kept
-    doubling the loop doubles again before trying unrelated neighbours."""
-    start = TuneConfig.make({"BLOCK_M": 16, "BLOCK_N": 64}, 4, 2)
+def test_line_search_jumps_and_a_kept_step_is_repeated_with_its_measured_gain():
+    """From BLOCK_M 1 on a surface that keeps paying for larger blocks up to 4096: the first round's line
+    search reaches x8 at once; the kept x8 is then repeated (pattern search, its measured gain as the
+    effect) ahead of everything else, so four rounds cover 1 -> 4096 where one-step moves would need 12."""
+    start = TuneConfig.make({"BLOCK_M": 1, "BLOCK_N": 64}, 4, 2)
 
     def cost(config):
         return 100.0 / config.param_dict["BLOCK_M"] + (0 if config.param_dict["BLOCK_N"] == 64 else 5)
@@ -296,14 +297,17 @@ def test_a_kept_block_step_is_repeated_first_with_its_measured_gain():
         trajectory,
         measure,
         lambda c, m: Recommendation(),
-        lambda m: Limits(min_block=16, max_block=128),
-        budget=20,
+        lambda m: Limits(min_block=1, max_block=4096),
     )
     kept = [t for t in result.trials if t.verdict == "kept"]
-    assert [t.config.param_dict["BLOCK_M"] for t in kept] == [32, 64, 128]
-    assert [t.rule for t in kept[1:]] == ["TUNE-REPEAT", "TUNE-REPEAT"]
+    assert [t.config.param_dict["BLOCK_M"] for t in kept] == [8, 64, 512, 4096]
+    assert kept[0].rule == "TUNE-LINE"
+    assert [t.rule for t in kept[1:]] == ["TUNE-REPEAT"] * 3
     assert kept[1].effect == pytest.approx(1 - cost(kept[0].config) / cost(start))
-    assert result.best.param_dict == {"BLOCK_M": 128, "BLOCK_N": 64}
+    assert result.best.param_dict == {"BLOCK_M": 4096, "BLOCK_N": 64}
+    assert result.stop_reason.startswith("local optimum")
+    configs = [t.config for t in result.trials]
+    assert len(configs) == len(set(configs))
 
 
 def test_moves_from_findings_pair_first_then_singles():

@@ -1,7 +1,14 @@
-"""The search replayed on real timings: the five exhaustive sweeps recorded on the H200
-(bench/results/2026-11-22-tune-h200/bench_tune.json: every config's do_bench repetitions, correctness and
-n_regs) stand in for the GPU. The real rule set (without ncu, as `tune --no-ncu`), the real space limits and
-the keep test decide; the measure function only looks the timings up."""
+"""The search replayed on real timings: exhaustive sweeps recorded on the H200 stand in for the GPU.
+
+- bench/results/2026-11-22-tune-h200/bench_tune.json: five zoo kernels, every config's do_bench
+  repetitions, correctness and n_regs (so the register rules fire as under `tune --no-ncu`);
+- bench/results/2026-11-30-tune-h200/part1|part2/bench_tune.json: 19 zoo and corpus kernels, every config's
+  median (the repetitions are the median +-0.2%, the spread do_bench showed there), the start's own timing
+  from tune's first trial (a mistuned start may lie outside the stated space).
+
+The real rule set, the real limits (tl.dot operands taken as 2-byte elements, as the kernels' fp16/bf16
+inputs are), the batched search (``loop.run_tune``: rounds of rule, line and pair moves) and the keep test
+decide; the measure function only looks the timings up (a config outside the sweep fails the test)."""
 
 from __future__ import annotations
 
@@ -16,12 +23,17 @@ from ncu_advisor.collect.tune.loop import run_tune
 from ncu_advisor.collect.tune.recommend import RuleRecommender
 from ncu_advisor.collect.tune.searchspace import SearchSpace
 from ncu_advisor.collect.tune.session import make_limits, plan_tune
+from ncu_advisor.collect.tune.space import Limits, shared_estimate
 from ncu_advisor.model import LaunchConfig
 from ncu_advisor.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDED = ROOT / "bench" / "results" / "2026-11-22-tune-h200" / "bench_tune.json"
-FILES = {
+OLD = ROOT / "bench" / "results" / "2026-11-22-tune-h200" / "bench_tune.json"
+NEW = [
+    ROOT / "bench" / "results" / "2026-11-30-tune-h200" / part / "bench_tune.json"
+    for part in ("part1", "part2")
+]
+ZOO_FILES = {
     "seed001": "kernels/fused.py",
     "matmul": "kernels/matmul_epilogue.py",
     "elementwise": "kernels/elementwise.py",
@@ -29,65 +41,156 @@ FILES = {
     "spill": "kernels/spill.py",
 }
 INT_ARGS = {"seed001": {"C_out": 128, "C_in": 64, "KH": 3, "KW": 3}}
+LAUNCH = ("num_warps", "num_stages")
 
 
-def _replay(result: dict) -> tuple[Trajectory, dict, SearchSpace]:
+def _config(flat_or_nested: dict, pinned: dict[str, list[int]]) -> LaunchConfig:
+    if "params" in flat_or_nested:
+        return LaunchConfig.from_dict(flat_or_nested)
+    values = {**{n: v[0] for n, v in pinned.items()}, **flat_or_nested}
+    params = {k: v for k, v in values.items() if k not in LAUNCH}
+    return LaunchConfig.make(params, values.get("num_warps", 4), values.get("num_stages", 3))
+
+
+def _cases() -> list[tuple[str, str, dict]]:
+    cases = []
+    if OLD.is_file():
+        cases += [("2026-11-22", r["kernel"], r) for r in json.loads(OLD.read_text())["results"]]
+    for path in NEW:
+        if path.is_file():
+            cases += [
+                ("2026-11-30", r["kernel"], r)
+                for r in json.loads(path.read_text())["results"]
+                if "error" not in r
+            ]
+    return cases
+
+
+CASES = _cases()
+
+
+def _space(result: dict) -> tuple[SearchSpace, dict[LaunchConfig, dict]]:
+    spec = result["sweep"].get("space") or {}
+    sweep = {_config(s["config"], spec): s for s in result["sweep"]["results"]}
+    if not spec:  # the 2026-11-22 format: the space is the set of swept values
+        names = sorted({k for c in sweep for k in c.param_dict})
+        spec = {n: sorted({c.param_dict[n] for c in sweep}) for n in names}
+        spec["num_warps"] = sorted({c.num_warps for c in sweep})
+        spec["num_stages"] = sorted({c.num_stages for c in sweep})
+    dims = [(n, tuple(v)) for n, v in spec.items() if n not in LAUNCH]
+    dims += [(n, tuple(spec[n])) for n in LAUNCH]
+    return SearchSpace(tuple(dims)), sweep
+
+
+def _measurement(entry: dict, **extra) -> Measurement:
+    ms = entry.get("median_ms")
+    if "status" in entry:  # recorded repetitions
+        return Measurement(
+            entry["status"],
+            entry["reps_ms"],
+            entry["correct"],
+            n_regs=entry["n_regs"],
+            reason=entry["reason"],
+            **extra,
+        )
+    if ms is None:
+        return Measurement("failed", reason="failed or wrong in the sweep", **extra)
+    return Measurement("ok", [ms * 0.998, ms, ms * 1.002], True, **extra)
+
+
+def replay(
+    result: dict, exhaustive: bool = False, cost_s: float = 0.0, time_limit_s: float | None = None
+) -> tuple[Trajectory, dict]:
+    """Run the search on one recorded kernel (each measurement costs ``cost_s`` on a fake clock); returns
+    the trajectory and the sweep by config."""
+    now = [0.0]
     key = result["kernel"]
-    plan = plan_tune(ROOT / FILES[key], result["variant"])
-    sweep = {LaunchConfig.from_dict(s["config"]): s for s in result["sweep"]["results"]}
-    names = sorted({k for c in sweep for k in c.param_dict})
-    dims = [(n, tuple(sorted({c.param_dict[n] for c in sweep}))) for n in names]
-    dims += [("num_warps", tuple(sorted({c.num_warps for c in sweep})))]
-    dims += [("num_stages", tuple(sorted({c.num_stages for c in sweep})))]
-    space = SearchSpace(tuple(dims))
+    plan = plan_tune(ROOT / (result.get("file") or ZOO_FILES[key]), result["variant"])
+    space, sweep = _space(result)
     first = result["tune"]["trajectory"]["trials"][0]
     recorded = LaunchConfig.from_dict(first["config"])
     start = LaunchConfig.make(
-        {k: v for k, v in recorded.param_dict.items() if k in names}, recorded.num_warps, recorded.num_stages
+        {k: v for k, v in recorded.param_dict.items() if k in space.names},
+        recorded.num_warps,
+        recorded.num_stages,
     )
+    per_element = shared_estimate(start, Limits(uses_dot=bool(plan.facts.uses_dot), element_bytes=1))
+    extra = {"int_args": INT_ARGS.get(key, {})}
 
     def measure(config):
+        now[0] += cost_s
         if config is None:
             launched = {**start.param_dict, "num_warps": start.num_warps, "num_stages": start.num_stages}
-            return Measurement(
-                "ok",
-                first["reps_ms"],
-                True,
-                n_regs=first["n_regs"],
-                int_args=INT_ARGS.get(key, {}),
-                launched_with=launched,
+            start_entry = {**first, "median_ms": first["median_ms"]}
+            if "status" in start_entry:
+                start_entry = {"status": "ok", "correct": True, "reason": None, **start_entry}
+            return _measurement(
+                start_entry, launched_with=launched, shared=2 * per_element if per_element else None, **extra
             )
-        s = sweep[config]  # KeyError: the search left the space
-        return Measurement(
-            s["status"],
-            s["reps_ms"],
-            s["correct"],
-            n_regs=s["n_regs"],
-            reason=s["reason"],
-            int_args=INT_ARGS.get(key, {}),
-        )
+        return _measurement(sweep[config], **extra)  # KeyError: the search left the space
 
     trajectory = Trajectory(
-        kernel_file=FILES[key], variant=result["variant"], kernel=plan.kernel, start=start
+        kernel_file=plan.kernel_file.name, variant=result["variant"], kernel=plan.kernel, start=start
     )
     recommender = RuleRecommender(plan.kernel, plan.source, load_rules(), plan.invariant)
     run_tune(
-        trajectory, measure, recommender, lambda m: make_limits(plan, start, m), space=space, exhaustive=False
+        trajectory,
+        measure,
+        recommender,
+        lambda m: make_limits(plan, start, m),
+        space=space,
+        exhaustive=exhaustive,
+        time_limit_s=time_limit_s,
+        clock=lambda: now[0],
     )
-    return trajectory, sweep, space
+    return trajectory, sweep
 
 
-@pytest.mark.parametrize("kernel", list(FILES))
-def test_search_on_the_recorded_h200_sweeps(kernel):
-    if not RECORDED.is_file():
-        pytest.skip("recorded sweep absent")
-    result = next(r for r in json.loads(RECORDED.read_text())["results"] if r["kernel"] == kernel)
-    trajectory, sweep, space = _replay(result)
+def _quality(result: dict, trajectory: Trajectory, sweep: dict) -> float:
+    best = min(
+        s["median_ms"] for s in sweep.values() if s.get("median_ms") and s.get("correct", True) is not False
+    )
+    return best / sweep[trajectory.best]["median_ms"]
+
+
+@pytest.mark.skipif(not CASES, reason="recorded sweeps absent")
+def test_batched_search_reaches_98_percent_on_the_recorded_h200_sweeps():
+    """The goal of issue 14 (>= 98% of the sweep's best on >= 90% of kernels), guided only (no whole-space
+    shortcut), on 24 recorded sweeps; each stops at a local optimum before measuring the whole space."""
+    qualities, fractions = {}, []
+    for date, kernel, result in CASES:
+        trajectory, sweep = replay(result)
+        assert trajectory.stop_reason.startswith("local optimum"), (kernel, trajectory.stop_reason)
+        measured = [t for t in trajectory.trials if t.status != "rejected-limits" and t.verdict != "start"]
+        assert all(t.config in sweep for t in measured)
+        assert len({t.config for t in trajectory.trials}) == len(trajectory.trials)  # never measured twice
+        qualities[f"{date} {kernel}"] = _quality(result, trajectory, sweep)
+        fractions.append(trajectory.measured_trials() / len(sweep))
+    good = [k for k, q in qualities.items() if q >= 0.98]
+    assert len(good) >= 0.9 * len(qualities), {k: round(q, 3) for k, q in qualities.items() if q < 0.98}
+    assert min(qualities.values()) >= 0.95, qualities
+    assert max(fractions) < 1.0 and sum(fractions) / len(fractions) <= 0.6, fractions
+
+
+@pytest.mark.skipif(not CASES, reason="recorded sweeps absent")
+def test_linear_bias_gelu_leaves_the_32x32_tile_that_stopped_the_one_step_search():
+    """The 42.5% miss of 2026-11-30: the best is BLOCK_M 64, BLOCK_N 128, num_warps 8, several one-step
+    moves away; the pair moves (two tiles and num_warps together) and the line search reach it."""
+    result = next(r for d, k, r in CASES if k == "linear_bias_gelu")
+    trajectory, sweep = replay(result)
+    assert _quality(result, trajectory, sweep) >= 0.98
+    assert {"TUNE-PAIR", "TUNE-LINE"} & {t.rule for t in trajectory.trials if t.verdict == "kept"}
+
+
+@pytest.mark.skipif(not CASES, reason="recorded sweeps absent")
+def test_a_small_space_is_measured_whole_when_it_costs_no_more_than_the_guided_rounds():
+    """softmax (24 configs, 0.3 s each on a fake clock): after the first round the rest costs less than the
+    guided search's expected rounds, so all of it is measured and the stop reason says so; the 72-config
+    linear_bias_gelu space stays guided."""
+    small = next(r for d, k, r in CASES if k == "softmax" and d == "2026-11-30")
+    trajectory, sweep = replay(small, exhaustive=True, cost_s=0.3, time_limit_s=60)
+    assert trajectory.stop_reason.startswith("measured the whole space (24 configs"), trajectory.stop_reason
+    assert {t.config for t in trajectory.trials if t.verdict != "start"} >= set(sweep) - {trajectory.start}
+    large = next(r for d, k, r in CASES if k == "linear_bias_gelu")
+    trajectory, _ = replay(large, exhaustive=True, cost_s=0.3, time_limit_s=60)
     assert trajectory.stop_reason.startswith("local optimum")
-    assert all(
-        t.config in sweep or t.verdict == "start" for t in trajectory.trials if t.status != "rejected-limits"
-    )
-    quality = result["sweep"]["best_ms"] / sweep[trajectory.best]["median_ms"]
-    # within the 2% the keep test ignores, in at most half of the space
-    assert quality >= 0.975, (kernel, quality, trajectory.best.label())
-    assert trajectory.measured_trials() <= space.size / 2, (kernel, trajectory.measured_trials(), space.size)

@@ -46,6 +46,8 @@ from ncu_advisor.collect.tune.backend import (
 from ncu_advisor.collect.tune.backend import (
     measurement_from_result as measurement_from_result,
 )
+from ncu_advisor.collect.tune.batch import REPEAT_RULE as REPEAT_RULE
+from ncu_advisor.collect.tune.batch import _rule_candidate, repeat_move, round_batch
 from ncu_advisor.collect.tune.recommend import (
     INVARIANT_RULE as INVARIANT_RULE,
 )
@@ -66,23 +68,24 @@ from ncu_advisor.collect.tune.recommend import (
 )
 from ncu_advisor.collect.tune.searchspace import SearchSpace, is_tile_param
 from ncu_advisor.collect.tune.space import (
-    NEIGHBOUR_RULE,
     Candidate,
     Limits,
-    Move,
     TuneConfig,
-    generate_candidates,
+    violations,
 )
 from ncu_advisor.errors import AdvisorError
 
 MIN_GAIN = 0.02
-#: After a kept step, the same step again, with the measured gain as its effect.
-REPEAT_RULE = "TUNE-REPEAT"
+#: Rounds the guided search is expected to take (the replay of the 19 kernels of the 2026-11-30 H200 bench
+#: took 2-5; tests/test_tune_search_replay.py): its budget for the whole-space decision.
+ROUNDS_EXPECTED = 3
+EXHAUSTIVE_RULE = "TUNE-EXHAUSTIVE"
+EXHAUSTIVE_BATCH = 16
 #: Metrics compared between a kept configuration and the one it replaced (relative change >= 5% is "moved").
 MOVED_THRESHOLD = 0.05
 LOCAL_OPTIMUM = (
-    "local optimum: no rule move and no one-step neighbour of the best is untried "
-    "(each measured one gained less than the threshold beyond the noise)"
+    "local optimum: no candidate of the last round (rule moves, a line search along every dimension, "
+    "pair moves of coupled dimensions) beat the best by the threshold beyond the noise"
 )
 
 Measure = Callable[[TuneConfig | None], Measurement]
@@ -200,16 +203,7 @@ def run_tune(
         if callable(space):
             space = space(start_m)
         limits = _limits_in_space(limits_for(start_m), space)
-        estimate = guided_estimate(trajectory.start, limits)
-        if (
-            space is not None
-            and exhaustive
-            and space.size <= estimate
-            and (budget or space.size) >= space.size
-        ):
-            search.measure_all(space, limits, estimate)
-        else:
-            search.guided(limits, budget, time_limit_s)
+        search.guided(limits, budget, time_limit_s, space if exhaustive else None)
     except (KeyboardInterrupt, AdvisorError) as exc:
         trajectory.stop_reason = (
             "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
@@ -220,12 +214,6 @@ def run_tune(
     trajectory.complete = True
     search.save(trajectory)
     return trajectory
-
-
-def guided_estimate(start: TuneConfig, limits: Limits) -> int:
-    """Trials the guided search expects to need: the start and two polls of every one-step neighbour."""
-    poll, _ = generate_candidates(start, [], limits, frozenset())
-    return 1 + 2 * len(poll)
 
 
 def _limits_in_space(limits: Limits, space: SearchSpace | None) -> Limits:
@@ -275,6 +263,8 @@ class _Search:
         self.best: TuneConfig = trajectory.start
         self.best_m: Measurement = Measurement("ok")
         self.advice = Recommendation()
+        #: wall seconds per candidate of the last batch (compilation ahead included); 0 before one
+        self.per_config_s = 0.0
 
     def record(self, trial: Trial) -> None:
         self.t.trials.append(trial)
@@ -309,28 +299,84 @@ class _Search:
         self.advice = self.recommend(self.best, self.best_m)
         return start_m
 
-    def guided(self, limits: Limits, budget: int | None, time_limit_s: float | None) -> None:
+    def guided(
+        self,
+        limits: Limits,
+        budget: int | None,
+        time_limit_s: float | None,
+        space: SearchSpace | None = None,
+    ) -> None:
+        """Rounds of batches from the best (``batch.round_batch``) until one keeps nothing; after the first
+        round, the whole space instead when it costs no more than the guided search (``whole_space_pays``).
+        ``space`` is None when measuring the whole space is not allowed."""
         t = self.t
+        first = True
         while True:
             left = None if budget is None else budget - t.measured_trials()
             if left is not None and left <= 0:
                 t.stop_reason = f"budget of {budget} trials reached"
                 return
-            if time_limit_s is not None and self.clock() - self.started >= time_limit_s:
+            time_left = None if time_limit_s is None else time_limit_s - (self.clock() - self.started)
+            if time_left is not None and time_left <= 0:
                 t.stop_reason = f"time limit of {time_limit_s:g} s reached"
                 return
-            candidates, dropped = generate_candidates(self.best, self.advice.moves, limits, t.tried())
+            candidates, dropped = round_batch(self.best, self.advice.moves, limits, t.tried())
             self._record_rule_dropped(dropped)
             if not candidates:
                 t.stop_reason = LOCAL_OPTIMUM
                 return
-            moved = [c for c in candidates if c.rule != NEIGHBOUR_RULE]
-            batch = (moved or candidates)[:left]
-            self.run_batch(batch)
+            remaining = _untried(space, limits, t.tried()) if space is not None else None
+            if first and space is not None and remaining is not None and len(remaining) <= len(candidates):
+                self.measure_all(space, limits, f"no more than the {len(candidates)} of one round")
+                return
+            batch = candidates[: left if left is not None else len(candidates)]
+            if self.per_config_s and time_left is not None:
+                batch = batch[: max(1, int(time_left / self.per_config_s))]
+            kept = self.run_batch(batch)
+            if first and space is not None:
+                verdict = self.whole_space_pays(space, limits, len(candidates), budget, time_limit_s)
+                if verdict is not None:
+                    self.measure_all(space, limits, verdict)
+                    return
+            first = False
+            if not kept:
+                t.stop_reason = LOCAL_OPTIMUM
+                return
 
-    def run_batch(self, batch: list[Candidate]) -> None:
+    def whole_space_pays(
+        self,
+        space: SearchSpace,
+        limits: Limits,
+        round_size: int,
+        budget: int | None,
+        time_limit_s: float | None,
+    ) -> str | None:
+        """Why measuring the rest of the space is allowed (None: it is not).
+
+        The guided search's budget: ``ROUNDS_EXPECTED`` rounds of the first round's size, within
+        ``budget`` trials and ``time_limit_s``; the rest of the space must fit in what is left of it, at the
+        per-configuration cost the first batch measured (compilation ahead included)."""
+        remaining = len(_untried(space, limits, self.t.tried()))
+        if not remaining:
+            return None
+        measured = self.t.measured_trials()
+        allowed = 1 + ROUNDS_EXPECTED * round_size - measured
+        if budget is not None:
+            allowed = min(allowed, budget - measured)
+        cost = remaining * self.per_config_s
+        if remaining > allowed:
+            return None
+        if time_limit_s is not None and cost > time_limit_s - (self.clock() - self.started):
+            return None
+        return (
+            f"the other {remaining} cost about {cost:.1f} s at the first batch's "
+            f"{self.per_config_s:.2f} s per config, within the guided search's budget of {allowed} trials"
+        )
+
+    def run_batch(self, batch: list[Candidate]) -> bool:
         """Measure ``batch`` together; the fastest candidate that passes the keep test becomes the best.
 
+        Returns whether one was kept; ``per_config_s`` becomes the batch's wall time per candidate.
         Interrupted (Ctrl-C, lost GPU): the candidates measured so far are recorded, then it re-raises.
         """
         t0 = self.clock()
@@ -341,9 +387,10 @@ class _Search:
         except (KeyboardInterrupt, AdvisorError):
             self._judge(batch[: len(results)], results, (self.clock() - t0) / max(1, len(results)))
             raise
-        self._judge(batch, results, (self.clock() - t0) / max(1, len(batch)))
+        self.per_config_s = (self.clock() - t0) / max(1, len(batch))
+        return self._judge(batch, results, self.per_config_s)
 
-    def _judge(self, batch: list[Candidate], results: list[Measurement], each: float) -> None:
+    def _judge(self, batch: list[Candidate], results: list[Measurement], each: float) -> bool:
         verdicts = [
             decide(m.reps_ms, self.best_m.reps_ms, self.min_gain) if m.usable else (False, "")
             for m in results
@@ -371,6 +418,7 @@ class _Search:
             self._keep(batch[winner].config, results[winner], trials[winner])
         for trial in trials:
             self.record(trial)
+        return winner is not None
 
     def _keep(self, config: TuneConfig, m: Measurement, trial: Trial) -> None:
         previous, previous_best, previous_ms = self.advice.metrics, self.best, self.best_m.median_ms
@@ -395,70 +443,20 @@ class _Search:
                     )
                 )
 
-    def measure_all(self, space: SearchSpace, limits: Limits, estimate: int) -> None:
-        """Measure every configuration of ``space`` (in batches, so Ctrl-C keeps what was measured)."""
-        from ncu_advisor.collect.tune.space import violations  # noqa: PLC0415
-
-        configs = [c for c in space.configs() if c not in self.t.tried()]
-        inside = [c for c in configs if not violations(c, limits)]
-        batch_size = 16
-        for offset in range(0, len(inside), batch_size):
-            chunk = inside[offset : offset + batch_size]
+    def measure_all(self, space: SearchSpace, limits: Limits, why: str) -> None:
+        """Measure every untried configuration of ``space`` (in batches: Ctrl-C keeps what was measured)."""
+        inside = _untried(space, limits, self.t.tried())
+        outside = sum(1 for c in space.configs() if violations(c, limits))
+        for offset in range(0, len(inside), EXHAUSTIVE_BATCH):
+            chunk = inside[offset : offset + EXHAUSTIVE_BATCH]
             self.run_batch(
-                [Candidate(c, "TUNE-EXHAUSTIVE", 0.0, "every configuration of the space") for c in chunk]
+                [Candidate(c, EXHAUSTIVE_RULE, 0.0, "every configuration of the space") for c in chunk]
             )
         self.t.stop_reason = (
-            f"measured the whole space ({space.size} configs, {len(configs) - len(inside)} outside the "
-            f"limits): no more than the {estimate} trials the guided search expects"
+            f"measured the whole space ({space.size} configs, {outside} outside the limits): {why}"
         )
 
 
-def repeat_move(
-    before: TuneConfig, after: TuneConfig, before_ms: float | None, after_ms: float | None
-) -> Move | None:
-    """The same one-dimension BLOCK step again (pattern search), its effect the gain the step just measured.
-
-    Only when BLOCK values alone changed (one, several or all), all by the same factor.
-    """
-    if (
-        before.num_warps != after.num_warps
-        or before.num_stages != after.num_stages
-        or not before_ms
-        or not after_ms
-    ):
-        return None
-    old, new = before.param_dict, after.param_dict
-    if set(old) != set(new):
-        return None
-    changed = sorted(k for k in old if old[k] != new[k])
-    blocks = sorted(k for k in old if k.upper().startswith("BLOCK"))
-    factors = {new[k] / old[k] for k in changed}
-    if not changed or len(factors) != 1 or not set(changed) <= set(blocks):
-        return None
-    factor = factors.pop()
-    # One BLOCK, every BLOCK, or a group of them (a rule's block_params, e.g. BLOCK_M and BLOCK_N).
-    name = None if changed == blocks else ",".join(changed)
-    gain = max(0.0, 1.0 - after_ms / before_ms)
-    what = "every BLOCK" if name is None else " and ".join(changed)
-    return Move(
-        REPEAT_RULE,
-        gain,
-        "block_scale",
-        factor,
-        name,
-        f"{REPEAT_RULE}: {what} x{factor:g} again (the last x{factor:g} gained {gain:.0%})",
-    )
-
-
-def _proposed_by_rule(current: TuneConfig, config: TuneConfig, moves: list[Move]) -> bool:
-    return _rule_candidate(current, config, moves) is not None
-
-
-def _rule_candidate(current: TuneConfig, config: TuneConfig, moves: list[Move]) -> Candidate | None:
-    from ncu_advisor.collect.tune.space import _apply  # noqa: PLC0415 - the one move interpreter
-
-    blocks = [k for k, _ in current.params if k.upper().startswith("BLOCK")]
-    for move in sorted(moves, key=lambda mv: -mv.effect):
-        if _apply(current, move, blocks) == config:
-            return Candidate(config, move.rule, move.effect, move.reason)
-    return None
+def _untried(space: SearchSpace, limits: Limits, tried: set[TuneConfig]) -> list[TuneConfig]:
+    """The configurations of ``space`` inside the limits and not measured yet, in the space's order."""
+    return [c for c in space.configs() if c not in tried and not violations(c, limits)]

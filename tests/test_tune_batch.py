@@ -1,0 +1,138 @@
+"""One round of the batched search (``batch.round_batch``) and the loop's batch-level decisions: the
+whole-space shortcut from the measured per-config cost, and batches trimmed to the time left."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ncu_advisor.analysis.trajectory import Trajectory
+from ncu_advisor.collect.tune.backend import Measurement
+from ncu_advisor.collect.tune.batch import (
+    LINE_RULE,
+    PAIR_RULE,
+    line_moves,
+    pair_moves,
+    round_batch,
+)
+from ncu_advisor.collect.tune.loop import run_tune
+from ncu_advisor.collect.tune.recommend import Recommendation
+from ncu_advisor.collect.tune.searchspace import SearchSpace
+from ncu_advisor.collect.tune.space import Limits, Move, TuneConfig
+
+SPACE = SearchSpace(
+    (
+        ("BLOCK_K", (32, 64)),
+        ("BLOCK_M", (32, 64, 128)),
+        ("BLOCK_N", (32, 64, 128)),
+        ("num_warps", (4, 8)),
+        ("num_stages", (1, 3)),
+    )
+)
+LIMITS = Limits(
+    uses_dot=True,
+    element_bytes=2,
+    allowed={n: v for n, v in SPACE.dims if n.startswith("BLOCK")},
+    warp_choices=(4, 8),
+    stage_choices=(1, 3),
+    snap=True,
+)
+START = TuneConfig.make({"BLOCK_K": 32, "BLOCK_M": 32, "BLOCK_N": 32}, 4, 1)
+
+
+def test_line_moves_cover_every_value_of_each_dimension_nearest_first():
+    moves = line_moves(START, LIMITS)
+    assert {m.rule for m in moves} == {LINE_RULE}
+    assert all(m.config.differs_in(START) == 1 for m in moves)
+    n_values = [m.config.param_dict["BLOCK_N"] for m in moves if m.config.param_dict["BLOCK_N"] != 32]
+    assert n_values == [64, 128]  # two steps along BLOCK_N, in order
+    assert len(moves) == 1 + 2 + 2 + 1 + 1  # K, M, N, warps, stages: every other value
+
+
+def test_line_moves_without_a_space_step_powers_of_two_within_reach():
+    config = TuneConfig.make({"BLOCK_SIZE": 64}, 4, 2)
+    moves = line_moves(config, Limits(), reach=3)
+    values = sorted(m.config.param_dict["BLOCK_SIZE"] for m in moves if m.config.num_warps == 4)
+    values = [v for v in values if v != 64]  # the num_warps / num_stages moves keep BLOCK_SIZE 64
+    assert values == [8, 16, 32, 128, 256, 512]
+
+
+def test_pair_moves_reach_the_linear_bias_gelu_best_direction():
+    """Two tiles up together, with num_warps up too: the coupled move a one-step search cannot make."""
+    configs = {m.config for m in pair_moves(START, LIMITS)}
+    assert START.replace({"BLOCK_M": 64, "BLOCK_N": 64}, num_warps=8) in configs
+    assert START.replace({"BLOCK_M": 64, "BLOCK_N": 64}) in configs
+    assert START.replace({"BLOCK_K": 64}, num_stages=3) in configs  # tile with stages
+    assert START.replace(num_warps=8, num_stages=3) in configs
+    assert all(m.rule == PAIR_RULE for m in pair_moves(START, LIMITS))
+
+
+def test_round_batch_puts_rule_moves_first_and_stays_inside_limits_and_untried():
+    rule = Move("NA312", 0.3, "block_scale", 2.0, "BLOCK_M,BLOCK_N", "grow the dot tile")
+    tried = {START.replace({"BLOCK_K": 64})}
+    batch, _ = round_batch(START, [rule], LIMITS, tried)
+    assert batch[0].rule == "NA312" and batch[0].config == START.replace({"BLOCK_M": 64, "BLOCK_N": 64})
+    configs = [c.config for c in batch]
+    assert len(configs) == len(set(configs)) and START not in configs and not tried & set(configs)
+    assert all(SPACE.contains(c) for c in configs)
+    tight = dataclasses.replace(LIMITS, max_registers=32)  # the 128x128 accumulator no longer fits
+    assert all(
+        c.config.param_dict["BLOCK_M"] * c.config.param_dict["BLOCK_N"] // (32 * c.config.num_warps) <= 32
+        for c in round_batch(START, [], tight)[0]
+    )
+
+
+def _surface(config: TuneConfig) -> float:
+    p = config.param_dict
+    return 1.0 + abs(p["BLOCK_M"] - 64) / 64 + abs(p["BLOCK_N"] - 128) / 128 + (config.num_warps != 8) * 0.3
+
+
+SMALL = SearchSpace((("BLOCK_K", (32,)),) + SPACE.dims[1:])
+
+
+def _run(
+    cost_s: float, time_limit_s: float | None = None, budget: int | None = None, space: SearchSpace = SPACE
+) -> Trajectory:
+    now = [0.0]
+
+    def measure(config):
+        now[0] += cost_s
+        ms = _surface(config or START)
+        return Measurement("ok", [ms * 0.999, ms, ms * 1.001], True)
+
+    trajectory = Trajectory(kernel_file="k.py", variant="V", kernel="k", start=START)
+    return run_tune(
+        trajectory,
+        measure,
+        lambda c, m: Recommendation(),
+        lambda m: dataclasses.replace(LIMITS, allowed={}, snap=False),
+        space=space,
+        clock=lambda: now[0],
+        time_limit_s=time_limit_s,
+        budget=budget,
+    )
+
+
+def test_the_whole_space_is_measured_when_it_fits_the_guided_budget_and_time():
+    result = _run(cost_s=0.1, time_limit_s=60, space=SMALL)
+    assert result.stop_reason.startswith("measured the whole space (36 configs")
+    assert result.measured_trials() == 36  # every config (the start is one of them)
+    assert "0.10 s per config" in result.stop_reason
+    assert result.best == START.replace({"BLOCK_M": 64, "BLOCK_N": 128}, num_warps=8)
+    # the large space (72): more than the guided rounds are expected to measure, so guided
+    large = _run(cost_s=0.1, time_limit_s=60)
+    assert large.stop_reason.startswith("local optimum") and large.measured_trials() < 72
+    assert large.best == result.best
+    # too slow for the time left: guided rounds instead, and they still find the best
+    slow = _run(cost_s=1.0, time_limit_s=20, space=SMALL)
+    assert not slow.stop_reason.startswith("measured the whole space")
+    assert slow.best == START.replace({"BLOCK_M": 64, "BLOCK_N": 128}, num_warps=8)
+    # a budget smaller than the space: never the whole space
+    capped = _run(cost_s=0.1, budget=20, space=SMALL)
+    assert capped.measured_trials() <= 20 and not capped.stop_reason.startswith("measured")
+
+
+def test_batches_are_trimmed_to_the_time_left_at_the_measured_cost():
+    result = _run(cost_s=1.0, time_limit_s=20)
+    assert result.stop_reason.startswith("time limit of 20 s")
+    # the first batch is measured whole (its cost is not known before); later ones fit the time left
+    assert result.measured_trials() <= 1 + len(round_batch(START, [], LIMITS)[0]) + 1
