@@ -1,7 +1,8 @@
 """`ncu-advisor tune` against an exhaustive sweep and against random search, kernel by kernel (GPU).
 
-Usage (GPU machine, about 8 minutes on an H200 for the zoo and a 12-kernel corpus):
-    python bench/bench_tune.py OUT_DIR [--kernels KEY,...] [--cap-s 30] [--sweep SWEEP.jsonl] [--draws 1000]
+Usage (GPU machine; bench/device/tune.sh runs two shards at once, one per GPU, then merges them):
+    python bench/bench_tune.py OUT_DIR [--kernels KEY,...] [--shard I/N] [--cap-s 20] [--sweep SWEEP.jsonl]
+    python bench/bench_tune.py OUT_DIR --merge PART0/bench_tune.json PART1/bench_tune.json   # no GPU
 
 Kernels: the zoo (``CASES``: the mistuned variant and a stated space each) and every ``kernels/corpus/*.py``
 (start: the module's ``TUNE_START`` class, else its first ``ModelNew_*`` variant, else ``ModelNew``;
@@ -10,25 +11,28 @@ thinned to at most ``--max-configs`` configurations around the start; the space 
 
 For each kernel, in one run:
 1. tune: ``ncu_advisor.collect.tune.run.TuneSession`` (the code of ``ncu-advisor tune --no-ncu``: one
-   measurement worker, the guided search), restricted to the stated space, from the mistuned start; wall
-   time from the session's creation to its end (worker start included), trials, best config.
-2. the exhaustive sweep of the stated space (ground truth): a fresh measurement worker, every configuration
-   submitted at once (compiled ahead together), wall time including the worker's start; or the timings of a
-   ``--sweep`` JSONL (bench/sweep_corpus.py's in-process sweep) when it holds the kernel. Tune runs first,
-   so the sweep, not tune, profits from Triton's on-disk compile cache.
+   measurement worker, the batched search), restricted to the stated space, from the mistuned start, with
+   ``--cap-s`` as its time limit; wall time from the session's creation to its end, trials, best config.
+2. the exhaustive sweep of the stated space (ground truth), for every kernel: a fresh measurement worker,
+   every configuration submitted at once (compiled ahead together by the same compile pool), wall time from
+   the worker's start to its last result, stopped after ``--sweep-cap-s``. Both walls include the same fixed
+   costs (worker start: imports, model, inputs, reference; see ``bench_tune_table.WALLS``), so their ratio
+   compares the searches. Tune runs first, so the sweep, not tune, profits from Triton's on-disk compile
+   cache. A ``--sweep`` JSONL (bench/sweep_corpus.py's in-process sweep, whose wall excludes the start) is
+   only a cross-check: the fresh sweep's timing of the JSONL's best config, against the fresh best.
 3. random search at tune's trial count: the start plus ``trials - 1`` configurations drawn without
    replacement from the sweep, ``--draws`` times; mean and 10th percentile of (sweep best / best drawn).
 
 Goal per kernel: tune >= 98% of the sweep's best, in <= 50% of the sweep's wall time, and >= random's mean.
-The table (``table``: a pure function, tested on the CPU) is printed last; where a kernel falls short its
-``why`` column says which goal and what the data says. Writes OUT_DIR/bench_tune.json and bench_tune.md.
+The table (``bench_tune_table.table``: pure, tested on the CPU) is printed last; where a kernel falls short
+its ``why`` column says which goal and what the data says (a space so cheap that the sweep is mostly the
+worker's start is named as such, with the numbers). Writes OUT_DIR/bench_tune.json and bench_tune.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import time
@@ -39,10 +43,23 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-TARGET_QUALITY = 0.98
-TARGET_WALL = 0.5
-TARGET_SHARE = 0.9
+from bench_tune_table import (  # noqa: E402 - after the path set-up; re-exported for the tests
+    TARGET_QUALITY as TARGET_QUALITY,
+)
+from bench_tune_table import (  # noqa: E402
+    cross_check,
+    flat,
+    judge,
+    merge,
+    random_search,
+    read_sweep_jsonl,
+    table,
+)
+from bench_tune_table import (  # noqa: E402
+    lookup as lookup,
+)
 
 
 @dataclass(frozen=True)
@@ -113,131 +130,6 @@ CASES = {
 }
 
 
-# ----------------------------------------------------------------------------------- pure: the table half
-def random_search(
-    sweep_ms: list[float | None], start_ms: float, trials: int, draws: int = 1000, seed: int = 0
-) -> dict[str, float]:
-    """Random search at ``trials`` trials: the start plus ``trials - 1`` sweep configurations drawn without
-    replacement (None: a failing or wrong configuration, it finds nothing); quality = sweep best / best found.
-
-    Returns ``{"mean": ..., "p10": ...}`` over ``draws`` draws (p10: the 10th percentile, the bad luck case).
-    """
-    good = [ms for ms in sweep_ms if ms is not None]
-    if not good:
-        return {"mean": 0.0, "p10": 0.0}
-    best = min(good)
-    rng = random.Random(seed)
-    k = max(0, min(trials - 1, len(sweep_ms)))
-    qualities = []
-    for _ in range(draws):
-        found = [ms for ms in rng.sample(sweep_ms, k) if ms is not None] + [start_ms]
-        qualities.append(best / min(found))
-    qualities.sort()
-    return {"mean": statistics.fmean(qualities), "p10": qualities[int(0.1 * (len(qualities) - 1))]}
-
-
-def judge(result: dict[str, Any]) -> dict[str, Any]:
-    """Add ``quality``, ``wall_ratio``, ``goals`` (each True/False) and ``why`` (the goals missed, with the
-    data that explains them) to one kernel's result (keys: sweep, tune, random, start_ms)."""
-    sweep, tune, rnd = result["sweep"], result["tune"], result["random"]
-    quality = sweep["best_ms"] / tune["best_ms_in_sweep"] if tune.get("best_ms_in_sweep") else 0.0
-    wall_ratio = tune["wall_s"] / sweep["wall_s"] if sweep["wall_s"] else float("inf")
-    goals = {
-        "quality": quality >= TARGET_QUALITY,
-        "wall": wall_ratio <= TARGET_WALL,
-        "vs_random": quality >= rnd["mean"] - 1e-9,
-    }
-    why = []
-    if not goals["quality"]:
-        differs = [
-            f"{k} {tune['best'].get(k)} -> {v}" for k, v in sweep["best"].items() if tune["best"].get(k) != v
-        ]
-        why.append(
-            f"{quality:.1%} of the best: tune stopped ({tune['stop_reason']}) at a config the sweep's best "
-            f"beats by changing {', '.join(differs) or 'nothing in the space'}"
-        )
-    if not goals["wall"]:
-        why.append(
-            f"wall {tune['wall_s']:.1f} s = {wall_ratio:.0%} of the sweep's {sweep['wall_s']:.1f} s "
-            f"({tune['trials']} of {sweep['configs']} configs measured; "
-            f"worker start {tune.get('build_s') or 0:.1f} s"
-            f"{'; measured the whole space' if tune.get('exhaustive') else ''})"
-        )
-    if not goals["vs_random"]:
-        why.append(f"random search's mean at {tune['trials']} trials is {rnd['mean']:.1%}")
-    return {**result, "quality": quality, "wall_ratio": wall_ratio, "goals": goals, "why": why}
-
-
-def table(results: list[dict[str, Any]]) -> str:
-    """The markdown table of judged results, then the overall verdict line (see the module docstring)."""
-    lines = [
-        "| kernel | space | sweep best ms | tune % of best | random mean % | random p10 % | trials "
-        "| sweep wall s "
-        "| tune wall s | tune/sweep wall | goals | why |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for r in results:
-        if "error" in r:
-            lines.append(f"| {r['kernel']} | - | - | - | - | - | - | - | - | - | ERROR | {r['error']} |")
-            continue
-        s, t, rnd = r["sweep"], r["tune"], r["random"]
-        met = sum(r["goals"].values())
-        lines.append(
-            f"| {r['kernel']} | {s['configs']} | {s['best_ms']:.4f} | {r['quality']:.1%} "
-            f"| {rnd['mean']:.1%} | {rnd['p10']:.1%} | {t['trials']} | {s['wall_s']:.1f} | {t['wall_s']:.1f} "
-            f"| {r['wall_ratio']:.2f} | "
-            f"{met}/3 | {'; '.join(r['why']) or 'all met'} |"
-        )
-    judged = [r for r in results if "error" not in r]
-    share = sum(1 for r in judged if r["goals"]["quality"]) / len(judged) if judged else 0.0
-    fast = sum(1 for r in judged if r["goals"]["wall"])
-    beats = sum(1 for r in judged if r["goals"]["vs_random"])
-    lines += [
-        "",
-        f"tune >= {TARGET_QUALITY:.0%} of the sweep's best on {share:.0%} of {len(judged)} kernels (goal "
-        f">= {TARGET_SHARE:.0%}); wall <= {TARGET_WALL:.0%} of the sweep's on {fast}/{len(judged)}; "
-        f">= random search's mean on {beats}/{len(judged)}; {len(results) - len(judged)} errors.",
-    ]
-    return "\n".join(lines)
-
-
-def read_sweep_jsonl(path: Path) -> dict[str, dict[str, Any]]:
-    """bench/sweep_corpus.py's JSONL by kernel file name:
-    ``{"configs": [(flat config, ms or None)], "wall_s": s}``.
-
-    Lines of ``"type": "config"`` carry the flat ``config`` (space keys), ``ok`` and ``ms``; a
-    ``"type": "file_end"`` line carries the file's ``wall_s`` (in-process: no process start in it). A kernel
-    whose sweep stopped early (``skipped`` > 0) is left out, so the bench sweeps it itself.
-    """
-    out: dict[str, dict[str, Any]] = {}
-    partial: set[str] = set()
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(row, dict) or not row.get("file"):
-            continue
-        name = Path(str(row["file"])).name
-        entry = out.setdefault(name, {"configs": [], "wall_s": None})
-        if row.get("type") == "config" and isinstance(row.get("config"), dict):
-            ms = row.get("ms") if row.get("ok") else None
-            entry["configs"].append((_flat(row["config"]), float(ms) if ms is not None else None))
-        elif row.get("type") == "file_end":
-            entry["wall_s"] = float(row.get("wall_s") or 0.0)
-            if row.get("skipped"):
-                partial.add(name)
-    return {k: v for k, v in out.items() if v["configs"] and v["wall_s"] and k not in partial}
-
-
-def lookup(configs: list[tuple[dict[str, int], float | None]], config: dict[str, int]) -> float | None:
-    """The sweep's timing of ``config`` (flat): the entry whose every key has ``config``'s value."""
-    for swept, ms in configs:
-        if all(config.get(k) == v for k, v in swept.items()):
-            return ms
-    return None
-
-
 # --------------------------------------------------------------------------------------- GPU half
 def full_spec(case_space: dict[str, list[int]], default: Any, start: Any) -> dict[str, list[int]]:
     """The stated space over every dimension of the kernel: unnamed tile dimensions stay at the start."""
@@ -306,11 +198,68 @@ def _literal(text: str, name: str) -> Any:
 
 def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Tune, then sweep, one kernel; the judged result (see the module docstring)."""
-    from ncu_advisor.collect.tune.run import TuneSession, TuneSettings
-    from ncu_advisor.collect.tune.searchspace import SearchSpace, space_from_kernel
+    from ncu_advisor.collect.tune.searchspace import SearchSpace
     from ncu_advisor.collect.tune.session import plan_tune
 
     plan = plan_tune(ROOT / case.file, case.variant)
+    trajectory, tune_wall = _tune(case, plan, args)
+    if "space" not in trajectory.options:  # the start itself failed: nothing was tuned
+        raise RuntimeError(f"tune: {trajectory.stop_reason}")
+    space = SearchSpace(tuple((n, tuple(v)) for n, v in trajectory.options["space"].items()))
+    sweep = _sweep(case, plan, list(space.configs()), args)
+    reused = sweeps.get(Path(case.file).name)
+    if reused and any(set(c) - set(space.names) for c, _ in reused["configs"]):
+        reused = None  # swept over other keys (the zoo softmax's grid_size): no cross-check
+    good = [(c, ms) for c, ms in sweep["configs"] if ms is not None]
+    if not good:
+        raise RuntimeError("no configuration of the sweep ran correctly")
+    best_config, best_ms = min(good, key=lambda item: item[1])
+    tune_best = trajectory.best.as_dict() if trajectory.best else None
+    in_sweep = lookup(sweep["configs"], flat(tune_best)) if tune_best else None
+    start_ms = trajectory.trials[0].median_ms or float("inf")
+    trials = trajectory.measured_trials()
+    worker = trajectory.options.get("worker") or {}
+    result = {
+        "kernel": case.key,
+        "file": case.file,
+        "variant": case.variant,
+        "note": case.note,
+        "start_ms": start_ms,
+        "tune": {
+            "best": flat(tune_best),
+            "best_ms": trajectory.best_median_ms,
+            "best_ms_in_sweep": in_sweep or trajectory.best_median_ms,
+            "trials": trials,
+            "wall_s": round(tune_wall, 2),
+            "start_s": trajectory.trials[0].elapsed_s,
+            "stop_reason": trajectory.stop_reason,
+            "exhaustive": str(trajectory.stop_reason).startswith("measured the whole space"),
+            "build_s": worker.get("build_s"),
+            "restarts": worker.get("restarts"),
+            "trajectory": trajectory.to_json(),
+        },
+        "sweep": {
+            "configs": len(sweep["configs"]),
+            "space": trajectory.options["space"],
+            "capped": sweep["capped"],
+            "best": best_config,
+            "best_ms": best_ms,
+            "source": "fresh worker, every config submitted at once",
+            "wall_s": round(sweep["wall_s"], 2),
+            "start_s": round(sweep["start_s"], 2),
+            "jsonl_check": cross_check(reused, sweep["configs"]) if reused else None,
+            "results": [{"config": c, "median_ms": ms} for c, ms in sweep["configs"]],
+        },
+        "random": random_search([ms for _, ms in sweep["configs"]], start_ms, trials, args.draws),
+    }
+    return judge(result)
+
+
+def _tune(case: Case, plan: Any, args: argparse.Namespace) -> tuple[Any, float]:
+    """``ncu-advisor tune --no-ncu`` on the stated space from the mistuned start: (trajectory, wall s)."""
+    from ncu_advisor.collect.tune.run import TuneSession, TuneSettings
+    from ncu_advisor.collect.tune.searchspace import space_from_kernel
+
     default = space_from_kernel(
         plan.start, uses_dot=bool(plan.facts.uses_dot), has_loop=bool(plan.facts.num_loops)
     )
@@ -339,62 +288,16 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
     session = TuneSession(settings)
     trajectory = session.run(
         lambda t: print(
-            f"[{case.key}] tune {t.index}: {t.config.label()} [{t.rule}] {t.median_ms} {t.verdict}"
+            f"[{case.key}] tune {t.index}: {t.config.label()} [{t.rule}] {t.median_ms} {t.verdict}",
+            flush=True,
         )
     )
-    tune_wall = time.perf_counter() - t0
-    if "space" not in trajectory.options:  # the start itself failed: nothing was tuned
-        raise RuntimeError(f"tune: {trajectory.stop_reason}")
-    space = SearchSpace(tuple((n, tuple(v)) for n, v in trajectory.options["space"].items()))
-    configs = list(space.configs())
-    reused = sweeps.get(Path(case.file).name)
-    if reused and any(set(c) - set(space.names) for c, _ in reused["configs"]):
-        reused = None  # swept over other keys (the zoo softmax's grid_size): sweep tune's space here
-    sweep = {**reused, "source": "sweep_corpus.py JSONL"} if reused else _sweep(case, plan, configs, args)
-    good = [(c, ms) for c, ms in sweep["configs"] if ms is not None]
-    if not good:
-        raise RuntimeError("no configuration of the sweep ran correctly")
-    best_config, best_ms = min(good, key=lambda item: item[1])
-    tune_best = trajectory.best.as_dict() if trajectory.best else None
-    in_sweep = lookup(sweep["configs"], _flat(tune_best)) if tune_best else None
-    start_ms = trajectory.trials[0].median_ms or float("inf")
-    trials = trajectory.measured_trials()
-    worker = trajectory.options.get("worker") or {}
-    result = {
-        "kernel": case.key,
-        "file": case.file,
-        "variant": case.variant,
-        "note": case.note,
-        "start_ms": start_ms,
-        "tune": {
-            "best": _flat(tune_best),
-            "best_ms": trajectory.best_median_ms,
-            "best_ms_in_sweep": in_sweep or trajectory.best_median_ms,
-            "trials": trials,
-            "wall_s": round(tune_wall, 2),
-            "stop_reason": trajectory.stop_reason,
-            "exhaustive": str(trajectory.stop_reason).startswith("measured the whole space"),
-            "build_s": worker.get("build_s"),
-            "restarts": worker.get("restarts"),
-            "trajectory": trajectory.to_json(),
-        },
-        "sweep": {
-            "configs": len(sweep["configs"]),
-            "space": trajectory.options["space"],
-            "capped": sweep.get("capped", False),
-            "best": best_config,
-            "best_ms": best_ms,
-            "source": sweep.get("source", "fresh worker"),
-            "wall_s": round(sweep["wall_s"], 2),
-            "results": [{"config": c, "median_ms": ms} for c, ms in sweep["configs"]],
-        },
-        "random": random_search([ms for _, ms in sweep["configs"]], start_ms, trials, args.draws),
-    }
-    return judge(result)
+    return trajectory, time.perf_counter() - t0
 
 
 def _sweep(case: Case, plan: Any, configs: list[Any], args: argparse.Namespace) -> dict[str, Any]:
-    """Every configuration in one fresh worker; wall time from its start; stops at ``--cap-s``."""
+    """Every configuration in one fresh worker, submitted at once; wall time from the worker's start
+    (``start_s``: to ready); stops after ``--sweep-cap-s``."""
     from ncu_advisor.collect.tune.worker import MeasureWorker, WorkerOptions, worker_command
 
     options = WorkerOptions(
@@ -411,23 +314,24 @@ def _sweep(case: Case, plan: Any, configs: list[Any], args: argparse.Namespace) 
     worker = MeasureWorker(argv, options, log_path=args.out_dir / f"{case.key}-sweep.log")
     t0 = time.perf_counter()
     worker.start()
+    start_s = time.perf_counter() - t0
     for i, config in enumerate(configs):
         worker.submit(str(i), config.as_dict())
     measured: list[tuple[dict[str, Any], float | None]] = []
     capped = False
     for event in worker.results():
-        config = _flat(configs[int(event["id"])].as_dict())
+        config = flat(configs[int(event["id"])].as_dict())
         ok = event.get("status") == "ok" and event.get("correct") and event.get("reps_ms")
         measured.append((config, statistics.median(event["reps_ms"]) if ok else None))
         print(
             f"[{case.key}] sweep {_label(config)}: {measured[-1][1]} {event.get('reason') or ''}", flush=True
         )
-        if time.perf_counter() - t0 > args.cap_s * 4 and len(measured) < len(configs):
+        if time.perf_counter() - t0 > args.sweep_cap_s and len(measured) < len(configs):
             capped = True
             break
     wall = time.perf_counter() - t0
     worker.stop()
-    return {"configs": measured, "wall_s": wall, "capped": capped}
+    return {"configs": measured, "wall_s": wall, "start_s": start_s, "capped": capped}
 
 
 def _sets(case: Case, args: argparse.Namespace) -> dict[str, int]:
@@ -438,30 +342,28 @@ def _sets(case: Case, args: argparse.Namespace) -> dict[str, int]:
     return {k: int(v) for k, v in shapes.items()}
 
 
-def _flat(config: dict[str, Any] | None) -> dict[str, Any]:
-    """``{"params": {...}, "num_warps": W, "num_stages": S}`` (or an already flat dict) as one flat dict."""
-    if not config:
-        return {}
-    if "params" not in config:
-        return dict(config)
-    return {**config.get("params", {}), "num_warps": config["num_warps"], "num_stages": config["num_stages"]}
-
-
 def _label(config: dict[str, Any] | None) -> str:
-    return json.dumps(_flat(config), sort_keys=True)
+    return json.dumps(flat(config), sort_keys=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument(
         "--kernels", default="", help="comma-separated keys (default: the zoo and the corpus)"
     )
+    parser.add_argument(
+        "--shard", default="", help="I/N: every N-th kernel from the I-th (0-based), one share per GPU"
+    )
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", help="merge these bench_tune.json parts into OUT_DIR (no GPU)"
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--warmup-ms", type=float, default=10.0)
     parser.add_argument("--rep-ms", type=float, default=40.0)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed to one candidate")
-    parser.add_argument("--cap-s", type=float, default=20.0, help="tune's time limit; the sweep's is 4x")
+    parser.add_argument("--cap-s", type=float, default=20.0, help="tune's time limit per kernel")
+    parser.add_argument("--sweep-cap-s", type=float, help="the sweep's time limit (default: 4x --cap-s)")
     parser.add_argument("--total-s", type=float, default=450.0, help="skip the kernels left after this")
     parser.add_argument("--max-configs", type=int, default=48, help="corpus spaces are thinned to this")
     parser.add_argument("--draws", type=int, default=1000)
@@ -471,19 +373,54 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="compile-ahead processes of both tune's and the sweep's worker",
     )
-    parser.add_argument("--sweep", type=Path, help="bench/sweep_corpus.py's JSONL (reused, not re-measured)")
+    parser.add_argument(
+        "--sweep", type=Path, help="bench/sweep_corpus.py's JSONL: a cross-check of the fresh sweep's best"
+    )
     parser.add_argument(
         "--device",
         default="cuda",
         help="cpu: a rehearsal of the pipeline under TRITON_INTERPRET=1, small shapes",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def shard(keys: list[str], spec: str) -> list[str]:
+    """``I/N``: keys I, I+N, I+2N, ... (an empty spec: all of them).
+
+    Raises:
+        ValueError: not ``I/N`` with 0 <= I < N.
+    """
+    if not spec:
+        return keys
+    index, _, count = spec.partition("/")
+    i, n = int(index), int(count)
+    if not 0 <= i < n:
+        raise ValueError(f"--shard {spec}: want I/N with 0 <= I < N")
+    return keys[i::n]
+
+
+def _write(out_dir: Path, results: list[dict[str, Any]], planned: list[str] | None = None) -> None:
+    data = {"results": results, "planned": planned or [r["kernel"] for r in results]}
+    (out_dir / "bench_tune.json").write_text(json.dumps(data, indent=2, default=str))
+    (out_dir / "bench_tune.md").write_text(table(results) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     args.out_dir = args.out_dir.resolve()
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        results = merge(args.merge)
+        _write(args.out_dir, results)
+        print(table(results))
+        return 0
+    if args.sweep_cap_s is None:
+        args.sweep_cap_s = 4 * args.cap_s
     sweeps = read_sweep_jsonl(args.sweep) if args.sweep else {}
     cases = {**CASES, **{c.key: c for c in corpus_cases()}}
-    keys = [k.strip() for k in args.kernels.split(",") if k.strip()] or list(cases)
+    keys = shard([k.strip() for k in args.kernels.split(",") if k.strip()] or list(cases), args.shard)
     results: list[dict[str, Any]] = []
+    _write(args.out_dir, results, keys)
     started = time.time()
     for key in keys:
         if key not in cases:
@@ -498,8 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - one kernel's failure is reported in its row
                 traceback.print_exc()
                 results.append({"kernel": key, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
-        (args.out_dir / "bench_tune.json").write_text(json.dumps({"results": results}, indent=2, default=str))
-        (args.out_dir / "bench_tune.md").write_text(table(results) + "\n")
+        _write(args.out_dir, results, keys)
     print(f"bench wall {time.time() - started:.0f} s")
     print(table(results))
     return 0

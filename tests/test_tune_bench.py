@@ -58,6 +58,7 @@ def _result(tune_ms, tune_wall, sweep_wall=40.0, trials=8, random_mean=0.95):
             "best": {"BLOCK": 128, "num_warps": 4},
             "wall_s": sweep_wall,
             "configs": 36,
+            "start_s": 5.0,
         },
         "tune": {
             "best": {"BLOCK": 64, "num_warps": 4},
@@ -66,6 +67,7 @@ def _result(tune_ms, tune_wall, sweep_wall=40.0, trials=8, random_mean=0.95):
             "trials": trials,
             "stop_reason": "local optimum: ...",
             "build_s": 5.0,
+            "start_s": 6.0,
         },
         "random": {"mean": random_mean, "p10": 0.8},
     }
@@ -93,11 +95,87 @@ def test_table_rows_and_the_overall_line():
     text = bench.table(results)
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert rows[1].startswith(
-        "| k | 36 | 1.0000 | 100.0% | 95.0% | 80.0% | 8 | 40.0 | 10.0 | 0.25 | 3/3 | all met |"
+        "| k | 36 | 1.0000 | 100.0% | 95.0% | 80.0% | 8 | 40.0 | 10.0 | 0.25 | 5.0/6.0 | - | 3/3 | all met |"
     )
     assert rows[2].startswith("| slow |") and "66.7%" in rows[2] and "| 0/3 |" in rows[2]
-    assert rows[3] == "| x | - | - | - | - | - | - | - | - | - | ERROR | boom |"
-    assert text.splitlines()[-1].startswith("tune >= 98% of the sweep's best on 50% of 2 kernels")
+    assert rows[3] == "| x | - | - | - | - | - | - | - | - | - | - | - | ERROR | boom |"
+    assert all(row.count("|") == rows[0].count("|") for row in rows)
+    verdict = next(line for line in text.splitlines() if line.startswith("tune >= 98%"))
+    assert verdict.startswith("tune >= 98% of the sweep's best on 50% of 2 kernels")
+    assert text.splitlines()[-1].startswith("Walls: tune = TuneSession start")
+
+
+def test_a_cheap_space_is_named_with_its_numbers():
+    """The sweep is mostly the worker's start: half of it is less than the start tune also pays."""
+    bench = _bench()
+    result = _result(1.0, 7.0, sweep_wall=6.0)
+    result["sweep"]["start_s"] = 4.8
+    why = bench.judge(result)["why"]
+    assert (
+        len(why) == 1
+        and "a cheap space: the sweep's 6.0 s is 4.8 s worker start + 1.2 s measuring 36" in why[0]
+    )
+    costly = _result(1.0, 30.0, sweep_wall=40.0)
+    costly["sweep"]["start_s"] = 5.0
+    assert "cheap space" not in bench.judge(costly)["why"][0]
+
+
+def test_merge_of_the_two_committed_parts():
+    bench = _bench()
+    parts = [
+        ROOT / "bench" / "results" / "2026-11-30-tune-h200" / p / "bench_tune.json"
+        for p in ("part1", "part2")
+    ]
+    if not all(p.is_file() for p in parts):
+        pytest.skip("committed parts absent")
+    merged = bench.merge(parts)
+    expected = sum(len(json.loads(p.read_text())["results"]) for p in parts)
+    assert len(merged) == expected and {r["part"] for r in merged} == {"part1", "part2"}
+    judged = [r for r in merged if "error" not in r]
+    text = bench.table(merged)
+    good = sum(1 for r in judged if r["goals"]["quality"])
+    assert f"on {good / len(judged):.0%} of {len(judged)} kernels" in text
+    assert f"{len(merged) - len(judged)} errors" in text
+    assert text.count("\n| ") == len(merged)  # a row per result after the header
+
+
+def test_merge_refuses_a_part_that_is_not_a_bench_result(tmp_path):
+    bench = _bench()
+    (tmp_path / "other.json").write_text('{"kernels": []}')
+    with pytest.raises(ValueError, match="no 'results' list"):
+        bench.merge([tmp_path / "other.json"])
+    (tmp_path / "gpu1").mkdir()
+    part = tmp_path / "gpu1" / "bench_tune.json"
+    part.write_text(json.dumps({"results": [{"kernel": "a", "error": "boom"}], "planned": ["a", "b"]}))
+    rows = bench.merge([part])
+    assert rows[1] == {
+        "kernel": "b",
+        "part": "gpu1",
+        "error": "not run: part gpu1 ended (its timeout) before it",
+    }
+    with pytest.raises(ValueError, match="cannot read the part"):
+        bench.merge([tmp_path / "missing.json"])
+
+
+def test_shards_split_the_kernels_between_gpus():
+    bench = _bench()
+    keys = [f"k{i}" for i in range(19)]
+    halves = [bench.shard(keys, "0/2"), bench.shard(keys, "1/2")]
+    assert sorted(halves[0] + halves[1]) == sorted(keys) and len(halves[0]) == 10
+    assert bench.shard(keys, "") == keys
+    with pytest.raises(ValueError):
+        bench.shard(keys, "2/2")
+
+
+def test_cross_check_of_the_jsonl_best_against_the_fresh_sweep():
+    bench = _bench()
+    jsonl = {"configs": [({"BLOCK": 64}, 0.5), ({"BLOCK": 128}, 0.6), ({"BLOCK": 32}, None)], "wall_s": 3.0}
+    fresh = [({"BLOCK": 64, "num_warps": 4}, 0.51), ({"BLOCK": 128, "num_warps": 4}, 0.62)]
+    same = bench.cross_check(jsonl, fresh)  # the fresh sweep names every dimension, the JSONL fewer
+    assert same["ratio"] == pytest.approx(1.0) and same["confirmed"] and same["jsonl_best"] == {"BLOCK": 64}
+    other = bench.cross_check(jsonl, [({"BLOCK": 64}, 0.55), ({"BLOCK": 128}, 0.5)])
+    assert other["ratio"] == pytest.approx(0.5 / 0.55) and not other["confirmed"]
+    assert bench.cross_check(jsonl, [({"BLOCK": 128}, 0.5)]) is None  # the fresh sweep lacks it
 
 
 def test_zoo_spaces_name_only_dimensions_the_kernels_have():
@@ -122,7 +200,8 @@ def test_corpus_space_thins_around_the_start():
 
 
 def test_sweep_jsonl_reader_on_sweep_corpus_lines(tmp_path):
-    """The line types bench/sweep_corpus.py writes: config (flat config, ok, ms), file_end (wall_s, skipped)."""
+    """The line types bench/sweep_corpus.py writes: config (flat config, ok, ms), file_end (wall_s,
+    skipped)."""
     bench = _bench()
     path = tmp_path / "sweep.jsonl"
     rows = [

@@ -95,8 +95,8 @@ SEED_REPORT = (
 
 def test_child_backend_profile_reads_the_report_and_merges_triton_counts(tmp_path, monkeypatch):
     """ChildBackend.profile through the stand-in ncu (it copies the recorded seed-001 H200 report to -o)."""
-    from ncu_advisor.ingest.readers import read_report
     from ncu_advisor.collect.tune.loop import Measurement
+    from ncu_advisor.ingest.readers import read_report
 
     monkeypatch.setenv("FAKE_NCU_REPORT", str(SEED_REPORT))
     argv_log = tmp_path / "argv.jsonl"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from ncu_advisor.errors import KernelFileError
 from ncu_advisor.collect.profile.variants import list_variants
 from ncu_advisor.collect.tune.emit import (
     METHOD_AUTOTUNE,
@@ -20,6 +19,7 @@ from ncu_advisor.collect.tune.emit import (
     write_tuned_variant,
 )
 from ncu_advisor.collect.tune.space import TuneConfig
+from ncu_advisor.errors import KernelFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 BEST = TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, 4, 2)

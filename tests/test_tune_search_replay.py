@@ -12,6 +12,7 @@ decide; the measure function only looks the timings up (a config outside the swe
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -174,23 +175,27 @@ def test_batched_search_reaches_98_percent_on_the_recorded_h200_sweeps():
 
 @pytest.mark.skipif(not CASES, reason="recorded sweeps absent")
 def test_linear_bias_gelu_leaves_the_32x32_tile_that_stopped_the_one_step_search():
-    """The 42.5% miss of 2026-11-30: the best is BLOCK_M 64, BLOCK_N 128, num_warps 8, several one-step
-    moves away; the pair moves (two tiles and num_warps together) and the line search reach it."""
+    """The 42.5% miss of 2026-11-30 (the one-step search stopped at a 32x32 tile): on the sweep's timings
+    the rounds reach >= 98% of the best, several dimensions away from the start."""
     result = next(r for d, k, r in CASES if k == "linear_bias_gelu")
     trajectory, sweep = replay(result)
     assert _quality(result, trajectory, sweep) >= 0.98
-    assert {"TUNE-PAIR", "TUNE-LINE"} & {t.rule for t in trajectory.trials if t.verdict == "kept"}
+    assert trajectory.best.differs_in(trajectory.start) >= 3
 
 
 @pytest.mark.skipif(not CASES, reason="recorded sweeps absent")
 def test_a_small_space_is_measured_whole_when_it_costs_no_more_than_the_guided_rounds():
-    """softmax (24 configs, 0.3 s each on a fake clock): after the first round the rest costs less than the
-    guided search's expected rounds, so all of it is measured and the stop reason says so; the 72-config
-    linear_bias_gelu space stays guided."""
-    small = next(r for d, k, r in CASES if k == "softmax" and d == "2026-11-30")
+    """softmax's recorded sweep cut to num_stages 1 (6 configs, 0.3 s each on a fake clock): after the
+    first round the other 2 cost less than the guided rounds' budget, so they are measured too and the stop
+    reason says so; on the whole 24-config space (first round 6, rest 17 > the 12 trials left of 3 rounds)
+    the search stays guided."""
+    full = next(r for d, k, r in CASES if k == "softmax" and d == "2026-11-30")
+    small = copy.deepcopy(full)
+    small["sweep"]["space"]["num_stages"] = [1]
+    small["sweep"]["results"] = [s for s in small["sweep"]["results"] if s["config"].get("num_stages") == 1]
     trajectory, sweep = replay(small, exhaustive=True, cost_s=0.3, time_limit_s=60)
-    assert trajectory.stop_reason.startswith("measured the whole space (24 configs"), trajectory.stop_reason
-    assert {t.config for t in trajectory.trials if t.verdict != "start"} >= set(sweep) - {trajectory.start}
-    large = next(r for d, k, r in CASES if k == "linear_bias_gelu")
-    trajectory, _ = replay(large, exhaustive=True, cost_s=0.3, time_limit_s=60)
+    assert trajectory.stop_reason.startswith("measured the whole space (6 configs"), trajectory.stop_reason
+    assert {t.config for t in trajectory.trials} >= set(sweep)
+    assert _quality(small, trajectory, sweep) >= 0.98
+    trajectory, _ = replay(full, exhaustive=True, cost_s=0.3, time_limit_s=60)
     assert trajectory.stop_reason.startswith("local optimum")

@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from ncu_advisor.render.plot import COLOURS, trajectory_svg
-from ncu_advisor.collect.tune.space import TuneConfig
 from ncu_advisor.analysis.trajectory import Trajectory, Trial
+from ncu_advisor.collect.tune.space import TuneConfig
+from ncu_advisor.render.plot import COLOURS, trajectory_svg
 
 START = TuneConfig.make({"BLOCK_M": 128, "BLOCK_N": 32}, 4, 2)
 

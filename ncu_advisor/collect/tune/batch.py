@@ -1,18 +1,21 @@
 """One round of the batched search: every candidate measured together from the current best.
 
-A round's batch, in this order (a budget or time cut keeps the front of it):
+A coordinate round's batch, in this order (a budget or time cut keeps the front of it):
 
 1. the moves the firing rules ask for (rules, loop-invariant loads, the repeat of the last kept step), by
    their estimated effect, and the one-step neighbours of ``space.generate_candidates`` (each tile
    parameter, every BLOCK together x2 and /2, num_warps and num_stages to their adjacent choices);
 2. the line search (``TUNE-LINE``): along each dimension alone, every value within ``LINE_REACH`` steps
-   of the best's (steps of the dimension's own value list: x2 per step for powers of two), nearest first;
-3. pair moves (``TUNE-PAIR``), for dimensions that act together: each pair of tile parameters one step
-   each (four directions; a grown or shrunk tile area also with num_warps one step the same way, since
-   a bigger tile needs more threads: the linear_bias_gelu miss of the 2026-11-30 H200 bench was two tile
-   steps and a warp step from its best); each tile parameter with num_warps one step the same way; each
-   tile parameter with num_stages one step either way (the pipeline's shared memory is stages x tiles: a
-   smaller tile makes room for a deeper pipeline); and num_warps with num_stages.
+   of the best's (steps of the dimension's own value list: x2 per step for powers of two), nearest first.
+
+A coupled round (``coupled=True``; the loop runs one when a coordinate round kept nothing) has the pair
+moves (``TUNE-PAIR``) of dimensions that act together instead of the line search: each pair of tile
+parameters one step each (four directions; a grown or shrunk tile area also with num_warps one step the
+same way, since a bigger tile needs more threads); each tile parameter with num_warps one step the same way;
+each tile parameter with num_stages one step either way (the pipeline's shared memory is stages x tiles: a
+smaller tile makes room for a deeper pipeline); and num_warps with num_stages. Why: on the
+linear_bias_gelu sweep of the 2026-11-30 H200 bench the best is two tile steps and a warp step from the
+32x32 tile where a one-step search stopped.
 
 Every candidate stays inside the limits (``space.violations``) and the search space (``Limits.allowed``);
 one already measured is never proposed again. ``LINE_REACH = 3`` (x8 either way for powers of two) covers
@@ -168,6 +171,7 @@ def round_batch(
     limits: Limits,
     tried: set[TuneConfig] | frozenset[TuneConfig] = frozenset(),
     reach: int = LINE_REACH,
+    coupled: bool = False,
 ) -> tuple[list[Candidate], list[tuple[TuneConfig, str]]]:
     """The candidates of one round from ``best``, in measuring order (see the module docstring).
 
@@ -178,7 +182,8 @@ def round_batch(
     """
     candidates, dropped = generate_candidates(best, rule_moves, limits, tried)
     seen = {c.config for c in candidates} | set(tried) | {best}
-    extra = _inside(line_moves(best, limits, reach) + pair_moves(best, limits), limits, best, seen)
+    guesses = pair_moves(best, limits) if coupled else line_moves(best, limits, reach)
+    extra = _inside(guesses, limits, best, seen)
     extra.sort(key=lambda c: (-c.effect, c.config.differs_in(best), c.config.label()))
     return candidates + extra, dropped
 

@@ -9,21 +9,28 @@ The loop (``run_tune``) knows nothing of processes or GPUs: it calls
 - ``recommend(config, measurement)`` -> ``Recommendation``: the moves the firing rules ask for from that
   configuration (``recommend.RuleRecommender``).
 
-Search order. Each round measures one batch (compiled ahead together by the worker): the moves the rules,
-the source facts (a load repeated by a loop: ``BLOCK_N -> C_out`` in one jump) and the last kept step
-(``TUNE-REPEAT``: the same step again, as a pattern search extends a successful direction) propose, by
-estimated effect; when none is left untried, the poll: every one-step neighbour of the best in the space
-(each tile parameter to its next lower and higher value, every BLOCK together x2 and /2, num_warps and
-num_stages to their adjacent choices). The fastest candidate of a batch that passes the keep test replaces
-the best. Keep test (``decide``): ``median(candidate) < median(best) * (1 - min_gain)`` AND
-``max(candidate reps) < min(best reps)`` (2% faster, every do_bench median beating every one of the best's:
-the spread of the repetitions is the measured noise).
+Search order (``batch.round_batch``). Each round measures one batch (compiled ahead together by the
+worker, benched one after another, results streamed), from the best so far:
+- a coordinate round: the moves the rules, the source facts (a load repeated by a loop: ``BLOCK_N ->
+  C_out`` in one jump) and the last kept step (``TUNE-REPEAT``) propose, by estimated effect; the one-step
+  neighbours; and a line search along each dimension (every value within 3 steps);
+- when a coordinate round keeps nothing, a coupled round from the same best: pair moves of dimensions that
+  act together (two tiles, a tile with num_warps or num_stages, num_warps with num_stages). A coupled round
+  that keeps something is followed by a coordinate round from the new best.
+The fastest candidate of a batch that passes the keep test replaces the best. Keep test (``decide``):
+``median(candidate) < median(best) * (1 - min_gain)`` AND ``max(candidate reps) < min(best reps)`` (2%
+faster, every do_bench median beating every one of the best's: the spread of the repetitions is the
+measured noise).
 
-Stop criterion: the best is a local optimum of the space: no rule move and no one-step neighbour of the best
-is untried (each measured one gained less than 2% beyond the noise); or ``budget`` measured trials (the
-start counts), or ``time_limit_s``. When the whole space is no larger than what the guided search expects to
-measure (``1 + 2 * poll size``, two polls), every configuration is measured instead and the trajectory says
-so. A candidate that fails, crashes, hangs or is wrong is recorded as rejected and the search goes on.
+Stop criterion: a coupled round keeps nothing after a coordinate round kept nothing (or neither has an
+untried candidate): the best is a local optimum for the rule moves, the line searches and the pair moves
+(each measured one gained less than 2% beyond the noise). Also ``budget`` measured trials (the start
+counts), and ``time_limit_s``: no new round after it, and once the first batch has given the wall time per
+candidate, every batch is cut to what fits in the time left. Measuring the whole space instead
+(``whole_space_pays``): when the untried rest is no larger than the first round, or, after the first round,
+when it is within the guided search's budget (``GUIDED_ROUNDS`` times the first round, within ``budget``)
+and, at the first batch's cost per candidate, within the time left; the trajectory says so. A candidate
+that fails, crashes, hangs or is wrong is recorded as rejected and the search goes on.
 Ctrl-C and a lost GPU save the trajectory so far (``stop_reason``) and re-raise.
 """
 
@@ -76,16 +83,17 @@ from ncu_advisor.collect.tune.space import (
 from ncu_advisor.errors import AdvisorError
 
 MIN_GAIN = 0.02
-#: Rounds the guided search is expected to take (the replay of the 19 kernels of the 2026-11-30 H200 bench
-#: took 2-5; tests/test_tune_search_replay.py): its budget for the whole-space decision.
-ROUNDS_EXPECTED = 3
+#: The guided search's expected trials, in first rounds: in the replay of 24 recorded H200 sweeps
+#: (tests/test_tune_search_replay.py) it measured a median 2.5x and at most 3.7x its first round.
+GUIDED_ROUNDS = 3
 EXHAUSTIVE_RULE = "TUNE-EXHAUSTIVE"
 EXHAUSTIVE_BATCH = 16
 #: Metrics compared between a kept configuration and the one it replaced (relative change >= 5% is "moved").
 MOVED_THRESHOLD = 0.05
 LOCAL_OPTIMUM = (
-    "local optimum: no candidate of the last round (rule moves, a line search along every dimension, "
-    "pair moves of coupled dimensions) beat the best by the threshold beyond the noise"
+    "local optimum: no candidate of the last coordinate round (rule moves, a line search along every "
+    "dimension) nor of the coupled round after it (pair moves) beat the best by the threshold beyond "
+    "the noise"
 )
 
 Measure = Callable[[TuneConfig | None], Measurement]
@@ -310,7 +318,7 @@ class _Search:
         round, the whole space instead when it costs no more than the guided search (``whole_space_pays``).
         ``space`` is None when measuring the whole space is not allowed."""
         t = self.t
-        first = True
+        first, coupled = True, False
         while True:
             left = None if budget is None else budget - t.measured_trials()
             if left is not None and left <= 0:
@@ -320,11 +328,16 @@ class _Search:
             if time_left is not None and time_left <= 0:
                 t.stop_reason = f"time limit of {time_limit_s:g} s reached"
                 return
-            candidates, dropped = round_batch(self.best, self.advice.moves, limits, t.tried())
+            candidates, dropped = round_batch(
+                self.best, self.advice.moves, limits, t.tried(), coupled=coupled
+            )
             self._record_rule_dropped(dropped)
             if not candidates:
-                t.stop_reason = LOCAL_OPTIMUM
-                return
+                if coupled:
+                    t.stop_reason = LOCAL_OPTIMUM
+                    return
+                coupled = True
+                continue
             remaining = _untried(space, limits, t.tried()) if space is not None else None
             if first and space is not None and remaining is not None and len(remaining) <= len(candidates):
                 self.measure_all(space, limits, f"no more than the {len(candidates)} of one round")
@@ -339,9 +352,10 @@ class _Search:
                     self.measure_all(space, limits, verdict)
                     return
             first = False
-            if not kept:
+            if not kept and coupled:
                 t.stop_reason = LOCAL_OPTIMUM
                 return
+            coupled = not kept
 
     def whole_space_pays(
         self,
@@ -353,14 +367,14 @@ class _Search:
     ) -> str | None:
         """Why measuring the rest of the space is allowed (None: it is not).
 
-        The guided search's budget: ``ROUNDS_EXPECTED`` rounds of the first round's size, within
+        The guided search's budget: ``GUIDED_ROUNDS`` times the first round's size, within
         ``budget`` trials and ``time_limit_s``; the rest of the space must fit in what is left of it, at the
         per-configuration cost the first batch measured (compilation ahead included)."""
         remaining = len(_untried(space, limits, self.t.tried()))
         if not remaining:
             return None
         measured = self.t.measured_trials()
-        allowed = 1 + ROUNDS_EXPECTED * round_size - measured
+        allowed = 1 + GUIDED_ROUNDS * round_size - measured
         if budget is not None:
             allowed = min(allowed, budget - measured)
         cost = remaining * self.per_config_s
