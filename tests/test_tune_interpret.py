@@ -408,7 +408,8 @@ def test_bench_tune_rehearsal_on_the_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "bench_tune.json").read_text())["results"][0]
     assert "error" not in result, result
-    assert result["sweep"]["configs"] == 6 * 5 and result["sweep"]["source"] == "fresh worker"
+    assert result["sweep"]["configs"] == 6 * 5 and result["sweep"]["source"].startswith("fresh worker")
+    assert result["sweep"]["start_s"] > 0 and result["tune"]["start_s"] > 0  # both walls pay a worker start
     assert result["sweep"]["space"]["BLOCK_SIZE"] == [256, 512, 1024, 2048, 4096, 8192]
     trajectory = result["tune"]["trajectory"]
     assert (
@@ -416,4 +417,25 @@ def test_bench_tune_rehearsal_on_the_cpu(tmp_path):
     )
     assert 0 < result["random"]["p10"] <= result["random"]["mean"] <= 1
     assert set(result["goals"]) == {"quality", "wall", "vs_random"}
-    assert proc.stdout.strip().splitlines()[-1].startswith("tune >= 98% of the sweep's best on")
+    lines = proc.stdout.strip().splitlines()
+    assert any(line.startswith("tune >= 98% of the sweep's best on") for line in lines)
+    assert lines[-1].startswith("Walls: tune = TuneSession start")
+    # the merge step of bench/device/tune.sh on this part
+    merged = subprocess.run(
+        [
+            python,
+            str(ROOT / "bench" / "bench_tune.py"),
+            str(tmp_path / "all"),
+            "--merge",
+            str(out / "bench_tune.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    assert merged.returncode == 0, merged.stderr[-2000:]
+    rows = json.loads((tmp_path / "all" / "bench_tune.json").read_text())["results"]
+    assert [r["kernel"] for r in rows] == ["spill"] and rows[0]["part"] == "bench"
+    assert "| spill | 30 |" in (tmp_path / "all" / "bench_tune.md").read_text()

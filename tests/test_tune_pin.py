@@ -193,3 +193,44 @@ def test_a_class_level_patch_made_after_the_pin_still_sees_the_launches():
     Patched.run = recorder
     jit[lambda meta: (1,)]("ptr", BLOCK=32)
     assert seen == [64] and jit.launches[0]["BLOCK"] == 64
+
+
+def test_a_fixed_grid_written_with_the_block_literals_follows_the_pinned_tiles():
+    """kernels/corpus/linear_bias_gelu.py's launch: ``grid = (cdiv(M, 32), cdiv(N, 32))`` beside
+    ``BLOCK_M=32, BLOCK_N=32``. Pinned to 64 x 128 the grid becomes (cdiv(M, 64), cdiv(N, 128)): without
+    it the right result came from twice the programs, half idle (1.46 ms instead of 0.69 ms on the H200).
+    K == M here, so BLOCK_K's cdiv(K, 32) also equals the first axis: BLOCK_M comes first in the kernel's
+    parameters and takes it."""
+    jit = FakeJIT(["x_ptr", "w_ptr", "M", "N", "K", "BLOCK_M", "BLOCK_N", "BLOCK_K"])
+    record = apply_override(
+        _module(kern=jit), None, Override("kern", {"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=8)
+    )
+    jit[(-(-1000 // 32), -(-300 // 32))]("x", "w", 1000, 300, 1000, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32)
+    assert jit.launches[0]["grid"] == (-(-1000 // 64), -(-300 // 128))
+    assert record["grid_rescaled"] == {
+        "from": [32, 10],
+        "to": [16, 3],
+        "by": {"0": "BLOCK_M", "1": "BLOCK_N"},
+    }
+    assert record["fixed_grid_changed"] == ["BLOCK_K"]  # the loop tile: left to the correctness check
+
+
+def test_a_fixed_grid_stays_when_no_tile_names_its_extent_or_the_match_is_ambiguous():
+    # one program per row: 32 rows, and 4096 columns / BLOCK_SIZE 128 is also 32 by coincidence: no name
+    # match, so the grid stays (shrinking it would drop rows)
+    rows = FakeJIT(["x_ptr", "n_rows", "n_cols", "BLOCK_SIZE"])
+    record = apply_override(_module(kern=rows), None, Override("kern", {"BLOCK_SIZE": 1024}))
+    rows[(32,)]("x", 32, 4096, BLOCK_SIZE=128)
+    assert rows.launches[0]["grid"] == (32,) and "grid_rescaled" not in record
+    assert record["fixed_grid_changed"] == ["BLOCK_SIZE"]
+    # BLOCK_M and BLOCK_N both 32 over M == N: the axes take them in the kernel's parameter order
+    square = FakeJIT(["x_ptr", "M", "N", "BLOCK_M", "BLOCK_N"])
+    apply_override(_module(kern=square), None, Override("kern", {"BLOCK_N": 64}))
+    square[(8, 8)]("x", 256, 256, BLOCK_M=32, BLOCK_N=32)
+    assert square.launches[0]["grid"] == (8, 4)
+    # only the loop tile BLOCK_K changes, with K == M: the axis belongs to BLOCK_M (first), which did not
+    # change, so the grid stays
+    loop = FakeJIT(["x_ptr", "M", "K", "BLOCK_M", "BLOCK_K"])
+    record = apply_override(_module(kern=loop), None, Override("kern", {"BLOCK_K": 64}))
+    loop[(8,)]("x", 256, 256, BLOCK_M=32, BLOCK_K=32)
+    assert loop.launches[0]["grid"] == (8,) and record["fixed_grid_changed"] == ["BLOCK_K"]

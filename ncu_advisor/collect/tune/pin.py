@@ -33,6 +33,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ncu_advisor.collect.tune.searchspace import is_tile_param
+
 LAUNCH_OPTIONS = ("num_warps", "num_stages")
 
 
@@ -122,6 +124,68 @@ def _int_args(jit: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
     return found
 
 
+def _affine(param: str, arg: str) -> bool:
+    """``BLOCK_M`` steps ``M``, ``BLOCK_ROWS`` steps ``n_rows``: the parameter's suffix names the argument."""
+    suffix = param.upper().split("_", 1)[-1]
+    name = arg.upper()
+    return name == suffix or name.endswith("_" + suffix) or name == "N_" + suffix
+
+
+def rescale_grid(
+    grid: Any,
+    passed: dict[str, Any],
+    changed: dict[str, int],
+    int_args: dict[str, int],
+    order: list[str] | None = None,
+) -> tuple[Any, dict[str, str]]:
+    """A fixed tuple grid recomputed for changed tile sizes: ``(grid, {axis: PARAM})``.
+
+    An axis is recomputed as ``cdiv(ARG, new)`` when it equals ``cdiv(ARG, old)`` for an integer argument
+    ``ARG`` of the launch and a tile parameter passed at the launch with value ``old`` whose name names that
+    argument (``_affine``: ``BLOCK_M`` and ``M``, ``BLOCK_ROWS`` and ``n_rows``), as in ``grid =
+    (cdiv(M, 32), cdiv(N, 32))`` written with the literals of ``BLOCK_M=32, BLOCK_N=32``. Without it a
+    larger tile under the old grid computes the right result with idle programs, and the trial times a
+    launch the configuration never makes (linear_bias_gelu, H200 2026-11-30: BLOCK_M/N 64 timed 1.46 ms
+    under the 32x32 grid, 0.69 ms with its own). Each parameter sizes one axis at most; when several
+    parameters match one axis (``M == K`` and ``BLOCK_M == BLOCK_K``), the axes take them in the kernel's
+    parameter order (``order``). A name match is required: a grid that equals ``cdiv(X, BLOCK)`` by
+    coincidence (one program per row, ``n_rows == n_cols / BLOCK``) must not shrink. Every other axis stays
+    (an unchanged parameter keeps its axis as it is), and the trial's correctness check still judges.
+    """
+    if not isinstance(grid, tuple) or not changed:
+        return grid, {}
+    rank = {name: i for i, name in enumerate(order or [])}
+    tiles = {
+        k: v
+        for k, v in passed.items()
+        if is_tile_param(k) and isinstance(v, int) and not isinstance(v, bool) and v > 0
+    }
+    extents = {k: v for k, v in int_args.items() if k not in tiles and k not in LAUNCH_OPTIONS and v > 0}
+    axes = list(grid)
+    followed: dict[str, str] = {}
+    used: set[str] = set()
+    for i, size in enumerate(grid):
+        if not isinstance(size, int) or isinstance(size, bool):
+            continue
+        named = sorted(
+            (rank.get(param, len(rank)), param, arg)
+            for param, old in tiles.items()
+            for arg, extent in extents.items()
+            if param not in used and -(-extent // old) == size and _affine(param, arg)
+        )
+        if not named:
+            continue
+        _, param, _ = named[0]
+        used.add(param)
+        targets = {
+            -(-extents[arg] // changed[param]) for _, p, arg in named if p == param and param in changed
+        }
+        if len(targets) == 1:
+            axes[i] = targets.pop()
+            followed[str(i)] = param
+    return tuple(axes), followed
+
+
 def install_run_wrapper(
     jit: Any, forced: dict[str, int], record: dict[str, Any], track_last: bool = False
 ) -> None:
@@ -131,7 +195,8 @@ def install_run_wrapper(
     ``track_last``: record the latest launch instead of the first (an Autotuner first launches every config
     while it benchmarks, then only the one it chose).
 
-    A constexpr changed under a fixed tuple grid is recorded as ``fixed_grid_changed`` (never refused).
+    A constexpr changed under a fixed tuple grid is recorded as ``fixed_grid_changed`` (never refused),
+    unless ``rescale_grid`` recomputes the grid axis it sizes (``grid_rescaled``).
     """
     shadowed = jit.__dict__.get("run") if hasattr(jit, "__dict__") else None
 
@@ -150,6 +215,13 @@ def install_run_wrapper(
         changed = {k: v for k, v in forced.items() if passed.get(k) != v}
         if not callable(grid):
             grid_bound = sorted(k for k in changed if k not in LAUNCH_OPTIONS)
+            rescaled, followed = rescale_grid(
+                grid, passed, changed, _int_args(jit, args, passed), list(getattr(jit, "arg_names", []) or [])
+            )
+            if followed:
+                kwargs["grid"] = rescaled
+                record["grid_rescaled"] = {"from": list(grid or ()), "to": list(rescaled), "by": followed}
+                grid_bound = [k for k in grid_bound if k not in followed.values()]
             if grid_bound:  # judged by the correctness check, not refused (see the module docstring)
                 record["fixed_grid_changed"] = grid_bound
         if "launched_with" not in record or track_last:

@@ -230,6 +230,8 @@ class Worker:
             out["int_args"] = dict(self.record.get("int_args") or {})
             if self.record.get("fixed_grid_changed"):
                 out["fixed_grid_changed"] = list(self.record["fixed_grid_changed"])
+            if self.record.get("grid_rescaled"):
+                out["grid_rescaled"] = dict(self.record["grid_rescaled"])
         info = next(
             (
                 profile_child.describe_compiled(c)
