@@ -338,8 +338,8 @@ class _Search:
                     return
                 coupled = True
                 continue
-            remaining = _untried(space, limits, t.tried()) if space is not None else None
-            if first and space is not None and remaining is not None and len(remaining) <= len(candidates):
+            small = first and space is not None and space.size - t.measured_trials() <= len(candidates)
+            if small and space is not None and len(_untried(space, limits, t.tried())) <= len(candidates):
                 self.measure_all(space, limits, f"no more than the {len(candidates)} of one round")
                 return
             batch = candidates[: left if left is not None else len(candidates)]
@@ -370,13 +370,15 @@ class _Search:
         The guided search's budget: ``GUIDED_ROUNDS`` times the first round's size, within
         ``budget`` trials and ``time_limit_s``; the rest of the space must fit in what is left of it, at the
         per-configuration cost the first batch measured (compilation ahead included)."""
-        remaining = len(_untried(space, limits, self.t.tried()))
-        if not remaining:
-            return None
         measured = self.t.measured_trials()
         allowed = 1 + GUIDED_ROUNDS * round_size - measured
         if budget is not None:
             allowed = min(allowed, budget - measured)
+        if space.size - measured > allowed:  # more than allowed even before the limits: skip the count
+            return None
+        remaining = len(_untried(space, limits, self.t.tried()))
+        if not remaining:
+            return None
         cost = remaining * self.per_config_s
         if remaining > allowed:
             return None
