@@ -146,6 +146,8 @@ def test_rule_fixture_on_real_report(rule_id: str, case: dict[str, Any]) -> None
             assert finding.evidence["condition"] == rule.when.text if (rule := rules[0]) else False
             assert 0.0 <= finding.estimated_effect <= 1.0
             assert "{" not in finding.message
+            if "severity" in case:  # info_when (or the rule's own severity) as measured on this launch
+                assert finding.severity.value == case["severity"], finding.evidence.get("info_because")
         else:
             assert fired == []
 

@@ -9,22 +9,28 @@ After every rule has run, per launch:
 3. ``time_share`` and each finding's ``global_effect`` evidence: the launch's share of its variant's GPU
    time x the local estimated effect, the figure findings of different kernels rank by (issue 13: findings on
    a 3 us kernel ranked above those on the 987 us convolution of the same variant);
-4. the roofline headline (``roofline.rooflines``); within 10% of its roof (``roofline.AT_ROOF``),
-   launch-parameter findings and proposals are withheld and the reason is a note;
-5. notes beside a seed rule's finding where the measurement contradicts it (the seeds' wording is kept).
+4. the roofline headline (``roofline.rooflines``); within 10% of its roof (``roofline.AT_ROOF``), every
+   finding whose fix cannot cut the work of the bound resource (launch parameters, occupancy, tiles, bank
+   conflicts; all but ``MEMORY_WORK_RULES``/``COMPUTE_WORK_RULES``) and the proposals are withheld, and the
+   reason is a note; within 20% (``roofline.NEAR_ROOF``), occupancy and grid-shape warnings
+   (``OCCUPANCY_RULES``) are stated as info with the reason;
+5. findings that restate the current config (a warps/stages hint the kernel already runs, e.g. NA203's
+   "keep num_stages=2" at num_stages=2) are stated as info with a note;
+6. notes beside a seed rule's finding where the measurement contradicts it (the seeds' wording is kept).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ncu_advisor.analysis.proposals import propose_set
-from ncu_advisor.analysis.roofline import rooflines
+from ncu_advisor.analysis.roofline import NEAR_ROOF, rooflines
 from ncu_advisor.model import Severity
 
 if TYPE_CHECKING:
@@ -32,10 +38,17 @@ if TYPE_CHECKING:
     from ncu_advisor.rules.engine import KernelResult
     from ncu_advisor.rules.schema import Rule
 
-#: Rules whose advice is a launch-parameter or occupancy change: withheld at the roof.
-LAUNCH_RULES = frozenset(
-    {"NA303", "NA304", "NA305", "NA306", "NA307", "NA317", "NA318", "NA319", "NA322"}
-)
+#: Rules whose advice is a launch-parameter or occupancy change (kept as the name older callers import).
+LAUNCH_RULES = frozenset({"NA303", "NA304", "NA305", "NA306", "NA307", "NA317", "NA318", "NA319", "NA322"})
+#: At the memory roof, time >= bytes / bandwidth: only advice that moves fewer bytes can gain more than
+#: the gap to the roof (fusion NA301, L2 reuse NA308, spills NA101/NA309, invariant loads NA310, L1/L2
+#: bound NA314/NA315, wasted sectors NA320). Every other warning is withheld there.
+MEMORY_WORK_RULES = frozenset({"NA101", "NA301", "NA308", "NA309", "NA310", "NA314", "NA315", "NA320"})
+#: At the compute roof only less work gains: the compute verdict, recomputation, spills, invariant loads.
+COMPUTE_WORK_RULES = frozenset({"NA101", "NA106", "NA302", "NA309", "NA310"})
+#: Occupancy and grid-shape warnings: near the roof they are stated as info (they set how well latency is
+#: hidden, and near the roof it already is: ncu's SOL rule calls >= 80% of peak "at the roof").
+OCCUPANCY_RULES = frozenset({"NA102", "NA304", "NA305", "NA306", "NA307", "NA322"})
 _LOCAL_BYTES = (
     "l1tex__t_bytes_pipe_lsu_mem_local_op_ld.sum",
     "l1tex__t_bytes_pipe_lsu_mem_local_op_st.sum",
@@ -55,20 +68,25 @@ def finish(
     gpu: Any = None,
     source: SourceFacts | None = None,
 ) -> None:
-    """Complete ``results`` in place (see the module docstring for the five steps)."""
+    """Complete ``results`` in place (see the module docstring for the steps)."""
+    spec = gpu if hasattr(gpu, "mem_bw_gbs") else None
+    uses_dot = [None if k is None else bool(k.uses_dot) for k in kernels_of_rows] if kernels_of_rows else None
+    for result, roofline in zip(results, rooflines(table, spec, uses_dot), strict=True):
+        result.roofline = roofline
     _proposals(results, fired_rules, kernels_of_rows)
     if source is not None:
         for result, kernel in zip(results, kernels_of_rows, strict=True):
             result.user_kernel = kernel is not None
     _time_shares(results)
-    spec = gpu if hasattr(gpu, "mem_bw_gbs") else None
-    uses_dot = (
-        [None if k is None else bool(k.uses_dot) for k in kernels_of_rows] if kernels_of_rows else None
-    )
-    for result, roofline in zip(results, rooflines(table, spec, uses_dot), strict=True):
-        result.roofline = roofline
+    for i, result in enumerate(results):
+        roofline = result.roofline
         if roofline is not None and roofline.at_roof:
-            _withhold_at_roof(result, roofline)
+            kernel = kernels_of_rows[i] if kernels_of_rows else None
+            proposes = kernel is not None and any(r.spec.proposal for r in fired_rules[i])
+            _withhold_at_roof(result, roofline, proposes)
+        elif roofline is not None and (roofline.fraction or 0.0) >= NEAR_ROOF:
+            _demote_near_roof(result, roofline)
+    _restated_configs(results, fired_rules, kernels_of_rows)
     _seed_notes(results, _local_traffic(table))
 
 
@@ -78,8 +96,8 @@ def _proposals(
     cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for i, result in enumerate(results):
         kernel = kernels_of_rows[i] if kernels_of_rows else None
-        if kernel is None:
-            continue
+        if kernel is None or (result.roofline is not None and result.roofline.at_roof):
+            continue  # at the roof no config is proposed (_withhold_at_roof says why)
         targets = tuple(sorted((f.rule, str(f.evidence.get("target_block"))) for f in result.findings))
         key = (kernel.name, kernel.launch_params_key(), len(kernel.autotune_configs), targets)
         if key not in cache:
@@ -107,26 +125,81 @@ def _time_shares(results: list[KernelResult]) -> None:
             finding.evidence["global_effect"] = round(result.time_share * finding.estimated_effect, 4)
 
 
-def _is_launch_advice(finding: Any) -> bool:
-    """Seed stage advice, and launch/occupancy warnings; info statements (a limiter named) stay."""
+def _is_launch_advice(finding: Any, bound: str | None = "memory") -> bool:
+    """Seed stage advice, and every warning whose fix cannot cut the bound resource's work; info
+    statements (a limiter named, the bottleneck verdict) stay."""
     if finding.stage in ("block-size", "fine-tune"):
         return True
-    return finding.rule in LAUNCH_RULES and finding.severity.rank >= Severity.WARNING.rank
+    keep = COMPUTE_WORK_RULES if bound == "compute" else MEMORY_WORK_RULES
+    return finding.rule not in keep and finding.severity.rank >= Severity.WARNING.rank
 
 
-def _withhold_at_roof(result: KernelResult, roofline: Any) -> None:
-    """Move launch-parameter findings to ``suppressed`` and drop proposals, with the reason as a note."""
-    withheld = [f for f in result.findings if _is_launch_advice(f)]
+def _as_info(result: KernelResult, rules: frozenset[str]) -> list[str]:
+    """State ``result``'s warnings/errors of ``rules`` as info; returns the rule ids changed, sorted."""
+    changed = sorted({f.rule for f in result.findings if f.rule in rules and f.severity is not Severity.INFO})
+    result.findings = [
+        replace(f, severity=Severity.INFO) if f.rule in changed else f for f in result.findings
+    ]
+    return changed
+
+
+def _demote_near_roof(result: KernelResult, roofline: Any) -> None:
+    """Occupancy and grid-shape warnings stated as info within ``NEAR_ROOF`` of the roof, with the reason."""
+    demoted = _as_info(result, OCCUPANCY_RULES)
+    if not demoted:
+        return
     gain = max(0.0, 1.0 - (roofline.fraction or 0.0))
+    result.notes.append(
+        f"at {roofline.fraction:.0%} of its {roofline.bound} roof: {', '.join(demoted)} stated as info "
+        f"(occupancy and grid shape set latency hiding; a launch change can gain at most ~{gain:.0%} "
+        "unless it also moves fewer bytes)"
+    )
+
+
+def _restated_configs(
+    results: list[KernelResult], fired_rules: list[list[Rule]], kernels_of_rows: list[Any]
+) -> None:
+    """Warnings whose only move is a num_warps/num_stages the kernel already runs: info, with a note."""
+    for i, result in enumerate(results):
+        kernel = kernels_of_rows[i] if kernels_of_rows else None
+        if kernel is None:
+            continue
+        configs = kernel.candidate_configs()
+        restated: list[str] = []
+        for rule in fired_rules[i]:
+            hint = rule.spec.proposal
+            if hint is None or hint.block_scale is not None or hint.block_min is not None:
+                continue
+            if hint.chunk_block_to is not None or (hint.num_warps is None and hint.num_stages is None):
+                continue
+            if configs and all(
+                (hint.num_warps is None or c.num_warps == hint.num_warps)
+                and (hint.num_stages is None or c.num_stages == hint.num_stages)
+                for c in configs
+            ):
+                restated.append(rule.id)
+        if not restated or not _as_info(result, frozenset(restated)):
+            continue
+        result.notes.append(
+            f"{', '.join(sorted(restated))}: the kernel already runs the num_warps/num_stages this asks for; "
+            "stated as info (nothing to change)"
+        )
+
+
+def _withhold_at_roof(result: KernelResult, roofline: Any, would_propose: bool = False) -> None:
+    """Move findings that cannot gain at the roof to ``suppressed``, with the reason; no configs proposed."""
+    withheld = [f for f in result.findings if _is_launch_advice(f, roofline.bound)]
+    gain = max(0.0, 1.0 - (roofline.fraction or 0.0))
+    work = "move fewer bytes" if roofline.bound == "memory" else "do less work"
     reason = (
-        f"at {roofline.fraction:.0%} of its {roofline.bound} roof: launch-parameter advice withheld "
-        f"(no launch change can gain more than ~{gain:.0%})"
+        f"at {roofline.fraction:.0%} of its {roofline.bound} roof: launch-parameter advice and findings "
+        f"whose fix does not {work} withheld (no such change can gain more than ~{gain:.0%})"
     )
     if withheld:
         result.suppressed.extend(withheld)
-        result.findings = [f for f in result.findings if not _is_launch_advice(f)]
+        result.findings = [f for f in result.findings if not _is_launch_advice(f, roofline.bound)]
         reason += f": {', '.join(sorted({f.rule for f in withheld}))}"
-    if result.proposals:
+    if result.proposals or would_propose:
         result.proposals, result.autotune_block = [], None
         reason += "; no autotune configs proposed"
     result.notes.append(reason)

@@ -65,7 +65,9 @@ def _scaled(
     chosen = [p for p in (params or []) if p in blocks] or list(blocks)
     scaled = dict(blocks)
     for name in chosen:
-        scaled[name] = max(_power_of_two_at_most(blocks[name] * scale), floors.get(name, MIN_BLOCK))
+        value = max(_power_of_two_at_most(blocks[name] * scale), floors.get(name, MIN_BLOCK))
+        # A halving never raises a BLOCK the floor exceeds already (BLOCK_T=4 stays 4, not MIN_BLOCK).
+        scaled[name] = min(value, blocks[name]) if scale < 1 else value
     return scaled
 
 

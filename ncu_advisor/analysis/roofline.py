@@ -32,6 +32,9 @@ ROOFLINE_METRICS = (
 #: Within this fraction of its roof a launch is "at the roof": launch-parameter advice is withheld (issue 13:
 #: "within ~10% of its roof").
 AT_ROOF = 0.9
+#: Within this fraction occupancy and grid-shape warnings are stated as info (analysis.advice): Nsight
+#: Compute's SOLBottleneck rule calls a unit at >= 80% of its peak "at the roof".
+NEAR_ROOF = 0.8
 #: A tensor pipe busier than this (percent) marks a tensor-core kernel when the source is unknown.
 _TENSOR_IN_USE_PCT = 1.0
 

@@ -16,7 +16,8 @@ Stages (``stage=``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import string
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -311,6 +312,12 @@ def _apply_rule(
     effect = np.clip(np.nan_to_num(effect, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     rows = np.flatnonzero(fire)
     findings = _findings(rule, env, evidence_names, rows, effect, results, context.defaulted)
+    if rule.info_when is not None:
+        as_info = np.broadcast_to(np.asarray(rule.info_when.evaluate(env), dtype=bool), (n,))[rows]
+        for position, demote in enumerate(as_info.tolist()):
+            if demote and findings[position].severity.rank > Severity.INFO.rank:
+                findings[position].evidence["info_because"] = rule.info_when.text
+                findings[position] = replace(findings[position], severity=Severity.INFO)
     for result_index, finding in zip(rows.tolist(), findings, strict=True):
         results[result_index].findings.append(finding)
         fired_rules[result_index].append(rule)
@@ -334,6 +341,7 @@ def _findings(
         (name, np.broadcast_to(np.asarray(env[name], dtype=np.float64), (n,))[rows].tolist())
         for name in rule.message_fields
     ]
+    unmeasured = _unmeasured(rule, defaulted, n)
     effect_list = effect[rows].tolist()
     spec = rule.spec
     findings: list[Finding] = []
@@ -354,7 +362,11 @@ def _findings(
                 severity=spec.severity,
                 kernel=results[i].kernel,
                 launch=results[i].launch,
-                message=_format_message(spec.message, {name: col[position] for name, col in message_columns}),
+                message=_format_message(
+                    spec.message,
+                    {name: col[position] for name, col in message_columns},
+                    {name for name, rows_ in unmeasured.items() if rows_[i]},
+                ),
                 recommendation=spec.recommendation,
                 evidence=evidence,
                 estimated_effect=effect_list[position],
@@ -366,8 +378,45 @@ def _findings(
     return findings
 
 
-def _format_message(template: str, values: dict[str, float]) -> str:
-    try:
-        return template.format_map(values)
-    except (ValueError, KeyError):  # a format spec that does not suit the value: show plain numbers
-        return template.format_map({k: number(v) for k, v in values.items()}) if values else template
+def _unmeasured(rule: Rule, defaulted: dict[tuple[str, str], np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Per message field, the rows where its value is not a measurement: an alias whose default stood
+    in, or a derived value every input of which (transitively) is such an alias on that row."""
+    stood_in = {alias: rows for (rule_id, alias), rows in defaulted.items() if rule_id == rule.id}
+    never = np.zeros(n, dtype=bool)
+
+    def leaves(name: str, seen: frozenset[str]) -> set[str]:
+        expression = rule.derived.get(name)
+        if expression is None or name in seen:
+            return {name}
+        found: set[str] = set()
+        for read in expression.names:
+            found |= leaves(read, seen | {name})
+        return found
+
+    out: dict[str, np.ndarray] = {}
+    for name in rule.message_fields:
+        inputs = leaves(name, frozenset())
+        if inputs & set(stood_in):
+            rows = [np.broadcast_to(stood_in.get(a, never), (n,)) for a in inputs]
+            out[name] = np.logical_and.reduce(rows)
+    return out
+
+
+def _format_message(
+    template: str, values: dict[str, float], unmeasured: set[str] | frozenset[str] = frozenset()
+) -> str:
+    """Fill ``template``; a field in ``unmeasured`` (a default stood in for its metric): "not measured"."""
+    parts: list[str] = []
+    for literal, name, spec, _conversion in string.Formatter().parse(template):
+        parts.append(literal)
+        if name is None:
+            continue
+        if name in unmeasured:
+            parts.append("not measured")
+            continue
+        value = values.get(name)
+        try:
+            parts.append(format(value, spec or ""))
+        except (ValueError, TypeError):  # a format spec that does not suit the value: a plain number
+            parts.append(str(number(value)) if isinstance(value, (int, float)) else str(value))
+    return "".join(parts)

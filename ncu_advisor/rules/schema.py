@@ -112,6 +112,9 @@ class RuleSpec(_Strict):
     derived: dict[str, str | float] = Field(default_factory=dict)
     when: str
     severity: Severity
+    # Where this also holds on a launch the rule fires on, the finding is reported at info level (the
+    # measurement says the condition is real but not worth acting on); the evidence names the reason.
+    info_when: str | None = None
     message: str = Field(min_length=5)
     recommendation: str = Field(min_length=5)
     estimated_effect: EstimatedEffect
@@ -138,6 +141,7 @@ class Rule:
     effect: Expression
     message_fields: tuple[str, ...]
     inputs: frozenset[str] = field(default_factory=frozenset)
+    info_when: Expression | None = None
 
     @property
     def id(self) -> str:
@@ -225,6 +229,10 @@ def compile_rule(spec: RuleSpec, path: Path | None = None) -> Rule:
     _check_names(when, known, spec.id, path, "when")
     effect = parse_expression(spec.estimated_effect.expression, where=f"{where_prefix} estimated_effect")
     _check_names(effect, known, spec.id, path, "estimated_effect")
+    info_when = None
+    if spec.info_when is not None:
+        info_when = parse_expression(spec.info_when, where=f"{where_prefix} info_when")
+        _check_names(info_when, known, spec.id, path, "info_when")
     if spec.proposal is not None and spec.proposal.chunk_block_to is not None:
         if spec.proposal.chunk_block_to not in derived:
             raise RuleError(f"{spec.id}: proposal.chunk_block_to must name a derived value", path=path)
@@ -233,7 +241,7 @@ def compile_rule(spec: RuleSpec, path: Path | None = None) -> Rule:
         if not _name_is_known(name, known):
             raise RuleError(f"{spec.id}: message field {{{name}}} is not defined", path=path)
     inputs: set[str] = set()
-    for expression in (when, effect, *derived.values()):
+    for expression in (when, effect, *derived.values(), *([info_when] if info_when else [])):
         inputs |= {n for n in expression.names if n not in derived}
     inputs |= {n for n in fields if n not in derived}
     return Rule(
@@ -244,6 +252,7 @@ def compile_rule(spec: RuleSpec, path: Path | None = None) -> Rule:
         effect=effect,
         message_fields=fields,
         inputs=frozenset(inputs),
+        info_when=info_when,
     )
 
 
