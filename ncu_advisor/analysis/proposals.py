@@ -152,6 +152,49 @@ def _chunk_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Seq
     return param
 
 
+def _scale_moves(
+    builder: _Builder, hints: list[tuple[Rule, ProposalHint]], grown: set[str], floors: dict[str, int]
+) -> None:
+    """``block_scale`` moves: tile growth and halving, with the conflicts between them resolved.
+
+    A halving of a tl.dot kernel's tile is not proposed beside a rule that grows the same tile (NA312 fires
+    only with registers to spare): one set never moves a BLOCK both ways. The growth is kept because
+    tensor-core kernels run well at low occupancy (NA305) and the corpus sweeps measured it: attention_fwd
+    and int8_weight_gemm were 1.9x and 2.4x faster at 2x tiles and 25% / 12.5% theoretical occupancy.
+    """
+    growers = [r.id for r, h in hints if h.block_scale is not None and h.block_scale > 1]
+    for rule, hint in hints:
+        if hint.block_scale is None or not builder.blocks:
+            continue
+        params = [p for p in (hint.block_params or builder.blocks) if p not in grown]
+        if hint.block_scale < 1 and grown:
+            builder.notes.append(
+                f"{rule.id} {rule.name}: not applied to {', '.join(sorted(grown))}: the row-loop rule "
+                "measured chunks far smaller than the row and grows them"
+            )
+        if hint.block_scale < 1 and growers and builder.kernel.uses_dot:
+            builder.notes.append(
+                f"{rule.id} {rule.name}: halving not proposed: {', '.join(growers)} grows the same tl.dot "
+                "tile, and tensor-core kernels run well at low occupancy (NA305)"
+            )
+            continue
+        if not params:
+            continue
+        scaled = _scaled(builder.blocks, hint.block_scale, params, floors if hint.block_scale < 1 else {})
+        if hint.block_scale < 1 and not any(scaled[p] < builder.blocks[p] for p in scaled):
+            floor = ", ".join(f"{p} >= {v}" for p, v in sorted(floors.items())) or f"the minimum {MIN_BLOCK}"
+            builder.notes.append(f"{rule.id} {rule.name}: halving dropped: it would go below {floor}")
+            continue
+        verb = "smaller fallback" if hint.block_scale < 1 else "larger tile"
+        builder.add(
+            rule.id,
+            scaled,
+            BASELINE_WARPS,
+            BASELINE_STAGES,
+            f"{rule.id}: block sizes x{hint.block_scale:g} ({verb})",
+        )
+
+
 def propose_set(
     kernel: KernelFacts, fired: Iterable[Rule], findings: Sequence[Finding] = ()
 ) -> tuple[list[Proposal], str | None, list[str]]:
@@ -183,31 +226,7 @@ def propose_set(
                 stages,
                 f"{rule.id} {rule.name}: every BLOCK to at least {hint.block_min}",
             )
-    for rule, hint in hints:
-        if hint.block_scale is None or not builder.blocks:
-            continue
-        params = [p for p in (hint.block_params or builder.blocks) if p not in grown]
-        if hint.block_scale < 1 and grown:
-            builder.notes.append(
-                f"{rule.id} {rule.name}: not applied to {', '.join(sorted(grown))}: the row-loop rule "
-                "measured "
-                "chunks far smaller than the row and grows them"
-            )
-        if not params:
-            continue
-        scaled = _scaled(builder.blocks, hint.block_scale, params, floors if hint.block_scale < 1 else {})
-        if hint.block_scale < 1 and not any(scaled[p] < builder.blocks[p] for p in scaled):
-            floor = ", ".join(f"{p} >= {v}" for p, v in sorted(floors.items())) or f"the minimum {MIN_BLOCK}"
-            builder.notes.append(f"{rule.id} {rule.name}: halving dropped: it would go below {floor}")
-            continue
-        verb = "smaller fallback" if hint.block_scale < 1 else "larger tile"
-        builder.add(
-            rule.id,
-            scaled,
-            BASELINE_WARPS,
-            BASELINE_STAGES,
-            f"{rule.id}: block sizes x{hint.block_scale:g} ({verb})",
-        )
+    _scale_moves(builder, hints, grown, floors)
     for rule, hint in hints:
         if hint.block_min is None and (hint.num_warps is not None or hint.num_stages is not None):
             warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES

@@ -313,6 +313,8 @@ def _apply_rule(
     rows = np.flatnonzero(fire)
     findings = _findings(rule, env, evidence_names, rows, effect, results, context.defaulted)
     if rule.info_when is not None:
+        for name in rule.info_when.names - env.keys():
+            env[name] = _fact_values(name, context)[0]  # unknown: NaN, which no comparison holds for
         as_info = np.broadcast_to(np.asarray(rule.info_when.evaluate(env), dtype=bool), (n,))[rows]
         for position, demote in enumerate(as_info.tolist()):
             if demote and findings[position].severity.rank > Severity.INFO.rank:
@@ -407,12 +409,15 @@ def _format_message(
 ) -> str:
     """Fill ``template``; a field in ``unmeasured`` (a default stood in for its metric): "not measured"."""
     parts: list[str] = []
+    drop_percent = False  # "{x:.1f}%" of an unmeasured x reads "not measured", not "not measured%"
     for literal, name, spec, _conversion in string.Formatter().parse(template):
-        parts.append(literal)
+        parts.append(literal[1:] if drop_percent and literal.startswith("%") else literal)
+        drop_percent = False
         if name is None:
             continue
         if name in unmeasured:
             parts.append("not measured")
+            drop_percent = True
             continue
         value = values.get(name)
         try:

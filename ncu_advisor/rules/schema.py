@@ -241,7 +241,8 @@ def compile_rule(spec: RuleSpec, path: Path | None = None) -> Rule:
         if not _name_is_known(name, known):
             raise RuleError(f"{spec.id}: message field {{{name}}} is not defined", path=path)
     inputs: set[str] = set()
-    for expression in (when, effect, *derived.values(), *([info_when] if info_when else [])):
+    # info_when's own gpu_*/src_* names never make a rule skip: unknown there reads as not true.
+    for expression in (when, effect, *derived.values()):
         inputs |= {n for n in expression.names if n not in derived}
     inputs |= {n for n in fields if n not in derived}
     return Rule(
