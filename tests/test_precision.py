@@ -128,3 +128,12 @@ def test_an_unmeasured_message_value_reads_not_measured() -> None:
     full = read_report(ROOT / "examples/reports/h200-seed/ModelNew_seed000_full.ncu-rep.gz")
     measured = [f.message for r in evaluate(full, [na318]) for f in r.findings]
     assert measured and not any("not measured" in m for m in measured)
+
+
+def test_a_seed_rule_stated_as_info_says_why_beside_it() -> None:
+    best = _result("attention_fwd", "ModelNew_best")  # tensor pipe 39% busy, registers bind at 25%
+    (na102,) = [f for f in best.findings if f.rule == "NA102"]  # type: ignore[attr-defined]
+    assert na102.severity is Severity.INFO and na102.message.startswith("register-bound: registers allow")
+    assert any(
+        n.startswith("NA102 (measured): stated as info") and "tensor_busy >= 30" in n for n in best.notes
+    )  # type: ignore[attr-defined]

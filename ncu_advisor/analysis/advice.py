@@ -228,6 +228,13 @@ def _seed_notes(results: list[KernelResult], local_bytes: np.ndarray) -> None:
     """Notes beside seed-rule findings (NA1xx/NA2xx) that a measurement contradicts."""
     for i, result in enumerate(results):
         fired = {f.rule for f in result.findings}
+        for finding in result.findings:
+            because = finding.evidence.get("info_because")
+            if because and finding.stage in ("block-size", "fine-tune"):
+                result.notes.append(
+                    f"{finding.rule} (measured): stated as info, not a warning, since {because} holds on "
+                    "this launch; the seeds' wording is kept"
+                )
         memory = getattr(result.roofline, "memory_fraction", None)
         if "NA201" in fired and memory is not None and memory >= 0.6:
             result.notes.append(
