@@ -1,5 +1,9 @@
 """The rule engine: a pure function from the tidy table (plus GPU spec and source facts) to findings.
 
+A rule's ``info_when`` (optional) states its finding as info on the launches where it also holds, with the
+expression as ``evidence["info_because"]``; message fields whose metric was a ``default`` stand-in read
+"not measured".
+
 Each rule is evaluated once over the whole table: every name an expression reads is a numpy array with
 one element per launch, so the cost is per rule, not per row. Python only loops over the launches a
 rule fires on (to fill in messages) and over the launches a rule has to skip (to give the reason).
