@@ -93,6 +93,9 @@ def finish_table(table: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
         column = table[name]
         if column.dtype == object and column.isna().all():
             table[name] = column.astype("float64")
+    # Before ``attrs`` holds the units: pandas deep-copies ``attrs`` into every frame and series an
+    # operation returns, and the fallback scan makes hundreds of them.
+    fallbacks = core_fallbacks(table)
     table.attrs["units"] = {name: units.get(name, "") for name in metric_names}
-    table.attrs["fallbacks"] = core_fallbacks(table)
+    table.attrs["fallbacks"] = fallbacks
     return table

@@ -10,6 +10,7 @@ further down is re-read as text (pyarrow names the column; the whole read restar
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
+from ncu_advisor.ingest.cells import parse_number
 
 ENGINE_ENV = "NCU_ADVISOR_CSV_ENGINE"  # "pyarrow" or "c" (pandas' C parser); default: pyarrow if present
 # pyarrow block size (~400 launches of a 320-column export). Arrow's pool keeps memory of past blocks:
@@ -29,6 +31,8 @@ ENGINE_ENV = "NCU_ADVISOR_CSV_ENGINE"  # "pyarrow" or "c" (pandas' C parser); de
 BATCH_BYTES = 1 << 20
 SEPARATED_ROWS = 50_000  # rows of text buffered per column with thousands separators before converting
 C_CHUNK_ROWS = 20_000
+COUNT_BYTES = 1 << 20  # read size when counting lines
+_NEWLINE = ord("\n")
 
 
 @dataclass
@@ -56,11 +60,15 @@ class Body:
 
 @dataclass
 class Columns:
-    """A parsed body: the numeric columns as one (rows x len(numeric)) block, the others as text."""
+    """A parsed body: the numeric columns as one (rows x len(numeric)) block, the others as text.
+
+    A text column is a Categorical (its distinct strings as read, unstripped, and a code per launch;
+    -1 for an empty cell), so that a reader converts each distinct value once.
+    """
 
     numeric: list[str]
     block: np.ndarray
-    text: dict[str, pd.Series]
+    text: dict[str, pd.Categorical]
 
 
 def engine() -> str:
@@ -80,14 +88,20 @@ def count_rows(body: Body) -> int:
 
     Exact in the common case, so that the block needs no slicing (a sliced block is copied by pandas).
     """
+    # One reused buffer (a fresh bytes object per read costs a page fault per 4 KB: 0.5 s vs 0.25 s for
+    # the 505 MB benchmark file).
+    raw = bytearray(COUNT_BYTES)
+    buffer = np.frombuffer(raw, dtype=np.uint8)
+    newline = np.empty(COUNT_BYTES, dtype=bool)
     count = 0
-    last = b"\n"
-    with open(body.path, "rb") as handle:
+    last = _NEWLINE
+    with open(body.path, "rb", buffering=0) as handle:
         handle.seek(body.start)
-        for piece in iter(lambda: handle.read(1 << 24), b""):
-            count += piece.count(b"\n")
-            last = piece[-1:]
-    if last != b"\n":
+        while size := handle.readinto(raw):
+            np.equal(buffer[:size], _NEWLINE, out=newline[:size])
+            count += int(np.count_nonzero(newline[:size]))
+            last = int(buffer[size - 1])
+    if last != _NEWLINE:
         count += 1  # a last line without its newline
     return max(count - body.skip_rows, 0)
 
@@ -175,8 +189,15 @@ def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
 
     block = np.empty((rows, len(numeric)), dtype="float64", order="F")
     position = {name: index for index, name in enumerate(numeric)}
-    separated = body.separated & set(numeric)
-    text: dict[str, list[Any]] = {n: [] for n in body.header if n not in position and n in body.keep}
+    # Columns with separators and text columns are read dictionary-encoded: a launch costs a 4-byte code
+    # and each distinct value is converted once (``_Coded``), not each cell.
+    coded = [name for name in numeric if name in body.separated]
+    plain = [name for name in numeric if name not in body.separated]
+    text = [name for name in body.header if name not in position and name in body.keep]
+    plain_index = np.array([position[name] for name in plain], dtype=np.intp)
+    dictionary = pa.dictionary(pa.int32(), pa.string())
+    pending = _Coded(coded, block, position)
+    text_parts: list[Any] = []
     start = 0
     with open(body.path, "rb") as handle:
         handle.seek(body.start)
@@ -190,7 +211,7 @@ def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
                 convert_options=pacsv.ConvertOptions(
                     include_columns=[name for name in body.header if name in body.keep],
                     column_types={
-                        n: pa.float64() if n in position and n not in separated else pa.string()
+                        n: pa.float64() if n in position and n not in pending.names else dictionary
                         for n in body.header
                     },
                     null_values=[""],
@@ -198,24 +219,17 @@ def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
                     quoted_strings_can_be_null=True,
                 ),
             )
-            # Columns with separators are converted a few times per file, not per batch: an Arrow call
-            # costs ~0.1 ms however small the array (measured: 37,000 calls took 7 of the 10 CPU s).
-            pending: dict[str, list[Any]] = {name: [] for name in separated}
-            pending_from = 0
             for batch in reader:
                 stop = start + batch.num_rows
-                for name, array in zip(batch.schema.names, batch.columns, strict=True):
-                    if name in separated:
-                        pending[name].append(array)
-                    elif name in position:
-                        block[start:stop, position[name]] = array.to_numpy(zero_copy_only=False)
-                    else:
-                        text[name].append(array)
+                if stop > rows:  # cannot happen: ``count_rows`` counts at least one line per row
+                    raise _parse_error(body, ValueError("more rows than lines"))
+                if plain:
+                    block[start:stop, plain_index] = _float_columns(batch.select(plain))
+                pending.add(batch, start, stop)
+                if text:
+                    text_parts.append(batch.select(text))
                 start = stop
-                if start - pending_from >= SEPARATED_ROWS:
-                    _flush_separated(pending, block, position, pending_from, start)
-                    pending_from = start
-            _flush_separated(pending, block, position, pending_from, start)
+            pending.flush()
         except pa.ArrowInvalid as exc:
             if bad:  # pyarrow's streaming reader gives no row number: find the line with the csv module
                 check_field_counts(body)
@@ -224,36 +238,75 @@ def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
             if failed is not None and failed in position:
                 raise _RetryAsText(failed) from None
             raise _parse_error(body, exc) from None
+    codes = pa.Table.from_batches(text_parts, schema=None if text_parts else pa.schema([]))
+    del text_parts
     series = {
-        name: pa.chunked_array(parts, type=pa.string()).to_pandas() if parts else pd.Series([], dtype=object)
-        for name, parts in text.items()
+        name: _categorical(codes.column(name)) if name in codes.column_names else pd.Categorical([])
+        for name in text
     }
+    pa.default_memory_pool().release_unused()
     return Columns(numeric=numeric, block=block[:start], text=series)
 
 
-def _flush_separated(
-    pending: dict[str, list[Any]], block: np.ndarray, position: dict[str, int], start: int, stop: int
-) -> None:
-    """Convert the buffered text of the separated columns (rows ``start:stop``) into the block."""
-    import pyarrow as pa
-
-    for name, parts in pending.items():
-        if parts:
-            numbers = _without_separators(name, pa.chunked_array(parts, type=pa.string()))
-            block[start:stop, position[name]] = numbers.to_numpy()
-            parts.clear()
+def _float_columns(batch: Any) -> np.ndarray:
+    """A record batch of float64 columns as a (rows x columns) array, nulls as NaN."""
+    if hasattr(batch, "to_tensor"):  # pyarrow >= 16: one call per batch
+        return np.asarray(batch.to_tensor(null_to_nan=True, row_major=False))
+    return np.column_stack([column.to_numpy(zero_copy_only=False) for column in batch.columns])
 
 
-def _without_separators(name: str, array: Any) -> Any:
-    """A text column of numbers like ``1,980,000`` as float64; text in it re-reads the column as text."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _categorical(column: Any) -> pd.Categorical:
+    """A dictionary-encoded Arrow column as a pandas Categorical (missing cells: code -1)."""
+    values = column.to_pandas()
+    return values.array if isinstance(values.dtype, pd.CategoricalDtype) else pd.Categorical(values)
 
-    digits = pc.replace_substring(pc.utf8_trim_whitespace(array), ",", "")
-    try:
-        return pc.cast(digits, pa.float64())
-    except pa.ArrowInvalid:
-        raise _RetryAsText(name) from None
+
+class _Coded:
+    """The separated numeric columns (``1,980,000``) of the batches read since the last flush.
+
+    They are converted a few times per file, over their distinct values: an Arrow call costs ~0.1 ms
+    however small the array, so a call per column and batch would cost seconds on a 200,000-launch file.
+    """
+
+    def __init__(self, names: list[str], block: np.ndarray, position: dict[str, int]) -> None:
+        self.names = set(names)
+        self.order = names
+        self.block = block
+        self.position = position
+        self.parts: list[Any] = []
+        self.start = self.stop = 0
+
+    def add(self, batch: Any, start: int, stop: int) -> None:
+        """Keep the separated columns of ``batch`` (rows ``start:stop``); flush every SEPARATED_ROWS."""
+        if not self.order:
+            return
+        if not self.parts:
+            self.start = start
+        self.parts.append(batch.select(self.order))
+        self.stop = stop
+        if self.stop - self.start >= SEPARATED_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Convert the kept rows into the block; text in a column re-reads it as text (``_RetryAsText``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not self.parts:
+            return
+        # one dictionary per column (the batches each have their own), then one chunk per column
+        table = pa.Table.from_batches(self.parts).unify_dictionaries().combine_chunks()
+        self.parts = []
+        if table.num_rows == 0:
+            return
+        for name in self.order:
+            array = table.column(name).chunk(0)
+            numbers = [parse_number(text) for text in array.dictionary.to_pylist()]
+            if any(number is None for number in numbers):
+                raise _RetryAsText(name)
+            lookup = np.array([*numbers, math.nan], dtype="float64")
+            codes = pc.fill_null(array.indices, len(numbers)).to_numpy()  # missing: the trailing NaN
+            self.block[self.start : self.stop, self.position[name]] = lookup[codes]
 
 
 def _failed_column(message: str, header: Sequence[str]) -> str | None:
@@ -300,5 +353,8 @@ def _parse_c(body: Body, numeric: list[str], rows: int) -> Columns:
             if numeric:  # pandas does not say which column: read them all as text once
                 raise _RetryAsText(None) from None
             raise _parse_error(body, exc) from None
-    text = {name: pd.concat(values, ignore_index=True) for name, values in parts.items() if values}
+    text = {
+        name: pd.Categorical(pd.concat(values, ignore_index=True) if values else [])
+        for name, values in parts.items()
+    }
     return Columns(numeric=numeric, block=block[:start], text=text)

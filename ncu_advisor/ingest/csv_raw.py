@@ -42,6 +42,7 @@ from ncu_advisor.table import ID_COLUMNS, finish_table
 
 SAMPLE_ROWS = 200  # rows read to type the columns (a column that turns out otherwise is re-read as text)
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_GPU_NAME = "device__attribute_display_name"  # the table's ``gpu`` column
 _HEAD_LIMIT = 1 << 22  # bytes searched for the header line: a preamble longer than 4 MB is not ncu's
 
 
@@ -131,33 +132,35 @@ def _cell_value(text: object) -> float | str | None:
     return stripped if stripped else None
 
 
-def _text_column(values: pd.Series) -> np.ndarray | pd.Series:
-    """A column read as text: float64 when every value is a number (separators allowed), else per value.
+def _decoded(values: pd.Categorical, convert: Callable[[str], Any] = lambda text: text) -> np.ndarray:
+    """One object per launch: ``convert`` of its cell's text (None for an empty cell).
 
-    Converts each distinct value once (``factorize``), so a column of 200,000 launches costs its distinct
-    values, not its cells.
+    ``convert`` runs once per distinct value, and launches with one value share one object, so a column
+    of 200,000 launches costs its distinct values, not its cells.
     """
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    converted = [_cell_value(u) for u in uniques]
+    lookup = np.empty(len(values.categories) + 1, dtype=object)
+    lookup[:-1] = [convert(str(text)) for text in values.categories]
+    lookup[-1] = None  # code -1: an empty cell
+    result: np.ndarray = lookup[values.codes]
+    return result
+
+
+def _text_column(values: pd.Categorical) -> np.ndarray:
+    """A column read as text: float64 when every value is a number (separators allowed), else per value
+    (a number as float, text stripped), or the text as read when no value is a number (a string metric).
+    """
+    converted = [_cell_value(text) for text in values.categories]
     if all(isinstance(v, float) for v in converted):
         lookup = np.array([*converted, math.nan], dtype="float64")
-        return lookup[codes]  # code -1 (missing) picks the trailing NaN
+        numbers: np.ndarray = lookup[values.codes]  # code -1 (missing) picks the trailing NaN
+        return numbers
+    if not any(isinstance(v, float) for v in converted):
+        return _decoded(values)
     lookup_obj = np.empty(len(converted) + 1, dtype=object)
-    lookup_obj[: len(converted)] = converted
+    lookup_obj[:-1] = converted
     lookup_obj[-1] = None
-    series = pd.Series(lookup_obj[codes], index=values.index, dtype=object)
-    series.attrs["all_text"] = not any(isinstance(v, float) for v in converted)
-    return series
-
-
-def _map_distinct(values: pd.Series, func: Callable[[str], Any]) -> np.ndarray:
-    """``func`` applied to each distinct non-missing value of an id column (None for missing)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    lookup = np.empty(len(uniques) + 1, dtype=object)
-    lookup[: len(uniques)] = [func(str(u)) for u in uniques]
-    lookup[-1] = None
-    result: np.ndarray = lookup[codes]
-    return result
+    mixed: np.ndarray = lookup_obj[values.codes]
+    return mixed
 
 
 def read(path: Path, variant: str | None) -> pd.DataFrame:
@@ -229,11 +232,9 @@ def _metrics_frame(layout: _Layout, parsed: csv_engines.Columns, metric_names: l
             if name in position:
                 continue
             values = _text_column(parsed.text[name])
-            if isinstance(values, np.ndarray):
+            if values.dtype == "float64":
                 values = values * unit_scale(layout.unit_of(name))[0]
-            elif values.attrs.get("all_text"):
-                values = parsed.text[name]  # a string metric: as pandas read it
-            frame.insert(index, name, values)
+            frame.insert(index, name, values)  # text: pandas types it (``str`` in pandas 3)
     return frame
 
 
@@ -252,30 +253,30 @@ def _assemble(
     action = (
         parsed.block[:, parsed.numeric.index("ID")].copy()
         if "ID" in parsed.numeric
-        else _text_column(ids["ID"].astype(object))
+        else _text_column(ids["ID"])
     )
-    demangled = ids["Kernel Name"].astype(object)
     nvtx_column = layout.nvtx_column()
-    gpu = metrics.get("device__attribute_display_name")
+    gpu = _text_column(ids[_GPU_NAME]) if _GPU_NAME in ids else None
     id_values: dict[str, Any] = {
         "source": np.full(rows, str(path), dtype=object),
         "variant": np.full(rows, variant, dtype=object),
         "range": np.zeros(rows, dtype="int64"),
         "action": action,
-        "kernel": _map_distinct(demangled, kernel_function_name),
-        "demangled": demangled.to_numpy(dtype=object),
-        "nvtx": _map_distinct(ids[nvtx_column].astype(object), nvtx_from_cell)
-        if nvtx_column is not None
-        else np.full(rows, None, dtype=object),
-        "gpu": gpu.astype(object).to_numpy() if gpu is not None and gpu.dtype != "float64" else None,
-        "cc": ids["CC"].astype(object).to_numpy() if "CC" in ids else None,
+        "kernel": _decoded(ids["Kernel Name"], kernel_function_name),
+        "demangled": _decoded(ids["Kernel Name"]),
+        "nvtx": _decoded(ids[nvtx_column], nvtx_from_cell) if nvtx_column is not None else None,
+        "gpu": gpu if gpu is not None and gpu.dtype == object else None,
+        "cc": _decoded(ids["CC"]) if "CC" in ids else None,
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         for position, name in enumerate(ID_COLUMNS):
             value = id_values[name]
-            empty = np.full(rows, None, dtype=object)
-            metrics.insert(position, name, value if value is not None else empty)
+            if value is None:
+                value = np.full(rows, None, dtype=object)
+            if value.dtype == object:  # kept as objects: no round trip through pandas' str dtype
+                value = pd.Series(value, index=metrics.index, dtype=object)
+            metrics.insert(position, name, value)
     units = {name: unit_scale(layout.unit_of(name))[1] for name in metric_names}
     table = finish_table(metrics, units)
     note = preamble_note(layout.skipped)
