@@ -135,3 +135,38 @@ def test_count_rows_with_and_without_a_final_newline(tmp_path: Path) -> None:
         start = path.read_bytes().index(b"\n") + 1
         body = csv_engines.Body(path, start, 1, [], [], set(), set())
         assert csv_engines.count_rows(body) == 37
+
+
+@pytest.mark.parametrize("quoted_newline", [False, True])
+@pytest.mark.usefixtures("small_batches")
+def test_two_halves_on_two_threads_give_the_one_piece_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quoted_newline: bool
+) -> None:
+    # A newline inside a quoted cell in the first half: the halves do not meet and the file is read in
+    # one piece; the table is the same either way.
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "halves.csv"
+    cells = _grown(path)
+    if quoted_newline:
+        header, units, _ = _source()
+        cells[10][header.index("Process Name")] = "python\n3"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            writer.writerows([header, units, *cells])
+    whole = read(path)
+    calls: list[tuple[int, int | None]] = []
+    original = csv_engines._ArrowRead.range
+
+    def spy(
+        self: csv_engines._ArrowRead, start: int, stop: int | None, skip: int, row: int
+    ) -> tuple[int, list[object]]:
+        calls.append((start, stop))
+        return original(self, start, stop, skip, row)
+
+    monkeypatch.setattr(csv_engines, "SPLIT_BYTES", 1 << 16)
+    monkeypatch.setattr(csv_engines.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(csv_engines._ArrowRead, "range", spy)
+    halves = read(path)
+    assert len(calls) == (3 if quoted_newline else 2) and calls[1][1] is None and calls[0][1] == calls[1][0]
+    pd.testing.assert_frame_equal(halves, whole)
+    assert halves["action"].tolist() == list(range(ROWS))

@@ -1,19 +1,25 @@
 """Columnar parsing of a wide CSV body for ``csv_raw``: pyarrow's streaming reader or pandas' C parser.
 
 Both fill one preallocated float64 block (launches x numeric columns, column-major, so that pandas takes
-it as one block without a copy) batch by batch, and keep the other columns as text. The peak memory is
-about the block itself plus one batch: a 200,000-launch, 316-column export needs ~0.5 GB for its numbers
-and the parse adds ~0.1 GB (``bench/bench_csv.py``). A column typed numeric from the sample that holds text
-further down is re-read as text (pyarrow names the column; the whole read restarts once per such column).
+it as one block without a copy) batch by batch, and keep the other columns as Categoricals (each distinct
+text once, a code per launch). With pyarrow, plain numbers are copied from each batch in one call, and
+columns with thousands separators (``1,980,000``) are read dictionary-encoded and converted per distinct
+value; a large body is parsed in two halves on two threads (pyarrow's streaming reader uses one core).
+The peak memory is about the block plus a few batches: a 200,000-launch, 316-column export needs ~0.5 GB
+for its numbers and the whole read peaks near 0.75 GB (``bench/bench_csv.py``). A column typed numeric
+from the sample that holds text further down is re-read as text (the whole read restarts once per such
+column; pandas does not say which column, so the C engine then reads every column as text).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,7 @@ BATCH_BYTES = 1 << 20
 SEPARATED_ROWS = 50_000  # rows of text buffered per column with thousands separators before converting
 C_CHUNK_ROWS = 20_000
 COUNT_BYTES = 1 << 20  # read size when counting lines
+SPLIT_BYTES = 32 << 20  # a body this large is parsed in two halves on two threads (pyarrow)
 _NEWLINE = ord("\n")
 
 
@@ -83,11 +90,9 @@ def engine() -> str:
     return "pyarrow"
 
 
-def count_rows(body: Body) -> int:
-    """The body's rows: its lines, less the skipped ones (a quoted newline would only overcount).
-
-    Exact in the common case, so that the block needs no slicing (a sliced block is copied by pandas).
-    """
+def count_lines(path: Path, start: int, stop: int | None = None) -> int:
+    """The lines of ``path`` from byte ``start`` to ``stop`` (the end): its newlines, plus one for a last
+    line without its newline when the range runs to the end of the file."""
     # One reused buffer (a fresh bytes object per read costs a page fault per 4 KB: 0.5 s vs 0.25 s for
     # the 505 MB benchmark file).
     raw = bytearray(COUNT_BYTES)
@@ -95,15 +100,23 @@ def count_rows(body: Body) -> int:
     newline = np.empty(COUNT_BYTES, dtype=bool)
     count = 0
     last = _NEWLINE
-    with open(body.path, "rb", buffering=0) as handle:
-        handle.seek(body.start)
-        while size := handle.readinto(raw):
+    left = math.inf if stop is None else stop - start
+    with open(path, "rb", buffering=0) as handle:
+        handle.seek(start)
+        while left > 0 and (size := handle.readinto(memoryview(raw)[: int(min(left, COUNT_BYTES))])):
             np.equal(buffer[:size], _NEWLINE, out=newline[:size])
             count += int(np.count_nonzero(newline[:size]))
             last = int(buffer[size - 1])
-    if last != _NEWLINE:
-        count += 1  # a last line without its newline
-    return max(count - body.skip_rows, 0)
+            left -= size
+    return count + 1 if last != _NEWLINE and stop is None else count
+
+
+def count_rows(body: Body) -> int:
+    """The body's rows: its lines, less the skipped ones (a quoted newline would only overcount).
+
+    Exact in the common case, so that the block needs no slicing (a sliced block is copied by pandas).
+    """
+    return max(count_lines(body.path, body.start) - body.skip_rows, 0)
 
 
 def parse(body: Body) -> Columns:
@@ -178,74 +191,178 @@ def check_field_counts(body: Body) -> None:
 
 
 def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    bad: list[int] = []
-
-    def invalid_row(row: Any) -> str:  # pyarrow's InvalidRow
-        bad.append(row.actual_columns)
-        return "error"
-
-    block = np.empty((rows, len(numeric)), dtype="float64", order="F")
-    position = {name: index for index, name in enumerate(numeric)}
-    # Columns with separators and text columns are read dictionary-encoded: a launch costs a 4-byte code
-    # and each distinct value is converted once (``_Coded``), not each cell.
-    coded = [name for name in numeric if name in body.separated]
-    plain = [name for name in numeric if name not in body.separated]
-    text = [name for name in body.header if name not in position and name in body.keep]
-    plain_index = np.array([position[name] for name in plain], dtype=np.intp)
-    dictionary = pa.dictionary(pa.int32(), pa.string())
-    pending = _Coded(coded, block, position)
-    text_parts: list[Any] = []
-    start = 0
-    with open(body.path, "rb") as handle:
-        handle.seek(body.start)
+    """Parse with pyarrow: in two halves on two threads when the file is large and two CPUs are free
+    (pyarrow's streaming reader parses on one core), else in one piece."""
+    read = _ArrowRead(body, numeric, rows)
+    split = _split(body, rows)
+    if split is not None:
         try:
-            reader = pacsv.open_csv(
-                handle,
-                read_options=pacsv.ReadOptions(
-                    column_names=body.header, skip_rows=body.skip_rows, block_size=BATCH_BYTES
-                ),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row),
-                convert_options=pacsv.ConvertOptions(
-                    include_columns=[name for name in body.header if name in body.keep],
-                    column_types={
-                        n: pa.float64() if n in position and n not in pending.names else dictionary
-                        for n in body.header
-                    },
-                    null_values=[""],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
-            for batch in reader:
-                stop = start + batch.num_rows
-                if stop > rows:  # cannot happen: ``count_rows`` counts at least one line per row
-                    raise _parse_error(body, ValueError("more rows than lines"))
-                if plain:
-                    block[start:stop, plain_index] = _float_columns(batch.select(plain))
-                pending.add(batch, start, stop)
-                if text:
-                    text_parts.append(batch.select(text))
-                start = stop
-            pending.flush()
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                first = pool.submit(read.range, body.start, split.offset, body.skip_rows, 0)
+                second = pool.submit(read.range, split.offset, None, 0, split.rows)
+                (done, parts), (more, rest) = first.result(), second.result()
+            if done == split.rows:  # else a quoted newline in the first half: the halves do not meet
+                return read.columns(done + more, parts + rest)
+        except _Misread:
+            pass  # the real problem, if any, is found reading in one piece
+    try:
+        done, parts = read.range(body.start, None, body.skip_rows, 0)
+    except _Misread as exc:
+        if exc.bad is not None:  # pyarrow's streaming reader gives no row number: find the line
+            check_field_counts(body)
+            raise _field_count_error(body, None, exc.bad) from None
+        raise _parse_error(body, exc.error) from None
+    return read.columns(done, parts)
+
+
+@dataclass
+class _Split:
+    offset: int  # byte offset of the first row of the second half
+    rows: int  # rows before it
+
+
+def _split(body: Body, rows: int) -> _Split | None:
+    """Where to cut the body in two at a row boundary: the first line after its middle that starts as an
+    ncu row does (``"<ID>","``, after a line that ended with a quote); None for a small file, one CPU,
+    or no such line near the middle."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    size = body.path.stat().st_size - body.start
+    if cpus < 2 or size < SPLIT_BYTES or rows < 2:
+        return None
+    with open(body.path, "rb") as handle:
+        handle.seek(body.start + size // 2)
+        window = handle.read(1 << 20)
+    match = re.search(rb'"\r?\n(?="\d+",")', window)
+    if match is None:
+        return None
+    offset = body.start + size // 2 + match.end()
+    before = count_lines(body.path, body.start, offset) - body.skip_rows
+    return _Split(offset, before) if 0 < before < rows else None
+
+
+class _Misread(Exception):
+    """pyarrow refused a range of the body: a row with another field count (``bad``) or bad CSV."""
+
+    def __init__(self, bad: int | None, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.bad = bad
+        self.error = error
+
+
+class _Slice(io.RawIOBase):
+    """Bytes ``start`` to ``stop`` (None: the end) of a file, as a readable stream for pyarrow."""
+
+    def __init__(self, path: Path, start: int, stop: int | None) -> None:
+        super().__init__()
+        self._handle = open(path, "rb")  # noqa: SIM115 (closed by close(), which pyarrow calls)
+        self._handle.seek(start)
+        self._left = math.inf if stop is None else stop - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._left < len(view):
+            view = view[: int(self._left)]
+        size = self._handle.readinto(view) or 0
+        self._left -= size
+        return size
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+class _ArrowRead:
+    """One pyarrow read of the body into a preallocated float block (column-major) and text codes.
+
+    Plain numeric columns are copied from each batch with one call; columns with thousands separators
+    and text columns are read dictionary-encoded (a launch costs a 4-byte code; each distinct value is
+    converted once, see ``_Coded``).
+    """
+
+    def __init__(self, body: Body, numeric: list[str], rows: int) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self.body = body
+        self.numeric = numeric
+        self.rows = rows
+        self.block = np.empty((rows, len(numeric)), dtype="float64", order="F")
+        self.position = {name: index for index, name in enumerate(numeric)}
+        self.coded = [name for name in numeric if name in body.separated]
+        self.plain = [name for name in numeric if name not in body.separated]
+        self.plain_index = np.array([self.position[name] for name in self.plain], dtype=np.intp)
+        self.text = [name for name in body.header if name not in self.position and name in body.keep]
+        dictionary = pa.dictionary(pa.int32(), pa.string())
+        floats = set(self.plain)
+        self.convert = pacsv.ConvertOptions(
+            include_columns=[name for name in body.header if name in body.keep],
+            column_types={name: pa.float64() if name in floats else dictionary for name in body.header},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+
+    def range(self, start: int, stop: int | None, skip_rows: int, row: int) -> tuple[int, list[Any]]:
+        """Read bytes ``start:stop`` into the block from row ``row``: (rows read, text batches).
+
+        Raises:
+            _Misread: pyarrow refused the range. _RetryAsText: a numeric column holds text.
+        """
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        bad: list[int] = []
+
+        def invalid_row(invalid: Any) -> str:  # pyarrow's InvalidRow
+            bad.append(invalid.actual_columns)
+            return "error"
+
+        pending = _Coded(self.coded, self.block, self.position)
+        parts: list[Any] = []
+        first = row
+        try:
+            with _Slice(self.body.path, start, stop) as source:
+                reader = pacsv.open_csv(
+                    source,
+                    read_options=pacsv.ReadOptions(
+                        column_names=self.body.header, skip_rows=skip_rows, block_size=BATCH_BYTES
+                    ),
+                    parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row),
+                    convert_options=self.convert,
+                )
+                for batch in reader:
+                    end = row + batch.num_rows
+                    if end > self.rows:  # cannot happen: ``count_rows`` counts a line per row at least
+                        raise _Misread(None, ValueError("more rows than lines"))
+                    if self.plain:
+                        self.block[row:end, self.plain_index] = _float_columns(batch.select(self.plain))
+                    pending.add(batch, row, end)
+                    if self.text:
+                        parts.append(batch.select(self.text))
+                    row = end
+                pending.flush()
         except pa.ArrowInvalid as exc:
-            if bad:  # pyarrow's streaming reader gives no row number: find the line with the csv module
-                check_field_counts(body)
-                raise _field_count_error(body, None, bad[0]) from None
-            failed = _failed_column(str(exc), body.header)
-            if failed is not None and failed in position:
+            failed = _failed_column(str(exc), self.body.header)
+            if not bad and failed is not None and failed in self.position:
                 raise _RetryAsText(failed) from None
-            raise _parse_error(body, exc) from None
-    codes = pa.Table.from_batches(text_parts, schema=None if text_parts else pa.schema([]))
-    del text_parts
-    series = {
-        name: _categorical(codes.column(name)) if name in codes.column_names else pd.Categorical([])
-        for name in text
-    }
-    pa.default_memory_pool().release_unused()
-    return Columns(numeric=numeric, block=block[:start], text=series)
+            raise _Misread(bad[0] if bad else None, exc) from None
+        return row - first, parts
+
+    def columns(self, rows: int, parts: list[Any]) -> Columns:
+        """The parsed body: the first ``rows`` rows of the block and the text columns of ``parts``."""
+        import pyarrow as pa
+
+        codes = pa.Table.from_batches(parts, schema=None if parts else pa.schema([]))
+        del parts
+        series = {
+            name: _categorical(codes.column(name)) if name in codes.column_names else pd.Categorical([])
+            for name in self.text
+        }
+        pa.default_memory_pool().release_unused()
+        return Columns(numeric=self.numeric, block=self.block[:rows], text=series)
 
 
 def _float_columns(batch: Any) -> np.ndarray:

@@ -6,10 +6,10 @@ which are converted to the base unit ``ncu_report`` reports, so both readers giv
 the same report. Lines before the header (``==PROF==``, ``==WARNING==`` and their continuation lines,
 the program's stdout) are skipped and counted in a note.
 
-The file is parsed by a columnar reader (pyarrow's CSV reader when pyarrow is installed, else pandas'
-C parser): a 200,000-launch export reads in seconds, not minutes (``bench/bench_csv.py``). Each column
-is typed from a sample of the first rows and converted as a whole; only columns that mix numbers and
-text are converted cell by cell, over their distinct values.
+The file is parsed by a columnar reader (``csv_engines``: pyarrow's CSV reader when pyarrow is installed,
+else pandas' C parser): a 200,000-launch export reads in seconds, not minutes (``bench/bench_csv.py``).
+Each column is typed from a sample of the first rows and converted as a whole; text columns and columns
+that mix numbers and text are converted over their distinct values, never cell by cell.
 """
 
 from __future__ import annotations
