@@ -386,7 +386,6 @@ class _Coded:
     """
 
     def __init__(self, names: list[str], block: np.ndarray, position: dict[str, int]) -> None:
-        self.names = set(names)
         self.order = names
         self.block = block
         self.position = position
