@@ -113,3 +113,25 @@ def test_a_document_without_schema_version_is_rejected() -> None:
     del document["schema_version"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, load_schema("comparison"))
+
+
+OFFICIAL_SARIF = ROOT / "tests" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
+def test_sarif_follows_sarif_and_keeps_our_version_in_run_properties(run: Path) -> None:
+    """SARIF is the one JSON output without a top-level ``schema_version``: SARIF forbids unknown top-level
+    keys and versions itself (``version`` 2.1.0, ``$schema``); our property bags carry ours."""
+    from ncu_advisor.render.sarif import SARIF_PROPERTIES_VERSION  # noqa: PLC0415
+
+    log = _json("report", str(run), "--format", "sarif", codes=(0, 1))
+    assert log["version"] == "2.1.0" and "schema_version" not in log
+    jsonschema.validate(log, json.loads(OFFICIAL_SARIF.read_text()), cls=jsonschema.Draft7Validator)
+    properties = log["runs"][0]["properties"]
+    assert properties["schema_version"] == SARIF_PROPERTIES_VERSION
+    skipped = properties["skippedForMissingMetrics"]
+    if skipped["rules"]:  # a viewer shows it as a tool notification
+        notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+        assert skipped["text"] in notes[0]["message"]["text"]
+    for result in log["runs"][0]["results"]:
+        assert set(result["properties"]["evidenceUnits"]) <= set(result["properties"]["evidence"])

@@ -44,7 +44,7 @@ def test_markdown_tells_the_story(trajectory) -> None:
     assert "**8.62x** vs start" in text
     assert "config = dict(BLOCK_K=32, BLOCK_M=64, BLOCK_N=64, num_warps=4, num_stages=3)" in text
     # each kept trial lists what it moved, from the ncu profiles of the trial
-    assert "`gpu__time_duration.sum` 3.967e+06 → 1.159e+06" in text
+    assert "`gpu__time_duration.sum` 3.97 ms → 1.16 ms" in text  # ns in the profile, with its unit
 
 
 def test_html_embeds_the_time_per_trial_plot(trajectory) -> None:
@@ -137,6 +137,6 @@ def test_markdown_shows_what_moved_between_the_start_and_the_final_profile(traje
     }
     text = render_tune("md", t, TUNE_RUN)
     assert "## Start and final configuration under ncu" in text
-    assert "| `sm__throughput.avg.pct_of_peak_sustained_elapsed` | 20 | 70 | +250% |" in text
+    assert "| `sm__throughput.avg.pct_of_peak_sustained_elapsed` | 20.0% | 70.0% | +250% |" in text
     assert "- NA311 small-dot-tiles: 16x16x16 tiles" in text and "- NA303" not in text.split("no longer")[1]
     assert "- search space: 6 configs (BLOCK_M [16, 32, 64]; num_warps [1, 4])" in text

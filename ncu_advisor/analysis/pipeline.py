@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ncu_advisor import gpus
+from ncu_advisor import gpus, metrics
 from ncu_advisor.analysis.inputs import Input, NcuRules, read_input
 from ncu_advisor.analysis.result import DEFAULT_STAGE, Analysis, RuleInfo, SourceLocation
 from ncu_advisor.analysis.summary import REFERENCE_NAME, VariantSummary, number, summarize
@@ -130,6 +130,21 @@ def not_profiled_finding(result: KernelResult, reason: str) -> Finding:
     )
 
 
+def evidence_units(rule: Rule) -> dict[str, str]:
+    """A rule's declared ``units`` keyed as its evidence is: derived names, and each required metric's
+    name and catalogue fallbacks (the column that supplied it) for an alias."""
+    units = {name: unit for name, unit in rule.spec.units.items() if name in rule.derived}
+    catalogue = metrics.catalogue()
+    for requirement in rule.spec.requires:
+        unit = rule.spec.units.get(requirement.alias)
+        if unit is None:
+            continue
+        entry = catalogue.get(requirement.name)
+        for name in (requirement.name, *(entry.fallbacks if entry is not None else ())):
+            units[name] = unit
+    return units
+
+
 def rule_infos(rules: Sequence[Rule], fired: set[str]) -> list[RuleInfo]:
     """The rules as SARIF and HTML list them: those that fired first, then the others, in rule order
     (the not-profiled entry first when a launch was not profiled)."""
@@ -145,7 +160,8 @@ def rule_infos(rules: Sequence[Rule], fired: set[str]) -> list[RuleInfo]:
             f"Known problems: {docs.known_problems}"
         )
         summary = " ".join(docs.what_it_detects.split())
-        infos.append(RuleInfo(rule.id, rule.name, rule.severity.value, summary, help_text))
+        units = evidence_units(rule)
+        infos.append(RuleInfo(rule.id, rule.name, rule.severity.value, summary, help_text, units))
     return [r for r in infos if r.id in fired] + [r for r in infos if r.id not in fired]
 
 

@@ -40,6 +40,8 @@ class RuleInfo:
     severity: str
     summary: str
     help_text: str
+    #: evidence name -> unit (``render.units``): the rule's declared ``units`` under the evidence's names.
+    units: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

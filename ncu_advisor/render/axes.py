@@ -11,45 +11,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ncu_advisor.render.units import milliseconds, si
+
 #: Grid line colour, inline so a standalone SVG (tune.svg) draws its grid without the page's CSS.
 GRID = "#e6e6e6"
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
-#: Time units of a milliseconds axis: the value in ms is scaled so the label reads 250 us, 1.5 ms, 2 s.
-_TIME_UNITS = ((1e3, "s", 1e-3), (1.0, "ms", 1.0), (1e-3, "us", 1e3), (0.0, "ns", 1e6))
 
-
-def _trim(number: float) -> str:
-    """At most 3 significant digits, no trailing zeros (``2.5``, ``120``, ``0.05``)."""
-    if number == 0:
-        return "0"
-    text = f"{number:.3g}"
-    if "e" in text:  # 3 significant digits of a value >= 1000 after scaling: keep it whole
-        text = f"{number:.0f}"
-    return text
-
-
-def si(value: float, unit: str) -> str:
-    """``value`` with an SI prefix on ``unit``: ``si(4.27e12, "B/s")`` -> ``4.27 TB/s``.
-
-    Values below 1 keep the bare unit with a decimal (``0.01 FLOP/B``): arithmetic intensity and shares read
-    better that way than as milli-units.
-    """
-    magnitude = abs(value)
-    for scale, prefix in _PREFIXES:
-        if magnitude >= scale:
-            return f"{_trim(value / scale)} {prefix}{unit}"
-    return f"{_trim(value)} {unit}"
-
-
-def milliseconds(value: float) -> str:
-    """A time in ms as a label in the unit that fits it: ``0.25`` -> ``250 us``, ``1500`` -> ``1.5 s``."""
-    magnitude = abs(value)
-    for threshold, unit, factor in _TIME_UNITS:
-        if magnitude >= threshold or unit == "ns":
-            if value == 0:
-                return "0 ms"
-            return f"{_trim(value * factor)} {unit}"
-    return f"{_trim(value)} ms"  # pragma: no cover - the loop always returns
+__all__ = ["GRID", "Axis", "linear_ticks", "log_ticks", "milliseconds", "nice_step", "si", "tick_marks"]
 
 
 def nice_step(span: float, target: int = 5) -> float:

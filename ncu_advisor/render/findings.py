@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from ncu_advisor.analysis.result import Analysis
 from ncu_advisor.model import Finding, Proposal, Severity
+from ncu_advisor.render.skipped import no_findings, skipped_for_missing
+from ncu_advisor.render.units import EvidenceUnits, quantity
 
 if TYPE_CHECKING:  # the engine's result type; render never runs engine code
     from ncu_advisor.rules.engine import KernelResult
@@ -77,7 +79,9 @@ def ncu_rule_entries(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return entries
 
 
-def finding_to_dict(finding: Finding) -> dict[str, Any]:
+def finding_to_dict(finding: Finding, units: EvidenceUnits | None = None) -> dict[str, Any]:
+    """A finding as JSON; ``evidence_units`` names the unit of each evidence entry that has one."""
+    units = units or EvidenceUnits()
     return {
         "rule": finding.rule,
         "name": finding.name,
@@ -86,6 +90,9 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "message": finding.message,
         "recommendation": finding.recommendation,
         "evidence": {k: _clean(v) for k, v in finding.evidence.items()},
+        "evidence_units": {
+            k: unit for k in finding.evidence if k != "condition" and (unit := units.unit(finding.rule, k))
+        },
         "estimated_effect": {
             "fraction": round(finding.estimated_effect, 4),
             "kind": finding.effect_kind,
@@ -111,8 +118,10 @@ def results_to_dict(
     stage: str = "all",
     ncu_rules: NcuRules | None = None,
     library: Sequence[KernelResult] = (),
+    units: EvidenceUnits | None = None,
 ) -> dict[str, Any]:
-    """The JSON document (see the module docstring); ``library`` results come last, flagged."""
+    """The JSON document (see the module docstring); ``library`` results come last, flagged; ``units``
+    gives each finding's ``evidence_units``."""
     gpus = sorted({r.gpu for r in [*results, *library] if r.gpu})
     kernels = []
     flagged = [(r, False) for r in results] + [(r, True) for r in library]
@@ -125,13 +134,14 @@ def results_to_dict(
                 "source": result.source,
                 "stage": result.stage,
                 "metrics": {k: _clean(v) for k, v in result.metrics.items()},
-                "findings": [finding_to_dict(f) for f in result.findings],
+                "findings": [finding_to_dict(f, units) for f in result.findings],
                 "skipped": list(result.skipped),
+                "skipped_for_missing_metrics": skipped_for_missing([result]).as_dict(),
                 "proposals": [proposal_to_dict(p) for p in result.proposals],
                 "autotune_block": result.autotune_block,
                 "roofline": result.roofline.as_dict() if result.roofline is not None else None,
                 "notes": list(result.notes),
-                "suppressed": [finding_to_dict(f) for f in result.suppressed],
+                "suppressed": [finding_to_dict(f, units) for f in result.suppressed],
                 "user_kernel": result.user_kernel,
                 "time_share": result.time_share,
                 "ncu_rules": ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), [])),
@@ -143,31 +153,26 @@ def results_to_dict(
         "gpu": ", ".join(gpus) if gpus else None,
         "stage": stage,
         "kernels": kernels,
+        "skipped_for_missing_metrics": skipped_for_missing([*results, *library]).as_dict(),
     }
 
 
 def render_json(analysis: Analysis) -> str:
     """``recommend --format json``: every analysed launch, library kernels' last with ``library: true``."""
     document = results_to_dict(
-        analysis.results, stage=analysis.stage, ncu_rules=analysis.ncu_rules, library=analysis.library_results
+        analysis.results,
+        stage=analysis.stage,
+        ncu_rules=analysis.ncu_rules,
+        library=analysis.library_results,
+        units=EvidenceUnits.of(analysis),
     )
     return json.dumps(document, indent=2, allow_nan=False)
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "not measured"
-    if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
 
 
 def _title(result: KernelResult) -> str:
     variant = f" [{result.variant}]" if result.variant else ""
     duration = result.metrics.get("gpu__time_duration.sum")
-    time = f", {duration / 1000:,.1f} us" if isinstance(duration, (int, float)) else ""
+    time = f", {quantity(duration, 'ns')}" if isinstance(duration, (int, float)) else ""
     return f"{result.kernel}{variant} (launch {result.launch}{time}, stage {result.stage})"
 
 
@@ -185,18 +190,20 @@ def _ncu_text(result: KernelResult, ncu_rules: NcuRules) -> list[str]:
     return lines
 
 
-def _result_text(result: KernelResult, ncu_rules: NcuRules, show_skipped: bool) -> list[str]:
+def _result_text(
+    result: KernelResult, ncu_rules: NcuRules, show_skipped: bool, units: EvidenceUnits
+) -> list[str]:
     library = " [library kernel: not in your source]" if result.user_kernel is False else ""
     lines = [_title(result) + library]
     if result.roofline is not None:
         lines.append(f"  {result.roofline.headline()}")
     if not result.findings:
-        lines.append("  no findings")
+        lines.append("  " + no_findings([result]))
     for finding in result.findings:
         effect = f"~{finding.estimated_effect:.0%} {finding.effect_kind}"
         lines.append(f"  {finding.severity.value.upper():7} {finding.rule} {finding.name} ({effect})")
         lines.append(f"          {finding.message}")
-        evidence = ", ".join(f"{k}={_value(v)}" for k, v in finding.evidence.items() if k != "condition")
+        evidence = units.text(finding)
         lines.append(f"          evidence: {evidence}; fired on: {finding.evidence.get('condition', '')}")
         lines.append(f"          -> {finding.recommendation}")
     lines.extend(f"  note: {note}" for note in result.notes)
@@ -214,7 +221,7 @@ LIBRARY_HEADING = "library kernels (not defined in the kernel file: cuDNN, PyTor
 
 def _library_line(result: KernelResult) -> str:
     rules = ", ".join(f.message if f.evidence.get("not_profiled") else f.rule for f in result.findings)
-    rules = rules or "no findings"
+    rules = rules or no_findings([result])
     return f"  {_title(result)}: {rules}"
 
 
@@ -222,13 +229,14 @@ def render_text(analysis: Analysis, *, show_skipped: bool = False) -> str:
     """Human-readable findings per launch, largest estimated effect first; library kernels apart (in
     full with ``--all-kernels``, else one line each)."""
     lines: list[str] = []
+    units = EvidenceUnits.of(analysis)
     for result in analysis.results:
-        lines += _result_text(result, analysis.ncu_rules, show_skipped)
+        lines += _result_text(result, analysis.ncu_rules, show_skipped, units)
     if analysis.library_results:
         lines.append(LIBRARY_HEADING + ":")
         for result in analysis.library_results:
             if analysis.all_kernels:
-                lines += _result_text(result, analysis.ncu_rules, show_skipped)
+                lines += _result_text(result, analysis.ncu_rules, show_skipped, units)
             else:
                 lines.append(_library_line(result))
         if not analysis.all_kernels:
@@ -246,6 +254,8 @@ def render_text(analysis: Analysis, *, show_skipped: bool = False) -> str:
             else ""
         )
     )
+    if skipped := skipped_for_missing([*analysis.results, *analysis.library_results]):
+        lines.append(f"not checked on some launches: {skipped.text()} (ncu --set full collects them)")
     return "\n".join(lines)
 
 
@@ -260,7 +270,9 @@ def _ncu_markdown(result: KernelResult, ncu_rules: NcuRules) -> list[str]:
     return lines
 
 
-def _result_markdown(result: KernelResult, ncu_rules: NcuRules, level: str = "##") -> list[str]:
+def _result_markdown(
+    result: KernelResult, ncu_rules: NcuRules, units: EvidenceUnits, level: str = "##"
+) -> list[str]:
     lines = [f"{level} {_title(result)}", ""]
     if result.findings:
         lines += [
@@ -268,7 +280,7 @@ def _result_markdown(result: KernelResult, ncu_rules: NcuRules, level: str = "##
             "|---|---|---|---|---|---|",
         ]
         for f in result.findings:
-            evidence = "<br>".join(f"`{k}` = {_value(v)}" for k, v in f.evidence.items() if k != "condition")
+            evidence = units.text(f, sep="<br>", code=True)
             lines.append(
                 f"| {f.severity.value} | {f.rule} {f.name} | {_cell(f.message)} | {_cell(evidence)}<br>"
                 f"when `{_cell(f.evidence.get('condition', ''))}` "
@@ -276,7 +288,7 @@ def _result_markdown(result: KernelResult, ncu_rules: NcuRules, level: str = "##
                 f"| {_cell(f.recommendation)} |"
             )
     else:
-        lines.append("No findings.")
+        lines.append(no_findings([result], code=True, word="No findings") + ".")
     lines += _ncu_markdown(result, ncu_rules)
     if result.autotune_block:
         lines += ["", "```python", result.autotune_block, "```"]
@@ -287,17 +299,23 @@ def render_markdown(analysis: Analysis) -> str:
     """Markdown: one section per launch with a findings table and the proposed autotune block; library
     kernels in their own section (in full with ``--all-kernels``, else one line each)."""
     lines = ["# ncu-advisor recommendations", ""]
+    units = EvidenceUnits.of(analysis)
     for result in analysis.results:
-        lines += _result_markdown(result, analysis.ncu_rules)
+        lines += _result_markdown(result, analysis.ncu_rules, units)
     if analysis.library_results:
         lines += [f"## {LIBRARY_HEADING[0].upper()}{LIBRARY_HEADING[1:]}", ""]
         for result in analysis.library_results:
             if analysis.all_kernels:
-                lines += _result_markdown(result, analysis.ncu_rules, "###")
+                lines += _result_markdown(result, analysis.ncu_rules, units, "###")
             else:
                 lines.append(f"- {_cell(_library_line(result).strip())}")
         if not analysis.all_kernels:
             lines += ["", "(`--all-kernels` shows them in full.)", ""]
+    if skipped := skipped_for_missing([*analysis.results, *analysis.library_results]):
+        lines += [
+            f"Not checked on some launches: {skipped.text(code=True)} (`ncu --set full` collects them).",
+            "",
+        ]
     return "\n".join(lines)
 
 

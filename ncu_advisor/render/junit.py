@@ -6,21 +6,20 @@ import xml.etree.ElementTree as ET
 
 from ncu_advisor.analysis.result import Analysis, gpu_name, variant_failures
 from ncu_advisor.analysis.summary import VariantSummary
+from ncu_advisor.render.skipped import Skipped, of_analysis
+from ncu_advisor.render.units import milliseconds, quantity
 
 
-def _ms(value: float) -> str:
-    return f"{value:,.3f} ms" if value >= 0.01 else f"{value * 1000:,.2f} us"
-
-
-def variant_text(variant: VariantSummary) -> str:
+def variant_text(variant: VariantSummary, skipped: Skipped | None = None) -> str:
     """One line on a variant for its test case's ``system-out``: every number with its unit, no ``None``.
 
-    Parts the run has no value for (a variant that was not timed, or not profiled) are left out.
+    Parts the run has no value for (a variant that was not timed, or not profiled) are left out;
+    ``skipped``: the rules skipped on its launches for missing metrics, named after the finding count.
     """
     parts: list[str] = []
     if variant.median_ms is not None:
         reps = "repetition" if variant.reps == 1 else "repetitions"
-        parts.append(f"median {_ms(variant.median_ms)} over {variant.reps} {reps}")
+        parts.append(f"median {milliseconds(variant.median_ms)} over {variant.reps} {reps}")
     else:
         parts.append(f"not timed ({variant.reason or variant.status})")
     if variant.speedup_vs_reference is not None and not variant.is_reference:
@@ -28,15 +27,17 @@ def variant_text(variant: VariantSummary) -> str:
     if variant.main_kernel:
         kernel = f"longest kernel {variant.main_kernel}"
         if variant.kernel_time_ms is not None:
-            kernel += f" ({_ms(variant.kernel_time_ms)} under ncu)"
+            kernel += f" ({milliseconds(variant.kernel_time_ms)} under ncu)"
         parts.append(kernel)
     if variant.registers is not None:
-        parts.append(f"{variant.registers:.0f} registers/thread")
+        parts.append(quantity(variant.registers, "register/thread"))
     if variant.occupancy_limiter:
         parts.append(f"occupancy limited by {variant.occupancy_limiter.replace('_', ' ')}")
     missing = [f for x in variant.launches for f in x.findings if f.evidence.get("not_profiled")]
     count = len(variant.findings) - sum(1 for f in variant.findings if f.evidence.get("not_profiled"))
     parts.append(f"{count} finding{'' if count == 1 else 's'}")
+    if skipped:
+        parts.append(skipped.text())
     parts += [f"{f.kernel} launch {f.launch} {f.message}" for f in missing]
     return "; ".join(parts)
 
@@ -83,7 +84,9 @@ def render_junit(data: Analysis, *, fail_on: str | None = "error") -> str:
             failure.text = "\n".join(reasons)
             failures += 1
         out = ET.SubElement(case, "system-out")
-        out.text = variant_text(variant)
+        out.text = variant_text(
+            variant, None if variant.is_reference else of_analysis(data, variant=variant.name)
+        )
     for element in (suites, suite):
         element.set("tests", str(len(data.variants)))
         element.set("failures", str(failures))

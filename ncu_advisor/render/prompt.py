@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ncu_advisor.analysis.result import PRESSURE_METRICS, SEED_METRICS, register_pressure
 from ncu_advisor.render.findings import NcuRules, ncu_rule_entries
+from ncu_advisor.render.skipped import skipped_for_missing
 
 if TYPE_CHECKING:
     from ncu_advisor.rules.engine import KernelResult
@@ -177,6 +178,41 @@ def _metric_json(results: Sequence[KernelResult]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
+def _findings_section(results: Sequence[KernelResult]) -> list[str]:
+    """``[ADVISOR FINDINGS]``: the findings, roofline headlines, notes and proposed configs; when rules were
+    skipped for missing metrics, how many and which metrics (never a bare "no findings")."""
+    parts: list[str] = []
+    findings = [(r, f) for r in results for f in r.findings]
+    skipped = skipped_for_missing(results)
+    if skipped or findings:
+        parts += ["", "[ADVISOR FINDINGS]"]
+    if skipped:  # never a bare "no findings": say what the rules could not check
+        parts.append(
+            "- " + (f"not checked: {skipped.text()}" if findings else skipped.after("no rule fired"))
+        )
+    if not findings:
+        return parts
+    for result, finding in findings:
+        parts.append(
+            f"- {result.kernel}: {finding.rule} {finding.name} ({finding.severity.value}, "
+            f"est. {finding.estimated_effect:.0%} {finding.effect_kind}): {finding.message}. "
+            f"Action: {finding.recommendation}"
+        )
+    for result in results:
+        if result.roofline is not None:
+            parts.append(f"- {result.kernel}: {result.roofline.headline()}")
+        parts.extend(f"- {result.kernel}: note: {note}" for note in result.notes)
+    for result in results:
+        if result.autotune_block:
+            parts += [
+                f"Suggested configs for {result.kernel}:",
+                "```python",
+                result.autotune_block,
+                "```",
+            ]
+    return parts
+
+
 def render_prompt(
     results: Sequence[KernelResult],
     *,
@@ -223,27 +259,7 @@ def render_prompt(
     if not_profiled:
         parts += ["", "[NOT PROFILED] (no metric values: nothing is known about these launches)"]
         parts += [f"- {line}" for line in not_profiled]
-    findings = [(r, f) for r in results for f in r.findings]
-    if findings:
-        parts += ["", "[ADVISOR FINDINGS]"]
-        for result, finding in findings:
-            parts.append(
-                f"- {result.kernel}: {finding.rule} {finding.name} ({finding.severity.value}, "
-                f"est. {finding.estimated_effect:.0%} {finding.effect_kind}): {finding.message}. "
-                f"Action: {finding.recommendation}"
-            )
-        for result in results:
-            if result.roofline is not None:
-                parts.append(f"- {result.kernel}: {result.roofline.headline()}")
-            parts.extend(f"- {result.kernel}: note: {note}" for note in result.notes)
-        for result in results:
-            if result.autotune_block:
-                parts += [
-                    f"Suggested configs for {result.kernel}:",
-                    "```python",
-                    result.autotune_block,
-                    "```",
-                ]
+    parts += _findings_section(results)
     ncu_lines = []
     for result in results:
         for entry in ncu_rule_entries((ncu_rules or {}).get((result.source, result.launch), [])):

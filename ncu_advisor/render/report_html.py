@@ -21,9 +21,11 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from ncu_advisor.render import report_groups
+from ncu_advisor.render import skipped as skips
 from ncu_advisor.render.axes import Axis, linear_ticks, milliseconds, tick_marks
 from ncu_advisor.render.report_groups import KernelGroup, finding_saving_ms
 from ncu_advisor.render.roofline_svg import chart_svg, chart_table
+from ncu_advisor.render.units import EvidenceUnits
 
 PALETTE = (
     "#1f77b4",
@@ -222,18 +224,14 @@ def _legend(data: Any) -> str:
     return f'<div class="legend">{items}</div>'
 
 
-def _evidence(finding: Any) -> str:
-    rows = "".join(
-        f"<tr><td><code>{_e(k)}</code></td><td>{_e(f'{v:.4g}' if isinstance(v, float) else v)}</td></tr>"
-        for k, v in finding.evidence.items()
-        if k != "condition"
-    )
+def _evidence(finding: Any, units: EvidenceUnits) -> str:
+    rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td>{_e(v)}</td></tr>" for k, v in units.items(finding))
     condition = finding.evidence.get("condition")
     fired = f"<p>Fired on <code>{_e(condition)}</code></p>" if condition else ""
     return f"<details class='evidence'><summary>Evidence</summary><table>{rows}</table>{fired}</details>"
 
 
-def _finding(data: Any, group: KernelGroup, finding: Any) -> str:
+def _finding(data: Any, group: KernelGroup, finding: Any, units: EvidenceUnits) -> str:
     where = data.location_of(finding) if not group.library else None
     at = f" · <code>{_e(where.path)}:{where.line}</code>" if where else ""
     saving = finding_saving_ms(finding, group.variant_time_ms.get(finding.variant or ""))
@@ -252,7 +250,7 @@ def _finding(data: Any, group: KernelGroup, finding: Any) -> str:
         f"{finding.launch}{at}{effect}</div>"
         f'<p class="message">{_inline(finding.message)}</p>'
         f'<p class="do"><strong>Do:</strong> {_inline(finding.recommendation)}</p>'
-        f"{_evidence(finding)}</li>"
+        f"{_evidence(finding, units)}</li>"
     )
 
 
@@ -271,11 +269,16 @@ def _group(data: Any, group: KernelGroup, index: int) -> str:
             chart_table(group.chart),
         ]
     out += [f'<p class="note">{_inline(n)}</p>' for n in group.notes]
+    skipped = skips.of_analysis(data, kernel=group.kernel)
     if group.findings:
-        items = "".join(_finding(data, group, f) for f in group.findings)
+        units = EvidenceUnits.of(data)
+        items = "".join(_finding(data, group, f, units) for f in group.findings)
         out.append(f'<ol class="findings">{items}</ol>')
     else:
-        out.append('<p class="quiet">No rule fired on this kernel.</p>')
+        text = skipped.after("No rule fired on this kernel", code=True)
+        out.append(f'<p class="quiet">{_inline(text)}.</p>')
+    if group.findings and skipped:
+        out.append(f'<p class="quiet">Not checked: {_inline(skipped.text(code=True))}.</p>')
     for variant, block in group.proposals.items():
         out.append(
             f"<p>Proposed configs for <code>{_e(group.kernel)}</code> in {_e(variant)}:</p>"

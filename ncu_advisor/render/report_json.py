@@ -16,6 +16,8 @@ import pandas as pd
 from ncu_advisor.analysis.result import Analysis
 from ncu_advisor.analysis.summary import KEY_METRICS
 from ncu_advisor.model import Finding
+from ncu_advisor.render.skipped import of_analysis, skipped_for_missing
+from ncu_advisor.render.units import EvidenceUnits
 
 #: Bump when a field of the JSON report or a CSV column changes meaning or is removed.
 REPORT_SCHEMA_VERSION = 1
@@ -36,10 +38,13 @@ CSV_COLUMNS = (
     "finding_rules",
     "worst_severity",
     "not_profiled",
+    "missing_metrics",
 )
 
 
-def _finding_json(finding: Finding, data: Analysis, library: bool = False) -> dict[str, Any]:
+def _finding_json(
+    finding: Finding, data: Analysis, units: EvidenceUnits, library: bool = False
+) -> dict[str, Any]:
     where = data.location_of(finding)
     return {
         "rule": finding.rule,
@@ -54,6 +59,9 @@ def _finding_json(finding: Finding, data: Analysis, library: bool = False) -> di
         "estimated_effect": finding.estimated_effect,
         "effect_kind": finding.effect_kind,
         "evidence": {k: _json_value(v) for k, v in finding.evidence.items()},
+        "evidence_units": {
+            k: unit for k in finding.evidence if k != "condition" and (unit := units.unit(finding.rule, k))
+        },
         "location": {"path": where.path, "line": where.line, "what": where.what} if where else None,
         "library": library,
     }
@@ -70,6 +78,7 @@ def _json_value(value: Any) -> Any:
 def report_dict(data: Analysis) -> dict[str, Any]:
     """The JSON report as a plain dict (schema: docs/report.md, ``REPORT_SCHEMA_VERSION``)."""
     variants = []
+    units = EvidenceUnits.of(data)
     for v in data.variants:
         variants.append(
             {
@@ -106,6 +115,7 @@ def report_dict(data: Analysis) -> dict[str, Any]:
                     for x in v.launches
                 ],
                 "autotune_blocks": v.autotune_blocks,
+                "skipped_for_missing_metrics": of_analysis(data, variant=v.name).as_dict(),
             }
         )
     return {
@@ -115,12 +125,13 @@ def report_dict(data: Analysis) -> dict[str, Any]:
         "versions": data.versions,
         "options": {k: v for k, v in data.options.items() if k != "metrics"},
         "variants": variants,
-        "findings": [_finding_json(f, data) for f in data.findings]
-        + [_finding_json(f, data, library=True) for f in data.library_findings],
+        "findings": [_finding_json(f, data, units) for f in data.findings]
+        + [_finding_json(f, data, units, library=True) for f in data.library_findings],
         "rules": [
             {"id": r.id, "name": r.name, "severity": r.severity, "summary": r.summary} for r in data.rules
         ],
         "notes": data.notes,
+        "skipped_for_missing_metrics": of_analysis(data).as_dict(),
     }
 
 
@@ -132,8 +143,10 @@ def report_json(data: Analysis) -> str:
 def report_csv(data: Analysis) -> str:
     """Render the CSV report: one row per launch, columns ``CSV_COLUMNS`` (see docs/report.md)."""
     rows = []
+    results = {(r.variant or "", r.kernel, r.launch): r for r in [*data.results, *data.library_results]}
     for v in data.variants:
         for x in v.launches:
+            result = results.get((x.variant, x.kernel, x.launch))
             worst = max((f.severity for f in x.findings), key=lambda s: s.rank, default=None)
             row: dict[str, Any] = {
                 "variant": v.name,
@@ -155,6 +168,7 @@ def report_csv(data: Analysis) -> str:
                     "not_profiled": "; ".join(
                         f.message for f in x.findings if f.evidence.get("not_profiled")
                     ),
+                    "missing_metrics": " ".join(skipped_for_missing([result] if result else []).metrics),
                 }
             )
             rows.append(row)

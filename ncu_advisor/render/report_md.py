@@ -5,12 +5,15 @@ from __future__ import annotations
 from ncu_advisor.analysis.result import Analysis, gpu_name
 from ncu_advisor.analysis.summary import VariantSummary
 from ncu_advisor.model import Finding
+from ncu_advisor.render import skipped as skips
+from ncu_advisor.render.units import EvidenceUnits
 
 #: How many findings per variant the markdown lists in full (the rest are counted).
 MAX_FINDINGS_PER_VARIANT = 8
 
 
 def _num(value: float | None, fmt: str = ".1f", suffix: str = "") -> str:
+    """A table cell under a header that names the unit (``median ms``, ``DRAM %``); ``–`` when unknown."""
     return "–" if value is None else f"{value:{fmt}}{suffix}"
 
 
@@ -81,7 +84,7 @@ def _variant_table(data: Analysis) -> list[str]:
     return lines
 
 
-def _finding_lines(data: Analysis, f: Finding) -> list[str]:
+def _finding_lines(data: Analysis, f: Finding, units: EvidenceUnits) -> list[str]:
     where = data.location_of(f)
     at = f" ({where.path}:{where.line})" if where else ""
     lines = [
@@ -89,7 +92,7 @@ def _finding_lines(data: Analysis, f: Finding) -> list[str]:
         f"launch {f.launch}{at}: {_cell(f.message)}",
         f"  - Do: {_cell(f.recommendation)}",
     ]
-    evidence = ", ".join(f"`{k}`={_fmt_evidence(val)}" for k, val in f.evidence.items() if k != "condition")
+    evidence = units.text(f, code=True)
     if evidence:
         lines.append(f"  - Evidence: {evidence}; fired on `{f.evidence.get('condition', '')}`")
     if f.estimated_effect:
@@ -99,11 +102,15 @@ def _finding_lines(data: Analysis, f: Finding) -> list[str]:
 
 def _variant_findings(data: Analysis, v: VariantSummary) -> list[str]:
     findings = v.findings
-    if not findings and not v.autotune_blocks:
+    skipped = skips.of_analysis(data, variant=v.name) if not v.is_reference else skips.Skipped()
+    if not findings and not v.autotune_blocks and not skipped:
         return []
     lines = [f"#### {v.name}", ""]
+    if not findings:
+        lines.append(f"- No findings; {skipped.text(code=True)}.")
+    units = EvidenceUnits.of(data)
     for f in findings[:MAX_FINDINGS_PER_VARIANT]:
-        lines += _finding_lines(data, f)
+        lines += _finding_lines(data, f, units)
     if len(findings) > MAX_FINDINGS_PER_VARIANT:
         more = len(findings) - MAX_FINDINGS_PER_VARIANT
         lines.append(f"- … and {more} more (see the JSON or SARIF report)")
@@ -125,8 +132,9 @@ def _library_findings(data: Analysis) -> list[str]:
         "",
     ]
     if data.all_kernels:
+        units = EvidenceUnits.of(data)
         for f in found:
-            lines += _finding_lines(data, f)
+            lines += _finding_lines(data, f, units)
         return [*lines, ""]
     by_kernel: dict[tuple[str | None, str], list[str]] = {}
     for f in found:
@@ -146,15 +154,11 @@ def render_markdown(data: Analysis) -> str:
     total = len(data.findings)
     lines += [f"### Findings ({total})", ""]
     if not total:
-        lines += ["No rule fired.", ""]
+        lines += [skips.no_findings(data.results, code=True, word="No rule fired") + ".", ""]
+    elif skipped := skips.of_analysis(data):
+        lines += [f"Not checked on some launches: {skipped.text(code=True)}.", ""]
     for v in data.variants:
         lines += _variant_findings(data, v)
     lines += _library_findings(data)
     lines += [f"_Note: {note}_  " for note in data.notes]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _fmt_evidence(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

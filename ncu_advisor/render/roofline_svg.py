@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ncu_advisor.render.axes import Axis, log_ticks, milliseconds, si, tick_marks
+from ncu_advisor.render.units import quantity
 
 WIDTH, HEIGHT = 640, 380
 LEFT, RIGHT, TOP, BOTTOM = 96, 24, 34, 52
@@ -248,7 +249,8 @@ def _marks(chart: RooflineChart, x: Axis, y: Axis) -> list[str]:
     for p in chart.placed:
         ai, flops = p.intensity or 0.0, p.flops_per_s or 0.0
         tip = (
-            f"{p.label}: {ai:.3g} FLOP/B, {si(flops, 'FLOP/s')}, DRAM {si(p.bytes_per_s or 0.0, 'B/s')} "
+            f"{p.label}: {quantity(ai, 'FLOP/B')}, {si(flops, 'FLOP/s')}, "
+            f"DRAM {si(p.bytes_per_s or 0.0, 'B/s')} "
             f"({p.flops_source})"
         )
         out.append(
@@ -309,7 +311,7 @@ def chart_table(chart: RooflineChart) -> str:
             f"<td>{'' if p.duration_ms is None else _e(milliseconds(p.duration_ms))}</td>"
             f"<td>{_e(si(p.bytes_per_s or 0.0, 'B/s'))}{_e(_pct(p.bytes_per_s, chart.bandwidth))}</td>"
             f"<td>{_e(flops)}</td>"
-            f"<td>{'' if p.intensity is None else f'{p.intensity:.3g} FLOP/B'}</td>"
+            f"<td>{'' if p.intensity is None else quantity(p.intensity, 'FLOP/B')}</td>"
             f"<td>{_e(p.flops_source)}</td>"
             "</tr>"
         )

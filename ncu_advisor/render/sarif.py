@@ -13,74 +13,88 @@ import math
 from typing import Any
 
 from ncu_advisor import __version__
-from ncu_advisor.analysis.result import Analysis, gpu_name
+from ncu_advisor.analysis.result import Analysis, RuleInfo, gpu_name
+from ncu_advisor.model import Finding
+from ncu_advisor.render.skipped import of_analysis
+from ncu_advisor.render.units import EvidenceUnits
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 INFORMATION_URI = "https://github.com/ncu-advisor/ncu-advisor"
+#: ``schema_version`` of our own entries in the log's property bags (``run.properties``, each result's
+#: ``properties``): SARIF's own layout is versioned by ``version`` (2.1.0) and ``$schema``.
+SARIF_PROPERTIES_VERSION = 1
 #: Our severities -> SARIF result levels.
 LEVELS = {"info": "note", "warning": "warning", "error": "error"}
 
 
+def _driver_rule(rule: RuleInfo) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary[:1000] or rule.name},
+        "fullDescription": {"text": rule.summary},
+        "help": {"text": rule.help_text, "markdown": rule.help_text},
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {"tags": ["performance", "triton", "nsight-compute"]},
+    }
+
+
+def _result(data: Analysis, finding: Finding, units: EvidenceUnits, index: dict[str, int]) -> dict[str, Any]:
+    """One SARIF result; its message text carries the evidence with units (properties: base units)."""
+    # Only the kernel's own location: kernels the user's source does not define (cuDNN, PyTorch) are
+    # reported without a location rather than pinned to the variant's class (issue 13).
+    where = data.locations.get((finding.variant or "", finding.kernel))
+    end = "" if finding.message.endswith(".") else "."
+    evidence = units.text(finding)
+    text = (
+        f"{finding.message}{end} Do: {finding.recommendation} "
+        + (f"Evidence: {evidence}. " if evidence else "")
+        + f"[{finding.variant}: {finding.kernel}, launch {finding.launch}]"
+    )
+    result: dict[str, Any] = {
+        "ruleId": finding.rule,
+        "level": LEVELS[finding.severity.value],
+        "message": {"text": text},
+        "properties": {
+            "variant": finding.variant,
+            "kernel": finding.kernel,
+            "launch": finding.launch,
+            "estimatedEffect": finding.estimated_effect,
+            "effectKind": finding.effect_kind,
+            "evidence": {
+                k: v for k, v in finding.evidence.items() if not isinstance(v, float) or math.isfinite(v)
+            },
+            "evidenceUnits": {
+                k: unit for k in finding.evidence if (unit := units.unit(finding.rule, k)) is not None
+            },
+        },
+        "partialFingerprints": {
+            "ncuAdvisor/v1": f"{finding.rule}:{finding.variant}:{finding.kernel}:{finding.launch}",
+        },
+    }
+    if finding.rule in index:
+        result["ruleIndex"] = index[finding.rule]
+    if where is not None:
+        result["locations"] = [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": where.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": where.line},
+                },
+                "message": {"text": where.what},
+            }
+        ]
+    return result
+
+
 def render_sarif(data: Analysis) -> str:
     """Render the report's findings as a SARIF 2.1.0 log (one run, results in finding order)."""
-    rules = data.rules
-    index = {rule.id: i for i, rule in enumerate(rules)}
-    driver_rules = [
-        {
-            "id": rule.id,
-            "name": rule.name,
-            "shortDescription": {"text": rule.summary[:1000] or rule.name},
-            "fullDescription": {"text": rule.summary},
-            "help": {"text": rule.help_text, "markdown": rule.help_text},
-            "defaultConfiguration": {"level": LEVELS[rule.severity]},
-            "properties": {"tags": ["performance", "triton", "nsight-compute"]},
-        }
-        for rule in rules
-    ]
-    results: list[dict[str, Any]] = []
+    skipped = of_analysis(data)
+    index = {rule.id: i for i, rule in enumerate(data.rules)}
+    units = EvidenceUnits.of(data)
     # A library launch ncu did not profile is still reported: it is not clean (no rule could judge it).
     missing = [f for f in data.library_findings if f.evidence.get("not_profiled")]
-    for finding in data.findings + missing:
-        # Only the kernel's own location: kernels the user's source does not define (cuDNN, PyTorch) are
-        # reported without a location rather than pinned to the variant's class (issue 13).
-        where = data.locations.get((finding.variant or "", finding.kernel))
-        end = "" if finding.message.endswith(".") else "."
-        text = (
-            f"{finding.message}{end} Do: {finding.recommendation} "
-            f"[{finding.variant}: {finding.kernel}, launch {finding.launch}]"
-        )
-        result: dict[str, Any] = {
-            "ruleId": finding.rule,
-            "level": LEVELS[finding.severity.value],
-            "message": {"text": text},
-            "properties": {
-                "variant": finding.variant,
-                "kernel": finding.kernel,
-                "launch": finding.launch,
-                "estimatedEffect": finding.estimated_effect,
-                "effectKind": finding.effect_kind,
-                "evidence": {
-                    k: v for k, v in finding.evidence.items() if not isinstance(v, float) or math.isfinite(v)
-                },
-            },
-            "partialFingerprints": {
-                "ncuAdvisor/v1": f"{finding.rule}:{finding.variant}:{finding.kernel}:{finding.launch}",
-            },
-        }
-        if finding.rule in index:
-            result["ruleIndex"] = index[finding.rule]
-        if where is not None:
-            result["locations"] = [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": where.path, "uriBaseId": "%SRCROOT%"},
-                        "region": {"startLine": where.line},
-                    },
-                    "message": {"text": where.what},
-                }
-            ]
-        results.append(result)
     run: dict[str, Any] = {
         "tool": {
             "driver": {
@@ -88,12 +102,26 @@ def render_sarif(data: Analysis) -> str:
                 "version": __version__,
                 "semanticVersion": __version__,
                 "informationUri": INFORMATION_URI,
-                "rules": driver_rules,
+                "rules": [_driver_rule(rule) for rule in data.rules],
             }
         },
-        "results": results,
-        "properties": {"gpu": gpu_name(data), "run": data.run_path.name},
+        "results": [_result(data, f, units, index) for f in data.findings + missing],
+        "properties": {
+            "schema_version": SARIF_PROPERTIES_VERSION,
+            "gpu": gpu_name(data),
+            "run": data.run_path.name,
+            "skippedForMissingMetrics": skipped.as_dict(),
+        },
     }
+    if skipped:  # shown by SARIF viewers as a tool notification: these launches were not fully checked
+        run["invocations"] = [
+            {
+                "executionSuccessful": True,
+                "toolExecutionNotifications": [
+                    {"level": "note", "message": {"text": f"Not checked on some launches: {skipped.text()}."}}
+                ],
+            }
+        ]
     if data.kernel_path:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"description": {"text": "the repository root"}}}
         run["artifacts"] = [

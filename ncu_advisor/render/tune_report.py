@@ -19,6 +19,7 @@ from ncu_advisor.model import LaunchConfig
 from ncu_advisor.render.paste import METHOD_LAUNCH, paste_text
 from ncu_advisor.render.plot import trajectory_svg
 from ncu_advisor.render.report_html import html_page, markdown_html
+from ncu_advisor.render.units import evidence_unit, quantity
 
 #: Formats a tune run can be rendered in (JUnit and SARIF describe findings of a profile run).
 TUNE_FORMATS = ("md", "html", "json", "csv")
@@ -113,7 +114,7 @@ def render_tune_markdown(trajectory: Trajectory, run_dir: Path | None = None) ->
         lines += ["", "## What the kept trials moved", ""]
         for trial in kept:
             moved = ", ".join(
-                f"`{name}` {_num(before)} → {_num(after)}"
+                f"`{name}` {_num(before, name)} → {_num(after, name)}"
                 for name, (before, after) in sorted(trial.metrics_moved.items())
             )
             lines.append(f"- #{trial.index} `{trial.config.label()}` ({trial.rule}): {moved}")
@@ -161,7 +162,9 @@ def _profiled_section(trajectory: Trajectory) -> list[str]:
     if moved:
         lines += ["", "| metric | start | final | change |", "|---|---:|---:|---:|"]
         for name, (before, after) in sorted(moved.items(), key=lambda kv: -abs(_rel(kv[1]))):
-            lines.append(f"| `{name}` | {_num(before)} | {_num(after)} | {_rel([before, after]):+.0%} |")
+            lines.append(
+                f"| `{name}` | {_num(before, name)} | {_num(after, name)} | {_rel([before, after]):+.0%} |"
+            )
     else:
         lines.append("No profiled metric moved by 5% or more.")
     gone = [n for n in start.get("findings") or [] if n.split(":")[0] not in _rule_ids(final)]
@@ -180,10 +183,9 @@ def _rel(pair: Any) -> float:
     return (float(after) - float(before)) / max(abs(float(before)), 1e-12)
 
 
-def _num(value: Any) -> str:
-    if isinstance(value, (int, float)):
-        return f"{value:.4g}"
-    return str(value)
+def _num(value: Any, name: str = "") -> str:
+    """A metric value with its unit (``render.units``; the metric catalogue's unit of ``name``)."""
+    return quantity(value, evidence_unit(name)) if isinstance(value, (int, float)) else str(value)
 
 
 def _label(config: dict[str, Any]) -> str:

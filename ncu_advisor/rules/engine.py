@@ -76,6 +76,10 @@ PRESSURE_METRICS = (
 SUMMARY_METRICS = SEED_METRICS + PRESSURE_METRICS
 
 
+#: Rows a rule skips, why, and the metric or fact that was absent (None for other reasons).
+_Reason = tuple[np.ndarray, str, str | None]
+
+
 @dataclass
 class KernelResult:
     """The outcome for one kernel launch (one table row).
@@ -96,7 +100,7 @@ class KernelResult:
     stage: str = "all"
     metrics: dict[str, float] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str | None]] = field(default_factory=list)
     proposals: list[Proposal] = field(default_factory=list)
     autotune_block: str | None = None
     roofline: Any = None
@@ -222,13 +226,13 @@ def _new_results(table: pd.DataFrame, stages: np.ndarray) -> list[KernelResult]:
 
 def _rule_inputs(
     rule: Rule, context: _Context
-) -> tuple[dict[str, Any], dict[str, str], np.ndarray, list[tuple[np.ndarray, str]]]:
+) -> tuple[dict[str, Any], dict[str, str], np.ndarray, list[_Reason]]:
     """The arrays a rule reads, the column each came from, the rows missing one, and why."""
     n = len(context.table)
     env: dict[str, Any] = {}
     evidence_names: dict[str, str] = {}
     missing = np.zeros(n, dtype=bool)
-    reasons: list[tuple[np.ndarray, str]] = []
+    reasons: list[_Reason] = []
     for requirement in rule.spec.requires:
         if requirement.name not in context.column_cache:
             context.column_cache[requirement.name] = metric_values(context.table, requirement.name)
@@ -239,7 +243,7 @@ def _rule_inputs(
         absent = np.isnan(values)
         if absent.any():
             why = "not in the report" if column is None else "has no value for this launch"
-            reasons.append((absent, f"metric {requirement.name} {why}"))
+            reasons.append((absent, f"metric {requirement.name} {why}", requirement.name))
             missing |= absent
         env[requirement.alias] = values
         evidence_names[requirement.alias] = column or requirement.name
@@ -249,7 +253,7 @@ def _rule_inputs(
         values, why = _fact_values(name, context)
         absent = np.isnan(values)
         if absent.any():
-            reasons.append((absent, why))
+            reasons.append((absent, why, name))
             missing |= absent
         env[name] = values
         evidence_names.setdefault(name, name)
@@ -270,16 +274,18 @@ def _fact_values(name: str, context: _Context) -> tuple[np.ndarray, str]:
 
 
 def _record_skips(
-    rule: Rule, reasons: list[tuple[np.ndarray, str]], active: np.ndarray, results: list[KernelResult]
+    rule: Rule, reasons: list[_Reason], active: np.ndarray, results: list[KernelResult]
 ) -> None:
     """Tell each active row a rule skips the first reason it was skipped for."""
     if not reasons:
         return
     first_reason = np.full(len(results), -1)
-    for number_, (absent, _why) in enumerate(reasons):
+    for number_, (absent, _why, _name) in enumerate(reasons):
         first_reason[(first_reason < 0) & absent & active] = number_
     # One shared (read-only) entry per reason: large tables skip the same rule on many rows.
-    entries = [{"rule": rule.id, "reason": why} for _absent, why in reasons]
+    # ``missing``: the metric or gpu_/src_ fact that was absent (None for other reasons), so every output
+    # can say which metrics a "no findings" launch lacked.
+    entries = [{"rule": rule.id, "reason": why, "missing": name} for _absent, why, name in reasons]
     rows = np.flatnonzero(first_reason >= 0)
     for i, number_ in zip(rows.tolist(), first_reason[rows].tolist(), strict=True):
         results[i].skipped.append(entries[number_])
@@ -307,7 +313,8 @@ def _apply_rule(
         env[name] = np.broadcast_to(np.asarray(expression.evaluate(env), dtype=np.float64), (n,))
     divided_by_zero |= np.broadcast_to(np.asarray(rule.when.zero_divisions(env), dtype=bool), (n,))
     if (divided_by_zero & candidates).any():
-        _record_skips(rule, [(divided_by_zero, "division by zero in its expressions")], candidates, results)
+        why = "division by zero in its expressions"
+        _record_skips(rule, [(divided_by_zero, why, None)], candidates, results)
         candidates = candidates & ~divided_by_zero
     fire = np.broadcast_to(np.asarray(rule.when.evaluate(env), dtype=bool), (n,)) & candidates
     if not fire.any():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ncu_advisor.errors import RuleError
 from ncu_advisor.model import Severity
@@ -120,6 +120,17 @@ class RuleSpec(_Strict):
     estimated_effect: EstimatedEffect
     proposal: ProposalHint | None = None
     docs: RuleDocs
+    # Units of the evidence (render.units): derived values, and required metrics whose report unit is empty
+    # (counts such as launch__grid_size), by alias or derived name.
+    units: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _units_name_values(self) -> RuleSpec:
+        known = set(self.derived) | {r.alias for r in self.requires}
+        unknown = sorted(set(self.units) - known)
+        if unknown:
+            raise ValueError(f"units names {unknown} are neither derived values nor required aliases")
+        return self
 
     @field_validator("derived")
     @classmethod
