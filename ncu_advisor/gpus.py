@@ -252,25 +252,34 @@ def _fmt(value: float | int | None) -> str:
     return f"{value:g}"
 
 
+def _quantity(value: float | int | None, unit: str = "") -> str:
+    """A spec figure as the prompt shows it; 0 or None (a spec built from a report without the attribute)
+    reads ``unknown``, never a made-up 0 with a unit."""
+    if value is None or value == 0:
+        return "unknown"
+    return f"{_fmt(value)}{' ' + unit if unit else ''}"
+
+
 def prompt_block(spec: GpuSpec) -> str:
-    """The "# Target GPU" block in seed 001's format (ends without a trailing newline)."""
+    """The "# Target GPU" block in seed 001's format (ends without a trailing newline); figures the spec
+    does not know read ``unknown``."""
     lines = [
         "# Target GPU",
         f"GPU Name: {spec.name}",
         f"Architecture: {spec.architecture}",
-        f"• Compute Capability: {spec.cc}",
-        f"• Number of SMs: {spec.sm_count}",
-        f"• Memory Bandwidth: {_fmt(spec.mem_bw_gbs)} GB/s",
-        f"• TF32 Tensor Core TFLOPS: {_fmt(spec.tf32_tflops)} with dense",
-        f"• BFLOAT16 Tensor Core TFLOPS: {_fmt(spec.bf16_tflops)} with dense",
-        f"• FP16 Tensor Core TFLOPS: {_fmt(spec.fp16_tflops)} with dense",
-        f"• Maximum number of registers per thread: {spec.max_regs_per_thread}",
-        f"• Maximum threads per block: {spec.max_threads_per_block}",
-        f"• Maximum threads per SM: {spec.max_threads_per_sm}",
-        f"• Warp size: {spec.warp_size}",
-        f"• Maximum concurrent warps per SM: {spec.max_warps_per_sm}",
-        f"• Shared memory capacity per SM: {_fmt(spec.smem_per_sm_kb)} KB",
-        f"• Maximum shared memory per thread block: {_fmt(spec.smem_per_block_kb)} KB",
-        f"• L2 cache (global, all SM shared): {_fmt(spec.l2_mb)} MB",
+        f"• Compute Capability: {'unknown' if spec.cc in ('0.0', '0', '') else spec.cc}",
+        f"• Number of SMs: {_quantity(spec.sm_count)}",
+        f"• Memory Bandwidth: {_quantity(spec.mem_bw_gbs, 'GB/s')}",
+        f"• TF32 Tensor Core TFLOPS: {_quantity(spec.tf32_tflops)} with dense",
+        f"• BFLOAT16 Tensor Core TFLOPS: {_quantity(spec.bf16_tflops)} with dense",
+        f"• FP16 Tensor Core TFLOPS: {_quantity(spec.fp16_tflops)} with dense",
+        f"• Maximum number of registers per thread: {_quantity(spec.max_regs_per_thread)}",
+        f"• Maximum threads per block: {_quantity(spec.max_threads_per_block)}",
+        f"• Maximum threads per SM: {_quantity(spec.max_threads_per_sm)}",
+        f"• Warp size: {_quantity(spec.warp_size)}",
+        f"• Maximum concurrent warps per SM: {_quantity(spec.max_warps_per_sm)}",
+        f"• Shared memory capacity per SM: {_quantity(spec.smem_per_sm_kb, 'KB')}",
+        f"• Maximum shared memory per thread block: {_quantity(spec.smem_per_block_kb, 'KB')}",
+        f"• L2 cache (global, all SM shared): {_quantity(spec.l2_mb, 'MB')}",
     ]
     return "\n".join(lines)

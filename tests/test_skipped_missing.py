@@ -103,3 +103,13 @@ def test_a_run_names_only_metrics_its_table_lacks() -> None:
     assert summary["rules"] and summary["metrics"]
     assert not set(summary["metrics"]) & set(analyze([run]).table.columns)
     assert f"not checked on some launches: {summary['text']}" in _run("recommend", str(run))
+
+
+@needs_seed
+def test_prompt_of_an_unnamed_gpu_says_unknown_not_zero() -> None:
+    """Seed 001's metrics block names no GPU: the spec built from the (absent) attributes holds zeros,
+    which the prompt printed as "Number of SMs: 0", "0 KB", "n/a GB/s"."""
+    assert SEED_001 is not None
+    gpu = _run("recommend", str(SEED_001), "--format", "prompt").split("[OPTIMIZATION STAGE]")[0]
+    assert "• Number of SMs: unknown" in gpu and "• Memory Bandwidth: unknown" in gpu
+    assert not re.search(r": 0(\.0)?( [A-Z]B(/s)?)?$|n/a", gpu, flags=re.M), gpu

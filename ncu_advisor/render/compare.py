@@ -9,10 +9,16 @@ from typing import Any
 from ncu_advisor.analysis.compare import NOISE_K, Comparison
 from ncu_advisor.analysis.summary import REFERENCE_NAME
 from ncu_advisor.model import Finding
+from ncu_advisor.render.units import milliseconds
 
 
 def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _time(value: float | None) -> str:
+    """A kernel's ncu duration (ms) in the unit that fits it: a 3 us kernel reads 3.1 us, not 0.003."""
+    return "–" if value is None else milliseconds(value)
 
 
 def _pct(value: float | None) -> str:
@@ -30,7 +36,7 @@ DELTA_TEXT = {
 
 
 def _metric_text(deltas: dict[str, float]) -> str:
-    parts = [DELTA_TEXT.get(k, k + " {:+.1f}").format(v) for k, v in deltas.items() if abs(v) >= 0.05]
+    parts = [DELTA_TEXT.get(k, k + " {:+.3g}").format(v) for k, v in deltas.items() if abs(v) >= 0.05]
     return ", ".join(parts) or "–"
 
 
@@ -55,7 +61,7 @@ def render_text(result: Comparison) -> str:
         lines.append("kernels (one ncu measurement each: threshold only):")
         for k in result.kernels:
             lines.append(
-                f"  {k.variant} {k.kernel[:50]}#{k.occurrence}: {_ms(k.base_ms)} -> {_ms(k.new_ms)} ms "
+                f"  {k.variant} {k.kernel[:50]}#{k.occurrence}: {_time(k.base_ms)} -> {_time(k.new_ms)} "
                 f"{_pct(k.change)} {k.verdict}; {_metric_text(k.metric_deltas)}"
             )
     for label, names in (("only in BASE", result.only_in_base), ("only in NEW", result.only_in_new)):
@@ -120,12 +126,12 @@ def render_markdown(result: Comparison) -> str:
             "",
             "<details><summary>Per kernel (ncu durations, threshold only)</summary>",
             "",
-            "| variant | kernel | base ms | new ms | change | verdict | metric deltas |",
+            "| variant | kernel | base | new | change | verdict | metric deltas |",
             "|---|---|---:|---:|---:|---|---|",
         ]
         for k in result.kernels:
             lines.append(
-                f"| {k.variant} | `{k.kernel[:60]}` #{k.occurrence} | {_ms(k.base_ms)} | {_ms(k.new_ms)} "
+                f"| {k.variant} | `{k.kernel[:60]}` #{k.occurrence} | {_time(k.base_ms)} | {_time(k.new_ms)} "
                 f"| {_pct(k.change)} | {k.verdict} | {_metric_text(k.metric_deltas)} |"
             )
         lines += ["", "</details>"]
