@@ -264,7 +264,11 @@ def test_missing_metric_skips_rule_with_reason() -> None:
     (result,) = evaluate(table, [r for r in RULES if r.id == "NA101"])
     assert result.findings == []
     assert result.skipped == [
-        {"rule": "NA101", "reason": "metric launch__registers_per_thread not in the report"}
+        {
+            "rule": "NA101",
+            "reason": "metric launch__registers_per_thread not in the report",
+            "missing": "launch__registers_per_thread",
+        }
     ]
 
 
