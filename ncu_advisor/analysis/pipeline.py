@@ -94,9 +94,9 @@ _NOT_PROFILED_HELP = (
 def not_profiled_rows(table: pd.DataFrame) -> dict[int, str]:
     """The rows (index -> reason) of launches ncu recorded without a single metric value.
 
-    Found from the table itself (every launch metric column NaN: ``metrics.launch_metric_columns``), so it survives run directories and
-    concatenated tables, which drop ``attrs``; the reason is the reader's (``attrs["not_profiled"]``,
-    ``ingest.binary``) when it is there for that launch, else a generic one.
+    Found from the table itself (every launch metric column NaN: ``metrics.launch_metric_columns``), so it
+    survives run directories and concatenated tables, which drop ``attrs``; the reason is the reader's
+    (``attrs["not_profiled"]``, ``ingest.binary``) when it is there for that launch, else a generic one.
     """
     metric_columns = launch_metric_columns(table.columns)
     if not metric_columns or not len(table):

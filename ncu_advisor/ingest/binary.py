@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
-from ncu_advisor.metrics import launch_metric_columns
 from ncu_advisor.ingest import ncurep
 from ncu_advisor.ingest.common import _format_cc, _report_bytes
 from ncu_advisor.ingest.crosscheck import disagreement_with_ncu_report
 from ncu_advisor.ingest.ncu_report_reader import _read_binary_ncu_report, _units_through_ncu_report
 from ncu_advisor.ingest.sanity import check_table
+from ncu_advisor.metrics import launch_metric_columns
 from ncu_advisor.table import build_table
 
 READER_ENV = "NCU_ADVISOR_READER"  # "auto" (default), "direct" or "ncu_report"
