@@ -199,3 +199,24 @@ def test_every_shipped_rules_evidence_has_a_unit() -> None:
         keys += [n for n in rule.inputs if n not in aliases and n not in rule.derived]
         missing += [f"{rule.id}: {key}" for key in keys if evidence_unit(key, declared) is None]
     assert missing == []
+
+
+def test_boolean_message_fields_read_yes_or_no() -> None:
+    """A message field the rule's ``units`` call ``boolean`` (NA301's at_roof, NA322's partial_warp, NA317's
+    binding flags) reads yes/no in the message, as in the evidence; it printed 1/0 before."""
+    from ncu_advisor.rules import load_rules  # noqa: PLC0415
+
+    booleans = {
+        (rule.id, name)
+        for rule in load_rules()
+        for name, unit in rule.spec.units.items()
+        if unit == "boolean" and "{" + name in rule.spec.message
+    }
+    assert booleans  # the shipped rules do use them in messages
+    analysis = analyze([ROOT / "examples" / "runs" / "softmax"])
+    messages = {f.rule: f.message for r in analysis.results for f in r.findings}
+    checked = [rule for rule, _name in booleans if rule in messages]
+    assert checked
+    for rule in checked:
+        assert not re.search(r"(: |=| warp )[01](\b|$)", messages[rule]), messages[rule]
+    assert "at the roof (>= 80%): yes" in messages["NA301"]

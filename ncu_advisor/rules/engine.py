@@ -355,6 +355,7 @@ def _findings(
         for name in rule.message_fields
     ]
     unmeasured = _unmeasured(rule, defaulted, n)
+    booleans = frozenset(name for name, unit in rule.spec.units.items() if unit == "boolean")
     effect_list = effect[rows].tolist()
     spec = rule.spec
     findings: list[Finding] = []
@@ -379,6 +380,7 @@ def _findings(
                     spec.message,
                     {name: col[position] for name, col in message_columns},
                     {name for name, rows_ in unmeasured.items() if rows_[i]},
+                    booleans,
                 ),
                 recommendation=spec.recommendation,
                 evidence=evidence,
@@ -416,9 +418,13 @@ def _unmeasured(rule: Rule, defaulted: dict[tuple[str, str], np.ndarray], n: int
 
 
 def _format_message(
-    template: str, values: dict[str, float], unmeasured: set[str] | frozenset[str] = frozenset()
+    template: str,
+    values: dict[str, float],
+    unmeasured: set[str] | frozenset[str] = frozenset(),
+    booleans: frozenset[str] = frozenset(),
 ) -> str:
-    """Fill ``template``; a field in ``unmeasured`` (a default stood in for its metric): "not measured"."""
+    """Fill ``template``; a field in ``unmeasured`` (a default stood in for its metric): "not measured";
+    one the rule's ``units`` call ``boolean`` (a comparison): "yes"/"no", never 1/0."""
     parts: list[str] = []
     drop_percent = False  # "{x:.1f}%" of an unmeasured x reads "not measured", not "not measured%"
     for literal, name, spec, _conversion in string.Formatter().parse(template):
@@ -431,6 +437,9 @@ def _format_message(
             drop_percent = True
             continue
         value = values.get(name)
+        if name in booleans and isinstance(value, (int, float)):
+            parts.append("yes" if value else "no")
+            continue
         try:
             parts.append(format(value, spec or ""))
         except (ValueError, TypeError):  # a format spec that does not suit the value: a plain number
