@@ -44,7 +44,8 @@ class MetricInfo:
 
 def _load_entries() -> list[dict[str, Any]]:
     text = resources.files("ncu_advisor").joinpath("metrics.yaml").read_text(encoding="utf-8")
-    entries = yaml.safe_load(text)
+    # libyaml's loader when built in (0.1 s of Python scanning otherwise, on every read of a table)
+    entries = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(entries, list):
         raise InputError("the metric catalogue is not a list", path="ncu_advisor/metrics.yaml")
     allowed = {"name", "meaning", "unit", "kind", "fallbacks", "core"}

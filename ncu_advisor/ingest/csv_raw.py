@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
 import warnings
@@ -65,6 +66,7 @@ class _Layout:
         self.units: list[str] = []
         self.data_start = 0  # byte offset of the first launch row
         self.sample: list[list[str]] = []
+        self._distinct: list[set[str]] | None = None
         with open(path, "rb") as handle:
             offset = 0
             while True:
@@ -102,7 +104,10 @@ class _Layout:
     def numeric_kind(self, index: int) -> str | None:
         """``plain`` when every sampled cell is empty or a number, ``separated`` when some number has
         thousands separators, None when a cell is text (the column is then converted per value)."""
-        cells = [row[index].strip() for row in self.sample if index < len(row)]
+        if self._distinct is None:  # each column's distinct sampled cells, stripped, computed once
+            columns = itertools.zip_longest(*self.sample, fillvalue="")
+            self._distinct = [{cell.strip() for cell in set(column)} for column in columns]
+        cells = self._distinct[index] if index < len(self._distinct) else set()
         if all(not c or _PLAIN_NUMBER.match(c) for c in cells):
             return "plain"
         if all(not c or NUMBER.match(c) for c in cells):
