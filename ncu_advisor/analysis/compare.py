@@ -113,6 +113,7 @@ class Comparison:
     findings_resolved: list[Finding] = field(default_factory=list)
     fail_on: str = "never"
     kernel_files_differ: bool | None = None
+    not_profiled: int = 0
 
     @property
     def regressions(self) -> list[VariantDelta]:
@@ -127,8 +128,9 @@ class Comparison:
 
     @property
     def exit_code(self) -> int:
-        """1 when a variant regressed or a finding at or above ``fail_on`` is new, else 0."""
-        return 1 if self.regressions or self.failing_findings else 0
+        """1 when a variant regressed, a finding at or above ``fail_on`` is new, or a launch of either run
+        was not profiled (``not_profiled``, whatever ``fail_on``: never clean), else 0."""
+        return 1 if self.regressions or self.failing_findings or self.not_profiled else 0
 
 
 def robust_spread(values: list[float]) -> float:
@@ -368,6 +370,7 @@ def compare_reports(
         findings_added=added,
         findings_resolved=resolved,
         fail_on=fail_on,
+        not_profiled=len(base.not_profiled) + len(new.not_profiled),
         kernel_files_differ=differ,
     )
 

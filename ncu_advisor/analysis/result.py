@@ -126,12 +126,13 @@ class Analysis:
         return found
 
     def fails(self, fail_on: str) -> bool:
-        """True when a gated finding is at or above ``fail_on`` (never for ``never``), or a launch (a
-        library one included) was not profiled and ``fail_on`` is ``warning`` or ``info``."""
+        """True when a launch (a library one included) was not profiled, whatever ``fail_on`` (a launch
+        without metric values is never clean), or a gated finding is at or above ``fail_on`` (never for
+        ``never``)."""
+        if self.not_profiled:
+            return True
         if fail_on == "never":
             return False
-        if self.not_profiled and Severity.WARNING.rank >= Severity(fail_on).rank:
-            return True
         return any(severity_at_least(f, fail_on) for f in self.gated_findings)
 
 
@@ -147,7 +148,8 @@ def severity_at_least(finding: Finding, level: str) -> bool:
 
 def variant_failures(variant: VariantSummary, fail_on: str | None) -> list[str]:
     """Why a variant fails a CI gate: incorrect / not run, findings at or above ``fail_on``, or a launch
-    ncu did not profile (at ``fail_on`` warning or info, as a warning; library launches included).
+    ncu did not profile (whatever ``fail_on``, library launches included: it is never clean). A variant
+    read from a plain report (status ``unknown``: no timings, no correctness check) is not a failure.
 
     Args:
         variant: the variant.
@@ -156,16 +158,15 @@ def variant_failures(variant: VariantSummary, fail_on: str | None) -> list[str]:
     reasons: list[str] = []
     if variant.correct is False:
         reasons.append(f"incorrect: {variant.reason or 'output differs from the reference'}")
-    elif variant.status not in ("ok", "incorrect", "skipped"):
+    elif variant.status not in ("ok", "incorrect", "skipped", "unknown"):
         reasons.append(f"{variant.status}: {variant.reason or 'no result'}")
+    reasons += [  # not clean, library launches included
+        f"{f.kernel} launch {f.launch}: {f.message}"
+        for x in variant.launches
+        for f in x.findings
+        if f.evidence.get("not_profiled")
+    ]
     if fail_on and fail_on != "never":
-        if Severity.WARNING.rank >= Severity(fail_on).rank:  # not clean, library launches included
-            reasons += [
-                f"{f.kernel} launch {f.launch}: {f.message}"
-                for x in variant.launches
-                for f in x.findings
-                if f.evidence.get("not_profiled")
-            ]
         for finding in variant.findings:
             if finding.evidence.get("not_profiled"):
                 continue

@@ -59,7 +59,8 @@ def compare(
     all_kernels: bool = ALL_KERNELS_OPTION,
 ) -> None:
     """Compare two runs: faster / slower / same within noise per variant, and the findings that are new
-    or resolved; exit 1 on a regression or on a new finding at or above --fail-on."""
+    or resolved; exit 1 on a regression, on a new finding at or above --fail-on, or on a launch not
+    profiled."""
     fmt = format_choice(fmt, tuple(COMPARE_FORMATS))
     fail_on = fail_on_choice(fail_on_given)
     rules = load_rules(rules_dir)
@@ -83,5 +84,7 @@ def compare(
         problems = [v.name for v in result.regressions] + [
             f"new {f.rule} on {f.variant}" for f in result.failing_findings
         ]
+        if result.not_profiled:
+            problems.append(f"{result.not_profiled} launch(es) not profiled")
         typer.echo("regression: " + ", ".join(problems), err=True)
         raise typer.Exit(result.exit_code)

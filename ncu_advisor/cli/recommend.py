@@ -4,7 +4,8 @@ With no argument: the latest run directory under ./runs, else examples/runs/impr
 (``analysis.inputs.default_inputs``). The kernel file comes from --kernel-file (alias --source), else the
 run's copy of its kernel file, else the ``kernel_file`` of a ``meta.json`` next to the reports.
 
-Exit codes: 0 no finding at or above --fail-on (default error); 1 findings at or above it; 2 bad input.
+Exit codes: 0 no finding at or above --fail-on (default error); 1 findings at or above it, or a launch ncu
+did not profile (whatever --fail-on: never clean); 2 bad input.
 """
 
 from __future__ import annotations

@@ -49,8 +49,9 @@ def report(
 ) -> None:
     """Render a run as markdown, HTML, JSON, JUnit XML, SARIF 2.1.0 or CSV.
 
-    Exit 1 when a variant is incorrect or did not run, or a finding is at or above --fail-on ('never':
-    exit 0; JUnit still fails the cases of incorrect variants). A `tune` run directory (or its tune.json)
+    Exit 1 when a launch was not profiled (whatever --fail-on), a variant is incorrect or did not run, or a
+    finding is at or above --fail-on ('never': only a launch not profiled; JUnit still fails the cases of
+    incorrect variants). A `tune` run directory (or its tune.json)
     renders as md, html (with the time-per-trial plot), json or csv.
     """
     fail_on = fail_on_choice(fail_on_given)
@@ -78,9 +79,10 @@ def report(
             f"wrote {output} ({fmt}, {len(data.variants)} variants, {len(data.findings)} findings)",
             markup=False,
         )
-    if fail_on == "never":
-        return
-    failing = [v.name for v in data.variants if variant_failures(v, None if v.is_reference else fail_on)]
+    if fail_on == "never":  # correctness and findings do not count; a launch not profiled still does
+        failing = list(dict.fromkeys(str(x.get("variant")) for x in data.not_profiled))
+    else:
+        failing = [v.name for v in data.variants if variant_failures(v, None if v.is_reference else fail_on)]
     if failing or data.fails(fail_on):
         typer.echo(
             f"failing variants (--fail-on {fail_on}): {', '.join(failing) or 'library kernels'}", err=True

@@ -247,7 +247,7 @@ def render_text(analysis: Analysis, *, show_skipped: bool = False) -> str:
     lines.append(
         f"{len(analysis.results)} launches, "
         + ", ".join(f"{counts[s]} {s.value}" for s in (Severity.ERROR, Severity.WARNING, Severity.INFO))
-        + (f"; {missing} launch(es) not profiled (not clean, counted apart)" if missing else "")
+        + (f"; {missing} launch(es) not profiled (not clean, counted apart: exit 1)" if missing else "")
         + (
             f"; {len(analysis.library_results)} library launches with {sum(library.values())} findings"
             if analysis.library_results

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 from ncu_advisor.analysis.result import Analysis, gpu_name, variant_failures
 from ncu_advisor.analysis.summary import VariantSummary
+from ncu_advisor.model import Finding
 from ncu_advisor.render.skipped import Skipped, of_analysis
 from ncu_advisor.render.units import milliseconds, quantity
 
@@ -20,6 +21,8 @@ def variant_text(variant: VariantSummary, skipped: Skipped | None = None) -> str
     if variant.median_ms is not None:
         reps = "repetition" if variant.reps == 1 else "repetitions"
         parts.append(f"median {milliseconds(variant.median_ms)} over {variant.reps} {reps}")
+    elif variant.status == "unknown" and not variant.reason:
+        parts.append("not timed (a plain report: no timings, no correctness check)")
     else:
         parts.append(f"not timed ({variant.reason or variant.status})")
     if variant.speedup_vs_reference is not None and not variant.is_reference:
@@ -40,6 +43,14 @@ def variant_text(variant: VariantSummary, skipped: Skipped | None = None) -> str
         parts.append(skipped.text())
     parts += [f"{f.kernel} launch {f.launch} {f.message}" for f in missing]
     return "; ".join(parts)
+
+
+def _finding_line(finding: Finding) -> str:
+    """One finding for ``system-out``: ``warning NA101 name on kernel launch 0: message``."""
+    return (
+        f"{finding.severity.value} {finding.rule} {finding.name} on {finding.kernel} "
+        f"launch {finding.launch}: {finding.message}"
+    )
 
 
 def render_junit(data: Analysis, *, fail_on: str | None = "error") -> str:
@@ -84,8 +95,9 @@ def render_junit(data: Analysis, *, fail_on: str | None = "error") -> str:
             failure.text = "\n".join(reasons)
             failures += 1
         out = ET.SubElement(case, "system-out")
-        out.text = variant_text(
-            variant, None if variant.is_reference else of_analysis(data, variant=variant.name)
+        out.text = "\n".join(
+            [variant_text(variant, None if variant.is_reference else of_analysis(data, variant=variant.name))]
+            + [_finding_line(f) for f in variant.findings if not f.evidence.get("not_profiled")]
         )
     for element in (suites, suite):
         element.set("tests", str(len(data.variants)))

@@ -1,0 +1,38 @@
+"""Exit codes and CI outputs a red-team found wrong: a launch not profiled, a plain report in JUnit."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ncu_advisor.cli import app
+
+FAULT = Path(__file__).parent / "fixtures" / "notprofiled" / "fault.ncu-rep"
+PUBLIC = Path(__file__).parent.parent / ".." / "shared" / "reports-public"
+PLAIN = PUBLIC / "2388612861__GPU-DEMO__ncu_report_optimized.ncu-rep.gz"
+
+
+@pytest.mark.parametrize("fail_on", ["error", "warning", "never"])
+@pytest.mark.parametrize("command", [["recommend"], ["report", "-f", "json"], ["report", "-f", "junit"]])
+def test_a_launch_not_profiled_exits_1_whatever_fail_on(command: list[str], fail_on: str) -> None:
+    result = CliRunner().invoke(app, [*command, str(FAULT), "--fail-on", fail_on])
+    assert result.exit_code == 1, result.output
+
+
+def test_the_summary_line_says_the_exit() -> None:
+    result = CliRunner().invoke(app, ["recommend", str(FAULT)])
+    assert "1 launch(es) not profiled (not clean, counted apart: exit 1)" in result.output
+
+
+@pytest.mark.skipif(not PLAIN.is_file(), reason="../shared/reports-public absent")
+def test_junit_passes_a_plain_report_with_no_error_finding() -> None:
+    junit = CliRunner().invoke(app, ["report", str(PLAIN), "-f", "junit"])
+    recommend = CliRunner().invoke(app, ["recommend", str(PLAIN)])
+    assert junit.exit_code == recommend.exit_code == 0, junit.output
+    case = ET.fromstring(junit.stdout).find(".//testcase")
+    assert case is not None and case.find("failure") is None
+    out = case.findtext("system-out") or ""
+    assert "no timings" in out and "NA303 latency-bound on" in out
