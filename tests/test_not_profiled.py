@@ -56,3 +56,20 @@ def test_json_report_counts_the_launch_apart() -> None:
     assert result.exit_code in (0, 1), result.output
     data = json.loads(result.stdout)
     assert "stray_store_kernel" in json.dumps(data.get("not_profiled") or data)
+
+
+def test_an_input_no_rule_could_check_is_exit_2(tmp_path: Path) -> None:
+    """The header of a real text output (../shared/cases) keeps one metric, DRAM frequency: every rule is
+    skipped on its one launch (NA309's metrics stand only at their defaults), so "no findings" would claim a
+    check that never happened."""
+    source = Path(__file__).parents[2] / "shared" / "cases" / "text-output-sm75.txt"
+    if not source.exists():
+        pytest.skip("../shared/cases absent")
+    head = tmp_path / "head.txt"
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    head.write_text("".join(lines[:5]), encoding="utf-8")
+    result = CliRunner().invoke(app, ["recommend", str(head)])
+    assert result.exit_code == 2, result.output
+    assert "no rule could check" in result.output and "head.txt" in result.output
+    full = CliRunner().invoke(app, ["recommend", str(source)])
+    assert full.exit_code in (0, 1), full.output  # the whole output has metrics: checked

@@ -204,6 +204,27 @@ def _facts(item: Input, explicit: SourceFacts | None, notes: list[str]) -> Sourc
         return None
 
 
+def _refuse_unchecked(item: Input, results: list[KernelResult], not_profiled: set[int]) -> None:
+    """An input on whose profiled launches no rule could run at all is an error, not "no findings".
+
+    Raises:
+        InputError: every rule was skipped on every profiled launch for a missing metric or fact.
+    """
+    profiled = [r for r in results if r.launch not in not_profiled or r.findings == []]
+    profiled = [r for r in profiled if not any(f.evidence.get("not_profiled") for f in r.findings)]
+    if not profiled or any(r.checked for r in profiled) or not any(r.skipped for r in profiled):
+        return
+    absent = sorted({str(s["missing"]) for r in profiled for s in r.skipped if s.get("missing")})
+    shown = ", ".join(absent[:8]) + (f" and {len(absent) - 8} more" if len(absent) > 8 else "")
+    raise InputError(
+        f"no rule could check any of its {len(profiled)} launch(es): the input lacks every metric the rules "
+        f"need (missing: {shown or 'the source facts'})",
+        path=item.path,
+        hint="profile with `ncu-advisor profile` (its default metric set) or `ncu --set full`, or pass "
+        "--rules with rules for the metrics this input has",
+    )
+
+
 def _evaluate(
     item: Input, table: pd.DataFrame, rules: list[Rule], facts: SourceFacts | None, stage: str
 ) -> _Evaluated:
@@ -239,6 +260,7 @@ def _evaluate(
             f"{item.path}: {len(out.library)} launch(es) of kernels not defined in {name} (cuDNN, PyTorch) "
             "are shown apart as library kernels; --all-kernels shows them in full"
         )
+    _refuse_unchecked(item, out.own + out.library, set(missing))
     run = item.run
     if out.not_profiled:
         out.notes.append(

@@ -106,6 +106,9 @@ class KernelResult:
     roofline: Any = None
     notes: list[str] = field(default_factory=list)
     suppressed: list[Finding] = field(default_factory=list)
+    #: rules that had every input on this launch and were evaluated (fired or not); 0 with rules active
+    #: means nothing was checked: ``analysis.pipeline`` refuses such an input (exit 2)
+    checked: int = 0
     user_kernel: bool | None = None
     time_share: float | None = None
 
@@ -316,6 +319,7 @@ def _apply_rule(
         why = "division by zero in its expressions"
         _record_skips(rule, [(divided_by_zero, why, None)], candidates, results)
         candidates = candidates & ~divided_by_zero
+    _count_checked(rule, context, candidates, results)
     fire = np.broadcast_to(np.asarray(rule.when.evaluate(env), dtype=bool), (n,)) & candidates
     if not fire.any():
         return
@@ -334,6 +338,19 @@ def _apply_rule(
     for result_index, finding in zip(rows.tolist(), findings, strict=True):
         results[result_index].findings.append(finding)
         fired_rules[result_index].append(rule)
+
+
+def _count_checked(
+    rule: Rule, context: _Context, candidates: np.ndarray, results: list[KernelResult]
+) -> None:
+    """Count the rule as checked on the candidate rows where at least one metric it requires was measured
+    (a rule whose every metric stood at its ``default`` judged nothing there)."""
+    n = len(context.table)
+    real = np.zeros(n, dtype=bool) if rule.spec.requires else np.ones(n, dtype=bool)
+    for requirement in rule.spec.requires:
+        real |= ~np.isnan(context.column_cache[requirement.name][0])
+    for index in np.flatnonzero(candidates & real).tolist():
+        results[index].checked += 1
 
 
 def _findings(
