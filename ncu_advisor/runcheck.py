@@ -82,6 +82,30 @@ def check_table(run_dir: Path, model: Manifest, table: pd.DataFrame, path: Path)
         )
 
 
+def check_variant_files(run_dir: Path, model: Manifest) -> None:
+    """Refuse a run that lost the folder, ``result.json`` or report of a variant the manifest calls ok.
+
+    The tables were built from those files; without them the table's rows for that variant are
+    unverifiable leftovers (a copy of a run that lost ``variants/X``), never a clean-looking result.
+
+    Raises:
+        RunError: naming the first missing path (exit 2).
+    """
+    for name, entry in model.entries():
+        if entry.status != "ok" or not entry.dir:
+            continue
+        needed = [run_dir / entry.dir, run_dir / entry.dir / "result.json"]
+        if entry.logs.get("report"):
+            needed.append(run_dir / entry.logs["report"])
+        for path in needed:
+            if not path.exists():
+                raise RunError(
+                    f"the manifest lists variant {name} as ok, but {path.relative_to(run_dir)} is missing",
+                    path=path,
+                    hint="the run is incomplete (a partial copy?): copy it whole, or profile again",
+                )
+
+
 def report_notes(run_dir: Path, model: Manifest) -> list[str]:
     """Notes on variant reports that look damaged (too small or without the gzip/report header).
 

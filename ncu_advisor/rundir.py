@@ -30,7 +30,7 @@ import pandas as pd
 from ncu_advisor.errors import RunError
 from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
 from ncu_advisor.manifest import Manifest, parse_manifest, parse_timings
-from ncu_advisor.runcheck import check_table, no_table_error, report_notes
+from ncu_advisor.runcheck import check_table, check_variant_files, no_table_error, report_notes
 from ncu_advisor.table import ID_COLUMNS
 
 MANIFEST_NAME = "manifest.json"
@@ -173,16 +173,14 @@ def latest_run(root: Path = Path("runs")) -> Path | None:
     if not root.is_dir():
         return None
     runs = [p for p in root.iterdir() if is_run_dir(p)]
-    if not runs:
-        return None
+    return max(runs, key=run_order) if runs else None
 
-    def order(p: Path) -> tuple[str, int, str]:
-        # Names start with the UTC stamp; "-2", "-3" suffixes are later runs of the same second.
-        stamp = p.name.split("-", 1)[0]
-        suffix = p.name.rsplit("-", 1)[-1]
-        return (stamp, int(suffix) if suffix.isdigit() else 1, p.name)
 
-    return max(runs, key=order)
+def run_order(p: Path) -> tuple[str, int, str]:
+    """Sort key of run folders, oldest first: the UTC stamp, then the "-2", "-3" suffix of one second."""
+    stamp = p.name.split("-", 1)[0]
+    suffix = p.name.rsplit("-", 1)[-1]
+    return (stamp, int(suffix) if suffix.isdigit() else 1, p.name)
 
 
 def missing_variants(manifest: dict[str, Any]) -> list[str]:
@@ -414,6 +412,7 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     profiled = [name for name, entry in model.entries() if entry.logs.get("report")]
     if model.complete and profiled and not _has_table(run_dir):
         raise no_table_error(run_dir, model, profiled)
+    check_variant_files(run_dir, model)
     manifest = read_manifest(run_dir)
     kernel = run_dir / KERNEL_COPY_NAME
     table = _read_table(run_dir)

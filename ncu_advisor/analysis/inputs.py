@@ -123,12 +123,32 @@ def read_input(path: Path) -> Input:
     raise InputError("no such run directory or report file", path=path, hint="check the path")
 
 
+def _newest_folder(runs_root: Path) -> Path | None:
+    """The newest-named sub-folder of ``runs_root`` (names start with a UTC stamp), hidden ones aside."""
+    try:
+        folders = [p for p in runs_root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return None
+    return max(folders, key=rundir.run_order) if folders else None
+
+
 def default_inputs(runs_root: Path = Path("runs")) -> list[Path]:
     """The latest run under ``runs_root`` (./runs), else the example run ``examples/runs/improved``.
 
+    The example run is used only where ``runs_root`` holds no folder at all: a newest folder under it
+    without ``manifest.json`` (a profile that crashed, a stray folder) is an error, never a silent
+    fall-back to the example (``is_shipped_example`` tells the caller to say which run it read).
+
     Raises:
-        InputError: there is neither.
+        InputError: the newest folder under ``runs_root`` is not a run, or there is nothing to analyse.
     """
+    newest = _newest_folder(runs_root) if runs_root.is_dir() else None
+    if newest is not None and not rundir.is_run_dir(newest):
+        raise InputError(
+            "no manifest.json: not a run (a profile that crashed or was interrupted?)",
+            path=newest,
+            hint="run `ncu-advisor profile FILE.py` again, remove the folder, or pass an input",
+        )
     latest = rundir.latest_run(runs_root)
     if latest is not None:
         return [latest]
@@ -139,4 +159,22 @@ def default_inputs(runs_root: Path = Path("runs")) -> list[Path]:
         f"nothing to analyse: no run under {runs_root}/ and no {DEFAULT_EXAMPLE_RUN}",
         path=runs_root,
         hint="pass a report (.ncu-rep[.gz], ncu CSV) or a run, or run `ncu-advisor profile FILE.py` first",
+    )
+
+
+def is_shipped_example(path: Path) -> bool:
+    """True when ``path`` is the shipped example run ``default_inputs`` falls back to."""
+    return path.resolve() in {
+        (Path.cwd() / DEFAULT_EXAMPLE_RUN).resolve(),
+        (REPO_ROOT / DEFAULT_EXAMPLE_RUN).resolve(),
+    }
+
+
+def default_input_note(path: Path) -> str | None:
+    """The note to print when the default input is the shipped example, not a run of the user's."""
+    if not is_shipped_example(path):
+        return None
+    return (
+        f"no run under ./runs: analysing the shipped example {DEFAULT_EXAMPLE_RUN} "
+        "(pass a report or run, or run `ncu-advisor profile FILE.py` first)"
     )

@@ -3,8 +3,11 @@ default, one check each."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from ncu_advisor.analysis.inputs import default_input_note, default_inputs
 from ncu_advisor.analysis.result import DEFAULT_FAIL_ON, DEFAULT_STAGE, FAIL_ON_CHOICES
 from ncu_advisor.errors import InputError
 
@@ -33,6 +36,18 @@ def fail_on_choice(value: str | None) -> str:
     if value not in FAIL_ON_CHOICES:
         raise InputError(f"unknown --fail-on {value!r}", hint=f"use one of {', '.join(FAIL_ON_CHOICES)}")
     return value
+
+
+def default_input_paths() -> list[Path]:
+    """``analysis.inputs.default_inputs``, saying on stderr when it is the shipped example run."""
+    from ncu_advisor.cli import err_console
+
+    paths = default_inputs()
+    for path in paths:
+        note = default_input_note(path)
+        if note:
+            err_console.print(f"note: {note}", markup=False)
+    return paths
 
 
 FAIL_ON_HELP = (

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import typer
 
-from ncu_advisor.analysis.inputs import default_inputs
 from ncu_advisor.analysis.pipeline import analyze
 from ncu_advisor.cli import app, err_console, handle_errors
 from ncu_advisor.cli._common import (
@@ -23,6 +22,7 @@ from ncu_advisor.cli._common import (
     KERNEL_FILE_OPTION,
     RULES_OPTION,
     STAGE_OPTION,
+    default_input_paths,
     fail_on_choice,
     format_choice,
 )
@@ -51,7 +51,7 @@ def recommend(
     fmt = format_choice(output_format, RECOMMEND_FORMATS)
     fail_on = fail_on_choice(fail_on_given)
     analysis = analyze(
-        list(inputs) if inputs else default_inputs(),
+        list(inputs) if inputs else default_input_paths(),
         kernel_file=kernel_file,
         rules_dir=rules_dir,
         stage=stage,

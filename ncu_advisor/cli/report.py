@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ncu_advisor.analysis.inputs import default_inputs
 from ncu_advisor.analysis.pipeline import analyze
 from ncu_advisor.analysis.result import variant_failures
 from ncu_advisor.analysis.trajectory import read_trajectory
@@ -17,6 +16,7 @@ from ncu_advisor.cli._common import (
     KERNEL_FILE_OPTION,
     RULES_OPTION,
     STAGE_OPTION,
+    default_input_paths,
     fail_on_choice,
     format_choice,
 )
@@ -57,7 +57,7 @@ def report(
     fail_on = fail_on_choice(fail_on_given)
     if output is not None and output.is_dir():
         raise OutputError("output path is a directory", path=output, hint="give a file name with -o")
-    run_path = run if run is not None else default_inputs()[0]
+    run_path = run if run is not None else default_input_paths()[0]
     if _is_tune_run(run_path):
         _tune_report(run_path, fmt, output, fail_on_given)
         return
