@@ -116,12 +116,16 @@ class Proposal:
         return f"triton.Config({{{inner}}}, num_warps={self.num_warps}, num_stages={self.num_stages})"
 
 
+NO_ESTIMATE = "none"  # Finding.effect_kind when the estimated_effect expression gave inf or NaN
+
+
 @dataclass(frozen=True)
 class Finding:
     """A rule that fired on one kernel launch.
 
     ``estimated_effect`` is the estimated fraction of the kernel's time that acting on the finding
-    could save (0..1); ``effect_kind`` says whether it is ``local`` (this kernel) or ``global``.
+    could save (0..1); ``effect_kind`` says whether it is ``local`` (this kernel) or ``global``, or is
+    ``none`` (``NO_ESTIMATE``: the rule's expression gave inf or NaN; the effect is then 0 and ranks last).
     """
 
     rule: str
@@ -137,3 +141,10 @@ class Finding:
     effect_kind: str = "local"
     effect_basis: str = ""
     variant: str | None = None
+
+    @property
+    def effect_text(self) -> str:
+        """``35% local`` (the effect and its kind), or ``no estimate`` (``effect_kind`` ``none``)."""
+        if self.effect_kind == NO_ESTIMATE:
+            return "no estimate"
+        return f"{self.estimated_effect:.0%} {self.effect_kind}"

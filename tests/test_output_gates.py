@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
@@ -36,3 +39,21 @@ def test_junit_passes_a_plain_report_with_no_error_finding() -> None:
     assert case is not None and case.find("failure") is None
     out = case.findtext("system-out") or ""
     assert "no timings" in out and "NA303 latency-bound on" in out
+
+
+def test_an_effect_of_inf_or_nan_is_no_estimate_ranked_last(tmp_path: Path) -> None:
+    rules = Path(__file__).parent.parent / "rules"
+    spec = yaml.safe_load((rules / "NA101-registers-over-128.yaml").read_text())
+    for rule_id, expression in (("NA901", "1 / 0"), ("NA902", "0 * (1 / 0)")):  # inf, NaN
+        spec.update(id=rule_id, name=f"effect-{rule_id.lower()}", when="registers > 0")
+        spec["estimated_effect"]["expression"] = expression
+        (tmp_path / f"{rule_id}.yaml").write_text(yaml.safe_dump(spec))
+    shutil.copy(next(rules.glob("NA304-*.yaml")), tmp_path)
+    run = Path(__file__).parent.parent / "examples" / "runs" / "elementwise"
+    result = CliRunner().invoke(app, ["recommend", str(run), "--rules", str(tmp_path), "--fail-on", "never"])
+    assert result.exit_code == 0, result.output
+    block = result.output.split("\n\n", 1)[0]
+    heads = [line.split()[1] for line in block.splitlines() if re.match(r"  [A-Z]+ +NA\d", line)]
+    assert len(heads) > 2 and heads[-2:] == ["NA901", "NA902"], block
+    assert "NA901 effect-na901 (no estimate)" in block and "(~100%" not in block
+    assert "global_effect" not in block.split("NA901", 1)[1]

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ncu_advisor.analysis.proposals import propose_set
 from ncu_advisor.analysis.roofline import NEAR_ROOF, rooflines
-from ncu_advisor.model import Severity
+from ncu_advisor.model import NO_ESTIMATE, Severity
 
 if TYPE_CHECKING:
     from ncu_advisor.kernelsrc.facts import SourceFacts
@@ -122,7 +122,8 @@ def _time_shares(results: list[KernelResult]) -> None:
         result.time_share = float(duration) / total
         for finding in result.findings:
             finding.evidence["time_share"] = round(result.time_share, 4)
-            finding.evidence["global_effect"] = round(result.time_share * finding.estimated_effect, 4)
+            if finding.effect_kind != NO_ESTIMATE:  # no estimate: no share of the time either
+                finding.evidence["global_effect"] = round(result.time_share * finding.estimated_effect, 4)
 
 
 def _is_launch_advice(finding: Any, bound: str | None = "memory") -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ncu_advisor.errors import InputError
-from ncu_advisor.model import Finding
+from ncu_advisor.model import NO_ESTIMATE, Finding
 
 #: The reference class of a kernel file (KernelBench's ``Model``); never evaluated by the rules.
 REFERENCE_NAME = "Model"
@@ -105,6 +105,7 @@ def _sorted_findings(found: list[Finding]) -> list[Finding]:
     return sorted(
         found,
         key=lambda f: (
+            f.effect_kind == NO_ESTIMATE,
             -float(f.evidence.get("global_effect", f.estimated_effect)),
             -f.severity.rank,
             f.rule,

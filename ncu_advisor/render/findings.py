@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ncu_advisor.analysis.result import Analysis
-from ncu_advisor.model import Finding, Proposal, Severity
+from ncu_advisor.model import NO_ESTIMATE, Finding, Proposal, Severity
 from ncu_advisor.render.skipped import no_findings, skipped_for_missing
 from ncu_advisor.render.units import EvidenceUnits, quantity
 
@@ -200,7 +200,7 @@ def _result_text(
     if not result.findings:
         lines.append("  " + no_findings([result]))
     for finding in result.findings:
-        effect = f"~{finding.estimated_effect:.0%} {finding.effect_kind}"
+        effect = finding.effect_text if finding.effect_kind == NO_ESTIMATE else f"~{finding.effect_text}"
         lines.append(f"  {finding.severity.value.upper():7} {finding.rule} {finding.name} ({effect})")
         lines.append(f"          {finding.message}")
         evidence = units.text(finding)
@@ -284,7 +284,7 @@ def _result_markdown(
             lines.append(
                 f"| {f.severity.value} | {f.rule} {f.name} | {_cell(f.message)} | {_cell(evidence)}<br>"
                 f"when `{_cell(f.evidence.get('condition', ''))}` "
-                f"| {f.estimated_effect:.0%} {f.effect_kind} "
+                f"| {f.effect_text} "
                 f"| {_cell(f.recommendation)} |"
             )
     else:

@@ -195,7 +195,7 @@ def _findings_section(results: Sequence[KernelResult]) -> list[str]:
     for result, finding in findings:
         parts.append(
             f"- {result.kernel}: {finding.rule} {finding.name} ({finding.severity.value}, "
-            f"est. {finding.estimated_effect:.0%} {finding.effect_kind}): {finding.message}. "
+            f"est. {finding.effect_text}): {finding.message}. "
             f"Action: {finding.recommendation}"
         )
     for result in results:

@@ -20,6 +20,7 @@ Stages (``stage=``):
 
 from __future__ import annotations
 
+import math
 import string
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ncu_advisor.kernelsrc.facts import SourceFacts
-from ncu_advisor.model import Finding, Proposal, Severity
+from ncu_advisor.model import NO_ESTIMATE, Finding, Proposal, Severity
 from ncu_advisor.rules.environment import (
     STAGE_CHOICES,
     gpu_environment,
@@ -153,7 +154,9 @@ def evaluate(
     rank = {severity: severity.rank for severity in Severity}
     for result in results:
         if len(result.findings) > 1:
-            result.findings.sort(key=lambda f: (-f.estimated_effect, -rank[f.severity], f.rule))
+            result.findings.sort(
+                key=lambda f: (f.effect_kind == NO_ESTIMATE, -f.estimated_effect, -rank[f.severity], f.rule)
+            )
     finish(results, table, fired_rules, context.kernels_of_rows, gpu=gpu, source=source)
     return results
 
@@ -324,7 +327,7 @@ def _apply_rule(
     if not fire.any():
         return
     effect = np.broadcast_to(np.asarray(rule.effect.evaluate(env), dtype=np.float64), (n,))
-    effect = np.clip(np.nan_to_num(effect, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    effect = np.where(np.isfinite(effect), np.clip(effect, 0.0, 1.0), np.nan)  # inf/NaN: no estimate
     rows = np.flatnonzero(fire)
     findings = _findings(rule, env, evidence_names, rows, effect, results, context.defaulted)
     if rule.info_when is not None:
@@ -401,8 +404,8 @@ def _findings(
                 ),
                 recommendation=spec.recommendation,
                 evidence=evidence,
-                estimated_effect=effect_list[position],
-                effect_kind=spec.estimated_effect.kind,
+                estimated_effect=0.0 if math.isnan(effect_list[position]) else effect_list[position],
+                effect_kind=NO_ESTIMATE if math.isnan(effect_list[position]) else spec.estimated_effect.kind,
                 effect_basis=spec.estimated_effect.basis,
                 variant=results[i].variant,
             )
