@@ -49,3 +49,14 @@ def test_compare_metric_deltas_carry_units() -> None:
     row = next(line for line in result.stdout.splitlines() if line.startswith("| ModelNew |"))
     assert "+60 registers/thread" in row and "SM +55.7 pp" in row
     assert "_pct" not in result.stdout
+
+
+def test_quiet_is_accepted_after_the_command_too() -> None:
+    args = ["recommend", str(IMPROVED), "--format", "json"]
+    try:
+        for flag in ("-q", "--quiet"):
+            quiet = runner.invoke(app, [*args, flag])
+            assert quiet.exit_code == 0, quiet.output
+            assert quiet.stderr == "" and quiet.stdout.startswith("{")
+    finally:
+        err_console.quiet = False

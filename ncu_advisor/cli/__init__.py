@@ -26,15 +26,18 @@ from ncu_advisor.errors import AdvisorError
 from ncu_advisor.render.output import protect_inputs
 
 VERBOSE_FLAGS = ("-v", "--verbose")
+QUIET_FLAGS = ("-q", "--quiet")
 
 
 class _VerboseAnywhere(TyperGroup):
-    """Accepts ``-v``/``--verbose`` anywhere on the line (before or after the command, before ``--``)."""
+    """Accepts ``-v``/``--verbose`` and ``-q``/``--quiet`` anywhere on the line (before or after the
+    command, before ``--``)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: the (vendored) click Context
         end = args.index("--") if "--" in args else len(args)
         state.verbose = any(a in VERBOSE_FLAGS for a in args[:end])
-        args = [a for a in args[:end] if a not in VERBOSE_FLAGS] + args[end:]
+        state.quiet = any(a in QUIET_FLAGS for a in args[:end])
+        args = [a for a in args[:end] if a not in VERBOSE_FLAGS + QUIET_FLAGS] + args[end:]
         return super().parse_args(ctx, args)
 
 
@@ -144,9 +147,9 @@ def _root(
     ),
 ) -> None:
     """ncu-advisor: with no command, runs `recommend` on the latest run or the shipped examples."""
-    state.verbose = state.verbose or verbose  # -v is taken off the line by _VerboseAnywhere
-    state.quiet = quiet
-    err_console.quiet = quiet
+    state.verbose = state.verbose or verbose  # -v and -q are taken off the line by _VerboseAnywhere
+    state.quiet = state.quiet or quiet
+    err_console.quiet = state.quiet
     if ctx.invoked_subcommand is None:
         default = ctx.command.get_command(ctx, "recommend") or ctx.command.get_command(ctx, "metrics")  # type: ignore[attr-defined]
         if default is None:
