@@ -10,9 +10,14 @@ from ncu_advisor.collect.tune.backend import Measurement
 from ncu_advisor.collect.tune.batch import (
     LINE_RULE,
     PAIR_RULE,
+    PRIOR_CONFIG_S,
+    TIME_SHARE,
+    batch_size_for_time,
+    centre_move,
     line_moves,
     pair_moves,
     round_batch,
+    spread_score,
 )
 from ncu_advisor.collect.tune.loop import run_tune
 from ncu_advisor.collect.tune.recommend import Recommendation
@@ -146,3 +151,72 @@ def test_batches_are_trimmed_to_the_time_left_at_the_measured_cost():
     result = _run(cost_s=1.0, time_limit_s=20)
     assert result.stop_reason.startswith("time limit of 20 s")
     assert 15 <= result.measured_trials() <= 21
+
+
+def test_batch_order_puts_far_moves_from_an_extreme_before_near_neighbours():
+    """num_warps 1 of 1-16 and the largest BLOCK_SIZE: the line-search endpoints toward the middle lead the
+    batch (a time cut keeps them), the one-step neighbours follow, moves off the end of the list come last;
+    a rule's move stays ahead of them all."""
+    limits = Limits(allowed={"BLOCK_SIZE": (256, 512, 1024, 2048, 4096, 8192)}, warp_choices=(1, 2, 4, 8, 16))
+    start = TuneConfig.make({"BLOCK_SIZE": 8192}, 1, 3)
+    rule = Move("NA309", 0.3, "block_scale", 0.5, None, "halve every BLOCK")
+    batch, _ = round_batch(start, [rule], limits)
+    order = [(c.config.param_dict["BLOCK_SIZE"], c.config.num_warps) for c in batch]
+    assert order[0] == (4096, 1)  # the rule's move
+    assert set(order[1:3]) == {(1024, 1), (8192, 8)}  # three steps toward the middle
+    assert order.index((8192, 2)) > order.index((8192, 4)) > order.index((8192, 8))
+    assert order.index((2048, 1)) < order.index((8192, 2))
+    middle = TuneConfig.make({"BLOCK_SIZE": 1024}, 4, 3)
+    assert spread_score(middle, middle.replace({"BLOCK_SIZE": 4096}), limits) > spread_score(
+        middle, middle.replace({"BLOCK_SIZE": 2048}), limits
+    )
+    edge = TuneConfig.make({"BLOCK_SIZE": 256}, 4, 3)  # away from the middle scores below toward it
+    assert spread_score(edge, edge.replace(num_warps=2), limits) < spread_score(
+        edge, edge.replace({"BLOCK_SIZE": 512}), limits
+    )
+
+
+def test_centre_move_sets_every_dimension_to_the_middle_of_its_values():
+    start = TuneConfig.make({"BLOCK_K": 16, "BLOCK_M": 16, "BLOCK_N": 16}, 1, 1)
+    limits = dataclasses.replace(LIMITS, allowed={"BLOCK_K": (32, 64), "BLOCK_M": (64, 128, 256)})
+    (move,) = centre_move(start, limits)
+    assert move.config == TuneConfig.make({"BLOCK_K": 32, "BLOCK_M": 128, "BLOCK_N": 16}, 4, 1)
+    assert centre_move(move.config, limits) == []  # already there
+    assert centre_move(start.replace({"BLOCK_K": 32, "BLOCK_M": 128}, num_warps=4), limits) == []  # one dim
+
+
+def test_batch_size_for_time_keeps_room_for_a_second_round():
+    assert batch_size_for_time(None, 1.0, 12) == 12
+    assert batch_size_for_time(10.0, 1.0, 12) == int(TIME_SHARE * 10)
+    assert batch_size_for_time(10.0, 0.0, 40) == int(TIME_SHARE * 10 / PRIOR_CONFIG_S)  # cost unknown yet
+    assert batch_size_for_time(0.1, 1.0, 12) == 1
+    assert batch_size_for_time(100.0, 1.0, 5) == 5
+
+
+def test_a_cut_batch_that_keeps_nothing_goes_on_with_the_rest_of_its_round():
+    """The start is the fastest config and the time limit cuts the first batch: the next batch measures the
+    rest of the coordinate round (line and neighbour moves), not the coupled round's pair moves."""
+    now = [0.0]
+
+    def measure(config):
+        now[0] += 1.0
+        ms = 1.0 if config is None else 2.0
+        return Measurement("ok", [ms * 0.999, ms, ms * 1.001], True)
+
+    limits = dataclasses.replace(LIMITS, allowed={}, snap=False)
+    coordinate = {c.config for c in round_batch(START, [], limits)[0]}
+    limit = 1 + len(coordinate) + 2.0  # the first batch is cut to TIME_SHARE of it
+    trajectory = Trajectory(kernel_file="k.py", variant="V", kernel="k", start=START)
+    run_tune(
+        trajectory,
+        measure,
+        lambda c, m: Recommendation(),
+        lambda m: limits,
+        clock=lambda: now[0],
+        time_limit_s=limit,
+    )
+    first = int(TIME_SHARE * (limit - 1) / PRIOR_CONFIG_S)
+    assert first < len(coordinate) < trajectory.measured_trials() - 1
+    measured = [t.config for t in trajectory.trials[1:]]
+    assert set(measured[: len(coordinate)]) == coordinate
+    assert trajectory.stop_reason.startswith("time limit")

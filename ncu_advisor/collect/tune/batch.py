@@ -1,12 +1,21 @@
 """One round of the batched search: every candidate measured together from the current best.
 
-A coordinate round's batch, in this order (a budget or time cut keeps the front of it):
+A coordinate round's batch holds:
 
-1. the moves the firing rules ask for (rules, loop-invariant loads, the repeat of the last kept step), by
-   their estimated effect, and the one-step neighbours of ``space.generate_candidates`` (each tile
-   parameter, every BLOCK together x2 and /2, num_warps and num_stages to their adjacent choices);
+1. the moves the firing rules ask for (rules, loop-invariant loads, the repeat of the last kept step), and
+   the one-step neighbours of ``space.generate_candidates`` (each tile parameter, every BLOCK together x2
+   and /2, num_warps and num_stages to their adjacent choices);
 2. the line search (``TUNE-LINE``): along each dimension alone, every value within ``LINE_REACH`` steps
-   of the best's (steps of the dimension's own value list: x2 per step for powers of two), nearest first.
+   of the best's (steps of the dimension's own value list: x2 per step for powers of two);
+3. the centre move (``centre_move``): every dimension at the middle of its values at once.
+
+Order (a budget or time cut keeps the front of a batch; ``batch_size_for_time``): the rules' moves by
+their estimated effect, then the search's own moves (neighbour, line, centre, pair) by ``spread_score``:
+far moves of a dimension whose value sits at an extreme of its list first (num_warps 1 -> 8 before
+num_warps 1 -> 2), line-search endpoints before near neighbours, moves away from the middle last. Why: on
+the 2026-11-30 two-H200 bench (18 s cap, worker start 6-12 s of it) the first batch was measured whole
+before the cost per candidate was known, nearest moves first, and the time ran out before the move with
+the largest gain (spill: 69.8% of the sweep's best, never tried num_warps 8 from its best).
 
 A coupled round (``coupled=True``; the loop runs one when a coordinate round kept nothing) has the pair
 moves (``TUNE-PAIR``) of dimensions that act together instead of the line search: each pair of tile
@@ -28,6 +37,7 @@ from collections.abc import Iterable
 
 from ncu_advisor.collect.tune.searchspace import is_tile_param
 from ncu_advisor.collect.tune.space import (
+    NEIGHBOUR_RULE,
     Candidate,
     Limits,
     Move,
@@ -44,11 +54,23 @@ LINE_RULE = "TUNE-LINE"
 PAIR_RULE = "TUNE-PAIR"
 #: Steps either way along one dimension that a round's line search covers.
 LINE_REACH = 3
-#: Ordering weights below every rule move (rules carry their finding's estimated effect, >= 1%) and below
-#: the one-step neighbours (0.005): nearer jumps first.
+#: The effects the search's own moves carry before ``round_batch`` ranks them (``spread_score``).
 LINE_EFFECT = 0.004
 PAIR_EFFECT = 0.002
 LAUNCH = ("num_warps", "num_stages")
+#: The rules of the search's own moves, ranked by ``spread_score`` (a rule's move keeps its effect).
+SEARCH_RULES = frozenset({NEIGHBOUR_RULE, LINE_RULE, PAIR_RULE})
+#: Effect per point of ``spread_score`` (a line move's highest score, 2 * LINE_REACH = 6, gives 0.009),
+#: capped at ``SEARCH_CAP``: below the smallest estimated effect of a rule (1%), so the rules' moves lead.
+SEARCH_UNIT = 0.0015
+SEARCH_CAP = 0.0099
+#: Under a time limit a batch takes at most this share of the time left (``batch_size_for_time``). In the
+#: timed replay of 34 recorded H200 sweeps (tests/test_tune_search_replay.py, 18 s cap) a share of 0.35,
+#: 0.5, 0.7, 1.0 reached >= 98% of the sweep's best on 30, 30, 31, 27 of them.
+TIME_SHARE = 0.7
+#: Seconds per candidate assumed before the first batch has measured it: the recorded runs of
+#: bench/results/2026-11-30-tune-h200x2 spent 0.5-1.7 s per candidate (mean 0.9 s), compilation included.
+PRIOR_CONFIG_S = 1.0
 
 
 def axis_values(best: TuneConfig, name: str, limits: Limits, reach: int = LINE_REACH) -> tuple[int, ...]:
@@ -123,6 +145,31 @@ def line_moves(best: TuneConfig, limits: Limits, reach: int = LINE_REACH) -> lis
     return out
 
 
+def centre_move(best: TuneConfig, limits: Limits) -> list[Candidate]:
+    """Every dimension of ``best`` at the lower median of its space's values (``limits.allowed``,
+    ``warp_choices``, ``stage_choices``) at once, when that changes two or more dimensions (one is a line
+    move). Why: a start mistuned in several dimensions (matmul of the 2026-11-30 two-H200 bench: 16x16x16
+    tiles, one warp, one stage) is several rounds from anything good, and a time limit may allow two; the
+    middle of a stated space is its author's sane default. In the timed replay (18 s cap) it is kept in the
+    first batch of spill (8192 elements, 1 warp -> 1024, 4 warps: 69.8% -> 99.0% of the sweep's best) and
+    of matmul (-> 32x128x128, 4 warps, 3 stages: 83.7% -> 87.7%)."""
+    config = best
+    for name in dimensions(best):
+        if name == "num_warps":
+            values = sorted(set(limits.warp_choices))
+        elif name == "num_stages":
+            values = sorted(set(limits.stage_choices))
+        else:
+            values = sorted(set(limits.allowed.get(name, ())))
+        if values:
+            config = _set(config, name, values[(len(values) - 1) // 2])
+    if config.differs_in(best) < 2:
+        return []
+    return [
+        Candidate(config, LINE_RULE, LINE_EFFECT, f"{LINE_RULE}: every dimension to the middle of its values")
+    ]
+
+
 def pair_moves(best: TuneConfig, limits: Limits) -> list[Candidate]:
     """Coupled dimensions one step each (see the module docstring)."""
     tiles = [name for name in dimensions(best) if name not in LAUNCH]
@@ -182,10 +229,57 @@ def round_batch(
     """
     candidates, dropped = generate_candidates(best, rule_moves, limits, tried)
     seen = {c.config for c in candidates} | set(tried) | {best}
-    guesses = pair_moves(best, limits) if coupled else line_moves(best, limits, reach)
-    extra = _inside(guesses, limits, best, seen)
-    extra.sort(key=lambda c: (-c.effect, c.config.differs_in(best), c.config.label()))
-    return candidates + extra, dropped
+    guesses = (
+        pair_moves(best, limits) if coupled else line_moves(best, limits, reach) + centre_move(best, limits)
+    )
+    ranked = [_ranked(c, best, limits) for c in candidates + _inside(guesses, limits, best, seen)]
+    ranked.sort(key=lambda c: (-c.effect, c.config.differs_in(best), c.config.label()))
+    return ranked, dropped
+
+
+def _ranked(candidate: Candidate, best: TuneConfig, limits: Limits) -> Candidate:
+    """A search move (neighbour, line, pair) with its effect from ``spread_score``; a rule's move as is."""
+    if candidate.rule not in SEARCH_RULES:
+        return candidate
+    effect = min(SEARCH_CAP, SEARCH_UNIT * spread_score(best, candidate.config, limits))
+    return Candidate(candidate.config, candidate.rule, effect, candidate.reason)
+
+
+def spread_score(best: TuneConfig, config: TuneConfig, limits: Limits) -> float:
+    """The expected value of a search move from ``best`` to ``config``, for the order of a batch that a time
+    limit may cut (0 < score <= 2 * LINE_REACH; the mean over the dimensions it changes).
+
+    Per dimension, on its value list (``axis_values``): ``off`` = how far the best's value lies from the
+    middle of the list (0 at the middle, 1 at an extreme: a start at num_warps 1 or at the largest BLOCK is
+    the likeliest mistuning); a move of ``k`` steps toward the middle (or either way from the middle) scores
+    ``(1 + off) * k`` (line-search endpoints before near neighbours), a move away from the middle ``1 / k``.
+    Why: on the 2026-11-30 two-H200 bench the misses cut by the 18 s cap had their largest single gain at
+    the far end of a dimension whose start sat at an extreme (spill: num_warps 1 -> 8; matmul: 16x16x16 with
+    num_warps 1), while the one-step neighbours filled the batch's front."""
+    parts: list[float] = []
+    for name in dimensions(best):
+        current, target = _value(best, name), _value(config, name)
+        if current == target:
+            continue
+        axis = sorted(set(axis_values(best, name, limits)) | {current, target})
+        here, there, middle = axis.index(current), axis.index(target), (len(axis) - 1) / 2
+        off = abs(here - middle) / middle if middle else 0.0
+        steps = abs(there - here)
+        toward = (there - here) * (middle - here) > 0 or here == middle
+        parts.append((1.0 + off) * steps if toward else 1.0 / steps)
+    return sum(parts) / len(parts) if parts else 1.0
+
+
+def batch_size_for_time(time_left: float | None, per_config_s: float, size: int) -> int:
+    """How many of a batch of ``size`` to measure with ``time_left`` seconds left (None: no limit).
+
+    A share ``TIME_SHARE`` of the time left, at the last batch's cost per candidate (``PRIOR_CONFIG_S``
+    before the first batch has measured it), at least one: a round from the new best must still fit after a
+    cut batch, since the largest gains of the recorded misses took two moves in different dimensions."""
+    if time_left is None:
+        return size
+    each = per_config_s or PRIOR_CONFIG_S
+    return max(1, min(size, int(TIME_SHARE * time_left / each)))
 
 
 def _inside(

@@ -25,8 +25,10 @@ measured noise).
 Stop criterion: a coupled round keeps nothing after a coordinate round kept nothing (or neither has an
 untried candidate): the best is a local optimum for the rule moves, the line searches and the pair moves
 (each measured one gained less than 2% beyond the noise). Also ``budget`` measured trials (the start
-counts), and ``time_limit_s``: no new round after it, and once the first batch has given the wall time per
-candidate, every batch is cut to what fits in the time left. Measuring the whole space instead
+counts), and ``time_limit_s``: no new round after it, and every batch is cut to ``batch.TIME_SHARE`` of the
+time left at the last batch's wall time per candidate (``batch.PRIOR_CONFIG_S`` before the first batch), so a
+round from a new best still fits; a cut batch that kept nothing is followed by a round of the same kind
+from the same best (its untried rest), not by the coupled round nor the stop. Measuring the whole space instead
 (``whole_space_pays``): when the untried rest is no larger than the first round, or, after the first round,
 when it is within the guided search's budget (``GUIDED_ROUNDS`` times the first round, within ``budget``)
 and, at the first batch's cost per candidate, within the time left; the trajectory says so. A candidate
@@ -54,7 +56,7 @@ from ncu_advisor.collect.tune.backend import (
     measurement_from_result as measurement_from_result,
 )
 from ncu_advisor.collect.tune.batch import REPEAT_RULE as REPEAT_RULE
-from ncu_advisor.collect.tune.batch import _rule_candidate, repeat_move, round_batch
+from ncu_advisor.collect.tune.batch import _rule_candidate, batch_size_for_time, repeat_move, round_batch
 from ncu_advisor.collect.tune.recommend import (
     INVARIANT_RULE as INVARIANT_RULE,
 )
@@ -343,8 +345,7 @@ class _Search:
                 self.measure_all(space, limits, f"no more than the {len(candidates)} of one round")
                 return
             batch = candidates[: left if left is not None else len(candidates)]
-            if self.per_config_s and time_left is not None:
-                batch = batch[: max(1, int(time_left / self.per_config_s))]
+            batch = batch[: batch_size_for_time(time_left, self.per_config_s, len(batch))]
             kept = self.run_batch(batch)
             if first and space is not None:
                 verdict = self.whole_space_pays(space, limits, len(candidates), budget, time_limit_s)
@@ -352,6 +353,8 @@ class _Search:
                     self.measure_all(space, limits, verdict)
                     return
             first = False
+            if not kept and len(batch) < len(candidates):
+                continue  # a cut batch: the same kind of round goes on with the rest of its candidates
             if not kept and coupled:
                 t.stop_reason = LOCAL_OPTIMUM
                 return
