@@ -25,14 +25,14 @@ measured noise).
 Stop criterion: a coupled round keeps nothing after a coordinate round kept nothing (or neither has an
 untried candidate): the best is a local optimum for the rule moves, the line searches and the pair moves
 (each measured one gained less than 2% beyond the noise). Also ``budget`` measured trials (the start
-counts), and ``time_limit_s``: no new round after it, and every batch is cut to ``batch.TIME_SHARE`` of the
-time left at the last batch's wall time per candidate (``batch.PRIOR_CONFIG_S`` before the first batch), so a
-round from a new best still fits; a cut batch that kept nothing is followed by a round of the same kind
-from the same best (its untried rest), not by the coupled round nor the stop. Measuring the whole space instead
-(``whole_space_pays``): when the untried rest is no larger than the first round, or, after the first round,
-when it is within the guided search's budget (``GUIDED_ROUNDS`` times the first round, within ``budget``)
-and, at the first batch's cost per candidate, within the time left; the trajectory says so. A candidate
-that fails, crashes, hangs or is wrong is recorded as rejected and the search goes on.
+counts), and ``time_limit_s``: no new round after it, and every batch is cut to ``batch.TIME_SHARE`` of
+the time left at the last batch's wall time per candidate (``batch.PRIOR_CONFIG_S`` before the first
+batch), so a round from a new best still fits; a cut batch that kept nothing is followed by a round of the
+same kind from the same best (its untried rest), not by the coupled round nor the stop. Measuring the whole
+space instead (``whole_space_pays``): when the untried rest is no larger than the first round, or, after
+the first round, when it is within the guided search's budget (``GUIDED_ROUNDS`` times the first round,
+within ``budget``) and, at the first batch's cost per candidate, within the time left; the trajectory says
+so. A candidate that fails, crashes, hangs or is wrong is recorded as rejected and the search goes on.
 Ctrl-C and a lost GPU save the trajectory so far (``stop_reason``) and re-raise.
 """
 
