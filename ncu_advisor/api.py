@@ -8,6 +8,7 @@ directory written by ``ncu-advisor profile`` or ncu reports (``.ncu-rep``, ``.nc
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +16,12 @@ from typing import Any
 
 import pandas as pd
 
+from ncu_advisor.analysis.inputs import Input
 from ncu_advisor.analysis.pipeline import analyze as _analyze
 from ncu_advisor.analysis.result import Analysis
+from ncu_advisor.errors import InputError, RuleError
 from ncu_advisor.render.report_groups import finding_saving_ms
+from ncu_advisor.rules import Rule
 
 #: Columns of ``Result.findings``, in order.
 FINDING_COLUMNS = (
@@ -125,11 +129,66 @@ class Result:
         return f"<p>{len(self.variants)} variant(s), {len(self.findings)} finding(s)</p>{variants}{findings}"
 
 
+def _path(value: Any, what: str) -> Path:
+    """``value`` (a str or ``os.PathLike``) as a Path; InputError naming ``what`` and its type otherwise."""
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bytes):
+        path = Path(value)
+        if isinstance(path, Path):
+            return path
+    fix = "decode it first: path.decode()" if isinstance(value, bytes) else "pass a str or pathlib.Path"
+    raise InputError(f"{what} has type {type(value).__name__} ({value!r:.60}), not a path", hint=fix)
+
+
 def _inputs(path_or_run: Any) -> list[Any]:
-    """Paths (or already read ``Input``s) from one item or a sequence of them."""
-    many = isinstance(path_or_run, Sequence) and not isinstance(path_or_run, str)
+    """Paths (or already read ``Input``s) from one item or a list/tuple of them.
+
+    Raises:
+        InputError: an item that is neither a str, an ``os.PathLike`` nor an ``Input``, or an empty list.
+    """
+    many = isinstance(path_or_run, (list, tuple))
     items = list(path_or_run) if many else [path_or_run]
-    return [Path(item) if isinstance(item, (str, Path)) else item for item in items]
+    if not items:
+        raise InputError("path_or_run is an empty list: nothing to analyse", hint="pass a report or run")
+    return [
+        item if isinstance(item, Input) else _path(item, f"path_or_run[{n}]" if many else "path_or_run")
+        for n, item in enumerate(items)
+    ]
+
+
+def _rules(rules: Any) -> tuple[list[Rule] | None, Path | None]:
+    """(rule list, rules directory) from ``analyze``'s ``rules`` argument.
+
+    Raises:
+        RuleError: neither None, a directory path, nor a list/tuple of ``rules.Rule``.
+    """
+    if rules is None:
+        return None, None
+    if isinstance(rules, (str, os.PathLike)):
+        return None, _path(rules, "rules")
+    if isinstance(rules, (list, tuple)):
+        for n, rule in enumerate(rules):
+            if not isinstance(rule, Rule):
+                raise RuleError(
+                    f"rules[{n}] has type {type(rule).__name__} ({rule!r:.60}), not a rules.Rule",
+                    hint="pass rules=DIRECTORY of rule YAML files, or Rule objects from "
+                    "ncu_advisor.rules.load_rules()",
+                )
+        return list(rules), None
+    raise RuleError(
+        f"rules has type {type(rules).__name__}, not a directory path or a list of ncu_advisor.rules.Rule",
+        hint="pass rules=DIRECTORY of rule YAML files, or Rule objects from ncu_advisor.rules.load_rules()",
+    )
+
+
+def _check_options(stage: Any, kernel: Any, all_kernels: Any) -> None:
+    """InputError for an option of the wrong type (a typo'd keyword fails later and less clearly)."""
+    for name, value, ok, want in (
+        ("stage", stage, isinstance(stage, str), "a str"),
+        ("kernel", kernel, kernel is None or isinstance(kernel, str), "a str or None"),
+        ("all_kernels", all_kernels, isinstance(all_kernels, bool), "True or False"),
+    ):
+        if not ok:
+            raise InputError(f"{name} has type {type(value).__name__} ({value!r:.60})", hint=f"pass {want}")
 
 
 def _variants_frame(data: Analysis) -> pd.DataFrame:
@@ -239,16 +298,19 @@ def analyze(
         A ``Result``: ``table``, ``variants`` and ``findings`` DataFrames, ``proposals``, ``notes``.
 
     Raises:
-        ncu_advisor.errors.InputError: a path that is neither a run nor a readable report, an unknown
-            stage, no launch matching ``kernel``, a rule file that does not load (``RuleError``) or a
-            kernel file that does not parse (``KernelFileError``). Each error's ``exit_code`` is the CLI's.
+        ncu_advisor.errors.InputError: an argument of the wrong type (bytes for a path, a number for
+            ``kernel``), a path that is neither a run nor a readable report, an unknown stage, no launch
+            matching ``kernel``, a rule file that does not load or a ``rules`` list holding anything but
+            ``rules.Rule`` (``RuleError``), or a kernel file that does not parse (``KernelFileError``).
+            Each error's ``exit_code`` is the CLI's.
     """
-    rule_list = None if rules is None or isinstance(rules, (str, Path)) else list(rules)
-    rules_dir = Path(rules) if isinstance(rules, (str, Path)) else None
+    inputs = _inputs(path_or_run)
+    rule_list, rules_dir = _rules(rules)
+    _check_options(stage, kernel, all_kernels)
     data = _analyze(
-        _inputs(path_or_run),
+        inputs,
         rule_list,
-        Path(source) if source is not None else None,
+        _path(source, "source") if source is not None else None,
         rules_dir=rules_dir,
         stage=stage,
         kernel=kernel,

@@ -76,3 +76,44 @@ def test_run_missing_an_ok_variants_files_exits_2(missing: str, tmp_path: Path) 
         result = _invoke(*args)
         assert result.exit_code == 2, (args, result.output)
         assert missing in result.output and "is missing" in result.output
+
+
+def test_same_input_twice_is_read_once(tmp_path: Path) -> None:
+    import json
+
+    import ncu_advisor
+
+    once = _invoke("recommend", str(ELEMENTWISE), "-f", "json", "--fail-on", "never")
+    twice = _invoke(
+        "recommend", str(ELEMENTWISE), str(ELEMENTWISE) + "/", "-f", "json", "--fail-on", "never"
+    )
+    assert once.exit_code == twice.exit_code == 0, twice.output
+    assert json.loads(twice.stdout)["kernels"] == json.loads(once.stdout)["kernels"]
+    assert "given more than once: read once" in twice.stderr
+    single = ncu_advisor.analyze(ELEMENTWISE)
+    double = ncu_advisor.analyze([ELEMENTWISE, str(ELEMENTWISE)])
+    assert len(double.table) == len(single.table) == 2  # the run's two profiled launches
+    assert len(double.findings) == len(single.findings)
+    assert any("given more than once" in n for n in double.notes)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "needle"),
+    [
+        (lambda a: a(str(ELEMENTWISE).encode()), "InputError", "path.decode()"),
+        (lambda a: a([ELEMENTWISE, 7]), "InputError", "path_or_run[1] has type int"),
+        (lambda a: a([]), "InputError", "nothing to analyse"),
+        (lambda a: a(ELEMENTWISE, source=b"k.py"), "InputError", "source has type bytes"),
+        (lambda a: a(ELEMENTWISE, rules=["x"]), "RuleError", "rules[0] has type str"),
+        (lambda a: a(ELEMENTWISE, rules=3), "RuleError", "load_rules()"),
+        (lambda a: a(ELEMENTWISE, kernel=3), "InputError", "kernel has type int"),
+        (lambda a: a(ELEMENTWISE, all_kernels="yes"), "InputError", "True or False"),
+    ],
+)
+def test_api_checks_argument_types(call, error: str, needle: str) -> None:  # type: ignore[no-untyped-def]
+    import ncu_advisor
+    from ncu_advisor import errors
+
+    with pytest.raises(getattr(errors, error)) as caught:
+        call(ncu_advisor.analyze)
+    assert needle in str(caught.value) and caught.value.exit_code == 2

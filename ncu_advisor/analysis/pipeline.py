@@ -298,6 +298,27 @@ def _metadata(first: Input, table: pd.DataFrame, source_root: Path | None) -> di
     }
 
 
+def _unique_inputs(inputs: Sequence[Path | Input], notes: list[str]) -> list[Path | Input]:
+    """``inputs`` with the second and later mention of one file or run (same resolved path) dropped.
+
+    Reading one report twice would count each of its launches twice (time shares, totals, findings).
+    """
+    seen: set[Path] = set()
+    unique: list[Path | Input] = []
+    for item in inputs:
+        path = Path(item.path if isinstance(item, Input) else item)
+        try:
+            key = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: read_input names the problem
+            key = path
+        if key in seen:
+            notes.append(f"{path}: given more than once: read once")
+            continue
+        seen.add(key)
+        unique.append(item)
+    return unique
+
+
 def analyze(
     inputs: Sequence[Path | Input],
     rules: list[Rule] | None = None,
@@ -330,11 +351,12 @@ def analyze(
         raise InputError("nothing to analyse", hint="pass a report or a run directory")
     rules = load_rules(rules_dir) if rules is None else rules
     explicit = analyze_file(kernel_file) if kernel_file is not None else None
-    items = [i if isinstance(i, Input) else read_input(Path(i)) for i in inputs]
+    notes: list[str] = []
+    unique = _unique_inputs(inputs, notes)
+    items = [i if isinstance(i, Input) else read_input(Path(i)) for i in unique]
     tables: list[pd.DataFrame] = []
     evaluated: list[_Evaluated] = []
     facts_of: list[SourceFacts | None] = []
-    notes: list[str] = []
     for item in items:
         notes += item.notes
         table = item.table.reset_index(drop=True)
