@@ -117,3 +117,36 @@ def test_api_checks_argument_types(call, error: str, needle: str) -> None:  # ty
     with pytest.raises(getattr(errors, error)) as caught:
         call(ncu_advisor.analyze)
     assert needle in str(caught.value) and caught.value.exit_code == 2
+
+
+SEED_PROMPT = ROOT.parent / "shared" / "seeds" / "000_edf35d9da7fdb540.txt"
+
+
+def _seed_prompt_with(tmp_path: Path, replacement: str) -> Path:
+    if not SEED_PROMPT.is_file():
+        pytest.skip(f"{SEED_PROMPT} is absent")
+    text = SEED_PROMPT.read_text(encoding="utf-8")
+    assert '"launch__grid_size": 32258' in text
+    path = tmp_path / "prompt.txt"
+    path.write_text(text.replace('"launch__grid_size": 32258', replacement), encoding="utf-8")
+    return path
+
+
+def test_seed_json_value_that_is_not_a_number_exits_2(tmp_path: Path) -> None:
+    result = _invoke("recommend", str(_seed_prompt_with(tmp_path, '"launch__grid_size": "lots"')))
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "'scale_channel_min_kernel': launch__grid_size is 'lots', not a number" in text
+    # a number written as a string is still that number
+    from ncu_advisor.ingest.registry import read
+
+    table = read(_seed_prompt_with(tmp_path, '"launch__grid_size": "32258"'))
+    assert table["launch__grid_size"].iloc[0] == 32258
+
+
+def test_seed_json_nested_too_deep_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"k":' * 5000 + "1" + "}" * 5000)
+    result = _invoke("recommend", str(path))
+    assert result.exit_code == 2, result.output
+    assert "nested too deep" in result.output and "Traceback" not in result.output

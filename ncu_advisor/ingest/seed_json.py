@@ -4,7 +4,8 @@ As in the prompts of ``../shared/seeds/`` (``[NCU PROFILING METRICS]`` followed 
 ncu metric names with plain numbers, in the units ncu_report gives (the seeds' ``dram__throughput...``
 percentages, ``launch__grid_size`` counts). Read from a ``.json`` file or from the first such block inside
 any text (a prompt pasted into a ``.txt``). Each kernel becomes one launch; a metric name without ``__``
-or a value that is not a number or string is refused (it is not ncu's).
+or a value that is not a number (strings only for ``*_name`` metrics; numeric strings are read as
+numbers) is refused (it is not ncu's), as is JSON nested too deep to be a block.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
+from ncu_advisor.ingest.cells import parse_number
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
 
 _DECODER = json.JSONDecoder()
 MAX_BYTES = 64 << 20  # a metrics block is a few KB; a text this large is not one
+_BLOCK_HINT = "pass the JSON the optimisation loop kept, or an ncu report"
 
 
 def _blocks(text: str) -> list[tuple[int, Any]]:
@@ -54,7 +57,10 @@ def _is_metrics_block(value: Any) -> bool:
 def sniff(head: bytes) -> bool:
     """True when ``head`` holds a metrics block (a whole JSON document or one pasted into text)."""
     text = head.decode("utf-8", errors="replace")
-    return any(_is_metrics_block(value) for _, value in _blocks(text))
+    try:
+        return any(_is_metrics_block(value) for _, value in _blocks(text))
+    except (RecursionError, ValueError):  # nested too deep, a 5000-digit number: JSON; ``read`` says why
+        return True
 
 
 def read(path: Path, variant: str | None) -> pd.DataFrame:
@@ -72,12 +78,19 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
-    blocks = [(line, value) for line, value in _blocks(text) if _is_metrics_block(value)]
+    try:
+        blocks = [(line, value) for line, value in _blocks(text) if _is_metrics_block(value)]
+    except RecursionError:
+        raise ReportError(
+            "its JSON is nested too deep to be a metrics block", path=path, hint=_BLOCK_HINT
+        ) from None
+    except ValueError as exc:  # an integer over Python's 4300-digit limit
+        raise ReportError(f"its JSON is not a metrics block ({exc})", path=path, hint=_BLOCK_HINT) from None
     if not blocks:
         raise ReportError(
             'holds no metrics block {"kernel": {"ncu_metric_name": value}}',
             path=path,
-            hint="pass the JSON the optimisation loop kept, or an ncu report",
+            hint=_BLOCK_HINT,
         )
     line, block = blocks[0]
     records: list[dict[str, Any]] = []
@@ -102,6 +115,11 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
     return table
 
 
+def _is_string_metric(name: str) -> bool:
+    """ncu's string-valued metrics are names (``device__attribute_display_name``); all others count."""
+    return name.endswith("_name")
+
+
 def _value(path: Path, kernel: str, name: str, value: Any) -> float | str | None:
     if "__" not in name:
         raise ReportError(
@@ -109,8 +127,20 @@ def _value(path: Path, kernel: str, name: str, value: Any) -> float | str | None
             path=path,
             hint="use the raw names ncu prints with --page raw",
         )
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        if _is_string_metric(name):
+            return value
+        number = parse_number(value)
+        if number is None:
+            raise ReportError(
+                f"kernel {kernel!r}: {name} is {value!r:.80}, not a number",
+                path=path,
+                hint="metric values are numbers (strings only for name metrics such as "
+                "device__attribute_display_name)",
+            )
+        value = number
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ReportError(
             f"kernel {kernel!r}: {name} is {type(value).__name__}, not a number",
