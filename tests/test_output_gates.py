@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -57,3 +58,15 @@ def test_an_effect_of_inf_or_nan_is_no_estimate_ranked_last(tmp_path: Path) -> N
     assert len(heads) > 2 and heads[-2:] == ["NA901", "NA902"], block
     assert "NA901 effect-na901 (no estimate)" in block and "(~100%" not in block
     assert "global_effect" not in block.split("NA901", 1)[1]
+
+
+def test_sarif_of_a_plain_report_pins_every_result_to_the_report_file() -> None:
+    fault = FAULT.relative_to(Path(__file__).parent.parent)  # the tests run from the repository root
+    result = CliRunner().invoke(app, ["report", str(FAULT), "-f", "sarif", "--fail-on", "never"])
+    run = json.loads(result.stdout)["runs"][0]
+    assert run["results"], result.output
+    for found in run["results"]:
+        (where,) = found["locations"]
+        assert where["physicalLocation"]["artifactLocation"]["uri"] == fault.as_posix()
+        assert "region" not in where["physicalLocation"]  # never a line of the user's source
+    assert {"uri": fault.as_posix(), "uriBaseId": "%SRCROOT%"} in [a["location"] for a in run["artifacts"]]

@@ -279,6 +279,20 @@ def _evaluate(
     return out
 
 
+def _report_files(
+    items: list[Input], evaluated: list[_Evaluated], source_root: Path | None
+) -> dict[str, str]:
+    """Variant name -> the report file it was read from, relative to ``source_root`` (``repo_relative``),
+    for inputs that are report files (not run directories): where SARIF pins findings without a source."""
+    out: dict[str, str] = {}
+    for item, done in zip(items, evaluated, strict=True):
+        path = Path(item.path)
+        if path.is_file():
+            relative = repo_relative(str(path.resolve()), source_root)
+            out.update({v.name: relative for v in done.variants if relative})
+    return out
+
+
 def _metadata(first: Input, table: pd.DataFrame, source_root: Path | None) -> dict[str, Any]:
     manifest: dict[str, Any] = first.run.manifest if first.run else {}
     recorded = (manifest.get("kernel_file") or {}).get("path") if first.run else None
@@ -394,5 +408,6 @@ def analyze(
         gpu_peaks=peaks,
         notes=notes + peak_notes + [n for e in evaluated for n in e.notes],
         not_profiled=[x for e in evaluated for x in e.not_profiled],
+        report_files=_report_files(items, evaluated, source_root),
         **meta,
     )

@@ -73,6 +73,8 @@ class Analysis:
         not_profiled: the launches ncu recorded without metric values, one ``{"variant", "kernel",
             "launch", "reason"}`` each; each is also listed with one ``NP001`` "not profiled" finding
             (severity warning for ``--fail-on``), never as clean.
+        report_files: variant name -> the report file (an input that is a file, not a run directory) it
+            was read from, relative to the source root (``pipeline.repo_relative``).
     """
 
     inputs: tuple[Path, ...]
@@ -96,6 +98,7 @@ class Analysis:
     gpu_peaks: dict[str, float]
     notes: list[str] = field(default_factory=list)
     not_profiled: list[dict[str, Any]] = field(default_factory=list)
+    report_files: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def reference(self) -> VariantSummary | None:

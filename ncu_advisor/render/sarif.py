@@ -2,8 +2,9 @@
 
 Locations: the kernel file's path as recorded in the run's manifest, made relative to the repository root
 (``Analysis.kernel_path``), at the kernel's ``@triton.autotune`` decorator when it has one, else at its
-``@triton.jit`` def; findings on kernels that are not in the file (cuDNN, PyTorch) carry no location
-(never the user's code). Code-scanning views therefore annotate the kernel itself.
+``@triton.jit`` def. A finding on a kernel that is not in the file (cuDNN, PyTorch), or read from a plain
+report (no run directory, no kernel file), is pinned to the report file it was read from
+(``Analysis.report_files``, no region: GitHub code scanning needs a location), never to the user's code.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def _result(data: Analysis, finding: Finding, units: EvidenceUnits, index: dict[
     }
     if finding.rule in index:
         result["ruleIndex"] = index[finding.rule]
+    report = data.report_files.get(finding.variant or "")
     if where is not None:
         result["locations"] = [
             {
@@ -83,6 +85,13 @@ def _result(data: Analysis, finding: Finding, units: EvidenceUnits, index: dict[
                     "region": {"startLine": where.line},
                 },
                 "message": {"text": where.what},
+            }
+        ]
+    elif report is not None:
+        result["locations"] = [
+            {
+                "physicalLocation": {"artifactLocation": {"uri": report, "uriBaseId": "%SRCROOT%"}},
+                "message": {"text": "the Nsight Compute report the finding was read from"},
             }
         ]
     return result
@@ -122,10 +131,17 @@ def render_sarif(data: Analysis) -> str:
                 ],
             }
         ]
-    if data.kernel_path:
+    artifacts = (
+        [{"location": {"uri": data.kernel_path, "uriBaseId": "%SRCROOT%"}, "sourceLanguage": "python"}]
+        if data.kernel_path
+        else []
+    )
+    artifacts += [
+        {"location": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
+        for uri in dict.fromkeys(data.report_files.values())
+    ]
+    if artifacts:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"description": {"text": "the repository root"}}}
-        run["artifacts"] = [
-            {"location": {"uri": data.kernel_path, "uriBaseId": "%SRCROOT%"}, "sourceLanguage": "python"}
-        ]
+        run["artifacts"] = artifacts
     log = {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
     return json.dumps(log, indent=2, default=str) + "\n"
