@@ -30,6 +30,7 @@ import pandas as pd
 
 from ncu_advisor.kernelsrc.facts import SourceFacts
 from ncu_advisor.model import NO_ESTIMATE, Finding, Proposal, Severity
+from ncu_advisor.rules.because import because_text
 from ncu_advisor.rules.environment import (
     STAGE_CHOICES,
     gpu_environment,
@@ -334,9 +335,10 @@ def _apply_rule(
         for name in rule.info_when.names - env.keys():
             env[name] = _fact_values(name, context)[0]  # unknown: NaN, which no comparison holds for
         as_info = np.broadcast_to(np.asarray(rule.info_when.evaluate(env), dtype=bool), (n,))[rows]
+        because = because_text(rule)
         for position, demote in enumerate(as_info.tolist()):
             if demote and findings[position].severity.rank > Severity.INFO.rank:
-                findings[position].evidence["info_because"] = rule.info_when.text
+                findings[position].evidence["info_because"] = because
                 findings[position] = replace(findings[position], severity=Severity.INFO)
     for result_index, finding in zip(rows.tolist(), findings, strict=True):
         results[result_index].findings.append(finding)
