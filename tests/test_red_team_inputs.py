@@ -150,3 +150,27 @@ def test_seed_json_nested_too_deep_exits_2(tmp_path: Path) -> None:
     result = _invoke("recommend", str(path))
     assert result.exit_code == 2, result.output
     assert "nested too deep" in result.output and "Traceback" not in result.output
+
+
+TEXT_CASE = ROOT.parent / "shared" / "cases" / "text-output-sm75.txt"
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "edited"), [("Duration", "20.85", "abc"), ("Waves Per SM", "6.40", "lots")]
+)
+def test_text_metric_row_that_is_not_a_number_exits_2(
+    label: str, value: str, edited: str, tmp_path: Path
+) -> None:
+    if not TEXT_CASE.is_file():
+        pytest.skip(f"{TEXT_CASE} is absent")
+    lines = TEXT_CASE.read_text(encoding="utf-8").splitlines()
+    (number,) = [n for n, line in enumerate(lines, 1) if line.split()[:1] and line.strip().startswith(label)]
+    assert lines[number - 1].endswith(value)
+    lines[number - 1] = lines[number - 1][: -len(value)] + edited
+    path = tmp_path / "out.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _invoke("recommend", str(path))
+    assert result.exit_code == 2, result.output
+    assert f"line {number}:" in result.output and repr(edited) in result.output
+    # the unedited output still reads: its word-valued rows (Function Cache Configuration) have no unit
+    assert _invoke("recommend", str(TEXT_CASE), "--fail-on", "never").exit_code == 0

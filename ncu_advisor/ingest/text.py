@@ -33,7 +33,8 @@ import pandas as pd
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import guided
 from ncu_advisor.ingest.cells import kernel_function_name, parse_number, triple
-from ncu_advisor.ingest.display_names import LaunchValues, unmapped_note
+from ncu_advisor.ingest.display_names import LaunchValues, raw_name, unmapped_note
+from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
 
 LAUNCH_HEADER = re.compile(
@@ -74,6 +75,8 @@ class _Parser:
     rule: dict[str, Any] | None = None
     rule_indent: int = 0
     skipped: int = 0
+    path: Path | None = None  # named in errors
+    lineno: int = 0  # of the line being fed (1-based)
 
     def launch(self) -> _Launch:
         if not self.launches:
@@ -112,7 +115,27 @@ class _Parser:
             return
         name, unit, value = _cells(line, self.spans)
         if name:
+            self._check_value(line, name, unit, value)
             self.launch().values.add(self.section, name, unit, value)
+
+    def _check_value(self, line: str, label: str, unit: str, value: str) -> None:
+        """Refuse a metric row whose value is not a number where ncu prints one.
+
+        ncu prints words only in unit-less rows of settings (``Function Cache Configuration
+        CachePreferNone``, ``Enabled TPC IDs  all``: every such row of tests/fixtures/formats/*.txt and
+        ../shared/cases); a row with a unit, or one of the catalogue's numeric metrics, holds a number.
+        """
+        if parse_number(value) is not None:
+            return
+        raw = raw_name(self.section, label)
+        numeric = bool(unit) or (raw is not None and raw in catalogue() and not raw.endswith("_name"))
+        if numeric:
+            raise ReportError(
+                f"line {self.lineno}: metric {label!r} ({unit or 'no unit'}) has the value {value!r:.60}, "
+                f"not a number: {line.strip()[:120]!r}",
+                path=self.path,
+                hint="fix or delete that line, or pass ncu's output unedited",
+            )
 
     def _other_line(self, line: str) -> None:
         if (header := LAUNCH_HEADER.match(line)) is not None:
@@ -147,14 +170,15 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         The table with ``attrs["reader"] == "text"``, ``attrs["guided"]`` and ``attrs["notes"]``.
 
     Raises:
-        ReportError: the file cannot be read or holds no metric table.
+        ReportError: the file cannot be read, holds no metric table, or a metric row with a unit (or of a
+            numeric catalogue metric) has a value that is not a number (naming the line).
     """
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
-    parser = _Parser()
-    for line in text.splitlines():
+    parser = _Parser(path=path)
+    for parser.lineno, line in enumerate(text.splitlines(), 1):
         parser.feed(line)
     parser.close_rule()
     launches = [launch for launch in parser.launches if launch.values.values]
