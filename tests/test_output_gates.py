@@ -77,3 +77,29 @@ def test_info_because_says_a_missing_metric_in_words() -> None:
     result = CliRunner().invoke(app, ["recommend", str(run), "--fail-on", "never"])
     assert "info_because = tensor-core pipe not measured and src_uses_dot == 1" in result.output
     assert "tensor_busy < 0" not in result.output
+
+
+def test_markdown_code_span_survives_a_backtick_and_wrote_says_1_variant(tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt  # noqa: PLC0415
+
+    report = tmp_path / "odd`name.ncu-rep"
+    shutil.copy(FAULT, report)
+    out = tmp_path / "r.md"
+    result = CliRunner().invoke(app, ["report", str(report), "-o", str(out), "--fail-on", "never"])
+    assert "(md, 1 variant, " in result.stdout, result.output
+    heading = out.read_text().splitlines()[0]
+    spans = [t for t in MarkdownIt().parseInline(heading)[0].children or [] if t.type == "code_inline"]
+    assert [s.content for s in spans] == ["odd`name.ncu-rep"], heading
+
+
+@pytest.mark.parametrize(
+    ("message", "hint"),
+    [("{nosuch}", "or define nosuch under requires"), ("{registers!r}", "drop the !r")],
+)
+def test_rule_message_errors_name_the_fix(tmp_path: Path, message: str, hint: str) -> None:
+    rule = Path(__file__).parent.parent / "rules" / "NA101-registers-over-128.yaml"
+    spec = yaml.safe_load(rule.read_text())
+    spec["message"] = message
+    (tmp_path / "NA101.yaml").write_text(yaml.safe_dump(spec))
+    result = CliRunner().invoke(app, ["recommend", str(FAULT), "--rules", str(tmp_path)])
+    assert result.exit_code == 2 and hint in result.output, result.output

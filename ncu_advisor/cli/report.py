@@ -76,7 +76,8 @@ def report(
     else:
         write_text_atomic(output, text)
         out_console.print(
-            f"wrote {output} ({fmt}, {len(data.variants)} variants, {len(data.findings)} findings)",
+            f"wrote {output} ({fmt}, {plural(len(data.variants), 'variant')}, "
+            f"{plural(len(data.findings), 'finding')})",
             markup=False,
         )
     if fail_on == "never":  # correctness and findings do not count; a launch not profiled still does
@@ -88,6 +89,11 @@ def report(
             f"failing variants (--fail-on {fail_on}): {', '.join(failing) or 'library kernels'}", err=True
         )
         raise typer.Exit(1)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 variant``, ``2 variants``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _is_tune_run(path: Path) -> bool:
@@ -118,4 +124,6 @@ def _tune_report(path: Path, fmt: str, output: Path | None, fail_on: str | None)
         typer.echo(text, nl=False)
         return
     write_text_atomic(output, text)
-    out_console.print(f"wrote {output} ({fmt}, tune run, {len(trajectory.trials)} trials)", markup=False)
+    out_console.print(
+        f"wrote {output} ({fmt}, tune run, {plural(len(trajectory.trials), 'trial')})", markup=False
+    )

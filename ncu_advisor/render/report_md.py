@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ncu_advisor.analysis.result import Analysis, gpu_name
 from ncu_advisor.analysis.summary import VariantSummary
 from ncu_advisor.model import Finding
@@ -22,6 +24,15 @@ def short_kernel(name: str, width: int = 60) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
+def _code(text: str) -> str:
+    """``text`` as a markdown inline code span whose fence is longer than any run of backticks in it (a
+    kernel name with a backtick no longer ends the span early); padded when it starts or ends with one."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -38,13 +49,13 @@ def _correct(variant: VariantSummary) -> str:
 
 def _header(data: Analysis) -> list[str]:
     gpu = gpu_name(data)
-    lines = [f"## ncu-advisor report: `{data.kernel_path or data.run_path.name}` on {gpu}", ""]
+    lines = [f"## ncu-advisor report: {_code(data.kernel_path or data.run_path.name)} on {gpu}", ""]
     versions = ", ".join(f"{k} {v}" for k, v in data.versions.items() if v and k != "ncu_path")
     options = ", ".join(
         f"{k}={data.options[k]}" for k in ("clock_control", "cache_control", "reps") if k in data.options
     )
     lines.append(
-        f"Run `{data.run_path.name}`" + (f" recorded {data.created}" if data.created else "") + ".  "
+        f"Run {_code(data.run_path.name)}" + (f" recorded {data.created}" if data.created else "") + ".  "
     )
     gpu_facts = ", ".join(
         f"{label} {data.gpu[key]}"
@@ -70,7 +81,7 @@ def _variant_table(data: Analysis) -> list[str]:
         lines.append(
             f"| {v.name} | {_correct(v)} | {_num(v.median_ms, '.3f')} | {speed} | {_num(v.registers, '.0f')} "
             f"| {v.occupancy_limiter or '–'} | {_num(v.dram_pct)} | {_num(v.sm_pct)} | {_num(v.l2_hit_pct)} "
-            f"| `{_cell(short_kernel(v.main_kernel or '–'))}` |"
+            f"| {_code(_cell(short_kernel(v.main_kernel or '–')))} |"
         )
     lines += [
         "",
@@ -88,7 +99,7 @@ def _finding_lines(data: Analysis, f: Finding, units: EvidenceUnits) -> list[str
     where = data.location_of(f)
     at = f" ({where.path}:{where.line})" if where else ""
     lines = [
-        f"- **{f.rule} {f.name}** · {f.severity.value} · `{short_kernel(f.kernel)}` "
+        f"- **{f.rule} {f.name}** · {f.severity.value} · {_code(short_kernel(f.kernel))} "
         f"launch {f.launch}{at}: {_cell(f.message)}",
         f"  - Do: {_cell(f.recommendation)}",
     ]
@@ -115,7 +126,7 @@ def _variant_findings(data: Analysis, v: VariantSummary) -> list[str]:
         more = len(findings) - MAX_FINDINGS_PER_VARIANT
         lines.append(f"- … and {more} more (see the JSON or SARIF report)")
     for kernel, block in v.autotune_blocks.items():
-        lines += ["", f"Proposed configs for `{kernel}`:", "", "```python", block.rstrip(), "```"]
+        lines += ["", f"Proposed configs for {_code(kernel)}:", "", "```python", block.rstrip(), "```"]
     return [*lines, ""]
 
 
@@ -140,7 +151,7 @@ def _library_findings(data: Analysis) -> list[str]:
     for f in found:
         by_kernel.setdefault((f.variant, f.kernel), []).append(f.rule)
     for (variant, kernel), rules in by_kernel.items():
-        lines.append(f"- {variant} `{_cell(short_kernel(kernel))}`: {', '.join(sorted(set(rules)))}")
+        lines.append(f"- {variant} {_code(_cell(short_kernel(kernel)))}: {', '.join(sorted(set(rules)))}")
     return [*lines, "", "(`--all-kernels` lists them in full.)", ""]
 
 

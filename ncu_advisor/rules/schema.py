@@ -205,7 +205,11 @@ def message_fields(template: str, *, where: str) -> tuple[str, ...]:
                 hint="use {alias} or {alias:.1f}; attribute and index access are not allowed",
             )
         if conversion:
-            raise RuleError(f"{where}: message field {{{field_name}!{conversion}}} uses a conversion")
+            raise RuleError(
+                f"{where}: message field {{{field_name}!{conversion}}} uses a conversion",
+                hint=f"drop the !{conversion}: write {{{field_name}}} or {{{field_name}:.1f}} "
+                "(message values are numbers)",
+            )
         if format_spec and "{" in format_spec:
             raise RuleError(f"{where}: message field {{{field_name}}} has a nested format spec")
         if format_spec and not _FORMAT_SPEC.fullmatch(format_spec):
@@ -250,7 +254,12 @@ def compile_rule(spec: RuleSpec, path: Path | None = None) -> Rule:
     fields = message_fields(spec.message, where=f"{spec.id} message")
     for name in fields:
         if not _name_is_known(name, known):
-            raise RuleError(f"{spec.id}: message field {{{name}}} is not defined", path=path)
+            raise RuleError(
+                f"{spec.id}: message field {{{name}}} is not defined",
+                path=path,
+                hint=f"use one of {', '.join(sorted(known))} (or a gpu_*/src_* name), or define {name} "
+                "under requires (as an alias) or derived",
+            )
     inputs: set[str] = set()
     # info_when's own gpu_*/src_* names never make a rule skip: unknown there reads as not true.
     for expression in (when, effect, *derived.values()):
