@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -103,3 +104,18 @@ def test_rule_message_errors_name_the_fix(tmp_path: Path, message: str, hint: st
     (tmp_path / "NA101.yaml").write_text(yaml.safe_dump(spec))
     result = CliRunner().invoke(app, ["recommend", str(FAULT), "--rules", str(tmp_path)])
     assert result.exit_code == 2 and hint in result.output, result.output
+
+
+def test_compare_exits_1_on_a_launch_not_profiled_whatever_fail_on() -> None:
+    from ncu_advisor.analysis.compare import compare_reports  # noqa: PLC0415
+    from ncu_advisor.analysis.pipeline import analyze  # noqa: PLC0415
+
+    data = analyze([Path(__file__).parent.parent / "examples" / "runs" / "improved"])
+    assert compare_reports(data, data, fail_on="never").exit_code == 0
+    missing = dataclasses.replace(data, not_profiled=[{"variant": "v", "kernel": "k", "launch": 0}])
+    assert compare_reports(data, missing, fail_on="never").exit_code == 1
+
+
+def test_a_launch_not_profiled_has_no_estimate() -> None:
+    result = CliRunner().invoke(app, ["recommend", str(FAULT), "--all-kernels"])
+    assert "NP001 not-profiled (no estimate)" in result.output, result.output

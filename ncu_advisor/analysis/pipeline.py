@@ -22,7 +22,7 @@ from ncu_advisor.analysis.summary import REFERENCE_NAME, VariantSummary, number,
 from ncu_advisor.errors import InputError, KernelFileError
 from ncu_advisor.kernelsrc.facts import SourceFacts, analyze_file
 from ncu_advisor.metrics import launch_metric_columns
-from ncu_advisor.model import Finding, Severity
+from ncu_advisor.model import NO_ESTIMATE, Finding, Severity
 from ncu_advisor.rules import STAGE_CHOICES, KernelResult, Rule, evaluate, load_rules
 
 
@@ -126,6 +126,7 @@ def not_profiled_finding(result: KernelResult, reason: str) -> Finding:
         message=f"not profiled: {reason}",
         recommendation="profile this launch again: without metrics no rule could judge it (not clean)",
         evidence={"not_profiled": True, "reason": reason, "condition": "every metric of the launch empty"},
+        effect_kind=NO_ESTIMATE,  # nothing measured: no estimate (not "~0% local")
         variant=result.variant,
     )
 
