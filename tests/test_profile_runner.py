@@ -210,6 +210,9 @@ def test_interrupted_run_says_what_is_missing(fake_env: Path, tmp_path: Path) ->
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=tmp_path,
+        # a runner started in the background by a shell without job control ignores SIGINT, and the child
+        # would inherit that: Ctrl-C is what this test sends
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     manifest: dict = {}

@@ -132,6 +132,8 @@ def test_ctrl_c_stops_every_worker_and_leaves_complete_folders(
     monkeypatch.setenv("FAKE_CHILD_MODES", "ModelNew_hang=hang,ModelNew_after=hang")
     monkeypatch.setenv("FAKE_HANG_S", "60")
     slots = [GpuSlot("h", i, f"GPU-{i}", "NVIDIA H200", str(i)) for i in range(2)]
+    # a runner started in the background by a shell without job control ignores SIGINT: Ctrl-C is the test
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(2.5, os.kill, (os.getpid(), signal.SIGINT))
     start = time.monotonic()
     timer.start()
@@ -145,6 +147,7 @@ def test_ctrl_c_stops_every_worker_and_leaves_complete_folders(
             )
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 15  # the hanging children were killed, not waited for
     (run_dir,) = (two_gpus / "runs").iterdir()
     m = rundir.read_manifest(run_dir)
