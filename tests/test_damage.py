@@ -166,3 +166,55 @@ def test_ncu_rule_errors_are_not_advice() -> None:
     )
     assert all(r["severity"] != "error" for r in advice)
     assert len(advice) == len(everything) - len(errors) > 0
+
+
+RAW_CSV = Path(__file__).parent / "fixtures" / "csv" / "seed000_small_raw.csv"
+FORMATS = Path(__file__).parent / "fixtures" / "formats"
+# ncu 2025.3 outputs recorded on the H200 (fixtures/formats/README.md), German-locale ones included.
+TEXT_INPUTS = [
+    FORMATS / name
+    for name in ("text.txt", "text-de.txt", "text-rule-details.txt", "direct-text.txt", "details.csv",
+                 "details-de.csv", "details-units-base.csv", "direct-metrics-details.csv", "raw.csv")
+]
+
+
+def _raw_csv_with(tmp_path: Path, metric: str, value: str) -> Path:
+    """The recorded raw CSV with ``metric``'s cell of the first launch replaced by ``value``."""
+    import csv
+
+    rows = list(csv.reader(RAW_CSV.read_text().splitlines()))
+    column = rows[0].index(metric)
+    rows[2][column] = value
+    out = tmp_path / "damaged_raw.csv"
+    with out.open("w", newline="") as handle:
+        csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(rows)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "problem"),
+    [
+        ("sm__throughput.avg.pct_of_peak_sustained_elapsed", "250", "percentage outside"),
+        ("l1tex__t_bytes_pipe_lsu_mem_local_op_st.sum", "2.78e-309", "subnormal or corrupted"),
+        ("launch__registers_per_thread", "-16", "not a whole number >= 0"),
+        ("device__attribute_warp_size", "31", "where every CUDA GPU has 32"),
+    ],
+)
+def test_impossible_values_in_a_raw_csv_are_exit_2(
+    tmp_path: Path, metric: str, value: str, problem: str
+) -> None:
+    # Text inputs pass the same value checks as binary reports (sanity.check_table, exact=False).
+    damaged = _raw_csv_with(tmp_path, metric, value)
+    with pytest.raises(ReportError, match=f"{problem}.*{metric}"):
+        read_report(damaged)
+    result = CliRunner().invoke(app, ["recommend", str(damaged)])
+    assert result.exit_code == 2, result.output
+
+
+def test_rounded_display_values_of_text_inputs_are_not_damage() -> None:
+    # ncu prints 16 Kbyte of shared memory rounded; read back in bytes it is 16379.99, not a whole count:
+    # the text formats are read (exact=False), not refused as damaged.
+    assert TEXT_INPUTS
+    for path in TEXT_INPUTS:
+        table = read_report(path)
+        assert len(table) >= 1, path

@@ -20,6 +20,7 @@ from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import csv_details, csv_raw, seed_json, text
 from ncu_advisor.ingest.binary import _read_binary
 from ncu_advisor.ingest.common import GZIP_MAGIC, REPORT_MAGIC
+from ncu_advisor.ingest.sanity import check_table
 from ncu_advisor.table import ID_COLUMNS, core_fallbacks
 
 SNIFF_BYTES = 1 << 20  # enough for the widest raw CSV header seen (about 60 KB) and any preamble
@@ -146,6 +147,8 @@ def read(path: str | Path, variant: str | None = None) -> pd.DataFrame:
     report_path = Path(path)
     reader = reader_for(report_path)
     table = reader.read(report_path, variant)
+    if reader.name != "ncu-rep":  # the binary reader checks its own table, exactly
+        check_table(table, report_path, exact=False)
     table.attrs.setdefault("notes", [])
     return table
 

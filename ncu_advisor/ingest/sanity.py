@@ -20,6 +20,12 @@ the scan in ``tests/test_sanity.py``), so a value that breaks one is damage, not
   0 or 1 where the name says yes/no (``can_*``, ``*_supported``, ``*_enabled``), and equal to the limits
   CUDA fixes for every GPU so far (warp size 32, 1024 threads per block, 255 registers per thread, ...);
 * every launch has a kernel name (ncu always writes one; a launch without is a truncated result).
+
+Text inputs (raw and details CSV, plain text, metrics JSON) are checked with ``exact=False``: their values
+are printed rounded in display units (``16 Kbyte`` of shared memory reads back as 16379.99 bytes in the
+recorded details page and text fixtures) and a pasted text may lack the launch line, so counts need only be
+>= 0, a launch may lack a kernel name or some device attributes; magnitudes, percentages, yes/no and CUDA
+constants are checked as for binary reports.
 """
 
 from __future__ import annotations
@@ -83,7 +89,10 @@ def _value_problem(name: str, value: float) -> str | None:
 
 
 def _first_bad_row(
-    name: str, values: np.ndarray[Any, np.dtype[np.float64]], has_device: np.ndarray[Any, np.dtype[np.bool_]]
+    name: str,
+    values: np.ndarray[Any, np.dtype[np.float64]],
+    has_device: np.ndarray[Any, np.dtype[np.bool_]],
+    exact: bool = True,
 ) -> int | None:
     """The first row whose value breaks a check (vectorised ``_value_problem``), or None."""
     finite = np.isfinite(values)
@@ -92,8 +101,9 @@ def _first_bad_row(
     if _BOUNDED_PCT.search(name):
         bad |= finite & ((values < PCT_LOW) | (values > PCT_HIGH))
     if _INTEGER.match(name) and name not in _NOT_INTEGER and not name.endswith("_pct"):
-        bad |= finite & ((values < 0) | (values != np.floor(np.where(finite, values, 0.0))))
-    if name.startswith("device__attribute_"):
+        whole = values == np.floor(np.where(finite, values, 0.0))
+        bad |= finite & ((values < 0) | (~whole if exact else False))
+    if exact and name.startswith("device__attribute_"):
         bad |= ~finite & has_device  # a launch that has device attributes has all of them
     if _BOOLEAN_DEVICE.match(name):
         bad |= finite & (values != 0.0) & (values != 1.0)
@@ -102,18 +112,20 @@ def _first_bad_row(
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def check_table(table: pd.DataFrame, path: Path) -> None:
+def check_table(table: pd.DataFrame, path: Path, *, exact: bool = True) -> None:
     """Raise ``ReportError`` naming the first impossible value, kernel-less launch or device mismatch.
 
     Args:
         table: a table as the readers build it (``ID_COLUMNS``, then metric columns in base units).
         path: the report, for the message.
+        exact: False for text inputs (values rounded in display units, a launch line may be missing):
+            counts need not be whole, kernel names and device attributes may be absent.
 
     Raises:
         ReportError: a launch has no kernel name, a value breaks a check of the module docstring, or two
             launches on one device disagree on a device attribute.
     """
-    if "kernel" in table.columns:
+    if exact and "kernel" in table.columns:
         nameless = table.index[table["kernel"].isna()]
         if len(nameless):
             raise ReportError(
@@ -124,11 +136,14 @@ def check_table(table: pd.DataFrame, path: Path) -> None:
     device_columns = [c for c in table.columns if c.startswith("device__attribute_")]
     has_device = table[device_columns].notna().any(axis=1).to_numpy(dtype=bool)
     for name in (c for c in table.columns if "__" in c and table[c].dtype.kind == "f"):
-        row = _first_bad_row(name, table[name].to_numpy(dtype=float), has_device)
+        row = _first_bad_row(name, table[name].to_numpy(dtype=float), has_device, exact)
         if row is not None:
             value = float(table[name].iloc[row])
+            problem = _value_problem(name, value) or f"a value ncu cannot have written ({value!r})"
+            kernel = table["kernel"].iloc[row] if "kernel" in table.columns else None
             raise ReportError(
-                f"launch {row} ({table['kernel'].iloc[row]}) has {_value_problem(name, value)} for {name}",
+                f"launch {row} ({kernel if isinstance(kernel, str) else 'kernel unnamed'}) has {problem}"
+                f" for {name}",
                 path=path,
                 hint=_HINT,
             )
