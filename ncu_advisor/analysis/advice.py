@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 LAUNCH_RULES = frozenset({"NA303", "NA304", "NA305", "NA306", "NA307", "NA317", "NA318", "NA319", "NA322"})
 #: At the memory roof, time >= bytes / bandwidth: only advice that moves fewer bytes can gain more than
 #: the gap to the roof (fusion NA301, L2 reuse NA308, spills NA101/NA309, invariant loads NA310, L1/L2
-#: bound NA314/NA315, wasted sectors NA320). Every other warning is withheld there.
+#: bound NA314/NA315, wasted sectors NA320). Every other warning is withheld there, and so is one of these
+#: whose evidence says ``cuts_dram_bytes`` is false (NA320 when DRAM reads do not exceed the bytes the
+#: loads use: its excess sectors hit in L1/L2, so coalescing cannot cut the DRAM bytes).
 MEMORY_WORK_RULES = frozenset({"NA101", "NA301", "NA308", "NA309", "NA310", "NA314", "NA315", "NA320"})
 #: At the compute roof only less work gains: the compute verdict, recomputation, spills, invariant loads.
 COMPUTE_WORK_RULES = frozenset({"NA101", "NA106", "NA302", "NA309", "NA310"})
@@ -132,6 +134,8 @@ def _is_launch_advice(finding: Any, bound: str | None = "memory") -> bool:
     if finding.stage in ("block-size", "fine-tune"):
         return True
     keep = COMPUTE_WORK_RULES if bound == "compute" else MEMORY_WORK_RULES
+    if bound == "memory" and finding.evidence.get("cuts_dram_bytes") in (False, 0):
+        keep = keep - {finding.rule}
     return finding.rule not in keep and finding.severity.rank >= Severity.WARNING.rank
 
 
@@ -200,6 +204,12 @@ def _withhold_at_roof(result: KernelResult, roofline: Any, would_propose: bool =
         result.suppressed.extend(withheld)
         result.findings = [f for f in result.findings if not _is_launch_advice(f, roofline.bound)]
         reason += f": {', '.join(sorted({f.rule for f in withheld}))}"
+        cached = sorted({f.rule for f in withheld if f.evidence.get("cuts_dram_bytes") in (False, 0)})
+        if cached:
+            reason += (
+                f" ({', '.join(cached)}: DRAM reads do not exceed the bytes the loads use, so the excess "
+                "sectors were served by L1/L2)"
+            )
     if result.proposals or would_propose:
         result.proposals, result.autotune_block = [], None
         reason += "; no autotune configs proposed"

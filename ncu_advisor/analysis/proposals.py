@@ -153,7 +153,11 @@ def _chunk_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Seq
 
 
 def _scale_moves(
-    builder: _Builder, hints: list[tuple[Rule, ProposalHint]], grown: set[str], floors: dict[str, int]
+    builder: _Builder,
+    hints: list[tuple[Rule, ProposalHint]],
+    grown: set[str],
+    floors: dict[str, int],
+    tile_floor: int = 0,
 ) -> None:
     """``block_scale`` moves: tile growth and halving, with the conflicts between them resolved.
 
@@ -185,6 +189,13 @@ def _scale_moves(
             floor = ", ".join(f"{p} >= {v}" for p, v in sorted(floors.items())) or f"the minimum {MIN_BLOCK}"
             builder.notes.append(f"{rule.id} {rule.name}: halving dropped: it would go below {floor}")
             continue
+        elements = builder.kernel.tile_elements(scaled)
+        if hint.block_scale < 1 and tile_floor and elements is not None and elements < tile_floor:
+            builder.notes.append(
+                f"{rule.id} {rule.name}: halving dropped: it would take the tile to {elements} elements per "
+                f"program, below the floor of {tile_floor}"
+            )
+            continue
         verb = "smaller fallback" if hint.block_scale < 1 else "larger tile"
         builder.add(
             rule.id,
@@ -193,6 +204,24 @@ def _scale_moves(
             BASELINE_STAGES,
             f"{rule.id}: block sizes x{hint.block_scale:g} ({verb})",
         )
+
+
+def grow_tile(kernel: KernelFacts, blocks: dict[str, int], floor: int) -> dict[str, int]:
+    """``blocks`` with the BLOCKs of the kernel's largest access tile doubled in turn (smallest first)
+    until the tile holds at least ``floor`` elements per program (``KernelFacts.tile_elements``); at most
+    16 doublings."""
+    grown = dict(blocks)
+    sizes = {
+        tile: kernel.tile_elements({p: grown[p] for p in tile if p in grown}) or 0
+        for tile in kernel.access_tiles
+    }
+    tile = max(sizes, key=lambda t: sizes[t], default=())
+    params = sorted((p for p in tile if p in grown), key=lambda p: (grown[p], p))
+    for step in range(16):
+        if not params or (kernel.tile_elements(grown) or 0) >= floor:
+            break
+        grown[params[step % len(params)]] *= 2
+    return grown
 
 
 def propose_set(
@@ -214,19 +243,27 @@ def propose_set(
     builder = _Builder(kernel, {f.rule: f.estimated_effect for f in findings})
     grown = {p for rule, hint in hints if (p := _chunk_move(builder, rule, hint, findings)) is not None}
     floors: dict[str, int] = {}
+    tile_floor = 0
     for rule, hint in hints:
-        if hint.block_min is not None and builder.blocks:
-            floors = {p: max(floors.get(p, 0), hint.block_min) for p in builder.blocks}
-            raised = {p: max(v, hint.block_min) for p, v in builder.blocks.items()}
-            warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES
-            builder.add(
-                rule.id,
-                raised,
-                warps,
-                stages,
-                f"{rule.id} {rule.name}: every BLOCK to at least {hint.block_min}",
-            )
-    _scale_moves(builder, hints, grown, floors)
+        if hint.block_min is None or not builder.blocks:
+            continue
+        warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES
+        if hint.block_min_per == "tile" and kernel.tile_elements(builder.blocks) is not None:
+            tile_floor = max(tile_floor, hint.block_min)
+            raised = grow_tile(kernel, builder.blocks, hint.block_min)
+            if raised != builder.blocks:
+                moved = ", ".join(
+                    f"{p} {builder.blocks[p]}->{v}" for p, v in raised.items() if v != builder.blocks[p]
+                )
+                text = f"{rule.id} {rule.name}: {moved} (at least {hint.block_min} elements per program)"
+                builder.add(rule.id, raised, warps, stages, text)
+            continue
+        floors = {p: max(floors.get(p, 0), hint.block_min) for p in builder.blocks}
+        raised = {p: max(v, hint.block_min) for p, v in builder.blocks.items()}
+        builder.add(
+            rule.id, raised, warps, stages, f"{rule.id} {rule.name}: every BLOCK to at least {hint.block_min}"
+        )
+    _scale_moves(builder, hints, grown, floors, tile_floor)
     for rule, hint in hints:
         if hint.block_min is None and (hint.num_warps is not None or hint.num_stages is not None):
             warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES

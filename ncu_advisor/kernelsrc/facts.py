@@ -26,6 +26,7 @@ from ncu_advisor.kernelsrc.launches import (
 )
 from ncu_advisor.kernelsrc.loops import chunk_loops, size_params
 from ncu_advisor.kernelsrc.parse import parse_kernel_source
+from ncu_advisor.kernelsrc.tiles import access_tiles
 
 __all__ = [
     "KernelFacts",
@@ -114,6 +115,18 @@ class KernelFacts:
     size_params: tuple[str, ...] = ()
     #: class name -> the launch that class executes (``kernelsrc.launches``).
     class_launches: dict[str, ClassLaunch] = field(default_factory=dict)
+    #: the constexprs shaping each load/store/atomic tile (``kernelsrc.tiles``): ``("BLOCK_D", "BLOCK_M")``
+    access_tiles: tuple[tuple[str, ...], ...] = ()
+
+    def tile_elements(self, params: dict[str, int]) -> int | None:
+        """Elements per program of the largest access tile under ``params`` (constexpr values; names
+        without a value count 1); None when no access has a tile shaped by a known value."""
+        sizes = [
+            int(np.prod([params.get(n, 1) for n in tile]))
+            for tile in self.access_tiles
+            if any(n in params for n in tile)
+        ]
+        return max(sizes) if sizes else None
 
     def launch_params_key(self) -> tuple[tuple[str, int], ...]:
         """The launch values as a hashable key (for caching per-variant results)."""
@@ -238,6 +251,11 @@ def facts_for(kernel: KernelFacts) -> dict[str, float]:
     if block_values:
         facts["src_block_max"] = float(max(block_values))
         facts["src_block_min"] = float(min(block_values))
+    tiles = [kernel.tile_elements(c.params) for c in configs]
+    if tiles and all(t is not None for t in tiles):
+        facts["src_tile_elements"] = float(max(t for t in tiles if t is not None))
+    elif block_values:  # no tile the source shapes with known values: the largest BLOCK stands in
+        facts["src_tile_elements"] = float(max(block_values))
     for param, line in kernel.chunk_loops[:1]:
         values = [c.params[param] for c in configs if param in c.params]
         if values and len(values) == len(configs):
@@ -474,6 +492,7 @@ def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFa
         invariant_loads=_invariant_loads(function),
         chunk_loops=tuple(chunk_loops(function, constexpr)),
         size_params=tuple(size_params(function, params, constexpr)),
+        access_tiles=tuple(access_tiles(function, constexpr)),
     )
 
 

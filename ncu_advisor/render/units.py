@@ -57,6 +57,7 @@ FACT_UNITS: dict[str, str] = {
     "src_uses_dot": "boolean",
     "src_has_baseline": "boolean",
     "src_chunk_block": "element",
+    "src_tile_elements": "element",
     "src_chunk_other_blocks": "element",
 }
 

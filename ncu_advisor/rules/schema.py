@@ -38,6 +38,7 @@ SOURCE_FACTS = (
     "src_has_baseline",
     "src_block_max",
     "src_block_min",
+    "src_tile_elements",
     "src_loop_invariant_loads",
     "src_invariant_loop_line",
     "src_invariant_load_line",
@@ -87,6 +88,10 @@ class ProposalHint(_Strict):
     block_params: list[str] | None = Field(default=None, min_length=1)
     # Raise every BLOCK below this value to it, in one trial together with num_warps/num_stages when given.
     block_min: int | None = Field(default=None, ge=1, le=1024)
+    # "tile": block_min is a floor on the elements per program (the product of the BLOCKs shaping its largest
+    # load/store tile, ``src_tile_elements``), reached by doubling the tile's BLOCKs in turn, smallest first;
+    # a halving never takes the tile below it. "block" (default): every BLOCK on its own.
+    block_min_per: Literal["block", "tile"] = "block"
     # Set the BLOCK stepping the kernel's chunk loop (``src_chunk_block``) to this derived value.
     chunk_block_to: str | None = None
 
