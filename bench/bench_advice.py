@@ -21,9 +21,13 @@ Modes:
         GPU helper: build and call one variant N times (the program ncu --set full profiles).
     python bench/bench_advice.py variants SWEEP.jsonl
         Each swept file with its start and swept variant (tab-separated), for the GPU script.
-    python bench/bench_advice.py time FILE --config JSON
-        GPU helper: time ModelNew_best with a config (do_bench median, ms) for proposals outside the sweep.
-The whole GPU run is bench/device/advice.sh; the table is printed last.
+    python bench/bench_advice.py plan --runs DIR [--runs DIR2] --sweep SWEEP --variants-dir D --out P.jsonl
+        CPU: each top proposal outside the swept space written as a variant class of a copy of its kernel file
+        (``bench/advice_time.py``), one JSON line each.
+    python bench/bench_advice.py time P.jsonl --out TIMED.jsonl [--only STEM] [--reps 5] [--interpret]
+        GPU: each planned proposal checked and timed against the start in the same process; ``analyze
+        --timed TIMED.jsonl`` reads the gains (``--interpret``: a CPU rehearsal, its times are not used).
+The GPU runs are bench/device/advice.sh, advice_rest.sh (profiling) and advice_time.sh (the timing step).
 """
 
 from __future__ import annotations
@@ -87,6 +91,10 @@ class KernelAdvice:
     notes: list[str] = field(default_factory=list)
     passes: int | None = None
     source_file: str | None = None
+    #: where the gain comes from: "sweep" (a swept config) or "timed" (``time``, same run as the start)
+    gain_source: str | None = None
+    #: the ``time`` step's error when the proposal failed to compile, run or match the reference
+    timed_error: str | None = None
 
     @property
     def precise(self) -> bool | None:
@@ -94,6 +102,8 @@ class KernelAdvice:
 
     @property
     def recalled(self) -> bool | None:
+        if self.timed_error is not None:
+            return False  # a proposal that does not compile, run or match the reference gains nothing
         return None if self.gain is None else self.gain >= RECALL_GAIN
 
     @property
@@ -176,6 +186,7 @@ def analyze_kernel(
     full_dir: Path | None,
     rules: Any,
     variants: tuple[str, str] = (START, BEST),
+    timed: dict[str, Any] | None = None,
 ) -> KernelAdvice:
     """The verdicts of one kernel file from its recorded run (and sweep truth, and full reports)."""
     from ncu_advisor import rundir  # noqa: PLC0415
@@ -209,12 +220,28 @@ def analyze_kernel(
             row.top_proposal = proposal_config(top, truth.start_config)
             row.top_ms = truth.ms_of(row.top_proposal)
             if row.top_ms is not None:
-                row.gain = 1 - row.top_ms / truth.start_ms
+                row.gain, row.gain_source = 1 - row.top_ms / truth.start_ms, "sweep"
             else:
-                row.notes.append("top proposal outside the swept space: time it on the GPU")
+                _timed_gain(row, timed)
     if full_dir is not None:
         row.agreement = _agreement(full_dir / stem, rules)
     return row
+
+
+def _timed_gain(row: KernelAdvice, timed: dict[str, Any] | None) -> None:
+    """The ``time`` step's gain of the top proposal (same config, measured on the GPU), else a note."""
+    if not timed or timed.get("config") != row.top_proposal or timed.get("mode", "gpu") != "gpu":
+        row.notes.append("top proposal outside the swept space: time it on the GPU (bench_advice time)")
+        return
+    if not timed.get("ok"):
+        if timed.get("proposal_failed"):  # the start ran and matched, the proposal did not: a recall miss
+            row.timed_error = str(timed.get("error"))
+        row.notes.append(f"top proposal not timed on the GPU: {timed.get('error')}")
+        return
+    row.top_ms, row.gain, row.gain_source = float(timed["ms"]), float(timed["gain"]), "timed"
+    row.notes.append(
+        f"top proposal timed against the start in one run: {timed['start_ms']:.4f} -> {timed['ms']:.4f} ms"
+    )
 
 
 def _repo_path(run: Any) -> str | None:
@@ -275,12 +302,9 @@ def analyze(
     text = sweep.read_text() if sweep is not None and sweep.is_file() else ""
     records = [json.loads(line) for line in text.splitlines() if line.strip()]
     truths = {Path(k).stem: v for k, v in sweep_truths(records).items()}
-    if timed is not None and timed.is_file():
-        for line in timed.read_text().splitlines():
-            extra = json.loads(line)
-            truth = truths.get(Path(extra["file"]).stem)
-            if truth is not None and extra.get("ms"):
-                truth.measured.append((dict(extra["config"]), float(extra["ms"])))
+    from advice_time import timed_gains  # noqa: PLC0415
+
+    gains = timed_gains(timed)
     rules = load_rules()
     rows = [
         analyze_kernel(
@@ -290,6 +314,7 @@ def analyze(
             full,
             rules,
             truths[d.name].variants if d.name in truths else (START, BEST),
+            gains.get(d.name),
         )
         for d in sorted(runs.iterdir())
         if d.is_dir() and (d / "manifest.json").is_file()
@@ -326,7 +351,8 @@ def table(rows: list[KernelAdvice], totals: dict[str, Any]) -> str:
         f"{'start ms':>9} {'best ms':>8}"
     ]
     for r in rows:
-        gain = f"{r.gain:+.1%}" if r.gain is not None else "-"
+        gain = f"{r.gain:+.1%}" if r.gain is not None else ("fail" if r.timed_error else "-")
+        gain += "*" if r.gain_source == "timed" else ""
         direction = "-" if r.direction_ok is None else ("ok" if r.direction_ok else "miss")
         start = f"{r.start_ms:.4f}" if r.start_ms else "-"
         best = f"{r.best_ms:.4f}" if r.best_ms else "-"
@@ -339,6 +365,10 @@ def table(rows: list[KernelAdvice], totals: dict[str, Any]) -> str:
         f"recall {totals['recalled'][0]}/{totals['recalled'][1]} >= 5% faster; direction "
         f"{totals['direction'][0]}/{totals['direction'][1]}; calibration rho {totals['calibration_spearman']}"
     )
+    if any(r.gain_source == "timed" or r.timed_error for r in rows):
+        lines.append(
+            "gain*: timed on the GPU against the start in the same run (bench_advice time); fail: failed"
+        )
     lines.append(f"default metric set: at most {totals['max_replay_passes']} replay passes (goal <= 12)")
     for measure, (a, n) in totals["agreement"].items():
         lines.append(f"ncu agreement {measure}: {a}/{n}")
@@ -380,9 +410,19 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--timed", type=Path, help="JSON lines of `time` results for proposals outside the sweep")
     v = sub.add_parser("variants")
     v.add_argument("sweep", type=Path)
+    p = sub.add_parser("plan")
+    p.add_argument("--runs", type=Path, action="append", required=True)
+    p.add_argument("--sweep", type=Path, required=True)
+    p.add_argument("--variants-dir", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("time")
-    t.add_argument("file", type=Path)
-    t.add_argument("--config", required=True)
+    t.add_argument("plan", type=Path)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--only", action="append", help="kernel file stem (repeatable; default: every plan line)")
+    t.add_argument("--reps", type=int, default=5)
+    t.add_argument("--warmup-ms", type=float, default=10.0)
+    t.add_argument("--rep-ms", type=float, default=40.0)
+    t.add_argument("--interpret", action="store_true", help="CPU rehearsal under TRITON_INTERPRET=1")
     args = parser.parse_args(argv)
     if args.mode == "analyze":
         rows, totals = analyze(args.runs, args.sweep, args.full, args.timed)
@@ -408,19 +448,20 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.synchronize()
         torch.cuda.nvtx.range_pop()
         return 0
-    import triton.testing  # noqa: PLC0415
+    import advice_time  # noqa: PLC0415
 
-    model, inputs = _build(args.file, BEST, json.loads(args.config))
-    print(
-        json.dumps(
-            {
-                "file": str(args.file),
-                "config": json.loads(args.config),
-                "ms": triton.testing.do_bench(lambda: model(*inputs)),
-            }
-        )
+    if args.mode == "plan":
+        rows = [row for runs in args.runs for row in analyze(runs, args.sweep)[0]]
+        entries = advice_time.plan(rows, args.variants_dir)
+        args.out.write_text("".join(json.dumps(e) + "\n" for e in entries))
+        for entry in entries:
+            print(
+                f"{entry['stem']}\t{entry['rule']}\t{entry['proposal_variant']}\t{json.dumps(entry['config'])}"
+            )
+        return 0
+    return advice_time.run_time(
+        args.plan, args.out, args.only, args.interpret, args.reps, args.warmup_ms, args.rep_ms
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -225,3 +225,59 @@ def test_bench_advice_on_the_recorded_h200_sweep() -> None:
     assert row.gain == pytest.approx(1 - swept[(512, 4)] / truth.start_ms)
     assert row.recalled is (row.gain >= 0.05)
     assert set(row.changed) <= {"BLOCK_SIZE", "num_warps", "num_stages"} and row.changed["BLOCK_SIZE"] == 1
+
+
+def test_plan_writes_each_unswept_top_proposal_as_a_variant_class(tmp_path: Path) -> None:
+    """The GPU timing step's CPU half on the recorded unseen runs (H200): the proposal becomes a class of a
+    copy of the kernel file (tune --write's machinery); the analysis then reads the same-run gain."""
+    import ast
+    import tarfile
+
+    sweep = ROOT / "bench" / "results" / "2026-11-30-corpus-sweep-h200" / "sweep.jsonl"
+    runs_tgz = ROOT / "bench" / "results" / "2026-11-30-advice-h200-unseen" / "runs.tgz"
+    if not (sweep.is_file() and runs_tgz.is_file()):
+        pytest.skip("the unseen runs or the corpus sweep are not committed")
+    with tarfile.open(runs_tgz) as archive:
+        archive.extractall(tmp_path, filter="data")
+    bench = _bench_advice()
+    sys.path.insert(0, str(ROOT / "bench"))
+    import advice_time
+
+    rows, _totals = bench.analyze(tmp_path / "runs" / "rowwise_quant_int8", sweep)  # not a runs folder
+    assert rows == []
+    run_dir = tmp_path / "only"
+    run_dir.mkdir()
+    (run_dir / "rowwise_quant_int8").symlink_to(tmp_path / "runs" / "rowwise_quant_int8")
+    rows, _totals = bench.analyze(run_dir, sweep)
+    (row,) = rows
+    assert row.top_proposal is not None and row.top_ms is None  # BLOCK_N=256 is outside the swept space
+    (entry,) = advice_time.plan(rows, tmp_path / "variants")
+    text = Path(entry["variant_file"]).read_text()
+    tree = ast.parse(text)
+    assert entry["proposal_variant"] in {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    assert (entry["start_variant"], entry["config"]) == ("ModelNew", row.top_proposal)
+    assert "'BLOCK_N': 256" in text and "'num_stages': 2" in text  # num_stages outside config: via run
+    timed = tmp_path / "timed.jsonl"
+    record = {
+        **{k: entry[k] for k in ("stem", "file", "config", "rule")},
+        "ok": True,
+        "start_ms": 0.295,
+        "ms": 0.25,
+        "gain": 1 - 0.25 / 0.295,
+        "mode": "gpu",
+    }
+    timed.write_text(json.dumps(record) + "\n")
+    (row,) = bench.analyze(run_dir, sweep, timed=timed)[0]
+    assert row.gain_source == "timed" and row.gain == pytest.approx(1 - 0.25 / 0.295) and row.recalled
+    assert "gain*" in bench.table([row], bench.summary([row]))
+    failed = {**record, "ok": False, "error": "proposal: OutOfResources", "proposal_failed": True}
+    timed.write_text(json.dumps(failed) + "\n")
+    (row,) = bench.analyze(run_dir, sweep, timed=timed)[0]
+    assert row.recalled is False and row.gain is None  # a proposal that fails is a miss
+    timed.write_text(json.dumps({**failed, "proposal_failed": False, "error": "ImportError"}) + "\n")
+    (row,) = bench.analyze(run_dir, sweep, timed=timed)[0]
+    assert row.recalled is None  # the environment failed, not the proposal: unmeasured
+    interpreted = {**record, "mode": "interpret"}
+    timed.write_text(json.dumps(interpreted) + "\n")
+    (row,) = bench.analyze(run_dir, sweep, timed=timed)[0]
+    assert row.gain is None  # CPU rehearsal times are never used

@@ -41,19 +41,14 @@ done
 
 python3 bench/bench_advice.py analyze --runs "$OUT/runs" --sweep "$SWEEP" --full "$OUT/full" --out "$OUT/advice-pass1.json" \
   > "$OUT/table-pass1.txt" 2>&1
-# Proposals outside the swept space: time them on the GPU (do_bench median of ModelNew_best with the config).
-python3 - "$OUT" <<'PY' > "$OUT/to-time.txt"
-import json, sys
-out = sys.argv[1]
-doc = json.load(open(f"{out}/advice-pass1.json"))
-for row in doc["rows"]:
-    if row["top_proposal"] and row["top_ms"] is None:
-        if row.get("source_file", "").startswith("kernels/corpus/"):  # zoo files have no ModelNew_best
-            print(f"{row['source_file']}\t{json.dumps(row['top_proposal'])}")
-PY
-while IFS=$'\t' read -r f cfg; do
-  timeout 60 python3 bench/bench_advice.py time "$f" --config "$cfg" >> "$OUT/timed.jsonl" 2>> "$OUT/logs/time.log" < /dev/null
-done < "$OUT/to-time.txt"
+# Proposals outside the swept space: each written as a variant class of a copy of its kernel file and timed
+# against the start in the same process (bench/advice_time.py).
+python3 bench/bench_advice.py plan --runs "$OUT/runs" --sweep "$SWEEP" --variants-dir "$OUT/variants" \
+  --out "$OUT/plan.jsonl" > "$OUT/logs/plan.log" 2>&1
+for stem in $(python3 -c 'import json, sys; [print(json.loads(l)["stem"]) for l in open(sys.argv[1]) if l.strip()]' "$OUT/plan.jsonl"); do
+  timeout 90 python3 bench/bench_advice.py time "$OUT/plan.jsonl" --only "$stem" --out "$OUT/timed.jsonl" \
+    >> "$OUT/logs/time.log" 2>&1 < /dev/null
+done
 echo "elapsed $(( $(date +%s) - T0 )) s" >> "$OUT/machine.txt"
 python3 bench/bench_advice.py analyze --runs "$OUT/runs" --sweep "$SWEEP" --full "$OUT/full" --timed "$OUT/timed.jsonl" \
   --out "$OUT/advice.json" | tee "$OUT/table.txt"
