@@ -55,7 +55,9 @@ def test_at_the_memory_roof_only_advice_that_moves_fewer_bytes_stays() -> None:
     best = _result("colsum", "ModelNew_best")  # 103% of the measured copy bandwidth
     assert best.roofline.at_roof  # type: ignore[attr-defined]
     withheld = {f.rule for f in best.suppressed}  # type: ignore[attr-defined]
-    assert {"NA321", "NA323"} <= withheld  # bank conflicts and chunking cannot beat the DRAM bound
+    assert "NA321" in withheld  # bank conflicts cannot beat the DRAM bound
+    # its 64-row chunks of a 256-column tile move 16,384 elements per iteration: not a small chunk (NA323)
+    assert "NA323" not in withheld | {f.rule for f in best.findings}  # type: ignore[attr-defined]
     assert {f.rule for f in best.findings} >= {"NA301"}  # type: ignore[attr-defined]
     assert best.proposals == []  # type: ignore[attr-defined]
     assert any("move fewer bytes" in n and "NA321" in n for n in best.notes)  # type: ignore[attr-defined]

@@ -145,7 +145,8 @@ def _chunk_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Seq
     if not isinstance(target, (int, float)) or target <= builder.blocks.get(param, 0):
         return None
     params = {**builder.blocks, param: int(target)}
-    warps = max(builder.warps, 8 if target >= 4096 else 4)
+    tile = builder.kernel.tile_elements(params) or target  # chunk x the tile's other BLOCKs
+    warps = max(builder.warps, 8 if tile >= 4096 else 4)
     builder.add(
         rule.id, params, warps, builder.stages, f"{rule.id} {rule.name}: {param} -> {int(target)} in one jump"
     )
