@@ -22,6 +22,7 @@ from ncu_advisor.collect.profile import ncu as ncu_module
 from ncu_advisor.collect.profile.outcome import VariantOutcome
 from ncu_advisor.collect.profile.steps import ProfileOptions, ProgressCallback, plan_commands, run_variant
 from ncu_advisor.collect.profile.variants import Variant
+from ncu_advisor.collect.profile.worker import STATE_KEY, TimingWorker, serves
 from ncu_advisor.errors import EnvironmentNotReady
 
 
@@ -38,6 +39,8 @@ class VariantJob:
         options: the run's options.
         metrics: the metrics ncu collects.
         ncu: the ncu executable found on the submitting machine (a worker without it looks for its own).
+        timing_worker: run the bare child in the GPU's long-lived timing worker (``profile.worker``),
+            kept in ``ctx.state``, instead of a fresh process (timing-only runs).
     """
 
     name: str
@@ -48,6 +51,7 @@ class VariantJob:
     options: ProfileOptions
     metrics: tuple[str, ...]
     ncu: str
+    timing_worker: bool = False
 
 
 @dataclass
@@ -84,9 +88,19 @@ def run_variant_job(
         plan = plan_commands(
             kernel, variants, options, run_dir, ncu, list(job.metrics), reference=job.variant is None
         )
+        steps = plan[job.name]
+        in_worker = job.timing_worker and _worker_serves(steps, options)
+        runner = _timing_worker(ctx, options).run if in_worker else None
         try:
             outcome, result = run_variant(
-                job.name, plan[job.name], run_dir, options, progress, env=ctx.env, cancel=ctx.cancel
+                job.name,
+                steps,
+                run_dir,
+                options,
+                progress,
+                env=ctx.env,
+                cancel=ctx.cancel,
+                bench_runner=runner,
             )
         except EnvironmentNotReady as exc:
             if "permission" in exc.message or "ERR_NVGPUCTRPERM" in exc.message:
@@ -103,6 +117,19 @@ def run_variant_job(
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _worker_serves(steps: dict[str, list[str]], options: ProfileOptions) -> bool:
+    return "ncu" not in steps and serves(steps["bench"], options.python)
+
+
+def _timing_worker(ctx: JobContext, options: ProfileOptions) -> TimingWorker:
+    """The timing worker of this job's GPU (started by its first job; ``Executor.close`` stops it)."""
+    key = f"{STATE_KEY}:{options.python}"
+    worker = ctx.state.get(key)
+    if not isinstance(worker, TimingWorker):
+        worker = ctx.state[key] = TimingWorker(options.python, ctx.env, start_timeout_s=options.timeout_s)
+    return worker
 
 
 def store_payload(run_dir: Path, payload: VariantPayload) -> None:

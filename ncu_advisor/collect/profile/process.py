@@ -108,6 +108,18 @@ def run_process(
                 _RUNNING.pop(proc.pid, None)
 
 
+@contextlib.contextmanager
+def registered(proc: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Register a process started elsewhere (the timing worker) so that ``kill_running`` ends it too."""
+    with _RUNNING_LOCK:
+        _RUNNING[proc.pid] = proc
+    try:
+        yield
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.pop(proc.pid, None)
+
+
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the process's whole session (ncu and its target, the child and its helpers)."""
     try:

@@ -173,10 +173,17 @@ def _jobs(
             options,
             tuple(metrics),
             str(env.ncu),
+            timing_worker=uses_timing_worker(options, executor),
         )
         fn = partial(run_variant_job, job, progress=progress) if in_place else partial(run_variant_job, job)
         jobs.append(Job(name, fn))
     return jobs
+
+
+def uses_timing_worker(options: ProfileOptions, executor: Executor) -> bool:
+    """Whether the bare children run in a long-lived timing worker per GPU: timing-only runs on the local
+    executor (``ProfileOptions.timing_worker``); ncu runs and Dask runs keep one process per variant."""
+    return options.timing_only and options.timing_worker and executor.kind == "local"
 
 
 def _outcome_of(result: JobResult, name: str, run_dir: Path) -> tuple[VariantOutcome, dict[str, Any] | None]:
@@ -223,6 +230,9 @@ def _open_run(
     )
     manifest = initial_manifest(kernel_file, options, env, metrics, plan, target.variants, REFERENCE_NAME)
     manifest["executor"] = executor.describe()
+    manifest["executor"]["bare_children"] = (
+        "timing worker per GPU" if uses_timing_worker(options, executor) else "process per variant"
+    )
     if not target.has_reference:
         manifest["reference"] = {"name": REFERENCE_NAME, "status": "skipped", "reason": "no class Model"}
     rundir.write_manifest(run_dir, manifest)

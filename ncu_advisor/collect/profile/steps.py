@@ -11,14 +11,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ncu_advisor import rundir
 from ncu_advisor.collect.profile import child as child_module
 from ncu_advisor.collect.profile import ncu as ncu_module
 from ncu_advisor.collect.profile.judge import _read_json, judge_bench, judge_ncu
 from ncu_advisor.collect.profile.outcome import VariantOutcome
-from ncu_advisor.collect.profile.process import host_lock, run_process
+from ncu_advisor.collect.profile.process import ProcessResult, host_lock, run_process
 from ncu_advisor.collect.profile.variants import REFERENCE_CLASS, Variant
 
 __all__ = [
@@ -36,6 +36,20 @@ REFERENCE_NAME = "Model"
 
 #: Progress callback: (variant name, step) with step in build, check, time, profile, done.
 ProgressCallback = Callable[[str, str], None]
+
+
+class BenchRunner(Protocol):
+    """Runs a bare child command like ``process.run_process`` (argv, log, timeout, on_step; cancel)."""
+
+    def __call__(
+        self,
+        argv: list[str],
+        log_path: Path,
+        timeout_s: float,
+        on_step: Callable[[str], None] | None = None,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> ProcessResult: ...
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,8 @@ class ProfileOptions:
         ncu_lock: ``host``: one ncu process at a time per host (the bare timing runs still overlap);
             ``none``: ncu processes on different GPUs run at once (see docs/profile.md, "Several GPUs").
         timing_only: check and time only; no ncu process (sweeps that rank by time).
+        timing_worker: with ``timing_only`` on the local executor, run the variants in one long-lived
+            timing process per GPU (``profile.worker``) instead of one process per variant.
         rules_dir: extra rule directory whose required metrics are added.
         profile_reference: also profile ``Model`` under ncu.
         python: the interpreter that runs the child.
@@ -76,6 +92,7 @@ class ProfileOptions:
     # bench/results/2026-11-30-scale-h200x2/scale-b.json)
     ncu_lock: str = "none"
     timing_only: bool = False
+    timing_worker: bool = True
     rules_dir: Path | None = None
     profile_reference: bool = False
     python: str = sys.executable
@@ -187,12 +204,15 @@ def run_variant(
     *,
     env: dict[str, str] | None = None,
     cancel: threading.Event | None = None,
+    bench_runner: BenchRunner | None = None,
 ) -> tuple[VariantOutcome, dict[str, Any] | None]:
     """Run the bare child and (unless it failed) the ncu child of one variant.
 
     Args:
         env: environment overrides of both processes (the worker's ``CUDA_VISIBLE_DEVICES``).
         cancel: set on Ctrl-C: the running process is killed and ``executor.Cancelled`` raised.
+        bench_runner: runs the bare child instead of a fresh process (``profile.worker.TimingWorker.run``:
+            same argv, log, timeout and ``ProcessResult``).
     """
     folder = rundir.variant_dir(run_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,7 +224,10 @@ def run_variant(
 
     child_log = folder / "child.log"
     outcome.logs["child"] = str(child_log.relative_to(run_dir))
-    bench = run_process(steps["bench"], child_log, options.timeout_s, step, env=env, cancel=cancel)
+    if bench_runner is not None:
+        bench = bench_runner(steps["bench"], child_log, options.timeout_s, step, cancel=cancel)
+    else:
+        bench = run_process(steps["bench"], child_log, options.timeout_s, step, env=env, cancel=cancel)
     result = _read_json(folder / "result.json")
     judge_bench(bench, result, child_log.relative_to(run_dir), options.timeout_s, outcome)
     if "ncu" in steps and outcome.status in ("ok", "incorrect"):
