@@ -29,9 +29,17 @@ FAULTS = ROOT / "tests" / "fixtures" / "kernels" / "faults.py"
 REPORT = ROOT / "examples" / "reports" / "h200-seed" / "ModelNew_seed001_small.ncu-rep.gz"
 SLOTS = [GpuSlot("h", i, f"GPU-{i}", "NVIDIA H200", str(i)) for i in range(2)]
 FAULT_MODES = (
-    "ModelNew_wrong=incorrect,ModelNew_raises=raise,ModelNew_crash=crash,ModelNew_hang=hang,ModelNew_after=segv"
+    "ModelNew_wrong=incorrect,ModelNew_raises=raise,ModelNew_crash=crash,"
+    "ModelNew_hang=hang,ModelNew_after=segv"
 )
-NAMES = ("ModelNew_good", "ModelNew_wrong", "ModelNew_raises", "ModelNew_crash", "ModelNew_hang", "ModelNew_after")
+NAMES = (
+    "ModelNew_good",
+    "ModelNew_wrong",
+    "ModelNew_raises",
+    "ModelNew_crash",
+    "ModelNew_hang",
+    "ModelNew_after",
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="stand-in executables are POSIX scripts")
 
@@ -52,7 +60,12 @@ def _variants(*names: str):  # type: ignore[no-untyped-def]
 
 def _options(root: Path, timeout_s: float = 20, worker: bool = True) -> ProfileOptions:
     return ProfileOptions(
-        python=FAKE_PYTHON, runs_root=root, timeout_s=timeout_s, reps=2, timing_only=True, timing_worker=worker
+        python=FAKE_PYTHON,
+        runs_root=root,
+        timeout_s=timeout_s,
+        reps=2,
+        timing_only=True,
+        timing_worker=worker,
     )
 
 
@@ -97,21 +110,25 @@ def test_worker_results_match_the_process_per_variant_path(
     assert a["executor"]["bare_children"] == "process per variant"
     assert b["executor"]["bare_children"] == "timing worker per GPU"
     # the manifest names the same commands (the worker runs exactly these argv in-process)
-    assert json.dumps(a["commands"]).replace(str(per_process.path), "RUN") == json.dumps(b["commands"]).replace(
-        str(in_worker.path), "RUN"
-    )
+    assert json.dumps(a["commands"]).replace(str(per_process.path), "RUN") == json.dumps(
+        b["commands"]
+    ).replace(str(in_worker.path), "RUN")
     for name, entry in _entries(a).items():
         other = _entries(b)[name]
         assert other["status"] == entry["status"], (name, entry, other)
         assert set(other) == set(entry), name  # same manifest fields
         # same reason text, up to the run directory in log paths
         assert other["reason"] == entry["reason"] or (
-            entry["reason"].split("; log")[0].split(" (step")[0] == other["reason"].split("; log")[0].split(" (step")[0]
+            entry["reason"].split("; log")[0].split(" (step")[0]
+            == other["reason"].split("; log")[0].split(" (step")[0]
         ), (entry["reason"], other["reason"])
         assert _files(per_process.path, name) == _files(in_worker.path, name), name
         if "result.json" in _files(per_process.path, name):
             assert set(_result(per_process.path, name)) == set(_result(in_worker.path, name)), name
-    assert _entries(b)["ModelNew_hang"]["status"] == "timeout" and "step: check" in _entries(b)["ModelNew_hang"]["reason"]
+    assert (
+        _entries(b)["ModelNew_hang"]["status"] == "timeout"
+        and "step: check" in _entries(b)["ModelNew_hang"]["reason"]
+    )
     assert f"signal {signal.SIGSEGV}" in _entries(b)["ModelNew_after"]["reason"]
     assert "deliberate failure" in (in_worker.path / "variants" / "ModelNew_raises" / "child.log").read_text()
     assert set(steps_a) == set(steps_b)  # the same progress steps, read from the log
