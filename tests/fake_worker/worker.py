@@ -3,7 +3,7 @@
 
 FAKE_WORKER_PLAN is JSON: {"<BLOCK value or 'start'>": mode}; modes: ok (default), wrong, fail, crash
 (reports a CUDA crash and exits 4), segv (dies by SIGSEGV after announcing the candidate), hang (sleeps),
-exit (exits 1).
+exit (exits 1), slow (ok after FAKE_WORKER_SLOW_S seconds, default 1.5).
 FAKE_WORKER_MS JSON {"<BLOCK>": ms} gives timings (default 1.0). FAKE_WORKER_START: "nogpu" or "error"
 makes the start fail; FAKE_WORKER_COUNT names a file that counts starts (one line per start).
 """
@@ -50,6 +50,8 @@ for line in sys.stdin:
         os.kill(os.getpid(), signal.SIGSEGV)
     if mode == "hang":
         time.sleep(60)
+    if mode == "slow":
+        time.sleep(float(os.environ.get("FAKE_WORKER_SLOW_S", "1.5")))
     if mode == "exit":
         sys.exit(1)
     result = {
