@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Scale-out benchmark on a machine with two GPUs (device kind nvidia-h200-x2); see bench/bench_scale.py.
-#   PART=a (default, ~6 min): ncu lock probe (two bare ncu on GPU 0 and GPU 1 at once vs one alone), timing-only
-#          sweep of the 24-variant corpus set on 1 GPU then 2 GPUs, a Dask-executor smoke run on both GPUs.
+#   PART=ab1d (default, one device command under 9 min): part a without the lock probe and the Dask smoke
+#          (timing only, 24 variants, 1 GPU then 2 GPUs, through the timing worker per GPU, each sweep with
+#          an empty Triton cache), then b1 (1-GPU ncu profile of 12 variants), then d if it fits (tune sweep,
+#          one queue across 3 files: 2 GPUs first, 1 GPU if it fits; else set against last session's 1 GPU).
+#   PART=a (~6 min): ncu lock probe, the timing-only sweep 1 then 2 GPUs, a Dask-executor smoke run.
 #   PART=b (~7 min): profile with ncu, 12 variants: 2 GPUs --ncu-lock none, 2 GPUs --ncu-lock host, 1 GPU.
 #   PART=b1 (~4 min): the 1-GPU ncu profile of part b alone.
-#   PART=d (~3 min): tune's measurement workers (one per GPU) over 3 corpus spaces (216 configs), 1 then 2 GPUs.
+#   PART=d (~6 min): tune's measurement workers (one per GPU, one queue) over 3 corpus spaces, 1 then 2 GPUs.
 #   PART=c (~4 min): the 24-variant profile with ncu on 2 GPUs (NCU_LOCK=none|host).
+#   TIMING=process: part a's timing with a process per variant (the path before the timing worker).
 # Carry .whl (dask, distributed and their missing deps, pydantic): installed to /tmp/site when present.
-# Writes $OUT/scale-$PART.json, $OUT/log-$PART.txt, $OUT/gpus.txt; prints the table last.
+# Writes $OUT/scale-<parts>.json, $OUT/log-$PART.txt, $OUT/gpus.txt, $OUT/versions.txt; prints the table last.
 set -u
 export PYTHONUNBUFFERED=1
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -18,10 +22,23 @@ else
   export PYTHONPATH=$PWD
 fi
 export PATH=$PATH:/usr/local/cuda/bin
-PART=${PART:-a}
+PART=${PART:-ab1d}
 nvidia-smi --query-gpu=index,name,uuid,driver_version --format=csv,noheader | tee $OUT/gpus.txt
-python3 -c "import distributed; print('distributed', distributed.__version__)" || echo "no dask: Dask smoke skipped"
-timeout ${BENCH_TIMEOUT:-470} python3 bench/bench_scale.py $OUT --part $PART --max-seconds ${MAX_S:-420} \
-  --ncu-lock ${NCU_LOCK:-none} > $OUT/log-$PART.txt 2>&1
-echo "bench rc=$?"
+python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" > $OUT/versions.txt 2>&1
+EXTRA=""
+[ "${TIMING:-worker}" = process ] && EXTRA="--process-per-variant"
+if [ "$PART" = ab1d ]; then
+  timeout ${BENCH_TIMEOUT:-505} python3 bench/bench_scale.py $OUT --part a,b1,d --no-probe --no-dask \
+    --d-two-first --max-seconds ${MAX_S:-490} $EXTRA > $OUT/log-$PART.txt 2>&1
+else
+  python3 -c "import distributed; print('distributed', distributed.__version__)" || echo "no dask: Dask smoke skipped"
+  timeout ${BENCH_TIMEOUT:-470} python3 bench/bench_scale.py $OUT --part $PART --max-seconds ${MAX_S:-420} \
+    --ncu-lock ${NCU_LOCK:-none} $EXTRA > $OUT/log-$PART.txt 2>&1
+fi
+RC=$?
+echo "bench rc=$RC"
 grep -v "^INFO\|^[0-9-]* [0-9:,]* - distributed" $OUT/log-$PART.txt | tail -n 25
+if [ $RC -ne 0 ]; then  # cut short: the table of what the JSON (written after each part) holds
+  python3 -c "import glob, json, sys; sys.path.insert(0, 'bench'); from bench_scale import table
+for f in glob.glob('$OUT/scale-*.json'): print(table(json.load(open(f))))"
+fi
