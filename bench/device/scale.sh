@@ -10,6 +10,7 @@
 #   PART=d (~6 min): tune's measurement workers (one per GPU, one queue) over 3 corpus spaces, 1 then 2 GPUs.
 #   PART=c (~4 min): the 24-variant profile with ncu on 2 GPUs (NCU_LOCK=none|host).
 #   TIMING=process: part a's timing with a process per variant (the path before the timing worker).
+# Cut at BENCH_TIMEOUT with SIGINT (Ctrl-C: the workers are killed, the JSON of the finished parts stays).
 # Carry .whl (dask, distributed and their missing deps, pydantic): installed to /tmp/site when present.
 # Writes $OUT/scale-<parts>.json, $OUT/log-$PART.txt, $OUT/gpus.txt, $OUT/versions.txt; prints the table last.
 set -u
@@ -28,11 +29,11 @@ python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', tr
 EXTRA=""
 [ "${TIMING:-worker}" = process ] && EXTRA="--process-per-variant"
 if [ "$PART" = ab1d ]; then
-  timeout ${BENCH_TIMEOUT:-505} python3 bench/bench_scale.py $OUT --part a,b1,d --no-probe --no-dask \
+  timeout -s INT -k 15 ${BENCH_TIMEOUT:-505} python3 bench/bench_scale.py $OUT --part a,b1,d --no-probe --no-dask \
     --d-two-first --max-seconds ${MAX_S:-490} $EXTRA > $OUT/log-$PART.txt 2>&1
 else
   python3 -c "import distributed; print('distributed', distributed.__version__)" || echo "no dask: Dask smoke skipped"
-  timeout ${BENCH_TIMEOUT:-470} python3 bench/bench_scale.py $OUT --part $PART --max-seconds ${MAX_S:-420} \
+  timeout -s INT -k 15 ${BENCH_TIMEOUT:-470} python3 bench/bench_scale.py $OUT --part $PART --max-seconds ${MAX_S:-420} \
     --ncu-lock ${NCU_LOCK:-none} $EXTRA > $OUT/log-$PART.txt 2>&1
 fi
 RC=$?

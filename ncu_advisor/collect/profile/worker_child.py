@@ -50,7 +50,9 @@ def preload() -> None:
 
 
 def _release() -> None:
-    """Free what the finished job left: its objects, and torch's cached GPU blocks."""
+    """Free what the finished job left: its kernel module, its objects, and torch's cached GPU blocks."""
+    for name in [n for n in sys.modules if n.startswith("ncu_advisor_kernel_")]:  # child.load_module's
+        del sys.modules[name]
     gc.collect()
     torch = sys.modules.get("torch")
     try:
