@@ -38,6 +38,8 @@ def test_two_gpus_drain_one_queue_across_files(tmp_path: Path, monkeypatch: pyte
                 executor, files, options=WorkerOptions(timeout_s=10), batch_size=2, log_dir=tmp_path
             )
         )
+        held = [[k for k in state if k.startswith("tune-worker:")] for state in executor._states.values()]
+        assert all(len(keys) <= 1 for keys in held), held  # a GPU holds the worker of one file at a time
     order = [m.result["id"] for m in measured]
     assert sorted(order) == sorted([c for _, cs in files for c, _ in cs])
     assert {m.result["id"]: m.file for m in measured} == {

@@ -46,11 +46,12 @@ def _measure_batch(
     batch: list[Candidate],
     ctx: JobContext,
     log_suffix: str = "",
+    siblings: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     key = f"{_KEY}{' '.join(argv)}"
     worker = ctx.state.get(key)
     if worker is None:
-        for other in [k for k in ctx.state if k.startswith(_KEY)]:  # this GPU moved on to another file
+        for other in [k for k in ctx.state if k in siblings]:  # this GPU moved on to another file
             ctx.state.pop(other).stop()
         name = f"worker-gpu{ctx.slot.visible or 'default'}{log_suffix}.log"
         log = Path(log_dir) / name if log_dir else None
@@ -116,13 +117,17 @@ def measure_files_across_gpus(
     folder = str(log_dir) if log_dir is not None else None
     jobs: list[Job] = []
     batches: dict[str, tuple[int, list[Candidate]]] = {}
+    # the workers of this call's files: a GPU stops the one it used when it moves on to the next file
+    siblings = frozenset(f"{_KEY}{' '.join(argv)}" for argv, _ in files) if len(files) > 1 else frozenset()
     for k, (argv, candidates) in enumerate(files):
         suffix = f"-file{k}" if len(files) > 1 else ""
         for i in range(0, len(candidates), batch_size):
             key = f"batch{i // batch_size}" if len(files) == 1 else f"file{k}-batch{i // batch_size}"
             batch = candidates[i : i + batch_size]
             batches[key] = (k, batch)
-            fn = partial(_measure_batch, tuple(argv), options, folder, batch, log_suffix=suffix)
+            fn = partial(
+                _measure_batch, tuple(argv), options, folder, batch, log_suffix=suffix, siblings=siblings
+            )
             jobs.append(Job(key, fn))
     for done in executor.run(jobs):
         k, batch = batches[done.key]
