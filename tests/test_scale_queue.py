@@ -1,6 +1,6 @@
 """Several files' tune sweeps in one queue (collect.sweep.measure_files_across_gpus) on two stand-in GPUs,
-with the stand-in measurement worker of tests/fake_worker: no GPU waits at a file's end for the other GPU's last
-batch of that file; one worker per GPU at a time; a crash costs only its candidate."""
+with the stand-in measurement worker of tests/fake_worker: no GPU waits at a file's end for the other GPU's
+last batch of that file; one worker per GPU at a time; a crash costs only its candidate."""
 
 from __future__ import annotations
 
