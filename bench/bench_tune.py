@@ -236,6 +236,7 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
             "exhaustive": str(trajectory.stop_reason).startswith("measured the whole space"),
             "build_s": worker.get("build_s"),
             "restarts": worker.get("restarts"),
+            "screened": trajectory.options.get("screened", 0),
             "trajectory": trajectory.to_json(),
         },
         "sweep": {
@@ -255,19 +256,12 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
     return judge(result)
 
 
-def _tune(case: Case, plan: Any, args: argparse.Namespace) -> tuple[Any, float]:
-    """``ncu-advisor tune --no-ncu`` on the stated space from the mistuned start: (trajectory, wall s)."""
-    from ncu_advisor.collect.tune.run import TuneSession, TuneSettings
-    from ncu_advisor.collect.tune.searchspace import space_from_kernel
+def settings_for(case: Case, args: argparse.Namespace, spec: dict[str, Any] | None = None) -> Any:
+    """The ``TuneSettings`` of tune's run of ``case``; the sweep's worker takes its options from the same
+    settings (``run.worker_options_for``), so both measure alike (reps, do_bench, tolerance, compile pool)."""
+    from ncu_advisor.collect.tune.run import TuneSettings
 
-    default = space_from_kernel(
-        plan.start, uses_dot=bool(plan.facts.uses_dot), has_loop=bool(plan.facts.num_loops)
-    )
-    spec: dict[str, Any] = (
-        dict(case.space) if case.space else corpus_space(default, plan.start, args.max_configs)
-    )
-    spec["pin_others"] = True
-    settings = TuneSettings(
+    return TuneSettings(
         kernel_file=ROOT / case.file,
         variant=case.variant,
         space_spec=spec,
@@ -283,9 +277,24 @@ def _tune(case: Case, plan: Any, args: argparse.Namespace) -> tuple[Any, float]:
         device=args.device,
         sets=_sets(case, args),
         compile_procs=args.compile_procs,
+        screen=not args.no_screen,
     )
+
+
+def _tune(case: Case, plan: Any, args: argparse.Namespace) -> tuple[Any, float]:
+    """``ncu-advisor tune --no-ncu`` on the stated space from the mistuned start: (trajectory, wall s)."""
+    from ncu_advisor.collect.tune.run import TuneSession
+    from ncu_advisor.collect.tune.searchspace import space_from_kernel
+
+    default = space_from_kernel(
+        plan.start, uses_dot=bool(plan.facts.uses_dot), has_loop=bool(plan.facts.num_loops)
+    )
+    spec: dict[str, Any] = (
+        dict(case.space) if case.space else corpus_space(default, plan.start, args.max_configs)
+    )
+    spec["pin_others"] = True
     t0 = time.perf_counter()
-    session = TuneSession(settings)
+    session = TuneSession(settings_for(case, args, spec))
     trajectory = session.run(
         lambda t: print(
             f"[{case.key}] tune {t.index}: {t.config.label()} [{t.rule}] {t.median_ms} {t.verdict}",
@@ -298,18 +307,10 @@ def _tune(case: Case, plan: Any, args: argparse.Namespace) -> tuple[Any, float]:
 def _sweep(case: Case, plan: Any, configs: list[Any], args: argparse.Namespace) -> dict[str, Any]:
     """Every configuration in one fresh worker, submitted at once; wall time from the worker's start
     (``start_s``: to ready); stops after ``--sweep-cap-s``."""
-    from ncu_advisor.collect.tune.worker import MeasureWorker, WorkerOptions, worker_command
+    from ncu_advisor.collect.tune.run import worker_options_for
+    from ncu_advisor.collect.tune.worker import MeasureWorker, worker_command
 
-    options = WorkerOptions(
-        timeout_s=args.timeout,
-        reps=args.reps,
-        rtol=case.rtol,
-        warmup_ms=args.warmup_ms,
-        rep_ms=args.rep_ms,
-        device=args.device,
-        sets=_sets(case, args),
-        compile_procs=args.compile_procs,
-    )
+    options = worker_options_for(settings_for(case, args))
     argv = worker_command(ROOT / case.file, plan.variant, plan.kernel, options)
     worker = MeasureWorker(argv, options, log_path=args.out_dir / f"{case.key}-sweep.log")
     t0 = time.perf_counter()
@@ -367,6 +368,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--total-s", type=float, default=450.0, help="skip the kernels left after this")
     parser.add_argument("--max-configs", type=int, default=48, help="corpus spaces are thinned to this")
     parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument(
+        "--no-screen",
+        action="store_true",
+        help="tune times every candidate --reps times (default: once first, the rest only for one that can "
+        "still be kept)",
+    )
     parser.add_argument(
         "--compile-procs",
         type=int,

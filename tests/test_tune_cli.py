@@ -28,7 +28,7 @@ def _seed_copy(tmp_path: Path) -> Path:
     return copy
 
 
-def _fake_many(self, configs):
+def _fake_many(self, configs, screen_ms=None):  # every rep timed: screening is the worker's option
     for config in configs:
         yield _fake_measure(self, config)
 
@@ -52,6 +52,7 @@ def gpu_stub(monkeypatch):
         runner, "query_gpu", lambda timeout_s=60: {"name": "stub", "driver": "0", "cc": "9.0"}
     )
     monkeypatch.setattr(backend.WorkerBackend, "measure_many", _fake_many)
+    monkeypatch.setattr(backend.WorkerBackend, "launch", lambda self: None)
 
 
 def _digest(path: Path) -> str:
@@ -148,7 +149,7 @@ def test_tune_bad_options(tmp_path):
 def test_tune_interrupted_keeps_the_trajectory_and_prints_the_best(tmp_path, monkeypatch):
     calls = {"n": 0}
 
-    def measure_many(self, configs):
+    def measure_many(self, configs, screen_ms=None):
         for config in configs:
             calls["n"] += 1
             if calls["n"] == 3:
@@ -157,6 +158,7 @@ def test_tune_interrupted_keeps_the_trajectory_and_prints_the_best(tmp_path, mon
 
     monkeypatch.setattr(runner, "query_gpu", lambda timeout_s=60: {"name": "stub"})
     monkeypatch.setattr(backend.WorkerBackend, "measure_many", measure_many)
+    monkeypatch.setattr(backend.WorkerBackend, "launch", lambda self: None)
     result = CLI.invoke(
         app,
         [

@@ -35,7 +35,7 @@ def mm(a, b, c, M, N, K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: 
 """
 
 SCRIPT = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 
 def main(path):
@@ -59,7 +59,8 @@ def main(path):
     args = (a, b, c, 256, 256, 256)
     jit.run(*args, grid=None, warmup=True, num_warps=4, num_stages=3, BLOCK_M=64, BLOCK_N=64, BLOCK_K=64)
     out = {}
-    pool = CompilePool(1)
+    pool = CompilePool(1, warm=str(path))
+    out["warm_pid"] = pool.warming[0].result(300)  # spawned and warmed (triton and the file imported) now
     for name, bn in (("ahead", 128), ("own", 32)):
         kw = dict(BLOCK_M=64, BLOCK_N=bn, BLOCK_K=32, num_warps=4, num_stages=3)
         if name == "ahead":
@@ -73,6 +74,12 @@ def main(path):
         out[name + "_launch_s"] = time.perf_counter() - t0
     pool.close()
     out["not_submitted"] = pool.wait("never")
+    time.sleep(0.5)
+    try:  # close kills the pool's processes (the worker exits right after it)
+        os.kill(out["warm_pid"], 0)
+        out["alive_after_close"] = open(f"/proc/{out['warm_pid']}/stat").read().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        out["alive_after_close"] = False
     print(json.dumps(out))
 
 if __name__ == "__main__":
@@ -103,3 +110,4 @@ def test_a_job_compiled_in_the_pool_is_a_cache_hit_for_the_launch(tmp_path):
     assert out["job_constexprs"] == [32, 64, 128] and out["pool_s"] > 0 and out["again"] is True
     assert out["ahead_launch_s"] < 0.05 < out["own_launch_s"]  # loaded from the cache vs compiled
     assert out["not_submitted"] is None
+    assert out["warm_pid"] > 0 and out["alive_after_close"] is False

@@ -62,6 +62,33 @@ def test_crash_segv_hang_and_wrong_cost_only_themselves(tmp_path):
     assert worker.restarts == 3 and _starts(tmp_path) == 4  # crash, segv and hang each restart it once
 
 
+def test_screen_ms_reaches_the_worker_and_survives_a_restart(tmp_path):
+    """A screened candidate is answered with one rep; after a crash the candidates submitted behind the
+    culprit are sent again to the new process with their screen."""
+    with _worker(tmp_path, plan={"32": "crash"}, ms={"64": 2.0, "128": 0.5}) as worker:
+        worker.submit("crash", _config(32), screen_ms=1.0)
+        worker.submit("slow", _config(64), screen_ms=1.0)
+        worker.submit("fast", _config(128), screen_ms=1.0)
+        worker.submit("full", _config(64))
+        results = {r["id"]: r for r in worker.results()}
+    assert results["crash"]["status"] == "crashed" and worker.restarts == 1
+    assert results["slow"]["reps_ms"] == [2.0] and results["slow"]["screened"] is True
+    assert len(results["fast"]["reps_ms"]) == 3 and "screened" not in results["fast"]
+    assert len(results["full"]["reps_ms"]) == 3
+
+
+def test_a_launched_worker_is_waited_for_by_start_and_killed_by_stop(tmp_path):
+    worker = _worker(tmp_path)
+    worker.launch()
+    assert worker.start()["gpu"]["name"] == "NVIDIA H200" and _starts(tmp_path) == 1
+    worker.stop()
+    never_waited = _worker(tmp_path, FAKE_WORKER_COUNT=str(tmp_path / "other.txt"))
+    never_waited.launch()
+    process = never_waited._process
+    never_waited.stop()
+    assert process is not None and process.poll() is not None and never_waited._process is None
+
+
 def test_a_worker_that_cannot_start_raises_with_the_reason(tmp_path):
     with pytest.raises(EnvironmentNotReady, match="cannot use the GPU"):
         _worker(tmp_path, FAKE_WORKER_START="nogpu").start()

@@ -4,7 +4,8 @@
 FAKE_WORKER_PLAN is JSON: {"<BLOCK value or 'start'>": mode}; modes: ok (default), wrong, fail, crash
 (reports a CUDA crash and exits 4), segv (dies by SIGSEGV after announcing the candidate), hang (sleeps),
 exit (exits 1), slow (ok after FAKE_WORKER_SLOW_S seconds, default 1.5).
-FAKE_WORKER_MS JSON {"<BLOCK>": ms} gives timings (default 1.0). FAKE_WORKER_START: "nogpu" or "error"
+FAKE_WORKER_MS JSON {"<BLOCK>": ms} gives timings (default 1.0); a command's "screen_ms" is honoured as by the
+real worker (one rep when the first is not below it). FAKE_WORKER_START: "nogpu" or "error"
 makes the start fail; FAKE_WORKER_COUNT names a file that counts starts (one line per start).
 """
 
@@ -80,4 +81,6 @@ for line in sys.stdin:
     else:
         ms = float(times.get(key, 1.0))
         result["reps_ms"] = [ms * (1 + 0.001 * i) for i in range(3)]
+        if command.get("screen_ms") is not None and ms >= command["screen_ms"]:  # as worker_child does
+            result.update(reps_ms=[ms], screened=True)
     emit(result)

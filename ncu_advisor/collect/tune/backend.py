@@ -34,6 +34,8 @@ class Measurement:
     launched_with: dict[str, int] = field(default_factory=dict)
     int_args: dict[str, int] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    #: timed once only: its first repetition was not below the screen (the best's fastest repetition)
+    screened: bool = False
 
     @property
     def median_ms(self) -> float | None:
@@ -61,6 +63,12 @@ class WorkerBackend:
         self.count = 0
         self.started = False
 
+    def launch(self) -> None:
+        """Start the worker process now without waiting for it (``MeasureWorker.launch``): it builds the
+        model and the reference while the caller goes on; the first ``measure_many`` waits for it."""
+        if not self.started:
+            self.worker.launch()
+
     def _ensure_started(self) -> None:
         if not self.started:
             self.worker.start()
@@ -69,14 +77,17 @@ class WorkerBackend:
     def measure(self, config: TuneConfig | None) -> Measurement:
         return next(iter(self.measure_many([config])))
 
-    def measure_many(self, configs: list[TuneConfig | None]) -> Iterator[Measurement]:
-        """Measure ``configs`` in one batch (compiled ahead together); yields results in the same order."""
+    def measure_many(
+        self, configs: list[TuneConfig | None], screen_ms: float | None = None
+    ) -> Iterator[Measurement]:
+        """Measure ``configs`` in one batch (compiled ahead together); yields results in the same order.
+        ``screen_ms``: each candidate is timed once, and ``reps`` times only when that is below it."""
         self._ensure_started()
         ids = []
         for config in configs:
             ids.append(f"{self.count:04d}")
             self.count += 1
-            self.worker.submit(ids[-1], None if config is None else config.as_dict())
+            self.worker.submit(ids[-1], None if config is None else config.as_dict(), screen_ms)
         for event in self.worker.results():
             if self.run_dir is not None:
                 with (self.run_dir / "trials.jsonl").open("a", encoding="utf-8") as log:
@@ -84,9 +95,8 @@ class WorkerBackend:
             yield measurement_from_event(event, self.worker.environment)
 
     def stop(self) -> None:
-        if self.started:
-            self.worker.stop()
-            self.started = False
+        self.worker.stop()  # also a worker launched and never waited for
+        self.started = False
 
 
 def measurement_from_event(event: dict[str, Any], environment: dict[str, Any]) -> Measurement:
@@ -107,6 +117,7 @@ def measurement_from_event(event: dict[str, Any], environment: dict[str, Any]) -
         launched_with=dict(event.get("launched_with") or {}),
         int_args=dict(event.get("int_args") or {}),
         environment=dict(environment),
+        screened=bool(event.get("screened")),
     )
 
 

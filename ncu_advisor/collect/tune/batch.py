@@ -33,9 +33,10 @@ every miss of that bench that a single dimension explains (BLOCK_SIZE 1024 -> 81
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
-from ncu_advisor.collect.tune.searchspace import is_tile_param
+from ncu_advisor.collect.tune.searchspace import SearchSpace, is_tile_param
 from ncu_advisor.collect.tune.space import (
     NEIGHBOUR_RULE,
     Candidate,
@@ -338,3 +339,23 @@ def _rule_candidate(current: TuneConfig, config: TuneConfig, moves: list[Move]) 
         if _apply(current, move, blocks) == config:
             return Candidate(config, move.rule, move.effect, move.reason)
     return None
+
+
+def limits_in_space(limits: Limits, space: SearchSpace | None) -> Limits:
+    """``limits`` restricted to ``space``: its tile values allowed, its num_warps and num_stages choices;
+    candidates snap into it."""
+    if space is None:
+        return limits
+    allowed = {n: v for n, v in space.dims if n not in ("num_warps", "num_stages")}
+    return dataclasses.replace(
+        limits,
+        allowed={**limits.allowed, **allowed},
+        warp_choices=space.values("num_warps"),
+        stage_choices=space.values("num_stages"),
+        snap=True,
+    )
+
+
+def untried(space: SearchSpace, limits: Limits, tried: set[TuneConfig]) -> list[TuneConfig]:
+    """The configurations of ``space`` inside the limits and not measured yet, in the space's order."""
+    return [c for c in space.configs() if c not in tried and not violations(c, limits)]

@@ -22,6 +22,14 @@ The fastest candidate of a batch that passes the keep test replaces the best. Ke
 faster, every do_bench median beating every one of the best's: the spread of the repetitions is the
 measured noise).
 
+Screening (``screen=True``; ``tune``'s default): a batch is measured with ``screen_ms`` = the best's fastest
+repetition; the worker times each candidate once and takes its other repetitions only when that first one is
+below ``screen_ms``. A candidate whose first repetition is not below it fails the keep test's second clause
+whatever its other repetitions are (every one must beat every one of the best's), so it is reverted
+("screened out") without them: the keep decision is the one the full repetitions would give, and a kept
+candidate's median is still the median of all ``reps``. Why: do_bench repetitions were most of a candidate's
+cost once compiled (0.16-0.3 s per candidate at 3 repetitions on the 2026-11-30 two-H200 bench).
+
 Stop criterion: a coupled round keeps nothing after a coordinate round kept nothing (or neither has an
 untried candidate): the best is a local optimum for the rule moves, the line searches and the pair moves
 (each measured one gained less than 2% beyond the noise). Also ``budget`` measured trials (the start
@@ -38,7 +46,6 @@ Ctrl-C and a lost GPU save the trajectory so far (``stop_reason``) and re-raise.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -56,7 +63,14 @@ from ncu_advisor.collect.tune.backend import (
     measurement_from_result as measurement_from_result,
 )
 from ncu_advisor.collect.tune.batch import REPEAT_RULE as REPEAT_RULE
-from ncu_advisor.collect.tune.batch import _rule_candidate, batch_size_for_time, repeat_move, round_batch
+from ncu_advisor.collect.tune.batch import (
+    _rule_candidate,
+    batch_size_for_time,
+    limits_in_space,
+    repeat_move,
+    round_batch,
+    untried,
+)
 from ncu_advisor.collect.tune.recommend import (
     INVARIANT_RULE as INVARIANT_RULE,
 )
@@ -99,7 +113,9 @@ LOCAL_OPTIMUM = (
 )
 
 Measure = Callable[[TuneConfig | None], Measurement]
-MeasureMany = Callable[[list[TuneConfig | None]], Iterable[Measurement]]
+#: ``measure_many(configs)``, or with ``screen=True`` ``measure_many(configs, screen_ms)``: each candidate
+#: timed once, and its other repetitions only when that one is below ``screen_ms`` (``Measurement.screened``)
+MeasureMany = Callable[..., Iterable[Measurement]]
 Recommend = Callable[[TuneConfig, Measurement], Recommendation]
 
 
@@ -180,6 +196,7 @@ def run_tune(
     measure_many: MeasureMany | None = None,
     space: SearchSpace | Callable[[Measurement], SearchSpace] | None = None,
     exhaustive: bool = True,
+    screen: bool = False,
 ) -> Trajectory:
     """Run the search on ``trajectory`` (its ``start`` is the variant's configuration as the source says).
 
@@ -198,6 +215,7 @@ def run_tune(
         space: the search space, or a function of the start's measurement giving it (moves stay inside
             it; its size decides whether to measure all of it).
         exhaustive: allow measuring the whole space when it is small enough (see the module docstring).
+        screen: pass ``measure_many`` the best's fastest repetition as ``screen_ms`` (the module docstring).
 
     Returns:
         The trajectory, ``complete`` with its ``stop_reason``.
@@ -206,13 +224,14 @@ def run_tune(
         KeyboardInterrupt, AdvisorError: after saving the trajectory so far with the reason.
     """
     search = _Search(trajectory, measure, measure_many, recommend, min_gain, save, on_trial, clock)
+    search.screen = screen
     try:
         start_m = search.measure_start()
         if not start_m.usable:
             return trajectory
         if callable(space):
             space = space(start_m)
-        limits = _limits_in_space(limits_for(start_m), space)
+        limits = limits_in_space(limits_for(start_m), space)
         search.guided(limits, budget, time_limit_s, space if exhaustive else None)
     except (KeyboardInterrupt, AdvisorError) as exc:
         trajectory.stop_reason = (
@@ -224,19 +243,6 @@ def run_tune(
     trajectory.complete = True
     search.save(trajectory)
     return trajectory
-
-
-def _limits_in_space(limits: Limits, space: SearchSpace | None) -> Limits:
-    if space is None:
-        return limits
-    allowed = {n: v for n, v in space.dims if n not in ("num_warps", "num_stages")}
-    return dataclasses.replace(
-        limits,
-        allowed={**limits.allowed, **allowed},
-        warp_choices=space.values("num_warps"),
-        stage_choices=space.values("num_stages"),
-        snap=True,
-    )
 
 
 class _Search:
@@ -259,7 +265,9 @@ class _Search:
                 raise ValueError("run_tune needs measure or measure_many")
             one = measure
 
-            def measure_many(configs: list[TuneConfig | None]) -> Iterator[Measurement]:
+            def measure_many(
+                configs: list[TuneConfig | None], screen_ms: float | None = None
+            ) -> Iterator[Measurement]:
                 for config in configs:
                     yield one(config)
 
@@ -275,6 +283,9 @@ class _Search:
         self.advice = Recommendation()
         #: wall seconds per candidate of the last batch (compilation ahead included); 0 before one
         self.per_config_s = 0.0
+        #: time each candidate once first (the module docstring's screening)
+        self.screen = False
+        self.screened = 0
 
     def record(self, trial: Trial) -> None:
         self.t.trials.append(trial)
@@ -341,7 +352,7 @@ class _Search:
                 coupled = True
                 continue
             small = first and space is not None and space.size - t.measured_trials() <= len(candidates)
-            if small and space is not None and len(_untried(space, limits, t.tried())) <= len(candidates):
+            if small and space is not None and len(untried(space, limits, t.tried())) <= len(candidates):
                 self.measure_all(space, limits, f"no more than the {len(candidates)} of one round")
                 return
             batch = candidates[: left if left is not None else len(candidates)]
@@ -379,7 +390,7 @@ class _Search:
             allowed = min(allowed, budget - measured)
         if space.size - measured > allowed:  # more than allowed even before the limits: skip the count
             return None
-        remaining = len(_untried(space, limits, self.t.tried()))
+        remaining = len(untried(space, limits, self.t.tried()))
         if not remaining:
             return None
         cost = remaining * self.per_config_s
@@ -400,8 +411,11 @@ class _Search:
         """
         t0 = self.clock()
         results: list[Measurement] = []
+        configs: list[TuneConfig | None] = [c.config for c in batch]
+        screen_ms = min(self.best_m.reps_ms) if self.screen and self.best_m.reps_ms else None
         try:
-            for m in self.measure_many([c.config for c in batch]):
+            many = self.measure_many
+            for m in many(configs) if screen_ms is None else many(configs, screen_ms):
                 results.append(m)
         except (KeyboardInterrupt, AdvisorError):
             self._judge(batch[: len(results)], results, (self.clock() - t0) / max(1, len(results)))
@@ -409,11 +423,21 @@ class _Search:
         self.per_config_s = (self.clock() - t0) / max(1, len(batch))
         return self._judge(batch, results, self.per_config_s)
 
+    def _verdict(self, m: Measurement) -> tuple[bool, str]:
+        if not m.usable:
+            return False, ""
+        if m.screened:
+            self.screened += 1
+            self.t.options["screened"] = self.screened
+            fastest = min(self.best_m.reps_ms)
+            return False, (
+                f"screened out: its first rep {m.reps_ms[0]:.4g} ms >= the best's fastest rep "
+                f"{fastest:.4g} ms, so no further rep could make it pass the keep test (not timed again)"
+            )
+        return decide(m.reps_ms, self.best_m.reps_ms, self.min_gain)
+
     def _judge(self, batch: list[Candidate], results: list[Measurement], each: float) -> bool:
-        verdicts = [
-            decide(m.reps_ms, self.best_m.reps_ms, self.min_gain) if m.usable else (False, "")
-            for m in results
-        ]
+        verdicts = [self._verdict(m) for m in results]
         keepers = [i for i, (keep, _) in enumerate(verdicts) if keep]
         winner = min(keepers, key=lambda i: results[i].median_ms or 0.0) if keepers else None
         first = len(self.t.trials)
@@ -464,7 +488,7 @@ class _Search:
 
     def measure_all(self, space: SearchSpace, limits: Limits, why: str) -> None:
         """Measure every untried configuration of ``space`` (in batches: Ctrl-C keeps what was measured)."""
-        inside = _untried(space, limits, self.t.tried())
+        inside = untried(space, limits, self.t.tried())
         outside = sum(1 for c in space.configs() if violations(c, limits))
         for offset in range(0, len(inside), EXHAUSTIVE_BATCH):
             chunk = inside[offset : offset + EXHAUSTIVE_BATCH]
@@ -474,8 +498,3 @@ class _Search:
         self.t.stop_reason = (
             f"measured the whole space ({space.size} configs, {outside} outside the limits): {why}"
         )
-
-
-def _untried(space: SearchSpace, limits: Limits, tried: set[TuneConfig]) -> list[TuneConfig]:
-    """The configurations of ``space`` inside the limits and not measured yet, in the space's order."""
-    return [c for c in space.configs() if c not in tried and not violations(c, limits)]

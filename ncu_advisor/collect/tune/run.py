@@ -9,16 +9,20 @@ records which metrics moved between the two, and writes ``tune.json``, ``tune.sv
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ncu_advisor import rundir
 from ncu_advisor.analysis.trajectory import Trajectory, Trial, write_trajectory
 from ncu_advisor.collect.tune.backend import Measurement, WorkerBackend
 from ncu_advisor.collect.tune.searchspace import SearchSpace, read_space_file
 from ncu_advisor.errors import EnvironmentNotReady
+
+if TYPE_CHECKING:
+    from ncu_advisor.collect.tune.worker import WorkerOptions
 
 #: Relative change of a metric between the start and the final profile that counts as "moved".
 MOVED_THRESHOLD = 0.05
@@ -56,6 +60,29 @@ class TuneSettings:
     #: do_bench settings of the worker (ms): Triton's defaults
     warmup_ms: float = 25.0
     rep_ms: float = 100.0
+    #: time each candidate once first, the other reps only when it can still pass the keep test
+    #: (``loop``'s screening)
+    screen: bool = True
+
+
+def worker_options_for(settings: TuneSettings) -> WorkerOptions:
+    """The measurement worker's options from tune's settings (``tune`` and the bench's sweep use this one
+    function, so both measure the same way)."""
+    from ncu_advisor.collect.tune.worker import WorkerOptions  # noqa: PLC0415
+
+    return WorkerOptions(
+        python=settings.python,
+        timeout_s=settings.timeout,
+        reps=settings.reps,
+        compile_threads=settings.compile_threads,
+        compile_procs=settings.compile_procs,
+        gpu=settings.gpu,
+        warmup_ms=settings.warmup_ms,
+        rep_ms=settings.rep_ms,
+        rtol=settings.rtol,
+        device=settings.device,
+        sets=dict(settings.sets),
+    )
 
 
 class TuneSession:
@@ -68,9 +95,8 @@ class TuneSession:
 
     def __init__(self, settings: TuneSettings) -> None:
         from ncu_advisor.collect.profile import runner  # noqa: PLC0415
-        from ncu_advisor.collect.tune.recommend import RuleRecommender  # noqa: PLC0415
         from ncu_advisor.collect.tune.session import plan_tune  # noqa: PLC0415
-        from ncu_advisor.collect.tune.worker import MeasureWorker, WorkerOptions, worker_command  # noqa: PLC0415
+        from ncu_advisor.collect.tune.worker import MeasureWorker, worker_command  # noqa: PLC0415
         from ncu_advisor.rules import load_rules  # noqa: PLC0415
 
         self.settings = settings
@@ -78,12 +104,32 @@ class TuneSession:
         self.space_spec = settings.space_spec
         if self.space_spec is None and settings.space_file:
             self.space_spec = read_space_file(settings.space_file)
-        rule_set = load_rules(settings.rules)
         ncu_path, metrics = self._environment(runner)
         self.run_dir = rundir.create_run_dir(
             Path(settings.runs_dir).resolve(), f"{Path(settings.kernel_file).stem}-tune"
         )
         (self.run_dir / rundir.KERNEL_COPY_NAME).write_bytes(Path(settings.kernel_file).read_bytes())
+        worker_options = worker_options_for(settings)
+        argv = worker_command(
+            Path(settings.kernel_file).resolve(), self.plan.variant, self.plan.kernel, worker_options
+        )
+        worker = MeasureWorker(argv, worker_options, log_path=self.run_dir / "worker.log")
+        self.backend = WorkerBackend(worker, self.plan.kernel, self.run_dir)
+        # the worker imports torch and builds the model and the reference (5-9 s on the H200 machine) while
+        # the rules load (0.4-0.9 s) and the rest is set up; run() waits for it
+        self.backend.launch()
+        try:
+            self._set_up(settings, runner, load_rules(settings.rules), ncu_path, metrics)
+        except BaseException:  # a bad --rules folder, Ctrl-C: no worker and no half-made run folder left
+            self.backend.stop()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+
+    def _set_up(
+        self, settings: TuneSettings, runner: Any, rule_set: Any, ncu_path: Path | None, metrics: list[str]
+    ) -> None:
+        from ncu_advisor.collect.tune.recommend import RuleRecommender  # noqa: PLC0415
+
         options = runner.ProfileOptions(
             timeout_s=settings.timeout,
             reps=settings.reps,
@@ -102,24 +148,6 @@ class TuneSession:
             ncu=ncu_path,
             metrics=metrics,
         )
-        worker_options = WorkerOptions(
-            python=settings.python,
-            timeout_s=settings.timeout,
-            reps=settings.reps,
-            compile_threads=settings.compile_threads,
-            compile_procs=settings.compile_procs,
-            gpu=settings.gpu,
-            warmup_ms=settings.warmup_ms,
-            rep_ms=settings.rep_ms,
-            rtol=settings.rtol,
-            device=settings.device,
-            sets=dict(settings.sets),
-        )
-        argv = worker_command(
-            Path(settings.kernel_file).resolve(), self.plan.variant, self.plan.kernel, worker_options
-        )
-        worker = MeasureWorker(argv, worker_options, log_path=self.run_dir / "worker.log")
-        self.backend = WorkerBackend(worker, self.plan.kernel, self.run_dir)
         self.recommender = RuleRecommender(
             self.plan.kernel,
             self.plan.source,
@@ -138,6 +166,7 @@ class TuneSession:
                 "time_s": settings.time_limit,
                 "min_gain": settings.min_gain,
                 "reps": settings.reps,
+                "screen": settings.screen,
                 "ncu": ncu_path is not None,
                 "method": self.plan.method,
                 # what the paste text needs (render.tune_report.paste): the autotune key, the launch line
@@ -202,6 +231,7 @@ class TuneSession:
                 measure_many=self.backend.measure_many,
                 space=self._space_for,
                 exhaustive=s.exhaustive,
+                screen=s.screen,
             )
         finally:
             self.backend.stop()

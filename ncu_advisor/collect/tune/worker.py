@@ -99,16 +99,30 @@ class MeasureWorker:
         self.compile_s = 0.0
         self._process: subprocess.Popen[str] | None = None
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._pending: collections.deque[tuple[str, dict[str, Any] | None]] = collections.deque()
+        #: (candidate id, config, screen_ms) submitted and not answered yet
+        self._pending: collections.deque[tuple[str, Any, float | None]] = collections.deque()
         self._log: TextIO | None = None
+        self._launched = False
 
     # ------------------------------------------------------------------------------------ lifecycle
     def start(self) -> dict[str, Any]:
-        """Start the child and wait for ``ready``; returns its environment.
+        """Start the child (unless ``launch`` did) and wait for ``ready``; returns its environment.
 
         Raises:
             EnvironmentNotReady: the child sees no GPU, or cannot be started.
             KernelFileError: the kernel file does not build in the child (its reason in the message).
+        """
+        if not self._launched:
+            self.launch()
+        self._launched = False
+        return self._wait_ready()
+
+    def launch(self) -> None:
+        """Start the child without waiting for it: it imports torch and builds the model, the inputs and the
+        reference (5-9 s on the H200 machine) while the caller does its own set-up; ``start`` then waits.
+
+        Raises:
+            EnvironmentNotReady: the process cannot be started.
         """
         env = {**os.environ, **self.env}
         if self.options.gpu is not None:
@@ -133,6 +147,9 @@ class MeasureWorker:
                 f"cannot start the measurement worker: {exc}", hint="check --python names an interpreter"
             ) from None
         threading.Thread(target=self._read, args=(self._process, self._events), daemon=True).start()
+        self._launched = True
+
+    def _wait_ready(self) -> dict[str, Any]:
         event = self._next(time.monotonic() + self.options.start_timeout_s)
         if event is not None and event.get("event") == "ready":
             self.environment = dict(event.get("environment") or {})
@@ -158,10 +175,14 @@ class MeasureWorker:
         )
 
     def stop(self) -> None:
-        """Ask the child to stop, then kill it if it does not."""
+        """Ask the child to stop, then kill it if it does not (at once when it was launched and never
+        waited for: it may still be building)."""
         process = self._process
         if process is None:
             return
+        if self._launched:
+            self._launched = False
+            self._kill()
         try:
             if process.stdin is not None and not process.stdin.closed:
                 process.stdin.write(json.dumps({"op": "stop"}) + "\n")
@@ -182,10 +203,13 @@ class MeasureWorker:
         self.stop()
 
     # ------------------------------------------------------------------------------------ candidates
-    def submit(self, candidate_id: str, config: dict[str, Any] | None) -> None:
-        """Queue one candidate (``TuneConfig.as_dict()``, or None: the variant as written)."""
-        self._pending.append((candidate_id, config))
-        self._send(candidate_id, config)
+    def submit(
+        self, candidate_id: str, config: dict[str, Any] | None, screen_ms: float | None = None
+    ) -> None:
+        """Queue one candidate (``TuneConfig.as_dict()``, or None: the variant as written). ``screen_ms``:
+        time one repetition and stop there when it is not below this (``worker_child``'s ``screen_ms``)."""
+        self._pending.append((candidate_id, config, screen_ms))
+        self._send(candidate_id, config, screen_ms)
 
     def results(self) -> Iterator[dict[str, Any]]:
         """Yield one result per submitted candidate, in order, until none is pending."""
@@ -196,14 +220,14 @@ class MeasureWorker:
             if event is not None and event.get("event") == "start":
                 event = self._next(time.monotonic() + self.options.timeout_s)
             if event is not None and event.get("event") == "result":
-                candidate_id, _ = self._pending.popleft()
+                candidate_id = self._pending.popleft()[0]
                 if event.get("status") != "crashed":
                     deaths = 0
                     yield {**event, "id": candidate_id}
                     continue
                 yield self._culprit(candidate_id, event)  # it reported its own CUDA crash, then exited
             else:
-                culprit_id, _ = self._pending.popleft()
+                culprit_id = self._pending.popleft()[0]
                 yield self._culprit(culprit_id, event)
             deaths += 1
             if deaths > MAX_RESTARTS_IN_A_ROW:
@@ -240,15 +264,18 @@ class MeasureWorker:
         self._kill()
         self.restarts += 1
         self.start()
-        for candidate_id, config in self._pending:
-            self._send(candidate_id, config)
+        for candidate_id, config, screen_ms in self._pending:
+            self._send(candidate_id, config, screen_ms)
 
-    def _send(self, candidate_id: str, config: dict[str, Any] | None) -> None:
+    def _send(self, candidate_id: str, config: dict[str, Any] | None, screen_ms: float | None = None) -> None:
         process = self._process
         if process is None or process.stdin is None:
             raise AdvisorError("the measurement worker is not started")
+        command: dict[str, Any] = {"id": candidate_id, "config": config}
+        if screen_ms is not None:
+            command["screen_ms"] = screen_ms
         try:
-            process.stdin.write(json.dumps({"id": candidate_id, "config": config}) + "\n")
+            process.stdin.write(json.dumps(command) + "\n")
             process.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             pass  # it died: results() notices the end of its stream and restarts it

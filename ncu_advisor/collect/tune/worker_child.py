@@ -13,7 +13,14 @@ stdout; the kernel file's own prints go to stderr), one JSON object a line:
 ``{"event": "ready", "environment": ..., "build_s": ...}`` once, then per
 candidate ``{"event": "start", "id": ID}`` before it runs user code (so the parent knows the culprit if the
 process dies) and ``{"event": "result", "id": ID, "status": "ok"|"failed"|"crashed", "correct": ...,
-"reps_ms": [...], "n_regs": ..., ...}``.
+"reps_ms": [...], "n_regs": ..., ...}``. A command may carry ``"screen_ms": MS``: the candidate's first
+do_bench median is taken alone and, when it is not below ``MS``, the other ``--reps - 1`` are skipped
+(``"screened": true``, one entry in ``reps_ms``; the parent passes the best's fastest repetition, so such a
+candidate could not pass the keep test anyway).
+
+With ``--compile-procs N`` the pool of compile processes is spawned first and warmed (triton and the
+kernel file imported) while this process builds the model, inputs and reference. On "stop" (or the end of
+stdin) the pool is killed and the process exits without the interpreter's teardown.
 
 Compile ahead: before timing the candidates it has received, the worker compiles each of them without
 launching (``JITFunction.run(..., warmup=True)`` with the arguments captured at the first launch), inside
@@ -76,6 +83,13 @@ class Worker:
 
         self.torch = torch
         self.args = args
+        self.pool: Any = None
+        if args.compile_procs > 0 and os.environ.get("TRITON_INTERPRET") != "1" and not args.no_compile_ahead:
+            from ncu_advisor.collect.tune.compile_pool import CompilePool
+
+            # spawned now: its processes import triton and the kernel file while this one builds the model,
+            # the inputs and the reference, instead of during the first batch (see compile_pool.CompilePool)
+            self.pool = CompilePool(args.compile_procs, warm=str(args.file))
         self.module = profile_child.load_module(args.file)
         for item in args.set:
             name, _, value = item.partition("=")
@@ -101,11 +115,6 @@ class Worker:
         self.forced: dict[str, int] = {}
         self.record: dict[str, Any] = {}
         self.captured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
-        self.pool: Any = None
-        if args.compile_procs > 0 and os.environ.get("TRITON_INTERPRET") != "1" and not args.no_compile_ahead:
-            from ncu_advisor.collect.tune.compile_pool import CompilePool
-
-            self.pool = CompilePool(args.compile_procs)
         # an autotuner launches every config while it benchmarks, then the one it chose: record the last
         install_run_wrapper(self.jit, self.forced, self.record, track_last=self.autotuner is not None)
         pinned = self.jit.run
@@ -198,8 +207,14 @@ class Worker:
         return time.perf_counter() - t0
 
     # --------------------------------------------------------------------------------------- measure
-    def measure(self, config: dict[str, Any] | None, candidate_id: str | None = None) -> dict[str, Any]:
-        """Check then time ``config``; the result event's fields (never raises for a candidate's failure)."""
+    def measure(
+        self, config: dict[str, Any] | None, candidate_id: str | None = None, screen_ms: float | None = None
+    ) -> dict[str, Any]:
+        """Check then time ``config``; the result event's fields (never raises for a candidate's failure).
+
+        ``screen_ms``: time one repetition first and stop there (``"screened": true``) when it is not below
+        ``screen_ms`` (the parent passes the best's fastest repetition: such a candidate fails the keep test
+        whatever its other repetitions are); otherwise the other ``reps - 1`` follow."""
         torch = self.torch
         out: dict[str, Any] = {"status": "ok"}
         if self.pool is not None and candidate_id is not None:
@@ -215,7 +230,9 @@ class Worker:
                 if not check["passed"]:
                     out["reason"] = "; ".join(check["problems"])
                 else:
-                    out["reps_ms"] = self._bench()
+                    out["reps_ms"] = self._bench(screen_ms)
+                    if len(out["reps_ms"]) < self.args.reps:
+                        out["screened"] = True
         except Exception as exc:  # noqa: BLE001 - one candidate's compile error / OutOfResources / crash
             text = f"{type(exc).__name__}: {_first_line(exc)}"
             crashed = profile_child._is_cuda_crash(exc)
@@ -271,27 +288,30 @@ class Worker:
                 problems.append(f"relative L2 error {error:.3g} > tolerance {tol:g} (output {i})")
         return {"passed": not problems, "problems": problems, "rel_l2_error": max(errors) if errors else None}
 
-    def _bench(self) -> list[float]:
+    def _bench(self, screen_ms: float | None = None) -> list[float]:
+        """``--reps`` timings (ms; do_bench medians), or one when it is not below ``screen_ms``."""
+
         def call() -> Any:
             return self.model(*self.inputs)
 
-        if self.args.device == "cpu":  # the interpreter (tests): do_bench needs a GPU driver; a wall clock
-            times = []
-            for _ in range(self.args.reps):
+        def one() -> float:
+            if self.args.device == "cpu":  # the interpreter (tests): no GPU driver for do_bench; a wall clock
                 t0 = time.perf_counter()
                 call()
-                times.append((time.perf_counter() - t0) * 1e3)
-            return times
-        import triton.testing
+                return (time.perf_counter() - t0) * 1e3
+            import triton.testing
 
-        return [
-            float(
+            return float(
                 triton.testing.do_bench(
                     call, warmup=self.args.warmup_ms, rep=self.args.rep_ms, return_mode="median"
                 )
             )
-            for _ in range(self.args.reps)
-        ]
+
+        times = [one()]
+        if screen_ms is not None and times[0] >= screen_ms:
+            return times
+        times += [one() for _ in range(self.args.reps - 1)]
+        return times
 
 
 def _launch_values(config: dict[str, Any] | None) -> dict[str, int]:
@@ -346,7 +366,8 @@ def _reader(stream: TextIO, commands: queue.Queue[dict[str, Any] | None]) -> Non
 def _run_one(worker: Worker, command: dict[str, Any], emit: Any) -> bool:
     """Measure one command and emit its events; True when it crashed the CUDA context."""
     emit({"event": "start", "id": command["id"]})
-    result = worker.measure(command.get("config"), command["id"])
+    screen = command.get("screen_ms")
+    result = worker.measure(command.get("config"), command["id"], None if screen is None else float(screen))
     emit({"event": "result", "id": command["id"], **result})
     return bool(result["status"] == "crashed")  # the CUDA context is gone: the parent restarts us
 
@@ -420,5 +441,17 @@ def main(argv: list[str] | None = None) -> int:
             worker.pool.close()
 
 
+def _exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown (torch's CUDA context, the compile pool's joins): the parent
+    waits for this process at the end of a tune, after its last result; nothing is left to write."""
+    for stream in (sys.stdout, sys.stderr, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    _exit_now(main())
