@@ -136,6 +136,8 @@ def test_worker_results_match_the_process_per_variant_path(
     # one process per variant there; here the good variants shared the worker
     pids = {n: _result(in_worker.path, n)["pid"] for n in ("Model", "ModelNew_good", "ModelNew_wrong")}
     assert len(set(pids.values())) == 1, pids
+    # after an incorrect variant (it may have written out of bounds) the next one gets a fresh worker
+    assert _result(in_worker.path, "ModelNew_raises")["pid"] != pids["ModelNew_wrong"]
     assert len({_result(per_process.path, n)["pid"] for n in ("Model", "ModelNew_good")}) == 2
 
 

@@ -7,8 +7,9 @@ the variant's folder (``result.json``, ``child.log``) has the same form. What it
 process per variant: interpreter, torch/triton imports and the CUDA context (6.4 s per variant on an H200,
 7.2 s with two GPUs starting processes at once; bench/results/2026-11-30-scale-h200x2).
 
-Faults cost only the job that caused them, as with a process per variant: the worker dies with a crash of
-the CUDA context (exit 4), a raise (exit 1) or a signal, and the next job starts a fresh worker; a job past
+Faults cost only the job that caused them, as with a process per variant: the worker ends after a crash of
+the CUDA context (exit 4), a raise (exit 1), an ``incorrect`` result or a signal, and the next job starts a
+fresh worker; a job past
 its timeout gets the worker's process group killed (``timed_out``); Ctrl-C (``cancel``) kills it and raises
 ``Cancelled``. The worker is registered with ``process`` while a job runs, so ``process.kill_running`` ends it
 too. A worker that cannot start (no interpreter, it exits before it is ready) raises ``EnvironmentNotReady``,
@@ -182,7 +183,7 @@ class TimingWorker:
                     marks.poll()
                     if event is not None and event.get("event") == "result" and event.get("id") == job_id:
                         code = int(event.get("rc") or 0)
-                        if code != 0:  # the worker exits after such a job: never hand it the next one
+                        if code != 0 or event.get("exits"):  # it ends: never hand it the next job
                             self._finish(process)
                         marks.poll()
                         return ProcessResult(code, False, time.monotonic() - start, marks.last)

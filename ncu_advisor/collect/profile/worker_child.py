@@ -10,10 +10,11 @@ runs ``child.main(argv)`` in this process with file descriptors 1 and 2 pointing
 
 Events go to the protocol stream (the original stdout), one JSON object a line: ``{"event": "ready",
 "pid": PID, "preload_s": S}`` once, then per job ``{"event": "start", "id": ID}`` before user code runs (so
-the parent knows the culprit when the process dies) and ``{"event": "result", "id": ID, "rc": RC}`` with the
-child's exit code. After a job that did not end with exit code 0 (it raised, crashed the CUDA context, or
-found no GPU), the worker exits: the parent starts a fresh one for the next job, so a broken CUDA context or
-a half-initialised module never reaches another variant.
+the parent knows the culprit when the process dies) and ``{"event": "result", "id": ID, "rc": RC,
+"exits": BOOL}``: the child's exit code and whether the worker ends after it. It ends after a job that did
+not end with exit code 0 (it raised, crashed the CUDA context, or found no GPU) or whose result is
+``incorrect`` (its kernel may have written out of bounds): the parent starts a fresh one for the next job,
+so a broken CUDA context or corrupted memory never reaches another variant.
 
 Exit codes: 0 stopped (stdin closed or "stop"), else the exit code of the last job. torch and triton are
 imported here (and in ``child``) only.
@@ -60,6 +61,17 @@ def _release() -> None:
             torch.cuda.empty_cache()
     except Exception:
         pass
+
+
+def _incorrect(argv: list[str]) -> bool:
+    """Whether the job's result (``--out``) says ``incorrect``: such a kernel may have written where it
+    should not, so the worker ends rather than hand its memory to the next variant."""
+    try:
+        out = argv[argv.index("--out") + 1]
+        with open(out, encoding="utf-8") as handle:
+            return bool(json.load(handle).get("status") == "incorrect")
+    except (ValueError, IndexError, OSError, AttributeError):
+        return False
 
 
 def run_job(job_main: JobMain, argv: list[str], log_path: str) -> int:
@@ -110,8 +122,9 @@ def serve(job_main: JobMain | None = None, stdin: TextIO | None = None) -> int:
             return 0
         emit({"event": "start", "id": command.get("id")})
         code = run_job(run, [str(a) for a in command.get("argv") or []], str(command["log"]))
-        emit({"event": "result", "id": command.get("id"), "rc": code})
-        if code != 0:
+        ends = code != 0 or _incorrect(command.get("argv") or [])
+        emit({"event": "result", "id": command.get("id"), "rc": code, "exits": ends})
+        if ends:
             return code
         _release()
     return 0
