@@ -90,6 +90,15 @@ class Worker:
             # spawned now: its processes import triton and the kernel file while this one builds the model,
             # the inputs and the reference, instead of during the first batch (see compile_pool.CompilePool)
             self.pool = CompilePool(args.compile_procs, warm=str(args.file))
+        try:
+            self._build(args)
+        except BaseException:  # the file does not build: no pool left behind
+            if self.pool is not None:
+                self.pool.close()
+            raise
+
+    def _build(self, args: argparse.Namespace) -> None:
+        torch = self.torch
         self.module = profile_child.load_module(args.file)
         for item in args.set:
             name, _, value = item.partition("=")
