@@ -218,3 +218,16 @@ def test_rounded_display_values_of_text_inputs_are_not_damage() -> None:
     for path in TEXT_INPUTS:
         table = read_report(path)
         assert len(table) >= 1, path
+
+
+def test_fractional_replay_pass_count_is_refused(tmp_path: Path) -> None:
+    # A bit flip in the double of profiler__replayer_passes read back 10.000000001862645 passes, exit 0.
+    # Every profiler__ metric and every .sum counter is whole in all recorded and public reports.
+    data = bytearray(plain(ONE_LAUNCH))
+    metric = "profiler__replayer_passes"
+    start, _, value = entry_of(bytes(data), 0, metric)
+    assert value[0] == 0x19 and struct.unpack("<d", value[1:9])[0] == 10.0  # MetricValue{3: double}
+    pos = bytes(data).index(value, start)
+    data[pos + 1 : pos + 9] = struct.pack("<d", 10.000000001862645)
+    with pytest.raises(ReportError, match=f"not a whole number >= 0 .*{metric}"):
+        read_report(write(tmp_path, bytes(data)))

@@ -223,6 +223,7 @@ def test_raw_engines_agree(name: str, engine: str, monkeypatch: pytest.MonkeyPat
     reference = read(FORMATS / name)
     monkeypatch.setenv("NCU_ADVISOR_CSV_ENGINE", engine)
     table = read(FORMATS / name)
+    table.attrs = reference.attrs = {}  # pandas deep-copies attrs on every column access (slow)
     assert list(table.columns) == list(reference.columns)
     for column in table.columns:
         left, right = table[column].astype(object), reference[column].astype(object)
@@ -236,6 +237,8 @@ def test_raw_engines_agree(name: str, engine: str, monkeypatch: pytest.MonkeyPat
 @needs_formats
 def test_raw_export_gives_the_binary_values(binary: pd.DataFrame) -> None:
     table = read(FORMATS / "raw-units-base.csv")
+    binary = binary.copy(deep=False)
+    table.attrs = binary.attrs = {}  # pandas deep-copies attrs on every column access (slow)
     rows = list(csv.reader((FORMATS / "raw-units-base.csv").open(newline="", encoding="utf-8")))
     header, cells = rows[0], [row for row in rows[1:] if row[0]]  # without the units row
     shared = [c for c in binary.columns if c not in ID_COLUMNS and c in table.columns]

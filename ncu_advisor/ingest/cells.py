@@ -1,7 +1,7 @@
 """Cells as ncu prints them: numbers with thousands separators, scaled units, kernel and NVTX names.
 
 Shared by every text-based reader (raw CSV, details CSV, plain text, seed JSON). Pure functions of
-strings; no I/O.
+strings, but for ``trailer_start`` (reads the end of an open file).
 """
 
 from __future__ import annotations
@@ -9,6 +9,9 @@ from __future__ import annotations
 import csv
 import math
 import re
+from typing import BinaryIO
+
+from ncu_advisor.errors import ReportError
 
 # Factors from the units ncu prints by default to the base unit ncu_report gives for the same metric.
 _SI_PREFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
@@ -173,3 +176,104 @@ def preamble_note(skipped: int) -> str | None:
     return (
         f"skipped {skipped} line(s) before the CSV header (ncu's ==PROF==/==WARNING== output, program stdout)"
     )
+
+
+# A preamble (program output before the CSV header) longer than this is not searched further: 256 MiB of
+# stdout is not an ncu export with a preamble but something else (the header is then reported missing).
+PREAMBLE_LIMIT = 256 << 20
+TRAILER_PREFIXES = (b"==PROF==", b"==WARNING==", b"==ERROR==")
+_TRAILER_WINDOW = 1 << 16  # bytes at the end of a file searched for ncu's own trailing lines
+
+
+def preamble_too_long(path: object) -> ReportError:
+    """The error for a file whose CSV header lies beyond ``PREAMBLE_LIMIT`` bytes."""
+    return ReportError(
+        f"no ncu CSV header in its first {PREAMBLE_LIMIT >> 20} MiB: the text before the header (program "
+        "output) is longer than ncu-advisor searches",
+        path=str(path),
+        hint="""strip the lines before the header: `sed -n '/^"ID",/,$p' FILE > clean.csv`, or export the """
+        "report with `ncu --import R.ncu-rep --csv --page raw > FILE.csv`",
+    )
+
+
+def trailer_start(handle: BinaryIO) -> tuple[int | None, int]:
+    """Where ncu's own lines after the table (``==PROF== Disconnected ...``, ``==WARNING==``,
+    ``==ERROR==``, as a direct run prints them at exit) begin, and how many there are.
+
+    Returns (None, 0) when the file ends with a table row. ``handle`` is an open binary file; its position
+    is left at the end.
+    """
+    size = handle.seek(0, 2)
+    start = max(0, size - _TRAILER_WINDOW)
+    handle.seek(start)
+    tail = handle.read()
+    lines = tail.splitlines(keepends=True)
+    if start > 0 and lines:
+        start += len(lines[0])  # a partial first line: never a trailer line
+        lines = lines[1:]
+    offset, count, kept = start + sum(len(line) for line in lines), 0, None
+    for line in reversed(lines):
+        offset -= len(line)
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith(TRAILER_PREFIXES):
+            break
+        count += 1
+        kept = offset
+    return (kept, count) if count else (None, 0)
+
+
+def trailer_note(count: int) -> str | None:
+    """The note saying how many of ncu's own lines after the table were skipped (None for none)."""
+    if count <= 0:
+        return None
+    return f"skipped {count} line(s) of ncu's own output after the table (==PROF==/==WARNING==/==ERROR==)"
+
+
+# Every unit ncu printed in the recorded and public exports and reports (tests/fixtures, examples,
+# ../shared: scanned 2026-11-30), split at "/": the base units, and those ncu scales with K/M/G/T/P.
+_UNIT_ATOMS = frozenset(
+    {"%", "1", "SM", "branches", "cluster", "pass", "sectors", "hz", "Khz", "Mhz", "Ghz"}
+    | {"bit", "block", "byte", "cycle", "inst", "register", "request", "sample", "sector", "thread", "warp"}
+)
+_SCALED_ATOM = re.compile(rf"[KMGTP]({_SCALABLE})")
+DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")  # "128,22": never ncu's (a thousands group has 3 digits)
+_PERCENT_NAME = re.compile(r"(\.pct|_pct|\.pct_of_peak_sustained_\w+)$")
+
+
+def known_unit(unit: str) -> bool:
+    """True when every part of ``unit`` (split at ``/``) is a unit ncu prints (``_UNIT_ATOMS``), a time
+    unit, or one of those ncu scales with an SI prefix (``Kbyte``, ``Minst``)."""
+    return all(
+        part in _UNIT_ATOMS or part in _TIME_TO_NS or _SCALED_ATOM.fullmatch(part) is not None
+        for part in unit.strip().split("/")
+    )
+
+
+def expected_unit(name: str, catalogue_unit: str = "") -> str | None:
+    """The kind of unit ncu always prints for metric ``name``: ``%``, ``ns`` (a time) or ``byte`` (a byte
+    unit: ``byte``, ``Kbyte/block``...), or None when it may print none (counts, ratios). Percentages and
+    durations are known by name; ``catalogue_unit`` (``metrics.yaml``) adds the byte metrics."""
+    if _PERCENT_NAME.search(name) and not name.startswith("derived__"):
+        return "%"
+    if "__time_duration" in name or catalogue_unit == "ns":
+        return "ns"
+    if catalogue_unit == "%":
+        return "%"
+    return "byte" if "byte" in catalogue_unit else None
+
+
+def unit_problem(name: str, unit: str, catalogue_unit: str = "") -> str | None:
+    """Why ``unit`` cannot be the unit ncu printed for metric ``name`` (unknown, missing where ncu always
+    prints one, or of another kind), or None. Values in such a unit would be read in the wrong scale."""
+    unit = unit.strip()
+    expected = expected_unit(name, catalogue_unit)
+    if not unit:
+        return f"no unit, where ncu always prints one ({expected})" if expected else None
+    if not known_unit(unit):
+        return f"the unit {unit!r:.40} is not one ncu prints"
+    base = unit_scale(unit)[1]
+    if expected is not None and (base != expected if expected != "byte" else "byte" not in base):
+        return f"the unit {unit!r} where ncu prints {expected} (or a scaled {expected})"
+    return None

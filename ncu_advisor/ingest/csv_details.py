@@ -27,11 +27,13 @@ from ncu_advisor.ingest.cells import (
     kernel_function_name,
     parse_number,
     preamble_note,
+    trailer_note,
 )
-from ncu_advisor.ingest.display_names import LaunchValues, unmapped_note
+from ncu_advisor.ingest.display_names import CellProblem, LaunchValues, unmapped_note
 from ncu_advisor.table import build_table
 
 DETAILS_COLUMNS = ("Section Name", "Metric Name", "Metric Unit", "Metric Value")
+_CUT = "\x00cut"  # appended by ``_lines`` to a last line without its newline (never in ncu's output)
 
 
 def sniff(head: bytes) -> bool:
@@ -45,9 +47,15 @@ def sniff(head: bytes) -> bool:
 
 
 def _lines(path: Path) -> list[str]:
+    """The file's lines; ``_CUT`` is appended to a last line without its newline (ncu ends every line
+    with one), so that ``_check_last_line`` can tell a cut file."""
     try:
         with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-            return handle.read().splitlines()
+            text = handle.read()
+            lines = text.splitlines()
+            if lines and not text.endswith(("\n", "\r")):
+                lines[-1] += _CUT
+            return lines
     except OSError as exc:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
 
@@ -71,29 +79,66 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
             hint="export with `ncu --import REPORT.ncu-rep --csv > FILE.csv`",
         )
     header = csv_header_columns(lines[start]) or []
-    body = [line for line in lines[start + 1 :] if line.startswith('"')]
-    stray = sum(1 for line in lines[start + 1 :] if line.strip() and not line.startswith('"'))
+    numbered = [
+        (number, line) for number, line in enumerate(lines[start + 1 :], start + 2) if line.startswith('"')
+    ]
+    stray = [
+        number
+        for number, line in enumerate(lines[start + 1 :], start + 2)
+        if line.strip() and not line.startswith('"')
+    ]
+    _check_last_line(path, lines, numbered, len(header))
     col = {name: header.index(name) for name in header}
+    if not all(name in col for name in DETAILS_COLUMNS):
+        raise ReportError("has no details columns", path=path)
     launches: dict[str, tuple[dict[str, str], LaunchValues]] = {}
     found: list[tuple[str, dict[str, Any]]] = []
-    for row in csv.reader(body):
-        row += [""] * (len(header) - len(row))
+    # metric rows stop after the value (and one empty cell) when the header has the rule columns
+    widths = {len(header), col["Metric Value"] + 2} if "Rule Name" in col else {len(header)}
+    for (number, _), row in zip(numbered, csv.reader(line for _, line in numbered), strict=True):
+        if len(row) not in widths:
+            raise ReportError(
+                f"line {number} has {len(row)} fields but the header has {len(header)}: a comma was added "
+                "or lost, and the cells after it would be read into the wrong column",
+                path=path,
+                hint="re-export it with `ncu --import R.ncu-rep --csv > FILE.csv`",
+            )
         launch_id = row[col["ID"]].strip()
         if launch_id not in launches:
             ids: dict[str, str] = {n: row[col[n]].strip() for n in ("Kernel Name", "CC") if n in col}
             launches[launch_id] = (ids, LaunchValues())
         label = row[col["Metric Name"]]
         if label:
-            launches[launch_id][1].add(
-                row[col["Section Name"]], label, row[col["Metric Unit"]], row[col["Metric Value"]]
-            )
+            try:
+                launches[launch_id][1].add(
+                    row[col["Section Name"]], label, row[col["Metric Unit"]], row[col["Metric Value"]]
+                )
+            except CellProblem as problem:
+                raise ReportError(
+                    f"line {number}: {problem}", path=path, hint="fix that line or pass ncu's export unedited"
+                ) from None
         elif "Rule Name" in col and row[col["Rule Name"]]:
             found.append((launch_id, _rule_row(row, col)))
     if not launches:
         raise ReportError(
             "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
         )
-    return _table(path, variant, launches, found, skipped=start + stray)
+    after = sum(1 for number in stray if number > (numbered[-1][0] if numbered else 0))
+    return _table(path, variant, launches, found, skipped=start + len(stray) - after, trailer=after)
+
+
+def _check_last_line(path: Path, lines: list[str], numbered: list[tuple[int, str]], fields: int) -> None:
+    """Refuse a file whose last line is a table row without its newline (ncu ends every line with one):
+    the file was cut there, and the launch it belongs to would be read partly, without a word."""
+    if numbered and numbered[-1][1].endswith(_CUT):
+        number, last = numbered[-1]
+        row = next(csv.reader([last.removesuffix(_CUT)]), [])
+        raise ReportError(
+            f"the last line is cut (line {number} ends without a newline, {len(row)} of up to {fields} "
+            "fields): the file is truncated",
+            path=path,
+            hint="copy it again or re-export it with `ncu --import R.ncu-rep --csv > FILE.csv`",
+        )
 
 
 def _rule_row(row: list[str], col: dict[str, int]) -> dict[str, Any]:
@@ -117,6 +162,7 @@ def _table(
     found: list[tuple[str, dict[str, Any]]],
     *,
     skipped: int,
+    trailer: int = 0,
 ) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
     units: dict[str, str] = {}
@@ -144,7 +190,7 @@ def _table(
         unmapped.extend(values.unmapped)
     table = build_table(records, units)
     table.attrs["reader"] = "csv_details"
-    notes = [f"{path}: {note}" for note in (preamble_note(skipped),) if note]
+    notes = [f"{path}: {note}" for note in (preamble_note(skipped), trailer_note(trailer)) if note]
     note = unmapped_note(str(path), unmapped)
     if note:
         notes.append(note)

@@ -54,6 +54,8 @@ class Body:
         numeric: columns to parse as float64 (the rest are kept as text).
         separated: those of ``numeric`` whose numbers have thousands separators (``1,980,000``).
         keep: the columns to return (the others are parsed and dropped at once).
+        stop: byte offset where the body ends (None: the end of the file; ncu's trailing ``==PROF==``
+            lines are left out this way).
     """
 
     path: Path
@@ -63,6 +65,7 @@ class Body:
     numeric: list[str]
     separated: set[str]
     keep: set[str]
+    stop: int | None = None
 
 
 @dataclass
@@ -116,7 +119,7 @@ def count_rows(body: Body) -> int:
 
     Exact in the common case, so that the block needs no slicing (a sliced block is copied by pandas).
     """
-    return max(count_lines(body.path, body.start) - body.skip_rows, 0)
+    return max(count_lines(body.path, body.start, body.stop) - body.skip_rows, 0)
 
 
 def parse(body: Body) -> Columns:
@@ -180,8 +183,12 @@ def check_field_counts(body: Body) -> None:
     ~1 s per 100 MB) runs before it. pyarrow checks the count itself (``_parse_pyarrow``).
     """
     first = _first_line(body)
-    with open(body.path, encoding="utf-8", errors="replace", newline="") as handle:
-        handle.seek(body.start)
+    with io.TextIOWrapper(
+        io.BufferedReader(_Slice(body.path, body.start, body.stop)),
+        encoding="utf-8",
+        errors="replace",
+        newline="",
+    ) as handle:
         reader = csv.reader(handle)
         for index, row in enumerate(reader):
             if index < body.skip_rows or not row:
@@ -199,14 +206,14 @@ def _parse_pyarrow(body: Body, numeric: list[str], rows: int) -> Columns:
         try:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 first = pool.submit(read.range, body.start, split.offset, body.skip_rows, 0)
-                second = pool.submit(read.range, split.offset, None, 0, split.rows)
+                second = pool.submit(read.range, split.offset, body.stop, 0, split.rows)
                 (done, parts), (more, rest) = first.result(), second.result()
             if done == split.rows:  # else a quoted newline in the first half: the halves do not meet
                 return read.columns(done + more, parts + rest)
         except _Misread:
             pass  # the real problem, if any, is found reading in one piece
     try:
-        done, parts = read.range(body.start, None, body.skip_rows, 0)
+        done, parts = read.range(body.start, body.stop, body.skip_rows, 0)
     except _Misread as exc:
         if exc.bad is not None:  # pyarrow's streaming reader gives no row number: find the line
             check_field_counts(body)
@@ -226,7 +233,7 @@ def _split(body: Body, rows: int) -> _Split | None:
     ncu row does (``"<ID>","``, after a line that ended with a quote); None for a small file, one CPU,
     or no such line near the middle."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    size = body.path.stat().st_size - body.start
+    size = (body.stop if body.stop is not None else body.path.stat().st_size) - body.start
     if cpus < 2 or size < SPLIT_BYTES or rows < 2:
         return None
     with open(body.path, "rb") as handle:
@@ -441,8 +448,7 @@ def _parse_c(body: Body, numeric: list[str], rows: int) -> Columns:
     }
     start = 0
     check_field_counts(body)
-    with open(body.path, "rb") as handle:
-        handle.seek(body.start)
+    with io.BufferedReader(_Slice(body.path, body.start, body.stop)) as handle:
         try:
             chunks = pd.read_csv(
                 handle,

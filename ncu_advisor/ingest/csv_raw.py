@@ -20,7 +20,7 @@ import itertools
 import math
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +30,27 @@ import pandas as pd
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import csv_engines
 from ncu_advisor.ingest.cells import (
+    DECIMAL_COMMA,
     NUMBER,
+    PREAMBLE_LIMIT,
     csv_header_columns,
     find_csv_header,
     kernel_function_name,
     nvtx_from_cell,
     parse_number,
     preamble_note,
+    preamble_too_long,
+    trailer_note,
+    trailer_start,
+    unit_problem,
     unit_scale,
 )
+from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import ID_COLUMNS, finish_table
 
 SAMPLE_ROWS = 200  # rows read to type the columns (a column that turns out otherwise is re-read as text)
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _GPU_NAME = "device__attribute_display_name"  # the table's ``gpu`` column
-_HEAD_LIMIT = 1 << 22  # bytes searched for the header line: a preamble longer than 4 MB is not ncu's
 
 
 def sniff(head: bytes) -> bool:
@@ -61,37 +67,59 @@ class _Layout:
     """Where the table starts in the file and what its columns hold, from the header and a sample."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.skipped = 0  # lines before the header
         self.header: list[str] = []
+        self.header_line = b""
         self.units: list[str] = []
+        self.has_units = False
         self.data_start = 0  # byte offset of the first launch row
+        self.stop: int | None = None  # byte offset of ncu's trailing ==PROF== lines (None: none)
+        self.trailer = 0  # such lines after the table
         self.sample: list[list[str]] = []
         self._distinct: list[set[str]] | None = None
         with open(path, "rb") as handle:
             offset = 0
             while True:
-                raw = handle.readline()
-                if not raw or offset > _HEAD_LIMIT:
+                raw = handle.readline(PREAMBLE_LIMIT)
+                if not raw:
                     return
+                if offset > PREAMBLE_LIMIT:
+                    raise preamble_too_long(path)
                 offset += len(raw)
                 columns = csv_header_columns(raw.decode("utf-8", errors="replace"))
                 if columns is not None:
                     self.header = _unique(columns)
+                    self.header_line = raw.rstrip(b"\r\n")
                     break
                 self.skipped += 1
             self.data_start = offset
+            self.stop, self.trailer = trailer_start(handle)
+            handle.seek(offset)
             text = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="")
-            reader = csv.reader(text)
-            id_index = self.header.index("ID")
-            for row in reader:
-                if not self.units and not self.sample and len(row) > id_index and not row[id_index].strip():
-                    self.units = row
-                    continue
-                if any(cell.strip() for cell in row):
-                    self.sample.append(row)
-                if len(self.sample) >= SAMPLE_ROWS:
-                    break
+            self._read_sample(csv.reader(text))
         self.units += [""] * (len(self.header) - len(self.units))
+
+    def _read_sample(self, reader: Iterator[list[str]]) -> None:
+        """The units row (refused when missing: ncu always writes it) and the first SAMPLE_ROWS rows."""
+        id_index = self.header.index("ID")
+        for row in reader:
+            if not self.has_units and not self.sample and any(cell.strip() for cell in row):
+                if len(row) > id_index and row[id_index].strip():
+                    raise ReportError(
+                        f"line {self.skipped + 2} is a launch (ID {row[id_index].strip()[:20]}) where ncu "
+                        "writes the units row: ncu writes one after the header (also with --print-units "
+                        "base), so without it the unit of every value is unknown",
+                        path=self.path,
+                        hint="re-export it with `ncu --import R.ncu-rep --csv --page raw > FILE.csv`, or put "
+                        "the units row back as line 2",
+                    )
+                self.units, self.has_units = row, True
+                continue
+            if any(cell.strip() for cell in row):
+                self.sample.append(row)
+            if len(self.sample) >= SAMPLE_ROWS:
+                break
 
     def unit_of(self, name: str) -> str:
         """The unit printed for column ``name`` in the units row ("" without one)."""
@@ -199,13 +227,15 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
             "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
         )
     metric_names = sorted(name for name in layout.header if "__" in name)
+    _check_units(path, layout, metric_names)
     kinds = {
         name: layout.numeric_kind(i) for i, name in enumerate(layout.header) if name == "ID" or "__" in name
     }
     body = csv_engines.Body(
         path=path,
         start=layout.data_start,
-        skip_rows=1 if layout.units else 0,
+        skip_rows=1 if layout.has_units else 0,
+        stop=layout.stop,
         header=layout.header,
         # sorted metrics first, ID last: the metric block is then a view of the parsed block
         numeric=sorted(name for name, kind in kinds.items() if kind is not None and name != "ID")
@@ -214,6 +244,41 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         keep={*metric_names, "ID", "Kernel Name", "CC", layout.nvtx_column() or "ID"},
     )
     return _assemble(path, variant, layout, csv_engines.parse(body), metric_names)
+
+
+def _check_units(path: Path, layout: _Layout, metric_names: list[str]) -> None:
+    """Refuse a units-row entry that is unknown, or empty where ncu always prints one (``unit_problem``):
+    the values would be read in the wrong scale (an unknown unit read as the base unit)."""
+    units = {name: info.unit for name, info in catalogue().items()}
+    for name in metric_names:
+        problem = unit_problem(name, layout.unit_of(name), units.get(name, ""))
+        if problem is not None:
+            raise ReportError(
+                f"line {layout.skipped + 2} (the units row), {name}: {problem}, so its values cannot be "
+                "converted to base units",
+                path=path,
+                hint="re-export it with `ncu --import R.ncu-rep --csv --page raw > FILE.csv`",
+            )
+
+
+def _check_cells(path: Path, layout: _Layout, name: str, values: pd.Categorical) -> None:
+    """Refuse a metric cell that is not a number where ncu prints one: in a column with a unit, or with a
+    decimal comma (``128,22``: ncu writes a decimal point in every locale, tests/fixtures/formats/*-de.*)."""
+    unit = layout.unit_of(name).strip()
+    for index, text in enumerate(values.categories):
+        cell = str(text).strip()
+        if not cell or parse_number(cell) is not None:
+            continue
+        if unit or DECIMAL_COMMA.match(cell):
+            row = int(np.argmax(values.codes == index))
+            comma = " (a decimal comma: ncu writes a decimal point)" if DECIMAL_COMMA.match(cell) else ""
+            raise ReportError(
+                f"line {_line_of(layout, row)}: {name} ({unit or 'no unit'}) is {cell!r:.60}, not a "
+                f"number{comma}",
+                path=path,
+                hint="fix that cell or pass ncu's export unedited "
+                "(`ncu --import R.ncu-rep --csv --page raw > FILE.csv`)",
+            )
 
 
 def _metrics_frame(layout: _Layout, parsed: csv_engines.Columns, metric_names: list[str]) -> pd.DataFrame:
@@ -236,6 +301,7 @@ def _metrics_frame(layout: _Layout, parsed: csv_engines.Columns, metric_names: l
         for index, name in enumerate(metric_names):
             if name in position:
                 continue
+            _check_cells(layout.path, layout, name, parsed.text[name])
             values = _text_column(parsed.text[name])
             if values.dtype == "float64":
                 values = values * unit_scale(layout.unit_of(name))[0]
@@ -252,14 +318,15 @@ def _assemble(
     copy every metric column once more (pandas consolidates blocks): that copy is what a 200,000-launch
     export cannot afford. pandas' warning about such a "fragmented" frame is silenced for that reason.
     """
-    metrics = _metrics_frame(layout, parsed, metric_names)
-    rows = len(metrics)
     ids = parsed.text
     action = (
         parsed.block[:, parsed.numeric.index("ID")].copy()
         if "ID" in parsed.numeric
         else _text_column(ids["ID"])
     )
+    _check_ids(path, layout, action)
+    metrics = _metrics_frame(layout, parsed, metric_names)
+    rows = len(metrics)
     nvtx_column = layout.nvtx_column()
     gpu = _text_column(ids[_GPU_NAME]) if _GPU_NAME in ids else None
     id_values: dict[str, Any] = {
@@ -284,7 +351,51 @@ def _assemble(
             metrics.insert(position, name, value)
     units = {name: unit_scale(layout.unit_of(name))[1] for name in metric_names}
     table = finish_table(metrics, units)
-    note = preamble_note(layout.skipped)
     table.attrs["reader"] = "csv_raw"
-    table.attrs["notes"] = [f"{path}: {note}"] if note else []
+    notes = (preamble_note(layout.skipped), trailer_note(layout.trailer))
+    table.attrs["notes"] = [f"{path}: {note}" for note in notes if note]
     return table
+
+
+def _check_ids(path: Path, layout: _Layout, action: np.ndarray) -> None:
+    """Refuse a launch row whose ID is not a whole number, or an ID seen before.
+
+    ncu numbers the launches of a report 0, 1, 2... once each (every recorded and public export). A row
+    without one is a second header or units row (two exports appended into one file, ``cat a.csv
+    b.csv``); an ID seen twice is a row copied twice: both would be read as launches that do not exist.
+    """
+    ids = pd.to_numeric(pd.Series(action, dtype=object), errors="coerce").to_numpy(dtype="float64")
+    valid = np.isfinite(ids)
+    valid[valid] = ids[valid] == np.floor(ids[valid])
+    if not valid.all():
+        row = int(np.argmin(valid))
+        text = str(action[row]).strip() if action[row] is not None else ""
+        line = _line_of(layout, row)
+        if text == "ID":
+            raise ReportError(
+                f"line {line} repeats the CSV header: two exports were appended into one file, and the "
+                "second one's header and units row would be read as launches",
+                path=path,
+                hint="split the file at that line (or export each report to its own file) and pass both",
+            )
+        raise ReportError(
+            f"line {line} has no launch ID ({text[:40]!r}; ncu numbers every launch): a second units row "
+            "or an edited line",
+            path=path,
+            hint="re-export it with `ncu --import R.ncu-rep --csv --page raw > FILE.csv`",
+        )
+    order = np.argsort(ids, kind="stable")
+    repeated = np.flatnonzero(ids[order][1:] == ids[order][:-1])
+    if len(repeated):
+        first, again = sorted((int(order[repeated[0]]), int(order[repeated[0] + 1])))
+        raise ReportError(
+            f"launch ID {int(ids[again])} appears twice (lines {_line_of(layout, first)} and "
+            f"{_line_of(layout, again)}): ncu writes each launch once, so a row was duplicated",
+            path=path,
+            hint="delete the copied row, or re-export it with `ncu --import R.ncu-rep --csv --page raw`",
+        )
+
+
+def _line_of(layout: _Layout, row: int) -> int:
+    """The 1-based line of launch row ``row`` (header, units row, then one line per launch)."""
+    return layout.skipped + 1 + int(layout.has_units) + row + 1

@@ -15,7 +15,8 @@ from importlib import resources
 import yaml
 
 from ncu_advisor.errors import InputError
-from ncu_advisor.ingest.cells import parse_number, unit_scale
+from ncu_advisor.ingest.cells import DECIMAL_COMMA, parse_number, unit_problem, unit_scale
+from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import DISPLAY_PREFIX
 
 # Sections whose "Metric Name" already is the raw name: ncu --csv --metrics ... (details page).
@@ -48,6 +49,10 @@ def raw_name(section: str, label: str) -> str | None:
     return names[0] if names else None
 
 
+class CellProblem(ValueError):
+    """A display row whose unit or value ncu cannot have printed (the reader adds the file and line)."""
+
+
 @dataclass
 class LaunchValues:
     """The metrics of one launch as read from display rows: values in base units, units, unmapped names."""
@@ -57,13 +62,31 @@ class LaunchValues:
     unmapped: list[str] = field(default_factory=list)
 
     def add(self, section: str, label: str, unit: str, text: str) -> None:
-        """Store one display row (``text`` as printed, in ``unit``) under its raw name, in base units."""
+        """Store one display row (``text`` as printed, in ``unit``) under its raw name, in base units.
+
+        Raises:
+            CellProblem: the unit is unknown or missing where ncu always prints one (``unit_problem``), or
+                the value is not a number although the row has a unit or a decimal comma (``128,22``).
+        """
         name = raw_name(section, label)
         if name is None:
             name = f"{DISPLAY_PREFIX}{section}/{label}"
             self.unmapped.append(f"{section}/{label}")
+        info = catalogue().get(name)
+        problem = unit_problem(name, unit, info.unit if info is not None else "")
+        if problem is not None:
+            raise CellProblem(
+                f"{label!r} ({name}) has {problem}: its value cannot be converted to base units"
+            )
         factor, base_unit = unit_scale(unit)
         number = parse_number(text)
+        if number is None and text.strip() and (unit.strip() or DECIMAL_COMMA.match(text.strip())):
+            comma = (
+                " (a decimal comma: ncu writes a decimal point)" if DECIMAL_COMMA.match(text.strip()) else ""
+            )
+            raise CellProblem(
+                f"{label!r} ({unit.strip() or 'no unit'}) is {text.strip()!r:.60}, not a number{comma}"
+            )
         if number is None:
             stripped = text.strip()
             self.values.setdefault(name, stripped if stripped else None)

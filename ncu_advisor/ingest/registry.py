@@ -7,8 +7,10 @@ un-gzipped) and ``read(path, variant) -> table``. Adding a format is a new modul
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import stat
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,11 +21,13 @@ import pandas as pd
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import csv_details, csv_raw, seed_json, text
 from ncu_advisor.ingest.binary import _read_binary
+from ncu_advisor.ingest.cells import PREAMBLE_LIMIT
 from ncu_advisor.ingest.common import GZIP_MAGIC, REPORT_MAGIC
 from ncu_advisor.ingest.sanity import check_table
 from ncu_advisor.table import ID_COLUMNS, core_fallbacks
 
-SNIFF_BYTES = 1 << 20  # enough for the widest raw CSV header seen (about 60 KB) and any preamble
+SNIFF_BYTES = 1 << 20  # enough for the widest raw CSV header seen (about 60 KB) and most preambles; a
+# longer preamble (program output) is searched line by line up to cells.PREAMBLE_LIMIT (``_later_head``)
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,50 @@ def _is_gzip(path: Path) -> bool:
         return handle.read(2) == GZIP_MAGIC
 
 
+def _later_head(path: Path) -> bytes | None:
+    """The ``SNIFF_BYTES`` from the first line past the sniff window that starts an ncu CSV table or a
+    text section, searched up to ``PREAMBLE_LIMIT`` bytes (a program that printed more than the window
+    before ncu's output); None when there is none."""
+    with open(path, "rb") as handle:
+        offset = 0
+        while offset <= PREAMBLE_LIMIT and (line := handle.readline(SNIFF_BYTES)):
+            if (b"Kernel Name" in line and b"ID" in line) or line.lstrip().startswith(b"Section: "):
+                if offset >= SNIFF_BYTES // 2:
+                    handle.seek(offset)
+                    return handle.read(SNIFF_BYTES)
+            offset += len(line)
+    return None
+
+
+def _own_output(head: bytes) -> str | None:
+    """What an ncu-advisor output passed back as an input is, or None when it is not one."""
+    if head[:4] == b"PAR1":
+        return "a Parquet file (ncu-advisor's `metrics -f parquet` output or a run's metrics.parquet)"
+    first = head.split(b"\n", 1)[0].strip()
+    if first.startswith(b"source,variant,range,action,kernel"):
+        return "ncu-advisor's own metrics table (`metrics -f csv` output or a run's metrics.csv)"
+    if b'"schema_version"' in head[:200] and b'"launches"' in head[:4096]:
+        return "ncu-advisor's own metrics JSON (`metrics -f json` output)"
+    return None
+
+
 def reader_for(path: Path) -> Reader:
     """The reader of the first format in ``READERS`` that recognises the file's content.
 
     Raises:
         ReportError: the file is missing, not a regular file, or no format recognises it.
     """
-    _check_regular_file(path)
     head = head_bytes(path)
+    own = _own_output(head)
+    if own is not None:
+        raise ReportError(
+            f"is {own}: a table ncu-advisor wrote, not ncu's output, and not read back as an input",
+            path=path,
+            hint="pass the reports it was made from (.ncu-rep, ncu's CSV), or the run directory "
+            "(`ncu-advisor recommend runs/NAME`)",
+        )
+    if len(head) >= SNIFF_BYTES and not any(reader.sniff(head) for reader in READERS):
+        head = _later_head(path) or head
     for reader in READERS:
         if reader.sniff(head):
             if reader is not READERS[0] and _is_gzip(path):
@@ -133,6 +173,9 @@ def reader_for(path: Path) -> Reader:
 def read(path: str | Path, variant: str | None = None) -> pd.DataFrame:
     """Read one input of any accepted format into the table (``ncu_advisor.table``).
 
+    Text inputs in UTF-16 (what Windows PowerShell's ``>`` writes) or with a UTF-8 byte-order mark are
+    converted to plain UTF-8 first (``text_encoding``), and a note says so.
+
     Args:
         path: a binary report, or any text format in ``READERS`` (sniffed from the content).
         variant: the kernel-file variant the input belongs to, stored in the ``variant`` column.
@@ -145,6 +188,57 @@ def read(path: str | Path, variant: str | None = None) -> pd.DataFrame:
         ReportError: the file is missing, unreadable, of no known format, damaged, or holds no kernels.
     """
     report_path = Path(path)
+    _check_regular_file(report_path)
+    encoding = text_encoding(report_path)
+    if encoding is None:
+        return _read_as_is(report_path, variant)
+    with tempfile.TemporaryDirectory(prefix="ncu-advisor-") as tmp:
+        copy = Path(tmp) / report_path.name
+        _transcode(report_path, copy, encoding)
+        try:
+            table = _read_as_is(copy, variant)
+        except ReportError as exc:
+            message = exc.message.replace(str(copy), str(report_path))
+            raise ReportError(f"{message} (read as {encoding})", path=report_path, hint=exc.hint) from None
+    table["source"] = str(report_path)
+    notes = [str(note).replace(str(copy), str(report_path)) for note in table.attrs.get("notes", [])]
+    notes.append(f"{report_path}: read as {encoding} text (converted to UTF-8)")
+    table.attrs["notes"] = notes
+    return table
+
+
+def text_encoding(path: Path) -> str | None:
+    """``utf-8-sig`` (a UTF-8 byte-order mark), ``utf-16`` (a UTF-16 one, as PowerShell writes) or
+    ``utf-16-le``/``utf-16-be`` (no mark, but every other byte of the first line is NUL), else None."""
+    with open(path, "rb") as handle:
+        head = handle.read(256)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if len(head) >= 8 and head[:4] != REPORT_MAGIC and head[:2] != GZIP_MAGIC:
+        even, odd = head[0::2][: len(head) // 2], head[1::2][: len(head) // 2]
+        if not odd.strip(b"\x00") and even.strip(b"\x00"):
+            return "utf-16-le"
+        if not even.strip(b"\x00") and odd.strip(b"\x00"):
+            return "utf-16-be"
+    return None
+
+
+def _transcode(source: Path, target: Path, encoding: str) -> None:
+    """Copy ``source`` to ``target`` as UTF-8 (streamed in 1 MiB pieces)."""
+    try:
+        with (
+            open(source, encoding=encoding, errors="replace", newline="") as src,
+            open(target, "w", encoding="utf-8", newline="") as dst,
+        ):
+            while piece := src.read(1 << 20):
+                dst.write(piece)
+    except OSError as exc:
+        raise ReportError(f"cannot read it ({exc.strerror})", path=source) from None
+
+
+def _read_as_is(report_path: Path, variant: str | None) -> pd.DataFrame:
     reader = reader_for(report_path)
     table = reader.read(report_path, variant)
     if reader.name != "ncu-rep":  # the binary reader checks its own table, exactly

@@ -5,7 +5,9 @@ ncu metric names with plain numbers, in the units ncu_report gives (the seeds' `
 percentages, ``launch__grid_size`` counts). Read from a ``.json`` file or from the first such block inside
 any text (a prompt pasted into a ``.txt``). Each kernel becomes one launch; a metric name without ``__``
 or a value that is not a number (strings only for ``*_name`` metrics; numeric strings are read as
-numbers) is refused (it is not ncu's), as is JSON nested too deep to be a block.
+numbers) is refused (it is not ncu's), as is JSON nested too deep to be a block and an object with one key
+twice (JSON would keep the last value silently). ``null`` and ``NaN`` are read as "not measured", as an
+empty cell and ncu's ``nan`` are in its CSV exports, and a note names each such value.
 """
 
 from __future__ import annotations
@@ -22,7 +24,25 @@ from ncu_advisor.ingest.cells import parse_number
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
 
-_DECODER = json.JSONDecoder()
+
+class _DuplicateKey(ValueError):
+    """A JSON object with one key twice (json keeps the last value silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
 MAX_BYTES = 64 << 20  # a metrics block is a few KB; a text this large is not one
 _BLOCK_HINT = "pass the JSON the optimisation loop kept, or an ncu report"
 
@@ -84,6 +104,13 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         raise ReportError(
             "its JSON is nested too deep to be a metrics block", path=path, hint=_BLOCK_HINT
         ) from None
+    except _DuplicateKey as exc:
+        raise ReportError(
+            f"its JSON has the key {exc.key!r:.120} twice in one object: one of the two values would be "
+            "dropped silently",
+            path=path,
+            hint="remove the duplicate (keep the value the profiler gave)",
+        ) from None
     except ValueError as exc:  # an integer over Python's 4300-digit limit
         raise ReportError(f"its JSON is not a metrics block ({exc})", path=path, hint=_BLOCK_HINT) from None
     if not blocks:
@@ -94,10 +121,13 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         )
     line, block = blocks[0]
     records: list[dict[str, Any]] = []
+    unmeasured: list[str] = []
     for index, (kernel, metrics) in enumerate(block.items()):
         record: dict[str, Any] = {}
         for name, value in metrics.items():
             record[name] = _value(path, kernel, name, value)
+            if record[name] is None or (isinstance(record[name], float) and math.isnan(record[name])):
+                unmeasured.append(f"{kernel}/{name}")
         record.update(
             source=str(path), variant=variant, range=0, action=index, kernel=kernel, demangled=kernel
         )
@@ -111,6 +141,11 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
     ]
     if len(blocks) > 1:
         notes.append(f"{path}: {len(blocks) - 1} further metrics block(s) ignored")
+    if unmeasured:
+        shown = ", ".join(unmeasured[:6]) + (
+            f" and {len(unmeasured) - 6} more" if len(unmeasured) > 6 else ""
+        )
+        notes.append(f"{path}: {len(unmeasured)} value(s) are null or NaN, read as not measured: {shown}")
     table.attrs["notes"] = notes
     return table
 

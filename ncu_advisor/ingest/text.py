@@ -33,7 +33,7 @@ import pandas as pd
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import guided
 from ncu_advisor.ingest.cells import kernel_function_name, parse_number, triple
-from ncu_advisor.ingest.display_names import LaunchValues, raw_name, unmapped_note
+from ncu_advisor.ingest.display_names import CellProblem, LaunchValues, raw_name, unmapped_note
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
 
@@ -116,7 +116,14 @@ class _Parser:
         name, unit, value = _cells(line, self.spans)
         if name:
             self._check_value(line, name, unit, value)
-            self.launch().values.add(self.section, name, unit, value)
+            try:
+                self.launch().values.add(self.section, name, unit, value)
+            except CellProblem as problem:
+                raise ReportError(
+                    f"line {self.lineno}: {problem}: {line.strip()[:120]!r}",
+                    path=self.path,
+                    hint="fix or delete that line, or pass ncu's output unedited",
+                ) from None
 
     def _check_value(self, line: str, label: str, unit: str, value: str) -> None:
         """Refuse a metric row whose value is not a number where ncu prints one.
