@@ -231,3 +231,21 @@ def test_seed_json_null_and_nan_are_not_measured_with_a_note(token: str, tmp_pat
 def test_seed_json_fractional_grid_size_is_refused(tmp_path: Path) -> None:
     seed = _seed_with(tmp_path, '"launch__grid_size": 32258', '"launch__grid_size": 32258.5')
     _refused(seed, "not a whole number", "launch__grid_size")
+
+
+@pytest.mark.parametrize("prefix", ["> ", ">"])
+def test_markdown_quoted_text_is_read(prefix: str, tmp_path: Path) -> None:
+    path = _write(tmp_path / "quoted.txt", [prefix + line for line in _lines("text.txt")])
+    table = read(path)
+    assert table[DURATION].tolist() == read(F / "text.txt")[DURATION].tolist()
+    assert any("quote prefix" in note for note in table.attrs["notes"])
+
+
+def test_text_with_non_breaking_spaces_is_read(tmp_path: Path) -> None:
+    path = _write(tmp_path / "nbsp.txt", [line.replace(" ", "\u00a0") for line in _lines("text.txt")])
+    assert read(path)[DURATION].tolist() == read(F / "text.txt")[DURATION].tolist()
+
+
+def test_whitespace_collapsed_text_says_the_columns_were_lost(tmp_path: Path) -> None:
+    path = _write(tmp_path / "collapsed.txt", [" ".join(line.split()) + "\n" for line in _lines("text.txt")])
+    _refused(path, "columns were lost", "code block")

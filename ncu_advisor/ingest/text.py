@@ -51,10 +51,25 @@ PROCESS = re.compile(r"^\[\d+\] \S+")
 
 def sniff(head: bytes) -> bool:
     """True when ``head`` has a ``Section:`` line followed by ncu's metric-table header."""
-    text = head.decode("utf-8", errors="replace")
-    return bool(re.search(r"^\s*Section: .+$", text, re.M)) and bool(
-        re.search(r"^\s*Metric Name\s+Metric Unit\s+Metric Value\s*$", text, re.M)
+    text = head.decode("utf-8", errors="replace").replace("\u00a0", " ")
+    return bool(re.search(r"^(?:> ?)?\s*Section: .+$", text, re.M)) and bool(
+        re.search(r"^(?:> ?)?\s*Metric Name\s+Metric Unit\s+Metric Value\s*$", text, re.M)
     )
+
+
+_QUOTE = re.compile(r"^> ?")
+
+
+def unquoted(lines: list[str]) -> tuple[list[str], bool]:
+    """The lines without a markdown quote prefix (``> ``) when most non-empty lines have one (a paste
+    from an issue or chat), and whether they had; every line loses the same width, so columns stay
+    aligned. Non-breaking spaces (``\u00a0``, what some editors and web pages paste) become spaces."""
+    lines = [line.replace("\u00a0", " ") for line in lines]
+    filled = [line for line in lines if line.strip()]
+    quoted = sum(1 for line in filled if line.startswith(">"))
+    if not filled or quoted < 0.9 * len(filled):
+        return lines, False
+    return [_QUOTE.sub("", line, count=1) for line in lines], True
 
 
 @dataclass
@@ -110,6 +125,15 @@ class _Parser:
             if not TABLE_HEADER.match(line):
                 self.table_phase = 0  # another kind of table (a rule's key performance indicators)
                 self.skipped += 1
+            elif self.spans is not None and not _aligned(line, self.spans):
+                raise ReportError(
+                    f"line {self.lineno}: the metric table's columns were lost (the spaces that align "
+                    "ncu's columns were collapsed, as chat and markdown renderers do), so names, units "
+                    f"and values cannot be told apart: {line.strip()[:80]!r}",
+                    path=self.path,
+                    hint="paste ncu's output unchanged (in a code block) or save it to a file: "
+                    "`ncu ./app > out.txt`",
+                )
             return
         if self.spans is None:
             return
@@ -160,6 +184,13 @@ class _Parser:
             self.skipped += 1
 
 
+def _aligned(header: str, spans: list[tuple[int, int]]) -> bool:
+    """Whether ``Metric Unit`` and ``Metric Value`` of a table header lie in the dashed line's 2nd and 3rd
+    columns, as ncu prints them (every text fixture and ../shared case)."""
+    unit, value = header.find("Metric Unit"), header.find("Metric Value")
+    return spans[1][0] <= unit < spans[1][1] and spans[2][0] <= value < spans[2][1]
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -185,7 +216,8 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
     except OSError as exc:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
     parser = _Parser(path=path)
-    for parser.lineno, line in enumerate(text.splitlines(), 1):
+    lines, quoted = unquoted(text.splitlines())
+    for parser.lineno, line in enumerate(lines, 1):
         parser.feed(line)
     parser.close_rule()
     launches = [launch for launch in parser.launches if launch.values.values]
@@ -195,7 +227,10 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
             path=path,
             hint="pass ncu's full output (`ncu ./app > out.txt` or `ncu --import R.ncu-rep > out.txt`)",
         )
-    return _table(path, variant, launches, parser.skipped)
+    table = _table(path, variant, launches, parser.skipped)
+    if quoted:
+        table.attrs["notes"].append(f"{path}: read without its quote prefix ('> ' on every line)")
+    return table
 
 
 def _table(path: Path, variant: str | None, launches: list[_Launch], skipped: int) -> pd.DataFrame:
