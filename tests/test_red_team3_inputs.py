@@ -249,3 +249,14 @@ def test_text_with_non_breaking_spaces_is_read(tmp_path: Path) -> None:
 def test_whitespace_collapsed_text_says_the_columns_were_lost(tmp_path: Path) -> None:
     path = _write(tmp_path / "collapsed.txt", [" ".join(line.split()) + "\n" for line in _lines("text.txt")])
     _refused(path, "columns were lost", "code block")
+
+
+def test_derived_value_from_stand_ins_only_is_not_measured() -> None:
+    # NA101's local_bytes is -1 when the report has no local-memory metric (the details page has none):
+    # a value derived only from `default` stand-ins prints "not measured" (docs/rules.md), never "-1 B".
+    cases = [F / "details.csv", ROOT.parent / "shared" / "cases" / "details-page-sm100-with-preamble.csv"]
+    for path in (p for p in cases if p.is_file()):
+        result = runner.invoke(app, ["recommend", str(path), "--fail-on", "never"])
+        assert result.exit_code == 0, result.output
+        assert "NA101" in result.output and "local_bytes = not measured" in result.output
+        assert "local_bytes = -1" not in result.output

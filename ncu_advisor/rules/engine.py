@@ -389,6 +389,9 @@ def _findings(
             stood_in = defaulted.get((rule.id, name))
             if stood_in is not None and stood_in[i]:
                 evidence[key] = None
+        for name in rule.derived:  # derived only from stand-ins (local_bytes = -1): not a measurement
+            if name in unmeasured and unmeasured[name][i]:
+                evidence[name] = None
         evidence["condition"] = rule.when.text
         findings.append(
             Finding(
@@ -416,8 +419,8 @@ def _findings(
 
 
 def _unmeasured(rule: Rule, defaulted: dict[tuple[str, str], np.ndarray], n: int) -> dict[str, np.ndarray]:
-    """Per message field, the rows where its value is not a measurement: an alias whose default stood
-    in, or a derived value every input of which (transitively) is such an alias on that row."""
+    """Per message field and derived value, the rows where its value is not a measurement: an alias whose
+    default stood in, or a derived value every input of which (transitively) is such an alias on that row."""
     stood_in = {alias: rows for (rule_id, alias), rows in defaulted.items() if rule_id == rule.id}
     never = np.zeros(n, dtype=bool)
 
@@ -431,7 +434,7 @@ def _unmeasured(rule: Rule, defaulted: dict[tuple[str, str], np.ndarray], n: int
         return found
 
     out: dict[str, np.ndarray] = {}
-    for name in rule.message_fields:
+    for name in {*rule.message_fields, *rule.derived}:
         inputs = leaves(name, frozenset())
         if inputs & set(stood_in):
             rows = [np.broadcast_to(stood_in.get(a, never), (n,)) for a in inputs]
