@@ -64,3 +64,59 @@ class EnvironmentNotReady(AdvisorError):
     """The machine cannot profile: no GPU, no ncu, an ncu too old, counters not permitted (exit 3)."""
 
     exit_code = 3
+
+
+#: The largest kernel file read (bytes). The largest shipped kernel file (kernels/fused.py) is 21 kB and
+#: KernelBench's largest level-3 problem about 20 kB; 16 MB leaves room for generated code while a
+#: ``/dev/zero`` or a runaway file is refused before it is read.
+MAX_KERNEL_FILE_BYTES = 16 << 20
+#: The largest rule file read (bytes). The largest shipped rule (rules/NA320-*.yaml) is under 5 kB.
+MAX_RULE_FILE_BYTES = 1 << 20
+
+
+def check_regular_file(
+    path: Path,
+    *,
+    what: str,
+    error: type[InputError] = InputError,
+    hint: str | None = None,
+    max_bytes: int | None = None,
+) -> None:
+    """Refuse, before reading a byte, what is not a plain file of a sane size (exit 2 with ``error``).
+
+    A FIFO would hang the reader forever and ``/dev/zero`` (or a link to it) would grow without bound;
+    a directory or a missing path gets its own wording. Links are followed (``stat``).
+
+    Args:
+        path: the file to check.
+        what: the kind of file in words, e.g. ``"kernel file"`` (used in the message).
+        error: the ``InputError`` subclass to raise.
+        hint: what to do instead (default: save the content to a regular file).
+        max_bytes: refuse larger files (None: no cap).
+
+    Raises:
+        ``error``: missing, unreadable, a directory, a pipe/socket/device, or over ``max_bytes``.
+    """
+    import stat
+
+    try:
+        info = Path(path).stat()
+    except FileNotFoundError:
+        raise error(f"no such {what}", path=path, hint=hint or "check the path") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise error(f"cannot read the {what} ({reason})", path=path, hint=hint or "check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"is a directory, not a {what}", path=path, hint=hint or f"pass the {what} itself")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(
+            f"is not a regular file (a pipe, socket or device): not read as a {what}",
+            path=path,
+            hint=hint or f"save the {what} to a regular file and pass that file",
+        )
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise error(
+            f"is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit for a {what}",
+            path=path,
+            hint=hint or f"pass the {what} itself, not another file",
+        )

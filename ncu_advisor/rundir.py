@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from ncu_advisor.errors import RunError
+from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, RunError, check_regular_file
 from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
 from ncu_advisor.manifest import Manifest, parse_manifest, parse_timings
 from ncu_advisor.runcheck import check_table, check_variant_files, no_table_error, report_notes
@@ -322,6 +322,7 @@ def build_tables(run_dir: Path) -> str:
 
 UNITS_ENV = "NCU_ADVISOR_UNITS"  # "catalogue": take units from metrics.yaml, not ncu_report
 
+
 def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
     """Build a run's tables in a child process and record the outcome in its manifest.
 
@@ -338,7 +339,7 @@ def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
         # A native crash. Nsight Compute 2025.3.1's own ncu_report crashed with SIGSEGV inside
         # metric.unit() on an H200 run (2026-11-30): read again with units from the metric catalogue.
         ok, retry = _finalize_child(run_dir, timeout_s, {UNITS_ENV: "catalogue"})
-        note = (f"{retry}; units from the metric catalogue (ncu_report crashed: {note})" if ok else note)
+        note = f"{retry}; units from the metric catalogue (ncu_report crashed: {note})" if ok else note
     manifest = read_manifest(run_dir)
     manifest["tables"] = note
     manifest["complete"] = ok and bool(manifest.get("variants")) and not missing_variants(manifest)
@@ -414,18 +415,46 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
         raise no_table_error(run_dir, model, profiled)
     check_variant_files(run_dir, model)
     manifest = read_manifest(run_dir)
-    kernel = run_dir / KERNEL_COPY_NAME
+    kernel_file = _kernel_copy(run_dir)
     table = _read_table(run_dir)
     check_table(run_dir, model, table, _table_path(run_dir))
     return LoadedRun(
         path=run_dir,
         manifest=manifest,
         table=_anchor_sources(table, run_dir, manifest),
-        kernel_file=kernel if kernel.is_file() else None,
+        kernel_file=kernel_file,
         timings=_read_timings(run_dir),
         model=model,
-        notes=tuple(report_notes(run_dir, model)),
+        notes=tuple(report_notes(run_dir, model) + ([] if kernel_file else [KERNEL_COPY_MISSING])),
     )
+
+
+#: The note of a run whose ``kernel.py`` is gone (``analysis.pipeline`` adds the rules it skipped).
+KERNEL_COPY_MISSING = (
+    f"{KERNEL_COPY_NAME} (the run's copy of its kernel file) is missing: the rules that read the kernel "
+    "source are skipped and library kernels (cuDNN, PyTorch) cannot be told from the run's own, so every "
+    "launch counts as the run's own (pass the kernel file with --kernel-file FILE.py)"
+)
+
+
+def _kernel_copy(run_dir: Path) -> Path | None:
+    """The run's ``kernel.py``, None when absent (a note says so).
+
+    Raises:
+        RunError: it exists but is not a regular file of a sane size (a FIFO, a link to /dev/zero):
+            refused before it is read.
+    """
+    kernel = run_dir / KERNEL_COPY_NAME
+    if not os.path.lexists(kernel):
+        return None
+    check_regular_file(
+        kernel,
+        what="kernel file copy",
+        error=RunError,
+        hint="the run was damaged: put a copy of the profiled kernel file there, or delete it",
+        max_bytes=MAX_KERNEL_FILE_BYTES,
+    )
+    return kernel
 
 
 def _has_table(run_dir: Path) -> bool:

@@ -205,6 +205,19 @@ def _facts(item: Input, explicit: SourceFacts | None, notes: list[str]) -> Sourc
         return None
 
 
+def _source_rules_skipped(path: Path, evaluated: _Evaluated) -> str:
+    """The note of a run analysed without a kernel file, naming the rules that skipped for it."""
+    ids = sorted(
+        {
+            str(s.get("rule"))
+            for r in [*evaluated.own, *evaluated.library]
+            for s in r.skipped
+            if "kernel source" in str(s.get("reason"))
+        }
+    )
+    return f"{path}: no kernel source: rules skipped on every launch: {', '.join(ids) or 'none'}"
+
+
 def _refuse_unchecked(item: Input, results: list[KernelResult], not_profiled: set[int]) -> None:
     """An input on whose profiled launches no rule could run at all is an error, not "no findings".
 
@@ -382,6 +395,8 @@ def analyze(
         facts_of.append(facts)
         tables.append(table)
         evaluated.append(_evaluate(item, table, rules, facts, stage))
+        if facts is None and item.run is not None:
+            notes.append(_source_rules_skipped(item.path, evaluated[-1]))
     table = pd.concat(tables, ignore_index=True, sort=False) if len(tables) > 1 else tables[0]
     if kernel is not None and not len(table):
         raise InputError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import pkgutil
 import sys
 import traceback
@@ -98,19 +99,43 @@ def print_error(text: str) -> None:
     error_console.print(f"[bold red]error:[/] {escape(text)}", markup=True)
 
 
+#: Exit status when stdout's reader went away (``ncu-advisor report -o - | head -1``): 128 + SIGPIPE, what
+#: a shell reports for git, cat or grep killed by SIGPIPE in the same pipeline. Distinct from 0 (a verdict
+#: that was not fully delivered is not "clean") and from 1 (not "findings").
+BROKEN_PIPE_EXIT = 141
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture): nothing to flush later
+        pass
+
+
 def handle_errors(func: F) -> F:
     """Turn an ``AdvisorError`` into one line on stderr and its exit code; no traceback unless -v.
 
     An ``OSError`` that escaped the core (a path too long for the file system, a permission denied on
     a path no reader checked) is bad input too: exit 2 with the path and the system's reason.
     The command's path arguments are protected from being overwritten by ``-o`` while it runs.
+    A reader that closed stdout early (``| head -1``) ends the command quietly with exit 141
+    (``BROKEN_PIPE_EXIT``), never 1 ("findings") and never a traceback.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             with protect_inputs(_input_paths(kwargs)):
-                return func(*args, **kwargs)
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(BROKEN_PIPE_EXIT) from None
         except AdvisorError as exc:
             if state.verbose:
                 traceback.print_exc()

@@ -3,10 +3,12 @@ default, one check each."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
+from ncu_advisor import rundir
 from ncu_advisor.analysis.inputs import default_input_note, default_inputs
 from ncu_advisor.analysis.result import DEFAULT_FAIL_ON, DEFAULT_STAGE, FAIL_ON_CHOICES
 from ncu_advisor.errors import InputError
@@ -38,15 +40,57 @@ def fail_on_choice(value: str | None) -> str:
     return value
 
 
-def default_input_paths() -> list[Path]:
-    """``analysis.inputs.default_inputs``, saying on stderr when it is the shipped example run."""
-    from ncu_advisor.cli import err_console
+#: Where ``profile`` writes runs and where the analysing commands look first when given no input.
+RUNS_ROOT = Path("runs")
 
-    paths = default_inputs()
+
+def check_runs_root(root: Path = RUNS_ROOT) -> None:
+    """Refuse a ``./runs`` that exists but holds no run (exit 2), instead of analysing the shipped example.
+
+    A CI job whose profile step failed leaves ``runs`` empty, as a plain file or as a dangling link: the
+    example's results in its place would read as the job's own. Only where no ``runs`` exists at all is
+    the example used.
+
+    Raises:
+        InputError: ``root`` is a dangling link, not a directory, unreadable, or holds no run directory.
+    """
+    if not os.path.lexists(root):
+        return
+    hint = "run `ncu-advisor profile FILE.py` first, pass a report or run, or remove it"
+    if root.is_symlink() and not root.exists():
+        target = os.readlink(root)
+        raise InputError(f"a dangling link (to {target}): holds no run", path=root, hint=hint)
+    if not root.is_dir():
+        raise InputError("not a directory: holds no run", path=root, hint=hint)
+    try:
+        found = rundir.latest_run(root)
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror})", path=root, hint=hint) from None
+    if found is not None:
+        return
+    try:
+        entries = list(root.iterdir())
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror})", path=root, hint=hint) from None
+    if not any(p.is_dir() and not p.name.startswith(".") for p in entries):
+        holds = "is empty" if not entries else "holds no run directory"
+        raise InputError(f"{holds}: nothing of yours to analyse", path=root, hint=hint)
+    # a folder without manifest.json: ``default_inputs`` names it (a profile that crashed)
+
+
+def default_input_paths() -> list[Path]:
+    """``analysis.inputs.default_inputs`` after ``check_runs_root``; says when it is the shipped example.
+
+    That note is printed even under ``-q``: it says what was analysed (another run than the user's own).
+    """
+    from ncu_advisor.cli import error_console
+
+    check_runs_root()
+    paths = default_inputs(RUNS_ROOT)
     for path in paths:
         note = default_input_note(path)
         if note:
-            err_console.print(f"note: {note}", markup=False)
+            error_console.print(f"note: {note}", markup=False)
     return paths
 
 

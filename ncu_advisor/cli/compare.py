@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 
+from ncu_advisor import rundir
 from ncu_advisor.analysis.compare import compare_reports
 from ncu_advisor.analysis.pipeline import analyze
-from ncu_advisor.cli import app, handle_errors, out_console
+from ncu_advisor.cli import app, err_console, handle_errors
 from ncu_advisor.cli._common import (
     ALL_KERNELS_OPTION,
     FAIL_ON_OPTION,
@@ -17,6 +19,7 @@ from ncu_advisor.cli._common import (
     fail_on_choice,
     format_choice,
 )
+from ncu_advisor.errors import InputError, RunError
 from ncu_advisor.render import compare as rendering
 from ncu_advisor.render.output import write_text_atomic
 from ncu_advisor.rules import load_rules
@@ -38,7 +41,6 @@ def compare(
         2.0,
         "--threshold",
         "-t",
-        min=0.0,
         help="Smallest relative change (percent) that counts, on top of the noise bar.",
     ),
     fmt: str = typer.Option("text", "--format", "-f", help="text | md (markdown) | json"),
@@ -63,6 +65,9 @@ def compare(
     profiled."""
     fmt = format_choice(fmt, tuple(COMPARE_FORMATS))
     fail_on = fail_on_choice(fail_on_given)
+    check_threshold(threshold)
+    for label, path in (("BASE", base), ("NEW", new)):
+        check_run_argument(label, path)
     rules = load_rules(rules_dir)
     base_data = analyze([base], rules, stage=stage, all_kernels=all_kernels)
     new_data = analyze([new], rules, stage=stage, all_kernels=all_kernels)
@@ -79,7 +84,7 @@ def compare(
         typer.echo(text, nl=False)
     else:
         write_text_atomic(output, text)
-        out_console.print(f"wrote {output}", markup=False)
+        err_console.print(f"wrote {output}", markup=False)
     if result.exit_code:
         problems = [v.name for v in result.regressions] + [
             f"new {f.rule} on {f.variant}" for f in result.failing_findings
@@ -88,3 +93,33 @@ def compare(
             problems.append(f"{result.not_profiled} launch(es) not profiled")
         typer.echo("regression: " + ", ".join(problems), err=True)
         raise typer.Exit(result.exit_code)
+
+
+def check_threshold(threshold: float) -> None:
+    """Refuse a ``--threshold`` that is negative, NaN or infinite (``inf`` would disable the gate).
+
+    Raises:
+        InputError: exit 2.
+    """
+    if not (math.isfinite(threshold) and threshold >= 0):
+        raise InputError(
+            f"--threshold {threshold!r} is not a finite percentage >= 0",
+            hint="give the smallest change that counts in percent, e.g. --threshold 2 (the default)",
+        )
+
+
+def check_run_argument(label: str, path: Path) -> None:
+    """Refuse a BASE or NEW that is not a run directory (a report has no timings to compare).
+
+    Raises:
+        RunError: naming the argument and the path (exit 2).
+    """
+    if rundir.is_run_dir(path):
+        return
+    what = "does not exist" if not path.exists() and not path.is_symlink() else "is not a run directory"
+    raise RunError(
+        f"{label} {what} (compare needs two directories written by `ncu-advisor profile`, "
+        "each with manifest.json and timings)",
+        path=path,
+        hint="pass two run directories; for a single report use `ncu-advisor recommend REPORT`",
+    )

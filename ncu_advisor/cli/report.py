@@ -9,7 +9,7 @@ import typer
 from ncu_advisor.analysis.pipeline import analyze
 from ncu_advisor.analysis.result import variant_failures
 from ncu_advisor.analysis.trajectory import read_trajectory
-from ncu_advisor.cli import app, handle_errors, out_console
+from ncu_advisor.cli import app, err_console, handle_errors
 from ncu_advisor.cli._common import (
     ALL_KERNELS_OPTION,
     FAIL_ON_OPTION,
@@ -70,12 +70,14 @@ def report(
         all_kernels=all_kernels,
         source_root=source_root,
     )
+    for note in data.notes:  # also in the document (CSV has no place for them: stderr is where they show)
+        err_console.print(f"note: {note}", markup=False)
     text = render_report(fmt, data, fail_on=fail_on)
     if output is None:
         typer.echo(text, nl=False)
     else:
         write_text_atomic(output, text)
-        out_console.print(
+        err_console.print(
             f"wrote {output} ({fmt}, {plural(len(data.variants), 'variant')}, "
             f"{plural(len(data.findings), 'finding')})",
             markup=False,
@@ -124,6 +126,6 @@ def _tune_report(path: Path, fmt: str, output: Path | None, fail_on: str | None)
         typer.echo(text, nl=False)
         return
     write_text_atomic(output, text)
-    out_console.print(
+    err_console.print(
         f"wrote {output} ({fmt}, tune run, {plural(len(trajectory.trials), 'trial')})", markup=False
     )

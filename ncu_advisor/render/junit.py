@@ -99,6 +99,8 @@ def render_junit(data: Analysis, *, fail_on: str | None = "error") -> str:
             [variant_text(variant, None if variant.is_reference else of_analysis(data, variant=variant.name))]
             + [_finding_line(f) for f in variant.findings if not f.evidence.get("not_profiled")]
         )
+    if data.notes:  # what the analysis noticed (a run without its kernel file, ...): the suite's own output
+        ET.SubElement(suite, "system-out").text = "\n".join(f"note: {note}" for note in data.notes)
     for element in (suites, suite):
         element.set("tests", str(len(data.variants)))
         element.set("failures", str(failures))

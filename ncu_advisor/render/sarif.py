@@ -122,15 +122,14 @@ def render_sarif(data: Analysis) -> str:
             "skippedForMissingMetrics": skipped.as_dict(),
         },
     }
-    if skipped:  # shown by SARIF viewers as a tool notification: these launches were not fully checked
-        run["invocations"] = [
-            {
-                "executionSuccessful": True,
-                "toolExecutionNotifications": [
-                    {"level": "note", "message": {"text": f"Not checked on some launches: {skipped.text()}."}}
-                ],
-            }
-        ]
+    # shown by SARIF viewers as tool notifications: launches not fully checked, and the analysis's notes
+    # (e.g. a run without its kernel file: the rules that read the source were skipped)
+    notifications = [{"level": "note", "message": {"text": note}} for note in data.notes]
+    if skipped:
+        text = f"Not checked on some launches: {skipped.text()}."
+        notifications.insert(0, {"level": "note", "message": {"text": text}})
+    if notifications:
+        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": notifications}]
     artifacts = (
         [{"location": {"uri": data.kernel_path, "uriBaseId": "%SRCROOT%"}, "sourceLanguage": "python"}]
         if data.kernel_path

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ncu_advisor.errors import RuleError
+from ncu_advisor.errors import MAX_RULE_FILE_BYTES, RuleError, check_regular_file
 from ncu_advisor.rules.schema import Rule, RuleSpec, compile_rule
 
 #: Columns that are not ncu metrics but that tables may carry (a profile run records Triton's counts).
@@ -126,7 +126,8 @@ def parse_rule_text(text: str, path: Path | None = None, *, catalogue: set[str] 
 
 
 def load_rule_file(path: Path, *, catalogue: set[str] | None = None) -> Rule:
-    """Read and validate one rule file."""
+    """Read and validate one rule file (a regular file of at most ``MAX_RULE_FILE_BYTES``)."""
+    check_regular_file(path, what="rule file", error=RuleError, max_bytes=MAX_RULE_FILE_BYTES)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -20,7 +20,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from ncu_advisor.errors import InputError, KernelFileError
+from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, InputError, KernelFileError, check_regular_file
 
 REFERENCE_CLASS = "Model"
 VARIANT_PREFIX = "ModelNew"
@@ -77,8 +77,13 @@ class KernelFileInfo:
 def parse_kernel_file(path: Path) -> ast.Module:
     """Parse a kernel file; a missing file or a syntax error becomes a ``KernelFileError`` (file:line)."""
     path = Path(path)
-    if not path.is_file():
-        raise KernelFileError("no such kernel file", path=path, hint="pass a KernelBench-style .py file")
+    check_regular_file(
+        path,
+        what="kernel file",
+        error=KernelFileError,
+        hint="pass a KernelBench-style .py file",
+        max_bytes=MAX_KERNEL_FILE_BYTES,
+    )
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,0 +1,252 @@
+"""The third red-team pass of issue 11 (a clean clone at e102b8b), outside the input readers: outputs to
+stdout, closed pipes, the default input, kernel and rule files that are not regular files, runs that lost
+their kernel.py, ``compare``'s arguments and thresholds.
+
+Inputs are the recorded example runs (examples/runs) and damaged copies of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ncu_advisor.cli import BROKEN_PIPE_EXIT, app
+from tests.conftest import EXAMPLES
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = EXAMPLES / "runs"
+IMPROVED = RUNS / "improved"
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), (
+        f"traceback: {result.exception!r}"
+    )
+    return result.exit_code, result.output
+
+
+def expect_exit_2(*args: str, says: tuple[str, ...]) -> str:
+    code, output = invoke(*args)
+    assert code == 2, output
+    for text in says:
+        assert text in output, f"{text!r} not in {output!r}"
+    assert "Traceback" not in output
+    return output
+
+
+def cli(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """The real console entry in a child process: stdout and stderr apart, as a shell pipeline sees them."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "ncu_advisor", *args], cwd=cwd, env=env, capture_output=True, timeout=timeout
+    )
+
+
+def copy_run(tmp_path: Path, source: Path = IMPROVED, name: str = "run") -> Path:
+    run = tmp_path / name
+    shutil.copytree(source, run)
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. `-o -`: nothing but the document on stdout
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "junit", "csv", "html"])
+def test_report_to_stdout_is_only_the_document(fmt: str) -> None:
+    done = cli("report", str(IMPROVED), "-f", fmt, "-o", "-")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode()
+    assert "wrote" not in text
+    if fmt in ("json", "sarif"):
+        json.loads(text)  # "Extra data" before: the status line followed the JSON
+    elif fmt == "junit":
+        ET.fromstring(text.split("\n", 1)[1])
+    elif fmt == "csv":
+        assert text.splitlines()[-1].count(",") == text.splitlines()[0].count(",")
+    else:
+        assert text.rstrip().endswith("</html>")
+    assert b"wrote - (" in done.stderr
+
+
+def test_status_line_goes_to_stderr_and_q_silences_it(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    done = cli("-q", "report", str(IMPROVED), "-f", "json", "-o", str(out))
+    assert done.returncode == 0 and done.stdout == b"" and b"wrote" not in done.stderr
+    json.loads(out.read_text())
+
+
+def test_compare_json_to_stdout_parses() -> None:
+    done = cli("compare", str(RUNS / "baseline"), str(IMPROVED), "-f", "json", "-o", "-")
+    data = json.loads(done.stdout)
+    assert data["exit_code"] == done.returncode
+
+
+# ---------------------------------------------------------------------------------------------------
+# 27. A reader that closes stdout early (`| head -1`)
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [["report", str(IMPROVED), "-f", "json", "-o", "-"], ["recommend", str(IMPROVED)]]
+)
+def test_closed_stdout_pipe_ends_quietly(args: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ncu_advisor", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader went away before a byte was written: every write is EPIPE
+    err = proc.stderr.read().decode()
+    code = proc.wait(timeout=120)
+    assert code == BROKEN_PIPE_EXIT == 141  # 128 + SIGPIPE: not 1 ("findings"), not 0 ("clean")
+    assert "Traceback" not in err and "Broken pipe" not in err and "error" not in err
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. The default input: a ./runs that holds nothing readable is exit 2, never the shipped example
+# ---------------------------------------------------------------------------------------------------
+
+
+def _make_runs(kind: str, where: Path) -> None:
+    runs = where / "runs"
+    if kind == "dangling link":
+        runs.symlink_to(where / "nonexistent")
+    elif kind == "empty folder":
+        runs.mkdir()
+    elif kind == "plain file":
+        runs.write_text("")
+    elif kind == "files only":
+        runs.mkdir()
+        (runs / "notes.txt").write_text("x")
+
+
+@pytest.mark.parametrize("kind", ["dangling link", "empty folder", "plain file", "files only"])
+def test_runs_that_holds_no_run_is_exit_2(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _make_runs(kind, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for args in (["-q", "report", "-f", "junit", "-o", "out.xml"], ["recommend"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (kind, args, result.output)
+        assert "runs: " in result.stderr and ("holds no run" in result.stderr or "empty" in result.stderr)
+        assert "shipped example" not in result.stderr
+        assert not (tmp_path / "out.xml").exists()
+
+
+def test_no_command_with_an_empty_runs_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    done = cli(cwd=tmp_path)
+    assert done.returncode == 2 and b"runs: is empty" in done.stderr
+
+
+def test_shipped_example_note_survives_quiet(tmp_path: Path) -> None:
+    done = cli("-q", "report", "-f", "junit", "-o", "out.xml", cwd=tmp_path)  # no ./runs at all
+    assert done.returncode == 0, done.stderr
+    assert b"analysing the shipped example examples/runs/improved" in done.stderr
+    assert (tmp_path / "out.xml").is_file()
+
+
+def test_newest_run_under_runs_is_used(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    copy_run(tmp_path / "runs", RUNS / "elementwise", "20261121T000000Z-elementwise")
+    done = cli("-q", "report", "-f", "json", cwd=tmp_path)
+    assert b"shipped example" not in done.stderr
+    assert json.loads(done.stdout)["run"]["path"] == "runs/20261121T000000Z-elementwise"
+
+
+# ---------------------------------------------------------------------------------------------------
+# 16/17/23. Kernel files and rule files that are not regular files
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_kernel_file_device_and_fifo_are_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "k.py"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        expect_exit_2("recommend", str(IMPROVED), "--kernel-file", path, says=(path, "not a regular file"))
+    out = expect_exit_2("profile", str(fifo), "--list", says=(str(fifo), "not a regular file"))
+    assert "no such kernel file" not in out
+
+
+def test_rule_file_fifo_and_device_link_are_refused(tmp_path: Path) -> None:
+    fifo_dir, zero_dir = tmp_path / "fifo", tmp_path / "zero"
+    fifo_dir.mkdir()
+    zero_dir.mkdir()
+    os.mkfifo(fifo_dir / "f.yaml")
+    (zero_dir / "z.yaml").symlink_to("/dev/zero")
+    expect_exit_2("recommend", str(IMPROVED), "--rules", str(fifo_dir), says=("f.yaml", "not a regular file"))
+    expect_exit_2("recommend", str(IMPROVED), "--rules", str(zero_dir), says=("z.yaml", "not a regular file"))
+
+
+def test_oversized_rule_file_is_refused(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shipped = sorted((ROOT / "rules").glob("NA1*.yaml"))[0].read_text()
+    (rules / "big.yaml").write_text(shipped + "\n#" + "x" * (1 << 20))
+    expect_exit_2("recommend", str(IMPROVED), "--rules", str(rules), says=("big.yaml", "limit"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 11. A run without a readable kernel.py
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_run_without_kernel_copy_says_so_in_every_format(tmp_path: Path) -> None:
+    run = copy_run(tmp_path)
+    (run / "kernel.py").unlink()
+    code, text = invoke("recommend", str(run))
+    assert code == 0
+    assert "kernel.py (the run's copy of its kernel file) is missing" in text
+    assert "rules skipped on every launch: NA103" in text  # named, not just counted
+    for fmt in ("json", "md", "html", "junit", "sarif"):
+        result = runner.invoke(app, ["report", str(run), "-f", fmt])
+        assert "kernel.py (the run's copy of its kernel file) is missing" in result.stdout, fmt
+    result = runner.invoke(app, ["report", str(run), "-f", "csv"])
+    assert "is missing" in result.stderr and "is missing" not in result.stdout  # CSV: notes on stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_run_kernel_copy_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    run = copy_run(tmp_path)
+    (run / "kernel.py").unlink()
+    if kind == "fifo":
+        os.mkfifo(run / "kernel.py")
+    else:
+        (run / "kernel.py").symlink_to("/dev/zero")
+    for command in ("recommend", "report"):
+        expect_exit_2(command, str(run), says=(str(run / "kernel.py"), "not a regular file"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 23/26. compare's arguments
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_compare_new_that_is_a_report_is_named() -> None:
+    report = IMPROVED / "variants" / "ModelNew" / "profile.ncu-rep.gz"
+    out = expect_exit_2(
+        "compare", str(RUNS / "baseline"), str(report), says=(str(report), "NEW is not a run")
+    )
+    assert "clock control" not in out
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1"])
+def test_compare_threshold_must_be_finite_and_not_negative(value: str) -> None:
+    expect_exit_2(
+        "compare", str(RUNS / "baseline"), str(IMPROVED), "--threshold", value, says=("--threshold",)
+    )
