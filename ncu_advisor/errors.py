@@ -120,3 +120,8 @@ def check_regular_file(
             path=path,
             hint=hint or f"pass the {what} itself, not another file",
         )
+
+
+def check_kernel_file(path: Path) -> None:
+    """``check_regular_file`` for a Triton kernel file (``KernelFileError``, ``MAX_KERNEL_FILE_BYTES``)."""
+    check_regular_file(path, what="kernel file", error=KernelFileError, max_bytes=MAX_KERNEL_FILE_BYTES)

@@ -8,6 +8,7 @@ variants"). A variant report that looks damaged is a note, not an error: the tab
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ncu_advisor.errors import RunError
-from ncu_advisor.manifest import Manifest
+from ncu_advisor.manifest import MAX_MANIFEST_BYTES, Manifest
 
 
 def no_table_error(run_dir: Path, model: Manifest, profiled: list[str]) -> RunError:
@@ -130,3 +131,47 @@ def report_notes(run_dir: Path, model: Manifest) -> list[str]:
                 + "); the metrics table is used, ncu's own rule results for it are not"
             )
     return notes
+
+
+#: The statuses both ``manifest.json`` and a variant's ``result.json`` record (the child's verdict).
+_VERDICTS = ("ok", "incorrect")
+
+
+def _result_verdict(path: Path) -> str | None:
+    """``ok``/``incorrect`` as a variant's ``result.json`` records it (status and correctness), or None."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    status = data.get("status")
+    correctness = data.get("correctness")
+    if status == "ok" and isinstance(correctness, dict) and correctness.get("passed") is False:
+        return "incorrect"
+    return status if status in _VERDICTS else None
+
+
+def check_statuses(run_dir: Path, model: Manifest) -> None:
+    """Refuse a run whose manifest and a variant's ``result.json`` disagree on correctness.
+
+    ``compare`` reads the manifest's status and ``report`` the result's correctness: a run where one says
+    ``ok`` and the other ``incorrect`` (hand-edited, or mixed from two runs) gave opposite verdicts.
+
+    Raises:
+        RunError: naming both files and both statuses (exit 2).
+    """
+    for name, entry in model.entries():
+        if not entry.dir or entry.status not in _VERDICTS or entry is model.reference:
+            continue
+        result = run_dir / entry.dir / "result.json"
+        verdict = _result_verdict(result)
+        if verdict is not None and verdict != entry.status:
+            raise RunError(
+                f"manifest.json says variant {name} is {entry.status!r} but {result.relative_to(run_dir)} "
+                f"says {verdict!r}",
+                path=run_dir / "manifest.json",
+                hint=f"the run was edited or mixed from two runs; profile again (or restore {result})",
+            )

@@ -30,7 +30,13 @@ import pandas as pd
 from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, RunError, check_regular_file
 from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
 from ncu_advisor.manifest import Manifest, parse_manifest, parse_timings
-from ncu_advisor.runcheck import check_table, check_variant_files, no_table_error, report_notes
+from ncu_advisor.runcheck import (
+    check_statuses,
+    check_table,
+    check_variant_files,
+    no_table_error,
+    report_notes,
+)
 from ncu_advisor.table import ID_COLUMNS
 
 MANIFEST_NAME = "manifest.json"
@@ -414,6 +420,7 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     if model.complete and profiled and not _has_table(run_dir):
         raise no_table_error(run_dir, model, profiled)
     check_variant_files(run_dir, model)
+    check_statuses(run_dir, model)
     manifest = read_manifest(run_dir)
     kernel_file = _kernel_copy(run_dir)
     table = _read_table(run_dir)

@@ -250,3 +250,32 @@ def test_compare_threshold_must_be_finite_and_not_negative(value: str) -> None:
     expect_exit_2(
         "compare", str(RUNS / "baseline"), str(IMPROVED), "--threshold", value, says=("--threshold",)
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# 10. manifest.json and result.json disagree on a variant's correctness
+# ---------------------------------------------------------------------------------------------------
+
+
+def _edit_manifest(run: Path, edit: object) -> None:
+    path = run / "manifest.json"
+    data = json.loads(path.read_text())
+    edit(data)  # type: ignore[operator]
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_manifest_status_conflicting_with_result_json(tmp_path: Path) -> None:
+    run = copy_run(tmp_path)
+    _edit_manifest(run, lambda d: d["variants"]["ModelNew"].update(status="incorrect"))
+    says = (str(run / "manifest.json"), "variants/ModelNew/result.json", "'incorrect'", "'ok'")
+    expect_exit_2("compare", str(IMPROVED), str(run), says=says)
+    expect_exit_2("report", str(run), "-f", "junit", says=says)
+
+
+def test_result_json_failing_correctness_under_an_ok_manifest(tmp_path: Path) -> None:
+    run = copy_run(tmp_path)
+    result = run / "variants" / "ModelNew" / "result.json"
+    data = json.loads(result.read_text())
+    data["correctness"]["passed"] = False
+    result.write_text(json.dumps(data))
+    expect_exit_2("compare", str(IMPROVED), str(run), says=("variants/ModelNew/result.json", "'incorrect'"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, KernelFileError, check_regular_file
+from ncu_advisor.errors import KernelFileError, check_kernel_file
 from ncu_advisor.kernelsrc.invariant import find_invariant_loads_in_function
 from ncu_advisor.kernelsrc.launches import (
     ClassLaunch,
@@ -185,8 +185,7 @@ def analyze_file(path: Path | str) -> SourceFacts:
     Raises:
         KernelFileError: the file cannot be read or is not valid Python.
     """
-    path = Path(path)
-    check_regular_file(path, what="kernel file", error=KernelFileError, max_bytes=MAX_KERNEL_FILE_BYTES)
+    check_kernel_file(path := Path(path))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -19,7 +19,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, KernelFileError, check_regular_file
+from ncu_advisor.errors import KernelFileError, check_kernel_file
 from ncu_advisor.kernelsrc.parse import parse_kernel_source
 
 _RANGE_CALLS = ("range", "static_range")
@@ -203,8 +203,7 @@ def find_invariant_loads(path: Path | str) -> list[InvariantLoad]:
     Raises:
         KernelFileError: the file cannot be read or parsed.
     """
-    path = Path(path)
-    check_regular_file(path, what="kernel file", error=KernelFileError, max_bytes=MAX_KERNEL_FILE_BYTES)
+    check_kernel_file(path := Path(path))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
