@@ -12,6 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def printable(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name (surrogate escapes, ``\\udcff``) as ``\\xff``.
+
+    A path from the command line keeps bytes that are not UTF-8 as lone surrogates; printed, written to
+    JSON/XML or handed to pyarrow they raise ``UnicodeEncodeError``. Shown as ``\\xNN`` they print anywhere.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def is_utf8(text: str) -> bool:
+    """True when ``text`` holds no surrogate escapes (every byte of the name it came from was UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class AdvisorError(Exception):
     """Base of every error ncu-advisor reports to the user.
 
@@ -25,7 +43,7 @@ class AdvisorError(Exception):
 
     def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None) -> None:
         self.message = message
-        self.path = str(path) if path is not None else None
+        self.path = printable(str(path)) if path is not None else None
         self.hint = hint
         super().__init__(self.render())
 

@@ -25,6 +25,11 @@ MAX_MANIFEST_BYTES = 16 << 20  # the largest manifest in examples/ is 40 KB; a r
 
 Status = Literal["ok", "incorrect", "failed", "timeout", "crashed", "skipped", "pending"]
 _HINT = "the run was damaged or edited by hand; profile again"
+#: The smallest time ``profile`` can record (ms): triton's do_bench times each repetition with CUDA events,
+#: whose elapsed time "has a resolution of around 0.5 microseconds" (CUDA Runtime API,
+#: cudaEventElapsedTime). A smaller median (1e-300 ms was read as "faster -100%") is not a measurement.
+#: The fastest variant recorded in examples/runs took 0.0066 ms.
+MIN_TIMING_MS = 0.0005
 
 
 class _Strict(BaseModel):
@@ -107,9 +112,7 @@ class Entry(_Strict):
     @field_validator("median_ms")
     @classmethod
     def _positive_time(cls, value: float | None) -> float | None:
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"median_ms must be a positive, finite time, not {value!r}")
-        return value
+        return None if value is None else _measurable(value)
 
 
 class Manifest(_Strict):
@@ -190,7 +193,24 @@ class TimingRow(_Strict):
 
     variant: str = Field(min_length=1)
     rep: int = Field(ge=0)
-    median_ms: float = Field(gt=0, allow_inf_nan=False)
+    median_ms: float
+
+    @field_validator("median_ms")
+    @classmethod
+    def _positive_time(cls, value: float) -> float:
+        return _measurable(value)
+
+
+def _measurable(value: float) -> float:
+    """``value`` (ms) when do_bench could have measured it: finite and at least ``MIN_TIMING_MS``."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"median_ms must be a positive, finite time, not {value!r}")
+    if value < MIN_TIMING_MS:
+        raise ValueError(
+            f"median_ms {value!r} is below {MIN_TIMING_MS} ms, the resolution of the CUDA events do_bench "
+            "times with: not a measurement"
+        )
+    return value
 
 
 def parse_timings(path: Path, records: list[dict[str, Any]]) -> list[TimingRow]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, RunError, check_regular_file
+from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, RunError, check_regular_file, is_utf8, printable
 from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
 from ncu_advisor.manifest import Manifest, parse_manifest, parse_timings
 from ncu_advisor.runcheck import (
@@ -222,15 +222,16 @@ def _read_table(run_dir: Path) -> pd.DataFrame:
             path=parquet,
             hint="pip install 'ncu-advisor[parquet]'",
         )
-    try:
-        return pd.read_parquet(path) if use_parquet else pd.read_csv(path)
+    try:  # through a handle: pyarrow cannot encode a path whose name is not UTF-8
+        with open(path, "rb") as handle:
+            return pd.read_parquet(handle) if use_parquet else pd.read_csv(handle)
     except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
         raise RunError(
             f"metrics table is unreadable: {exc}", path=path, hint="the run was damaged; profile again"
         ) from None
 
 
-def _read_timings(run_dir: Path) -> pd.DataFrame:
+def _read_timings(run_dir: Path, manifest: dict[str, Any]) -> pd.DataFrame:
     """``timings.csv`` with every row checked by ``manifest.TimingRow`` (positive, finite times)."""
     path = run_dir / TIMINGS_CSV
     if not path.is_file():
@@ -249,8 +250,35 @@ def _read_timings(run_dir: Path) -> pd.DataFrame:
             path=path,
             hint="the run was damaged; profile again",
         )
-    parse_timings(path, frame.to_dict("records"))
+    rows = parse_timings(path, frame.to_dict("records"))
+    reference = manifest.get("reference") or {}
+    known = {name for name, _entry in _entries(manifest)} | (
+        {str(reference.get("name", "Model"))} if reference else set()
+    )
+    unknown = [row.variant for row in rows if row.variant not in known]
+    if unknown:
+        raise RunError(
+            f"timings.csv has rows for {', '.join(dict.fromkeys(unknown))}, which manifest.json does not "
+            f"list (it lists {', '.join(sorted(known)) or 'none'})",
+            path=path,
+            hint="the run was edited or mixed from two runs; profile again",
+        )
     return frame
+
+
+def timing_notes(run_dir: Path, model: Manifest, timings: pd.DataFrame) -> list[str]:
+    """Notes on timed variants without rows in ``timings.csv`` (or without the file): their time is the
+    manifest's ``median_ms`` alone, with no spread (``compare`` then assumes one and says so)."""
+    timed = [name for name, entry in model.entries() if entry.median_ms is not None]
+    have = set(timings["variant"].astype(str)) if "variant" in timings.columns else set()
+    lacking = [name for name in timed if name not in have]
+    if not lacking:
+        return []
+    where = "timings.csv is missing" if not (run_dir / TIMINGS_CSV).is_file() else "timings.csv has no rows"
+    return [
+        f"{where} for {', '.join(lacking)}: their time is manifest.json's median_ms alone, without the "
+        "per-repetition spread (compare assumes a spread and says so)"
+    ]
 
 
 def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, Any]]) -> pd.DataFrame:
@@ -374,10 +402,12 @@ def _anchor_sources(table: pd.DataFrame, run_dir: Path, manifest: dict[str, Any]
     """Point each row's ``source`` at its report inside ``run_dir`` (runs move between machines)."""
     if "source" not in table.columns or "variant" not in table.columns:
         return table
+    # the absolute path, unless a folder above the run has a name that is not UTF-8 (the table holds text)
+    base = run_dir.resolve() if is_utf8(str(run_dir.resolve())) else run_dir
     for name, entry in _entries(manifest):
         report = (entry.get("logs") or {}).get("report")
         if report:
-            table.loc[table["variant"] == name, "source"] = str(run_dir.resolve() / report)
+            table.loc[table["variant"] == name, "source"] = printable(str(base / report))
     return table
 
 
@@ -425,14 +455,16 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     kernel_file = _kernel_copy(run_dir)
     table = _read_table(run_dir)
     check_table(run_dir, model, table, _table_path(run_dir))
+    timings = _read_timings(run_dir, manifest)
+    notes = report_notes(run_dir, model) + timing_notes(run_dir, model, timings)
     return LoadedRun(
         path=run_dir,
         manifest=manifest,
         table=_anchor_sources(table, run_dir, manifest),
         kernel_file=kernel_file,
-        timings=_read_timings(run_dir),
+        timings=timings,
         model=model,
-        notes=tuple(report_notes(run_dir, model) + ([] if kernel_file else [KERNEL_COPY_MISSING])),
+        notes=tuple(notes + ([] if kernel_file else [KERNEL_COPY_MISSING])),
     )
 
 

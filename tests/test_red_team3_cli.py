@@ -279,3 +279,138 @@ def test_result_json_failing_correctness_under_an_ok_manifest(tmp_path: Path) ->
     data["correctness"]["passed"] = False
     result.write_text(json.dumps(data))
     expect_exit_2("compare", str(IMPROVED), str(run), says=("variants/ModelNew/result.json", "'incorrect'"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 9. compare with missing, renamed, unknown or unmeasurable timings
+# ---------------------------------------------------------------------------------------------------
+
+
+def _timings(run: Path) -> list[str]:
+    return (run / "timings.csv").read_text().splitlines()
+
+
+def test_compare_without_timings_csv_says_so_and_widens_the_bar(tmp_path: Path) -> None:
+    run = copy_run(tmp_path)
+    (run / "timings.csv").unlink()
+    code, out = invoke("compare", str(IMPROVED), str(run), "-f", "json")
+    assert code == 0, out
+    data = json.loads(out[out.index("{") :])
+    assert any("NEW has one time and no per-repetition spread" in w for w in data["warnings"])
+    bars = {v["name"]: v["bar"] for v in data["variants"]}
+    # the assumed 2% spread on NEW's side: 3 x hypot(s_base, 0.02 m) / m > 6%, never the bare 2% threshold
+    assert all(bar > 0.06 for bar in bars.values()), bars
+    code, text = invoke("recommend", str(run))
+    assert "timings.csv is missing for Model, ModelNew_seed000" in text
+
+
+def test_compare_with_a_variant_renamed_in_timings(tmp_path: Path) -> None:
+    run = copy_run(tmp_path)
+    lines = [line for line in _timings(run) if not line.startswith("ModelNew_seed001,")]
+    (run / "timings.csv").write_text("\n".join(lines) + "\n")
+    code, out = invoke("compare", str(IMPROVED), str(run))
+    assert code == 0
+    assert "NEW has one time and no per-repetition spread for ModelNew_seed001 " in out
+
+
+def test_timings_row_of_an_unknown_variant_is_exit_2(tmp_path: Path) -> None:
+    run = copy_run(tmp_path)
+    with open(run / "timings.csv", "a") as handle:
+        handle.write("Ghost,0,0.001\n")
+    says = (str(run / "timings.csv"), "Ghost", "manifest.json does not list")
+    expect_exit_2("compare", str(IMPROVED), str(run), says=says)
+    expect_exit_2("report", str(run), says=says)
+
+
+def test_timing_below_the_cuda_event_resolution_is_exit_2(tmp_path: Path) -> None:
+    run = copy_run(tmp_path)
+    lines = _timings(run)
+    first = next(i for i, line in enumerate(lines) if line.startswith("ModelNew,"))
+    lines[first] = "ModelNew,0,1e-300"
+    (run / "timings.csv").write_text("\n".join(lines) + "\n")
+    says = ("timings.csv", f"line {first + 1}", "0.0005")
+    out = expect_exit_2("compare", str(IMPROVED), str(run), says=says)
+    assert "faster" not in out
+
+
+# ---------------------------------------------------------------------------------------------------
+# 13. The reference slower: not gated, never silent
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_reference_slower_is_said_but_not_gated(tmp_path: Path) -> None:
+    run = copy_run(tmp_path)
+    lines = _timings(run)
+    for i, line in enumerate(lines):
+        if line.startswith("Model,"):
+            name, rep, ms = line.split(",")
+            lines[i] = f"{name},{rep},{float(ms) * 3}"
+    (run / "timings.csv").write_text("\n".join(lines) + "\n")
+    code, out = invoke("compare", str(IMPROVED), str(run))
+    assert code == 0, out  # docs/report.md: the reference is never gated
+    assert "warning: the reference Model is +200.0% slower (not counted as a regression" in out
+    assert "(the reference: not gated, see the warning)" in out
+    assert "0 regression(s)" in out
+    code, md = invoke("compare", str(IMPROVED), str(run), "-f", "md")
+    assert "(reference: not gated)" in md
+    docs = (ROOT / "docs" / "report.md").read_text()
+    assert "The reference (`Model`,\nplain PyTorch) is never gated" in docs
+
+
+# ---------------------------------------------------------------------------------------------------
+# 25. Rule message format specs: an optional width of at most 2 digits, a precision, f or %
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["%", "f", ",.1f", ".3e", "d", ">100.1f", ".123f"])
+def test_rule_message_format_spec_is_refused(tmp_path: Path, spec: str) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shipped = (ROOT / "rules").glob("NA203*.yaml").__next__().read_text()
+    assert "{registers:.0f}" in shipped
+    (rules / "x.yaml").write_text(shipped.replace("{registers:.0f}", "{registers:" + spec + "}", 1))
+    expect_exit_2("recommend", str(IMPROVED), "--rules", str(rules), says=("x.yaml", repr(spec)))
+
+
+@pytest.mark.parametrize("spec", [".1%", ">8.2f", "5.0f"])
+def test_rule_message_format_spec_allowed(tmp_path: Path, spec: str) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shipped = (ROOT / "rules").glob("NA203*.yaml").__next__().read_text()
+    (rules / "x.yaml").write_text(shipped.replace("{registers:.0f}", "{registers:" + spec + "}", 1))
+    code, out = invoke("recommend", str(IMPROVED), "--rules", str(rules))
+    assert code == 0, out
+
+
+# ---------------------------------------------------------------------------------------------------
+# 15. File names that are not UTF-8
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_report_name_not_utf8_is_exit_2_naming_it(tmp_path: Path) -> None:
+    report = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff\xfename.ncu-rep.gz"))
+    shutil.copyfile(IMPROVED / "variants" / "ModelNew" / "profile.ncu-rep.gz", report)
+    done = subprocess.run(
+        [sys.executable, "-m", "ncu_advisor", "recommend", os.fsencode(report)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert b"bad\\xff\\xfename.ncu-rep.gz: the name is not valid UTF-8" in done.stderr
+    assert b"Traceback" not in done.stderr and b"damaged" not in done.stderr
+
+
+def test_run_dir_name_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = Path(os.fsdecode(bytes(tmp_path) + b"/run\xffdir"))
+    shutil.copytree(RUNS / "elementwise", run)
+    out = expect_exit_2("recommend", str(run), says=("run\\xffdir: the name is not valid UTF-8", "rename"))
+    assert "damaged" not in out
+    # inside it, under a relative name, it reads (the folder above is not written into the table)
+    monkeypatch.chdir(run)
+    code, text = invoke("report", ".", "-f", "json")
+    assert code == 0, text
+    out_file = Path(os.fsdecode(bytes(tmp_path) + b"/out\xfe.json"))
+    code, text = invoke("report", ".", "-f", "json", "-o", str(out_file))
+    assert code == 0 and out_file.is_file() and "out\\xfe.json" in text

@@ -4,7 +4,9 @@ The noise test (also in docs/report.md):
 
 * Each run keeps, per variant, one median per timing repetition (``timings.csv``: variant, rep, median_ms).
   For a run, ``m`` is the median of those and ``s`` their robust spread, ``1.4826 * MAD`` (median absolute
-  deviation; the factor makes it a standard deviation for normal data). With one repetition ``s = 0``.
+  deviation; the factor makes it a standard deviation for normal data). With fewer than two repetitions
+  (``timings.csv`` missing, without the variant's rows, or one repetition; ``m`` is then the manifest's
+  ``median_ms``) the spread is unknown: ``s = ASSUMED_SPREAD * m`` (2%) and a warning says so.
 * ``delta = (m_new - m_base) / m_base`` and the pooled relative spread
   ``noise = sqrt(s_base**2 + s_new**2) / m_base``.
 * The change is significant when ``|delta| > max(threshold, K * noise)`` with ``K = 3`` and ``threshold``
@@ -12,16 +14,18 @@ The noise test (also in docs/report.md):
   positive: ``slower``; otherwise ``same`` (within noise or the threshold).
 
 Timings that are NaN, infinite, zero or negative are refused (exit 2, naming the run's ``timings.csv``):
-they would otherwise read as "faster". Variants are paired by name: those only in one run are listed and
-not compared; when no variant matches the runs cannot be compared (exit 2). Findings (the same ones
-``recommend`` and ``report`` show, through ``analysis.analyze``) are paired by (variant, kernel, launch,
-rule): ``findings_added`` are new in NEW, ``findings_resolved`` gone from it.
+they would otherwise read as "faster" (so are times below ``manifest.MIN_TIMING_MS``, and rows of a
+variant the manifest does not list: ``rundir.load_run``). Variants are paired by name: those only in one
+run are listed and not compared; when no variant matches the runs cannot be compared (exit 2). Findings
+(the same ones ``recommend`` and ``report`` show, through ``analysis.analyze``) are paired by (variant,
+kernel, launch, rule): ``findings_added`` are new in NEW, ``findings_resolved`` gone from it.
 
 A variant regresses when it is ``slower``, or was correct in BASE and is not in NEW. The reference
 (``Model``, plain PyTorch) is compared and shown but never counts as a regression: it is not the code
-under review, and a change in it points at the machine or the library versions. Kernel rows pair
-launches by (variant, kernel name, occurrence); ncu measured each launch once, so their verdict uses the
-threshold only (``noise`` is None).
+under review, and a change in it points at the machine or the library versions. When its time changed
+significantly a warning says so (the variants' verdicts may then reflect the machine, not the code).
+Kernel rows pair launches by (variant, kernel name, occurrence); ncu measured each launch once, so their
+verdict uses the threshold only (``noise`` is None).
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ NOISE_K = 3.0
 #: MAD -> standard deviation for normally distributed data.
 MAD_TO_SIGMA = 1.4826
 DEFAULT_THRESHOLD_PCT = 2.0
+#: Relative spread (s / m) assumed for a run's variant without per-repetition timings: 2%, about twice the
+#: largest robust spread of any variant in the recorded runs (1.1%, matmul_epilogue's Model over 5
+#: repetitions; examples/runs/*/timings.csv). With both sides assumed the bar is 3 x 2.8% = 8.5%.
+ASSUMED_SPREAD = 0.02
 #: Metrics whose change the comparison shows per kernel (absolute deltas, in their units).
 DELTA_METRICS = {
     "dram_pct": DRAM_PCT[0],
@@ -141,15 +149,20 @@ def robust_spread(values: list[float]) -> float:
     return MAD_TO_SIGMA * statistics.median(abs(v - center) for v in values)
 
 
+def spread(values: list[float]) -> float:
+    """``robust_spread``, or ``ASSUMED_SPREAD`` x the median for fewer than two values (spread unknown)."""
+    return robust_spread(values) if len(values) >= 2 else ASSUMED_SPREAD * statistics.median(values)
+
+
 def judge(base: list[float], new: list[float], threshold_pct: float) -> tuple[float, float, float, str]:
-    """The noise test on two sets of per-repetition medians.
+    """The noise test on two sets of per-repetition medians (one value: its spread is assumed).
 
     Returns:
         (relative change, relative pooled noise, bar the change must exceed, verdict).
     """
     m_base, m_new = statistics.median(base), statistics.median(new)
     change = (m_new - m_base) / m_base
-    noise = math.hypot(robust_spread(base), robust_spread(new)) / m_base
+    noise = math.hypot(spread(base), spread(new)) / m_base
     bar = max(threshold_pct / 100.0, NOISE_K * noise)
     verdict = "same" if abs(change) <= bar else ("slower" if change > 0 else "faster")
     return change, noise, bar, verdict
@@ -250,8 +263,8 @@ def _variant_delta(b: VariantSummary, n: VariantSummary, threshold_pct: float) -
         name=n.name,
         base_ms=statistics.median(tb) if tb else None,
         new_ms=statistics.median(tn) if tn else None,
-        base_spread_ms=robust_spread(tb),
-        new_spread_ms=robust_spread(tn),
+        base_spread_ms=spread(tb) if tb else 0.0,
+        new_spread_ms=spread(tn) if tn else 0.0,
         change=change,
         noise=noise,
         bar=bar,
@@ -338,6 +351,7 @@ def compare_reports(
             path=new.run_path,
             hint="compare two runs of the same kernel file",
         )
+    reference_names = {n for n in common if new_by[n].is_reference or base_by[n].is_reference}
     check_timings(base, [base_by[n] for n in common])
     check_timings(new, [new_by[n] for n in common])
     only_base = [n for n in base_by if n not in new_by]
@@ -348,6 +362,7 @@ def compare_reports(
             + (f" (only in BASE: {', '.join(only_base)})" if only_base else "")
             + (f" (only in NEW: {', '.join(only_new)})" if only_new else "")
         )
+    warnings += _timing_warnings(base_by, new_by, common)
     added, resolved = _finding_changes(base, new, set(common))
     differ = _kernel_files_differ(base, new)
     if differ:
@@ -355,12 +370,14 @@ def compare_reports(
             f"the kernel files differ (sha256 of {base.kernel_copy} and {new.kernel_copy}): "
             "the runs measure different code, so a verdict reflects the code change too"
         )
+    deltas = [_variant_delta(base_by[n], new_by[n], threshold_pct) for n in common]
+    warnings += [_reference_warning(d) for d in deltas if d.name in reference_names and d.verdict != "same"]
     return Comparison(
         base=str(base.run_path),
         new=str(new.run_path),
         gpu=gpu_name(new),
         threshold_pct=threshold_pct,
-        variants=[_variant_delta(base_by[n], new_by[n], threshold_pct) for n in common],
+        variants=deltas,
         kernels=[k for n in common for k in _kernel_deltas(base_by[n], new_by[n], threshold_pct)],
         only_in_base=only_base,
         only_in_new=only_new,
@@ -382,3 +399,29 @@ def _kernel_files_differ(base: Analysis, new: Analysis) -> bool | None:
         return None
     digests = {hashlib.sha256(copy.read_bytes()).hexdigest() for copy in copies if copy is not None}
     return len(digests) > 1
+
+
+def _timing_warnings(
+    base_by: dict[str, VariantSummary], new_by: dict[str, VariantSummary], common: list[str]
+) -> list[str]:
+    """Say which compared variants lack per-repetition times (their spread is assumed, not measured)."""
+    out = []
+    for label, by in (("BASE", base_by), ("NEW", new_by)):
+        lacking = [n for n in common if len(_timings(by[n])) == 1]
+        if lacking:
+            out.append(
+                f"{label} has one time and no per-repetition spread for {', '.join(lacking)} (timings.csv "
+                f"missing, without their rows, or one repetition): a spread of {ASSUMED_SPREAD:.0%} of the "
+                "median is assumed for the noise bar"
+            )
+    return out
+
+
+def _reference_warning(delta: VariantDelta) -> str:
+    """The reference's time moved: not a regression (not the code under review), but never silent."""
+    assert delta.change is not None
+    return (
+        f"the reference {delta.name} is {delta.change:+.1%} {delta.verdict} (not counted as a regression: "
+        "it is not the code under review; a change in it points at the machine, clocks or library "
+        "versions, so the variants' verdicts may reflect them too)"
+    )

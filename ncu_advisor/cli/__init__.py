@@ -23,7 +23,7 @@ from rich.measure import Measurement
 from typer.core import TyperGroup
 
 from ncu_advisor import __version__
-from ncu_advisor.errors import AdvisorError
+from ncu_advisor.errors import AdvisorError, InputError, is_utf8, printable
 from ncu_advisor.render.output import protect_inputs
 
 VERBOSE_FLAGS = ("-v", "--verbose")
@@ -94,9 +94,29 @@ def _input_paths(kwargs: dict[str, Any]) -> list[Path]:
     return paths
 
 
+def check_utf8_names(paths: list[Path]) -> None:
+    """Refuse an input path whose name is not valid UTF-8 (exit 2), before anything reads it.
+
+    Paths become text in the table (``source``), in JSON, SARIF and JUnit, which hold UTF-8 only; a name
+    with other bytes raised ``UnicodeEncodeError`` inside pyarrow (a traceback) or read as "the run was
+    damaged". ``-o`` may have any name: it is only opened.
+
+    Raises:
+        InputError: naming the path with its bytes as ``\\xNN`` and the fix.
+    """
+    for path in paths:
+        if not is_utf8(str(path)):
+            raise InputError(
+                "the name is not valid UTF-8 (the bytes shown as \\xNN); paths are written into the "
+                "tables and the JSON, SARIF and JUnit outputs, which are UTF-8 text",
+                path=path,
+                hint="rename it, or pass a link with a UTF-8 name to it (ln -s)",
+            )
+
+
 def print_error(text: str) -> None:
     """Print ``error: text`` on stderr; ``text`` is shown literally (``[/]`` in a path is not markup)."""
-    error_console.print(f"[bold red]error:[/] {escape(text)}", markup=True)
+    error_console.print(f"[bold red]error:[/] {escape(printable(text))}", markup=True)
 
 
 #: Exit status when stdout's reader went away (``ncu-advisor report -o - | head -1``): 128 + SIGPIPE, what
@@ -128,6 +148,7 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_utf8_names(_input_paths(kwargs))
             with protect_inputs(_input_paths(kwargs)):
                 try:
                     return func(*args, **kwargs)
@@ -141,10 +162,17 @@ def handle_errors(func: F) -> F:
                 traceback.print_exc()
             print_error(exc.render())
             raise typer.Exit(exc.exit_code) from None
+        except UnicodeError as exc:  # text no reader checked (a name inside a file): bad input, not a crash
+            if state.verbose:
+                traceback.print_exc()
+            print_error(
+                f"text that is not valid UTF-8 ({printable(str(exc))}): check the names of the inputs"
+            )
+            raise typer.Exit(2) from None
         except OSError as exc:
             if state.verbose:
                 traceback.print_exc()
-            where = f"{exc.filename}: " if exc.filename else ""
+            where = f"{printable(str(exc.filename))}: " if exc.filename else ""
             print_error(f"{where}{exc.strerror or exc} (check the path and its permissions)")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:

@@ -19,7 +19,7 @@ from ncu_advisor.cli._common import (
     fail_on_choice,
     format_choice,
 )
-from ncu_advisor.errors import InputError, RunError
+from ncu_advisor.errors import InputError, RunError, printable
 from ncu_advisor.render import compare as rendering
 from ncu_advisor.render.output import write_text_atomic
 from ncu_advisor.rules import load_rules
@@ -84,7 +84,7 @@ def compare(
         typer.echo(text, nl=False)
     else:
         write_text_atomic(output, text)
-        err_console.print(f"wrote {output}", markup=False)
+        err_console.print(f"wrote {printable(str(output))}", markup=False)
     if result.exit_code:
         problems = [v.name for v in result.regressions] + [
             f"new {f.rule} on {f.variant}" for f in result.failing_findings

@@ -20,7 +20,7 @@ from ncu_advisor.cli._common import (
     fail_on_choice,
     format_choice,
 )
-from ncu_advisor.errors import InputError, OutputError
+from ncu_advisor.errors import InputError, OutputError, printable
 from ncu_advisor.render.formats import REPORT_FORMATS, render_report
 from ncu_advisor.render.output import write_text_atomic
 from ncu_advisor.render.tune_report import TUNE_FORMATS, render_tune
@@ -78,7 +78,7 @@ def report(
     else:
         write_text_atomic(output, text)
         err_console.print(
-            f"wrote {output} ({fmt}, {plural(len(data.variants), 'variant')}, "
+            f"wrote {printable(str(output))} ({fmt}, {plural(len(data.variants), 'variant')}, "
             f"{plural(len(data.findings), 'finding')})",
             markup=False,
         )
@@ -127,5 +127,6 @@ def _tune_report(path: Path, fmt: str, output: Path | None, fail_on: str | None)
         return
     write_text_atomic(output, text)
     err_console.print(
-        f"wrote {output} ({fmt}, tune run, {plural(len(trajectory.trials), 'trial')})", markup=False
+        f"wrote {printable(str(output))} ({fmt}, tune run, {plural(len(trajectory.trials), 'trial')})",
+        markup=False,
     )

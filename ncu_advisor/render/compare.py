@@ -52,6 +52,8 @@ def render_text(result: Comparison) -> str:
     for v in result.variants:
         bar = "–" if v.bar is None else f"{v.bar:.1%}"
         flag = "  REGRESSION: " + "; ".join(v.reasons) if v.regression else ""
+        if v.name == REFERENCE_NAME and v.verdict in ("slower", "faster"):
+            flag = "  (the reference: not gated, see the warning)"
         lines.append(
             f"{v.name:<{width}}  {_ms(v.base_ms):>9}  {_ms(v.new_ms):>9}  {_pct(v.change):>7}  {bar:>6}  "
             f"{v.verdict}{flag}"
@@ -117,6 +119,8 @@ def render_markdown(result: Comparison) -> str:
             else f"{_correct_word(v.base_correct)} → {_correct_word(v.new_correct)}"
         )
         verdict = verdict_icon.get(v.verdict, v.verdict) + (" **regression**" if v.regression else "")
+        if v.name == REFERENCE_NAME and v.verdict in ("slower", "faster"):
+            verdict += " (reference: not gated)"
         lines.append(
             f"| {v.name} | {_ms(v.base_ms)} | {_ms(v.new_ms)} | {_pct(v.change)} | {bar} | {verdict} "
             f"| {correct} | {_metric_text(v.metric_deltas)} |"

@@ -184,10 +184,11 @@ class Rule:
         return {req.alias: req for req in self.spec.requires}
 
 
-# The format specs a message may use: an optional alignment and width of at most two digits, an optional
-# thousands comma, a precision of at most two digits and a number type. The shipped rules use .0f, .1f,
-# .2f and .0%; a bounded width keeps a rule from asking for gigabytes of padding.
-_FORMAT_SPEC = re.compile(r"(?:[<>^]?\d{1,2})?,?(?:\.\d{1,2})?[fFeEgGd%]?")
+# The format specs a message may use (docs/metrics.md): an optional alignment and width of at most two
+# digits, then a precision of at most two digits and ``f`` or ``%``. The shipped rules use .0f, .1f, .2f
+# and .0%; a bounded width keeps a rule from asking for gigabytes of padding, and a required precision
+# keeps ``{registers:%}`` from printing "18700.000000%".
+_FORMAT_SPEC = re.compile(r"(?:[<>^]?\d{1,2})?\.\d{1,2}[f%]")
 
 
 def message_fields(template: str, *, where: str) -> tuple[str, ...]:
