@@ -68,6 +68,10 @@ def render_junit(data: Analysis, *, fail_on: str | None = "error") -> str:
     suite_name = f"ncu-advisor {data.kernel_path or data.run_path.name} on {gpu_name(data)}"
     suites = ET.Element("testsuites", name="ncu-advisor")
     suite = ET.SubElement(suites, "testsuite", name=suite_name)
+    if data.notes:  # what the analysis noticed (a run without its kernel file, ...), before the cases
+        properties = ET.SubElement(suite, "properties")
+        for note in data.notes:
+            ET.SubElement(properties, "property", name="note", value=note)
     failures = 0
     skipped = 0
     total_time = 0.0
@@ -99,8 +103,6 @@ def render_junit(data: Analysis, *, fail_on: str | None = "error") -> str:
             [variant_text(variant, None if variant.is_reference else of_analysis(data, variant=variant.name))]
             + [_finding_line(f) for f in variant.findings if not f.evidence.get("not_profiled")]
         )
-    if data.notes:  # what the analysis noticed (a run without its kernel file, ...): the suite's own output
-        ET.SubElement(suite, "system-out").text = "\n".join(f"note: {note}" for note in data.notes)
     for element in (suites, suite):
         element.set("tests", str(len(data.variants)))
         element.set("failures", str(failures))
