@@ -414,3 +414,12 @@ def test_run_dir_name_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     out_file = Path(os.fsdecode(bytes(tmp_path) + b"/out\xfe.json"))
     code, text = invoke("report", ".", "-f", "json", "-o", str(out_file))
     assert code == 0 and out_file.is_file() and "out\\xfe.json" in text
+
+
+def test_no_command_with_quiet_or_verbose_runs_recommend(tmp_path: Path) -> None:
+    for flag in ("-q", "-v"):
+        done = cli(flag, cwd=tmp_path)  # "No such option: -q" before: the default command re-read sys.argv
+        assert done.returncode == 0, done.stderr
+        assert b"No such option" not in done.stderr
+        assert b"analysing the shipped example" in done.stderr
+        assert b"conv2d_scale_min_kernel" in done.stdout or b"launches" in done.stdout

@@ -208,7 +208,8 @@ def _root(
         if default is None:
             out_console.print(ctx.get_help())
             raise typer.Exit(0)
-        ctx.invoke(default)
+        # its own arguments are none: sys.argv still holds -q/-v, which the default command does not take
+        default.main(args=[], prog_name=ctx.command_path)
 
 
 def _load_commands() -> None:
