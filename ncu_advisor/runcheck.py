@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncu_advisor.errors import RunError
-from ncu_advisor.manifest import MAX_MANIFEST_BYTES, Manifest
+from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, RunError, check_regular_file
+from ncu_advisor.manifest import MAX_MANIFEST_BYTES, Manifest, parse_timings
+
+_DAMAGED = "the run was damaged; profile again"
 
 
 def no_table_error(run_dir: Path, model: Manifest, profiled: list[str]) -> RunError:
@@ -175,3 +177,81 @@ def check_statuses(run_dir: Path, model: Manifest) -> None:
                 path=run_dir / "manifest.json",
                 hint=f"the run was edited or mixed from two runs; profile again (or restore {result})",
             )
+
+
+def read_timings(path: Path, model: Manifest, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A run's ``timings.csv`` (``columns``), every row checked by ``manifest.TimingRow`` (positive, finite,
+    measurable times) and naming a variant (or the reference) the manifest lists; empty when absent.
+
+    Raises:
+        RunError: unreadable, other columns, a bad row (its line), or rows of an unknown variant.
+    """
+    if not path.is_file():
+        return pd.DataFrame(columns=list(columns))
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=list(columns))
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types for a damaged file
+        raise RunError(f"timings.csv is unreadable: {exc}", path=path, hint=_DAMAGED) from None
+    if tuple(frame.columns) != columns:
+        raise RunError(
+            f"timings.csv has the columns {list(frame.columns)}, not {list(columns)}",
+            path=path,
+            hint=_DAMAGED,
+        )
+    rows = parse_timings(path, frame.to_dict("records"))
+    known = {name for name, _entry in model.entries()} | (
+        {model.reference.name or "Model"} if model.reference is not None else set()
+    )
+    unknown = [row.variant for row in rows if row.variant not in known]
+    if unknown:
+        raise RunError(
+            f"timings.csv has rows for {', '.join(dict.fromkeys(unknown))}, which manifest.json does not "
+            f"list (it lists {', '.join(sorted(known)) or 'none'})",
+            path=path,
+            hint="the run was edited or mixed from two runs; profile again",
+        )
+    return frame
+
+
+def timing_notes(path: Path, model: Manifest, timings: pd.DataFrame) -> list[str]:
+    """Notes on timed variants without rows in ``timings.csv`` (``path``; or without the file): their time
+    is the manifest's ``median_ms`` alone, with no spread (``compare`` then assumes one and says so)."""
+    timed = [name for name, entry in model.entries() if entry.median_ms is not None]
+    have = set(timings["variant"].astype(str)) if "variant" in timings.columns else set()
+    lacking = [name for name in timed if name not in have]
+    if not lacking:
+        return []
+    where = "timings.csv is missing" if not path.is_file() else "timings.csv has no rows"
+    return [
+        f"{where} for {', '.join(lacking)}: their time is manifest.json's median_ms alone, without the "
+        "per-repetition spread (compare assumes a spread and says so)"
+    ]
+
+
+#: The note of a run whose ``kernel.py`` is gone (``analysis.pipeline`` adds the rules it skipped).
+KERNEL_COPY_MISSING = (
+    "kernel.py (the run's copy of its kernel file) is missing: the rules that read the kernel "
+    "source are skipped and library kernels (cuDNN, PyTorch) cannot be told from the run's own, so every "
+    "launch counts as the run's own (pass the kernel file with --kernel-file FILE.py)"
+)
+
+
+def kernel_copy(kernel: Path) -> Path | None:
+    """The run's copy of its kernel file (``kernel``), None when absent (``KERNEL_COPY_MISSING`` says so).
+
+    Raises:
+        RunError: it exists but is not a regular file of a sane size (a FIFO, a link to /dev/zero):
+            refused before it is read.
+    """
+    if not os.path.lexists(kernel):
+        return None
+    check_regular_file(
+        kernel,
+        what="kernel file copy",
+        error=RunError,
+        hint="the run was damaged: put a copy of the profiled kernel file there, or delete it",
+        max_bytes=MAX_KERNEL_FILE_BYTES,
+    )
+    return kernel

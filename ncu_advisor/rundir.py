@@ -27,15 +27,19 @@ from typing import Any
 
 import pandas as pd
 
-from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, RunError, check_regular_file, is_utf8, printable
+from ncu_advisor.errors import RunError, is_utf8, printable
 from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
-from ncu_advisor.manifest import Manifest, parse_manifest, parse_timings
+from ncu_advisor.manifest import Manifest, parse_manifest
 from ncu_advisor.runcheck import (
+    KERNEL_COPY_MISSING,
     check_statuses,
     check_table,
     check_variant_files,
+    kernel_copy,
     no_table_error,
+    read_timings,
     report_notes,
+    timing_notes,
 )
 from ncu_advisor.table import ID_COLUMNS
 
@@ -231,56 +235,6 @@ def _read_table(run_dir: Path) -> pd.DataFrame:
         ) from None
 
 
-def _read_timings(run_dir: Path, manifest: dict[str, Any]) -> pd.DataFrame:
-    """``timings.csv`` with every row checked by ``manifest.TimingRow`` (positive, finite times)."""
-    path = run_dir / TIMINGS_CSV
-    if not path.is_file():
-        return pd.DataFrame(columns=list(TIMING_COLUMNS))
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=list(TIMING_COLUMNS))
-    except Exception as exc:  # noqa: BLE001 - pandas raises many types for a damaged file
-        raise RunError(
-            f"timings.csv is unreadable: {exc}", path=path, hint="the run was damaged; profile again"
-        ) from None
-    if tuple(frame.columns) != TIMING_COLUMNS:
-        raise RunError(
-            f"timings.csv has the columns {list(frame.columns)}, not {list(TIMING_COLUMNS)}",
-            path=path,
-            hint="the run was damaged; profile again",
-        )
-    rows = parse_timings(path, frame.to_dict("records"))
-    reference = manifest.get("reference") or {}
-    known = {name for name, _entry in _entries(manifest)} | (
-        {str(reference.get("name", "Model"))} if reference else set()
-    )
-    unknown = [row.variant for row in rows if row.variant not in known]
-    if unknown:
-        raise RunError(
-            f"timings.csv has rows for {', '.join(dict.fromkeys(unknown))}, which manifest.json does not "
-            f"list (it lists {', '.join(sorted(known)) or 'none'})",
-            path=path,
-            hint="the run was edited or mixed from two runs; profile again",
-        )
-    return frame
-
-
-def timing_notes(run_dir: Path, model: Manifest, timings: pd.DataFrame) -> list[str]:
-    """Notes on timed variants without rows in ``timings.csv`` (or without the file): their time is the
-    manifest's ``median_ms`` alone, with no spread (``compare`` then assumes one and says so)."""
-    timed = [name for name, entry in model.entries() if entry.median_ms is not None]
-    have = set(timings["variant"].astype(str)) if "variant" in timings.columns else set()
-    lacking = [name for name in timed if name not in have]
-    if not lacking:
-        return []
-    where = "timings.csv is missing" if not (run_dir / TIMINGS_CSV).is_file() else "timings.csv has no rows"
-    return [
-        f"{where} for {', '.join(lacking)}: their time is manifest.json's median_ms alone, without the "
-        "per-repetition spread (compare assumes a spread and says so)"
-    ]
-
-
 def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, Any]]) -> pd.DataFrame:
     """Add ``n_regs``/``n_spills`` columns to a variant's rows, matched on the kernel name."""
     table = table.copy()
@@ -452,11 +406,11 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     check_variant_files(run_dir, model)
     check_statuses(run_dir, model)
     manifest = read_manifest(run_dir)
-    kernel_file = _kernel_copy(run_dir)
+    kernel_file = kernel_copy(run_dir / KERNEL_COPY_NAME)
     table = _read_table(run_dir)
     check_table(run_dir, model, table, _table_path(run_dir))
-    timings = _read_timings(run_dir, manifest)
-    notes = report_notes(run_dir, model) + timing_notes(run_dir, model, timings)
+    timings = read_timings(run_dir / TIMINGS_CSV, model, TIMING_COLUMNS)
+    notes = report_notes(run_dir, model) + timing_notes(run_dir / TIMINGS_CSV, model, timings)
     return LoadedRun(
         path=run_dir,
         manifest=manifest,
@@ -466,34 +420,6 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
         model=model,
         notes=tuple(notes + ([] if kernel_file else [KERNEL_COPY_MISSING])),
     )
-
-
-#: The note of a run whose ``kernel.py`` is gone (``analysis.pipeline`` adds the rules it skipped).
-KERNEL_COPY_MISSING = (
-    f"{KERNEL_COPY_NAME} (the run's copy of its kernel file) is missing: the rules that read the kernel "
-    "source are skipped and library kernels (cuDNN, PyTorch) cannot be told from the run's own, so every "
-    "launch counts as the run's own (pass the kernel file with --kernel-file FILE.py)"
-)
-
-
-def _kernel_copy(run_dir: Path) -> Path | None:
-    """The run's ``kernel.py``, None when absent (a note says so).
-
-    Raises:
-        RunError: it exists but is not a regular file of a sane size (a FIFO, a link to /dev/zero):
-            refused before it is read.
-    """
-    kernel = run_dir / KERNEL_COPY_NAME
-    if not os.path.lexists(kernel):
-        return None
-    check_regular_file(
-        kernel,
-        what="kernel file copy",
-        error=RunError,
-        hint="the run was damaged: put a copy of the profiled kernel file there, or delete it",
-        max_bytes=MAX_KERNEL_FILE_BYTES,
-    )
-    return kernel
 
 
 def _has_table(run_dir: Path) -> bool:

@@ -225,6 +225,10 @@ def test_runs_with_no_variant_in_common_exit_2(tmp_path: Path) -> None:
     table = table[table["variant"] != "Model"]
     table["variant"] = table["variant"] + "_renamed"
     table.to_parquet(other / rundir.METRICS_PARQUET, index=False)
+    timings = pd.read_csv(other / rundir.TIMINGS_CSV)  # a run of other variants times those variants
+    timings = timings[timings["variant"] != "Model"]
+    timings["variant"] = timings["variant"] + "_renamed"
+    timings.to_csv(other / rundir.TIMINGS_CSV, index=False)
     result = runner.invoke(app, ["compare", str(base), str(other)])
     assert result.exit_code == 2 and "no variant in common" in result.output
 

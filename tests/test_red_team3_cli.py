@@ -240,7 +240,7 @@ def test_run_kernel_copy_not_a_regular_file_is_refused(tmp_path: Path, kind: str
 def test_compare_new_that_is_a_report_is_named() -> None:
     report = IMPROVED / "variants" / "ModelNew" / "profile.ncu-rep.gz"
     out = expect_exit_2(
-        "compare", str(RUNS / "baseline"), str(report), says=(str(report), "NEW is not a run")
+        "compare", str(RUNS / "baseline"), str(report), says=(str(report), "NEW: not a run directory")
     )
     assert "clock control" not in out
 

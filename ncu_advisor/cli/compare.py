@@ -116,9 +116,10 @@ def check_run_argument(label: str, path: Path) -> None:
     """
     if rundir.is_run_dir(path):
         return
-    what = "does not exist" if not path.exists() and not path.is_symlink() else "is not a run directory"
+    missing = not path.exists() and not path.is_symlink()
+    what = "no such run directory" if missing else "not a run directory"
     raise RunError(
-        f"{label} {what} (compare needs two directories written by `ncu-advisor profile`, "
+        f"{label}: {what} (compare needs two directories written by `ncu-advisor profile`, "
         "each with manifest.json and timings)",
         path=path,
         hint="pass two run directories; for a single report use `ncu-advisor recommend REPORT`",
