@@ -18,13 +18,20 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ncu_advisor.cli import BROKEN_PIPE_EXIT, app
+from ncu_advisor.cli import BROKEN_PIPE_EXIT, app, err_console
 from tests.conftest import EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = EXAMPLES / "runs"
 IMPROVED = RUNS / "improved"
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _loud_again() -> object:
+    """``-q`` in one invocation quiets the shared stderr console; the next test starts loud."""
+    yield
+    err_console.quiet = False
 
 
 def invoke(*args: str) -> tuple[int, str]:
