@@ -260,3 +260,16 @@ def test_derived_value_from_stand_ins_only_is_not_measured() -> None:
         assert result.exit_code == 0, result.output
         assert "NA101" in result.output and "local_bytes = not measured" in result.output
         assert "local_bytes = -1" not in result.output
+
+
+@pytest.mark.parametrize("name", ["raw.csv", "details.csv"])
+def test_last_line_cut_inside_a_cell_is_refused(name: str, tmp_path: Path) -> None:
+    data = (F / name).read_bytes()
+    assert data.endswith(b"\n")
+    for drop in (3, 2, 40):  # '"32768' of '"327680"\n': a wrong value; an open quote; mid-row
+        cut = tmp_path / f"cut{drop}-{name}"
+        cut.write_bytes(data[:-drop])
+        _refused(cut, "cut", "truncated")
+    whole = tmp_path / f"no-newline-{name}"
+    whole.write_bytes(data[:-1])  # only the final newline lost: every cell is complete
+    assert read(whole)[DURATION].tolist() == read(F / name)[DURATION].tolist()

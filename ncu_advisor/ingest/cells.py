@@ -277,3 +277,24 @@ def unit_problem(name: str, unit: str, catalogue_unit: str = "") -> str | None:
     if expected is not None and (base != expected if expected != "byte" else "byte" not in base):
         return f"the unit {unit!r} where ncu prints {expected} (or a scaled {expected})"
     return None
+
+
+def is_cut(last_line: str) -> bool:
+    """Whether a CSV file's last line, which has no newline (ncu ends every line with one), was cut
+    inside a cell: it does not end with a closing quote (and, as details rows do, a comma), or it leaves a
+    quote open (ncu quotes every cell). A line cut only before its newline is complete and not reported; one
+    cut between cells is caught by the readers' field counts."""
+    stripped = last_line.rstrip()
+    return not stripped.endswith(('"', '",')) or stripped.count('"') % 2 == 1
+
+
+def last_line_if_unterminated(handle: BinaryIO) -> str | None:
+    """The file's last line when the file does not end with a newline, else None (position: the end)."""
+    size = handle.seek(0, 2)
+    if size == 0:
+        return None
+    handle.seek(max(0, size - _TRAILER_WINDOW))
+    tail = handle.read()
+    if tail.endswith((b"\n", b"\r")):
+        return None
+    return tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")

@@ -24,6 +24,7 @@ from ncu_advisor.ingest import guided
 from ncu_advisor.ingest.cells import (
     csv_header_columns,
     find_csv_header,
+    is_cut,
     kernel_function_name,
     parse_number,
     preamble_note,
@@ -87,14 +88,14 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         for number, line in enumerate(lines[start + 1 :], start + 2)
         if line.strip() and not line.startswith('"')
     ]
-    _check_last_line(path, lines, numbered, len(header))
     col = {name: header.index(name) for name in header}
     if not all(name in col for name in DETAILS_COLUMNS):
         raise ReportError("has no details columns", path=path)
-    launches: dict[str, tuple[dict[str, str], LaunchValues]] = {}
-    found: list[tuple[str, dict[str, Any]]] = []
     # metric rows stop after the value (and one empty cell) when the header has the rule columns
     widths = {len(header), col["Metric Value"] + 2} if "Rule Name" in col else {len(header)}
+    _check_last_line(path, numbered, widths)
+    launches: dict[str, tuple[dict[str, str], LaunchValues]] = {}
+    found: list[tuple[str, dict[str, Any]]] = []
     for (number, _), row in zip(numbered, csv.reader(line for _, line in numbered), strict=True):
         if len(row) not in widths:
             raise ReportError(
@@ -127,15 +128,18 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
     return _table(path, variant, launches, found, skipped=start + len(stray) - after, trailer=after)
 
 
-def _check_last_line(path: Path, lines: list[str], numbered: list[tuple[int, str]], fields: int) -> None:
-    """Refuse a file whose last line is a table row without its newline (ncu ends every line with one):
-    the file was cut there, and the launch it belongs to would be read partly, without a word."""
-    if numbered and numbered[-1][1].endswith(_CUT):
-        number, last = numbered[-1]
-        row = next(csv.reader([last.removesuffix(_CUT)]), [])
+def _check_last_line(path: Path, numbered: list[tuple[int, str]], widths: set[int]) -> None:
+    """Refuse a file whose last line is a table row without its newline (ncu ends every line with one)
+    that ends inside a cell (``cells.is_cut``) or lacks cells: the file was cut there, and the launch it
+    belongs to would be read partly, without a word."""
+    if not numbered or not numbered[-1][1].endswith(_CUT):
+        return
+    number, last = numbered[-1][0], numbered[-1][1].removesuffix(_CUT)
+    row = next(csv.reader([last]), [])
+    if is_cut(last) or len(row) not in widths:
         raise ReportError(
-            f"the last line is cut (line {number} ends without a newline, {len(row)} of up to {fields} "
-            "fields): the file is truncated",
+            f"the last line is cut (line {number} ends without a newline, with {len(row)} of "
+            f"{max(widths)} fields): the file is truncated",
             path=path,
             hint="copy it again or re-export it with `ncu --import R.ncu-rep --csv > FILE.csv`",
         )

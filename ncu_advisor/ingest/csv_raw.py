@@ -22,7 +22,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,9 @@ from ncu_advisor.ingest.cells import (
     PREAMBLE_LIMIT,
     csv_header_columns,
     find_csv_header,
+    is_cut,
     kernel_function_name,
+    last_line_if_unterminated,
     nvtx_from_cell,
     parse_number,
     preamble_note,
@@ -95,6 +97,8 @@ class _Layout:
                 self.skipped += 1
             self.data_start = offset
             self.stop, self.trailer = trailer_start(handle)
+            if self.stop is None:
+                _check_not_cut(path, handle)
             handle.seek(offset)
             text = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="")
             self._read_sample(csv.reader(text))
@@ -141,6 +145,18 @@ class _Layout:
         if all(not c or NUMBER.match(c) for c in cells):
             return "separated"
         return None
+
+
+def _check_not_cut(path: Path, handle: BinaryIO) -> None:
+    """Refuse a file whose last line ends inside a cell without a newline (``cells.is_cut``)."""
+    last = last_line_if_unterminated(handle)
+    if last is not None and is_cut(last):
+        raise ReportError(
+            "the last line is cut (it ends inside a cell, without a newline): the file is truncated, and "
+            "the last launch would be read with a wrong or missing value",
+            path=path,
+            hint="copy it again or re-export it: `ncu --import R.ncu-rep --csv --page raw > FILE.csv`",
+        )
 
 
 def _unique(columns: list[str]) -> list[str]:
