@@ -273,3 +273,15 @@ def test_last_line_cut_inside_a_cell_is_refused(name: str, tmp_path: Path) -> No
     whole = tmp_path / f"no-newline-{name}"
     whole.write_bytes(data[:-1])  # only the final newline lost: every cell is complete
     assert read(whole)[DURATION].tolist() == read(F / name)[DURATION].tolist()
+
+
+def test_preamble_longer_than_the_search_limit_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ncu_advisor.ingest import cells, csv_raw, registry  # noqa: PLC0415
+
+    for module in (cells, csv_raw, registry):  # 2 MiB instead of 256 MiB, so that the test stays small
+        monkeypatch.setattr(module, "PREAMBLE_LIMIT", 2 << 20)
+    preamble = [f"training step {i}: loss 0.{i:06d}\n" for i in range(100_000)]  # ~3.3 MB
+    path = _write(tmp_path / "longer.csv", [*preamble, *_lines("raw.csv")])
+    _refused(path, "in its first 2 MiB", "sed -n")

@@ -188,8 +188,8 @@ _TRAILER_WINDOW = 1 << 16  # bytes at the end of a file searched for ncu's own t
 def preamble_too_long(path: object) -> ReportError:
     """The error for a file whose CSV header lies beyond ``PREAMBLE_LIMIT`` bytes."""
     return ReportError(
-        f"no ncu CSV header in its first {PREAMBLE_LIMIT >> 20} MiB: the text before the header (program "
-        "output) is longer than ncu-advisor searches",
+        f'no ncu CSV header (the columns "ID", "Kernel Name") in its first {PREAMBLE_LIMIT >> 20} MiB, the '
+        "most ncu-advisor searches: if program output precedes the header, it is longer than that",
         path=str(path),
         hint="""strip the lines before the header: `sed -n '/^"ID",/,$p' FILE > clean.csv`, or export the """
         "report with `ncu --import R.ncu-rep --csv --page raw > FILE.csv`",

@@ -21,7 +21,7 @@ import pandas as pd
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import csv_details, csv_raw, seed_json, text
 from ncu_advisor.ingest.binary import _read_binary
-from ncu_advisor.ingest.cells import PREAMBLE_LIMIT
+from ncu_advisor.ingest.cells import PREAMBLE_LIMIT, preamble_too_long
 from ncu_advisor.ingest.common import GZIP_MAGIC, REPORT_MAGIC
 from ncu_advisor.ingest.sanity import check_table
 from ncu_advisor.table import ID_COLUMNS, core_fallbacks
@@ -156,6 +156,8 @@ def reader_for(path: Path) -> Reader:
     if head[:2] == GZIP_MAGIC:
         return READERS[0]  # a damaged gzip: the binary reader says what is wrong with it
     accepted = "; ".join(r.description for r in READERS)
+    if path.name.lower().removesuffix(".gz").endswith(".csv") and path.stat().st_size > PREAMBLE_LIMIT:
+        raise preamble_too_long(path)
     if path.name.lower().removesuffix(".gz").endswith(".csv"):
         raise ReportError(
             'is not an ncu CSV export: no line has the columns "ID", "Kernel Name"',
