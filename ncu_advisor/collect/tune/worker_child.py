@@ -118,6 +118,18 @@ class Worker:
             raise LookupError(f"the kernel file has no kernel {args.kernel!r} at module level")
         self.autotuner = target if isinstance(getattr(target, "configs", None), list) else None
         self.original_configs = list(self.autotuner.configs) if self.autotuner is not None else []
+        # Keywords the pinned autotune Config sets: the call site's own value of one (``BLOCK_N=...`` next to
+        # ``@triton.autotune``) is dropped, else Triton passes it twice ("got multiple values for keyword").
+        self.autotune_pinned: set[str] = set()
+        if self.autotuner is not None:
+            tuned_run = self.autotuner.run
+
+            def run_pinned(*a: Any, **kw: Any) -> Any:
+                for key in self.autotune_pinned:
+                    kw.pop(key, None)
+                return tuned_run(*a, **kw)
+
+            self.autotuner.run = run_pinned
         self.jit = _jit_function(target)
         self.constants = module_constants(self.module, list(getattr(self.jit, "arg_names", []) or []))
         self.start_launched: dict[str, int] | None = None
@@ -151,6 +163,7 @@ class Worker:
             self.cls.config = dict(self.original_config)
         if self.autotuner is not None:
             self.autotuner.configs = list(self.original_configs)
+        self.autotune_pinned = set()
         if config is None:
             return {}
         values = {**dict(config.get("params") or {})}
@@ -170,6 +183,7 @@ class Worker:
                     pre_hook=getattr(first, "pre_hook", None),
                 )
             ]
+            self.autotune_pinned = set(params)
             return values
         launched = self.start_launched or {}
         for name, (param, original) in self.constants.items():
