@@ -231,3 +231,33 @@ def test_fractional_replay_pass_count_is_refused(tmp_path: Path) -> None:
     data[pos + 1 : pos + 9] = struct.pack("<d", 10.000000001862645)
     with pytest.raises(ReportError, match=f"not a whole number >= 0 .*{metric}"):
         read_report(write(tmp_path, bytes(data)))
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "problem"),
+    [
+        ("sm__throughput.avg.pct_of_peak_sustained_elapsed", "1e309", "infinite value"),
+        ("launch__registers_per_thread", "1e309", "infinite value"),
+        ("gpu__time_duration.sum", "-1", "negative value"),
+        ("dram__bytes_read.sum", "-5", "negative value"),
+    ],
+)
+def test_overflowing_or_negative_quantities_are_exit_2(
+    tmp_path: Path, metric: str, value: str, problem: str
+) -> None:
+    # Red team (re-check): "1e309" parsed as inf passed where "476" was refused; a -1 duration was shown.
+    damaged = _raw_csv_with(tmp_path, metric, value)
+    with pytest.raises(ReportError, match=f"{problem}.*{metric}"):
+        read_report(damaged)
+
+
+def test_closed_stdout_is_not_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    for args in (["-q", "recommend", str(RAW_CSV), "-f", "json"], ["metrics", str(RAW_CSV)]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "ncu_advisor", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, timeout=120, close_fds=True, pass_fds=(), preexec_fn=lambda: __import__("os").close(1),
+        )
+        assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), (args, proc.stderr[-2000:])

@@ -153,7 +153,8 @@ def handle_errors(func: F) -> F:
                 try:
                     return func(*args, **kwargs)
                 finally:
-                    sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+                    if sys.stdout is not None:  # None: started with stdout closed (`>&-`)
+                        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
         except BrokenPipeError:
             _silence_stdout()
             raise typer.Exit(BROKEN_PIPE_EXIT) from None
@@ -222,5 +223,21 @@ _load_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Started with stdout or stderr closed (``>&-``, ``2>&-``), Python has None there: what would be written
+    to a closed stream is discarded (as the shell's user asked) instead of raising AttributeError.
+    """
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: point it at /dev/null so writes to it are discarded, not errors
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     app(args=argv if argv is not None else sys.argv[1:], prog_name="ncu-advisor")

@@ -69,6 +69,9 @@ _CUDA_CONSTANTS = {
 }
 _INTEGER = re.compile(r"^(launch__|device__attribute_|profiler__)")
 _SUM = re.compile(r"\.sum$")  # counters: whole in binary reports (module docstring)
+# Quantities that cannot be negative or infinite (counters, times, byte counts, percentages of peak, launch
+# counts): a "1e309" cell reads as inf, a "-1" duration as -1; ncu writes inf/NaN only for ratios.
+_NON_NEGATIVE_FINITE = re.compile(r"\.sum$|^gpu__time_duration|__bytes")
 _ROUNDING = (
     1e-9  # relative: a value scaled from a display unit (4.19 Mthread) may miss a whole number by this
 )
@@ -79,8 +82,12 @@ _HINT = "the file is damaged: copy it again or re-record it with `ncu -o`"
 
 def _value_problem(name: str, value: float) -> str | None:
     """Why ``value`` cannot be ``name``'s, or None when it can."""
+    if math.isinf(value) and _must_be_finite(name):
+        return f"an infinite value ({value!r}) where ncu writes a finite quantity"
     if math.isnan(value) or math.isinf(value):
         return "no finite value for a device attribute" if name.startswith("device__attribute_") else None
+    if value < 0 and _NON_NEGATIVE_FINITE.search(name):
+        return f"a negative value ({value!r}) for a count, time or byte quantity"
     magnitude = abs(value)
     if 0 < magnitude < TINY:
         return f"a subnormal or corrupted value ({value!r})"
@@ -98,6 +105,12 @@ def _value_problem(name: str, value: float) -> str | None:
     return None
 
 
+def _must_be_finite(name: str) -> bool:
+    """Counters, times, bytes, bounded percentages and launch counts are never inf in any recorded report."""
+    integer = bool(_INTEGER.match(name)) and name not in _NOT_INTEGER
+    return bool(_NON_NEGATIVE_FINITE.search(name) or _BOUNDED_PCT.search(name)) or integer
+
+
 def _first_bad_row(
     name: str,
     values: np.ndarray[Any, np.dtype[np.float64]],
@@ -109,6 +122,10 @@ def _first_bad_row(
     finite = np.isfinite(values)
     magnitude = np.abs(np.where(finite, values, 0.0))
     bad = ((magnitude > 0) & (magnitude < TINY)) | (magnitude > HUGE)
+    if _must_be_finite(name):
+        bad |= np.isinf(values)
+    if _NON_NEGATIVE_FINITE.search(name):
+        bad |= finite & (values < 0)
     if _BOUNDED_PCT.search(name):
         bad |= finite & ((values < PCT_LOW) | (values > PCT_HIGH))
     if _INTEGER.match(name) and name not in _NOT_INTEGER and not name.endswith("_pct"):
