@@ -13,15 +13,9 @@ from __future__ import annotations
 
 import ast
 
+from ncu_advisor.kernelsrc.loops import _dotted
+
 _ACCESS_CALLS = frozenset({"load", "store"})
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""
 
 
 def _assignments(function: ast.FunctionDef) -> dict[str, list[ast.expr]]:
