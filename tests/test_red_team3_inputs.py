@@ -285,3 +285,14 @@ def test_preamble_longer_than_the_search_limit_says_so(
     preamble = [f"training step {i}: loss 0.{i:06d}\n" for i in range(100_000)]  # ~3.3 MB
     path = _write(tmp_path / "longer.csv", [*preamble, *_lines("raw.csv")])
     _refused(path, "in its first 2 MiB", "sed -n")
+
+
+def test_details_metric_repeated_with_another_value_is_refused(tmp_path: Path) -> None:
+    # Re-check of red team 3: the Duration row repeated as 999.99 kept the first value silently (exit 0).
+    lines = _lines("details.csv")
+    row = next(i for i, line in enumerate(lines) if '"Duration","us","128.22"' in line)
+    edited = lines[: row + 1] + [lines[row].replace('"128.22"', '"999.99"')] + lines[row + 1 :]
+    _refused(_write(tmp_path / "dup.csv", edited), "appears twice", DURATION)
+    # the same row repeated with the same value (one metric printed in two places) is read
+    same = lines[: row + 1] + [lines[row]] + lines[row + 1 :]
+    assert read(_write(tmp_path / "same.csv", same))[DURATION].iloc[0] == pytest.approx(128220.0)

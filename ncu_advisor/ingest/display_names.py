@@ -9,6 +9,7 @@ under ``table.DISPLAY_PREFIX + "<section>/<name>"`` and named in a note: never d
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -91,8 +92,24 @@ class LaunchValues:
             stripped = text.strip()
             self.values.setdefault(name, stripped if stripped else None)
         else:
-            self.values.setdefault(name, number * factor)
+            value = number * factor
+            earlier = self.values.get(name)
+            if isinstance(earlier, float) and not _same_display_value(earlier, value):
+                raise CellProblem(
+                    f"{label!r} ({name}) appears twice in one launch with different values"
+                    f" ({earlier!r} and {value!r} in base units): the file was edited or two outputs were"
+                    " mixed"
+                )
+            self.values.setdefault(name, value)
         self.units.setdefault(name, base_unit)
+
+
+def _same_display_value(a: float, b: float) -> bool:
+    """Two printings of one metric agree: equal within 1% (ncu rounds display values to 3-4 significant
+    digits, so one metric shown in two sections, in different units, can differ by up to ~0.5%)."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= 0.01 * max(abs(a), abs(b))
 
 
 def unmapped_note(source: str, unmapped: list[str]) -> str | None:
