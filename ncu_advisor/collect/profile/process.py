@@ -120,6 +120,16 @@ def registered(proc: subprocess.Popen[bytes]) -> Iterator[None]:
             _RUNNING.pop(proc.pid, None)
 
 
+def close_pipes(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Close a finished or killed child's stdin/stdout pipes (an already broken pipe is not an error)."""
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the process's whole session (ncu and its target, the child and its helpers)."""
     try:

@@ -238,12 +238,7 @@ class TimingWorker:
             return
         if process.poll() is None:
             process_module.kill_group(process)
-        for stream in (process.stdin, process.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        process_module.close_pipes(process)
 
 
 class _StepMarks:

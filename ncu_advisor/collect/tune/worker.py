@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ncu_advisor.collect.profile.process import close_pipes
 from ncu_advisor.errors import AdvisorError, EnvironmentNotReady, KernelFileError
 
 WORKER_MODULE = "ncu_advisor.collect.tune.worker_child"
@@ -327,12 +328,7 @@ class MeasureWorker:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-        for stream in (process.stdin, process.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        close_pipes(process)
 
 
 def kernel_log_tail(path: Path | None, lines: int = 5) -> str:
