@@ -303,3 +303,24 @@ def apply_override(
         record["method"] = "launch-kwargs" if forced else "record-only"
     install_run_wrapper(jit, forced, record)
     return record
+
+
+def module_constants(module: Any, arg_names: list[str]) -> dict[str, tuple[str, int]]:
+    """Module-level integer constants named after a launch value: ``NAME`` == the constexpr, ``*_NAME``
+    (``ROPE_BLOCK_H`` for ``BLOCK_H``), or ``*_WARPS`` / ``*_STAGES`` for num_warps / num_stages.
+
+    Returns ``{constant: (launch parameter, its value at import)}``. Whether one really feeds the launch is
+    checked at pin time (its value must equal what the start launched with) and, in the end, by the trial's
+    correctness check.
+    """
+    found: dict[str, tuple[str, int]] = {}
+    params = [p for p in arg_names if p.upper() == p] + ["num_warps", "num_stages"]
+    for name, value in vars(module).items():
+        if not isinstance(value, int) or isinstance(value, bool) or name.upper() != name:
+            continue
+        for param in params:
+            suffix = param.upper().removeprefix("NUM_") if param in ("num_warps", "num_stages") else param
+            if name == param or name.endswith("_" + suffix) or name == suffix:
+                found[name] = (param, value)
+                break
+    return found

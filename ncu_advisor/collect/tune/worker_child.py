@@ -50,7 +50,7 @@ from typing import Any, TextIO
 
 from ncu_advisor.collect.profile import child as profile_child
 from ncu_advisor.collect.profile.correctness import _tensors, tolerance_for
-from ncu_advisor.collect.tune.pin import _jit_function, install_run_wrapper
+from ncu_advisor.collect.tune.pin import _jit_function, install_run_wrapper, module_constants
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_GPU = 3
@@ -185,6 +185,8 @@ class Worker:
             ]
             self.autotune_pinned = set(params)
             return values
+        if self.start_launched is None and self.constants:
+            self._learn_start()
         launched = self.start_launched or {}
         for name, (param, original) in self.constants.items():
             if param in values and launched.get(param) == original:
@@ -194,6 +196,27 @@ class Worker:
             self.cls.config = {**self.original_config, **in_dict}
         self.forced.update({k: v for k, v in values.items() if k not in self.original_config})
         return values
+
+    def _learn_start(self) -> None:
+        """Launch the variant once as written to learn what its launch passes (``start_launched``).
+
+        A module constant is set for a pin only when the start launched with its value (``pin``); a caller
+        whose first command is already a pinned config (the bench's sweep, a sweep spread over GPUs) never
+        measured the start, so without this the constant stayed and a grid computed from it did not follow
+        (rotary_embedding, H200 2026-11-30: BLOCK_H 32 timed 1.04 ms under the one-head grid, 0.14 ms with
+        its own). A failing start leaves ``start_launched`` empty: constants then stay, and the correctness
+        check judges each pinned launch as before.
+        """
+        self.start_launched = {}
+        try:
+            with self.torch.no_grad():
+                self.model(*self.inputs)
+            if self.args.device != "cpu":
+                self.torch.cuda.synchronize()
+        except Exception:  # noqa: BLE001 - the start's own measurement reports its failure
+            traceback.print_exc(file=sys.stderr)
+        self.start_launched = dict(self.record.get("launched_with") or {})
+        self.record.clear()
 
     # --------------------------------------------------------------------------------- compile ahead
     def compile_ahead(self, commands: list[dict[str, Any]]) -> float:
@@ -341,27 +364,6 @@ def _launch_values(config: dict[str, Any] | None) -> dict[str, int]:
     values = dict((config or {}).get("params") or {})
     values.update({k: int(config[k]) for k in ("num_warps", "num_stages") if config and config.get(k)})
     return values
-
-
-def module_constants(module: Any, arg_names: list[str]) -> dict[str, tuple[str, int]]:
-    """Module-level integer constants named after a launch value: ``NAME`` == the constexpr, ``*_NAME``
-    (``ROPE_BLOCK_H`` for ``BLOCK_H``), or ``*_WARPS`` / ``*_STAGES`` for num_warps / num_stages.
-
-    Returns ``{constant: (launch parameter, its value at import)}``. Whether one really feeds the launch is
-    checked at pin time (its value must equal what the start launched with) and, in the end, by the trial's
-    correctness check.
-    """
-    found: dict[str, tuple[str, int]] = {}
-    params = [p for p in arg_names if p.upper() == p] + ["num_warps", "num_stages"]
-    for name, value in vars(module).items():
-        if not isinstance(value, int) or isinstance(value, bool) or name.upper() != name:
-            continue
-        for param in params:
-            suffix = param.upper().removeprefix("NUM_") if param in ("num_warps", "num_stages") else param
-            if name == param or name.endswith("_" + suffix) or name == suffix:
-                found[name] = (param, value)
-                break
-    return found
 
 
 def _is_float(value: Any) -> bool:
