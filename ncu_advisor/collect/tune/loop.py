@@ -17,10 +17,11 @@ worker, benched one after another, results streamed), from the best so far:
 - when a coordinate round keeps nothing, a coupled round from the same best: pair moves of dimensions that
   act together (two tiles, a tile with num_warps or num_stages, num_warps with num_stages). A coupled round
   that keeps something is followed by a coordinate round from the new best.
-The fastest candidate of a batch that passes the keep test replaces the best. Keep test (``decide``):
-``median(candidate) < median(best) * (1 - min_gain)`` AND ``max(candidate reps) < min(best reps)`` (2%
-faster, every do_bench median beating every one of the best's: the spread of the repetitions is the
-measured noise).
+The fastest candidate of a batch that passes the keep test (``keep.decide``: 2% faster by the medians and
+every repetition faster than every one of the best's) replaces the best. When none passes but one beat the
+best's median by the threshold inside the noise, the fastest such one is timed again beside the best
+(``keep``: kept when the fresh pair shows the gain again; both timings are recorded as ``TUNE-CONFIRM``
+trials and count toward ``budget``).
 
 Screening (``screen=True``; ``tune``'s default): a batch is measured with ``screen_ms`` = the best's fastest
 repetition; the worker times each candidate once and takes its other repetitions only when that first one is
@@ -71,6 +72,15 @@ from ncu_advisor.collect.tune.batch import (
     round_batch,
     untried,
 )
+from ncu_advisor.collect.tune.keep import (
+    CONFIRM_RULE,
+    MIN_GAIN,
+    ambiguous_gain,
+    confirm_verdict,
+    decide,
+    moved_metrics,
+    new_trial,
+)
 from ncu_advisor.collect.tune.recommend import (
     INVARIANT_RULE as INVARIANT_RULE,
 )
@@ -98,14 +108,11 @@ from ncu_advisor.collect.tune.space import (
 )
 from ncu_advisor.errors import AdvisorError
 
-MIN_GAIN = 0.02
 #: The guided search's expected trials, in first rounds: in the replay of 24 recorded H200 sweeps
 #: (tests/test_tune_search_replay.py) it measured a median 2.5x and at most 3.7x its first round.
 GUIDED_ROUNDS = 3
 EXHAUSTIVE_RULE = "TUNE-EXHAUSTIVE"
 EXHAUSTIVE_BATCH = 16
-#: Metrics compared between a kept configuration and the one it replaced (relative change >= 5% is "moved").
-MOVED_THRESHOLD = 0.05
 LOCAL_OPTIMUM = (
     "local optimum: no candidate of the last coordinate round (rule moves, a line search along every "
     "dimension) nor of the coupled round after it (pair moves) beat the best by the threshold beyond "
@@ -116,68 +123,6 @@ Measure = Callable[[TuneConfig | None], Measurement]
 #: ``measure_many(configs)``, or ``measure_many(configs, screen_ms)`` with ``screen=True`` (the docstring)
 MeasureMany = Callable[..., Iterable[Measurement]]
 Recommend = Callable[[TuneConfig, Measurement], Recommendation]
-
-
-def decide(
-    candidate_reps: list[float], best_reps: list[float], min_gain: float = MIN_GAIN
-) -> tuple[bool, str]:
-    """Keep the candidate? (see the module docstring for the test); returns (keep, why)."""
-    if not candidate_reps or not best_reps:
-        return False, "no timings to compare"
-    cand = Measurement("ok", list(candidate_reps)).median_ms or 0.0
-    best = Measurement("ok", list(best_reps)).median_ms or 0.0
-    gain = 1.0 - cand / best if best > 0 else 0.0
-    if cand >= best * (1.0 - min_gain):
-        return (
-            False,
-            f"{gain:+.1%} vs best ({cand:.4g} ms vs {best:.4g} ms): below the {min_gain:.0%} threshold",
-        )
-    if max(candidate_reps) >= min(best_reps):
-        return False, (
-            f"{gain:+.1%} but within the noise: slowest rep {max(candidate_reps):.4g} ms >= "
-            f"fastest rep of the best {min(best_reps):.4g} ms"
-        )
-    return True, f"{gain:+.1%} vs best ({cand:.4g} ms vs {best:.4g} ms), outside the noise"
-
-
-def _moved(before: dict[str, float], after: dict[str, float]) -> dict[str, list[float | None]]:
-    moved: dict[str, list[float | None]] = {}
-    for name in sorted(set(before) | set(after)):
-        a, b = before.get(name), after.get(name)
-        if a is None or b is None:
-            continue
-        base = max(abs(a), 1e-12)
-        if abs(b - a) / base >= MOVED_THRESHOLD:
-            moved[name] = [a, b]
-    return moved
-
-
-def _trial(
-    index: int,
-    config: TuneConfig,
-    candidate: Candidate | None,
-    m: Measurement | None,
-    status: str,
-    verdict: str,
-    why: str,
-    elapsed: float | None,
-) -> Trial:
-    return Trial(
-        index=index,
-        config=config,
-        rule=candidate.rule if candidate else "start",
-        effect=candidate.effect if candidate else 0.0,
-        reason=candidate.reason if candidate else "the variant as written",
-        status=status,
-        verdict=verdict,
-        why=why,
-        median_ms=m.median_ms if m else None,
-        reps_ms=list(m.reps_ms) if m else [],
-        correct=m.correct if m else None,
-        n_regs=m.n_regs if m else None,
-        n_spills=m.n_spills if m else None,
-        elapsed_s=elapsed,
-    )
 
 
 def run_tune(
@@ -275,6 +220,8 @@ class _Search:
         self.min_gain = min_gain
         self.save = save or (lambda _t: None)
         self.on_trial = on_trial
+        self.budget: int | None = None
+        self.time_limit_s: float | None = None
         self.clock = clock
         self.started = clock()
         self.best: TuneConfig = trajectory.start
@@ -309,14 +256,15 @@ class _Search:
         t.environment = dict(start_m.environment)
         if not start_m.usable:
             why = start_m.reason or ("incorrect" if start_m.correct is False else start_m.status)
-            self.record(_trial(0, t.start, None, start_m, start_m.status, "rejected", why, self.clock() - t0))
+            elapsed = self.clock() - t0
+            self.record(new_trial(0, t.start, None, start_m, start_m.status, "rejected", why, elapsed))
             t.stop_reason = f"the variant as written does not run correctly ({why}): nothing to tune from"
             t.complete = True
             self.save(t)
             return start_m
         self.best, self.best_m = t.start, start_m
         t.best, t.best_median_ms = t.start, start_m.median_ms
-        self.record(_trial(0, t.start, None, start_m, "ok", "start", "starting point", self.clock() - t0))
+        self.record(new_trial(0, t.start, None, start_m, "ok", "start", "starting point", self.clock() - t0))
         self.advice = self.recommend(self.best, self.best_m)
         return start_m
 
@@ -331,6 +279,7 @@ class _Search:
         round, the whole space instead when it costs no more than the guided search (``whole_space_pays``).
         ``space`` is None when measuring the whole space is not allowed."""
         t = self.t
+        self.budget, self.time_limit_s = budget, time_limit_s
         first, coupled = True, False
         while True:
             left = None if budget is None else budget - t.measured_trials()
@@ -421,7 +370,33 @@ class _Search:
             self._judge(batch[: len(results)], results, (self.clock() - t0) / max(1, len(results)))
             raise
         self.per_config_s = (self.clock() - t0) / max(1, len(batch))
-        return self._judge(batch, results, self.per_config_s)
+        return self._judge(batch, results, self.per_config_s) or self._confirm(batch, results)
+
+    def _confirm(self, batch: list[Candidate], results: list[Measurement]) -> bool:
+        """Time the batch's fastest within-noise gain again beside the best (``keep``); True when kept."""
+        gains = [(ambiguous_gain(m, self.best_m, self.min_gain), i) for i, m in enumerate(results)]
+        found = [(g, i) for g, i in gains if g is not None]
+        if not found or (self.budget is not None and self.budget - self.t.measured_trials() < 2):
+            return False
+        if self.time_limit_s is not None and self.clock() - self.started >= self.time_limit_s:
+            return False
+        gain, i = max(found)
+        first = len(self.t.trials) - len(results) + i
+        t0 = self.clock()
+        fresh_best, fresh = list(self.measure_many([self.best, batch[i].config]))
+        each = (self.clock() - t0) / 2
+        keep, why = confirm_verdict(gain, fresh, fresh_best, self.min_gain)
+        again = Candidate(batch[i].config, CONFIRM_RULE, 0.0, f"trial {first} timed again beside the best")
+        ref = Candidate(self.best, CONFIRM_RULE, 0.0, f"the best timed again beside trial {first}")
+        ref_trial = new_trial(len(self.t.trials), self.best, ref, fresh_best, fresh_best.status,
+                              "reverted", "the reference of the confirmation (the best stays)", each)
+        trial = new_trial(len(self.t.trials) + 1, batch[i].config, again, fresh, fresh.status,
+                          "kept" if keep else "reverted", why, each)
+        if keep:
+            self._keep(batch[i].config, fresh, trial)
+        self.record(ref_trial, save=False)
+        self.record(trial)
+        return keep
 
     def _verdict(self, m: Measurement) -> tuple[bool, str]:
         if not m.usable:
@@ -447,13 +422,13 @@ class _Search:
             if not m.usable:
                 why = m.reason or ("wrong result" if m.correct is False else m.status)
                 status = "incorrect" if m.status == "ok" and m.correct is False else m.status
-                trials.append(_trial(index, candidate.config, candidate, m, status, "rejected", why, each))
+                trials.append(new_trial(index, candidate.config, candidate, m, status, "rejected", why, each))
                 continue
             keep, why = verdicts[i]
             if keep and i != winner and winner is not None:
                 why = f"{why}; trial {first + winner} of the same batch was faster"
             verdict = "kept" if i == winner else "reverted"
-            trial = _trial(index, candidate.config, candidate, m, "ok", verdict, why, each)
+            trial = new_trial(index, candidate.config, candidate, m, "ok", verdict, why, each)
             if m.n_regs is not None and self.best_m.n_regs is not None and m.n_regs != self.best_m.n_regs:
                 trial.metrics_moved["n_regs"] = [float(self.best_m.n_regs), float(m.n_regs)]
             trials.append(trial)
@@ -468,7 +443,7 @@ class _Search:
         self.best, self.best_m = config, m
         self.t.best, self.t.best_median_ms = config, m.median_ms
         self.advice = self.recommend(config, m)
-        trial.metrics_moved.update(_moved(previous, self.advice.metrics))
+        trial.metrics_moved.update(moved_metrics(previous, self.advice.metrics))
         repeat = repeat_move(previous_best, config, previous_ms, m.median_ms)
         if repeat is not None:
             self.advice.moves.append(repeat)
@@ -481,7 +456,7 @@ class _Search:
             candidate = _rule_candidate(self.best, config, rule_moves)
             if candidate is not None:
                 self.record(
-                    _trial(
+                    new_trial(
                         len(self.t.trials), config, candidate, None, "rejected-limits", "rejected", why, 0.0
                     )
                 )
