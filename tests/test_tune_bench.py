@@ -95,14 +95,47 @@ def test_table_rows_and_the_overall_line():
     text = bench.table(results)
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert rows[1].startswith(
-        "| k | 36 | 1.0000 | 100.0% | 95.0% | 80.0% | 8 | 40.0 | 10.0 | 0.25 | 5.0/6.0 | - | 3/3 | all met |"
+        "| k | 36 | 1.0000 | 100.0% | 100.0% | 95.0% | 80.0% | 8 | 40.0 | 10.0 | 0.25 | 5.0/6.0 | - | 3/3 "
+        "| all met |"
     )
     assert rows[2].startswith("| slow |") and "66.7%" in rows[2] and "| 0/3 |" in rows[2]
-    assert rows[3] == "| x | - | - | - | - | - | - | - | - | - | - | - | ERROR | boom |"
+    assert rows[3] == "| x | - | - | - | - | - | - | - | - | - | - | - | - | ERROR | boom |"
     assert all(row.count("|") == rows[0].count("|") for row in rows)
     verdict = next(line for line in text.splitlines() if line.startswith("tune >= 98%"))
     assert verdict.startswith("tune >= 98% of the sweep's best on 50% of 2 kernels")
     assert text.splitlines()[-1].startswith("Walls: tune = TuneSession start")
+
+
+def test_the_confirmed_timings_decide_the_quality_and_the_noise_band_is_reported():
+    bench = _bench()
+    # one pass: tune's pick 0.4% slower than the sweep's best, random's mean 99.8%: strictly below
+    result = _result(1.004, 10.0, random_mean=0.998)
+    result["sweep"]["spread"] = 0.005
+    judged = bench.judge(result)
+    assert judged["quality_one_pass"] == pytest.approx(1 / 1.004)
+    assert not judged["goals"]["vs_random"] and judged["vs_random_within_noise"]
+    # timed again alternately: the two are equal within 0.1%
+    result["sweep"]["confirm"] = {
+        "same": False, "reps": {"best": [1.0, 1.001, 0.999], "tune": [1.001, 1.0, 1.0005]}
+    }
+    judged = bench.judge(result)
+    assert judged["quality"] == pytest.approx(1.0 / 1.0005)
+    result["sweep"]["confirm"]["reps"]["tune"] = [0.99, 0.99, 0.99]  # timed faster: a tie, not 101%
+    assert bench.judge(result)["quality"] == 1.0
+    assert bench.judge(result)["quality_confirmed"] == pytest.approx(1 / 0.99)
+    result["sweep"]["confirm"]["reps"]["tune"] = [1.001, 1.0, 1.0005]
+    assert judged["quality_one_pass"] == pytest.approx(1 / 1.004)
+    assert bench.confirmed_quality({"same": True}) == 1.0
+    assert bench.confirmed_quality({"same": False, "reps": {"best": [], "tune": [1.0]}}) is None
+    assert bench.confirmed_quality(None) is None
+    text = bench.table([judged])
+    assert "(1/1 within the sweep's measured noise)" in text
+
+
+def test_spread_of_is_the_median_relative_range_of_the_reps():
+    bench = _bench()
+    assert bench.spread_of([[1.0, 1.01, 1.0], [2.0, 2.0, 2.0], [1.0, 1.1, 1.05]]) == pytest.approx(0.01)
+    assert bench.spread_of([[1.0]]) is None
 
 
 def test_a_cheap_space_is_named_with_its_numbers():
