@@ -14,6 +14,10 @@ cause is raised (``EnvironmentNotReady``, exit 3: on one GPU, exactly the single
 exception of a job stops the run and is raised. Ctrl-C (or closing the iterator) sets ``ctx.cancel`` on every
 worker, whose processes are killed (``profile.process.run_process``), and stops the workers.
 
+Scheduling (local): a worker stays on one ``Job.group`` (a kernel file) while it has jobs and takes the
+end of the busiest group when its own are done (``LocalExecutor``, ``schedule``); ``Executor.prepare``
+starts long-lived helpers on every worker before the first job (``profile``'s timing workers).
+
 ``local`` needs nothing beyond the standard library; ``dask`` needs ``dask.distributed``
 (``pip install ncu-advisor[dask]``): see ``collect.executors_dask``.
 """
@@ -81,28 +85,56 @@ def parse_gpus(value: str | int | None) -> int | None:
 
 
 _Item = tuple[Job, int, set[str], list[str]]  # job, attempt, workers to avoid, failed attempts
+SCHEDULES = ("affinity", "fifo")
 
 
 class _Pending:
-    """The jobs not yet taken, with the workers each must avoid; shared by the local worker threads."""
+    """The jobs not yet taken, with the workers each must avoid; shared by the local worker threads.
 
-    def __init__(self, jobs: list[Job]) -> None:
+    ``affinity`` (see ``LocalExecutor``): a worker takes the next job of the group it is on; else the first
+    job of the group with the most jobs left that no other worker is on; else (no such group) it takes the
+    last job of the group with the most jobs left. Jobs without a group, and ``fifo``: queue order."""
+
+    def __init__(self, jobs: list[Job], affinity: bool = True) -> None:
         self.cond = threading.Condition()
         self.items: list[_Item] = [(j, 1, set(), []) for j in jobs]
         self.in_flight = 0
+        self.affinity = affinity
+        self.on: dict[str, str | None] = {}  # worker -> the group of the job it took last
 
     def take(self, worker: str, alive: Callable[[], set[str]], cancel: threading.Event) -> _Item | None:
         """The next job this worker may run; waits while others run jobs that may come back; None: done."""
         with self.cond:
             while not cancel.is_set():
-                for i, item in enumerate(self.items):
-                    if worker not in item[2] or not (alive() - item[2]):
-                        self.in_flight += 1
-                        return self.items.pop(i)
+                living = alive()
+                allowed = [
+                    i for i, item in enumerate(self.items) if worker not in item[2] or not (living - item[2])
+                ]
+                if allowed:
+                    index = self._choose(worker, allowed, living) if self.affinity else allowed[0]
+                    self.in_flight += 1
+                    item = self.items.pop(index)
+                    self.on[worker] = item[0].group
+                    return item
                 if self.in_flight == 0:
                     return None
                 self.cond.wait(0.1)
             return None
+
+    def _choose(self, worker: str, allowed: list[int], living: set[str]) -> int:
+        groups = [self.items[i][0].group for i in allowed]
+        own = self.on.get(worker)
+        if own is not None and own in groups:
+            return allowed[groups.index(own)]
+        if None in groups:  # jobs without a group keep their queue order
+            return allowed[groups.index(None)]
+        held = {g for w, g in self.on.items() if w != worker and w in living}
+        left = {g: groups.count(g) for g in groups}  # insertion order: the queue's
+        free = [g for g in left if g not in held]
+        if free:
+            return allowed[groups.index(max(free, key=lambda g: left[g]))]
+        busiest = max(left, key=lambda g: left[g])  # steal from its end: its worker keeps the head
+        return allowed[len(groups) - 1 - groups[::-1].index(busiest)]
 
     def finish(self, retry: _Item | None = None) -> None:
         with self.cond:
@@ -116,18 +148,32 @@ class LocalExecutor(Executor):
     """One worker thread per visible GPU of this host; each job's processes get that GPU's
     ``CUDA_VISIBLE_DEVICES``. No dependency beyond the standard library.
 
+    Scheduling (``schedule``): ``affinity`` (default) keeps a worker on one ``Job.group`` (``profile``: a
+    kernel file) while that group has jobs, starts each idle worker on the group with the most jobs left
+    that no other worker is on, and lets a worker whose groups are done take the last jobs of the busiest
+    group, so no GPU idles while jobs are left. Variants of one file share kernels (a kernel launched
+    with the same config by several classes, the reference's); run one after another on one GPU, the
+    first compiles them into the Triton cache and the next load them, where two GPUs starting them at
+    once would both compile. ``fifo``: queue order (jobs without a group always run in queue order).
+
     Args:
         gpus: how many GPUs to use (None: every visible GPU).
         slots: the GPUs to use (default: ``query_gpus()``); tests pass stand-ins.
+        schedule: ``affinity`` or ``fifo``.
 
     Raises:
         EnvironmentNotReady: no GPU visible.
-        InputError: more GPUs asked for than are visible.
+        InputError: more GPUs asked for than are visible, or an unknown ``schedule``.
     """
 
     kind = "local"
 
-    def __init__(self, gpus: int | None = None, slots: list[GpuSlot] | None = None) -> None:
+    def __init__(
+        self, gpus: int | None = None, slots: list[GpuSlot] | None = None, schedule: str = "affinity"
+    ) -> None:
+        if schedule not in SCHEDULES:
+            raise InputError(f"schedule must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
+        self.schedule = schedule
         found = list(slots) if slots is not None else query_gpus()
         if gpus is not None and gpus > len(found):
             raise InputError(
@@ -140,13 +186,32 @@ class LocalExecutor(Executor):
             for i, s in enumerate(chosen)
         ]
         self._states: dict[str, dict[str, Any]] = {s.worker: {} for s in self._slots}
+        self._preparing: dict[str, threading.Thread] = {}
         self.cancel = threading.Event()
 
     def slots(self) -> list[GpuSlot]:
         return list(self._slots)
 
+    def prepare(self, fn: Callable[[JobContext], Any]) -> None:
+        """Run ``fn(ctx)`` for every GPU in a thread of its own now; that GPU's first job waits for it."""
+        for slot in self._slots:
+            self._await_prepared(slot.worker)
+            thread = threading.Thread(target=_quietly, args=(fn, self.context(slot)), daemon=True)
+            self._preparing[slot.worker] = thread
+            thread.start()
+
+    def _await_prepared(self, worker: str) -> None:
+        thread = self._preparing.pop(worker, None)
+        while thread is not None and thread.is_alive():
+            thread.join(timeout=0.1)
+
     def close(self) -> None:
         """Stop what jobs left in the workers' state (each value with a ``stop()``: tune's workers)."""
+        if any(t.is_alive() for t in self._preparing.values()):
+            self.cancel.set()  # a start still under way ends (``fn`` polls ``ctx.cancel``)
+        for worker in list(self._preparing):
+            self._await_prepared(worker)
+        self.cancel.clear()
         for state in self._states.values():
             stop_state(state)
 
@@ -156,7 +221,7 @@ class LocalExecutor(Executor):
         return JobContext(slot, env, self.cancel, self._states[slot.worker])
 
     def run(self, jobs: list[Job]) -> Iterator[JobResult]:
-        pending = _Pending(jobs)
+        pending = _Pending(jobs, affinity=self.schedule == "affinity")
         results: queue.Queue[tuple[str, Any]] = queue.Queue()
         dead: set[str] = set()
         alive = lambda: {s.worker for s in self._slots} - dead  # noqa: E731
@@ -202,6 +267,7 @@ class LocalExecutor(Executor):
         alive: Callable[[], set[str]],
     ) -> None:
         ctx = self.context(slot)
+        self._await_prepared(slot.worker)
         while True:
             item = pending.take(slot.worker, alive, self.cancel)
             if item is None:
@@ -228,6 +294,13 @@ class LocalExecutor(Executor):
                 return
             pending.finish()
             results.put(("done", JobResult(job.key, value, slot, attempt, None, history)))
+
+
+def _quietly(fn: Callable[[JobContext], Any], ctx: JobContext) -> None:
+    try:
+        fn(ctx)
+    except BaseException:  # best effort (see Executor.prepare): the first job meets the error again
+        pass
 
 
 def make_executor(kind: str = "local", gpus: int | None = None, scheduler: str | None = None) -> Executor:

@@ -87,10 +87,15 @@ class JobContext:
 
 @dataclass(frozen=True)
 class Job:
-    """One unit of work: ``key`` names it in results, ``fn(ctx)`` does it (picklable for Dask)."""
+    """One unit of work: ``key`` names it in results, ``fn(ctx)`` does it (picklable for Dask).
+
+    ``group``: jobs that share what a worker loads or compiles (``profile``: the kernel file); the local
+    executor keeps a worker on one group while it has jobs (see ``collect.executor``). None: no affinity.
+    """
 
     key: str
     fn: Callable[[JobContext], Any]
+    group: str | None = None
 
 
 @dataclass
@@ -211,6 +216,11 @@ class Executor(ABC):
     def call_on_a_worker(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn()`` where the jobs run (here for ``local``; on one worker for ``dask``)."""
         return fn()
+
+    def prepare(self, fn: Callable[[JobContext], Any]) -> None:  # noqa: B027 (optional hook)
+        """Start ``fn(ctx)`` on every worker now, in the background, before any job is given out (``profile``
+        starts its timing workers while it checks the environment). Best effort: its errors are dropped, the
+        first job meets them again. Default: nothing (the Dask executor)."""
 
     def describe(self) -> dict[str, Any]:
         """The manifest's ``executor`` entry."""

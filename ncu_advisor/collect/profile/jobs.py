@@ -132,6 +132,18 @@ def _timing_worker(ctx: JobContext, options: ProfileOptions) -> TimingWorker:
     return worker
 
 
+def start_timing_worker(options: ProfileOptions, ctx: JobContext) -> None:
+    """Start this GPU's timing worker now (``Executor.prepare``), unless it runs; the first job uses it.
+
+    Raises:
+        EnvironmentNotReady: it cannot start (the first job then tries again and makes it ``GpuUnusable``).
+        Cancelled: ``ctx.cancel`` was set while it started.
+    """
+    worker = _timing_worker(ctx, options)
+    if not worker.alive():
+        worker.start(ctx.cancel)
+
+
 def store_payload(run_dir: Path, payload: VariantPayload) -> None:
     """Write a shipped variant folder into the run directory (paths checked to stay inside it)."""
     root = run_dir.resolve()

@@ -28,7 +28,13 @@ from typing import Any
 from ncu_advisor import rundir
 from ncu_advisor.collect.executor import Executor, Job, JobResult, LocalExecutor
 from ncu_advisor.collect.profile import ncu as ncu_module
-from ncu_advisor.collect.profile.jobs import VariantJob, VariantPayload, run_variant_job, store_payload
+from ncu_advisor.collect.profile.jobs import (
+    VariantJob,
+    VariantPayload,
+    run_variant_job,
+    start_timing_worker,
+    store_payload,
+)
 from ncu_advisor.collect.profile.judge import _read_json, judge_bench, judge_ncu
 from ncu_advisor.collect.profile.manifest import absorb_environment as _absorb_environment
 from ncu_advisor.collect.profile.manifest import initial_manifest
@@ -176,7 +182,7 @@ def _jobs(
             timing_worker=uses_timing_worker(options, executor),
         )
         fn = partial(run_variant_job, job, progress=progress) if in_place else partial(run_variant_job, job)
-        jobs.append(Job(name, fn))
+        jobs.append(Job(name, fn, group=str(kernel_file)))  # LocalExecutor's affinity: a file's variants
     return jobs
 
 
@@ -282,6 +288,8 @@ def profile_files(
     own = executor is None
     executor = executor or LocalExecutor()
     try:
+        if uses_timing_worker(options, executor):  # imports and CUDA contexts while the checks run
+            executor.prepare(partial(start_timing_worker, options))
         env = env or executor.call_on_a_worker(check_environment)
         metrics = options.resolved_metrics()
         opened = [
@@ -297,7 +305,7 @@ def profile_files(
                     progress(label + name, step)
 
             for job in _jobs(run, options, env, metrics, executor, named if progress else None):
-                jobs.append(Job(f"{index}/{job.key}", job.fn))
+                jobs.append(Job(f"{index}/{job.key}", job.fn, job.group))
         for result in executor.run(jobs):
             index_text, name = result.key.split("/", 1)
             _record(opened[int(index_text)], name, result)

@@ -69,6 +69,7 @@ class TimingWorker:
         self.start_timeout_s = start_timeout_s
         self.log_path = log_path
         self.starts = 0
+        self.start_spans: list[tuple[float, float]] = []  # (time.monotonic() at start, when ready)
         self._process: subprocess.Popen[bytes] | None = None
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._count = 0
@@ -86,6 +87,7 @@ class TimingWorker:
             Cancelled: ``cancel`` was set while waiting.
         """
         self._kill()
+        begun = time.monotonic()
         if self.log_path is None:
             visible = self.env.get("CUDA_VISIBLE_DEVICES", "default") or "default"
             handle, name = tempfile.mkstemp(prefix=f"ncu-advisor-timing-gpu{visible}-", suffix=".log")
@@ -116,6 +118,7 @@ class TimingWorker:
         while True:
             event = self._wait(deadline, cancel)
             if event is not None and event.get("event") == "ready":
+                self.start_spans.append((begun, time.monotonic()))
                 return
             if event is None or event.get("event") != "ready":
                 self._kill()
