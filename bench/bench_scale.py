@@ -17,6 +17,9 @@ Parts (``--part``, one or several in order, e.g. ``a,b1,d``, sharing ``--max-sec
   1 GPU then 2 GPUs (``--d-two-first``: 2 first, then 1 if it fits): see ``bench/scale_tune.py``.
   Goal: >= 1.8x.
 - ``c``: the whole 24-variant set profiled with ncu on 2 GPUs (``--ncu-lock``, default ``none``).
+- ``s``: every ``profile`` figure in one run, each with its timeline: timing only 1 and 2 GPUs with an empty
+  Triton cache and again warm, ncu ``profile`` of ``--profile-variants`` variants on 2 and 1 GPUs, and the
+  2-GPU timing-only sweep with the ``fifo`` scheduler: see ``bench/scale_same_run.py``.
 
 The 24-variant set: kernels/corpus/gemm_decode.py expanded per autotune config (12), layernorm_rows.py
 expanded (8), int8_weight_gemm.py (2), rotary_embedding.py (2); each file's reference ``Model`` runs too.
@@ -56,6 +59,7 @@ from ncu_advisor.collect.profile.runner import (  # noqa: E402
 from ncu_advisor.collect.profile.variants import expand_autotune, list_variants  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from scale_same_run import part_s, timeline_lines  # noqa: E402
 from scale_tune import part_d, triton_cache  # noqa: E402
 
 CORPUS = ROOT / "kernels" / "corpus"
@@ -104,8 +108,13 @@ def sweep(
         start = time.monotonic()
         with LocalExecutor(gpus=gpus) as executor:  # close() stops the timing workers
             runs = profile_files(targets, options, executor=executor)
-            bare = runs[0].manifest["executor"].get("bare_children") if runs else None
         wall = time.monotonic() - start
+    return {**summarize(runs, gpus, wall), "fresh_triton_cache": fresh_cache}
+
+
+def summarize(runs: list[Any], gpus: int, wall: float) -> dict[str, Any]:
+    """Wall time, statuses, medians and GPUs of the ``ProfileRun`` list of one ``profile_files`` call."""
+    bare = runs[0].manifest["executor"].get("bare_children") if runs else None
     variants: dict[str, Any] = {}
     for run in runs:
         entries = {**run.manifest["variants"], "Model": run.manifest["reference"]}
@@ -124,7 +133,6 @@ def sweep(
         "gpus": gpus,
         "wall_s": round(wall, 2),
         "bare_children": bare,
-        "fresh_triton_cache": fresh_cache,
         "variants": count,
         "jobs": len(variants),
         "variants_per_min": round(60 * count / wall, 2),
@@ -310,7 +318,8 @@ def table(results: dict[str, Any]) -> str:
                 f"{value['variants_per_min']} | {value['statuses']} | {value['ncu_lock_wait_s']} |"
             )
     speedups = ("timing_speedup", "tune_sweep_speedup", "tune_sweep_speedup_vs_previous_1gpu")
-    speedups += ("profile_speedup_lock_none", "profile_speedup_lock_host")
+    speedups += ("profile_speedup_lock_none", "profile_speedup_lock_host", "timing_warm_speedup")
+    speedups += ("timing_speedup_fifo", "profile_speedup_same_run")
     for key in speedups:
         if key in results:
             lines.append(f"{key}: {results[key]}x")
@@ -328,7 +337,7 @@ def table(results: dict[str, Any]) -> str:
     if "timing_agreement" in results:
         lines.append(f"timing agreement 2-GPU/1-GPU medians: {results['timing_agreement']}")
     lines += [f"skipped: {s}" for s in results.get("skipped", [])]
-    return "\n".join(lines)
+    return "\n".join(timeline_lines(results) + lines)  # the timelines first: the table stays last
 
 
 def run_part(part: str, results: dict[str, Any], args: argparse.Namespace, env: Any, deadline: float) -> None:
@@ -343,6 +352,16 @@ def run_part(part: str, results: dict[str, Any], args: argparse.Namespace, env: 
         part_b(results, options, args.profile_variants, deadline)
     elif part == "d":
         part_d(results, args.out, lambda s, k: _fits(results, deadline, s, k), two_first=args.d_two_first)
+    elif part == "s":
+        fits = lambda s, k: _fits(results, deadline, s, k)  # noqa: E731
+        part_s(
+            results,
+            replace(options, runs_root=args.scratch / "runs" if args.scratch else runs_root),
+            corpus_targets,
+            fits,
+            args.profile_variants,
+            args.save,
+        )
     elif part == "b1":
         if _fits(results, deadline, 240, "profile_1gpu"):
             part_b1(results, options, args.profile_variants)
@@ -353,7 +372,13 @@ def run_part(part: str, results: dict[str, Any], args: argparse.Namespace, env: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--part", default="a", help="a, b, b1, c, d, or several in order: a,b1,d")
+    parser.add_argument("--part", default="a", help="a, b, b1, c, d, s, or several in order: a,b1,d")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        help="part s: run directories (SCRATCH/runs), timing worker logs and Triton caches go here "
+        "(this process's tempfile.tempdir; the children keep TMPDIR)",
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--profile-variants", type=int, default=12)
     parser.add_argument("--ncu-lock", choices=["host", "none"], default="none")
@@ -370,10 +395,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.part.split(",") if p.strip()]
-    if not parts or any(p not in ("a", "b", "b1", "c", "d") for p in parts):
-        parser.error(f"--part takes a, b, b1, c, d (comma-separated), not {args.part!r}")
+    if not parts or any(p not in ("a", "b", "b1", "c", "d", "s") for p in parts):
+        parser.error(f"--part takes a, b, b1, c, d, s (comma-separated), not {args.part!r}")
     deadline = time.monotonic() + args.max_seconds
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.scratch is not None:
+        args.scratch.mkdir(parents=True, exist_ok=True)
+        tempfile.tempdir = str(args.scratch)
     if args.rehearse:
         os.environ.setdefault("TRITON_INTERPRET", "1")
         results = {"part": "d", "skipped": []}
@@ -390,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": [],
     }
     out_json = args.out / f"scale-{''.join(parts)}.json"
+    args.save = lambda: out_json.write_text(json.dumps(results, indent=1, default=str))
     for part in parts:
         run_part(part, results, args, env, deadline)
         out_json.write_text(json.dumps(results, indent=1, default=str))  # kept if a later part is cut

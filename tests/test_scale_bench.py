@@ -70,3 +70,63 @@ def test_rehearse_part_d_runs_on_cpu(tmp_path: Path) -> None:
     assert all(r.split("|")[3].strip() == "12" for r in rows)  # 4 configs of each of the 3 files
     logs = {p.name for p in (tmp_path / "d-2gpu").glob("worker-gpu*.log")}
     assert logs and all("-file" in name for name in logs)  # one queue: workers per GPU and file
+
+
+def test_device_script_part_s_every_figure_in_one_run_with_stand_ins(tmp_path: Path) -> None:
+    """bench/device/scale.sh PART=s as the coordinator runs it, with the stand-ins of tests/fake_ncu."""
+    import tarfile
+
+    env = {
+        **os.environ,
+        "PATH": f"{FAKE}{os.pathsep}{os.environ.get('PATH', '')}",
+        "FAKE_GPUS": "2",
+        "FAKE_NCU_REPORT": str(REPORT),
+        "OUT": str(tmp_path),
+        "PART": "s",
+        "PROFILE_VARIANTS": "3",
+        "SCALE_ARGS": f"--python {FAKE / 'fake_python'}",
+    }
+    for name in (
+        "CUDA_VISIBLE_DEVICES",
+        "FAKE_CHILD_MODES",
+        "FAKE_NO_GPU",
+        "FAKE_NOGPU_VISIBLE",
+        "PYTHONPATH",
+    ):
+        env.pop(name, None)
+    script = ROOT / "bench" / "device" / "scale.sh"
+    proc = subprocess.run(
+        ["bash", str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0 and "bench rc=0" in proc.stdout, proc.stdout + proc.stderr
+    results = json.loads((tmp_path / "scale-s.json").read_text())
+    steps = ["timing_1gpu", "timing_2gpu", "timing_1gpu_warm", "timing_2gpu_warm"]
+    steps += ["profile3_2gpu", "profile3_1gpu", "timing_2gpu_fifo"]
+    assert [k for k in results if isinstance(results[k], dict) and "wall_s" in results[k]] == steps
+    assert results["skipped"] == []
+    for step in steps:
+        sweep, line = results[step], results[step]["timeline"]
+        assert sweep["statuses"] == {"ok": sweep["jobs"]} and len(line["jobs"]) == sweep["jobs"]
+        assert set(line["per_gpu"]) == {str(g) for g in range(sweep["gpus"])}
+        assert line["setup_s"] >= 0 and line["closing_s"] >= 0
+        timing = step.startswith("timing")
+        assert sweep["bare_children"] == ("timing worker per GPU" if timing else "process per variant")
+        assert all(bool(p["worker_start"]) == timing for p in line["per_gpu"].values())
+    assert (
+        results["timing_2gpu"]["schedule"] == "affinity" and results["timing_2gpu_fifo"]["schedule"] == "fifo"
+    )
+    assert results["timing_1gpu_warm"]["triton_cache"].startswith("warm")
+
+    def first_files(step: str) -> list[str]:
+        jobs = sorted(results[step]["timeline"]["jobs"], key=lambda j: j[2])
+        return [next(j[1].split(":")[0] for j in jobs if j[0] == gpu) for gpu in ("0", "1")]
+
+    assert len(set(first_files("timing_2gpu"))) == 2  # affinity: each GPU starts on a file of its own
+    assert set(first_files("timing_2gpu_fifo")) == {"gemm_decode"}  # queue order: both on the first file
+    for key in ("timing_speedup", "timing_warm_speedup", "profile_speedup_same_run", "timing_speedup_fifo"):
+        assert f"{key}: " in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1].startswith("timing agreement")  # the table comes last
+    with tarfile.open(tmp_path / "s-runs.tgz") as tar:
+        names = tar.getnames()
+    assert any(n.endswith("manifest.json") for n in names) and not any(n.endswith(".ncu-rep") for n in names)
+    assert any(n.startswith("ncu-advisor-timing-gpu") for n in names)  # the timing workers' logs

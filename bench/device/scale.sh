@@ -4,6 +4,13 @@
 #          (timing only, 24 variants, 1 GPU then 2 GPUs, through the timing worker per GPU, each sweep with
 #          an empty Triton cache), then b1 (1-GPU ncu profile of 12 variants), then d if it fits (tune sweep,
 #          one queue across 3 files: 2 GPUs first, 1 GPU if it fits; else set against last session's 1 GPU).
+#   PART=s (~7 min, one device command, nvidia-h200-x2): every profile figure in one run with a timeline each
+#          (bench/scale_same_run.py): timing only, 24 variants, 1 GPU then 2 GPUs with an empty Triton cache,
+#          both again with the warm cache the 1-GPU pass filled, ncu profile of PROFILE_VARIANTS (6) variants on
+#          2 then 1 GPU (same-run ratio), the 2-GPU timing-only sweep with the fifo scheduler (A/B). Writes
+#          $OUT/scale-s.json, $OUT/log-s.txt and $OUT/s-runs.tgz (runs/: run directories without the .ncu-rep reports;
+#          the timing workers' logs). MAX_S (420) / BENCH_TIMEOUT (440) as below. SCALE_ARGS: more arguments of
+#          bench_scale.py (CPU rehearsal: "--python tests/fake_ncu/fake_python" with tests/fake_ncu on PATH).
 #   PART=a (~6 min): ncu lock probe, the timing-only sweep 1 then 2 GPUs, a Dask-executor smoke run.
 #   PART=b (~7 min): profile with ncu, 12 variants: 2 GPUs --ncu-lock none, 2 GPUs --ncu-lock host, 1 GPU.
 #   PART=b1 (~4 min): the 1-GPU ncu profile of part b alone.
@@ -28,7 +35,16 @@ nvidia-smi --query-gpu=index,name,uuid,driver_version --format=csv,noheader | te
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" > $OUT/versions.txt 2>&1
 EXTRA=""
 [ "${TIMING:-worker}" = process ] && EXTRA="--process-per-variant"
-if [ "$PART" = ab1d ]; then
+if [ "$PART" = s ]; then
+  WORK=$(mktemp -d /tmp/scale-s.XXXXXX)  # run directories, timing worker logs, Triton caches
+  timeout -s INT -k 15 ${BENCH_TIMEOUT:-440} python3 bench/bench_scale.py $OUT --part s --max-seconds ${MAX_S:-420} \
+    --profile-variants ${PROFILE_VARIANTS:-6} --scratch $WORK ${SCALE_ARGS:-} > $OUT/log-$PART.txt 2>&1
+  RC=$?
+  tar czf $OUT/s-runs.tgz --exclude='*.ncu-rep' -C $WORK runs $(cd $WORK && ls ncu-advisor-timing-gpu*.log 2>/dev/null) \
+    || echo "tar of the run directories failed"
+  rm -rf $WORK
+  (exit $RC)
+elif [ "$PART" = ab1d ]; then
   timeout -s INT -k 15 ${BENCH_TIMEOUT:-505} python3 bench/bench_scale.py $OUT --part a,b1,d --no-probe --no-dask \
     --d-two-first --max-seconds ${MAX_S:-490} $EXTRA > $OUT/log-$PART.txt 2>&1
 else
@@ -38,7 +54,7 @@ else
 fi
 RC=$?
 echo "bench rc=$RC"
-grep -v "^INFO\|^[0-9-]* [0-9:,]* - distributed" $OUT/log-$PART.txt | tail -n 25
+grep -v "^INFO\|^[0-9-]* [0-9:,]* - distributed" $OUT/log-$PART.txt | tail -n 40
 if [ $RC -ne 0 ]; then  # cut short: the table of what the JSON (written after each part) holds
   python3 -c "import glob, json, sys; sys.path.insert(0, 'bench'); from bench_scale import table
 for f in glob.glob('$OUT/scale-*.json'): print(table(json.load(open(f))))"
