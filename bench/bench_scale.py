@@ -59,7 +59,7 @@ from ncu_advisor.collect.profile.runner import (  # noqa: E402
 from ncu_advisor.collect.profile.variants import expand_autotune, list_variants  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from scale_same_run import part_s, timeline_lines  # noqa: E402
+from scale_same_run import draft_readme, part_s, timeline_lines  # noqa: E402
 from scale_tune import part_d, triton_cache  # noqa: E402
 
 CORPUS = ROOT / "kernels" / "corpus"
@@ -369,6 +369,14 @@ def run_part(part: str, results: dict[str, Any], args: argparse.Namespace, env: 
         results["profile_24_2gpu"] = sweep(corpus_targets(), replace(options, ncu_lock=args.ncu_lock), 2)
 
 
+def _save(results: dict[str, Any], out_json: Path, draft: bool) -> None:
+    """The JSON so far; with part s also README-draft.md next to it (``scale_same_run.draft_readme``)."""
+    out_json.write_text(json.dumps(results, indent=1, default=str))
+    if draft:
+        command = "PART=s bash bench/device/scale.sh   # on nvidia-h200-x2; " + " ".join(sys.argv[1:])
+        (out_json.parent / "README-draft.md").write_text(draft_readme(results, command))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
@@ -418,10 +426,10 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": [],
     }
     out_json = args.out / f"scale-{''.join(parts)}.json"
-    args.save = lambda: out_json.write_text(json.dumps(results, indent=1, default=str))
+    args.save = lambda: _save(results, out_json, "s" in parts)
     for part in parts:
         run_part(part, results, args, env, deadline)
-        out_json.write_text(json.dumps(results, indent=1, default=str))  # kept if a later part is cut
+        args.save()  # kept if a later part is cut
     print(table(results))
     return 0
 

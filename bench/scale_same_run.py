@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import statistics
 import tempfile
@@ -220,3 +221,51 @@ def timeline_lines(results: dict[str, Any]) -> list[str]:
             f"job median {t['job_s_median']} s max {t['job_s_max']} s | {gpus}"
         )
     return lines
+
+
+def _row(results: dict[str, Any], key: str, work: str, ratio_key: str | None) -> str:
+    step = results.get(key)
+    if not step:
+        return f"| {key} | | {work} | | | not run (see skipped) | |"
+    ratio = (
+        f"**{results[ratio_key]}**"
+        if ratio_key and ratio_key in results
+        else ("1.00" if "1gpu" in key else "")
+    )
+    cache = step.get("triton_cache", "warm (filled by timing_1gpu)" if key.startswith("profile") else "")
+    return (
+        f"| {key} | {step['gpus']} | {work} ({step['jobs']} jobs) | {cache} | {step.get('schedule', '')} | "
+        f"{step['wall_s']} | {ratio} |"
+    )
+
+
+def draft_readme(results: dict[str, Any], command: str) -> str:
+    """A README for the results folder, every figure taken from ``results`` (to check, then commit)."""
+    found = [m.group(1) for k in results if (m := re.fullmatch(r"profile(\d+)_2gpu", k))]
+    n = found[0] if found else "6"
+    gpus = ", ".join(f"{g['index']}: {g['name']}" for g in results.get("gpus", []))
+    lines = [
+        "# Scale-out benchmark (issue 16): every `profile` figure in one run (part s)",
+        "",
+        f"GPUs {gpus}; {results.get('ncu', '')}; recorded {results.get('recorded', '')}.",
+        "",
+        f"    {command}",
+        "",
+        "| step | GPUs | work | Triton cache | schedule | wall s | speed-up vs 1 GPU |",
+        "|---|---:|---|---|---|---:|---:|",
+        _row(results, "timing_1gpu", "timing only, 24 variants", None),
+        _row(results, "timing_2gpu", "timing only, 24 variants", "timing_speedup"),
+        _row(results, "timing_1gpu_warm", "timing only, 24 variants", None),
+        _row(results, "timing_2gpu_warm", "timing only, 24 variants", "timing_warm_speedup"),
+        _row(results, f"profile{n}_1gpu", f"profile with ncu, {n} variants", None),
+        _row(results, f"profile{n}_2gpu", f"profile with ncu, {n} variants", "profile_speedup_same_run"),
+        _row(results, "timing_2gpu_fifo", "timing only, 24 variants", "timing_speedup_fifo"),
+        "",
+        "Where the time went (seconds from each step's start; `timeline` in the JSON):",
+        "",
+        *[f"- {line}" for line in timeline_lines(results)],
+        "",
+        f"Timing agreement 2-GPU/1-GPU (empty caches): {results.get('timing_agreement', {})}.",
+        *[f"Skipped: {s}" for s in results.get("skipped", [])],
+    ]
+    return "\n".join(lines) + "\n"

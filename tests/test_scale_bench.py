@@ -126,6 +126,10 @@ def test_device_script_part_s_every_figure_in_one_run_with_stand_ins(tmp_path: P
     for key in ("timing_speedup", "timing_warm_speedup", "profile_speedup_same_run", "timing_speedup_fifo"):
         assert f"{key}: " in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("timing agreement")  # the table comes last
+    draft = (tmp_path / "README-draft.md").read_text()  # every figure from the JSON, ready to check in
+    assert f"| **{results['timing_speedup']}** |" in draft
+    assert f"| **{results['profile_speedup_same_run']}** |" in draft
+    assert draft.count("\n- timing_") == 5 and "- profile3_2gpu: setup" in draft
     with tarfile.open(tmp_path / "s-runs.tgz") as tar:
         names = tar.getnames()
     assert any(n.endswith("manifest.json") for n in names) and not any(n.endswith(".ncu-rep") for n in names)

@@ -8,7 +8,7 @@
 #          (bench/scale_same_run.py): timing only, 24 variants, 1 GPU then 2 GPUs with an empty Triton cache,
 #          both again with the warm cache the 1-GPU pass filled, ncu profile of PROFILE_VARIANTS (6) variants on
 #          2 then 1 GPU (same-run ratio), the 2-GPU timing-only sweep with the fifo scheduler (A/B). Writes
-#          $OUT/scale-s.json, $OUT/log-s.txt and $OUT/s-runs.tgz (runs/: run directories without the .ncu-rep reports;
+#          $OUT/scale-s.json, $OUT/README-draft.md (every figure from the JSON), $OUT/log-s.txt, $OUT/s-runs.tgz (runs/: run directories without the .ncu-rep reports;
 #          the timing workers' logs). MAX_S (420) / BENCH_TIMEOUT (440) as below. SCALE_ARGS: more arguments of
 #          bench_scale.py (CPU rehearsal: "--python tests/fake_ncu/fake_python" with tests/fake_ncu on PATH).
 #   PART=a (~6 min): ncu lock probe, the timing-only sweep 1 then 2 GPUs, a Dask-executor smoke run.
