@@ -37,7 +37,8 @@ def random_search(
     sweep_ms: list[float | None], start_ms: float, trials: int, draws: int = 1000, seed: int = 0
 ) -> dict[str, float]:
     """Random search at ``trials`` trials: the start plus ``trials - 1`` sweep configurations drawn without
-    replacement (None: a failing or wrong configuration, it finds nothing); quality = sweep best / best found.
+    replacement (None: a failing or wrong configuration, it finds nothing); quality = sweep best / best found,
+    at most 1 (the start's timing comes from tune's run: one faster than the sweep's best is a tie with it).
 
     Returns ``{"mean": ..., "p10": ...}`` over ``draws`` draws (p10: the 10th percentile, the bad luck case).
     """
@@ -50,7 +51,7 @@ def random_search(
     qualities = []
     for _ in range(draws):
         found = [ms for ms in rng.sample(sweep_ms, k) if ms is not None] + [start_ms]
-        qualities.append(best / min(found))
+        qualities.append(min(1.0, best / min(found)))  # a start timed faster than the best ties with it
     qualities.sort()
     return {"mean": statistics.fmean(qualities), "p10": qualities[int(0.1 * (len(qualities) - 1))]}
 

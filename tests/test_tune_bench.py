@@ -132,6 +132,11 @@ def test_the_confirmed_timings_decide_the_quality_and_the_noise_band_is_reported
     assert "(1/1 within the sweep's measured noise)" in text
 
 
+def test_random_search_counts_a_start_faster_than_the_sweep_best_as_a_tie():
+    bench = _bench()
+    assert bench.random_search([1.0, 2.0, 3.0], 0.99, 2)["mean"] == 1.0
+
+
 def test_spread_of_is_the_median_relative_range_of_the_reps():
     bench = _bench()
     assert bench.spread_of([[1.0, 1.01, 1.0], [2.0, 2.0, 2.0], [1.0, 1.1, 1.05]]) == pytest.approx(0.01)

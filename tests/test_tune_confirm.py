@@ -90,7 +90,20 @@ def test_a_within_noise_gain_that_shows_again_is_kept_after_its_confirmation():
 def test_a_within_noise_gain_that_does_not_show_again_is_reverted():
     best, candidate = _matmul_reps()
     trajectory = _run({64: [best, [0.243, 0.242, 0.244]], 128: [[0.3, 0.3, 0.3]],
-                       256: [candidate, [0.240, 0.241, 0.242]]})
+                       256: [candidate, [0.246, 0.245, 0.247]]})
     confirm = [t for t in trajectory.trials if t.rule == CONFIRM_RULE]
     assert confirm and all(t.verdict == "reverted" for t in confirm)
     assert trajectory.best == START
+    # the final pick times the near-tie once more beside the best (still slower): the best stays
+    final = [t for t in trajectory.trials if t.rule == "TUNE-FINAL"]
+    assert [(t.config.param_dict["BLOCK"], t.verdict) for t in final] == [(64, "kept"), (256, "reverted")]
+
+
+def test_the_final_pick_ends_on_a_near_tie_that_is_faster_when_timed_again():
+    # 256 gains 1% (under the 2% threshold: reverted by the search), and is faster again when re-timed
+    trajectory = _run({64: [[1.0, 1.001, 1.002]], 128: [[1.3, 1.3, 1.3]], 256: [[0.99, 0.991, 0.992]]})
+    final = [t for t in trajectory.trials if t.rule == "TUNE-FINAL"]
+    assert [(t.config.param_dict["BLOCK"], t.verdict) for t in final] == [(64, "reverted"), (256, "kept")]
+    assert len(final[1].reps_ms) == 6 and final[1].why.startswith("final pick (fastest")
+    assert trajectory.best == START.replace({"BLOCK": 256})
+    assert trajectory.best_median_ms == pytest.approx(0.991)

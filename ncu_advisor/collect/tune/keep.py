@@ -26,6 +26,13 @@ MIN_GAIN = 0.02
 #: Metrics compared between a kept configuration and the one it replaced (relative change >= 5% is "moved").
 MOVED_THRESHOLD = 0.05
 CONFIRM_RULE = "TUNE-CONFIRM"
+FINAL_RULE = "TUNE-FINAL"
+#: The final pick: at most this many near-ties of the best, each timed ``FINAL_ROUNDS`` times alternately
+#: with it. Why: on the two-H200 bench of 2026-11-30 (bench/results/2026-11-30-tune-h200x2-s4a) tune had measured
+#: the sweep's best on 7 of the 9 kernels where it ended 0.1-1.4% short of it, and reverted it for gaining
+#: under the 2% threshold over the best of that moment.
+FINAL_CHALLENGERS = 3
+FINAL_ROUNDS = 2
 
 
 def _median(reps: list[float]) -> float:
@@ -80,6 +87,20 @@ def confirm_verdict(
     if cand < best * (1.0 - min_gain):
         return True, f"confirmed: {both} ({cand:.4g} ms vs {best:.4g} ms)"
     return False, f"not confirmed: {both}, below the {min_gain:.0%} threshold"
+
+
+def near_ties(
+    trials: list[Trial], best: TuneConfig, best_ms: float, min_gain: float = MIN_GAIN
+) -> list[TuneConfig]:
+    """The reverted configurations whose median came within ``min_gain`` of ``best_ms`` (either side), the
+    fastest first, at most ``FINAL_CHALLENGERS``: the final pick's challengers."""
+    seen: dict[TuneConfig, float] = {}
+    for t in trials:
+        if t.verdict != "reverted" or t.status != "ok" or t.median_ms is None or t.config == best:
+            continue
+        if t.median_ms <= best_ms * (1.0 + min_gain):
+            seen[t.config] = min(t.median_ms, seen.get(t.config, t.median_ms))
+    return sorted(seen, key=lambda c: seen[c])[:FINAL_CHALLENGERS]
 
 
 def moved_metrics(before: dict[str, float], after: dict[str, float]) -> dict[str, list[float | None]]:

@@ -73,10 +73,7 @@ from ncu_advisor.collect.tune.batch import (
     untried,
 )
 from ncu_advisor.collect.tune.keep import (
-    CONFIRM_RULE,
     MIN_GAIN,
-    ambiguous_gain,
-    confirm_verdict,
     decide,
     moved_metrics,
     new_trial,
@@ -100,6 +97,7 @@ from ncu_advisor.collect.tune.recommend import (
     moves_from_findings as moves_from_findings,
 )
 from ncu_advisor.collect.tune.searchspace import SearchSpace, is_tile_param
+from ncu_advisor.collect.tune.settle import Settle
 from ncu_advisor.collect.tune.space import (
     Candidate,
     Limits,
@@ -177,6 +175,7 @@ def run_tune(
             space = space(start_m)
         limits = limits_in_space(limits_for(start_m), space)
         search.guided(limits, budget, time_limit_s, space if exhaustive else None)
+        search.final_pick()
     except (KeyboardInterrupt, AdvisorError) as exc:
         trajectory.stop_reason = (
             "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
@@ -189,7 +188,7 @@ def run_tune(
     return trajectory
 
 
-class _Search:
+class _Search(Settle):
     """The state of one search: the best so far, its measurement and advice; records trials."""
 
     def __init__(
@@ -372,32 +371,6 @@ class _Search:
         self.per_config_s = (self.clock() - t0) / max(1, len(batch))
         return self._judge(batch, results, self.per_config_s) or self._confirm(batch, results)
 
-    def _confirm(self, batch: list[Candidate], results: list[Measurement]) -> bool:
-        """Time the batch's fastest within-noise gain again beside the best (``keep``); True when kept."""
-        gains = [(ambiguous_gain(m, self.best_m, self.min_gain), i) for i, m in enumerate(results)]
-        found = [(g, i) for g, i in gains if g is not None]
-        if not found or (self.budget is not None and self.budget - self.t.measured_trials() < 2):
-            return False
-        if self.time_limit_s is not None and self.clock() - self.started >= self.time_limit_s:
-            return False
-        gain, i = max(found)
-        first = len(self.t.trials) - len(results) + i
-        t0 = self.clock()
-        fresh_best, fresh = list(self.measure_many([self.best, batch[i].config]))
-        each = (self.clock() - t0) / 2
-        keep, why = confirm_verdict(gain, fresh, fresh_best, self.min_gain)
-        again = Candidate(batch[i].config, CONFIRM_RULE, 0.0, f"trial {first} timed again beside the best")
-        ref = Candidate(self.best, CONFIRM_RULE, 0.0, f"the best timed again beside trial {first}")
-        ref_trial = new_trial(len(self.t.trials), self.best, ref, fresh_best, fresh_best.status,
-                              "reverted", "the reference of the confirmation (the best stays)", each)
-        trial = new_trial(len(self.t.trials) + 1, batch[i].config, again, fresh, fresh.status,
-                          "kept" if keep else "reverted", why, each)
-        if keep:
-            self._keep(batch[i].config, fresh, trial)
-        self.record(ref_trial, save=False)
-        self.record(trial)
-        return keep
-
     def _verdict(self, m: Measurement) -> tuple[bool, str]:
         if not m.usable:
             return False, ""
@@ -473,3 +446,4 @@ class _Search:
         self.t.stop_reason = (
             f"measured the whole space ({space.size} configs, {outside} outside the limits): {why}"
         )
+
