@@ -28,9 +28,9 @@ MOVED_THRESHOLD = 0.05
 CONFIRM_RULE = "TUNE-CONFIRM"
 FINAL_RULE = "TUNE-FINAL"
 #: The final pick: at most this many near-ties of the best, each timed ``FINAL_ROUNDS`` times alternately
-#: with it. Why: on the two-H200 bench of 2026-11-30 (bench/results/2026-11-30-tune-h200x2-s4a) tune had measured
-#: the sweep's best on 7 of the 9 kernels where it ended 0.1-1.4% short of it, and reverted it for gaining
-#: under the 2% threshold over the best of that moment.
+#: with it. Why: on the two-H200 bench bench/results/2026-11-30-tune-h200x2-s4a tune had measured the
+#: sweep's best on 7 of the 9 kernels where it ended 0.1-1.4% short of it, and reverted it for gaining under
+#: the 2% threshold over the best of that moment.
 FINAL_CHALLENGERS = 3
 FINAL_ROUNDS = 2
 
