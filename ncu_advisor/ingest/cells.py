@@ -70,7 +70,23 @@ def unit_scale(unit: str) -> tuple[float, str]:
     return factor, f"{base_numerator}/{denominator}"
 
 
-NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d*)?([eE][+-]?\d+)?$|^[+-]?\.\d+([eE][+-]?\d+)?$")
+# ASCII digits only (``re.ASCII``): ``\d`` and ``float()`` also take Arabic-Indic, Devanagari, full-width...
+# digits, which ncu never writes (see ``foreign_digits``).
+NUMBER = re.compile(
+    r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d*)?([eE][+-]?\d+)?$|^[+-]?\.\d+([eE][+-]?\d+)?$", re.ASCII
+)
+FOREIGN_DIGITS = "digits other than ASCII 0-9 (ncu writes only 0-9, in every locale)"
+
+
+def foreign_digits(text: str) -> bool:
+    """Whether ``text`` holds a decimal digit other than ASCII 0-9 (Arabic-Indic U+0661, Devanagari
+    U+0967, full-width U+FF11...).
+
+    Python's ``float()`` reads them as numbers, but ncu writes only ASCII digits (every recorded export, also
+    under ``LC_ALL=de_DE.UTF-8``: tests/fixtures/formats/*-de.*), so a cell with one was edited or
+    re-encoded: the readers refuse it where a number belongs instead of reading a value ncu did not write.
+    """
+    return any(char.isdecimal() and not char.isascii() for char in text)
 
 
 def parse_number(text: str) -> float | None:
@@ -137,7 +153,7 @@ def nvtx_from_cell(cell: str) -> str | None:
 
 def triple(text: str) -> tuple[float, float, float] | None:
     """``(384, 1, 1)`` -> (384.0, 1.0, 1.0); None when the cell is not such a triple."""
-    match = re.fullmatch(r"\(\s*([\d,]+)\s*,\s*([\d,]+)\s*,\s*([\d,]+)\s*\)", text.strip())
+    match = re.fullmatch(r"\(\s*([\d,]+)\s*,\s*([\d,]+)\s*,\s*([\d,]+)\s*\)", text.strip(), re.ASCII)
     if not match:
         return None
     x, y, z = (float(group.replace(",", "")) for group in match.groups())
@@ -238,7 +254,8 @@ _UNIT_ATOMS = frozenset(
     | {"bit", "block", "byte", "cycle", "inst", "register", "request", "sample", "sector", "thread", "warp"}
 )
 _SCALED_ATOM = re.compile(rf"[KMGTP]({_SCALABLE})")
-DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")  # "128,22": never ncu's (a thousands group has 3 digits)
+# "128,22": never ncu's (a thousands group has 3 digits)
+DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$", re.ASCII)
 _PERCENT_NAME = re.compile(r"(\.pct|_pct|\.pct_of_peak_sustained_\w+)$")
 
 

@@ -22,8 +22,10 @@ import pandas as pd
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import guided
 from ncu_advisor.ingest.cells import (
+    FOREIGN_DIGITS,
     csv_header_columns,
     find_csv_header,
+    foreign_digits,
     is_cut,
     kernel_function_name,
     parse_number,
@@ -105,6 +107,12 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
                 hint="re-export it with `ncu --import R.ncu-rep --csv > FILE.csv`",
             )
         launch_id = row[col["ID"]].strip()
+        if foreign_digits(launch_id):
+            raise ReportError(
+                f"line {number}: the launch ID {launch_id!r:.40} has {FOREIGN_DIGITS}",
+                path=path,
+                hint="pass ncu's export unedited (`ncu --import R.ncu-rep --csv > FILE.csv`)",
+            )
         if launch_id not in launches:
             ids: dict[str, str] = {n: row[col[n]].strip() for n in ("Kernel Name", "CC") if n in col}
             launches[launch_id] = (ids, LaunchValues())

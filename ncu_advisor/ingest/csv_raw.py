@@ -31,10 +31,12 @@ from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import csv_engines
 from ncu_advisor.ingest.cells import (
     DECIMAL_COMMA,
+    FOREIGN_DIGITS,
     NUMBER,
     PREAMBLE_LIMIT,
     csv_header_columns,
     find_csv_header,
+    foreign_digits,
     is_cut,
     kernel_function_name,
     last_line_if_unterminated,
@@ -51,7 +53,7 @@ from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import ID_COLUMNS, finish_table
 
 SAMPLE_ROWS = 200  # rows read to type the columns (a column that turns out otherwise is re-read as text)
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 _GPU_NAME = "device__attribute_display_name"  # the table's ``gpu`` column
 
 
@@ -72,6 +74,7 @@ class _Layout:
         self.path = path
         self.skipped = 0  # lines before the header
         self.header: list[str] = []
+        self.repeated: dict[str, str] = {}  # a repeated column's ``name#2`` (``_unique``) -> ``name``
         self.header_line = b""
         self.units: list[str] = []
         self.has_units = False
@@ -92,6 +95,7 @@ class _Layout:
                 columns = csv_header_columns(raw.decode("utf-8", errors="replace"))
                 if columns is not None:
                     self.header = _unique(columns)
+                    self.repeated = {u: n for u, n in zip(self.header, columns, strict=True) if u != n}
                     self.header_line = raw.rstrip(b"\r\n")
                     break
                 self.skipped += 1
@@ -160,7 +164,8 @@ def _check_not_cut(path: Path, handle: BinaryIO) -> None:
 
 
 def _unique(columns: list[str]) -> list[str]:
-    """Column names made unique (a repeated name gets ``#2``, ``#3``...), as the parsers need."""
+    """Column names made unique (a repeated name gets ``#2``, ``#3``...), as the parsers need; the
+    repeats are compared with the first column and dropped (``_check_repeats``)."""
     seen: dict[str, int] = {}
     out: list[str] = []
     for name in columns:
@@ -242,10 +247,12 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         raise ReportError(
             "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
         )
-    metric_names = sorted(name for name in layout.header if "__" in name)
+    metric_names = sorted(name for name in layout.header if "__" in name and name not in layout.repeated)
     _check_units(path, layout, metric_names)
     kinds = {
-        name: layout.numeric_kind(i) for i, name in enumerate(layout.header) if name == "ID" or "__" in name
+        name: layout.numeric_kind(i)
+        for i, name in enumerate(layout.header)
+        if (name == "ID" or "__" in name) and name not in layout.repeated
     }
     body = csv_engines.Body(
         path=path,
@@ -257,9 +264,61 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         numeric=sorted(name for name, kind in kinds.items() if kind is not None and name != "ID")
         + (["ID"] if kinds.get("ID") else []),
         separated={name for name, kind in kinds.items() if kind == "separated"},
-        keep={*metric_names, "ID", "Kernel Name", "CC", layout.nvtx_column() or "ID"},
+        keep={*metric_names, "ID", "Kernel Name", "CC", layout.nvtx_column() or "ID"}
+        | {*layout.repeated, *layout.repeated.values()},
     )
-    return _assemble(path, variant, layout, csv_engines.parse(body), metric_names)
+    parsed = csv_engines.parse(body)
+    notes = _check_repeats(path, layout, parsed)
+    table = _assemble(path, variant, layout, parsed, metric_names)
+    table.attrs["notes"] += [f"{path}: {note}" for note in notes]
+    return table
+
+
+def _column_values(layout: _Layout, parsed: csv_engines.Columns, name: str) -> np.ndarray:
+    """Column ``name`` as read: floats in base units, or objects (text, None) where it holds text."""
+    if name in parsed.numeric:
+        values: np.ndarray = parsed.block[:, parsed.numeric.index(name)]
+    else:
+        values = _text_column(parsed.text[name])
+    if values.dtype == "float64" and "__" in name:
+        values = values * unit_scale(layout.unit_of(name))[0]
+    return values
+
+
+def _check_repeats(path: Path, layout: _Layout, parsed: csv_engines.Columns) -> list[str]:
+    """Compare each repeated column (``name#2``) with the first one of its name: equal values in every
+    launch (within 1e-9 relative, as one value printed in two units) are read once, with a note; different
+    values are refused (ReportError), as either would be a guess. ncu writes each column once (every
+    recorded and public export): a repeat comes from joining or editing exports."""
+    notes: list[str] = []
+    for repeat, name in layout.repeated.items():
+        first, again = _column_values(layout, parsed, name), _column_values(layout, parsed, repeat)
+        if first.dtype == again.dtype == np.dtype("float64"):
+            same = np.isclose(first, again, rtol=1e-9, atol=0.0, equal_nan=True)
+        else:
+            same = np.array([_same_cell(a, b) for a, b in zip(first, again, strict=True)], dtype=bool)
+        if not same.all():
+            row = int(np.argmin(same))
+            raise ReportError(
+                f"the column {name} appears twice in the header (columns {layout.header.index(name) + 1} and "
+                f"{layout.header.index(repeat) + 1}) with different values (line {_line_of(layout, row)}: "
+                f"{first[row]!r:.40} and {again[row]!r:.40}): either one would be a guess",
+                path=path,
+                hint="delete one of the two columns, or re-export it with "
+                "`ncu --import R.ncu-rep --csv --page raw > FILE.csv`",
+            )
+        notes.append(f"the column {name} appears twice in the header with equal values: read once")
+    return notes
+
+
+def _same_cell(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return bool(np.isclose(a, b, rtol=1e-9, atol=0.0, equal_nan=True))
+    return a == b or (_missing(a) and _missing(b))
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _check_units(path: Path, layout: _Layout, metric_names: list[str]) -> None:
@@ -285,9 +344,10 @@ def _check_cells(path: Path, layout: _Layout, name: str, values: pd.Categorical)
         cell = str(text).strip()
         if not cell or parse_number(cell) is not None:
             continue
-        if unit or DECIMAL_COMMA.match(cell):
+        if unit or DECIMAL_COMMA.match(cell) or foreign_digits(cell):
             row = int(np.argmax(values.codes == index))
             comma = " (a decimal comma: ncu writes a decimal point)" if DECIMAL_COMMA.match(cell) else ""
+            comma = f" ({FOREIGN_DIGITS})" if foreign_digits(cell) else comma
             raise ReportError(
                 f"line {_line_of(layout, row)}: {name} ({unit or 'no unit'}) is {cell!r:.60}, not a "
                 f"number{comma}",
@@ -394,9 +454,10 @@ def _check_ids(path: Path, layout: _Layout, action: np.ndarray) -> None:
                 path=path,
                 hint="split the file at that line (or export each report to its own file) and pass both",
             )
+        why = "a second units row or an edited line"
+        why = f"its ID has {FOREIGN_DIGITS}" if foreign_digits(text) else why
         raise ReportError(
-            f"line {line} has no launch ID ({text[:40]!r}; ncu numbers every launch): a second units row "
-            "or an edited line",
+            f"line {line} has no launch ID ({text[:40]!r}; ncu numbers every launch): {why}",
             path=path,
             hint="re-export it with `ncu --import R.ncu-rep --csv --page raw > FILE.csv`",
         )

@@ -16,7 +16,14 @@ from importlib import resources
 import yaml
 
 from ncu_advisor.errors import InputError
-from ncu_advisor.ingest.cells import DECIMAL_COMMA, parse_number, unit_problem, unit_scale
+from ncu_advisor.ingest.cells import (
+    DECIMAL_COMMA,
+    FOREIGN_DIGITS,
+    foreign_digits,
+    parse_number,
+    unit_problem,
+    unit_scale,
+)
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import DISPLAY_PREFIX
 
@@ -81,15 +88,15 @@ class LaunchValues:
             )
         factor, base_unit = unit_scale(unit)
         number = parse_number(text)
-        if number is None and text.strip() and (unit.strip() or DECIMAL_COMMA.match(text.strip())):
-            comma = (
-                " (a decimal comma: ncu writes a decimal point)" if DECIMAL_COMMA.match(text.strip()) else ""
-            )
+        stripped = text.strip()
+        not_ncu = DECIMAL_COMMA.match(stripped) or foreign_digits(stripped)
+        if number is None and stripped and (unit.strip() or not_ncu):
+            comma = " (a decimal comma: ncu writes a decimal point)" if DECIMAL_COMMA.match(stripped) else ""
+            comma = f" ({FOREIGN_DIGITS})" if foreign_digits(stripped) else comma
             raise CellProblem(
                 f"{label!r} ({unit.strip() or 'no unit'}) is {text.strip()!r:.60}, not a number{comma}"
             )
         if number is None:
-            stripped = text.strip()
             self.values.setdefault(name, stripped if stripped else None)
         else:
             value = number * factor

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ncu_advisor.errors import ReportError
-from ncu_advisor.ingest.cells import parse_number
+from ncu_advisor.ingest.cells import FOREIGN_DIGITS, foreign_digits, parse_number
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
 
@@ -169,8 +169,9 @@ def _value(path: Path, kernel: str, name: str, value: Any) -> float | str | None
             return value
         number = parse_number(value)
         if number is None:
+            why = f" (it has {FOREIGN_DIGITS})" if foreign_digits(value) else ""
             raise ReportError(
-                f"kernel {kernel!r}: {name} is {value!r:.80}, not a number",
+                f"kernel {kernel!r}: {name} is {value!r:.80}, not a number{why}",
                 path=path,
                 hint="metric values are numbers (strings only for name metrics such as "
                 "device__attribute_display_name)",

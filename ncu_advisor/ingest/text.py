@@ -32,7 +32,13 @@ import pandas as pd
 
 from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest import guided
-from ncu_advisor.ingest.cells import kernel_function_name, parse_number, triple
+from ncu_advisor.ingest.cells import (
+    FOREIGN_DIGITS,
+    foreign_digits,
+    kernel_function_name,
+    parse_number,
+    triple,
+)
 from ncu_advisor.ingest.display_names import CellProblem, LaunchValues, raw_name, unmapped_note
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
@@ -160,16 +166,24 @@ class _Parser:
             return
         raw = raw_name(self.section, label)
         numeric = bool(unit) or (raw is not None and raw in catalogue() and not raw.endswith("_name"))
-        if numeric:
+        if numeric or foreign_digits(value):
+            why = f" ({FOREIGN_DIGITS})" if foreign_digits(value) else ""
             raise ReportError(
                 f"line {self.lineno}: metric {label!r} ({unit or 'no unit'}) has the value {value!r:.60}, "
-                f"not a number: {line.strip()[:120]!r}",
+                f"not a number{why}: {line.strip()[:120]!r}",
                 path=self.path,
                 hint="fix or delete that line, or pass ncu's output unedited",
             )
 
     def _other_line(self, line: str) -> None:
         if (header := LAUNCH_HEADER.match(line)) is not None:
+            if foreign_digits(header.group("grid") + header.group("block")):
+                raise ReportError(
+                    f"line {self.lineno}: the launch's grid or block size has {FOREIGN_DIGITS}: "
+                    f"{line.strip()[:120]!r}",
+                    path=self.path,
+                    hint="pass ncu's output unedited (`ncu --import R.ncu-rep > out.txt`)",
+                )
             self.launches.append(_Launch(header=header))
             self.section = ""
         elif (section := SECTION.match(line)) is not None:
