@@ -1,12 +1,11 @@
-"""Damaged copies of the recorded ncu 2025.3 exports (tests/fixtures/formats, H200) and of ../shared files that
-a fourth red-team pass (issue 11) found read silently wrong: each is now read right (with a note) or refused
-with exit 2 naming the file, the problem and the fix. Every input is derived here from a recorded file.
+"""Damaged copies of the recorded ncu 2025.3 exports (tests/fixtures/formats, H200) and of ../shared files
+that a fourth red-team pass (issue 11) found read silently wrong: each is now read right (with a note) or
+refused with exit 2 naming the file, the problem and the fix. Every input is derived from a recorded file.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -191,3 +190,160 @@ def test_repeated_raw_column_with_other_values_is_refused(column: str, engine: s
         "line 4",
         "delete one",
     )
+
+
+# --- case 6: two details exports in one file --------------------------------------------------------------
+
+
+def test_two_appended_details_exports_are_refused(tmp_path: Path) -> None:
+    lines = _lines("details.csv")
+    _refused(
+        _write(tmp_path / "twice.csv", lines + lines),
+        f"line {len(lines) + 1} repeats the CSV header",
+        "two details exports were appended",
+        "split the file at that line",
+    )
+    # appended without the second header (`tail -n +2 b.csv >> a.csv`): launch 0's rows start again
+    _refused(
+        _write(tmp_path / "tail.csv", lines + lines[1:]),
+        f"line {len(lines) + 1}: the rows of launch ID '0' start again after those of launch ID '2'",
+        "two details exports were appended",
+    )
+    # a direct run's export (program output interleaved between the rows) reads as before
+    assert read(F / "direct-metrics-details.csv")[DURATION].notna().all()
+
+
+# --- case 1: a text output cut on its last line ------------------------------------------------------------
+
+
+def _cut_after(name: str, marker: str) -> list[str]:
+    """The lines of fixture ``name`` up to and including the first line that contains ``marker``."""
+    lines = _lines(name)
+    index = next(i for i, line in enumerate(lines) if marker in line)
+    return lines[: index + 1]
+
+
+@pytest.mark.parametrize(("row", "cut"), [("128.22", "12"), ("249,209", "249,2"), ("249,209", "2")])
+def test_text_cut_inside_its_last_number_is_refused(row: str, cut: str, tmp_path: Path) -> None:
+    lines = _cut_after("text.txt", row)
+    assert lines[-1].rstrip("\n").endswith(row)
+    lines[-1] = lines[-1].rstrip("\n")[: -len(row)] + cut  # "Duration  us  12" where ncu printed 128.22
+    _refused(_write(tmp_path / "cut.txt", lines), f"line {len(lines)}", "without its newline", "cut")
+
+
+def test_text_cut_after_a_whole_metric_row_is_refused(tmp_path: Path) -> None:
+    lines = _cut_after("text.txt", "128.22")  # ends with its newline, inside the table
+    _refused(
+        _write(tmp_path / "cut.txt", lines), "ends in section 'GPU Speed Of Light Throughput'", "dashed line"
+    )
+
+
+def test_text_without_its_final_newline_outside_a_table_is_read(tmp_path: Path) -> None:
+    whole = (F / "text.txt").read_text(encoding="utf-8")
+    assert whole.rstrip("\n").endswith("-")  # the recorded file ends with a table's closing dashed line
+    path = tmp_path / "no-newline.txt"
+    path.write_text(whole.rstrip("\n"), encoding="utf-8")
+    pd.testing.assert_frame_equal(
+        read(path).drop(columns="source"), read(F / "text.txt").drop(columns="source")
+    )
+    case = SHARED / "cases" / "text-output-sm75.txt"  # ends with a rule paragraph
+    if case.is_file():
+        path.write_text(case.read_text(encoding="utf-8").rstrip("\n"), encoding="utf-8")
+        assert read(path)[DURATION].tolist() == read(case)[DURATION].tolist()
+
+
+# --- case 2: the last launch cut at a line boundary ------------------------------------------------------
+
+
+def test_details_csv_with_its_last_launch_cut_is_refused(tmp_path: Path) -> None:
+    lines = _lines("details.csv")
+    last = [i for i, line in enumerate(lines) if line.startswith('"2",')]
+    cut = lines[: last[0] + 40]  # launch 2 (add_kernel) keeps its first rows, every one whole
+    _refused(
+        _write(tmp_path / "cut.csv", cut),
+        "the last launch (ID 2, add_kernel)",
+        "of launch ID 0",
+        "'Source Counters'",
+        "re-export",
+    )
+
+
+def test_text_with_its_last_launch_cut_between_sections_is_refused(tmp_path: Path) -> None:
+    lines = _lines("text.txt")
+    header = max(i for i, line in enumerate(lines) if "add_kernel (64, 1, 1)" in line)
+    section = next(i for i in range(header, len(lines)) if "Section: Memory Workload Analysis" in lines[i])
+    _refused(
+        _write(tmp_path / "cut.txt", lines[:section]),  # every table before the cut is closed
+        f"the last launch (at line {header + 1}, add_kernel)",
+        "'Memory Workload Analysis'",
+    )
+
+
+@pytest.mark.parametrize("name", ["details.csv", "text.txt", "direct-text.txt", "direct-metrics-details.csv"])
+def test_every_line_boundary_cut_is_whole_or_refused(name: str, tmp_path: Path) -> None:
+    """A recorded export cut after each of its lines (every 3rd for text): a read with two launches or
+    more gives each launch all the metrics the whole file gives it, or the cut is refused; with one launch
+    left a cut between sections or rows cannot be seen (see ``display_names.cut_last_launch``)."""
+    from ncu_advisor.errors import ReportError  # noqa: PLC0415
+
+    lines, whole = _lines(name), read(F / name)
+    refused = read_whole = 0
+    for end in range(2, len(lines), 1 if name.endswith(".csv") else 3):
+        path = _write(tmp_path / name, lines[:end])
+        try:
+            table = read(path)
+        except ReportError:
+            refused += 1
+            continue
+        if len(table) >= 2:
+            read_whole += 1
+            for row in range(len(table)):
+                expected = whole.iloc[row].drop("source").dropna()
+                got = table.iloc[row].reindex(expected.index)
+                assert got.tolist() == expected.tolist(), (end, row)
+    assert refused and read_whole
+
+
+# --- case 5: a misspelled metric name in a seed's metrics block ---------------------------------------------
+
+
+def test_ncu_name_grammar_fits_every_real_metric_name() -> None:
+    from ncu_advisor.ingest.seed_json import NCU_NAME  # noqa: PLC0415
+
+    names = {name for name in read(F / "raw.csv").columns if "__" in name}
+    reports = sorted((SHARED / "reports-public").glob("*.gz"))
+    for path in reports[:4]:  # the whole set (2,551 names) was scanned when the grammar was written
+        names |= {name for name in read(path).columns if "__" in name}
+    assert len(names) > 300
+    assert [name for name in names if not NCU_NAME.match(name)] == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "closest"),
+    [
+        ("lts__t_sector_hit_rate.pct", "lts__t_sector_hit_rate.pcts", "lts__t_sector_hit_rate.pct"),
+        ("launch__grid_size", "lanch__grid_size", "launch__grid_size"),
+        (
+            "dram__throughput.avg.pct_of_peak_sustained_elapsed",
+            "dram__throughput.avg.pct_of_peak_sustaned_elapsed",
+            "dram__throughput.avg.pct_of_peak_sustained_elapsed",
+        ),
+    ],
+)
+def test_misspelled_seed_metric_is_named_in_a_note(old: str, new: str, closest: str, tmp_path: Path) -> None:
+    seed = _replaced(tmp_path, _seed(), f'"{old}":', f'"{new}":', name="seed.txt")
+    table = read(seed)
+    assert new in table.columns and old not in table.columns
+    note = f"'{new}' (closest known: {closest})"
+    assert any(note in n for n in table.attrs["notes"]), table.attrs["notes"]
+    assert not any("not ncu metric names" in n for n in read(_seed()).attrs["notes"])  # the seed as written
+    # shown wherever notes are: recommend's stderr and every `report` format
+    result = runner.invoke(app, ["recommend", str(seed), "--fail-on", "never"])
+    if old.startswith("dram__"):  # no rule can run without it: exit 2, naming the metric it lacks
+        assert result.exit_code == 2 and closest in result.output, result.output
+        return
+    assert result.exit_code == 0 and note in " ".join(result.output.split()), result.output
+    for fmt in ("md", "html", "json", "junit", "sarif"):
+        result = runner.invoke(app, ["report", str(seed), "-f", fmt])
+        assert result.exit_code in (0, 1), result.output
+        assert "closest known: " + closest in result.output, fmt

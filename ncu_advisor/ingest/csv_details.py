@@ -7,7 +7,9 @@ and in newer ncu versions the rule columns (``Rule Name``, ``Rule Type``, ``Rule
 metric. Rows are grouped by ``ID`` into one launch each; display names become raw metric names
 (``display_names``) and values are converted to base units, so the table matches the ``.ncu-rep``'s
 on every metric the page shows. Lines before the header and non-CSV lines inside it (the program's
-stdout in a direct run) are skipped and counted in a note.
+stdout in a direct run) are skipped and counted in a note. A second export appended to the first
+(``_check_appended``) and a last launch cut at a line boundary (``display_names.cut_last_launch``: seen
+when another launch has the rows it lacks; not in a file of one launch) are refused.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ncu_advisor.ingest.cells import (
     preamble_note,
     trailer_note,
 )
-from ncu_advisor.ingest.display_names import CellProblem, LaunchValues, unmapped_note
+from ncu_advisor.ingest.display_names import CellProblem, LaunchValues, cut_last_launch, unmapped_note
 from ncu_advisor.table import build_table
 
 DETAILS_COLUMNS = ("Section Name", "Metric Name", "Metric Unit", "Metric Value")
@@ -71,7 +73,8 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         the rule columns) and ``attrs["notes"]`` (skipped lines, display names kept unmapped).
 
     Raises:
-        ReportError: no details header, or no launch rows.
+        ReportError: no details header, no launch rows, a row of another width, a cut last line or last
+            launch, two exports in one file, or a cell ncu cannot have written (naming the line).
     """
     lines = _lines(path)
     start = find_csv_header(lines)
@@ -107,6 +110,7 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
                 hint="re-export it with `ncu --import R.ncu-rep --csv > FILE.csv`",
             )
         launch_id = row[col["ID"]].strip()
+        _check_appended(path, number, row, header, launch_id, launches)
         if foreign_digits(launch_id):
             raise ReportError(
                 f"line {number}: the launch ID {launch_id!r:.40} has {FOREIGN_DIGITS}",
@@ -132,8 +136,39 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         raise ReportError(
             "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
         )
+    cut = cut_last_launch([(f"ID {k}", ids.get("Kernel Name"), v) for k, (ids, v) in launches.items()])
+    if cut is not None:
+        raise ReportError(
+            cut,
+            path=path,
+            hint="copy the whole file again or re-export it: `ncu --import R.ncu-rep --csv > FILE.csv`",
+        )
     after = sum(1 for number in stray if number > (numbered[-1][0] if numbered else 0))
     return _table(path, variant, launches, found, skipped=start + len(stray) - after, trailer=after)
+
+
+def _check_appended(
+    path: Path, number: int, row: list[str], header: list[str], launch_id: str, launches: dict[str, Any]
+) -> None:
+    """Refuse a second export appended to the first (``cat a.csv b.csv > both.csv``): a row that repeats
+    the header, or a launch whose rows resume after another launch's (ncu writes each launch's rows
+    together, in every recorded export, direct runs with interleaved program output included)."""
+    hint = "split the file at that line (or export each report to its own file) and pass both files"
+    if row == header:
+        raise ReportError(
+            f"line {number} repeats the CSV header: two details exports were appended into one file, and "
+            "the second one's rows would be mixed into the first one's launches",
+            path=path,
+            hint=hint,
+        )
+    if launch_id in launches and launch_id != next(reversed(launches)):
+        raise ReportError(
+            f"line {number}: the rows of launch ID {launch_id!r:.20} start again after those of launch ID "
+            f"{next(reversed(launches))!r:.20} (ncu writes each launch's rows together): two details exports "
+            "were appended into one file",
+            path=path,
+            hint=hint,
+        )
 
 
 def _check_last_line(path: Path, numbered: list[tuple[int, str]], widths: set[int]) -> None:

@@ -68,6 +68,7 @@ class LaunchValues:
     values: dict[str, float | str | None] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     unmapped: list[str] = field(default_factory=list)
+    rows: list[tuple[str, str]] = field(default_factory=list)  # (section, display name) in file order
 
     def add(self, section: str, label: str, unit: str, text: str) -> None:
         """Store one display row (``text`` as printed, in ``unit``) under its raw name, in base units.
@@ -76,6 +77,7 @@ class LaunchValues:
             CellProblem: the unit is unknown or missing where ncu always prints one (``unit_problem``), or
                 the value is not a number although the row has a unit or a decimal comma (``128,22``).
         """
+        self.rows.append((section, label))
         name = raw_name(section, label)
         if name is None:
             name = f"{DISPLAY_PREFIX}{section}/{label}"
@@ -109,6 +111,40 @@ class LaunchValues:
                 )
             self.values.setdefault(name, value)
         self.units.setdefault(name, base_unit)
+
+
+def cut_last_launch(launches: list[tuple[str, str | None, LaunchValues]]) -> str | None:
+    """Why the last launch of a details CSV or text output looks cut, or None.
+
+    ``launches`` holds (label, kernel, values) in file order. A file cut at a line boundary leaves every
+    row whole, so no cell shows it; but ncu prints the same sections, in the same order, for every launch
+    of one ``--set``/``--section`` (every recorded export: 87 metric rows per launch in
+    tests/fixtures/formats/details.csv, for three different kernels). So the last launch is cut when its
+    (section, name) rows are exactly the first rows of another launch's, fewer of them: the rows of
+    launches of the same kernel are compared when there are any, else those of every other launch.
+
+    What this cannot see: a file with one launch (nothing to compare with; a text output's table left
+    open is caught by the text reader), rows lost from a launch other than the last (the file goes on
+    after them), and a cut that removes only guided-finding rows (they differ per launch).
+    """
+    if len(launches) < 2:
+        return None
+    label, kernel, last = launches[-1]
+    others = [(other, values) for other, name, values in launches[:-1] if name == kernel] or [
+        (other, values) for other, _, values in launches[:-1]
+    ]
+    for other, values in others:
+        count, full = len(last.rows), len(values.rows)
+        if count < full and values.rows[:count] == last.rows:
+            sections = list(dict.fromkeys(section for section, _ in values.rows[count:]))
+            shown = ", ".join(repr(s) for s in sections[:6]) + (" ..." if len(sections) > 6 else "")
+            return (
+                f"the last launch ({label}, {kernel or 'kernel unknown'}) has only the first {count} of the "
+                f"{full} metric rows of launch {other} (ncu prints the same rows, in the same order, for "
+                f"every launch): the file was cut inside it; missing: {full - count} row(s) of the "
+                f"section(s) {shown}"
+            )
+    return None
 
 
 def _same_display_value(a: float, b: float) -> bool:

@@ -12,8 +12,10 @@ empty cell and ncu's ``nan`` are in its CSV exports, and a note names each such 
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,48 @@ from ncu_advisor.errors import ReportError
 from ncu_advisor.ingest.cells import FOREIGN_DIGITS, foreign_digits, parse_number
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
+
+# ncu's metric-name grammar (Nsight Compute's "Metrics Structure": ``unit__counter[.rollup][.submetric]``):
+# every one of the 2,551 metric names of the 16 public reports (../shared/reports-public) and the recorded
+# raw export (tests/fixtures/formats/raw.csv) matches it (scanned 2026-11-30 with ``ingest.read``), including
+# the PM-sampling prefixes (``SM_A.TriageCompute.sm__...``) and the ``group:``/``pmsampling:`` forms.
+_UNITS = (
+    "c2clink|dram|dramc|derived|device|fbpa|fbp|gcc|gpc|gpu|gr|idc|l1tex|launch|lrc|ltc|lts|memory|numa|"
+    "nvlink|nvlrx|nvltx|pcie|profiler|sass|sm|smsp|syslts|tex|tpc"
+)
+_SUBMETRICS = (
+    "peak_sustained(?:_active|_elapsed|_region|_frame)?|per_second|per_cycle_(?:active|elapsed|region|frame)"
+    "|pct_of_peak_sustained_(?:active|elapsed|region|frame)|max_rate|pct|ratio"
+)
+NCU_NAME = re.compile(
+    rf"^(?:[A-Z][A-Za-z0-9_]*\.)*(?:(?:breakdown|group|pmsampling):)?(?:{_UNITS})__[A-Za-z0-9_]+"
+    rf"(?:\.(?:sum|avg|min|max))?(?:\.(?:{_SUBMETRICS}))?(?:\.per_second)?$"
+)
+
+
+def unknown_names_note(source: str, names: list[str]) -> str | None:
+    """The note naming metric names that are neither in the catalogue (``metrics.yaml``) nor of ncu's
+    name grammar (``NCU_NAME``), each with the closest catalogue name (``difflib``), or None.
+
+    Such a name is a misspelling (``dram__throughput.avg.pct_of_peak_sustaned_elapsed``,
+    ``lanch__grid_size``): no rule reads it, so the value it carries is not used. A misspelled counter that
+    still fits the grammar (``launch__grid_sise``) cannot be told from a real metric outside the catalogue.
+    """
+    known = sorted(catalogue())
+    unknown = sorted({name for name in names if name not in catalogue() and not NCU_NAME.match(name)})
+    if not unknown:
+        return None
+    shown = []
+    for name in unknown[:8]:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        shown.append(
+            f"{name!r:.100} (closest known: {close[0]})" if close else f"{name!r:.100} (no close name)"
+        )
+    more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+    return (
+        f"{source}: {len(unknown)} metric name(s) are not ncu metric names (not in the catalogue, not of "
+        f"ncu's unit__counter.rollup.submetric form), so no rule reads their values: {', '.join(shown)}{more}"
+    )
 
 
 class _DuplicateKey(ValueError):
@@ -141,6 +185,9 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
     ]
     if len(blocks) > 1:
         notes.append(f"{path}: {len(blocks) - 1} further metrics block(s) ignored")
+    note = unknown_names_note(str(path), [name for metrics in block.values() for name in metrics])
+    if note is not None:
+        notes.append(note)
     if unmeasured:
         shown = ", ".join(unmeasured[:6]) + (
             f" and {len(unmeasured) - 6} more" if len(unmeasured) > 6 else ""

@@ -18,7 +18,9 @@ may be empty), numbers lose their thousands separators, scaled units become base
 names become raw metric names (``display_names``). ``OPT``/``WRN``/``INF``/``ERR`` paragraphs are ncu's
 guided findings (``attrs["guided"]``), not metrics. Without any launch header (a pasted section), the
 sections make one launch of an unknown kernel. Any other line (``==PROF==``, the program's stdout) is
-skipped and counted in a note.
+skipped and counted in a note. An output that ends inside a metric table (its last line a metric row,
+with or without its newline), or whose last launch has only the first rows of another launch's, was cut
+and is refused (``_check_not_cut``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ from ncu_advisor.ingest.cells import (
     parse_number,
     triple,
 )
-from ncu_advisor.ingest.display_names import CellProblem, LaunchValues, raw_name, unmapped_note
+from ncu_advisor.ingest.display_names import (
+    CellProblem,
+    LaunchValues,
+    cut_last_launch,
+    raw_name,
+    unmapped_note,
+)
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
 
@@ -81,6 +89,7 @@ def unquoted(lines: list[str]) -> tuple[list[str], bool]:
 @dataclass
 class _Launch:
     header: re.Match[str] | None
+    line: int = 0  # of the launch header (0: none)
     values: LaunchValues = field(default_factory=LaunchValues)
     findings: list[dict[str, Any]] = field(default_factory=list)
 
@@ -184,7 +193,7 @@ class _Parser:
                     path=self.path,
                     hint="pass ncu's output unedited (`ncu --import R.ncu-rep > out.txt`)",
                 )
-            self.launches.append(_Launch(header=header))
+            self.launches.append(_Launch(header=header, line=self.lineno))
             self.section = ""
         elif (section := SECTION.match(line)) is not None:
             self.section = section.group("name")
@@ -222,8 +231,9 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         The table with ``attrs["reader"] == "text"``, ``attrs["guided"]`` and ``attrs["notes"]``.
 
     Raises:
-        ReportError: the file cannot be read, holds no metric table, or a metric row with a unit (or of a
-            numeric catalogue metric) has a value that is not a number (naming the line).
+        ReportError: the file cannot be read, holds no metric table, a metric row with a unit (or of a
+            numeric catalogue metric) has a value that is not a number, a value has digits other than
+            ASCII 0-9 (naming the line), or the output was cut (``_check_not_cut``).
     """
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -231,9 +241,16 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
     parser = _Parser(path=path)
     lines, quoted = unquoted(text.splitlines())
-    for parser.lineno, line in enumerate(lines, 1):
-        parser.feed(line)
+    unterminated = bool(text) and not text.endswith(("\n", "\r"))
+    try:
+        for parser.lineno, line in enumerate(lines, 1):
+            parser.feed(line)
+    except ReportError:
+        if unterminated and parser.lineno == len(lines):  # a cut value ("249,2") is not a number: say why
+            _check_not_cut(path, parser, unterminated=True)
+        raise
     parser.close_rule()
+    _check_not_cut(path, parser, unterminated=unterminated)
     launches = [launch for launch in parser.launches if launch.values.values]
     if not launches:
         raise ReportError(
@@ -245,6 +262,42 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
     if quoted:
         table.attrs["notes"].append(f"{path}: read without its quote prefix ('> ' on every line)")
     return table
+
+
+_CUT_HINT = "paste or save the whole output again (`ncu --import R.ncu-rep > out.txt`)"
+
+
+def _check_not_cut(path: Path, parser: _Parser, *, unterminated: bool) -> None:
+    """Refuse an output that ends where ncu's never does: inside a metric table (ncu closes every table
+    with a dashed line: every text fixture and ../shared case), its last line a metric row without a
+    newline (a value cut short, ``12`` of ``12.34``, reads as a clean number), or with a last launch that
+    has only the first rows of another launch's (``display_names.cut_last_launch``)."""
+    if parser.table_phase:
+        where = f"in section {parser.section!r}" if parser.section else "in a metric table"
+        if unterminated:
+            problem = (
+                f"the last line (line {parser.lineno}) is a metric row {where} without its newline: the file "
+                "was cut, and its value may be cut short (12 of 12.34)"
+            )
+        else:
+            problem = (
+                f"the file ends {where} at line {parser.lineno} without the dashed line ncu closes every "
+                "table with: the output was cut and the launch's later rows are missing"
+            )
+        raise ReportError(problem, path=path, hint=_CUT_HINT)
+    launches = [launch for launch in parser.launches if launch.values.values]
+    cut = cut_last_launch(
+        [
+            (f"at line {launch.line}" if launch.line else f"#{index}", _name(launch), launch.values)
+            for index, launch in enumerate(launches)
+        ]
+    )
+    if cut is not None:
+        raise ReportError(cut, path=path, hint=_CUT_HINT)
+
+
+def _name(launch: _Launch) -> str | None:
+    return launch.header.group("name").strip() if launch.header else None
 
 
 def _table(path: Path, variant: str | None, launches: list[_Launch], skipped: int) -> pd.DataFrame:
