@@ -13,7 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
-from ncu_advisor.ingest import read
+from ncu_advisor.ingest import binary, read
+from ncu_advisor.ingest.readers import read_report
+from tests.test_damage import entry_of
+from tests.test_fuzz import _same_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 F = ROOT / "tests" / "fixtures" / "formats"
@@ -347,3 +350,59 @@ def test_misspelled_seed_metric_is_named_in_a_note(old: str, new: str, closest: 
         result = runner.invoke(app, ["report", str(seed), "-f", fmt])
         assert result.exit_code in (0, 1), result.output
         assert "closest known: " + closest in result.output, fmt
+
+
+# --- case 7: a flipped bit that blanks a value of a metric no rule reads (.ncu-rep) ------------------------
+
+FULL = F / "full.ncu-rep.gz"
+SASS = "sass__inst_executed_global_loads"  # 524288 in launch 0 of the recorded --set full report
+
+
+@pytest.fixture(scope="module")
+def full_plain() -> bytes:
+    import gzip  # noqa: PLC0415
+
+    return gzip.decompress(FULL.read_bytes())
+
+
+@pytest.mark.parametrize(("offset", "bit"), [(-2, 1), (1, 0), (3, 5)])
+def test_blanked_sass_value_equals_ncu_reports_reading(
+    full_plain: bytes, offset: int, bit: int, tmp_path: Path
+) -> None:
+    """A bit flip in the tag bytes of a ``sass__*`` MetricResult (offsets from its value message) that leaves
+    the result without a value: ncu_report reads the metric as missing too, so the table (every metric,
+    not only those the rules read) equals ncu_report's and differs from the undamaged one in that one cell.
+    Measured over every bit of this entry's 18 bytes (from offset -2) and of
+    ``sass__inst_executed_register_spilling``'s 11 (232 flips, each read with ``read_report`` and with
+    ``binary._read_binary(reader="ncu_report")``): 125 exit 2, 107 tables equal to ncu_report's, 0
+    different; the three offsets here are the kinds that read (the rest are exit 2)."""
+    pytest.importorskip("ncu_report")
+    start, _, _ = entry_of(full_plain, 0, SASS)
+    data = bytearray(full_plain)
+    data[start + offset] ^= 1 << bit
+    path = _write_bytes(tmp_path / "flipped.ncu-rep", bytes(data))
+    table, whole = read_report(path), read_report(FULL)
+    theirs = binary._read_binary(path, None, reader="ncu_report", workers=0)
+    assert _same_tables(table, theirs)
+    assert whole[SASS].iloc[0] == 524288 and pd.isna(table[SASS].iloc[0]) and pd.isna(theirs[SASS].iloc[0])
+    changed = [
+        (row, column)
+        for column in whole.columns
+        if column != "source"
+        for row in range(len(whole))
+        if repr(whole[column].iloc[row]) != repr(table[column].iloc[row])
+    ]
+    assert changed == [(0, SASS)]
+
+
+def test_a_flipped_bit_that_breaks_the_sass_entry_is_exit_2(full_plain: bytes, tmp_path: Path) -> None:
+    start, _, _ = entry_of(full_plain, 0, SASS)
+    data = bytearray(full_plain)
+    data[start] ^= 1  # the value message's first tag: "a metric result is malformed"
+    path = _write_bytes(tmp_path / "flipped.ncu-rep", bytes(data))
+    _refused(path, "truncated or corrupt", "re-record")
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
