@@ -4,6 +4,7 @@ default, one check each."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -38,6 +39,47 @@ def fail_on_choice(value: str | None) -> str:
     if value not in FAIL_ON_CHOICES:
         raise InputError(f"unknown --fail-on {value!r}", hint=f"use one of {', '.join(FAIL_ON_CHOICES)}")
     return value
+
+
+#: What the analysing commands and ``metrics`` read, for the messages that say what to pass.
+ACCEPTED_INPUTS = (
+    "report files (.ncu-rep, .ncu-rep.gz, ncu --csv exports, ncu's text output, a metrics JSON block) or run "
+    "directories written by `ncu-advisor profile`"
+)
+#: What ``report`` and ``compare`` read.
+RUN_INPUTS = "run directories written by `ncu-advisor profile`"
+
+
+def path_parser(accepted: str) -> Callable[[str], Path]:
+    """typer's parser of a report or run argument: the path, refusing ``""`` and ``-`` with what to pass
+    (``accepted``) instead.
+
+    ``Path("")`` is ``.``, so ``metrics ""`` (an unset shell variable: ``metrics "$REPORT"``) read the
+    current directory and said "is a directory"; ``-`` (standard input by convention) said "no such
+    file". Both are refused on the raw text, before it becomes a path (``Path("./-")`` is ``Path("-")``:
+    a file named ``-`` is passed as ``./-``). The parser raises ``typer.BadParameter`` (a usage error,
+    exit 2).
+    """
+    piped = (
+        "a run directory named - is passed as ./-"
+        if accepted == RUN_INPUTS
+        else "save piped data to a file first, e.g. `ncu --csv --page raw ... > raw.csv`, and pass that "
+        "file; a file named - is passed as ./-"
+    )
+
+    def parse(value: str) -> Path:
+        if not value:
+            raise typer.BadParameter(f"an empty path (an unset or empty shell variable?); pass {accepted}")
+        if value == "-":
+            raise typer.BadParameter(f"- is standard input, which is not read; pass {accepted} ({piped})")
+        return Path(value)
+
+    return parse
+
+
+#: The parsers of the commands' path arguments (``typer.Argument(parser=...)``).
+REPORT_OR_RUN_PATH = path_parser(ACCEPTED_INPUTS)
+RUN_PATH = path_parser(RUN_INPUTS)
 
 
 #: Where ``profile`` writes runs and where the analysing commands look first when given no input.

@@ -9,6 +9,7 @@ import typer
 
 from ncu_advisor import rundir
 from ncu_advisor.cli import app, err_console, handle_errors
+from ncu_advisor.cli._common import REPORT_OR_RUN_PATH
 from ncu_advisor.errors import InputError, ReportError
 from ncu_advisor.ingest.readers import read_reports
 from ncu_advisor.metrics import CORE_METRICS, catalogue, column, contributing_columns, fallback_note, resolve
@@ -98,8 +99,11 @@ def _read_inputs(paths: list[Path]) -> pd.DataFrame:
 def metrics_command(
     reports: list[Path] | None = typer.Argument(
         None,
-        help="Reports: .ncu-rep(.gz), .nsight-cuprof-report or ncu CSV (--csv --page raw). "
-        "Default: examples/reports.",
+        help="Reports (.ncu-rep(.gz), .nsight-cuprof-report, ncu --csv exports, ncu's text output, a "
+        "metrics JSON block) or run directories. Default: examples/reports.",
+        parser=REPORT_OR_RUN_PATH,
+        metavar="REPORT_OR_RUN",
+        show_default=False,
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
     output: Path | None = typer.Option(

@@ -20,6 +20,7 @@ from ncu_advisor.cli._common import (
     ALL_KERNELS_OPTION,
     FAIL_ON_OPTION,
     KERNEL_FILE_OPTION,
+    REPORT_OR_RUN_PATH,
     RULES_OPTION,
     STAGE_OPTION,
     default_input_paths,
@@ -34,7 +35,11 @@ from ncu_advisor.render.formats import RECOMMEND_FORMATS, RenderOptions, render
 @handle_errors
 def recommend(
     inputs: list[Path] = typer.Argument(
-        None, help="Reports (.ncu-rep, .ncu-rep.gz, ncu CSV) or run directories."
+        None,
+        help="Reports (.ncu-rep, .ncu-rep.gz, ncu CSV or text output, metrics JSON) or run directories.",
+        parser=REPORT_OR_RUN_PATH,
+        metavar="REPORT_OR_RUN",
+        show_default=False,
     ),
     kernel_file: Path | None = KERNEL_FILE_OPTION,
     stage: str = STAGE_OPTION,

@@ -15,6 +15,7 @@ from ncu_advisor.cli._common import (
     FAIL_ON_OPTION,
     KERNEL_FILE_OPTION,
     RULES_OPTION,
+    RUN_PATH,
     STAGE_OPTION,
     default_input_paths,
     fail_on_choice,
@@ -23,6 +24,7 @@ from ncu_advisor.cli._common import (
 from ncu_advisor.errors import InputError, OutputError, printable
 from ncu_advisor.render.formats import REPORT_FORMATS, render_report
 from ncu_advisor.render.output import write_text_atomic
+from ncu_advisor.render.skipped import notes_of
 from ncu_advisor.render.tune_report import TUNE_FORMATS, render_tune
 
 
@@ -30,7 +32,11 @@ from ncu_advisor.render.tune_report import TUNE_FORMATS, render_tune
 @handle_errors
 def report(
     run: Path | None = typer.Argument(
-        None, help="Run directory (default: the latest under runs/, else examples/runs/improved)."
+        None,
+        help="Run directory (default: the latest under runs/, else examples/runs/improved).",
+        parser=RUN_PATH,
+        metavar="RUN",
+        show_default=False,
     ),
     fmt: str = typer.Option("md", "--format", "-f", help="md (markdown) | html | json | junit | sarif | csv"),
     output: Path | None = typer.Option(
@@ -70,7 +76,7 @@ def report(
         all_kernels=all_kernels,
         source_root=source_root,
     )
-    for note in data.notes:  # also in the document (CSV has no place for them: stderr is where they show)
+    for note in notes_of(data):  # also in the document (CSV has no place for them: stderr is where they show)
         err_console.print(f"note: {note}", markup=False)
     text = render_report(fmt, data, fail_on=fail_on)
     if output is None:

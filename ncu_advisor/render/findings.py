@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ncu_advisor.analysis.result import Analysis
 from ncu_advisor.model import NO_ESTIMATE, Finding, Proposal, Severity
-from ncu_advisor.render.skipped import no_findings, skipped_for_missing
+from ncu_advisor.render.skipped import failures_of_analysis, no_findings, skipped_for_missing
 from ncu_advisor.render.units import EvidenceUnits, quantity
 
 if TYPE_CHECKING:  # the engine's result type; render never runs engine code
@@ -256,6 +256,7 @@ def render_text(analysis: Analysis, *, show_skipped: bool = False) -> str:
     )
     if skipped := skipped_for_missing([*analysis.results, *analysis.library_results]):
         lines.append(f"not checked on some launches: {skipped.text()} (ncu --set full collects them)")
+    lines.extend(failure.text() for failure in failures_of_analysis(analysis))
     return "\n".join(lines)
 
 
@@ -316,6 +317,8 @@ def render_markdown(analysis: Analysis) -> str:
             f"Not checked on some launches: {skipped.text(code=True)} (`ncu --set full` collects them).",
             "",
         ]
+    for failure in failures_of_analysis(analysis):
+        lines += [f"**Rule error:** {_cell(failure.text(code=True))}.", ""]
     return "\n".join(lines)
 
 

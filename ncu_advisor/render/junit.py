@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from ncu_advisor.analysis.result import Analysis, gpu_name, variant_failures
 from ncu_advisor.analysis.summary import VariantSummary
 from ncu_advisor.model import Finding
-from ncu_advisor.render.skipped import Skipped, of_analysis
+from ncu_advisor.render.skipped import Skipped, notes_of, of_analysis
 from ncu_advisor.render.units import milliseconds, quantity
 
 
@@ -68,9 +68,10 @@ def render_junit(data: Analysis, *, fail_on: str | None = "error") -> str:
     suite_name = f"ncu-advisor {data.kernel_path or data.run_path.name} on {gpu_name(data)}"
     suites = ET.Element("testsuites", name="ncu-advisor")
     suite = ET.SubElement(suites, "testsuite", name=suite_name)
-    if data.notes:  # what the analysis noticed (a run without its kernel file, ...), before the cases
+    notes = notes_of(data)
+    if notes:  # what the analysis noticed (no kernel file, a rule that failed ...), before the cases
         properties = ET.SubElement(suite, "properties")
-        for note in data.notes:
+        for note in notes:
             ET.SubElement(properties, "property", name="note", value=note)
     failures = 0
     skipped = 0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ncu_advisor.analysis.result import PRESSURE_METRICS, SEED_METRICS, register_pressure
 from ncu_advisor.render.findings import NcuRules, ncu_rule_entries
-from ncu_advisor.render.skipped import skipped_for_missing
+from ncu_advisor.render.skipped import rule_failures, skipped_for_missing
 
 if TYPE_CHECKING:
     from ncu_advisor.rules.engine import KernelResult
@@ -184,12 +184,14 @@ def _findings_section(results: Sequence[KernelResult]) -> list[str]:
     parts: list[str] = []
     findings = [(r, f) for r in results for f in r.findings]
     skipped = skipped_for_missing(results)
-    if skipped or findings:
+    failures = rule_failures(results)
+    if skipped or findings or failures:
         parts += ["", "[ADVISOR FINDINGS]"]
     if skipped:  # never a bare "no findings": say what the rules could not check
         parts.append(
             "- " + (f"not checked: {skipped.text()}" if findings else skipped.after("no rule fired"))
         )
+    parts.extend(f"- {failure.text()}" for failure in failures)  # a rule that failed checked nothing
     if not findings:
         return parts
     for result, finding in findings:

@@ -332,9 +332,9 @@ def render_html(data: Any) -> str:
         "</section>",
     ]
     body += _kernels(data)
-    if data.notes:
+    if notes := skips.notes_of(data):
         body.append('<section id="notes"><h2>Notes</h2><ul>')
-        body += [f"<li>{_inline(n)}</li>" for n in data.notes]
+        body += [f"<li>{_inline(n)}</li>" for n in notes]
         body.append("</ul></section>")
     return html_page(title, body)
 

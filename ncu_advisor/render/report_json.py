@@ -16,7 +16,7 @@ import pandas as pd
 from ncu_advisor.analysis.result import Analysis
 from ncu_advisor.analysis.summary import KEY_METRICS
 from ncu_advisor.model import Finding
-from ncu_advisor.render.skipped import of_analysis, skipped_for_missing
+from ncu_advisor.render.skipped import notes_of, of_analysis, skipped_for_missing
 from ncu_advisor.render.units import EvidenceUnits
 
 #: Bump when a field of the JSON report or a CSV column changes meaning or is removed.
@@ -130,7 +130,7 @@ def report_dict(data: Analysis) -> dict[str, Any]:
         "rules": [
             {"id": r.id, "name": r.name, "severity": r.severity, "summary": r.summary} for r in data.rules
         ],
-        "notes": data.notes,
+        "notes": notes_of(data),
         "skipped_for_missing_metrics": of_analysis(data).as_dict(),
     }
 

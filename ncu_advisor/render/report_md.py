@@ -171,5 +171,5 @@ def render_markdown(data: Analysis) -> str:
     for v in data.variants:
         lines += _variant_findings(data, v)
     lines += _library_findings(data)
-    lines += [f"_Note: {note}_  " for note in data.notes]
+    lines += [f"_Note: {note}_  " for note in skips.notes_of(data)]
     return "\n".join(lines).rstrip() + "\n"

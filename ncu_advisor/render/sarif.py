@@ -16,7 +16,7 @@ from typing import Any
 from ncu_advisor import __version__
 from ncu_advisor.analysis.result import Analysis, RuleInfo, gpu_name
 from ncu_advisor.model import Finding
-from ncu_advisor.render.skipped import of_analysis
+from ncu_advisor.render.skipped import failures_of_analysis, of_analysis
 from ncu_advisor.render.units import EvidenceUnits
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -125,6 +125,10 @@ def render_sarif(data: Analysis) -> str:
     # shown by SARIF viewers as tool notifications: launches not fully checked, and the analysis's notes
     # (e.g. a run without its kernel file: the rules that read the source were skipped)
     notifications = [{"level": "note", "message": {"text": note}} for note in data.notes]
+    notifications += [  # a rule that failed on some launches checked nothing there
+        {"level": "warning", "message": {"text": f.text()}, "associatedRule": {"id": f.rule}}
+        for f in failures_of_analysis(data)
+    ]
     if skipped:
         text = f"Not checked on some launches: {skipped.text()}."
         notifications.insert(0, {"level": "note", "message": {"text": text}})

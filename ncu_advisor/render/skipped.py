@@ -5,6 +5,11 @@ A rule whose required metric (or ``gpu_*`` GPU fact) is absent from the report i
 fully checked, so every format names how many rules were skipped and which metrics were missing (issue 11,
 seed 001: a five-metric JSON block skips 30 of the rules). ``src_*`` facts are not counted: a rule whose
 kernel-source fact is absent does not apply to that kernel (no BLOCK parameter, no loop), it is not unknown.
+
+A rule that fails while it is evaluated on a launch (a division by zero in its expressions: the engine
+records the skip with ``missing`` None) is said too, in every format, naming the rule, the launches and the
+error (``rule_failures``): a user rule that divides by a metric that is zero on some launch would otherwise
+check nothing there, silently.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 
 #: How many missing metric names a one-line text lists before "and N more".
 MAX_NAMES = 40
+#: How many launches a rule-failure line names before "and N more".
+MAX_LAUNCHES = 5
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,58 @@ def of_analysis(analysis: Any, *, variant: str | None = None, kernel: str | None
     if kernel is not None:
         results = [r for r in results if r.kernel == kernel]
     return skipped_for_missing(results)
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """A rule that could not be evaluated on some launches: its id, the error and those launches
+    (``kernel [variant] launch N``, in result order)."""
+
+    rule: str
+    error: str
+    launches: tuple[str, ...]
+
+    def text(self, *, code: bool = False) -> str:
+        """``rule UR901 failed on 1 launch (division by zero ...): k [v] launch 0; not checked there ...``."""
+        quote = "`" if code else ""
+        names = list(self.launches[:MAX_LAUNCHES])
+        if len(self.launches) > MAX_LAUNCHES:
+            names.append(f"and {len(self.launches) - MAX_LAUNCHES} more")
+        count = len(self.launches)
+        guard = f"{quote}a / b if b != 0 else 0{quote}"
+        return (
+            f"rule {self.rule} failed on {count} launch{'' if count == 1 else 'es'} ({self.error}): "
+            f"{', '.join(names)}; it checked nothing there (fix the rule's expressions, e.g. guard a "
+            f"divisor: {guard})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON: ``{"rule", "error", "launches": [...], "text"}``."""
+        return {"rule": self.rule, "error": self.error, "launches": list(self.launches), "text": self.text()}
+
+
+def _launch_label(result: Any) -> str:
+    variant = f" [{result.variant}]" if result.variant else ""
+    return f"{result.kernel}{variant} launch {result.launch}"
+
+
+def rule_failures(results: Iterable[Any]) -> list[RuleFailure]:
+    """The rules that failed while evaluated (skips with no missing input), one entry per rule and error,
+    in the order first met, over ``results`` (engine KernelResults)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for result in results:
+        for entry in result.skipped:
+            if entry.get("missing"):
+                continue
+            found.setdefault((str(entry["rule"]), str(entry["reason"])), []).append(_launch_label(result))
+    return [RuleFailure(rule, error, tuple(launches)) for (rule, error), launches in found.items()]
+
+
+def failures_of_analysis(analysis: Any) -> list[RuleFailure]:
+    """``rule_failures`` over an Analysis' launches, library ones included."""
+    return rule_failures([*analysis.results, *analysis.library_results])
+
+
+def notes_of(analysis: Any) -> list[str]:
+    """The analysis' notes, then one per rule that failed on some launches (what the reports list)."""
+    return [*analysis.notes, *(failure.text() for failure in failures_of_analysis(analysis))]
