@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from typer.core import TyperGroup
 
-from ncu_advisor import __version__
+from ncu_advisor import __version__, reserve_standard_fds
 from ncu_advisor.errors import AdvisorError, InputError, is_utf8, printable
 from ncu_advisor.render.output import protect_inputs
 
@@ -115,8 +115,15 @@ def check_utf8_names(paths: list[Path]) -> None:
 
 
 def print_error(text: str) -> None:
-    """Print ``error: text`` on stderr; ``text`` is shown literally (``[/]`` in a path is not markup)."""
-    error_console.print(f"[bold red]error:[/] {escape(printable(text))}", markup=True)
+    """Print ``error: text`` on stderr; ``text`` is shown literally (``[/]`` in a path is not markup).
+
+    A stderr that cannot be written (EBADF, a full disk) loses the line, never the exit code: the caller
+    goes on to exit with the error's code, not 1 from an OSError raised here.
+    """
+    try:
+        error_console.print(f"[bold red]error:[/] {escape(printable(text))}", markup=True)
+    except OSError:
+        pass
 
 
 #: Exit status when stdout's reader went away (``ncu-advisor report -o - | head -1``): 128 + SIGPIPE, what
@@ -226,16 +233,11 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point.
 
     Started with stdout or stderr closed (``>&-``, ``2>&-``), Python has None there: what would be written
-    to a closed stream is discarded (as the shell's user asked) instead of raising AttributeError.
+    to a closed stream is discarded (as the shell's user asked) instead of raising AttributeError. The
+    closed fds themselves got /dev/null on the package's first import (``ncu_advisor.reserve_standard_fds``),
+    before any import could open a file onto them.
     """
-    for fd in (1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:  # closed: point it at /dev/null so writes to it are discarded, not errors
-            null = os.open(os.devnull, os.O_WRONLY)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
+    reserve_standard_fds()  # done already on the package's import when started as a command
     if sys.stdout is None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     if sys.stderr is None:
