@@ -26,15 +26,22 @@ under review, and a change in it points at the machine or the library versions. 
 significantly a warning says so (the variants' verdicts may then reflect the machine, not the code).
 Kernel rows pair launches by (variant, kernel name, occurrence); ncu measured each launch once, so their
 verdict uses the threshold only (``noise`` is None).
+
+Runs of different kernel sources (``analysis.kernel_source``: another reference problem, or other kernel
+file names where the problem is unknown) are refused (exit 2, naming both runs' kernel files): their
+variants share names (``Model``, ``ModelNew``) but not code, and a verdict would read as a regression or a
+gain. ``allow_different_kernels`` compares them anyway, the difference stated as the first warning and the
+reference's change put down to the different problem, not the machine. Runs of one kernel file whose
+variants were edited (the sha256 of the copies differs, the problem does not) are compared with a warning.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import statistics
 from dataclasses import dataclass, field
 
+from ncu_advisor.analysis.kernel_source import KernelSource, different_sources, kernel_source
 from ncu_advisor.analysis.result import Analysis, gpu_name, severity_at_least
 from ncu_advisor.analysis.summary import (
     DRAM_PCT,
@@ -331,16 +338,21 @@ def compare_reports(
     force: bool = False,
     allow_different_gpus: bool = False,
     fail_on: str = "never",
+    allow_different_kernels: bool = False,
 ) -> Comparison:
     """Compare two runs variant by variant and kernel by kernel, and their findings.
 
     Variants only in one run are listed in ``only_in_base``/``only_in_new`` and not compared.
 
     Raises:
-        RunError: different GPU or clock control (unless ``force``); no variant in common; a compared
-            variant's timings are NaN, infinite, zero or negative.
+        RunError: different GPU or clock control (unless ``force``); different kernel sources (unless
+            ``allow_different_kernels``); no variant in common; a compared variant's timings are NaN,
+            infinite, zero or negative.
     """
     warnings = check_comparable(base, new, force=force, allow_different_gpus=allow_different_gpus)
+    different, differ, edited = check_sources(base, new, allow_different_kernels=allow_different_kernels)
+    if different:
+        warnings.insert(0, f"{different} (compared anyway: --allow-different-kernels)")
     base_by = {v.name: v for v in base.variants}
     new_by = {v.name: v for v in new.variants}
     common = [n for n in base_by if n in new_by]
@@ -364,14 +376,13 @@ def compare_reports(
         )
     warnings += _timing_warnings(base_by, new_by, common)
     added, resolved = _finding_changes(base, new, set(common))
-    differ = _kernel_files_differ(base, new)
-    if differ:
-        warnings.append(
-            f"the kernel files differ (sha256 of {base.kernel_copy} and {new.kernel_copy}): "
-            "the runs measure different code, so a verdict reflects the code change too"
-        )
+    warnings += edited
     deltas = [_variant_delta(base_by[n], new_by[n], threshold_pct) for n in common]
-    warnings += [_reference_warning(d) for d in deltas if d.name in reference_names and d.verdict != "same"]
+    warnings += [
+        _reference_warning(d, different_problem=bool(different))
+        for d in deltas
+        if d.name in reference_names and d.verdict != "same"
+    ]
     return Comparison(
         base=str(base.run_path),
         new=str(new.run_path),
@@ -392,13 +403,47 @@ def compare_reports(
     )
 
 
-def _kernel_files_differ(base: Analysis, new: Analysis) -> bool | None:
-    """Whether the runs' kernel-file copies differ by sha256; None when either run has no copy."""
-    copies = (base.kernel_copy, new.kernel_copy)
-    if any(copy is None or not copy.is_file() for copy in copies):
+def check_sources(
+    base: Analysis, new: Analysis, *, allow_different_kernels: bool = False
+) -> tuple[str | None, bool | None, list[str]]:
+    """Refuse runs of different kernel sources (``analysis.kernel_source``) unless allowed.
+
+    Returns:
+        Why the sources differ (None: one problem), whether the kernel-file copies differ by sha256 (None:
+        a copy is missing), and the warning for edited code of one problem (a list of 0 or 1).
+
+    Raises:
+        RunError: naming both runs' kernel files, with the flag that compares them anyway (exit 2).
+    """
+    sources = (kernel_source(base), kernel_source(new))
+    different = different_sources(*sources)
+    if different and not allow_different_kernels:
+        raise RunError(
+            different,
+            path=new.run_path,
+            hint="compare two runs of the same kernel file; to compare these anyway, pass "
+            "--allow-different-kernels (the difference is then the first warning)",
+        )
+    differ = _kernel_files_differ(*sources)
+    if not differ or different:
+        return different, differ, []
+    renamed = sources[0].name != sources[1].name and sources[0].name and sources[1].name
+    return (
+        different,
+        differ,
+        [
+            f"the kernel files differ (sha256 of {base.kernel_copy} and {new.kernel_copy}"
+            + (f"; renamed {sources[0].name} -> {sources[1].name}" if renamed else "")
+            + "): the runs measure different code of one problem, so a verdict reflects the code change too"
+        ],
+    )
+
+
+def _kernel_files_differ(base: KernelSource, new: KernelSource) -> bool | None:
+    """Whether the runs' kernel-file copies differ by sha256; None when either run has no readable copy."""
+    if base.sha256 is None or new.sha256 is None:
         return None
-    digests = {hashlib.sha256(copy.read_bytes()).hexdigest() for copy in copies if copy is not None}
-    return len(digests) > 1
+    return base.sha256 != new.sha256
 
 
 def _timing_warnings(
@@ -417,9 +462,16 @@ def _timing_warnings(
     return out
 
 
-def _reference_warning(delta: VariantDelta) -> str:
-    """The reference's time moved: not a regression (not the code under review), but never silent."""
+def _reference_warning(delta: VariantDelta, *, different_problem: bool = False) -> str:
+    """The reference's time moved: not a regression (not the code under review), but never silent; with
+    ``different_problem`` (runs of different kernel sources) the move is the problem's, not the machine's."""
     assert delta.change is not None
+    if different_problem:
+        return (
+            f"the reference {delta.name} is {delta.change:+.1%} {delta.verdict} (not counted as a "
+            "regression): the runs profile different kernel sources, so it times a different problem; "
+            "this says nothing about the machine"
+        )
     return (
         f"the reference {delta.name} is {delta.change:+.1%} {delta.verdict} (not counted as a regression: "
         "it is not the code under review; a change in it points at the machine, clocks or library "

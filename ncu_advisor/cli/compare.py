@@ -1,4 +1,5 @@
-"""`ncu-advisor compare BASE NEW [--threshold PCT] [--format text|md|json] [--force] [-o FILE]`."""
+"""`ncu-advisor compare BASE NEW [--threshold PCT] [--format text|md|json] [--force]
+[--allow-different-kernels] [-o FILE]`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ncu_advisor.cli._common import (
     ALL_KERNELS_OPTION,
     FAIL_ON_OPTION,
     RULES_OPTION,
+    RUN_PATH,
     STAGE_OPTION,
     fail_on_choice,
     format_choice,
@@ -35,8 +37,8 @@ COMPARE_FORMATS = {
 @app.command()
 @handle_errors
 def compare(
-    base: Path = typer.Argument(..., help="The baseline run directory."),
-    new: Path = typer.Argument(..., help="The run to judge against it."),
+    base: Path = typer.Argument(..., help="The baseline run directory.", parser=RUN_PATH),
+    new: Path = typer.Argument(..., help="The run to judge against it.", parser=RUN_PATH),
     threshold: float = typer.Option(
         2.0,
         "--threshold",
@@ -54,6 +56,12 @@ def compare(
     ),
     force: bool = typer.Option(
         False, "--force", help="Compare runs from different GPUs or clock-control settings."
+    ),
+    allow_different_kernels: bool = typer.Option(
+        False,
+        "--allow-different-kernels",
+        help="Compare runs of different kernel sources (another reference problem or kernel file); "
+        "refused (exit 2) without it.",
     ),
     fail_on_given: str | None = FAIL_ON_OPTION,
     rules_dir: Path | None = RULES_OPTION,
@@ -78,6 +86,7 @@ def compare(
         force=force,
         allow_different_gpus=allow_different_gpus,
         fail_on=fail_on,
+        allow_different_kernels=allow_different_kernels,
     )
     text = COMPARE_FORMATS[fmt](result)
     if output is None:
