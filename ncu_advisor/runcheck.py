@@ -60,11 +60,14 @@ def check_table(run_dir: Path, model: Manifest, table: pd.DataFrame, path: Path)
     if not model.complete:  # an interrupted run: its table need not hold every variant yet
         return
     note = model.tables or ""
-    unreadable = set(re.findall(r"(?:^|; )([^;:]+): report unreadable", note))
+    unreadable = unreadable_in_note(note)
     expected = [
         name
         for name, entry in model.entries()
-        if entry.logs.get("report") and (run_dir / entry.logs["report"]).is_file() and name not in unreadable
+        if entry.logs.get("report")
+        and (run_dir / entry.logs["report"]).is_file()
+        and name not in unreadable
+        and entry.status != "failed"  # a report found unreadable when the tables were built (rundir)
     ]
     have = set(table["variant"].dropna().astype(str)) if "variant" in table.columns else set()
     lost = [name for name in expected if name not in have]
@@ -109,15 +112,37 @@ def check_variant_files(run_dir: Path, model: Manifest) -> None:
                 )
 
 
+def unreadable_in_note(note: str) -> set[str]:
+    """The variants a ``tables`` note (``rundir.build_tables``) names as having an unreadable report."""
+    return set(re.findall(r"(?:^|; )([^;:]+): report unreadable", note))
+
+
+#: How ``rundir.record_tables`` starts the reason of a variant whose report could not be read.
+UNREADABLE_REASON = "its report is unreadable, so it has no metrics"
+
+
 def report_notes(run_dir: Path, model: Manifest) -> list[str]:
-    """Notes on variant reports that look damaged (too small or without the gzip/report header).
+    """Notes on variant reports that look damaged (too small or without the gzip/report header), and on
+    variants marked failed because their report was unreadable when the tables were built (no metrics).
 
     A cheap check (size and magic bytes, not a full inflate): the table was built from the reports
     when they were whole, but ncu's own rule results are read from them later.
     """
     from ncu_advisor.ingest.common import GZIP_MAGIC, REPORT_MAGIC
 
-    notes = []
+    notes = [
+        f"variant {name} failed: {entry.reason}"
+        for name, entry in model.entries()
+        if entry.status == "failed" and (entry.reason or "").startswith(UNREADABLE_REASON)
+    ]
+    unreadable = unreadable_in_note(model.tables or "")  # a run finalized before variants were marked
+    notes += [
+        f"variant {name} has no metrics: its report was unreadable when the tables were built "
+        "(manifest.json's tables entry says why); restore the report and run "
+        f"`python -m ncu_advisor.rundir finalize {run_dir}`"
+        for name, entry in model.entries()
+        if name in unreadable and entry.status != "failed"
+    ]
     for name, entry in model.entries():
         report = entry.logs.get("report")
         if not report or not (run_dir / report).is_file():
