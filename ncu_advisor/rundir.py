@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from ncu_advisor.errors import RunError, is_utf8, printable
+from ncu_advisor.errors import AdvisorError, RunError, is_utf8, printable
 from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
 from ncu_advisor.manifest import Manifest, parse_manifest
 from ncu_advisor.runcheck import (
@@ -235,6 +235,41 @@ def _read_table(run_dir: Path) -> pd.DataFrame:
         ) from None
 
 
+#: Table column: the index into the kernel's ``@triton.autotune`` list of the config the variant's run chose
+#: (``result.json``'s ``autotune_choices``; NaN for a kernel without one): the launch the source facts use.
+AUTOTUNE_CHOICE = "autotune_choice"
+
+
+def merge_autotune_choices(table: pd.DataFrame, name: str, choices: dict[str, Any]) -> pd.DataFrame:
+    """Add the ``AUTOTUNE_CHOICE`` column to a variant's rows, matched on the kernel name (unchanged when
+    the variant chose nothing: a table without autotuned kernels has no such column)."""
+    valid = {k: i for k, i in choices.items() if isinstance(i, int) and not isinstance(i, bool) and i >= 0}
+    if not valid:
+        return table
+    table = table.copy()
+    if AUTOTUNE_CHOICE not in table.columns:
+        table[AUTOTUNE_CHOICE] = pd.Series([None] * len(table), index=table.index, dtype="Float64")
+    for kernel, index in valid.items():
+        rows = (table["variant"] == name) & (table["kernel"] == kernel)
+        table.loc[rows, AUTOTUNE_CHOICE] = float(index)
+    return table
+
+
+def _with_autotune_choices(run_dir: Path, table: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:
+    """A table written before the column existed gets it from the variants' ``result.json``."""
+    if AUTOTUNE_CHOICE in table.columns or "variant" not in table.columns or "kernel" not in table.columns:
+        return table
+    for name, entry in _entries(manifest):
+        result_path = run_dir / str(entry.get("dir", f"{VARIANTS_DIR}/{name}")) / "result.json"
+        try:
+            result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+        except (OSError, ValueError):
+            result = {}
+        choices = result.get("autotune_choices") if isinstance(result, dict) else None
+        table = merge_autotune_choices(table, name, choices if isinstance(choices, dict) else {})
+    return table
+
+
 def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, Any]]) -> pd.DataFrame:
     """Add ``n_regs``/``n_spills`` columns to a variant's rows, matched on the kernel name."""
     table = table.copy()
@@ -255,6 +290,11 @@ def _entries(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return entries + list((manifest.get("variants") or {}).items())
 
 
+def _reports(manifest: dict[str, Any]) -> list[str]:
+    """The report paths the manifest's entries name (none in a timing-only run)."""
+    return [str(r) for _, e in _entries(manifest) if (r := (e.get("logs") or {}).get("report"))]
+
+
 def build_tables(run_dir: Path) -> str:
     """Write ``timings.csv`` and the tidy ``metrics.parquet``/``.csv`` from the variant folders.
 
@@ -264,7 +304,6 @@ def build_tables(run_dir: Path) -> str:
     Returns:
         A one-line note for the manifest's ``tables`` entry.
     """
-    from ncu_advisor.errors import AdvisorError
     from ncu_advisor.ingest.readers import read_report
 
     run_dir = Path(run_dir)
@@ -287,7 +326,8 @@ def build_tables(run_dir: Path) -> str:
         except AdvisorError as exc:  # one unreadable report must not lose the other variants
             notes.append(f"{name}: report unreadable: {exc.render()}")
             continue
-        frames.append(merge_triton_counts(table, name, result.get("triton_kernels") or []))
+        table = merge_triton_counts(table, name, result.get("triton_kernels") or [])
+        frames.append(merge_autotune_choices(table, name, result.get("autotune_choices") or {}))
     pd.DataFrame(timing_rows, columns=list(TIMING_COLUMNS)).to_csv(run_dir / TIMINGS_CSV, index=False)
     if not frames:
         return "; ".join(["metrics table not written: no variant was profiled", *notes])
@@ -322,7 +362,16 @@ def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
         The note written to the manifest's ``tables`` entry.
     """
     run_dir = Path(run_dir)
-    ok, note = _finalize_child(run_dir, timeout_s, {})
+    if not _reports(read_manifest(run_dir)):
+        # timing only: no report to read, so no native reader to isolate; in this process it saves the
+        # child's start and imports (1.6-2.9 s of a 24-variant run's closing on the two-H200 bench,
+        # bench/results/2026-11-30-scale-h200x2-s4)
+        try:
+            ok, note = True, build_tables(run_dir)
+        except (OSError, ValueError, KeyError, AdvisorError) as exc:
+            ok, note = False, f"metrics table not written: {type(exc).__name__}: {exc}"
+    else:
+        ok, note = _finalize_child(run_dir, timeout_s, {})
     if not ok and "exited with -" in note:
         # A native crash. Nsight Compute 2025.3.1's own ncu_report crashed with SIGSEGV inside
         # metric.unit() on an H200 run (2026-11-30): read again with units from the metric catalogue.
@@ -414,7 +463,7 @@ def load_run(p: Path, *, allow_incomplete: bool = False) -> LoadedRun:
     return LoadedRun(
         path=run_dir,
         manifest=manifest,
-        table=_anchor_sources(table, run_dir, manifest),
+        table=_anchor_sources(_with_autotune_choices(run_dir, table, manifest), run_dir, manifest),
         kernel_file=kernel_file,
         timings=timings,
         model=model,

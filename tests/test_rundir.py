@@ -200,3 +200,24 @@ def test_catalogue_units_for_a_real_report(monkeypatch) -> None:
     assert units["sm__throughput.avg.pct_of_peak_sustained_elapsed"] == "%"
     shared = [name for name in known if name in units]
     assert len(shared) >= 10 and all(units[name] == known[name].unit for name in shared)
+
+
+def test_a_timing_only_run_builds_its_tables_in_process(tmp_path: Path, monkeypatch) -> None:
+    # No report to read, so no native reader to isolate: no child (the stand-in python would crash), the
+    # closing of a timing-only profile is shorter (bench/results/2026-11-30-scale-h200x2-s4).
+    run = _strip_tables(tmp_path)
+    manifest = _json.loads((run / _rundir.MANIFEST_NAME).read_text())
+    for entry in [manifest.get("reference") or {}, *manifest["variants"].values()]:
+        report = (entry.get("logs") or {}).pop("report", None)
+        if report:
+            (run / report).unlink()
+    _rundir.write_manifest(run, manifest)
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    fake_python.chmod(fake_python.stat().st_mode | _stat.S_IEXEC)
+    monkeypatch.setattr(_rundir.sys, "executable", str(fake_python))
+    note = _rundir.finalize(run)
+    assert "exited with" not in note
+    timings = (run / _rundir.TIMINGS_CSV).read_text()
+    for name in manifest["variants"]:
+        assert name in timings

@@ -18,11 +18,17 @@ import numpy as np
 from ncu_advisor.errors import KernelFileError, check_kernel_file
 from ncu_advisor.kernelsrc.invariant import find_invariant_loads_in_function
 from ncu_advisor.kernelsrc.launches import (
+    PASSTHROUGH,
     ClassLaunch,
+    Launch,
     class_config_literals,
     class_launches,
+    variant_call_values,
     variant_code,
     variant_configs,
+)
+from ncu_advisor.kernelsrc.launches import (
+    launch_sites as _launch_sites,
 )
 from ncu_advisor.kernelsrc.loops import chunk_loops, size_params
 from ncu_advisor.kernelsrc.parse import parse_kernel_source
@@ -85,6 +91,8 @@ class KernelFacts:
     def candidate_configs(self) -> list[AutotuneConfig]:
         """The configurations the kernel may run with: its autotune configs, else the launch site's."""
         if self.autotune_configs:
+            if self.autotune_choice is not None and 0 <= self.autotune_choice < len(self.autotune_configs):
+                return [self.autotune_configs[self.autotune_choice]]
             return self.autotune_configs
         params = {k: v for k, v in self.launch_params.items() if k not in ("num_warps", "num_stages")}
         warps = self.launch_params.get("num_warps")
@@ -102,9 +110,13 @@ class KernelFacts:
         ]
 
     _non_literal_launch: frozenset[str] = field(default_factory=frozenset)
+    #: the index of the autotune config the profiled run chose (``rundir.AUTOTUNE_CHOICE``): the current
+    #: config is that one, not the whole list
+    autotune_choice: int | None = None
     #: launch keyword -> the launching function's parameter it passes through (``BLOCK_SIZE=BLOCK_SIZE``).
     launch_arguments: dict[str, str] = field(default_factory=dict)
-    #: class name -> its ``config = dict(...)`` literal values (the convention of kernels/*.py variants).
+    #: class name -> the values it passes to the launching function: its ``config = dict(...)`` literal (the
+    #: convention of kernels/*.py variants) over its call's keywords (``kernelsrc.launches``).
     variant_configs: dict[str, dict[str, int]] = field(default_factory=dict)
     #: (loop line, load line) of each ``tl.load`` repeated by a loop it does not depend on
     #: (``ncu_advisor.kernelsrc.invariant``).
@@ -156,7 +168,14 @@ class KernelFacts:
         params = dict(self.launch_params)
         unknown = set(self._non_literal_launch)
         for keyword, argument in self.launch_arguments.items():
-            if argument in config:
+            if keyword == PASSTHROUGH:  # ``**config`` passed on: the caller's constexprs and launch options
+                named = set(self.launch_arguments.values())
+                options = (*self.constexpr_params, "num_warps", "num_stages")
+                for key, value in config.items():
+                    if key not in named and key in options:
+                        params[key] = value
+                        unknown.discard(key)
+            elif argument in config:
                 params[keyword] = config[argument]
                 unknown.discard(keyword)
         return replace(self, launch_params=params, _non_literal_launch=frozenset(unknown))
@@ -208,10 +227,14 @@ def analyze_source(text: str, filename: str = "<source>") -> SourceFacts:
     launches = _launch_sites(tree, names)
     configs = variant_configs(tree)
     per_class = class_launches(tree, names, configs)
+    # what each class passes to the launching function (its call's keywords over the function's defaults),
+    # under its own config literal
+    calls = variant_call_values(tree)
+    passed = {c: {**calls.get(c, {}), **configs.get(c, {})} for c in set(calls) | set(configs)}
     kernels = [
         replace(
             _kernel_facts(function, launches.get(function.name)),
-            variant_configs=configs,
+            variant_configs=passed,
             class_launches=per_class.get(function.name, {}),
         )
         for function in functions
@@ -337,74 +360,6 @@ def _config(node: ast.AST) -> AutotuneConfig | None:
     )
 
 
-@dataclass
-class _Launch:
-    params: dict[str, int]
-    non_literal: set[str]
-    lineno: int
-    arguments: dict[str, str] = field(default_factory=dict)
-
-
-def _literal_defaults(function: ast.FunctionDef) -> dict[str, int]:
-    """A function's parameters with literal integer defaults (``BLOCK_SIZE=1024``)."""
-    defaults: dict[str, int] = {}
-    positional = function.args.posonlyargs + function.args.args
-    for argument, default in zip(
-        positional[len(positional) - len(function.args.defaults) :], function.args.defaults, strict=True
-    ):
-        if (value := _int_literal(default)) is not None:
-            defaults[argument.arg] = value
-    for argument, kw_default in zip(function.args.kwonlyargs, function.args.kw_defaults, strict=True):
-        if kw_default is not None and (value := _int_literal(kw_default)) is not None:
-            defaults[argument.arg] = value
-    return defaults
-
-
-def _launch_sites(tree: ast.Module, kernel_names: set[str]) -> dict[str, _Launch]:
-    """The first launch site ``name[grid](...)`` of each kernel, with its literal keyword values.
-
-    A keyword passing a parameter of the launching function (``BLOCK_SIZE=BLOCK_SIZE``) takes that
-    parameter's literal default, and is remembered so that a variant's ``config`` can override it.
-    """
-    launches: dict[str, _Launch] = {}
-    scopes: list[tuple[ast.AST, ast.FunctionDef | None]] = [
-        (node, node if isinstance(node, ast.FunctionDef) else None) for node in tree.body
-    ]
-    for scope, function in scopes:
-        defaults = _literal_defaults(function) if function is not None else {}
-        parameters = (
-            {a.arg for a in function.args.posonlyargs + function.args.args + function.args.kwonlyargs}
-            if function is not None
-            else set()
-        )
-        for node in ast.walk(scope):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Subscript)):
-                continue
-            name = _dotted(node.func.value)
-            if name not in kernel_names or name in launches:
-                continue
-            params: dict[str, int] = {}
-            non_literal: set[str] = set()
-            arguments: dict[str, str] = {}
-            for keyword in node.keywords:
-                if keyword.arg is None:
-                    continue
-                literal = _int_literal(keyword.value)
-                if literal is not None:
-                    params[keyword.arg] = literal
-                    continue
-                if isinstance(keyword.value, ast.Name) and keyword.value.id in parameters:
-                    arguments[keyword.arg] = keyword.value.id
-                    if keyword.value.id in defaults:
-                        params[keyword.arg] = defaults[keyword.value.id]
-                        continue
-                non_literal.add(keyword.arg)
-            launches[name] = _Launch(
-                params=params, non_literal=non_literal, lineno=node.lineno, arguments=arguments
-            )
-    return launches
-
-
 def _assignments(function: ast.FunctionDef) -> dict[str, ast.expr]:
     """Last simple assignment ``name = expr`` of each local name (good enough to follow pointer math)."""
     assigned: dict[str, ast.expr] = {}
@@ -439,7 +394,7 @@ def _pointer_base(node: ast.expr, assigned: dict[str, ast.expr], params: set[str
     return ast.unparse(node)[:40]
 
 
-def _kernel_facts(function: ast.FunctionDef, launch: _Launch | None) -> KernelFacts:
+def _kernel_facts(function: ast.FunctionDef, launch: Launch | None) -> KernelFacts:
     arguments = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
     params = [a.arg for a in arguments]
     constexpr = [a.arg for a in arguments if _is_constexpr(a.annotation)]

@@ -9,6 +9,11 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+#: ``Launch.arguments`` key of a launch passing its function's ``**kwargs`` on (``kernel[grid](...,
+#: **config)`` in ``def wrapper(x, **config)``): every keyword the caller gives that is a constexpr or a
+#: launch option.
+PASSTHROUGH = "**"
+
 
 @dataclass(frozen=True)
 class ClassLaunch:
@@ -119,6 +124,116 @@ def variant_configs(tree: ast.Module) -> dict[str, dict[str, int]]:
             if literals is not None:
                 configs[node.name] = {k: v for k, v in literals.items() if v is not None}
     return configs
+
+
+@dataclass
+class Launch:
+    params: dict[str, int]
+    non_literal: set[str]
+    lineno: int
+    arguments: dict[str, str] = field(default_factory=dict)
+
+
+def _literal_defaults(function: ast.FunctionDef, constants: dict[str, int] | None = None) -> dict[str, int]:
+    """A function's parameters with literal integer defaults (``BLOCK_SIZE=1024``; with ``constants``, also
+    defaults naming a module constant)."""
+    defaults: dict[str, int] = {}
+    positional = function.args.posonlyargs + function.args.args
+    with_default = positional[len(positional) - len(function.args.defaults) :]
+    pairs = list(zip(with_default, function.args.defaults, strict=True))
+    keyword_only = zip(function.args.kwonlyargs, function.args.kw_defaults, strict=True)
+    pairs += [(a, d) for a, d in keyword_only if d is not None]
+    for argument, default in pairs:
+        value = _int(default)
+        if value is None and constants is not None and isinstance(default, ast.Name):
+            value = constants.get(default.id)
+        if value is not None:
+            defaults[argument.arg] = value
+    return defaults
+
+
+def launch_sites(tree: ast.Module, kernel_names: set[str]) -> dict[str, Launch]:
+    """The first launch site ``name[grid](...)`` of each kernel, with its literal keyword values.
+
+    A keyword passing a parameter of the launching function (``BLOCK_SIZE=BLOCK_SIZE``) takes that
+    parameter's literal default, and is remembered so that a variant's ``config`` can override it.
+    """
+    launches: dict[str, Launch] = {}
+    scopes: list[tuple[ast.AST, ast.FunctionDef | None]] = [
+        (node, node if isinstance(node, ast.FunctionDef) else None) for node in tree.body
+    ]
+    for scope, function in scopes:
+        defaults = _literal_defaults(function) if function is not None else {}
+        kwargs = function.args.kwarg.arg if function is not None and function.args.kwarg else None
+        parameters = (
+            {a.arg for a in function.args.posonlyargs + function.args.args + function.args.kwonlyargs}
+            if function is not None
+            else set()
+        )
+        for node in ast.walk(scope):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Subscript)):
+                continue
+            name = _dotted(node.func.value)
+            if name not in kernel_names or name in launches:
+                continue
+            params: dict[str, int] = {}
+            non_literal: set[str] = set()
+            arguments: dict[str, str] = {}
+            for keyword in node.keywords:
+                if keyword.arg is None:  # ``**config`` passing the wrapper's own ``**config`` through
+                    if kwargs is not None and _dotted(keyword.value) == kwargs:
+                        arguments[PASSTHROUGH] = kwargs
+                    continue
+                literal = _int(keyword.value)
+                if literal is not None:
+                    params[keyword.arg] = literal
+                    continue
+                if isinstance(keyword.value, ast.Name) and keyword.value.id in parameters:
+                    arguments[keyword.arg] = keyword.value.id
+                    if keyword.value.id in defaults:
+                        params[keyword.arg] = defaults[keyword.value.id]
+                        continue
+                non_literal.add(keyword.arg)
+            launches[name] = Launch(
+                params=params, non_literal=non_literal, lineno=node.lineno, arguments=arguments
+            )
+    return launches
+
+
+def variant_call_values(tree: ast.Module) -> dict[str, dict[str, int]]:
+    """Class name -> the integer values its first call of a module-level function passes: keywords that are
+    literals or module constants (``apply_rotary(x, BLOCK_H=ROPE_BLOCK_H)``), ``**self.config`` expanded from
+    the class's literal config, over the called function's literal defaults. The launch inside that function
+    passes them on (``launch_arguments``); ``KernelFacts.for_variant`` applies them."""
+    constants = module_constants(tree)
+    functions = {
+        n.name: n for n in tree.body if isinstance(n, ast.FunctionDef) and not _is_jit(n.decorator_list)
+    }
+    found: dict[str, dict[str, int]] = {}
+    for cls in tree.body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        config = {k: v for k, v in (class_config_literals(cls) or {}).items() if v is not None}
+        for node in ast.walk(cls):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            function = functions.get(node.func.id)
+            if function is None:
+                continue
+            values = _literal_defaults(function, constants)
+            for keyword in node.keywords:
+                if keyword.arg is None:
+                    if _dotted(keyword.value) in ("self.config", "config", "self.CONFIG"):
+                        values.update(config)
+                    continue
+                value = _int(keyword.value)
+                if value is None and isinstance(keyword.value, ast.Name):
+                    value = constants.get(keyword.value.id)
+                if value is not None:
+                    values[keyword.arg] = value
+            found[cls.name] = values
+            break
+    return found
 
 
 def _is_jit(decorators: list[ast.expr]) -> bool:

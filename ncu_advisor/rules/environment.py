@@ -6,6 +6,7 @@ element per table row (NaN where unknown).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -116,11 +117,17 @@ def source_environment(
         if "variant" in table.columns
         else [None] * n
     )
-    keys = list(zip(names, variants, strict=True))
-    per_key: dict[tuple[str, str | None], Any] = {}
+    choices = (
+        [None if c != c else int(c) for c in table["autotune_choice"].astype(float).tolist()]
+        if "autotune_choice" in table.columns
+        else [None] * n
+    )
+    keys = list(zip(names, variants, choices, strict=True))
+    per_key: dict[tuple[str, str | None, int | None], Any] = {}
     for key in dict.fromkeys(keys):
         kernel = source.kernel(key[0])
-        per_key[key] = kernel.for_variant(key[1]) if kernel is not None else None
+        own = kernel.for_variant(key[1]) if kernel is not None else None
+        per_key[key] = replace(own, autotune_choice=key[2]) if own is not None else None
     facts_by_key = {key: facts_for(k) for key, k in per_key.items() if k is not None}
     all_fact_names = sorted({fact for facts in facts_by_key.values() for fact in facts})
     env = {fact: np.full(n, np.nan) for fact in all_fact_names}
