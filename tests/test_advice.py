@@ -243,32 +243,32 @@ def test_plan_writes_each_unswept_top_proposal_as_a_variant_class(tmp_path: Path
     sys.path.insert(0, str(ROOT / "bench"))
     import advice_time
 
-    rows, _totals = bench.analyze(tmp_path / "runs" / "rowwise_quant_int8", sweep)  # not a runs folder
+    rows, _totals = bench.analyze(tmp_path / "runs" / "linear_bias_gelu", sweep)  # not a runs folder
     assert rows == []
     run_dir = tmp_path / "only"
     run_dir.mkdir()
-    (run_dir / "rowwise_quant_int8").symlink_to(tmp_path / "runs" / "rowwise_quant_int8")
+    (run_dir / "linear_bias_gelu").symlink_to(tmp_path / "runs" / "linear_bias_gelu")
     rows, _totals = bench.analyze(run_dir, sweep)
     (row,) = rows
-    assert row.top_proposal is not None and row.top_ms is None  # BLOCK_N=256 is outside the swept space
+    assert row.top_proposal is not None and row.top_ms is None  # num_stages=2 is outside the swept space
     (entry,) = advice_time.plan(rows, tmp_path / "variants")
     text = Path(entry["variant_file"]).read_text()
     tree = ast.parse(text)
     assert entry["proposal_variant"] in {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     assert (entry["start_variant"], entry["config"]) == ("ModelNew", row.top_proposal)
-    assert "'BLOCK_N': 256" in text and "'num_stages': 2" in text  # num_stages outside config: via run
+    assert "'BLOCK_M': 32" in text and "'num_stages': 2" in text
     timed = tmp_path / "timed.jsonl"
     record = {
         **{k: entry[k] for k in ("stem", "file", "config", "rule")},
         "ok": True,
-        "start_ms": 0.295,
+        "start_ms": 1.02,
         "ms": 0.25,
-        "gain": 1 - 0.25 / 0.295,
+        "gain": 1 - 0.25 / 1.02,
         "mode": "gpu",
     }
     timed.write_text(json.dumps(record) + "\n")
     (row,) = bench.analyze(run_dir, sweep, timed=timed)[0]
-    assert row.gain_source == "timed" and row.gain == pytest.approx(1 - 0.25 / 0.295) and row.recalled
+    assert row.gain_source == "timed" and row.gain == pytest.approx(1 - 0.25 / 1.02) and row.recalled
     assert "gain*" in bench.table([row], bench.summary([row]))
     failed = {**record, "ok": False, "error": "proposal: OutOfResources", "proposal_failed": True}
     timed.write_text(json.dumps(failed) + "\n")

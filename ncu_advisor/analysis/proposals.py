@@ -16,6 +16,7 @@ the current block sizes. On top of that (issue 13):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,9 @@ def current_blocks(kernel: KernelFacts) -> dict[str, int]:
     """The kernel's block sizes now: literal launch values, else its first autotune config."""
     blocks = {p: v for p, v in kernel.launch_params.items() if p in kernel.block_params}
     if not blocks and kernel.autotune_configs:
-        blocks = {p: v for p, v in kernel.autotune_configs[0].params.items() if p in kernel.block_params}
+        # the config the profiled run chose (``KernelFacts.autotune_choice``), else the list's first
+        chosen = kernel.candidate_configs()[0]
+        blocks = {p: v for p, v in chosen.params.items() if p in kernel.block_params}
     return blocks
 
 
@@ -92,27 +95,32 @@ def autotune_key(kernel: KernelFacts) -> list[str]:
 class _Builder:
     """Collects candidate configs and the notes that explain dropped or changed moves."""
 
-    def __init__(self, kernel: KernelFacts, effects: dict[str, float]) -> None:
+    def __init__(
+        self,
+        kernel: KernelFacts,
+        effects: dict[str, float],
+        demoted: frozenset[str] = frozenset(),
+        fallbacks: frozenset[str] = frozenset(),
+    ) -> None:
         self.kernel = kernel
+        self.demoted, self.fallbacks = demoted, fallbacks
         self.blocks = current_blocks(kernel)
         self.current = set(current_configs(kernel))
         configs = kernel.candidate_configs()
         self.warps = (configs[0].num_warps if configs else None) or BASELINE_WARPS
         self.stages = (configs[0].num_stages if configs else None) or BASELINE_STAGES
         self.effects = effects
-        self.candidates: list[tuple[float, Proposal]] = []
+        self.candidates: list[tuple[tuple[bool, bool, float], Proposal]] = []
         self.notes: list[str] = []
 
     def add(self, rule_id: str, params: dict[str, int], warps: int, stages: int, reason: str) -> None:
+        rank = (rule_id in self.fallbacks, rule_id in self.demoted, -self.effects.get(rule_id, 0.0))
         self.candidates.append(
-            (
-                self.effects.get(rule_id, 0.0),
-                Proposal(params=params, num_warps=warps, num_stages=stages, reason=reason),
-            )
+            (rank, Proposal(params=params, num_warps=warps, num_stages=stages, reason=reason))
         )
 
     def finish(self) -> list[Proposal]:
-        ordered = [p for _, p in sorted(self.candidates, key=lambda c: -c[0])]
+        ordered = [p for _, p in sorted(self.candidates, key=lambda c: c[0])]
         ordered.append(
             Proposal(
                 params=dict(self.blocks),
@@ -134,6 +142,32 @@ class _Builder:
                 seen.add(key)
                 unique.append(proposal)
         return unique[:MAX_CONFIGS]
+
+
+#: Largest factor a split move raises the split constexpr by (each split program adds an atomic or a
+#: partial result to combine).
+MAX_SPLIT_FACTOR = 64
+
+
+def _split_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Sequence[Finding]) -> bool:
+    """NA307-style: the kernel's split constexpr raised to fill one wave; True when proposed.
+
+    colsum (H200, 2026-11-30): 128 programs, 0.06 waves; its sweep's best splits the rows 32 ways."""
+    if hint.split_fill is None:
+        return False
+    kernel = builder.kernel
+    split = next((p for p in kernel.constexpr_params if p.upper().startswith("SPLIT")), None)
+    waves = next((f.evidence.get(hint.split_fill) for f in findings if f.rule == rule.id), None)
+    if split is None or not isinstance(waves, (int, float)) or not 0 < waves < 1:
+        return False
+    current = kernel.launch_params.get(split, 1)
+    factor = min(MAX_SPLIT_FACTOR, 1 << math.ceil(math.log2(1 / waves)))
+    params = {**builder.blocks, split: current * factor}
+    builder.add(
+        rule.id, params, builder.warps, builder.stages,
+        f"{rule.id} {rule.name}: {split} {current} -> {current * factor} (x{factor} programs fill one wave)",
+    )
+    return True
 
 
 def _chunk_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Sequence[Finding]) -> str | None:
@@ -198,28 +232,42 @@ def _scale_moves(
             )
             continue
         verb = "smaller fallback" if hint.block_scale < 1 else "larger tile"
+        # num_warps / num_stages stay as they are (the conservative baseline is proposed on its own): one
+        # change per proposal. gemm_decode (H200, 2026-11-30): its tiles halved with 4 warps and 2 stages
+        # instead of the chosen 8 and 3 ran 70.7% slower (0.0844 -> 0.1440 ms, bench/results/
+        # 2026-11-30-advice-h200-timed-s4); halved with 8 and 3, tune measured 12% faster.
         builder.add(
             rule.id,
             scaled,
-            BASELINE_WARPS,
-            BASELINE_STAGES,
+            builder.warps,
+            builder.stages,
             f"{rule.id}: block sizes x{hint.block_scale:g} ({verb})",
         )
 
 
+#: Doublings of a tile with a dimension of unknown size (a constexpr the launch computes, ``HALF_DIM =
+#: head_dim // 2``): its element count is only a lower bound, so the growth stops at 8x, the reach of tune's
+#: line search (``batch``: every value within 3 steps). rotary_embedding (H200, 2026-11-30): BLOCK_H 1 -> 8
+#: took 0.637 ms to 0.153 ms; counting HALF_DIM as 1 had grown BLOCK_H to 512 for 32 heads.
+UNKNOWN_DIM_DOUBLINGS = 3
+
+
 def grow_tile(kernel: KernelFacts, blocks: dict[str, int], floor: int) -> dict[str, int]:
     """``blocks`` with the BLOCKs of the kernel's largest access tile doubled in turn (smallest first)
-    until the tile holds at least ``floor`` elements per program (``KernelFacts.tile_elements``); at most
-    16 doublings."""
+    until the tile holds at least ``floor`` elements per program (``KernelFacts.tile_elements``, counting the
+    launch's other literal constexprs); at most 16 doublings, ``UNKNOWN_DIM_DOUBLINGS`` when a dimension of
+    the tile has no known value."""
+    known = {k: v for k, v in kernel.launch_params.items() if k not in ("num_warps", "num_stages")}
     grown = dict(blocks)
     sizes = {
-        tile: kernel.tile_elements({p: grown[p] for p in tile if p in grown}) or 0
+        tile: kernel.tile_elements({p: {**known, **grown}[p] for p in tile if p in {**known, **grown}}) or 0
         for tile in kernel.access_tiles
     }
     tile = max(sizes, key=lambda t: sizes[t], default=())
     params = sorted((p for p in tile if p in grown), key=lambda p: (grown[p], p))
-    for step in range(16):
-        if not params or (kernel.tile_elements(grown) or 0) >= floor:
+    unknown = any(p not in known and p not in grown for p in tile)
+    for step in range(UNKNOWN_DIM_DOUBLINGS if unknown else 16):
+        if not params or (kernel.tile_elements({**known, **grown}) or 0) >= floor:
             break
         grown[params[step % len(params)]] *= 2
     return grown
@@ -241,7 +289,15 @@ def propose_set(
     hints = [(rule, rule.spec.proposal) for rule in fired if rule.spec.proposal is not None]
     if not hints:
         return [], None, []
-    builder = _Builder(kernel, {f.rule: f.estimated_effect for f in findings})
+    by_id = {rule.id: rule for rule in fired}
+    # a finding stated below its rule's severity (its info_when held: the measurement contradicts the
+    # heuristic, e.g. NA105's registers > 128 with no local traffic and a busy tensor pipe) ranks its
+    # proposal after those of findings the measurement backs
+    demoted = frozenset(
+        f.rule for f in findings if f.rule in by_id and f.severity.rank < by_id[f.rule].spec.severity.rank
+    )
+    fallbacks = frozenset(rule.id for rule, hint in hints if hint.fallback)
+    builder = _Builder(kernel, {f.rule: f.estimated_effect for f in findings}, demoted, fallbacks)
     grown = {p for rule, hint in hints if (p := _chunk_move(builder, rule, hint, findings)) is not None}
     floors: dict[str, int] = {}
     tile_floor = 0
@@ -264,7 +320,8 @@ def propose_set(
         builder.add(
             rule.id, raised, warps, stages, f"{rule.id} {rule.name}: every BLOCK to at least {hint.block_min}"
         )
-    _scale_moves(builder, hints, grown, floors, tile_floor)
+    split = {rule.id for rule, hint in hints if _split_move(builder, rule, hint, findings)}
+    _scale_moves(builder, [(r, h) for r, h in hints if r.id not in split], grown, floors, tile_floor)
     for rule, hint in hints:
         if hint.block_min is None and (hint.num_warps is not None or hint.num_stages is not None):
             warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES

@@ -94,6 +94,13 @@ class ProposalHint(_Strict):
     block_min_per: Literal["block", "tile"] = "block"
     # Set the BLOCK stepping the kernel's chunk loop (``src_chunk_block``) to this derived value.
     chunk_block_to: str | None = None
+    # The config is an autotune list's safety fallback (the seeds' "smaller fallback"), not a predicted
+    # speed-up: it is ordered after every other proposal, whatever the finding's estimated effect.
+    fallback: bool = False
+    # A finding's evidence value holding the grid's waves (``launch__waves_per_multiprocessor``): when the
+    # kernel has a split constexpr (``SPLIT_M``, ``SPLIT_K``), raise it by the power of two that fills one
+    # wave instead of scaling the BLOCKs (split the reduction rather than shrink the tile).
+    split_fill: str | None = None
 
 
 class RuleDocs(_Strict):
