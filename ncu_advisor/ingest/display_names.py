@@ -123,6 +123,8 @@ def cut_last_launch(launches: list[tuple[str, str | None, LaunchValues]]) -> str
     (section, name) rows are exactly the first rows of another launch's, fewer of them: the rows of
     launches of the same kernel are compared when there are any, else those of every other launch.
 
+    A last launch with no metric row at all is left to the table's "not profiled" handling (ncu lists a
+    launch it failed to profile without values, tests/fixtures/notprofiled/), never called clean.
     What this cannot see: a file with one launch (nothing to compare with; a text output's table left
     open is caught by the text reader), rows lost from a launch other than the last (the file goes on
     after them), and a cut that removes only guided-finding rows (they differ per launch).
@@ -135,7 +137,7 @@ def cut_last_launch(launches: list[tuple[str, str | None, LaunchValues]]) -> str
     ]
     for other, values in others:
         count, full = len(last.rows), len(values.rows)
-        if count < full and values.rows[:count] == last.rows:
+        if 0 < count < full and values.rows[:count] == last.rows:
             sections = list(dict.fromkeys(section for section, _ in values.rows[count:]))
             shown = ", ".join(repr(s) for s in sections[:6]) + (" ..." if len(sections) > 6 else "")
             return (
