@@ -19,9 +19,7 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from ncu_advisor.manifest import FORMAT_VERSION as FORMAT_VERSION
 from ncu_advisor.manifest import Manifest, parse_manifest
 from ncu_advisor.runcheck import (
     KERNEL_COPY_MISSING,
+    UNREADABLE_REASON,
     check_statuses,
     check_table,
     check_variant_files,
@@ -41,6 +40,14 @@ from ncu_advisor.runcheck import (
     report_notes,
     timing_notes,
 )
+from ncu_advisor.runfiles import AUTOTUNE_CHOICE as AUTOTUNE_CHOICE
+from ncu_advisor.runfiles import VARIANTS_DIR as VARIANTS_DIR
+from ncu_advisor.runfiles import create_run_dir as create_run_dir
+from ncu_advisor.runfiles import merge_autotune_choices as merge_autotune_choices
+from ncu_advisor.runfiles import merge_triton_counts as merge_triton_counts
+from ncu_advisor.runfiles import utc_stamp as utc_stamp
+from ncu_advisor.runfiles import variant_dir as variant_dir
+from ncu_advisor.runfiles import write_json_atomic as write_json_atomic
 from ncu_advisor.table import ID_COLUMNS
 
 MANIFEST_NAME = "manifest.json"
@@ -48,7 +55,6 @@ KERNEL_COPY_NAME = "kernel.py"
 METRICS_PARQUET = "metrics.parquet"
 METRICS_CSV = "metrics.csv"
 TIMINGS_CSV = "timings.csv"
-VARIANTS_DIR = "variants"
 TIMING_COLUMNS = ("variant", "rep", "median_ms")
 
 #: Every status a variant can have in ``manifest["variants"][name]["status"]``.
@@ -76,55 +82,6 @@ class LoadedRun:
     timings: pd.DataFrame
     model: Manifest
     notes: tuple[str, ...] = ()
-
-
-def utc_stamp(now: datetime | None = None) -> str:
-    """Return the UTC time as ``yyyymmddTHHMMSSZ`` (the prefix of run directory names)."""
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def create_run_dir(root: Path, stem: str, now: datetime | None = None) -> Path:
-    """Create a new, empty run directory under ``root``; never reuse an existing one.
-
-    Args:
-        root: the folder holding runs (created if missing).
-        stem: the kernel file's stem, appended to the time stamp.
-        now: the creation time (default: now).
-
-    Returns:
-        ``root/<stamp>-<stem>``, or ``root/<stamp>-<stem>-2`` (-3 ...) when that exists already.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    base = f"{utc_stamp(now)}-{stem}"
-    for attempt in range(1, 1000):
-        candidate = root / (base if attempt == 1 else f"{base}-{attempt}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise RunError("cannot find a free run directory name", path=root / base, hint="remove old runs")
-
-
-def variant_dir(run_dir: Path, variant: str) -> Path:
-    """Return the folder of one variant inside a run (``variants/<name>``; ``@`` and ``/`` kept safe)."""
-    safe = variant.replace("/", "_").replace(os.sep, "_")
-    return run_dir / VARIANTS_DIR / safe
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, default=str)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -235,26 +192,6 @@ def _read_table(run_dir: Path) -> pd.DataFrame:
         ) from None
 
 
-#: Table column: the index into the kernel's ``@triton.autotune`` list of the config the variant's run chose
-#: (``result.json``'s ``autotune_choices``; NaN for a kernel without one): the launch the source facts use.
-AUTOTUNE_CHOICE = "autotune_choice"
-
-
-def merge_autotune_choices(table: pd.DataFrame, name: str, choices: dict[str, Any]) -> pd.DataFrame:
-    """Add the ``AUTOTUNE_CHOICE`` column to a variant's rows, matched on the kernel name (unchanged when
-    the variant chose nothing: a table without autotuned kernels has no such column)."""
-    valid = {k: i for k, i in choices.items() if isinstance(i, int) and not isinstance(i, bool) and i >= 0}
-    if not valid:
-        return table
-    table = table.copy()
-    if AUTOTUNE_CHOICE not in table.columns:
-        table[AUTOTUNE_CHOICE] = pd.Series([None] * len(table), index=table.index, dtype="Float64")
-    for kernel, index in valid.items():
-        rows = (table["variant"] == name) & (table["kernel"] == kernel)
-        table.loc[rows, AUTOTUNE_CHOICE] = float(index)
-    return table
-
-
 def _with_autotune_choices(run_dir: Path, table: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:
     """A table written before the column existed gets it from the variants' ``result.json``."""
     if AUTOTUNE_CHOICE in table.columns or "variant" not in table.columns or "kernel" not in table.columns:
@@ -270,20 +207,6 @@ def _with_autotune_choices(run_dir: Path, table: pd.DataFrame, manifest: dict[st
     return table
 
 
-def merge_triton_counts(table: pd.DataFrame, name: str, kernels: list[dict[str, Any]]) -> pd.DataFrame:
-    """Add ``n_regs``/``n_spills`` columns to a variant's rows, matched on the kernel name."""
-    table = table.copy()
-    for column in ("n_regs", "n_spills"):
-        if column not in table.columns:
-            table[column] = pd.Series([None] * len(table), index=table.index, dtype="Float64")
-    for kernel in kernels:
-        rows = (table["variant"] == name) & (table["kernel"] == kernel.get("name"))
-        for column in ("n_regs", "n_spills"):
-            if kernel.get(column) is not None:
-                table.loc[rows, column] = float(kernel[column])
-    return table
-
-
 def _entries(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     reference = manifest.get("reference") or {}
     entries = [(str(reference.get("name", "Model")), reference)] if reference.get("dir") else []
@@ -295,11 +218,17 @@ def _reports(manifest: dict[str, Any]) -> list[str]:
     return [str(r) for _, e in _entries(manifest) if (r := (e.get("logs") or {}).get("report"))]
 
 
-def build_tables(run_dir: Path) -> str:
+#: A variant whose report could not be read when the tables were built: (variant, report, error text).
+Unreadable = tuple[str, Path, str]
+
+
+def build_tables(run_dir: Path, unreadable: list[Unreadable] | None = None) -> str:
     """Write ``timings.csv`` and the tidy ``metrics.parquet``/``.csv`` from the variant folders.
 
     Everything comes from disk (each variant's ``result.json`` and ``profile.ncu-rep``), so a run whose
-    tables were never written (a crash, an interrupted run) can be finished later on any machine.
+    tables were never written (a crash, an interrupted run) can be finished later on any machine. A report
+    that cannot be read costs its variant's rows, not the others': it is named in the note and appended to
+    ``unreadable`` (``record_tables`` then marks the variant failed).
 
     Returns:
         A one-line note for the manifest's ``tables`` entry.
@@ -325,6 +254,8 @@ def build_tables(run_dir: Path) -> str:
             table = read_report(run_dir / report, variant=name)
         except AdvisorError as exc:  # one unreadable report must not lose the other variants
             notes.append(f"{name}: report unreadable: {exc.render()}")
+            if unreadable is not None:
+                unreadable.append((name, run_dir / report, exc.render()))
             continue
         table = merge_triton_counts(table, name, result.get("triton_kernels") or [])
         frames.append(merge_autotune_choices(table, name, result.get("autotune_choices") or {}))
@@ -349,6 +280,8 @@ def build_tables(run_dir: Path) -> str:
 
 
 UNITS_ENV = "NCU_ADVISOR_UNITS"  # "catalogue": take units from metrics.yaml, not ncu_report
+#: ``python -m ncu_advisor.rundir finalize RUN``'s exit when a report is unreadable (bad input; ``_main``).
+REPORT_UNREADABLE_EXIT = 2
 
 
 def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
@@ -371,7 +304,7 @@ def finalize(run_dir: Path, *, timeout_s: float = 900.0) -> str:
         except (OSError, ValueError, KeyError, AdvisorError) as exc:
             ok, note = False, f"metrics table not written: {type(exc).__name__}: {exc}"
     else:
-        ok, note = _finalize_child(run_dir, timeout_s, {})
+        ok, note = _finalize_child(run_dir, timeout_s, {})  # marks unreadable reports' variants failed
     if not ok and "exited with -" in note:
         # A native crash. Nsight Compute 2025.3.1's own ncu_report crashed with SIGSEGV inside
         # metric.unit() on an H200 run (2026-11-30): read again with units from the metric catalogue.
@@ -393,7 +326,9 @@ def _finalize_child(run_dir: Path, timeout_s: float, env: dict[str, str]) -> tup
         )
     except subprocess.TimeoutExpired:
         return False, f"metrics table not written: reading the reports took over {timeout_s:.0f} s"
-    ok, detail = proc.returncode == 0, (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+    detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+    # 2 with a note on stdout: the tables are written, variants whose report was unreadable marked failed
+    ok = proc.returncode == 0 or (proc.returncode == REPORT_UNREADABLE_EXIT and bool(proc.stdout.strip()))
     if ok:
         return True, proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     return False, f"metrics table not written: the report reader exited with {proc.returncode}" + (
@@ -486,13 +421,49 @@ def _needs_tables(run_dir: Path, model: Manifest) -> bool:
     return not _has_table(run_dir)
 
 
+def record_tables(run_dir: Path, note: str, unreadable: list[Unreadable]) -> None:
+    """Write the tables ``note`` into the run's manifest and mark each variant of ``unreadable`` ``failed``
+    with the reason: its report could not be read, so the run has no metrics of it (every output then
+    shows it as failed, never as a variant with no findings)."""
+    manifest = read_manifest(run_dir)
+    manifest["tables"] = note
+    variants = manifest.get("variants") or {}
+    for name, _report, error in unreadable:
+        entry = variants.get(name)
+        if isinstance(entry, dict):
+            entry["status"] = "failed"
+            entry["reason"] = f"{UNREADABLE_REASON}: {error}"
+    write_manifest(run_dir, manifest)
+
+
 def _main(argv: list[str]) -> int:
-    """``python -m ncu_advisor.rundir finalize RUN``: (re)build a run's tables in this process."""
+    """``python -m ncu_advisor.rundir finalize RUN``: (re)build a run's tables in this process.
+
+    Prints the tables note on stdout. Exit 0; 2 when a variant's report is unreadable (one ``error:`` line
+    per report on stderr: the variant, the report, the problem and the fix; the variant is marked failed
+    in manifest.json with the reason) or when the run cannot be read.
+    """
+    from ncu_advisor.errors import AdvisorError
+
     if len(argv) != 2 or argv[0] != "finalize":
         print("usage: python -m ncu_advisor.rundir finalize RUN_DIR", file=sys.stderr)
         return 2
-    print(build_tables(Path(argv[1])))
-    return 0
+    run_dir = Path(argv[1])
+    unreadable: list[Unreadable] = []
+    try:
+        note = build_tables(run_dir, unreadable)
+        record_tables(run_dir, note, unreadable)
+    except AdvisorError as exc:
+        print(f"error: {printable(exc.render())}", file=sys.stderr)
+        return exc.exit_code
+    print(note)
+    for name, _report, error in unreadable:
+        print(
+            f"error: variant {name} marked failed in manifest.json, its report is unreadable: "
+            + printable(error),
+            file=sys.stderr,
+        )
+    return REPORT_UNREADABLE_EXIT if unreadable else 0
 
 
 if __name__ == "__main__":

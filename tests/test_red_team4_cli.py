@@ -330,7 +330,7 @@ def test_a_file_named_dash_is_read_as_dot_slash_dash(tmp_path: Path, monkeypatch
 
 
 # ---------------------------------------------------------------------------------------------------
-# 5. a variant whose report was unreadable when the run's tables were built
+# 5. `python -m ncu_advisor.rundir finalize RUN` with an unreadable variant report
 # ---------------------------------------------------------------------------------------------------
 
 CUT = "ModelNew_seed001"
@@ -341,6 +341,45 @@ def _run_with_cut_report(tmp_path: Path) -> tuple[Path, Path]:
     report = run / "variants" / CUT / "profile.ncu-rep.gz"
     report.write_bytes(report.read_bytes()[:2000])  # gzip magic and over 1 kB: no "looks damaged" note
     return run, report
+
+
+def test_finalize_exits_2_naming_the_unreadable_report(tmp_path: Path) -> None:
+    run, report = _run_with_cut_report(tmp_path)
+    done = child("ncu_advisor.rundir", "finalize", str(run))
+    assert done.returncode == 2, done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: variant {CUT} marked failed in manifest.json")
+    assert (
+        str(report) in error
+        and "truncated or corrupt" in error
+        and "copy or download the report again" in error
+    )
+    assert "Traceback" not in done.stderr
+    manifest = rundir.read_manifest(run)
+    assert manifest["variants"][CUT]["status"] == "failed"
+    assert "its report is unreadable" in manifest["variants"][CUT]["reason"]
+    assert manifest["tables"] == done.stdout.strip()
+    table = rundir.load_run(run).table
+    assert CUT not in set(table["variant"]) and {"ModelNew", "ModelNew_seed000"} <= set(table["variant"])
+
+
+def test_an_unreadable_report_shows_as_a_failed_variant_downstream(tmp_path: Path) -> None:
+    run, _ = _run_with_cut_report(tmp_path)
+    for name in (rundir.METRICS_CSV, rundir.METRICS_PARQUET):
+        (run / name).unlink()
+    manifest = rundir.read_manifest(run)
+    manifest["complete"], manifest["tables"] = False, None
+    rundir.write_manifest(run, manifest)
+    note = rundir.finalize(run)  # as `profile` does, through the child
+    manifest = rundir.read_manifest(run)
+    assert manifest["complete"] is True and manifest["tables"] == note and f"{CUT}: report unreadable" in note
+    assert manifest["variants"][CUT]["status"] == "failed"
+    code, out, err = invoke("report", str(run), "-f", "json")
+    assert code == 1 and f"failing variants (--fail-on error): {CUT}" in err
+    variant = next(v for v in json.loads(out)["variants"] if v["name"] == CUT)
+    assert variant["status"] == "failed" and "its report is unreadable" in variant["reason"]
+    code, out, err = invoke("recommend", str(run))
+    assert f"variant {CUT} failed: its report is unreadable" in err
 
 
 def test_a_run_finalized_before_says_which_variant_has_no_metrics(tmp_path: Path) -> None:
