@@ -395,3 +395,26 @@ def test_a_timed_out_child_is_judged_by_what_it_recorded(tmp_path, partial, stat
     _judge_bench(process, partial, tmp_path / "child.log", 60.0, outcome)
     assert outcome.status == status
     assert needle in (outcome.reason or "")
+
+
+def test_cli_a_report_unreadable_when_the_tables_are_built_is_exit_1(
+    fake_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ncu wrote a report the reader cannot read (cut): the variant ran, but finalize marks it failed in
+    # the manifest; profile said exit 0 from its in-memory results (red team 4 re-check)
+    import gzip
+
+    cut = tmp_path / "cut.ncu-rep"
+    data = gzip.decompress(REPORT.read_bytes())
+    cut.write_bytes(data[: len(data) // 2])
+    monkeypatch.setenv("FAKE_NCU_REPORT", str(cut))
+    result = runner.invoke(
+        app,
+        ["profile", str(FAULTS), "--python", FAKE_PYTHON, "--runs-dir", str(tmp_path / "r"),
+         "--variant", "ModelNew_good"],
+    )
+    assert result.exit_code == 1, result.output
+    assert "ModelNew_good: failed: its report is unreadable" in result.output
+    run = next((tmp_path / "r").iterdir())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["variants"]["ModelNew_good"]["status"] == "failed"

@@ -32,7 +32,7 @@ from ncu_advisor.collect.profile.runner import (
     profile_file,
 )
 from ncu_advisor.collect.profile.variants import Variant, expand_autotune, list_variants, select_variants
-from ncu_advisor.errors import InputError
+from ncu_advisor.errors import InputError, RunError
 
 # Options added for scale-out and ncu pass-through (module level keeps profile() short).
 SET_OPTION = typer.Option(
@@ -295,9 +295,21 @@ def _profile(
         lambda: make_executor(executor, gpu_count, scheduler),
         local=executor == "local" and not scheduler,
     )
-    loaded = rundir.load_run(run.run_dir)
+    try:
+        loaded = rundir.load_run(run.run_dir, allow_incomplete=True)
+    except RunError as exc:  # every report unreadable when the tables were built: the variants failed
+        entries = rundir.read_manifest(run.run_dir).get("variants") or {}
+        failed = {n: e for n, e in entries.items() if e.get("status") != "ok"}
+        for name, entry in failed.items():
+            err_console.print(f"{name}: {entry.get('status')}: {entry.get('reason')}", markup=False)
+        if not failed:
+            err_console.print(f"error: {exc.render()}", markup=False, highlight=False)
+        return False
     print_summary(summary_rows(loaded.manifest, loaded.table, loaded.timings), run.run_dir)
-    return run.all_ok
+    # building the tables can mark a variant failed after it ran (its report unreadable): the manifest
+    # on disk decides, not only the results in memory
+    recorded = [entry.get("status") for entry in (loaded.manifest.get("variants") or {}).values()]
+    return run.all_ok and all(status == "ok" for status in recorded)
 
 
 @app.command()
