@@ -406,3 +406,19 @@ def test_a_flipped_bit_that_breaks_the_sass_entry_is_exit_2(full_plain: bytes, t
 def _write_bytes(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_no_rule_could_check_names_the_misspelled_metrics(tmp_path) -> None:
+    # every metric name of a pasted block misspelled: the refusal says which names and their closest ones
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from ncu_advisor.cli import app
+
+    path = tmp_path / "block.json"
+    path.write_text(_json.dumps({"k": {"lanch__grid_size": 128, "launch__registers_per_thred": 40}}))
+    result = CliRunner().invoke(app, ["recommend", str(path)])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "no rule could check" in text and "'lanch__grid_size' (closest known: launch__grid_size)" in text

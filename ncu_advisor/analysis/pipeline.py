@@ -230,9 +230,11 @@ def _refuse_unchecked(item: Input, results: list[KernelResult], not_profiled: se
         return
     absent = sorted({str(s["missing"]) for r in profiled for s in r.skipped if s.get("missing")})
     shown = ", ".join(absent[:8]) + (f" and {len(absent) - 8} more" if len(absent) > 8 else "")
+    # a metric name the reader did not know (a misspelling in a pasted metrics block) is the likely cause
+    unknown = [n for n in item.notes if "not ncu metric names" in n]
     raise InputError(
         f"no rule could check any of its {len(profiled)} launch(es): the input lacks every metric the rules "
-        f"need (missing: {shown or 'the source facts'})",
+        f"need (missing: {shown or 'the source facts'})" + (f"; {unknown[0]}" if unknown else ""),
         path=item.path,
         hint="profile with `ncu-advisor profile` (its default metric set) or `ncu --set full`, or pass "
         "--rules with rules for the metrics this input has",
