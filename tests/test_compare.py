@@ -248,8 +248,8 @@ def test_findings_are_the_same_as_recommend_and_new_ones_gate(tmp_path: Path) ->
 
 def test_compare_warns_when_the_kernel_files_differ() -> None:
     """examples/runs/baseline and improved copy different kernel.py files of one problem: say so (text,
-    JSON); softmax and spill are different kernel sources: refused unless --allow-different-kernels
-    (tests/test_red_team4_cli.py)."""
+    JSON); softmax and spill are different kernel sources: said first and compared by name, refused with
+    --require-same-kernel (tests/test_red_team4_cli.py)."""
     runs = Path(__file__).resolve().parents[1] / "examples" / "runs"
     text = runner.invoke(app, ["compare", str(runs / "baseline"), str(runs / "improved")])
     assert "warning: the kernel files differ" in text.output
@@ -259,7 +259,9 @@ def test_compare_warns_when_the_kernel_files_differ() -> None:
     )
     assert json.loads(same.stdout)["kernel_files_differ"] is False
     assert json.loads(edited.stdout)["kernel_files_differ"] is True
-    refused = runner.invoke(app, ["compare", str(runs / "softmax"), str(runs / "spill")])
+    refused = runner.invoke(
+        app, ["compare", str(runs / "softmax"), str(runs / "spill"), "--require-same-kernel"]
+    )
     assert refused.exit_code == 2 and "different kernel sources" in refused.output
     other = runner.invoke(
         app,
@@ -269,7 +271,6 @@ def test_compare_warns_when_the_kernel_files_differ() -> None:
             str(runs / "spill"),
             "--format",
             "json",
-            "--allow-different-kernels",
         ],
     )
     assert json.loads(other.stdout)["kernel_files_differ"] is True

@@ -231,31 +231,30 @@ def test_a_read_only_fd_2_becomes_dev_null_on_the_first_import(tmp_path: Path) -
 
 
 # ---------------------------------------------------------------------------------------------------
-# 3. compare of runs of different kernel sources: refused, naming both; --allow-different-kernels
+# 3. compare of runs of different kernel sources: said first, the matching variants compared (issue 11);
+#    --require-same-kernel refuses them
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_compare_of_different_kernel_files_is_refused_naming_both() -> None:
-    code, out, err = invoke("compare", str(RUNS / "softmax"), str(RUNS / "elementwise"))
+def test_compare_of_different_kernel_files_is_refused_with_require_same_kernel() -> None:
+    code, out, err = invoke(
+        "compare", str(RUNS / "softmax"), str(RUNS / "elementwise"), "--require-same-kernel"
+    )
     text = " ".join((out + err).split())
     assert code == 2 and out == ""
     assert "different kernel sources" in text and "softmax.py" in text and "elementwise.py" in text
-    assert "--allow-different-kernels" in text  # the fix
     assert "points at the machine" not in text
 
 
-def test_compare_of_different_kernel_files_allowed_says_so_first() -> None:
-    code, out, _ = invoke(
-        "compare", str(RUNS / "softmax"), str(RUNS / "elementwise"), "--allow-different-kernels"
-    )
+def test_compare_of_different_kernel_files_says_so_first_and_compares_what_matches() -> None:
+    code, out, _ = invoke("compare", str(RUNS / "softmax"), str(RUNS / "elementwise"))
     assert code in (0, 1)
     warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
     assert "different kernel sources" in warnings[0] and "elementwise.py" in warnings[0]
+    assert "compared by name" in warnings[0]
     reference = next(w for w in warnings if "the reference Model" in w)  # +51% on the recorded runs
     assert "different problem" in reference and "points at the machine" not in reference
-    _, document, _ = invoke(
-        "compare", str(RUNS / "softmax"), str(RUNS / "elementwise"), "--allow-different-kernels", "-f", "json"
-    )
+    _, document, _ = invoke("compare", str(RUNS / "softmax"), str(RUNS / "elementwise"), "-f", "json")
     data = json.loads(document)
     assert "different kernel sources" in data["warnings"][0] and data["kernel_files_differ"] is True
 
@@ -272,14 +271,17 @@ def test_edited_variants_of_one_problem_are_compared(pair: tuple[str, str]) -> N
     assert "warning: the kernel files differ" in out
 
 
-def test_a_changed_problem_size_in_one_file_is_refused(tmp_path: Path) -> None:
+def test_a_changed_problem_size_in_one_file_is_said_first_or_refused(tmp_path: Path) -> None:
     new = copy_run(tmp_path)
     kernel = new / "kernel.py"
     text = kernel.read_text()
     assert "batch_size = 64\n" in text
     kernel.write_text(text.replace("batch_size = 64\n", "batch_size = 32\n"))  # get_inputs reads it
-    code, out, err = invoke("compare", str(IMPROVED), str(new))
+    code, out, err = invoke("compare", str(IMPROVED), str(new), "--require-same-kernel")
     assert code == 2 and "their problems differ" in " ".join((out + err).split())
+    code, out, _ = invoke("compare", str(IMPROVED), str(new))
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert code in (0, 1) and "their problems differ" in warnings[0]
     kernel.write_text(text.replace("import", "# a comment\nimport", 1))  # a comment is not a new problem
     code, out, _ = invoke("compare", str(IMPROVED), str(new))
     assert code == 0 and "different kernel sources" not in out
@@ -291,7 +293,7 @@ def test_without_kernel_copies_the_recorded_file_names_decide(tmp_path: Path) ->
     same = copy_run(tmp_path, RUNS / "softmax", name="softmax-again")
     for run in (base, new, same):
         (run / "kernel.py").unlink()
-    code, out, err = invoke("compare", str(base), str(new))
+    code, out, err = invoke("compare", str(base), str(new), "--require-same-kernel")
     assert code == 2 and "the kernel file names differ" in " ".join((out + err).split())
     code, out, _ = invoke("compare", str(base), str(same))
     assert code == 0 and "different kernel sources" not in out

@@ -28,10 +28,12 @@ Kernel rows pair launches by (variant, kernel name, occurrence); ncu measured ea
 verdict uses the threshold only (``noise`` is None).
 
 Runs of different kernel sources (``analysis.kernel_source``: another reference problem, or other kernel
-file names where the problem is unknown) are refused (exit 2, naming both runs' kernel files): their
-variants share names (``Model``, ``ModelNew``) but not code, and a verdict would read as a regression or a
-gain. ``allow_different_kernels`` compares them anyway, the difference stated as the first warning and the
-reference's change put down to the different problem, not the machine. Runs of one kernel file whose
+file names where the problem is unknown) are said first, naming both runs' kernel files, then the variants
+that match by name are compared (issue 11: say so and compare what matches; exit 2 only when nothing
+matches): their variants share names (``Model``, ``ModelNew``) but not code, so the warning says a verdict
+sets one problem's time against another's, and the reference's change is put down to the different
+problem, not the machine. ``require_same_kernel`` (a CI gate whose baseline must be the same kernel) refuses
+them instead (exit 2). Runs of one kernel file whose
 variants were edited (the sha256 of the copies differs, the problem does not) are compared with a warning.
 """
 
@@ -338,21 +340,25 @@ def compare_reports(
     force: bool = False,
     allow_different_gpus: bool = False,
     fail_on: str = "never",
-    allow_different_kernels: bool = False,
+    require_same_kernel: bool = False,
 ) -> Comparison:
     """Compare two runs variant by variant and kernel by kernel, and their findings.
 
     Variants only in one run are listed in ``only_in_base``/``only_in_new`` and not compared.
 
     Raises:
-        RunError: different GPU or clock control (unless ``force``); different kernel sources (unless
-            ``allow_different_kernels``); no variant in common; a compared variant's timings are NaN,
+        RunError: different GPU or clock control (unless ``force``); different kernel sources (with
+            ``require_same_kernel``); no variant in common; a compared variant's timings are NaN,
             infinite, zero or negative.
     """
     warnings = check_comparable(base, new, force=force, allow_different_gpus=allow_different_gpus)
-    different, differ, edited = check_sources(base, new, allow_different_kernels=allow_different_kernels)
+    different, differ, edited = check_sources(base, new, require_same_kernel=require_same_kernel)
     if different:
-        warnings.insert(0, f"{different} (compared anyway: --allow-different-kernels)")
+        warnings.insert(
+            0,
+            f"{different}; the variants are compared by name, so a verdict sets one problem's time against "
+            "another's (--require-same-kernel refuses such runs)",
+        )
     base_by = {v.name: v for v in base.variants}
     new_by = {v.name: v for v in new.variants}
     common = [n for n in base_by if n in new_by]
@@ -404,25 +410,26 @@ def compare_reports(
 
 
 def check_sources(
-    base: Analysis, new: Analysis, *, allow_different_kernels: bool = False
+    base: Analysis, new: Analysis, *, require_same_kernel: bool = False
 ) -> tuple[str | None, bool | None, list[str]]:
-    """Refuse runs of different kernel sources (``analysis.kernel_source``) unless allowed.
+    """Whether the runs profile different kernel sources (``analysis.kernel_source``); refused when
+    ``require_same_kernel``.
 
     Returns:
         Why the sources differ (None: one problem), whether the kernel-file copies differ by sha256 (None:
         a copy is missing), and the warning for edited code of one problem (a list of 0 or 1).
 
     Raises:
-        RunError: naming both runs' kernel files, with the flag that compares them anyway (exit 2).
+        RunError: with ``require_same_kernel``, naming both runs' kernel files (exit 2).
     """
     sources = (kernel_source(base), kernel_source(new))
     different = different_sources(*sources)
-    if different and not allow_different_kernels:
+    if different and require_same_kernel:
         raise RunError(
             different,
             path=new.run_path,
-            hint="compare two runs of the same kernel file; to compare these anyway, pass "
-            "--allow-different-kernels (the difference is then the first warning)",
+            hint="compare two runs of the same kernel file, or leave out --require-same-kernel to compare "
+            "the variants that match by name (the difference is then the first warning)",
         )
     differ = _kernel_files_differ(*sources)
     if not differ or different:

@@ -1,5 +1,5 @@
 """`ncu-advisor compare BASE NEW [--threshold PCT] [--format text|md|json] [--force]
-[--allow-different-kernels] [-o FILE]`."""
+[--require-same-kernel] [-o FILE]`."""
 
 from __future__ import annotations
 
@@ -57,11 +57,11 @@ def compare(
     force: bool = typer.Option(
         False, "--force", help="Compare runs from different GPUs or clock-control settings."
     ),
-    allow_different_kernels: bool = typer.Option(
+    require_same_kernel: bool = typer.Option(
         False,
-        "--allow-different-kernels",
-        help="Compare runs of different kernel sources (another reference problem or kernel file); "
-        "refused (exit 2) without it.",
+        "--require-same-kernel",
+        help="Exit 2 when the runs profile different kernel sources (another reference problem or kernel "
+        "file); without it they are compared by variant name, the difference said first.",
     ),
     fail_on_given: str | None = FAIL_ON_OPTION,
     rules_dir: Path | None = RULES_OPTION,
@@ -86,7 +86,7 @@ def compare(
         force=force,
         allow_different_gpus=allow_different_gpus,
         fail_on=fail_on,
-        allow_different_kernels=allow_different_kernels,
+        require_same_kernel=require_same_kernel,
     )
     text = COMPARE_FORMATS[fmt](result)
     if output is None:
