@@ -175,6 +175,7 @@ def test_closed_stderr_behind_a_bash_launcher_keeps_exit_2(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("closed", [(2,), (1, 2), (0, 1, 2)])
 def test_closed_standard_fds_keep_the_exit_code(tmp_path: Path, closed: tuple[int, ...]) -> None:
+    """Closed fds keep an error's own exit code; a document meant for a closed stdout is exit 2."""
     cut = _damaged_report(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -182,7 +183,9 @@ def test_closed_standard_fds_keep_the_exit_code(tmp_path: Path, closed: tuple[in
         for fd in closed:
             os.close(fd)
 
-    for args, expected in ((["recommend", str(cut)], 2), (["recommend", str(IMPROVED)], 0)):
+    # a document for a closed stdout was not delivered: exit 2 (as ``cat file >&-`` fails), not 0
+    clean = 2 if 1 in closed else 0
+    for args, expected in ((["recommend", str(cut)], 2), (["recommend", str(IMPROVED)], clean)):
         done = subprocess.run(
             [sys.executable, "-m", "ncu_advisor", *args],
             cwd=ROOT,
@@ -393,3 +396,20 @@ def test_a_run_finalized_before_says_which_variant_has_no_metrics(tmp_path: Path
     rundir.write_manifest(run, manifest)
     loaded = rundir.load_run(run)
     assert any(n.startswith(f"variant {CUT} has no metrics") and "finalize" in n for n in loaded.notes)
+
+
+def test_a_document_cut_by_its_reader_is_exit_141_not_0() -> None:
+    """``metrics ... -f csv | head -c 10`` on a 787 KB document: Python's buffered stdout wrote 64 KB and
+    exited 0 (red team 5); the document is now written whole through os.write or the pipe error shows."""
+    report = ROOT.parent / "shared" / "reports-public" / "jonahshader__alife_cuda__profile_output.ncu-rep.gz"
+    if not report.is_file():
+        pytest.skip("the public report is not beside the checkout")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ncu_advisor", "metrics", str(report), "-f", "csv"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    assert proc.wait(timeout=180) == 141

@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 from ncu_advisor import __version__, reserve_standard_fds
 from ncu_advisor.errors import AdvisorError, InputError, is_utf8, printable
+from ncu_advisor.render import output
 from ncu_advisor.render.output import protect_inputs
 
 VERBOSE_FLAGS = ("-v", "--verbose")
@@ -232,13 +233,15 @@ _load_commands()
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point.
 
-    Started with stdout or stderr closed (``>&-``, ``2>&-``), Python has None there: what would be written
-    to a closed stream is discarded (as the shell's user asked) instead of raising AttributeError. The
+    Started with stdout or stderr closed (``>&-``, ``2>&-``), Python has None there: status lines written to
+    a closed stream are discarded instead of raising AttributeError, but a document meant for stdout is an
+    error (exit 2: it was not delivered, as ``cat file >&-`` fails). The
     closed fds themselves got /dev/null on the package's first import (``ncu_advisor.reserve_standard_fds``),
     before any import could open a file onto them.
     """
     reserve_standard_fds()  # done already on the package's import when started as a command
     if sys.stdout is None:
+        output.STDOUT_WAS_CLOSED = True  # a document for stdout is then an error (render.output)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process

@@ -23,7 +23,7 @@ from ncu_advisor.cli._common import (
 )
 from ncu_advisor.errors import InputError, RunError, printable
 from ncu_advisor.render import compare as rendering
-from ncu_advisor.render.output import write_text_atomic
+from ncu_advisor.render.output import write_stdout, write_text_atomic
 from ncu_advisor.rules import load_rules
 
 #: ``compare --format``: one registry line per format.
@@ -90,7 +90,7 @@ def compare(
     )
     text = COMPARE_FORMATS[fmt](result)
     if output is None:
-        typer.echo(text, nl=False)
+        write_stdout(text)
     else:
         write_text_atomic(output, text)
         err_console.print(f"wrote {printable(str(output))}", markup=False)

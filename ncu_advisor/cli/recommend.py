@@ -29,6 +29,7 @@ from ncu_advisor.cli._common import (
 )
 from ncu_advisor.collect.triton_api import probe_triton_language
 from ncu_advisor.render.formats import RECOMMEND_FORMATS, RenderOptions, render
+from ncu_advisor.render.output import write_stdout
 
 
 @app.command()
@@ -71,6 +72,7 @@ def recommend(
         )
     # the prompt names the installed Triton's tl.* functions (else the seeds' list)
     triton_api = probe_triton_language() if fmt == "prompt" else None
-    typer.echo(render(fmt, analysis, RenderOptions(show_skipped=show_skipped, triton_api=triton_api)))
+    text = render(fmt, analysis, RenderOptions(show_skipped=show_skipped, triton_api=triton_api))
+    write_stdout(text + "\n")
     if analysis.fails(fail_on):
         raise typer.Exit(1)

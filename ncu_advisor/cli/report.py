@@ -23,7 +23,7 @@ from ncu_advisor.cli._common import (
 )
 from ncu_advisor.errors import InputError, OutputError, printable
 from ncu_advisor.render.formats import REPORT_FORMATS, render_report
-from ncu_advisor.render.output import write_text_atomic
+from ncu_advisor.render.output import write_stdout, write_text_atomic
 from ncu_advisor.render.skipped import notes_of
 from ncu_advisor.render.tune_report import TUNE_FORMATS, render_tune
 
@@ -80,7 +80,7 @@ def report(
         err_console.print(f"note: {note}", markup=False)
     text = render_report(fmt, data, fail_on=fail_on)
     if output is None:
-        typer.echo(text, nl=False)
+        write_stdout(text)
     else:
         write_text_atomic(output, text)
         err_console.print(
@@ -129,7 +129,7 @@ def _tune_report(path: Path, fmt: str, output: Path | None, fail_on: str | None)
     run_dir = path.parent if path.is_file() else path
     text = render_tune(fmt, trajectory, run_dir)
     if output is None:
-        typer.echo(text, nl=False)
+        write_stdout(text)
         return
     write_text_atomic(output, text)
     err_console.print(

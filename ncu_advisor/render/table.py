@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from ncu_advisor.errors import InputError
-from ncu_advisor.render.output import write_atomic, write_text_atomic
+from ncu_advisor.render.output import write_atomic, write_stdout, write_text_atomic
 from ncu_advisor.rundir import has_pyarrow
 from ncu_advisor.table import ID_COLUMNS, metric_columns
 
@@ -149,8 +148,7 @@ def render_table(df: pd.DataFrame, fmt: str, out: Path | None) -> None:
         return
     text = render_text(df, fmt)
     if out is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         return
     write_text_atomic(out, text)
 
