@@ -445,8 +445,12 @@ def _main(argv: list[str]) -> int:
     """
     from ncu_advisor.errors import AdvisorError
 
+    usage = "usage: python -m ncu_advisor.rundir finalize RUN_DIR  (rebuild a run's tables from its reports)"
+    if any(a in ("-h", "--help") for a in argv):
+        print(usage)
+        return 0
     if len(argv) != 2 or argv[0] != "finalize":
-        print("usage: python -m ncu_advisor.rundir finalize RUN_DIR", file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     run_dir = Path(argv[1])
     unreadable: list[Unreadable] = []

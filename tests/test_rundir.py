@@ -221,3 +221,16 @@ def test_a_timing_only_run_builds_its_tables_in_process(tmp_path: Path, monkeypa
     timings = (run / _rundir.TIMINGS_CSV).read_text()
     for name in manifest["variants"]:
         assert name in timings
+
+
+def test_finalize_help_and_a_folder_without_manifest(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = [sys.executable, "-m", "ncu_advisor.rundir", "finalize"]
+    helped = subprocess.run([*run, "--help"], capture_output=True, text=True, cwd=root)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: python -m ncu_advisor.rundir finalize")
+    empty = subprocess.run([*run, str(tmp_path)], capture_output=True, text=True, cwd=root)
+    assert empty.returncode == 2 and "manifest.json is missing" in empty.stderr
+    assert "Traceback" not in empty.stderr
