@@ -235,11 +235,13 @@ _NUMERIC_FIELDS = (
 
 
 def spec_fields(spec: GpuSpec) -> dict[str, float]:
-    """Numeric fields as ``gpu_<field>`` names for rule expressions (None -> NaN); ``gpu_cc`` too."""
+    """Numeric fields as ``gpu_<field>`` names for rule expressions (None or 0 -> NaN: a spec built from a
+    report without the attribute holds 0, and no GPU has 0 SMs or 0 bytes of L2; a rule reading it is then
+    skipped as missing its input, never failed by a division by zero); ``gpu_cc`` too."""
     fields: dict[str, float] = {}
     for name in _NUMERIC_FIELDS:
         value = getattr(spec, name)
-        fields[f"gpu_{name}"] = float("nan") if value is None else float(value)
+        fields[f"gpu_{name}"] = float("nan") if value is None or value == 0 else float(value)
     fields["gpu_cc"] = float(spec.cc)
     return fields
 

@@ -17,12 +17,15 @@ from ncu_advisor.kernelsrc.facts import SourceFacts, facts_for
 
 STAGE_CHOICES = ("auto", "all", "block-size", "fine-tune")
 
-#: GPU facts taken per launch from the report's own device attributes when present.
+#: GPU facts taken per launch from the report's own device attributes when present, in order: ncu's
+#: details page and text output carry no ``device__attribute_*`` but print "# SMs" of Launch Statistics
+#: (``launch__sm_count``, the SMs the launch could use); without it, a details CSV or text of an unnamed
+#: GPU left gpu_sm_count unknown and NA307 failed on every launch (red team 5, D1).
 _DEVICE_ATTRIBUTES = {
-    "gpu_sm_count": "device__attribute_multiprocessor_count",
-    "gpu_max_warps_per_sm": "device__attribute_max_warps_per_multiprocessor",
-    "gpu_max_registers_per_sm": "device__attribute_max_registers_per_multiprocessor",
-    "gpu_l2_cache_bytes": "device__attribute_l2_cache_size",
+    "gpu_sm_count": ("device__attribute_multiprocessor_count", "launch__sm_count"),
+    "gpu_max_warps_per_sm": ("device__attribute_max_warps_per_multiprocessor",),
+    "gpu_max_registers_per_sm": ("device__attribute_max_registers_per_multiprocessor",),
+    "gpu_l2_cache_bytes": ("device__attribute_l2_cache_size",),
 }
 
 _LOCAL_BYTES = (
@@ -88,12 +91,16 @@ def gpu_environment(table: pd.DataFrame, gpu: Any = None) -> dict[str, Any]:
     for name, value in spec_values.items():
         if name.startswith("gpu_") and isinstance(value, (int, float)) and not isinstance(value, bool):
             fields[name] = float(value)
-    for name, column in _DEVICE_ATTRIBUTES.items():
-        if column in table.columns:
-            values = numeric(table, column)
-            if name in fields:
-                values = np.where(np.isnan(values), fields[name], values)
-            fields[name] = values
+    for name, columns in _DEVICE_ATTRIBUTES.items():
+        present = [c for c in columns if c in table.columns]
+        if not present:
+            continue
+        values = numeric(table, present[0])
+        for column in present[1:]:
+            values = np.where(np.isnan(values), numeric(table, column), values)
+        if name in fields:
+            values = np.where(np.isnan(values), fields[name], values)
+        fields[name] = values
     return fields
 
 
