@@ -38,3 +38,21 @@ def test_without_any_sm_count_the_rule_is_skipped_not_failed(tmp_path: Path) -> 
     result = runner.invoke(app, ["recommend", str(details)])
     assert "NA307 failed" not in result.output and "division by zero" not in result.output
     assert "gpu_sm_count" in result.output  # said as the missing input
+
+
+def test_a_variant_that_failed_in_new_is_a_regression_whatever_its_check_said(tmp_path: Path) -> None:
+    """D10: NEW's variant failed after its correctness check passed (a crash in the timing step): compare
+    said 'unknown' and exit 0; a failed variant is a regression (exit 1) naming the reason."""
+    import json
+    import shutil
+
+    base = ROOT / "examples" / "runs" / "improved"
+    new = tmp_path / "improved"
+    shutil.copytree(base, new)
+    manifest = json.loads((new / "manifest.json").read_text())
+    entry = manifest["variants"]["ModelNew"]
+    entry["status"], entry["reason"] = "failed", "RuntimeError: CUDA error in the timing step"
+    (new / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(app, ["compare", str(base), str(new)])
+    assert result.exit_code == 1, result.output
+    assert "now failed: RuntimeError: CUDA error in the timing step" in " ".join(result.output.split())

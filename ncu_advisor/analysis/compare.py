@@ -266,8 +266,12 @@ def _variant_delta(b: VariantSummary, n: VariantSummary, threshold_pct: float) -
         reasons.append(
             f"{change:+.1%} slower (bar {bar:.1%}: max(threshold, {NOISE_K:g} x noise {noise:.2%}))"
         )
-    if b.correct is True and n.correct is not True and not n.is_reference:
-        reasons.append(f"was correct, now {n.status}" + (f": {n.reason}" if n.reason else ""))
+    # a variant that ran in BASE and failed in NEW is a regression whatever its correctness check said (a
+    # check that passed before a crash in the timing step; red team 5, D10)
+    broke = b.status == "ok" and n.status != "ok"
+    if (broke or (b.correct is True and n.correct is not True)) and not n.is_reference:
+        was = "correct" if b.correct is True else b.status
+        reasons.append(f"was {was}, now {n.status}" + (f": {n.reason}" if n.reason else ""))
     return VariantDelta(
         name=n.name,
         base_ms=statistics.median(tb) if tb else None,
