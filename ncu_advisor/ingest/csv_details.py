@@ -35,6 +35,7 @@ from ncu_advisor.ingest.cells import (
     trailer_note,
 )
 from ncu_advisor.ingest.display_names import CellProblem, LaunchValues, cut_last_launch, unmapped_note
+from ncu_advisor.ingest.input_checks import check_no_bare_cr, missing_section, unquote_lines
 from ncu_advisor.table import build_table
 
 DETAILS_COLUMNS = ("Section Name", "Metric Name", "Metric Unit", "Metric Value")
@@ -43,7 +44,7 @@ _CUT = "\x00cut"  # appended by ``_lines`` to a last line without its newline (n
 
 def sniff(head: bytes) -> bool:
     """True when ``head`` holds an ncu CSV header with the details page's metric columns."""
-    lines = head.decode("utf-8", errors="replace").splitlines()
+    lines, _ = unquote_lines(head.decode("utf-8", errors="replace").splitlines())
     index = find_csv_header(lines)
     if index is None:
         return False
@@ -51,16 +52,17 @@ def sniff(head: bytes) -> bool:
     return all(name in columns for name in DETAILS_COLUMNS)
 
 
-def _lines(path: Path) -> list[str]:
-    """The file's lines; ``_CUT`` is appended to a last line without its newline (ncu ends every line
+def _lines(path: Path) -> tuple[list[str], bool]:
+    """The file's lines, without a markdown quote prefix (``> ``) when it has one (``unquote_lines``),
+    and whether it had; ``_CUT`` is appended to a last line without its newline (ncu ends every line
     with one), so that ``_check_last_line`` can tell a cut file."""
     try:
         with open(path, encoding="utf-8", errors="replace", newline="") as handle:
             text = handle.read()
-            lines = text.splitlines()
+            lines, quoted = unquote_lines(text.splitlines())
             if lines and not text.endswith(("\n", "\r")):
                 lines[-1] += _CUT
-            return lines
+            return lines, quoted
     except OSError as exc:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
 
@@ -76,15 +78,8 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         ReportError: no details header, no launch rows, a row of another width, a cut last line or last
             launch, two exports in one file, or a cell ncu cannot have written (naming the line).
     """
-    lines = _lines(path)
-    start = find_csv_header(lines)
-    if start is None:
-        raise ReportError(
-            'is not an ncu CSV export: no line has the columns "ID", "Kernel Name"',
-            path=path,
-            hint="export with `ncu --import REPORT.ncu-rep --csv > FILE.csv`",
-        )
-    header = csv_header_columns(lines[start]) or []
+    lines, quoted = _lines(path)
+    start, header = _header(path, lines, quoted=quoted)
     numbered = [
         (number, line) for number, line in enumerate(lines[start + 1 :], start + 2) if line.startswith('"')
     ]
@@ -136,7 +131,8 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         raise ReportError(
             "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
         )
-    cut = cut_last_launch([(f"ID {k}", ids.get("Kernel Name"), v) for k, (ids, v) in launches.items()])
+    labelled = [(f"ID {k}", ids.get("Kernel Name"), v) for k, (ids, v) in launches.items()]
+    cut = cut_last_launch(labelled) or missing_section(labelled)
     if cut is not None:
         raise ReportError(
             cut,
@@ -144,7 +140,31 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
             hint="copy the whole file again or re-export it: `ncu --import R.ncu-rep --csv > FILE.csv`",
         )
     after = sum(1 for number in stray if number > (numbered[-1][0] if numbered else 0))
-    return _table(path, variant, launches, found, skipped=start + len(stray) - after, trailer=after)
+    table = _table(path, variant, launches, found, skipped=start + len(stray) - after, trailer=after)
+    if quoted:
+        table.attrs["notes"].append(f"{path}: read without its quote prefix ('> ' on every line)")
+    return table
+
+
+def _header(path: Path, lines: list[str], *, quoted: bool) -> tuple[int, list[str]]:
+    """The index of the header line and its columns; a CSV row with a carriage return inside a field
+    is refused first (``check_no_bare_cr``; not checked in a quoted paste, whose lines were rewritten).
+
+    Raises:
+        ReportError: no header, or a ``\r`` inside a field.
+    """
+    start = find_csv_header(lines)
+    if start is None:
+        check_no_bare_cr(path)  # a \r cut the header line in two
+        raise ReportError(
+            'is not an ncu CSV export: no line has the columns "ID", "Kernel Name"',
+            path=path,
+            hint="export with `ncu --import REPORT.ncu-rep --csv > FILE.csv`",
+        )
+    header = csv_header_columns(lines[start]) or []
+    if not quoted:
+        check_no_bare_cr(path, header)
+    return start, header
 
 
 def _check_appended(

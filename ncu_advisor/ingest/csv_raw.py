@@ -49,6 +49,7 @@ from ncu_advisor.ingest.cells import (
     unit_problem,
     unit_scale,
 )
+from ncu_advisor.ingest.input_checks import check_no_bare_cr, id_gap_note
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import ID_COLUMNS, finish_table
 
@@ -233,6 +234,9 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
     """
     try:
         layout = _Layout(path)
+    except ReportError:
+        check_no_bare_cr(path)  # a \r in the header or units row: say that rather than what it broke
+        raise
     except OSError as exc:
         raise ReportError(f"cannot read it ({exc.strerror})", path=path) from None
     except csv.Error as exc:  # a field over csv.field_size_limit() (128 KiB), a NUL byte: not ncu's output
@@ -243,6 +247,7 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
             path=path,
             hint="export with `ncu --import REPORT.ncu-rep --csv --page raw > FILE.csv`",
         )
+    check_no_bare_cr(path, layout.header)
     if not layout.sample:
         raise ReportError(
             "the CSV holds no kernel launches", path=path, hint="re-export a report that has profiled kernels"
@@ -270,7 +275,8 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
     parsed = csv_engines.parse(body)
     notes = _check_repeats(path, layout, parsed)
     table = _assemble(path, variant, layout, parsed, metric_names)
-    table.attrs["notes"] += [f"{path}: {note}" for note in notes]
+    gap = id_gap_note(pd.to_numeric(table["action"], errors="coerce").to_numpy("float64"))
+    table.attrs["notes"] += [f"{path}: {note}" for note in [*notes, gap] if note]
     return table
 
 

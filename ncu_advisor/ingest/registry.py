@@ -23,6 +23,7 @@ from ncu_advisor.ingest import csv_details, csv_raw, seed_json, text
 from ncu_advisor.ingest.binary import _read_binary
 from ncu_advisor.ingest.cells import PREAMBLE_LIMIT, preamble_too_long
 from ncu_advisor.ingest.common import GZIP_MAGIC, REPORT_MAGIC
+from ncu_advisor.ingest.input_checks import check_no_bare_cr
 from ncu_advisor.ingest.sanity import check_table
 from ncu_advisor.table import ID_COLUMNS, core_fallbacks
 
@@ -153,12 +154,13 @@ def reader_for(path: Path) -> Reader:
                     hint=f"gunzip it first (gunzip -k {path.name})",
                 )
             return reader
-    if head[:2] == GZIP_MAGIC:
-        return READERS[0]  # a damaged gzip: the binary reader says what is wrong with it
+    if _is_gzip(path):  # a damaged gzip, or one past the inflation cap: the binary reader says which
+        return READERS[0]
     accepted = "; ".join(r.description for r in READERS)
     if path.name.lower().removesuffix(".gz").endswith(".csv") and path.stat().st_size > PREAMBLE_LIMIT:
         raise preamble_too_long(path)
     if path.name.lower().removesuffix(".gz").endswith(".csv"):
+        check_no_bare_cr(path)  # a \r inside the header cut it in two
         raise ReportError(
             'is not an ncu CSV export: no line has the columns "ID", "Kernel Name"',
             path=path,

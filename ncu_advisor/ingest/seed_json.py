@@ -44,16 +44,52 @@ NCU_NAME = re.compile(
 )
 
 
+# ``launch__*`` metrics are a closed set: attributes of the launch (its configuration and the occupancy
+# calculator's results), not hardware counters, so no chip or --metrics option adds any. These are every
+# launch__ name of the 16 public reports (ncu 2019.x-2025.x, ../shared/reports-public), the recorded
+# 2025.3 raw export (tests/fixtures/formats/raw.csv) and the catalogue (collected with ``ingest.read``,
+# 2026-11-30). A ``launch__`` name outside it is a misspelling (``launch__grid_sise``), or a name of a
+# newer ncu: the note says which known name is closest either way, and reads the value as given.
+LAUNCH_NAMES = frozenset(
+    """barrier_count block_dim_x block_dim_y block_dim_z block_size cluster_dim_x cluster_dim_y
+    cluster_dim_z cluster_max_active cluster_max_potential_size cluster_scheduling_policy cluster_size
+    context_id device_id func_cache_config function_pcs grid_dim_x grid_dim_y grid_dim_z grid_size
+    kernel_name occupancy_cluster_gpu_pct occupancy_cluster_pct occupancy_limit_barriers
+    occupancy_limit_blocks occupancy_limit_registers occupancy_limit_shared_mem occupancy_limit_warps
+    occupancy_per_barrier_count occupancy_per_block_size occupancy_per_cluster_size
+    occupancy_per_register_count occupancy_per_shared_mem_size persisting_l2_cache_size
+    preferred_cluster_dim_x preferred_cluster_dim_y preferred_cluster_dim_z preferred_cluster_size
+    registers_per_thread registers_per_thread_allocated shared_mem_config_size shared_mem_per_block
+    shared_mem_per_block_allocated shared_mem_per_block_driver shared_mem_per_block_dynamic
+    shared_mem_per_block_static sm_count stack_size stream_id thread_count tpc_count tpc_enabled
+    uses_cdp uses_green_context uses_mps uses_nvlink_centric_scheduling uses_vgpu
+    waves_per_multiprocessor""".split()
+)
+
+
+def _known_launch_name(name: str) -> bool:
+    """False for a ``launch__`` name outside ``LAUNCH_NAMES`` (the closed set); True for any other."""
+    return not name.startswith("launch__") or name.removeprefix("launch__") in LAUNCH_NAMES
+
+
 def unknown_names_note(source: str, names: list[str]) -> str | None:
     """The note naming metric names that are neither in the catalogue (``metrics.yaml``) nor of ncu's
-    name grammar (``NCU_NAME``), each with the closest catalogue name (``difflib``), or None.
+    name grammar (``NCU_NAME``), or ``launch__`` names outside the closed set ``LAUNCH_NAMES``, each with
+    the closest known name (``difflib``), or None.
 
     Such a name is a misspelling (``dram__throughput.avg.pct_of_peak_sustaned_elapsed``,
-    ``lanch__grid_size``): no rule reads it, so the value it carries is not used. A misspelled counter that
-    still fits the grammar (``launch__grid_sise``) cannot be told from a real metric outside the catalogue.
+    ``lanch__grid_size``, ``launch__grid_sise``): no rule reads it, so the value it carries is not used.
+    A misspelled hardware counter that still fits the grammar (``dram__bytes_reed.sum``) cannot be told
+    from a real metric outside the catalogue (counters are an open set: per chip and per --metrics).
     """
-    known = sorted(catalogue())
-    unknown = sorted({name for name in names if name not in catalogue() and not NCU_NAME.match(name)})
+    known = sorted(set(catalogue()) | {f"launch__{name}" for name in LAUNCH_NAMES})
+    unknown = sorted(
+        {
+            name
+            for name in names
+            if name not in catalogue() and (not NCU_NAME.match(name) or not _known_launch_name(name))
+        }
+    )
     if not unknown:
         return None
     shown = []
@@ -65,7 +101,8 @@ def unknown_names_note(source: str, names: list[str]) -> str | None:
     more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
     return (
         f"{source}: {len(unknown)} metric name(s) are not ncu metric names (not in the catalogue, not of "
-        f"ncu's unit__counter.rollup.submetric form), so no rule reads their values: {', '.join(shown)}{more}"
+        "ncu's unit__counter.rollup.submetric form, or not one of ncu's launch__ names), so no rule reads "
+        f"their values: {', '.join(shown)}{more}"
     )
 
 
@@ -155,8 +192,12 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
             path=path,
             hint="remove the duplicate (keep the value the profiler gave)",
         ) from None
-    except ValueError as exc:  # an integer over Python's 4300-digit limit
-        raise ReportError(f"its JSON is not a metrics block ({exc})", path=path, hint=_BLOCK_HINT) from None
+    except ValueError:  # an integer over Python's 4300-digit limit (the only ValueError left here)
+        raise ReportError(
+            "its JSON has a number too long to be a metric value (over 4,300 digits)",
+            path=path,
+            hint="fix that number, or " + _BLOCK_HINT,
+        ) from None
     if not blocks:
         raise ReportError(
             'holds no metrics block {"kernel": {"ncu_metric_name": value}}',

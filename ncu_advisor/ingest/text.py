@@ -48,6 +48,7 @@ from ncu_advisor.ingest.display_names import (
     raw_name,
     unmapped_note,
 )
+from ncu_advisor.ingest.input_checks import missing_section
 from ncu_advisor.metrics import catalogue
 from ncu_advisor.table import build_table
 
@@ -90,6 +91,7 @@ def unquoted(lines: list[str]) -> tuple[list[str], bool]:
 class _Launch:
     header: re.Match[str] | None
     line: int = 0  # of the launch header (0: none)
+    skipped: int = 0  # the parser's count of skipped lines when the header was read
     values: LaunchValues = field(default_factory=LaunchValues)
     findings: list[dict[str, Any]] = field(default_factory=list)
 
@@ -184,6 +186,19 @@ class _Parser:
                 hint="fix or delete that line, or pass ncu's output unedited",
             )
 
+    def _check_section_once(self) -> None:
+        """Refuse a section that starts again inside one launch: ncu prints each section once per launch
+        (every text fixture and ../shared case), so it is the next launch with its launch line missing
+        (all of them missing: the sections of every launch would be merged into one)."""
+        if any(section == self.section for section, _ in self.launch().values.rows):
+            raise ReportError(
+                f"line {self.lineno}: section {self.section!r} starts a second time in one launch: the "
+                "launch lines ('kernel (grid)x(block), Context 1, Stream 7, ...') that separate ncu's "
+                "launches are missing, so two launches would be read as one",
+                path=self.path,
+                hint="paste or save the whole output, launch lines included (`ncu ./app > out.txt`)",
+            )
+
     def _other_line(self, line: str) -> None:
         if (header := LAUNCH_HEADER.match(line)) is not None:
             if foreign_digits(header.group("grid") + header.group("block")):
@@ -193,10 +208,11 @@ class _Parser:
                     path=self.path,
                     hint="pass ncu's output unedited (`ncu --import R.ncu-rep > out.txt`)",
                 )
-            self.launches.append(_Launch(header=header, line=self.lineno))
+            self.launches.append(_Launch(header=header, line=self.lineno, skipped=self.skipped))
             self.section = ""
         elif (section := SECTION.match(line)) is not None:
             self.section = section.group("name")
+            self._check_section_once()
         elif DASHES.match(line):
             self.spans = [(m.start(), m.end()) for m in re.finditer(r"-+", line)]
             self.table_phase = 1 if len(self.spans) == 3 else 0
@@ -285,13 +301,20 @@ def _check_not_cut(path: Path, parser: _Parser, *, unterminated: bool) -> None:
                 "table with: the output was cut and the launch's later rows are missing"
             )
         raise ReportError(problem, path=path, hint=_CUT_HINT)
+    last = parser.launches[-1] if parser.launches else None
+    if last and last.header and not last.values.rows and not last.findings and last.skipped == parser.skipped:
+        raise ReportError(
+            f"the file ends right after the launch line of {_name(last)!r:.80} (line {last.line}), with no "
+            "metric table after it: the output was cut?",
+            path=path,
+            hint=_CUT_HINT,
+        )
     launches = [launch for launch in parser.launches if launch.values.values]
-    cut = cut_last_launch(
-        [
-            (f"at line {launch.line}" if launch.line else f"#{index}", _name(launch), launch.values)
-            for index, launch in enumerate(launches)
-        ]
-    )
+    labelled = [
+        (f"at line {launch.line}" if launch.line else f"#{index}", _name(launch), launch.values)
+        for index, launch in enumerate(launches)
+    ]
+    cut = cut_last_launch(labelled) or missing_section(labelled)
     if cut is not None:
         raise ReportError(cut, path=path, hint=_CUT_HINT)
 
