@@ -231,3 +231,23 @@ def test_a_gap_in_the_raw_launch_ids_is_noted(tmp_path: Path) -> None:
     assert table["action"].tolist() == [0, 1, 7]
     assert any("skip 5 number(s) (first missing: 2-6)" in note for note in table.attrs["notes"])
     assert not any("skip" in note for note in read(F / "raw.csv").attrs["notes"])
+
+
+def test_a_launch_line_without_a_metric_table_is_listed_as_not_profiled(tmp_path: Path) -> None:
+    """A launch line followed by another launch line (ncu listed the launch but printed no table, or the
+    table was deleted): it was dropped silently; it is a launch not profiled (never clean, exit 1)."""
+    from typer.testing import CliRunner
+
+    from ncu_advisor.cli import app
+
+    source = Path(__file__).resolve().parent / "fixtures" / "formats" / "text.txt"
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if "Context 1, Stream" in line)
+    extra = "  empty_kernel (1, 1, 1)x(32, 1, 1), Context 1, Stream 7, Device 0, CC 9.0\n"
+    path = tmp_path / "with-empty-launch.txt"
+    path.write_text("".join(lines[:first] + [extra] + lines[first:]), encoding="utf-8")
+    result = CliRunner().invoke(app, ["recommend", str(path)])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "empty_kernel" in text and "NP001" in text and "no metric table after its launch line" in text
+    assert "4 launches" in text

@@ -267,8 +267,8 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         raise
     parser.close_rule()
     _check_not_cut(path, parser, unterminated=unterminated)
-    launches = [launch for launch in parser.launches if launch.values.values]
-    if not launches:
+    launches = [launch for launch in parser.launches if launch.values.values or launch.header is not None]
+    if not any(launch.values.values for launch in launches):
         raise ReportError(
             "holds no ncu metric table (no 'Metric Name  Metric Unit  Metric Value' rows)",
             path=path,
@@ -279,6 +279,10 @@ def read(path: Path, variant: str | None) -> pd.DataFrame:
         table.attrs["notes"].append(f"{path}: read without its quote prefix ('> ' on every line)")
     return table
 
+
+#: Why a launch line without a metric table is not profiled (a launch ncu listed but could not measure, or
+#: an output whose table was deleted): never dropped silently, never clean (red team 5).
+_NO_TABLE = "the text output lists this launch with no metric table after its launch line"
 
 _CUT_HINT = "paste or save the whole output again (`ncu --import R.ncu-rep > out.txt`)"
 
@@ -328,11 +332,14 @@ def _table(path: Path, variant: str | None, launches: list[_Launch], skipped: in
     units: dict[str, str] = {}
     unmapped: list[str] = []
     found: list[dict[str, Any]] = []
+    not_profiled: list[dict[str, Any]] = []
     for index, launch in enumerate(launches):
         record: dict[str, Any] = dict(launch.values.values)
         header = launch.header
         demangled = header.group("name").strip() if header else None
-        if header:
+        if header and not record:  # a launch line with no metric table: listed as not profiled
+            not_profiled.append({"launch": index, "kernel": None, "reason": _NO_TABLE})
+        elif header:
             grid, block = triple(header.group("grid")), triple(header.group("block"))
             if grid and "launch__grid_size" not in record:
                 record["launch__grid_size"] = grid[0] * grid[1] * grid[2]
@@ -351,6 +358,8 @@ def _table(path: Path, variant: str | None, launches: list[_Launch], skipped: in
             cc=header.group("cc") if header else None,
         )
         records.append(record)
+        if not_profiled and not_profiled[-1]["launch"] == index:
+            not_profiled[-1]["kernel"] = kernel
         units.update({k: v for k, v in launch.values.units.items() if k not in units})
         unmapped.extend(launch.values.unmapped)
         for rule in launch.findings:
@@ -374,6 +383,8 @@ def _table(path: Path, variant: str | None, launches: list[_Launch], skipped: in
         )
     table.attrs["notes"] = notes
     table.attrs["guided"] = found
+    if not_profiled:
+        table.attrs["not_profiled"] = not_profiled
     return table
 
 
