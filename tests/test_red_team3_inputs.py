@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from ncu_advisor.cli import app
 from ncu_advisor.ingest import read
+from tests.input_helpers import _lines, _refused, _replaced, _write
 
 ROOT = Path(__file__).resolve().parent.parent
 F = ROOT / "tests" / "fixtures" / "formats"
@@ -21,24 +22,10 @@ DURATION = "gpu__time_duration.sum"
 runner = CliRunner()
 
 
-def _lines(name: str) -> list[str]:
-    return (F / name).read_text(encoding="utf-8").splitlines(keepends=True)
 
 
-def _write(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
 
 
-def _refused(path: Path, *words: str) -> str:
-    """Assert exit 2 through the CLI and that the message names the file and each of ``words``."""
-    result = runner.invoke(app, ["recommend", str(path)])
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.split())
-    assert path.name in text
-    for word in words:
-        assert word in text, (word, text)
-    return text
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +103,6 @@ def _raw_with(tmp_path: Path, name: str, cell: str, *, row: int = 2, source: str
     return path
 
 
-def _replaced(tmp_path: Path, source: str, old: str, new: str) -> Path:
-    text = (F / source).read_text(encoding="utf-8")
-    assert old in text, old
-    path = tmp_path / f"changed-{source}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return path
 
 
 def test_cut_details_csv_is_refused(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from ncu_advisor.cli import app
 from ncu_advisor.ingest import binary, read
 from ncu_advisor.ingest.readers import read_report
+from tests.input_helpers import _lines, _refused, _replaced, _write
 from tests.test_damage import entry_of
 from tests.test_fuzz import _same_tables
 
@@ -26,32 +27,12 @@ GRID = "launch__grid_size"
 runner = CliRunner()
 
 
-def _lines(name: str) -> list[str]:
-    return (F / name).read_text(encoding="utf-8").splitlines(keepends=True)
 
 
-def _write(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
 
 
-def _refused(path: Path, *words: str) -> str:
-    """Assert exit 2 through the CLI and that the message names the file and each of ``words``."""
-    result = runner.invoke(app, ["recommend", str(path)])
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.split())
-    assert path.name in text
-    for word in words:
-        assert word in text, (word, text)
-    return text
 
 
-def _replaced(tmp_path: Path, source: Path, old: str, new: str, *, name: str | None = None) -> Path:
-    text = source.read_text(encoding="utf-8")
-    assert old in text, old
-    path = tmp_path / (name or f"changed-{source.name}")
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return path
 
 
 def _raw_with(tmp_path: Path, column: str, cell: str, *, row: int = 2) -> Path:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from ncu_advisor.cli import app
 from ncu_advisor.ingest import read
 from ncu_advisor.ingest.common import MAX_INFLATE_RATIO
+from tests.input_helpers import _lines, _refused, _replaced, _write
 
 ROOT = Path(__file__).resolve().parent.parent
 F = ROOT / "tests" / "fixtures" / "formats"
@@ -26,33 +27,12 @@ HEADER = re.compile(r", Context \d+, Stream \d+")
 runner = CliRunner()
 
 
-def _lines(name: str) -> list[str]:
-    return (F / name).read_text(encoding="utf-8").splitlines(keepends=True)
 
 
-def _write(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
 
 
-def _refused(path: Path, *words: str) -> str:
-    """Assert exit 2 through the CLI and that the message names the file and each of ``words``."""
-    result = runner.invoke(app, ["recommend", str(path)])
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.split())
-    assert path.name in text
-    for word in words:
-        assert word in text, (word, text)
-    return text
 
 
-def _replaced(tmp_path: Path, source: Path, old: str, new: str, *, name: str | None = None) -> Path:
-    text = source.read_text(encoding="utf-8")
-    assert old in text, old
-    path = tmp_path / (name or f"changed-{source.name}")
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(text.replace(old, new, 1))
-    return path
 
 
 def _seed() -> Path:
@@ -238,7 +218,6 @@ def test_a_launch_line_without_a_metric_table_is_listed_as_not_profiled(tmp_path
     table was deleted): it was dropped silently; it is a launch not profiled (never clean, exit 1)."""
     from typer.testing import CliRunner
 
-    from ncu_advisor.cli import app
 
     source = Path(__file__).resolve().parent / "fixtures" / "formats" / "text.txt"
     lines = source.read_text(encoding="utf-8").splitlines(keepends=True)

@@ -11,14 +11,10 @@ sets. Run by Triton's CPU interpreter in a Python with torch and triton (this on
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.test_tune_interpret import _torch_python
+from tests.test_tune_interpret import run_interpreted
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,19 +84,8 @@ def measure_main(work: Path) -> dict:
 
 
 def test_autotuned_kernel_with_a_call_site_keyword_is_pinned(tmp_path: Path) -> None:
-    python = _torch_python()
-    if python is None:
-        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
-    if probe.returncode != 0:
-        pytest.skip(f"{python} has torch and triton but not ncu-advisor's own dependencies")
-    proc = subprocess.run(
-        [python, str(Path(__file__).resolve()), str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(proc.stdout.strip().splitlines()[-1])["results"]
+    results_json = run_interpreted(Path(__file__).resolve(), str(tmp_path), timeout=600)
+    results = results_json["results"]
     assert [status for status, _ in results] == ["ok", "ok", "ok"], results
 
 

@@ -12,14 +12,10 @@ else it skips. Run as a script it prints the JSON the test reads.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.test_tune_interpret import _torch_python
+from tests.test_tune_interpret import run_interpreted
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,19 +83,8 @@ def measure_main(work: Path) -> dict:
 
 
 def test_a_first_pinned_config_moves_the_module_constant_and_its_grid(tmp_path: Path) -> None:
-    python = _torch_python()
-    if python is None:
-        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
-    if probe.returncode != 0:
-        pytest.skip(f"{python} has torch and triton but not ncu-advisor's own dependencies")
-    proc = subprocess.run(
-        [python, str(Path(__file__).resolve()), str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = sorted(json.loads(proc.stdout.strip().splitlines()[-1])["results"], key=lambda r: r["id"])
+    results_json = run_interpreted(Path(__file__).resolve(), str(tmp_path), timeout=600)
+    results = sorted(results_json["results"], key=lambda r: r["id"])
     assert [(r["status"], r["correct"]) for r in results] == [("ok", True), ("ok", True)], results
     # the call site itself passed the pinned value: the constant moved, so the grid was computed from it
     assert [r["launched_with"]["BLOCK_H"] for r in results] == [4, 2], results

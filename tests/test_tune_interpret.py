@@ -81,6 +81,24 @@ def _torch_python() -> str | None:
     return None
 
 
+def run_interpreted(script: Path, *args: str, timeout: int = 900) -> dict:
+    """Run ``script`` (a test module run as a script) with ``args`` under Triton's CPU interpreter in a Python
+    that has torch and triton; its last stdout line, as JSON. Skips when no such Python has them or
+    ncu-advisor's own dependencies."""
+    python = _torch_python()
+    if python is None:
+        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
+    if probe.returncode != 0:
+        pytest.skip(f"{python} has torch and triton but not ncu-advisor's own dependencies")
+    proc = subprocess.run(
+        [python, str(script), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
 def _shrink(module) -> None:
     for name, value in SHAPES.items():
         setattr(module, name, value)
@@ -280,23 +298,7 @@ def search_main(work: Path) -> dict:
 
 
 def test_search_with_the_real_worker_under_the_triton_interpreter(tmp_path):
-    python = _torch_python()
-    if python is None:
-        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
-    if probe.returncode != 0:
-        pytest.skip(f"{python} has torch and triton but not ncu-advisor's own dependencies")
-    proc = subprocess.run(
-        [python, str(Path(__file__).resolve()), "--search", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_interpreted(Path(__file__).resolve(), "--search", str(tmp_path))
     zoo = result["elementwise"]
     assert zoo["space"] == {"BLOCK_SIZE": [64, 128, 256], "num_warps": [4, 8], "num_stages": [3]}
     start = zoo["trials"][0]
