@@ -232,11 +232,15 @@ def test_whitespace_collapsed_text_says_the_columns_were_lost(tmp_path: Path) ->
     _refused(path, "columns were lost", "code block")
 
 
-def test_derived_value_from_stand_ins_only_is_not_measured() -> None:
-    # NA101's local_bytes is -1 when the report has no local-memory metric (the details page has none):
-    # a value derived only from `default` stand-ins prints "not measured" (docs/rules.md), never "-1 B".
+def test_derived_value_from_stand_ins_only_is_not_measured(tmp_path: Path) -> None:
+    # NA101's local_bytes is -1 when the report has no local-memory metric (a details page without its
+    # "Local Memory Spilling Requests" row, which otherwise measures 0): a value derived only from `default`
+    # stand-ins prints "not measured" (docs/rules.md), never "-1 B".
     cases = [F / "details.csv", ROOT.parent / "shared" / "cases" / "details-page-sm100-with-preamble.csv"]
-    for path in (p for p in cases if p.is_file()):
+    for source in (p for p in cases if p.is_file()):
+        path = tmp_path / source.name
+        lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(ln for ln in lines if "Local Memory Spilling" not in ln), encoding="utf-8")
         result = runner.invoke(app, ["recommend", str(path), "--fail-on", "never"])
         assert result.exit_code == 0, result.output
         assert "NA101" in result.output and "local_bytes = not measured" in result.output
@@ -277,3 +281,13 @@ def test_details_metric_repeated_with_another_value_is_refused(tmp_path: Path) -
     # the same row repeated with the same value (one metric printed in two places) is read
     same = lines[: row + 1] + [lines[row]] + lines[row + 1 :]
     assert read(_write(tmp_path / "same.csv", same))[DURATION].iloc[0] == pytest.approx(128220.0)
+
+
+def test_a_measured_zero_spilling_request_count_refutes_likely_spilling() -> None:
+    # ncu's details page and text output have no l1tex local counters, but "Local Memory Spilling
+    # Requests" = 0 for matmul_kernel (168 registers): NA101 ("likely spilling") fired there while the raw
+    # CSV of the same launches, with local bytes 0, stayed quiet (new-user trial, 2026-12-01)
+    for name in ("details.csv", "text.txt", "raw.csv"):
+        result = runner.invoke(app, ["recommend", str(F / name), "--fail-on", "never"])
+        assert result.exit_code == 0, result.output
+        assert "NA101" not in result.output, name
