@@ -95,6 +95,12 @@ class KernelAdvice:
     gain_source: str | None = None
     #: the ``time`` step's error when the proposal failed to compile, run or match the reference
     timed_error: str | None = None
+    #: per changed parameter: whether the move is beyond the noise (the best config that does not move it
+    #: that way is more than ``NOISE`` slower than the best); a move within it is a tie the best won by chance
+    beyond_noise: dict[str, bool] = field(default_factory=dict)
+    #: the start's roofline fraction when launch-parameter advice was withheld at the roof (issue 13's
+    #: "within ~10% of its roof, launch-parameter advice is suppressed"); None when it was not
+    withheld_at: float | None = None
 
     @property
     def precise(self) -> bool | None:
@@ -108,7 +114,20 @@ class KernelAdvice:
 
     @property
     def direction_ok(self) -> bool | None:
-        return None if not self.changed else all(self.direction_hits.values())
+        """Strict: every parameter the sweep's best changed, ties included (None: nothing changed, or the
+        advice was withheld at the roof by design)."""
+        if not self.changed or self.withheld_at is not None:
+            return None
+        return all(self.direction_hits.values())
+
+    @property
+    def direction_beyond_noise(self) -> bool | None:
+        """Every move of the best that is beyond the noise (``beyond_noise``); None when there is none or the
+        advice was withheld at the roof."""
+        real = [k for k, v in self.beyond_noise.items() if v]
+        if not real or self.withheld_at is not None:
+            return None
+        return all(self.direction_hits[k] for k in real)
 
 
 def _start_launch(launch: dict[str, Any]) -> dict[str, int]:
@@ -173,6 +192,33 @@ def directions(
     return changed, hits
 
 
+#: A move of the sweep's best counts as beyond the noise when every config without it is more than this much
+#: slower: the seeds' keep threshold (keep a change only if it is >= 2% faster; rules/NA206).
+NOISE = 0.02
+
+
+def beyond_noise(truth: Truth, changed: dict[str, int]) -> dict[str, bool]:
+    """Per changed parameter: True when the fastest swept config that does not move it in the best's
+    direction is more than ``NOISE`` slower than the best (no such config: True)."""
+    out = {}
+    for name, sign in changed.items():
+        others = [
+            ms
+            for config, ms in truth.measured
+            if (config.get(name, truth.start_config[name]) - truth.start_config[name]) * sign <= 0
+        ]
+        out[name] = not others or min(others) > truth.best_ms * (1 + NOISE)
+    return out
+
+
+def _withheld(result: Any) -> float | None:
+    """The roofline fraction when ``result``'s launch-parameter advice was withheld at the roof."""
+    roof = getattr(result, "roofline", None)
+    if any("launch-parameter advice" in note and "withheld" in note for note in result.notes):
+        return getattr(roof, "fraction", None) or 1.0
+    return None
+
+
 def _main_result(results: list[Any], variant: str) -> Any:
     """The longest launch of ``variant`` among kernels the source defines."""
     own = [r for r in results if r.variant == variant and r.user_kernel]
@@ -212,6 +258,8 @@ def analyze_kernel(
     if truth is not None:
         row.start_ms, row.best_ms = truth.start_ms, truth.best_ms
         row.changed, row.direction_hits = directions(truth.start_config, truth.best_config, start.proposals)
+        row.beyond_noise = beyond_noise(truth, row.changed)
+    row.withheld_at = _withheld(start)
     if start.proposals:
         top = start.proposals[0]
         row.top_rule = top.reason.split()[0].rstrip(":")
@@ -326,6 +374,7 @@ def summary(rows: list[KernelAdvice]) -> dict[str, Any]:
     """The headline figures over ``rows``."""
     recalled = [r.recalled for r in rows if r.recalled is not None]
     direction = [r.direction_ok for r in rows if r.direction_ok is not None]
+    real = [r.direction_beyond_noise for r in rows if r.direction_beyond_noise is not None]
     agree: dict[str, list[int]] = {}
     for row in rows:
         for measure, (a, n) in row.agreement.items():
@@ -338,6 +387,8 @@ def summary(rows: list[KernelAdvice]) -> dict[str, Any]:
         "precise": [sum(bool(r.precise) for r in rows), sum(r.precise is not None for r in rows)],
         "recalled": [sum(recalled), len(recalled)],
         "direction": [sum(direction), len(direction)],
+        "direction_beyond_noise": [sum(real), len(real)],
+        "withheld_at_roof": [r.file for r in rows if r.withheld_at is not None],
         "agreement": agree,
         "calibration_spearman": spearman(pairs),  # type: ignore[arg-type]
         "max_replay_passes": max((r.passes for r in rows if r.passes is not None), default=None),
@@ -354,6 +405,10 @@ def table(rows: list[KernelAdvice], totals: dict[str, Any]) -> str:
         gain = f"{r.gain:+.1%}" if r.gain is not None else ("fail" if r.timed_error else "-")
         gain += "*" if r.gain_source == "timed" else ""
         direction = "-" if r.direction_ok is None else ("ok" if r.direction_ok else "miss")
+        if r.direction_beyond_noise is not None and r.direction_ok is False:
+            direction = "tie" if r.direction_beyond_noise else "miss"  # missed only moves within the noise
+        if r.withheld_at is not None:
+            direction = "roof"
         start = f"{r.start_ms:.4f}" if r.start_ms else "-"
         best = f"{r.best_ms:.4f}" if r.best_ms else "-"
         warned = "-" if r.warnings_on_best is None else str(len(r.warnings_on_best))
@@ -363,7 +418,15 @@ def table(rows: list[KernelAdvice], totals: dict[str, Any]) -> str:
     lines.append(
         f"precision {totals['precise'][0]}/{totals['precise'][1]} kernels with 0 warnings on best; "
         f"recall {totals['recalled'][0]}/{totals['recalled'][1]} >= 5% faster; direction "
-        f"{totals['direction'][0]}/{totals['direction'][1]}; calibration rho {totals['calibration_spearman']}"
+        f"{totals['direction'][0]}/{totals['direction'][1]} (beyond the noise: "
+        f"{totals['direction_beyond_noise'][0]}/{totals['direction_beyond_noise'][1]}); "
+        f"calibration rho {totals['calibration_spearman']}"
+    )
+    lines.append(
+        "dir: ok = the top three proposals move every parameter the sweep's best changed its way; tie = they "
+        f"miss only moves within {NOISE:.0%} (a config without that move is within {NOISE:.0%} of the best); "
+        "roof = advice withheld at >= 90% of the roof (not counted): "
+        + (", ".join(totals["withheld_at_roof"]) or "none")
     )
     if any(r.gain_source == "timed" or r.timed_error for r in rows):
         lines.append(

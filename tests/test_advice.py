@@ -243,19 +243,20 @@ def test_plan_writes_each_unswept_top_proposal_as_a_variant_class(tmp_path: Path
     sys.path.insert(0, str(ROOT / "bench"))
     import advice_time
 
-    rows, _totals = bench.analyze(tmp_path / "runs" / "linear_bias_gelu", sweep)  # not a runs folder
+    rows, _totals = bench.analyze(tmp_path / "runs" / "matmul_epilogue", sweep)  # not a runs folder
     assert rows == []
     run_dir = tmp_path / "only"
     run_dir.mkdir()
-    (run_dir / "linear_bias_gelu").symlink_to(tmp_path / "runs" / "linear_bias_gelu")
+    (run_dir / "matmul_epilogue").symlink_to(tmp_path / "runs" / "matmul_epilogue")
     rows, _totals = bench.analyze(run_dir, sweep)
     (row,) = rows
-    assert row.top_proposal is not None and row.top_ms is None  # num_stages=2 is outside the swept space
+    # NA311's 32x32x32 at 4 warps, 2 stages: num_stages=2 is outside the swept space
+    assert row.top_proposal is not None and row.top_ms is None
     (entry,) = advice_time.plan(rows, tmp_path / "variants")
     text = Path(entry["variant_file"]).read_text()
     tree = ast.parse(text)
     assert entry["proposal_variant"] in {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-    assert (entry["start_variant"], entry["config"]) == ("ModelNew", row.top_proposal)
+    assert (entry["start_variant"], entry["config"]) == ("ModelNew_tile16_w1_s1", row.top_proposal)
     assert "'BLOCK_M': 32" in text and "'num_stages': 2" in text
     timed = tmp_path / "timed.jsonl"
     record = {
@@ -281,3 +282,31 @@ def test_plan_writes_each_unswept_top_proposal_as_a_variant_class(tmp_path: Path
     timed.write_text(json.dumps(interpreted) + "\n")
     (row,) = bench.analyze(run_dir, sweep, timed=timed)[0]
     assert row.gain is None  # CPU rehearsal times are never used
+
+
+def test_fit_warps_follows_the_triton_softmax_tutorial() -> None:
+    from ncu_advisor.analysis.proposals import fit_warps
+
+    assert [fit_warps(n, 8) for n in (256, 1024, 2048, 4096, 8192, 65536)] == [4, 4, 8, 16, 16, 16]
+
+
+def test_one_warp_blocks_get_num_warps_fitted_to_the_tile() -> None:
+    """NA322 on a recorded one-warp launch: the source's tile (matmul_epilogue 16x16, 1 warp) and, where the
+    source computes the BLOCK at run time (softmax's next_pow2(n_cols)), the elements per program measured."""
+    _run_, results = _run("matmul_epilogue")
+    start = next(r for r in results if r.variant == "ModelNew_tile16_w1_s1")
+    fitted = [p for p in start.proposals if p.reason.startswith("NA322")]
+    assert fitted and fitted[0].num_warps == 4 and fitted[0].params["BLOCK_M"] == 16
+    from ncu_advisor.analysis.proposals import propose_set
+
+    run, results = _run("softmax")
+    w1 = next(r for r in results if r.variant == "ModelNew_w1")
+    finding = next(f for f in w1.findings if f.rule == "NA322")
+    assert finding.evidence["elements_per_program"] == pytest.approx(4096, rel=0.01)
+    kernel = analyze_file(run.kernel_file).kernels[0].for_variant("ModelNew_w1")
+    na322 = next(rule for rule in RULES if rule.id == "NA322")
+    proposals, block, _notes = propose_set(kernel, [na322], [finding])
+    assert [(p.params, p.num_warps) for p in proposals if not p.baseline] == [({}, 16)]
+    assert block is not None and "num_warps=16" in block
+    # at 90% of its memory roof the same launch gets no launch-parameter advice at all (withheld)
+    assert w1.proposals == []

@@ -75,3 +75,28 @@ def test_a_wrapper_call_supplies_the_launch_values() -> None:
     transpose = analyze_source((ROOT / "kernels" / "corpus" / "transpose_tiled.py").read_text()).kernels[0]
     # ``def transpose(x, **config)`` launching with ``**config``: the caller's keywords pass through
     assert transpose.for_variant("ModelNew").launch_params == {"BLOCK_M": 32, "BLOCK_N": 32, "num_warps": 4}
+
+
+def test_the_warps_stages_half_of_a_block_rule_ranks_after_measured_moves(rows: dict[str, object]) -> None:
+    """linear_bias_gelu: NA309's halving is not proposed (NA312 grows the tl.dot tile), so its num_stages
+    1 -> 2 alone no longer leads (timed -0.0%); NA313's pipelining does (the sweep: 6.7% faster), and NA312's
+    growth takes BLOCK_K to 64 with the 2x tile (the sweep's best raised BLOCK_K 32 -> 64)."""
+    row = rows["linear_bias_gelu"]
+    assert row.top_rule == "NA313" and row.top_proposal["num_stages"] == 3
+    assert row.top_ms is not None and row.top_ms < 0.95 * row.start_ms
+    assert row.direction_hits["BLOCK_K"] and row.direction_hits["BLOCK_M"] and row.direction_hits["BLOCK_N"]
+
+
+def test_direction_beyond_the_noise_and_roof_withheld_kernels(rows: dict[str, object]) -> None:
+    # the three starts at >= 90% of their memory roof get no launch-parameter advice (by design): not counted
+    assert {s for s, r in rows.items() if r.withheld_at is not None} == {
+        "layernorm_rows",
+        "softmax",
+        "transpose_tiled",
+    }
+    for stem in ("softmax", "transpose_tiled"):
+        assert rows[stem].withheld_at >= 0.9 and rows[stem].direction_ok is None
+    # colsum's best also moved BLOCK_N 32 -> 256, but without that move the sweep measured 0.2% slower: a tie
+    colsum = rows["colsum"]
+    assert colsum.direction_hits["BLOCK_N"] is False and colsum.beyond_noise["BLOCK_N"] is False
+    assert colsum.beyond_noise["SPLIT_M"] and colsum.direction_ok is False and colsum.direction_beyond_noise

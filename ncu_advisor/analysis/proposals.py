@@ -113,8 +113,10 @@ class _Builder:
         self.candidates: list[tuple[tuple[bool, bool, float], Proposal]] = []
         self.notes: list[str] = []
 
-    def add(self, rule_id: str, params: dict[str, int], warps: int, stages: int, reason: str) -> None:
-        rank = (rule_id in self.fallbacks, rule_id in self.demoted, -self.effects.get(rule_id, 0.0))
+    def add(
+        self, rule_id: str, params: dict[str, int], warps: int, stages: int, reason: str, demote: bool = False
+    ) -> None:
+        rank = (rule_id in self.fallbacks, demote or rule_id in self.demoted, -self.effects.get(rule_id, 0.0))
         self.candidates.append(
             (rank, Proposal(params=params, num_warps=warps, num_stages=stages, reason=reason))
         )
@@ -164,7 +166,10 @@ def _split_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Seq
     factor = min(MAX_SPLIT_FACTOR, 1 << math.ceil(math.log2(1 / waves)))
     params = {**builder.blocks, split: current * factor}
     builder.add(
-        rule.id, params, builder.warps, builder.stages,
+        rule.id,
+        params,
+        builder.warps,
+        builder.stages,
         f"{rule.id} {rule.name}: {split} {current} -> {current * factor} (x{factor} programs fill one wave)",
     )
     return True
@@ -220,6 +225,9 @@ def _scale_moves(
         if not params:
             continue
         scaled = _scaled(builder.blocks, hint.block_scale, params, floors if hint.block_scale < 1 else {})
+        if hint.block_scale > 1 and hint.block_floor:
+            raise_to = {p: v for p, v in hint.block_floor.items() if p in scaled and p not in grown}
+            scaled.update({p: v for p, v in raise_to.items() if scaled[p] < v})
         if hint.block_scale < 1 and not any(scaled[p] < builder.blocks[p] for p in scaled):
             floor = ", ".join(f"{p} >= {v}" for p, v in sorted(floors.items())) or f"the minimum {MIN_BLOCK}"
             builder.notes.append(f"{rule.id} {rule.name}: halving dropped: it would go below {floor}")
@@ -232,6 +240,13 @@ def _scale_moves(
             )
             continue
         verb = "smaller fallback" if hint.block_scale < 1 else "larger tile"
+        raised = [
+            f"{p} {builder.blocks[p]}->{scaled[p]}"
+            for p in sorted(hint.block_floor or {})
+            if p in scaled and p not in params and scaled[p] != builder.blocks[p]
+        ]
+        if raised:
+            verb += ", " + ", ".join(raised)
         # num_warps / num_stages stay as they are (the conservative baseline is proposed on its own): one
         # change per proposal. gemm_decode (H200, 2026-11-30): its tiles halved with 4 warps and 2 stages
         # instead of the chosen 8 and 3 ran 70.7% slower (0.0844 -> 0.1440 ms, bench/results/
@@ -243,6 +258,49 @@ def _scale_moves(
             builder.stages,
             f"{rule.id}: block sizes x{hint.block_scale:g} ({verb})",
         )
+
+
+#: num_warps a ``warps_fit_tile`` move chooses from: Triton's fused-softmax tutorial (python/tutorials/
+#: 02-fused-softmax.py, Triton 2.x) launches 4 warps, 8 from 2,048 and 16 from 4,096 elements per row, i.e.
+#: about 8 elements per thread, never fewer than 4 warps.
+FIT_WARPS_MIN, FIT_WARPS_MAX = 4, 16
+
+
+def fit_warps(tile_elements: int, per_thread: int) -> int:
+    """The power of two of warps (``FIT_WARPS_MIN``..``FIT_WARPS_MAX``) that gives each of its threads at
+    most ``per_thread`` elements of a ``tile_elements`` tile (4,096 elements at 8 per thread: 16 warps)."""
+    warps = FIT_WARPS_MIN
+    while warps < FIT_WARPS_MAX and tile_elements > per_thread * 32 * warps:
+        warps *= 2
+    return warps
+
+
+def _fit_warps_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Sequence[Finding]) -> None:
+    """NA322-style: the current BLOCKs with num_warps fitted to the tile (``fit_warps``): the tile from the
+    source's BLOCKs, else the finding's ``tile_evidence`` (elements per program measured).
+
+    softmax (H200, 2026-11-30 corpus sweep): one warp on a 4,096-element row (128 elements per thread) ran
+    5.4% slower than 16 warps (8 per thread); 2..16 warps were all within 1% of each other."""
+    if hint.warps_fit_tile is None:
+        return
+    known = {k: v for k, v in builder.kernel.launch_params.items() if k not in ("num_warps", "num_stages")}
+    tile: float | None = builder.kernel.tile_elements({**known, **builder.blocks}) if builder.blocks else None
+    if tile is None and hint.tile_evidence is not None:
+        tile = next((f.evidence.get(hint.tile_evidence) for f in findings if f.rule == rule.id), None)
+    if not isinstance(tile, (int, float)) or not math.isfinite(tile) or tile < 1:
+        return
+    tile = int(tile)
+    warps = fit_warps(tile, hint.warps_fit_tile)
+    if warps == builder.warps:
+        return
+    builder.add(
+        rule.id,
+        dict(builder.blocks),
+        warps,
+        builder.stages,
+        f"{rule.id} {rule.name}: num_warps {builder.warps} -> {warps} "
+        f"({tile} elements per program, about {max(1, tile // (32 * warps))} per thread)",
+    )
 
 
 #: Doublings of a tile with a dimension of unknown size (a constexpr the launch computes, ``HALF_DIM =
@@ -325,7 +383,14 @@ def propose_set(
     for rule, hint in hints:
         if hint.block_min is None and (hint.num_warps is not None or hint.num_stages is not None):
             warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES
-            builder.add(rule.id, dict(builder.blocks), warps, stages, f"{rule.id} {rule.name}")
+            # The warps/stages half of a BLOCK-scaling rule (NA309: halve, num_warps=4, num_stages=2) does
+            # not carry the rule's estimate, which is for the BLOCK move: it ranks after the measured moves.
+            # linear_bias_gelu (H200, 2026-11-30): NA309's halving was not proposed (NA312 grows the tile)
+            # and its num_stages 1 -> 2 alone led the proposals, timed -0.0%.
+            remainder = hint.block_scale is not None
+            builder.add(rule.id, dict(builder.blocks), warps, stages, f"{rule.id} {rule.name}", remainder)
+    for rule, hint in hints:
+        _fit_warps_move(builder, rule, hint, findings)
     proposals = builder.finish()
     if not proposals:
         return [], None, builder.notes

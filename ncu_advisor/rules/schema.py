@@ -101,6 +101,15 @@ class ProposalHint(_Strict):
     # kernel has a split constexpr (``SPLIT_M``, ``SPLIT_K``), raise it by the power of two that fills one
     # wave instead of scaling the BLOCKs (split the reduction rather than shrink the tile).
     split_fill: str | None = None
+    # Per-BLOCK floors applied to this rule's ``block_scale`` growth (NA312: ``{BLOCK_K: 64}``): a BLOCK the
+    # kernel has below its floor is raised to it in the same config; names a kernel lacks are ignored.
+    block_floor: dict[str, int] | None = None
+    # num_warps from the tile instead of a fixed value: the power of two that gives each thread about this
+    # many elements of the kernel's largest load/store tile (``src_tile_elements``), within 4..16 (NA322).
+    warps_fit_tile: int | None = Field(default=None, ge=1, le=1024)
+    # A finding's evidence value standing in for the tile's elements when the source does not give its
+    # BLOCKs (computed at run time, ``triton.next_power_of_2(n_cols)``): NA322's elements per program.
+    tile_evidence: str | None = None
 
 
 class RuleDocs(_Strict):
