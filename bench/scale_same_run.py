@@ -223,6 +223,35 @@ def timeline_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: (2-GPU step, its 1-GPU step) pairs of ``part_s``
+PAIRS = (
+    ("timing_2gpu", "timing_1gpu"),
+    ("timing_2gpu_warm", "timing_1gpu_warm"),
+    ("timing_2gpu_fifo", "timing_1gpu"),
+)
+
+
+def jobs_throughput_lines(results: dict[str, Any]) -> list[str]:
+    """Per 2-GPU step: the jobs phase's speed-up over its 1-GPU step (``jobs_s`` ratio) beside the wall's, and
+    the fixed part (setup + closing) of both walls."""
+    lines = []
+    found = [k for k in results if re.fullmatch(r"profile\d+_2gpu", k)]
+    pairs = list(PAIRS) + [(k, k.replace("_2gpu", "_1gpu")) for k in found]
+    for two_key, one_key in pairs:
+        two, one = results.get(two_key), results.get(one_key)
+        t2, t1 = (two or {}).get("timeline"), (one or {}).get("timeline")
+        if not (t2 and t1 and t2.get("jobs_s") and t1.get("jobs_s")):
+            continue
+        fixed1 = round(t1["setup_s"] + t1["closing_s"], 2)
+        fixed2 = round(t2["setup_s"] + t2["closing_s"], 2)
+        lines.append(
+            f"{two_key} vs {one_key}: jobs {t1['jobs_s']} s -> {t2['jobs_s']} s = "
+            f"**{t1['jobs_s'] / t2['jobs_s']:.3f}x**; wall {one['wall_s']} s -> {two['wall_s']} s = "
+            f"{one['wall_s'] / two['wall_s']:.3f}x; fixed (setup + closing) {fixed1} s / {fixed2} s"
+        )
+    return lines
+
+
 def _row(results: dict[str, Any], key: str, work: str, ratio_key: str | None) -> str:
     step = results.get(key)
     if not step:
@@ -264,6 +293,11 @@ def draft_readme(results: dict[str, Any], command: str) -> str:
         "Where the time went (seconds from each step's start; `timeline` in the JSON):",
         "",
         *[f"- {line}" for line in timeline_lines(results)],
+        "",
+        "Throughput of the jobs (variants per second of the jobs phase, first job start to last job end; the",
+        "setup is each GPU's timing-worker start, in parallel, and the closing builds the tables):",
+        "",
+        *[f"- {line}" for line in jobs_throughput_lines(results)],
         "",
         f"Timing agreement 2-GPU/1-GPU (empty caches): {results.get('timing_agreement', {})}.",
         *[f"Skipped: {s}" for s in results.get("skipped", [])],
