@@ -197,3 +197,34 @@ def test_profile_starts_the_timing_workers_while_it_checks_the_environment(
         begun, ready = worker.start_spans[0]
         assert begun < executor.checked_at - 1.0  # it started while the checks ran, not after them
         assert ready <= executor.checked_at + 5
+
+
+class _Rendezvous:
+    """A worker-state value whose ``stop()`` waits for the other GPU's ``stop()`` to have begun: it returns
+    True only when both stops run at the same time (one after another, the first waits out its timeout)."""
+
+    def __init__(self, mine: threading.Event, other: threading.Event, met: list[bool]) -> None:
+        self.mine, self.other, self.met = mine, other, met
+
+    def stop(self) -> None:
+        self.mine.set()
+        self.met.append(self.other.wait(timeout=5))
+
+
+def _hold(value: _Rendezvous, ctx: JobContext) -> None:
+    ctx.state["worker"] = value
+
+
+def test_close_stops_every_gpus_worker_at_once() -> None:
+    events = [threading.Event(), threading.Event()]
+    met: list[bool] = []
+    values = [_Rendezvous(events[0], events[1], met), _Rendezvous(events[1], events[0], met)]
+    executor = LocalExecutor(slots=SLOTS, schedule="fifo")
+    jobs = [Job(f"j{i}", partial(_hold, values[i])) for i in range(2)]
+    started = threading.Barrier(2)
+    jobs = [
+        Job(job.key, partial(lambda fn, ctx: (started.wait(timeout=5), fn(ctx)), job.fn)) for job in jobs
+    ]  # one job per GPU: each waits for the other to have started
+    list(executor.run(jobs))
+    executor.close()
+    assert met == [True, True]
