@@ -478,7 +478,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--merge", type=Path, nargs="+", help="merge these bench_tune.json parts into OUT_DIR (no GPU)"
     )
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=3)  # tune's defaults (collect/tune/run.py DEFAULT_*)
     parser.add_argument("--warmup-ms", type=float, default=10.0)
     parser.add_argument("--rep-ms", type=float, default=40.0)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed to one candidate")

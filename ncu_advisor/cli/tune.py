@@ -94,22 +94,34 @@ def tune(
     no_exhaustive: bool = typer.Option(
         False, "--no-exhaustive", help="Never measure the whole space, even when it is small enough."
     ),
-    reps: int = typer.Option(5, "--reps", help="do_bench medians per trial (their spread is the noise)."),
+    reps: int = typer.Option(3, "--reps", help="do_bench medians per trial (their spread is the noise)."),
+    warmup_ms: float = typer.Option(10.0, "--warmup-ms", help="do_bench warm-up per repetition (ms)."),
+    rep_ms: float = typer.Option(40.0, "--rep-ms", help="do_bench measurement per repetition (ms)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds allowed to each candidate."),
     compile_threads: int = typer.Option(
         1, "--compile-threads", help="Threads compiling a batch ahead of timing (Triton's async compile)."
     ),
     compile_procs: int = typer.Option(
-        0, "--compile-procs", help="Processes compiling a batch ahead into Triton's cache (0: none)."
+        None,
+        "--compile-procs",
+        help="Processes compiling candidates ahead into Triton's cache (0: none; default: the CPUs less 4, "
+        "at most 12).",
     ),
     rules: Path = typer.Option(None, "--rules", help="Extra rule directory."),  # noqa: B008 (typer's idiom)
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder holding run directories."),  # noqa: B008
     python: str = typer.Option(sys.executable, "--python", help="Interpreter that runs the trials."),
 ) -> None:
     """Tune one variant's Triton launch parameters by measurement: the rules propose, do_bench decides."""
-    _check_options(budget, reps, timeout, compile_threads, compile_procs, min_gain, time_limit)
-    from ncu_advisor.collect.tune.run import TuneSettings  # noqa: PLC0415
+    from ncu_advisor.collect.tune.run import TuneSettings, default_compile_procs  # noqa: PLC0415
 
+    if compile_procs is None:
+        compile_procs = default_compile_procs()
+    _check_options(budget, reps, timeout, compile_threads, compile_procs, min_gain, time_limit)
+    if not (0 < warmup_ms <= 10_000 and 0 < rep_ms <= 10_000):
+        raise InputError(
+            f"--warmup-ms {warmup_ms:g} and --rep-ms {rep_ms:g} must both be > 0 and <= 10000 ms",
+            hint="do_bench needs some time to warm up and to measure: the defaults are 10 and 40 ms",
+        )
     settings = TuneSettings(
         kernel_file=Path(kernel_file),
         variant=variant,
@@ -124,6 +136,8 @@ def tune(
         timeout=timeout,
         compile_threads=compile_threads,
         compile_procs=compile_procs,
+        warmup_ms=warmup_ms,
+        rep_ms=rep_ms,
         rules=rules,
         runs_dir=Path(runs_dir),
         python=python,

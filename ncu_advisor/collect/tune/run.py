@@ -9,6 +9,7 @@ records which metrics moved between the two, and writes ``tune.json``, ``tune.sv
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,22 @@ if TYPE_CHECKING:
 #: Relative change of a metric between the start and the final profile that counts as "moved".
 MOVED_THRESHOLD = 0.05
 
+#: The measurement settings ``tune`` uses unless told otherwise: the ones the tune benchmark measured its
+#: quality with (>= 98% of the exhaustive sweep's best on 18 of 19 kernels, bench/results/
+#: 2026-11-30-tune-h200x2-s4b: 3 repetitions of do_bench at 10 ms warm-up / 40 ms measurement each, 12
+#: compile processes on a 16-core share of the host). Triton's do_bench defaults are 25 / 100 ms.
+DEFAULT_REPS = 3
+DEFAULT_WARMUP_MS = 10.0
+DEFAULT_REP_MS = 40.0
+MAX_COMPILE_PROCS = 12
+
+
+def default_compile_procs() -> int:
+    """Compile-ahead processes when none are asked for: the CPUs less four (the worker, the parent and the
+    driver's threads), at most ``MAX_COMPILE_PROCS``; 0 (compile in the worker) on a machine of 4 CPUs or
+    fewer."""
+    return max(0, min(MAX_COMPILE_PROCS, (os.cpu_count() or 1) - 4))
+
 
 @dataclass(frozen=True)
 class TuneSettings:
@@ -43,10 +60,10 @@ class TuneSettings:
     min_gain: float = 0.02
     use_ncu: bool = True
     exhaustive: bool = True
-    reps: int = 5
+    reps: int = DEFAULT_REPS
     timeout: float = 300.0
     compile_threads: int = 1
-    compile_procs: int = 0
+    compile_procs: int = field(default_factory=default_compile_procs)
     rules: Path | None = None
     runs_dir: Path = Path("runs")
     python: str = "python3"
@@ -57,9 +74,9 @@ class TuneSettings:
     sets: dict[str, int] = field(default_factory=dict)
     #: correctness tolerance (relative L2 error); None: the profile child's default
     rtol: float | None = None
-    #: do_bench settings of the worker (ms): Triton's defaults
-    warmup_ms: float = 25.0
-    rep_ms: float = 100.0
+    #: do_bench settings of the worker (ms)
+    warmup_ms: float = DEFAULT_WARMUP_MS
+    rep_ms: float = DEFAULT_REP_MS
     #: time each candidate once first, the other reps only when it can still pass the keep test
     #: (``loop``'s screening)
     screen: bool = True
