@@ -325,3 +325,19 @@ def test_tune_space_file_with_an_unknown_name_is_bad_input(tmp_path, gpu_stub):
     )
     assert result.exit_code == 2
     assert "BLOCK_Q" in result.output and "not a tunable parameter" in result.output
+
+
+@pytest.mark.parametrize("option", [["--rep-ms", "inf"], ["--warmup-ms", "0"], ["--rep-ms", "nan"]])
+def test_do_bench_times_out_of_range_are_bad_input(tmp_path, option):
+    result = CLI.invoke(app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", *option])
+    assert result.exit_code == 2, result.output
+    assert "--rep-ms" in result.output and "10000" in result.output
+
+
+def test_default_compile_processes_follow_the_cpus(monkeypatch):
+    from ncu_advisor.collect.tune import run
+
+    for cpus, procs in ((2, 0), (4, 0), (8, 4), (16, 12), (32, 12), (None, 0)):
+        monkeypatch.setattr(run.os, "cpu_count", lambda c=cpus: c)
+        assert run.default_compile_procs() == procs
+        assert run.TuneSettings(kernel_file=Path("k.py"), variant="V").compile_procs == procs
