@@ -9,7 +9,7 @@ import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -77,6 +77,9 @@ class EstimatedEffect(_Strict):
     basis: str = Field(min_length=10)
 
 
+_Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
 class ProposalHint(_Strict):
     """How a firing rule changes the proposed autotune configs."""
 
@@ -103,7 +106,7 @@ class ProposalHint(_Strict):
     split_fill: str | None = None
     # Per-BLOCK floors applied to this rule's ``block_scale`` growth (NA312: ``{BLOCK_K: 64}``): a BLOCK the
     # kernel has below its floor is raised to it in the same config; names a kernel lacks are ignored.
-    block_floor: dict[str, int] | None = None
+    block_floor: dict[_Identifier, Annotated[int, Field(ge=1, le=4096)]] | None = None
     # num_warps from the tile instead of a fixed value: the power of two that gives each thread about this
     # many elements of the kernel's largest load/store tile (``src_tile_elements``), within 4..16 (NA322).
     warps_fit_tile: int | None = Field(default=None, ge=1, le=1024)
@@ -273,6 +276,16 @@ def compile_rule(spec: RuleSpec, path: Path | None = None) -> Rule:
     if spec.proposal is not None and spec.proposal.chunk_block_to is not None:
         if spec.proposal.chunk_block_to not in derived:
             raise RuleError(f"{spec.id}: proposal.chunk_block_to must name a derived value", path=path)
+    for key in ("split_fill", "tile_evidence"):  # evidence values the proposal reads back
+        named = getattr(spec.proposal, key, None) if spec.proposal is not None else None
+        # a finding's evidence holds required metrics by their ncu names and derived values by theirs
+        evidence = set(derived) | {req.name for req in spec.requires}
+        if named is not None and named not in evidence:
+            raise RuleError(
+                f"{spec.id}: proposal.{key} names {named!r}, which is in no finding's evidence",
+                path=path,
+                hint=f"name a required metric by its ncu name or a derived value: {sorted(evidence)}",
+            )
     fields = message_fields(spec.message, where=f"{spec.id} message")
     for name in fields:
         if not _name_is_known(name, known):
