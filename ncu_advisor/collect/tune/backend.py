@@ -62,6 +62,36 @@ class WorkerBackend:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.count = 0
         self.started = False
+        #: how each measured candidate's compile was found (``worker_child``'s ``"compile"``: ready, waited,
+        #: own; ``none``: no compile ahead, e.g. the start or a config this worker compiled before)
+        self.compile_found: dict[str, int] = {}
+        #: the pool's last counts (``compile_pool.CompilePool.stats``)
+        self.pool_stats: dict[str, int] = {}
+        #: prefetch lists sent to the worker
+        self.prefetch_lists = 0
+        self._prefetch: list[dict[str, Any]] | None = None
+        self._in_batch = False
+
+    def prefetch(self, configs: list[TuneConfig]) -> None:
+        """Configurations the search will likely ask for next (``prefetch.Prefetcher``): sent to the worker
+        now while a batch runs, else with the next batch, after its candidates."""
+        send = getattr(self.worker, "prefetch", None)
+        if send is None:
+            return
+        self._prefetch = [c.as_dict() for c in configs]
+        if self._in_batch:
+            self._send_prefetch()
+
+    def _send_prefetch(self) -> None:
+        if self._prefetch is not None:
+            self.worker.prefetch(self._prefetch)
+            self.prefetch_lists += 1
+            self._prefetch = None
+
+    def compile_summary(self) -> dict[str, Any]:
+        """What compiling ahead and prefetching bought (``trajectory.options["worker"]["compile"]``)."""
+        found, pool = dict(self.compile_found), dict(self.pool_stats)
+        return {"found": found, "pool": pool, "lists": self.prefetch_lists}
 
     def launch(self) -> None:
         """Start the worker process now without waiting for it (``MeasureWorker.launch``): it builds the
@@ -88,11 +118,19 @@ class WorkerBackend:
             ids.append(f"{self.count:04d}")
             self.count += 1
             self.worker.submit(ids[-1], None if config is None else config.as_dict(), screen_ms)
-        for event in self.worker.results():
-            if self.run_dir is not None:
-                with (self.run_dir / "trials.jsonl").open("a", encoding="utf-8") as log:
-                    log.write(json.dumps(event, default=str) + "\n")
-            yield measurement_from_event(event, self.worker.environment)
+        self._send_prefetch()
+        self._in_batch = True
+        try:
+            for event in self.worker.results():
+                if self.run_dir is not None:
+                    with (self.run_dir / "trials.jsonl").open("a", encoding="utf-8") as log:
+                        log.write(json.dumps(event, default=str) + "\n")
+                found = str(event.get("compile") or "none")
+                self.compile_found[found] = self.compile_found.get(found, 0) + 1
+                self.pool_stats = dict(event.get("pool") or self.pool_stats)
+                yield measurement_from_event(event, self.worker.environment)
+        finally:
+            self._in_batch = False
 
     def stop(self) -> None:
         self.worker.stop()  # also a worker launched and never waited for

@@ -14,8 +14,11 @@ The same method is used by ``bench/sweep_corpus.py``'s compile-ahead pool.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,53 +95,177 @@ def _lower_priority() -> None:
         os.nice(10)
 
 
-class CompilePool:
-    """A pool of spawned processes compiling jobs; ``wait(id)`` before the candidate's own launch."""
+def job_key(job: dict[str, Any]) -> str:
+    """What makes two jobs the same compile (the kernel, its signature, constexprs and options), as text:
+    a config prefetched and later requested, or requested twice, is compiled once."""
+    parts = [job.get("path"), job.get("kernel")]
+    parts += [
+        sorted((repr(k), repr(v)) for k, v in dict(job.get(name) or {}).items())
+        for name in ("signature", "constexprs", "options")
+    ]
+    return repr(parts)
 
-    def __init__(self, procs: int, warm: str | None = None) -> None:
+
+#: Priorities of the pool's queue: a requested compile (a candidate about to be measured) goes ahead of
+#: every prefetched one (a guess of the search's next rounds).
+REQUESTED, PREFETCH = 0, 1
+
+
+@dataclass
+class _Entry:
+    """One compile the pool knows: queued (``future`` None) or handed to a process."""
+
+    job: dict[str, Any]
+    priority: int
+    seq: int
+    future: Any = None
+    #: handed to a process as a prefetch (before any request for it)
+    prefetched: bool = False
+
+
+class CompilePool:
+    """A pool of spawned processes compiling jobs; ``wait(key)`` before the candidate's own launch.
+
+    Scheduling: at most ``procs`` jobs are handed to the processes at a time; the rest wait in a priority
+    queue, requested jobs (``submit``) first in submission order, then prefetched ones (``prefetch``) in the
+    order given. So a requested compile waits at most for the compiles already running. A key already known
+    (queued, running or done) is not compiled again: a prefetch later requested is waited on. ``prefetch``
+    replaces the prefetches still queued (the search's best moved: the old guesses are stale).
+    ``stats`` counts what happened (``prefetch_started``: prefetches handed to a process; ``requested``:
+    waits for a known key; ``ready``: of those, compile already done; ``waited``: running, waited for;
+    ``own``: not started, the launch compiles it; ``prefetch_used``: requested ones a prefetch started).
+    """
+
+    def __init__(self, procs: int, warm: str | None = None, executor: Any = None) -> None:
         """Spawn ``procs`` processes; with ``warm`` (the kernel file), each imports triton and the file now.
+        ``executor``: a stand-in for the process pool (tests).
 
         Why warm: on the two-H200 bench of 2026-11-30 every tune's first batch cost 7-10 s whatever its size
         (6-9 candidates; later batches 0.16-0.3 s per candidate), the pool's spawn and imports on the
         critical path; warmed while the worker builds the model, they overlap that build instead."""
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        if executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
-        self.executor = ProcessPoolExecutor(
-            max_workers=procs, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+            executor = ProcessPoolExecutor(
+                max_workers=procs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
+            )
+        self.executor = executor
+        self.procs = max(1, procs)
+        self.entries: dict[str, _Entry] = {}
+        self.queue: list[tuple[int, int, str]] = []
+        self.in_flight = 0
+        self.seq = 0
+        self.lock = threading.RLock()
+        self.stats = dict.fromkeys(
+            ("prefetch_started", "requested", "ready", "waited", "own", "prefetch_used"), 0
         )
-        self.futures: dict[str, Any] = {}
         self.warming = [self.executor.submit(_warm, warm) for _ in range(procs if warm is not None else 0)]
 
-    def submit(self, candidate_id: str, job: dict[str, Any]) -> None:
-        self.futures[candidate_id] = self.executor.submit(precompile, job)
+    def submit(self, key: str, job: dict[str, Any]) -> None:
+        """Queue a requested compile (ahead of every prefetch); a known key is not compiled twice."""
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None and entry.future is None and entry.priority != REQUESTED:
+                self._push(key, entry.job, REQUESTED)  # a queued prefetch, now wanted: to the front
+            elif entry is None:
+                self._push(key, job, REQUESTED)
+            self._pump()
 
-    def wait(self, candidate_id: str, timeout: float = 30.0) -> float | None:
-        """Seconds the pool spent compiling the candidate (None: not compiled ahead; the launch compiles).
+    def prefetch(self, jobs: list[tuple[str, dict[str, Any]]]) -> None:
+        """Replace the queued prefetches by ``jobs`` (most likely first); known keys are skipped."""
+        with self.lock:
+            for key in [k for k, e in self.entries.items() if e.future is None and e.priority == PREFETCH]:
+                del self.entries[key]  # its heap item is skipped as stale by _pump
+            for key, job in jobs:
+                if key not in self.entries:
+                    self._push(key, job, PREFETCH)
+            self._pump()
 
-        A job the pool has not started yet is cancelled (the worker compiling it itself is sooner). The
+    def _push(self, key: str, job: dict[str, Any], priority: int) -> None:
+        self.seq += 1
+        self.entries[key] = _Entry(job, priority, self.seq)
+        heapq.heappush(self.queue, (priority, self.seq, key))
+
+    def _pump(self) -> None:
+        """Hand queued jobs to the processes while fewer than ``procs`` are in flight (lock held)."""
+        while self.queue and self.in_flight < self.procs:
+            priority, seq, key = heapq.heappop(self.queue)
+            entry = self.entries.get(key)
+            if entry is None or entry.future is not None or entry.seq != seq:
+                continue  # stale: dropped by a newer prefetch list, or pushed again with another priority
+            entry.prefetched = priority == PREFETCH
+            if entry.prefetched:
+                self.stats["prefetch_started"] += 1
+            self.in_flight += 1
+            entry.future = self.executor.submit(precompile, entry.job)
+            entry.future.add_done_callback(self._finished)
+
+    def _finished(self, _future: Any) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            self._pump()
+
+    def wait(self, key: str | None, timeout: float = 30.0) -> float | None:
+        """Seconds the pool spent compiling the job (None: not compiled ahead; the launch compiles)."""
+        return self.wait_state(key, timeout)[0]
+
+    def wait_state(self, key: str | None, timeout: float = 30.0) -> tuple[float | None, str | None]:
+        """``wait`` and how the compile was found: "ready" (done), "waited" (running), "own" (not started:
+        the launch compiles it), None (unknown key); each requested key counts once in ``stats``.
+
+        A job the pool has not started yet is dropped (the worker compiling it itself is sooner). The
         executor's own thread hands a job to a process a moment after ``submit``: ``PICKUP_S`` is allowed
         for that (a warm pool is idle when the first job of a batch is waited for right after its submit)."""
-        future = self.futures.pop(candidate_id, None)
+        with self.lock:
+            entry = self.entries.get(key) if key is not None else None
+            if entry is None:
+                return None, None
+            future = entry.future
+            if future is None:
+                del self.entries[key]  # type: ignore[arg-type]
+        state = self._state(entry, future)
+        if state == "own":
+            if future is not None:
+                future.cancel()
+                with self.lock:
+                    self.entries.pop(key, None)  # type: ignore[arg-type]
+            seconds = None
+        else:
+            try:
+                seconds = float(future.result(timeout=timeout))
+            except Exception:  # noqa: BLE001 - the launch compiles it and reports a real error itself
+                seconds = None
+        with self.lock:
+            self.stats["requested"] += 1
+            self.stats[state] += 1
+            if entry.prefetched and state != "own":
+                self.stats["prefetch_used"] += 1
+                entry.prefetched = False  # counted once
+        return seconds, state
+
+    @staticmethod
+    def _state(entry: _Entry, future: Any) -> str:
         if future is None:
-            return None
+            return "own"
+        if future.done():
+            return "ready"
         deadline = time.monotonic() + PICKUP_S
         while not (future.running() or future.done()) and time.monotonic() < deadline:
             time.sleep(0.002)
-        if not (future.running() or future.done()):
-            future.cancel()
-            return None
-        try:
-            return float(future.result(timeout=timeout))
-        except Exception:  # noqa: BLE001 - the launch compiles it and reports a real error itself
-            return None
+        return "waited" if future.running() or future.done() else "own"
 
     def close(self) -> None:
         """Cancel what is queued and kill the processes (a compile cut short leaves no partial cache entry:
         Triton writes each file under a temporary name, then renames it)."""
-        for future in [*self.futures.values(), *self.warming]:
+        with self.lock:
+            self.queue.clear()
+            futures = [e.future for e in self.entries.values() if e.future is not None]
+            self.entries.clear()
+        for future in [*futures, *self.warming]:
             future.cancel()
-        self.futures.clear()
         processes = list((getattr(self.executor, "_processes", None) or {}).values())
         self.executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:

@@ -78,6 +78,7 @@ from ncu_advisor.collect.tune.keep import (
     moved_metrics,
     new_trial,
 )
+from ncu_advisor.collect.tune.prefetch import Guess, Prefetcher
 from ncu_advisor.collect.tune.recommend import (
     INVARIANT_RULE as INVARIANT_RULE,
 )
@@ -139,6 +140,7 @@ def run_tune(
     space: SearchSpace | Callable[[Measurement], SearchSpace] | None = None,
     exhaustive: bool = True,
     screen: bool = False,
+    prefetch: Callable[[list[TuneConfig]], None] | None = None,
 ) -> Trajectory:
     """Run the search on ``trajectory`` (its ``start`` is the variant's configuration as the source says).
 
@@ -158,6 +160,8 @@ def run_tune(
             it; its size decides whether to measure all of it).
         exhaustive: allow measuring the whole space when it is small enough (see the module docstring).
         screen: pass ``measure_many`` the best's fastest repetition as ``screen_ms`` (the module docstring).
+        prefetch: receives the configurations the search will likely ask for next, while a batch runs
+            (``prefetch.Prefetcher``; the worker compiles them ahead; no effect on what is measured).
 
     Returns:
         The trajectory, ``complete`` with its ``stop_reason``.
@@ -167,6 +171,7 @@ def run_tune(
     """
     search = _Search(trajectory, measure, measure_many, recommend, min_gain, save, on_trial, clock)
     search.screen = screen
+    search.prefetcher = Prefetcher(prefetch, min_gain) if prefetch is not None else None
     try:
         start_m = search.measure_start()
         if not start_m.usable:
@@ -174,6 +179,7 @@ def run_tune(
         if callable(space):
             space = space(start_m)
         limits = limits_in_space(limits_for(start_m), space)
+        search.space = space
         search.guided(limits, budget, time_limit_s, space if exhaustive else None)
         search.final_pick()
     except (KeyboardInterrupt, AdvisorError) as exc:
@@ -231,6 +237,8 @@ class _Search(Settle):
         #: time each candidate once first (the module docstring's screening)
         self.screen = False
         self.screened = 0
+        self.prefetcher: Prefetcher | None = None
+        self.space: SearchSpace | None = None
 
     def record(self, trial: Trial, save: bool = True) -> None:
         self.t.trials.append(trial)
@@ -305,6 +313,8 @@ class _Search(Settle):
                 return
             batch = candidates[: left if left is not None else len(candidates)]
             batch = batch[: batch_size_for_time(time_left, self.per_config_s, len(batch))]
+            rest = [c.config for c in candidates[len(batch) :]]
+            self._plan(Guess(self.best, self.advice.moves, limits, t.tried(), rest, coupled, self.space))
             kept = self.run_batch(batch)
             if first and space is not None:
                 verdict = self.whole_space_pays(space, limits, len(candidates), budget, time_limit_s)
@@ -361,13 +371,21 @@ class _Search(Settle):
         results: list[Measurement] = []
         configs: list[TuneConfig | None] = [c.config for c in batch]
         screen_ms = min(self.best_m.reps_ms) if self.screen and self.best_m.reps_ms else None
+        prefetcher = self.prefetcher
         try:
             many = self.measure_many
+            if prefetcher is not None:
+                prefetcher.before([c.config for c in batch])
             for m in many(configs) if screen_ms is None else many(configs, screen_ms):
                 results.append(m)
+                if prefetcher is not None:
+                    prefetcher.result([c.config for c in batch], results, self.best_m)
         except (KeyboardInterrupt, AdvisorError):
             self._judge(batch[: len(results)], results, (self.clock() - t0) / max(1, len(results)))
             raise
+        finally:
+            if prefetcher is not None:
+                prefetcher.done()
         self.per_config_s = (self.clock() - t0) / max(1, len(batch))
         return self._judge(batch, results, self.per_config_s) or self._confirm(batch, results)
 
@@ -421,6 +439,10 @@ class _Search(Settle):
         if repeat is not None:
             self.advice.moves.append(repeat)
 
+    def _plan(self, guess: Guess) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.plan(guess)
+
     def _record_rule_dropped(self, dropped: list[tuple[TuneConfig, str]]) -> None:
         rule_moves = [mv for mv in self.advice.moves if not mv.rule.startswith("TUNE-")]
         for config, why in dropped:
@@ -440,6 +462,8 @@ class _Search(Settle):
         outside = sum(1 for c in space.configs() if violations(c, limits))
         for offset in range(0, len(inside), EXHAUSTIVE_BATCH):
             chunk = inside[offset : offset + EXHAUSTIVE_BATCH]
+            rest = inside[offset + EXHAUSTIVE_BATCH :]
+            self._plan(Guess(self.best, [], limits, self.t.tried(), rest, True, exhaustive=True))
             self.run_batch(
                 [Candidate(c, EXHAUSTIVE_RULE, 0.0, "every configuration of the space") for c in chunk]
             )

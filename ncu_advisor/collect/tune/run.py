@@ -20,7 +20,8 @@ from ncu_advisor import rundir
 from ncu_advisor.analysis.trajectory import Trajectory, Trial, write_trajectory
 from ncu_advisor.collect.tune.backend import Measurement, WorkerBackend
 from ncu_advisor.collect.tune.searchspace import SearchSpace, read_space_file
-from ncu_advisor.errors import EnvironmentNotReady
+from ncu_advisor.collect.tune.space import TuneConfig
+from ncu_advisor.errors import AdvisorError, EnvironmentNotReady
 
 if TYPE_CHECKING:
     from ncu_advisor.collect.tune.worker import WorkerOptions
@@ -234,6 +235,7 @@ class TuneSession:
         from ncu_advisor.collect.tune.session import make_limits  # noqa: PLC0415
 
         s, t = self.settings, self.trajectory
+        self.backend.prefetch(self.first_round_guess())
         try:
             run_tune(
                 t,
@@ -249,6 +251,7 @@ class TuneSession:
                 space=self._space_for,
                 exhaustive=s.exhaustive,
                 screen=s.screen,
+                prefetch=self.backend.prefetch,
             )
         finally:
             self.backend.stop()
@@ -256,10 +259,27 @@ class TuneSession:
                 "restarts": self.backend.worker.restarts,
                 "build_s": self.backend.worker.build_s,
                 "compile_ahead_s": round(self.backend.worker.compile_s, 3),
+                "compile": self.backend.compile_summary(),
             }
         self.profile_final()
         self.save(t)
         return t
+
+    def first_round_guess(self) -> list[TuneConfig]:
+        """The first round's candidates guessed before the start is measured (the worker compiles them while
+        the start compiles and is timed): from the source's start, the space and limits without the start's
+        runtime extents, no rule moves; then the coupled round. Empty when the guess cannot be made."""
+        from ncu_advisor.collect.tune.batch import limits_in_space, round_batch  # noqa: PLC0415
+        from ncu_advisor.collect.tune.session import make_limits, make_space  # noqa: PLC0415
+
+        start, none = self.trajectory.start, Measurement("ok")
+        try:
+            space = make_space(self.plan, start, none, self.space_spec, self.settings.space_file)
+            limits = limits_in_space(make_limits(self.plan, start, none), space)
+        except AdvisorError:  # a bad --space: the search reports it with the start's measurement
+            return []
+        rounds = [round_batch(start, [], limits, {start}, coupled=c)[0] for c in (False, True)]
+        return [c.config for r in rounds for c in r]
 
     def profile_final(self) -> None:
         """ncu on the final configuration (when ncu is used and it differs from the start); the metrics

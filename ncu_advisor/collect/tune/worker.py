@@ -98,6 +98,8 @@ class MeasureWorker:
         self.build_s: float | None = None
         self.restarts = 0
         self.compile_s = 0.0
+        #: the child's ready event said it takes prefetch lists (it has a pool of compile processes)
+        self.prefetches = False
         self._process: subprocess.Popen[str] | None = None
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         #: (candidate id, config, screen_ms) submitted and not answered yet
@@ -155,6 +157,7 @@ class MeasureWorker:
         if event is not None and event.get("event") == "ready":
             self.environment = dict(event.get("environment") or {})
             self.build_s = event.get("build_s")
+            self.prefetches = bool(event.get("prefetch"))
             return self.environment
         self._kill()
         where = f"; log {self.log_path}" if self.log_path else ""
@@ -211,6 +214,19 @@ class MeasureWorker:
         time one repetition and stop there when it is not below this (``worker_child``'s ``screen_ms``)."""
         self._pending.append((candidate_id, config, screen_ms))
         self._send(candidate_id, config, screen_ms)
+
+    def prefetch(self, configs: list[dict[str, Any]]) -> None:
+        """Send configs (``TuneConfig.as_dict()``, likeliest first) for the child to compile in its pool's
+        spare processes; no answer; replaces the last list; lost on a restart; sent only to a child that
+        said it takes them (``ready``'s ``"prefetch": true``: it has a pool)."""
+        process = self._process
+        if process is None or process.stdin is None or not self.prefetches:
+            return
+        try:
+            process.stdin.write(json.dumps({"op": "prefetch", "configs": configs}) + "\n")
+            process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # it died: results() notices and restarts it
 
     def results(self) -> Iterator[dict[str, Any]]:
         """Yield one result per submitted candidate, in order, until none is pending."""

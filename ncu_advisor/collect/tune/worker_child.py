@@ -23,10 +23,11 @@ kernel file imported) while this process builds the model, inputs and reference.
 stdin) the pool is killed and the process exits without the interpreter's teardown.
 
 Compile ahead: before timing the candidates it has received, the worker compiles each of them without
-launching (``JITFunction.run(..., warmup=True)`` with the arguments captured at the first launch), inside
-Triton's ``AsyncCompileMode`` with a pool of ``--compile-threads`` threads (Triton 3.6's own parallel-compile
-hook, ``triton.runtime._async_compile``). Measured on the CPU (bench/compile_threads.py): threads buy
-nothing, Triton's compile holds the GIL; the default is one thread (see docs/tune.md).
+launching: with ``--compile-procs`` in the pool (``ahead.AheadCompiler``, ``compile_pool.CompilePool``),
+else in threads (``ahead.compile_in_threads``; they buy nothing, Triton's compile holds the GIL).
+``{"op": "prefetch", "configs": [...]}`` hands the pool's spare processes the configs the parent expects
+next (each list replaces the last; requested compiles go first; held until the first launch). Each result
+then says how its compile was found (``"compile"``: ready / waited / own) and the pool's counts (``"pool"``).
 Under ``TRITON_INTERPRET=1`` nothing is compiled and the step is skipped.
 
 Exit codes: 0 stopped (stdin closed or "stop"), 2 bad arguments or the file cannot be loaded, 3 no CUDA
@@ -50,6 +51,7 @@ from typing import Any, TextIO
 
 from ncu_advisor.collect.profile import child as profile_child
 from ncu_advisor.collect.profile.correctness import _tensors, tolerance_for
+from ncu_advisor.collect.tune.ahead import AheadCompiler, compile_in_threads
 from ncu_advisor.collect.tune.pin import _jit_function, install_run_wrapper, module_constants
 
 EXIT_BAD_INPUT = 2
@@ -140,9 +142,15 @@ class Worker:
         install_run_wrapper(self.jit, self.forced, self.record, track_last=self.autotuner is not None)
         pinned = self.jit.run
 
+        self.ahead: AheadCompiler | None = None
+        if self.pool is not None:
+            self.ahead = AheadCompiler(self.pool, self.jit, args.file, args.kernel)
+
         def capture(*a: Any, **kw: Any) -> Any:
             if self.captured is None and not kw.get("warmup"):
                 self.captured = (a, {k: v for k, v in kw.items() if k not in ("grid", "warmup")})
+                if self.ahead is not None:  # a prefetch held for this first launch goes to the pool now
+                    self.ahead.set_captured(self.captured)
             return pinned(*a, **kw)
 
         self.jit.run = capture
@@ -224,33 +232,17 @@ class Worker:
         of processes (``--compile-procs``), else in threads (``--compile-threads``); returns seconds."""
         if self.args.no_compile_ahead or self.captured is None or os.environ.get("TRITON_INTERPRET") == "1":
             return 0.0
-        args, kwargs = self.captured
         t0 = time.perf_counter()
-        todo = [(c["id"], _launch_values(c.get("config"))) for c in commands if c.get("config") is not None]
-        if self.pool is not None:
-            from ncu_advisor.collect.tune.compile_pool import capture_job
-
-            for candidate_id, values in todo:
-                try:
-                    job = capture_job(self.jit, self.args.file, self.args.kernel, args, {**kwargs, **values})
-                except Exception:  # noqa: BLE001 - the real launch reports it, for that candidate only
-                    continue
-                if job is not None:
-                    self.pool.submit(candidate_id, job)
-            return time.perf_counter() - t0
-        from concurrent.futures import ThreadPoolExecutor
-
-        from triton.runtime._async_compile import AsyncCompileMode
-
-        run = type(self.jit).run
-        with ThreadPoolExecutor(max(1, self.args.compile_threads)) as pool:
-            with AsyncCompileMode(pool, ignore_errors=True):
-                for _, values in todo:
-                    try:
-                        run(self.jit, *args, grid=None, warmup=True, **{**kwargs, **values})
-                    except Exception:  # noqa: BLE001 - the real launch reports it, for that candidate only
-                        continue
+        if self.ahead is not None:
+            self.ahead.request(commands)
+        else:
+            compile_in_threads(self.jit, self.captured, commands, self.args.compile_threads)
         return time.perf_counter() - t0
+
+    def prefetch(self, configs: list[dict[str, Any]]) -> None:
+        """Compile ``configs`` in the pool's spare processes (``AheadCompiler.prefetch``)."""
+        if self.ahead is not None:
+            self.ahead.prefetch(configs)
 
     # --------------------------------------------------------------------------------------- measure
     def measure(
@@ -263,8 +255,9 @@ class Worker:
         whatever its other repetitions are); otherwise the other ``reps - 1`` follow."""
         torch = self.torch
         out: dict[str, Any] = {"status": "ok"}
-        if self.pool is not None and candidate_id is not None:
-            out["precompiled_s"] = self.pool.wait(candidate_id)
+        if self.ahead is not None and candidate_id is not None:
+            out["precompiled_s"], out["compile"] = self.ahead.wait(candidate_id)
+            out["pool"] = dict(self.pool.stats)
         t0 = time.perf_counter()
         try:
             self.pin(config)
@@ -360,12 +353,6 @@ class Worker:
         return times
 
 
-def _launch_values(config: dict[str, Any] | None) -> dict[str, int]:
-    values = dict((config or {}).get("params") or {})
-    values.update({k: int(config[k]) for k in ("num_warps", "num_stages") if config and config.get(k)})
-    return values
-
-
 def _is_float(value: Any) -> bool:
     return hasattr(value, "is_floating_point") and bool(value.is_floating_point())
 
@@ -397,20 +384,46 @@ def _run_one(worker: Worker, command: dict[str, Any], emit: Any) -> bool:
     return bool(result["status"] == "crashed")  # the CUDA context is gone: the parent restarts us
 
 
+def _take(
+    commands: queue.Queue[dict[str, Any] | None], backlog: list[dict[str, Any] | None], block: bool
+) -> list[dict[str, Any]] | None:
+    """Move the queued commands to ``backlog`` (waiting for one when ``block`` and the backlog is empty);
+    returns the configs of the newest prefetch among them (None: none came)."""
+    got: list[dict[str, Any] | None] = []
+    if block and not backlog:
+        got.append(commands.get())
+    while True:
+        try:
+            got.append(commands.get_nowait())
+        except queue.Empty:
+            break
+    prefetch = None
+    for command in got:
+        if command is not None and command.get("op") == "prefetch":
+            prefetch = list(command.get("configs") or [])
+        else:
+            backlog.append(command)
+    return prefetch
+
+
 def serve(worker: Worker, protocol: TextIO, commands: queue.Queue[dict[str, Any] | None]) -> int:
-    """The command loop: drain what is queued, compile it ahead, then measure it in order."""
+    """The command loop: drain what is queued, compile it ahead, then measure it in order.
+
+    A prefetch (``{"op": "prefetch", "configs": [...]}``) goes to the pool after the requested compiles of
+    the commands that came with it, and between two measurements when it comes during a batch."""
 
     def emit(event: dict[str, Any]) -> None:
         protocol.write(json.dumps(event, default=str) + "\n")
         protocol.flush()
 
+    backlog: list[dict[str, Any] | None] = []
     while True:
-        batch = [commands.get()]
-        while True:
-            try:
-                batch.append(commands.get_nowait())
-            except queue.Empty:
-                break
+        prefetch = _take(commands, backlog, block=True)
+        if not backlog:  # only a prefetch came: nothing requested waits, it goes to the pool now
+            if prefetch is not None:
+                worker.prefetch(prefetch)
+            continue
+        batch, backlog = backlog, []
         stop = any(c is None or c.get("op") == "stop" for c in batch)
         todo = [c for c in batch if c is not None and "id" in c]
         if worker.captured is None and len(todo) > 1:  # the first launch gives the arguments to compile with
@@ -421,8 +434,13 @@ def serve(worker: Worker, protocol: TextIO, commands: queue.Queue[dict[str, Any]
         if seconds:
             emit({"event": "compiled", "ids": [c["id"] for c in todo], "seconds": round(seconds, 4)})
         for command in todo:
+            if prefetch is not None:
+                worker.prefetch(prefetch)
             if _run_one(worker, command, emit):
                 return EXIT_CUDA_CRASH
+            prefetch = None if stop else _take(commands, backlog, block=False)
+        if prefetch is not None:
+            worker.prefetch(prefetch)
         if stop:
             return 0
 
@@ -449,13 +467,9 @@ def main(argv: list[str] | None = None) -> int:
         protocol.write("\n")
         protocol.flush()
         return EXIT_BAD_INPUT
-    environment = profile_child.environment()
-    protocol.write(
-        json.dumps(
-            {"event": "ready", "environment": environment, "build_s": round(time.perf_counter() - t0, 3)}
-        )
-        + "\n"
-    )
+    build_s = round(time.perf_counter() - t0, 3)
+    ready = {"event": "ready", "environment": profile_child.environment(), "build_s": build_s}
+    protocol.write(json.dumps({**ready, "prefetch": worker.ahead is not None}) + "\n")
     protocol.flush()
     commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
     threading.Thread(target=_reader, args=(sys.stdin, commands), daemon=True).start()

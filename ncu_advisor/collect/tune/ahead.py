@@ -1,0 +1,108 @@
+"""The worker's side of compiling ahead in the pool (``compile_pool.CompilePool``): requested candidates and
+prefetched guesses, keyed by their compile.
+
+``AheadCompiler`` turns a configuration into the pool's compile job with the launch arguments captured at the
+worker's first launch (``compile_pool.capture_job``): ``request`` for the candidates of a batch about to be
+measured, ``prefetch`` for the configurations the parent expects the search to ask for next (a list sent with
+``{"op": "prefetch", "configs": [...]}``; each replaces the last). A prefetch that arrives before the first
+launch is held and submitted at that launch (the start's), so the first round's candidates compile while the
+start itself compiles and is timed. Any failure of a prefetch costs nothing: the real launch compiles the
+configuration, or reports its error, as it would without the pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ncu_advisor.collect.tune.compile_pool import capture_job, job_key
+
+#: At most this many prefetched configurations are turned into jobs per list (a capture costs the worker a
+#: little time between two measurements; the list is the parent's, likeliest first).
+MAX_PREFETCH = 96
+
+
+def launch_values(config: dict[str, Any] | None) -> dict[str, int]:
+    """The launch keywords of a ``TuneConfig.as_dict()`` (params, num_warps, num_stages)."""
+    values = dict((config or {}).get("params") or {})
+    values.update({k: int(config[k]) for k in ("num_warps", "num_stages") if config and config.get(k)})
+    return values
+
+
+class AheadCompiler:
+    """Hands the worker's candidates and prefetches to ``pool`` (see the module docstring)."""
+
+    def __init__(self, pool: Any, jit: Any, path: Path, kernel: str) -> None:
+        self.pool = pool
+        self.jit = jit
+        self.path = Path(path)
+        self.kernel = kernel
+        self.captured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        #: candidate id -> the key of its compile job in the pool
+        self.keys: dict[str, str] = {}
+        self.pending: list[dict[str, Any]] | None = None
+
+    def job(self, config: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+        """(key, job) of ``config``'s compile; None before the first launch, when this process already
+        compiled it, or when the capture fails (the real launch reports that)."""
+        if self.captured is None:
+            return None
+        args, kwargs = self.captured
+        try:
+            job = capture_job(self.jit, self.path, self.kernel, args, {**kwargs, **launch_values(config)})
+        except Exception:  # noqa: BLE001 - the real launch reports it, for that candidate only
+            return None
+        return None if job is None else (job_key(job), job)
+
+    def set_captured(self, captured: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
+        """The first launch's arguments: from now on jobs can be made; a held prefetch is submitted."""
+        self.captured = captured
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.prefetch(pending)
+
+    def request(self, commands: list[dict[str, Any]]) -> None:
+        """Submit the compiles of ``commands`` (a batch about to be measured) ahead of every prefetch."""
+        for command in commands:
+            if command.get("config") is None:
+                continue
+            made = self.job(command["config"])
+            if made is not None:
+                self.keys[str(command["id"])] = made[0]
+                self.pool.submit(*made)
+
+    def prefetch(self, configs: list[dict[str, Any]]) -> None:
+        """Replace the pool's queued prefetches by ``configs`` (likeliest first); held until the first
+        launch when none was captured yet."""
+        if self.captured is None:
+            self.pending = list(configs)
+            return
+        jobs = [made for made in map(self.job, configs[:MAX_PREFETCH]) if made is not None]
+        self.pool.prefetch(jobs)
+
+    def wait(self, candidate_id: str) -> tuple[float | None, str | None]:
+        """Wait for the candidate's compile (``CompilePool.wait_state``): (seconds, state)."""
+        return self.pool.wait_state(self.keys.pop(candidate_id, None))  # type: ignore[no-any-return]
+
+
+def compile_in_threads(
+    jit: Any, captured: tuple[tuple[Any, ...], dict[str, Any]], commands: list[dict[str, Any]], threads: int
+) -> None:
+    """Compile the commands' configs in this process (no pool): ``JITFunction.run(..., warmup=True)`` inside
+    Triton's ``AsyncCompileMode`` with ``threads`` threads (Triton 3.6's parallel-compile hook; threads buy
+    nothing measured on the CPU, the compile holds the GIL: ``bench/compile_threads.py``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from triton.runtime._async_compile import AsyncCompileMode
+
+    args, kwargs = captured
+    run = type(jit).run
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        with AsyncCompileMode(pool, ignore_errors=True):
+            for command in commands:
+                if command.get("config") is None:
+                    continue
+                try:
+                    run(jit, *args, grid=None, warmup=True, **{**kwargs, **launch_values(command["config"])})
+                except Exception:  # noqa: BLE001 - the real launch reports it, for that candidate only
+                    continue

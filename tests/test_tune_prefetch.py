@@ -1,0 +1,300 @@
+"""Compile-ahead scheduling and the prefetch guess, without a GPU.
+
+``CompilePool`` runs here over a stand-in executor (futures the test finishes by hand), so the order in which
+jobs reach the processes is observed directly: requested before prefetched, at most ``procs`` in flight, a
+prefetch later requested compiled once, stale prefetches dropped. The guess (``prefetch.next_configs``) is
+checked on a small space, and ``run_tune`` with a prefetch hook is checked to measure exactly what it
+measures without one (the hook only sends).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from ncu_advisor.collect.tune.compile_pool import CompilePool, job_key
+from ncu_advisor.collect.tune.prefetch import Guess, Prefetcher, distance, next_configs
+from ncu_advisor.collect.tune.searchspace import SearchSpace
+from ncu_advisor.collect.tune.space import Limits, TuneConfig
+
+
+class HandExecutor:
+    """Futures that start at once (as an idle pool process would) and finish when the test says."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.futures: dict[str, Future] = {}
+
+    def submit(self, fn, job):
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        self.started.append(job["name"])
+        self.futures[job["name"]] = future
+        return future
+
+    def finish(self, name: str, seconds: float = 1.0, error: bool = False) -> None:
+        if error:
+            self.futures[name].set_exception(RuntimeError("compile failed"))
+        else:
+            self.futures[name].set_result(seconds)
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def _job(name: str) -> tuple[str, dict]:
+    job = {"name": name, "path": "k.py", "kernel": "k", "constexprs": {(3,): name}, "options": {}}
+    return job_key(job), job
+
+
+def _pool(procs: int) -> tuple[CompilePool, HandExecutor]:
+    executor = HandExecutor()
+    return CompilePool(procs, executor=executor), executor
+
+
+def test_at_most_procs_jobs_in_flight_and_requested_ones_go_first():
+    pool, ex = _pool(2)
+    pool.prefetch([_job(n) for n in ("p1", "p2", "p3", "p4")])
+    assert ex.started == ["p1", "p2"]  # bounded by the process count
+    for name in ("r1", "r2"):
+        pool.submit(*_job(name))
+    assert ex.started == ["p1", "p2"]  # nothing beyond the bound, even for a request
+    ex.finish("p1")
+    assert ex.started[-1] == "r1"  # the freed process takes the request, not the next prefetch
+    ex.finish("p2")
+    ex.finish("r1")
+    assert ex.started == ["p1", "p2", "r1", "r2", "p3"]
+    assert pool.stats["prefetch_started"] == 3
+
+
+def test_a_prefetch_later_requested_is_compiled_once_and_counted():
+    pool, ex = _pool(2)
+    key, job = _job("a")
+    pool.prefetch([(key, job)])
+    ex.finish("a", seconds=1.5)
+    pool.submit(key, job)  # already compiled: not handed to a process again
+    assert ex.started == ["a"]
+    assert pool.wait_state(key) == (1.5, "ready")
+    assert pool.stats["prefetch_used"] == 1 and pool.stats["ready"] == 1 and pool.stats["requested"] == 1
+
+
+def test_a_running_compile_is_waited_for_and_a_queued_one_is_left_to_the_launch():
+    pool, ex = _pool(1)
+    (ka, ja), (kb, jb) = _job("a"), _job("b")
+    pool.submit(ka, ja)
+    pool.submit(kb, jb)
+    assert ex.started == ["a"]
+    seconds, state = pool.wait_state(kb)  # not started: the worker's own launch compiles it, sooner
+    assert (seconds, state) == (None, "own")
+    ex.finish("a")
+    assert ex.started == ["a"]  # the dropped job is not handed out later
+    assert pool.wait_state(ka) == (1.0, "ready")
+    assert pool.wait_state("unknown") == (None, None)
+    assert pool.stats["own"] == 1 and pool.stats["requested"] == 2
+
+
+def test_a_new_prefetch_list_drops_the_queued_stale_guesses_but_keeps_requests():
+    pool, ex = _pool(1)
+    pool.prefetch([_job(n) for n in ("old1", "old2", "old3")])
+    pool.prefetch([_job("old2")])  # the old list had old2 queued: it stays (now in the new list)
+    pool.submit(*_job("req"))
+    pool.prefetch([_job("new")])  # the best moved: old2 is dropped
+    for name in ("old1", "req", "new"):
+        ex.finish(name)
+    assert ex.started == ["old1", "req", "new"]
+
+
+def test_a_queued_prefetch_requested_moves_ahead_of_the_other_guesses():
+    pool, ex = _pool(1)
+    pool.prefetch([_job(n) for n in ("p1", "p2", "p3")])
+    pool.submit(*_job("p3"))
+    ex.finish("p1")
+    assert ex.started == ["p1", "p3"]
+    ex.finish("p3")
+    assert pool.wait_state(_job("p3")[0]) == (1.0, "ready")
+    assert pool.stats["prefetch_used"] == 0  # it was handed out as a request
+
+
+def test_a_failed_prefetch_costs_nothing():
+    pool, ex = _pool(1)
+    key, job = _job("bad")
+    pool.prefetch([(key, job)])
+    ex.finish("bad", error=True)
+    pool.submit(key, job)
+    assert pool.wait_state(key) == (None, "ready")  # the launch compiles it and reports the real error
+
+
+def test_the_job_key_is_the_compile_not_the_candidate():
+    a = {"path": "k.py", "kernel": "k", "constexprs": {(3,): 64}, "options": {"num_warps": 4}}
+    assert job_key(a) == job_key(dict(reversed(list(a.items()))))
+    assert job_key(a) != job_key({**a, "options": {"num_warps": 8}})
+
+
+# ------------------------------------------------------------------------------------------- the guess
+SPACE = SearchSpace((("BLOCK", (32, 64, 128, 256, 512)), ("num_warps", (1, 2, 4, 8)), ("num_stages", (1, 2))))
+LIMITS = Limits(allowed={"BLOCK": SPACE.values("BLOCK")}, warp_choices=(1, 2, 4, 8), stage_choices=(1, 2),
+                snap=True)
+BEST = TuneConfig.make({"BLOCK": 64}, 4, 1)
+
+
+def _c(block: int, warps: int, stages: int = 1) -> TuneConfig:
+    return TuneConfig.make({"BLOCK": block}, warps, stages)
+
+
+def test_the_guess_leads_with_the_leaders_round_and_never_repeats_what_was_measured():
+    batch = [_c(128, 4), _c(32, 4), _c(64, 8)]
+    guess = Guess(BEST, [], LIMITS, {BEST}, rest=[_c(64, 2)], coupled=False, space=SPACE)
+    plain = next_configs(guess, batch)
+    assert plain[0] == _c(64, 2)  # the cut round's rest is the next batch when nothing is kept
+    assert not set(plain) & (set(batch) | {BEST})
+    assert len(plain) == len(set(plain))
+    assert set(plain) == {c for c in SPACE.configs()} - set(batch) - {BEST}  # the space's rest at the end
+    led = next_configs(guess, batch, leader=_c(128, 4))
+    neighbours = {_c(256, 4), _c(128, 2), _c(128, 8)}  # one step from the leader
+    assert neighbours <= set(led[:8])
+    assert led.index(_c(64, 2)) > min(led.index(c) for c in neighbours)
+
+
+def test_the_exhaustive_guess_is_the_next_chunks_only_and_the_space_tail_is_nearest_first():
+    rest = [_c(512, 1), _c(512, 2)]
+    guess = Guess(BEST, [], LIMITS, {BEST}, rest=rest, coupled=True, exhaustive=True)
+    assert next_configs(guess, [_c(32, 1)]) == rest
+    tail = next_configs(Guess(BEST, [], LIMITS, {BEST}, [], True, SPACE), [])
+    assert [distance(c, BEST) for c in tail[-5:]] == sorted(distance(c, BEST) for c in tail[-5:])
+    assert distance(_c(512, 1), BEST) == 3 + 2  # three BLOCK steps, two num_warps steps
+
+
+def test_the_prefetcher_sends_on_a_new_leader_only():
+    from ncu_advisor.collect.tune.backend import Measurement
+
+    sent: list[list[TuneConfig]] = []
+    prefetcher = Prefetcher(sent.append, min_gain=0.02)
+    batch = [_c(128, 4), _c(32, 4)]
+    prefetcher.before(batch)
+    assert sent == []  # not planned (a confirmation, the final pick): nothing sent
+    prefetcher.plan(Guess(BEST, [], LIMITS, {BEST}, [], False, SPACE))
+    prefetcher.before(batch)
+    best = Measurement("ok", [10.0, 10.1, 10.2], True)
+    slower = Measurement("ok", [11.0, 11.0, 11.0], True)
+    faster = Measurement("ok", [8.0, 8.1, 8.2], True)
+    prefetcher.result(batch, [slower], best)
+    assert len(sent) == 1
+    prefetcher.result(batch, [slower, faster], best)
+    assert len(sent) == 2 and sent[1] == next_configs(prefetcher.guess, batch, leader=batch[1])
+    prefetcher.result(batch, [slower, faster], best)
+    assert len(sent) == 2
+    prefetcher.done()
+    prefetcher.result(batch, [faster], best)
+    assert len(sent) == 2
+
+
+# ------------------------------------------------------------------- the recorded H200 sweeps, replayed
+def _score(log: list[tuple[str, list]]) -> tuple[int, int]:
+    """(requested configs found in the guesses of the batch before, configs requested for the first time).
+
+    A list sent just before a batch (``Prefetcher.before``) and those sent during it (a new leader) are the
+    guesses the pool compiles while that batch is timed: they count for the next batch. Re-timings (the
+    confirmation, the final pick) and the start are not counted; the first batch neither (its guess is made
+    by ``TuneSession.first_round_guess``, outside the loop)."""
+    hits = asked = 0
+    window: set = set()
+    measured: set = set()
+    first = True
+    for i, (kind, configs) in enumerate(log):
+        before = i + 1 < len(log) and log[i + 1][0] == "batch"
+        if kind == "list":
+            if not before:
+                window |= set(configs[:REACH])
+            continue
+        fresh = [c for c in configs if c is not None and c not in measured]
+        if fresh and not first:
+            hits += sum(1 for c in fresh if c in window)
+            asked += len(fresh)
+        first = first and not fresh
+        measured |= set(configs)
+        window = set(log[i - 1][1][:REACH]) if i and log[i - 1][0] == "list" else set()
+    return hits, asked
+
+
+#: Guesses the pool can compile while one batch is timed: twelve processes (``COMPILE_PROCS=12``), two
+#: compile waves (~1-2 s per Triton compile, a batch timed in 2-9 s on the 2026-11-30 two-H200 bench).
+REACH = 24
+
+
+def _replay_with_prefetch(result: dict, monkeypatch) -> tuple[list, list, object]:
+    """The replay of ``test_tune_search_replay`` with a prefetch hook; returns the event log (("batch",
+    configs) as each batch is measured, ("list", configs) as each prefetch list is sent), the trials."""
+    import tests.test_tune_search_replay as replay_module
+
+    log: list[tuple[str, list]] = []
+    real = replay_module.run_tune
+
+    def with_prefetch(*args, **kwargs):
+        many = kwargs["measure_many"]
+
+        def logged(configs, screen_ms=None):
+            log.append(("batch", list(configs)))
+            return many(configs, screen_ms)
+
+        kwargs["measure_many"] = logged
+        return real(*args, prefetch=lambda configs: log.append(("list", list(configs))), **kwargs)
+
+    monkeypatch.setattr(replay_module, "run_tune", with_prefetch)
+    trajectory, _ = replay_module.replay(result, screen=True)
+    return log, [(t.config, t.verdict, t.status) for t in trajectory.trials], trajectory
+
+
+def test_prefetch_changes_nothing_measured_and_guesses_most_of_each_next_batch(monkeypatch):
+    import tests.test_tune_search_replay as replay_module
+
+    if not replay_module.CASES:
+        import pytest
+
+        pytest.skip("no recorded bench_tune.json under bench/results")
+    hits = asked = 0
+    for _date, _key, result in replay_module.CASES:
+        plain, _ = replay_module.replay(result, screen=True)
+        log, trials, _t = _replay_with_prefetch(result, monkeypatch)
+        monkeypatch.undo()
+        # the same configs measured, the same verdicts
+        assert trials == [(t.config, t.verdict, t.status) for t in plain.trials]
+        hit, ask = _score(log)
+        hits, asked = hits + hit, asked + ask
+    print(f"prefetch guesses within the first {REACH} of a list: {hits}/{asked} requested configs")
+    assert asked and hits / asked >= 0.5
+
+
+def test_the_worker_loop_puts_a_prefetch_after_the_requests_that_came_with_it():
+    """``worker_child.serve`` with a stand-in worker: a prefetch that arrives with a batch reaches the pool
+    after the batch's requested compiles; one that arrives during the batch, between two measurements."""
+    import io
+    import queue
+
+    from ncu_advisor.collect.tune import worker_child
+
+    calls: list[str] = []
+    commands: queue.Queue = queue.Queue()
+
+    class Stand:
+        captured = ("args", {})
+
+        def compile_ahead(self, todo):
+            if todo:
+                calls.append("request " + ",".join(c["id"] for c in todo))
+            return 0.0
+
+        def prefetch(self, configs):
+            calls.append("prefetch " + ",".join(c["name"] for c in configs))
+
+        def measure(self, config, candidate_id, screen):
+            calls.append("measure " + candidate_id)
+            if candidate_id == "1":  # the parent's next list arrives while "1" is timed
+                commands.put({"op": "prefetch", "configs": [{"name": "later"}]})
+            if candidate_id == "2":  # the parent's stop, after the last result
+                commands.put({"op": "stop"})
+            return {"status": "ok"}
+
+    commands.put({"op": "prefetch", "configs": [{"name": "first"}]})
+    for i in ("1", "2"):
+        commands.put({"id": i, "config": {"params": {}}})
+    assert worker_child.serve(Stand(), io.StringIO(), commands) == 0
+    assert calls == ["request 1,2", "prefetch first", "measure 1", "prefetch later", "measure 2"]
