@@ -296,6 +296,8 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
             "exhaustive": str(trajectory.stop_reason).startswith("measured the whole space"),
             "build_s": worker.get("build_s"),
             "restarts": worker.get("restarts"),
+            # compile ahead and prefetch: how each candidate's compile was found, the pool's counts
+            "compile": worker.get("compile"),
             "screened": trajectory.options.get("screened", 0),
             "trajectory": trajectory.to_json(),
         },

@@ -134,17 +134,28 @@ def _cross(r: dict[str, Any]) -> str:
     return "-" if not check else f"{check['ratio']:.1%}"
 
 
+def _compiles(r: dict[str, Any]) -> str:
+    """"ready/asked, prefetched used/started": of tune's candidates compiled ahead in the pool, how many
+    found their compile done when measured; of the pool's prefetches, how many were measured later."""
+    pool = (r["tune"].get("compile") or {}).get("pool") or {}
+    if not pool:
+        return "-"
+    return f"{pool.get('ready', 0)}/{pool.get('requested', 0)}, {pool.get('prefetch_used', 0)}/" + str(
+        pool.get("prefetch_started", 0)
+    )
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """The markdown table of judged results, then the overall verdict line and what the walls include."""
     lines = [
         "| kernel | space | sweep best ms | tune % of best | one pass % | random mean % | random p10 % "
-        "| trials | sweep wall s | tune wall s | tune/sweep wall | start s sweep/tune | JSONL best % | goals "
-        "| why |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| trials | sweep wall s | tune wall s | tune/sweep wall | start s sweep/tune | JSONL best % "
+        "| compiles ready, prefetch used | goals | why |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['kernel']} |" + " - |" * 12 + f" ERROR | {r['error']} |")
+            lines.append(f"| {r['kernel']} |" + " - |" * 13 + f" ERROR | {r['error']} |")
             continue
         s, t, rnd = r["sweep"], r["tune"], r["random"]
         met = sum(r["goals"].values())
@@ -152,7 +163,7 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['kernel']} | {s['configs']} | {s['best_ms']:.4f} | {r['quality']:.1%} | {one:.1%} "
             f"| {rnd['mean']:.1%} | {rnd['p10']:.1%} | {t['trials']} | {s['wall_s']:.1f} | {t['wall_s']:.1f} "
-            f"| {r['wall_ratio']:.2f} | {_starts(r)} | {_cross(r)} | "
+            f"| {r['wall_ratio']:.2f} | {_starts(r)} | {_cross(r)} | {_compiles(r)} | "
             f"{met}/3 | {'; '.join(r['why']) or 'all met'} |"
         )
     judged = [r for r in results if "error" not in r]
@@ -171,7 +182,9 @@ def table(results: list[dict[str, Any]]) -> str:
         "",
         WALLS + " tune % of best: the sweep's best over tune's pick, both timed again alternately after the "
         "sweep (one pass %: from the sweep's single timing of each). JSONL best %: the fresh sweep's best "
-        "over its timing of the in-process JSONL's best.",
+        "over its timing of the in-process JSONL's best. compiles ready, prefetch used: of tune's candidates "
+        "compiled ahead in the pool, how many found their compile done when measured (of those asked), "
+        "and how many of the pool's prefetched compiles were measured later (of those started).",
     ]
     return "\n".join(lines)
 

@@ -92,14 +92,16 @@ def test_table_rows_and_the_overall_line():
         {"kernel": "x", "error": "boom"},
     ]
     results[1]["kernel"] = "slow"
+    pool = {"ready": 9, "requested": 12, "prefetch_used": 8, "prefetch_started": 30}
+    results[1]["tune"]["compile"] = {"pool": pool}
     text = bench.table(results)
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert rows[1].startswith(
-        "| k | 36 | 1.0000 | 100.0% | 100.0% | 95.0% | 80.0% | 8 | 40.0 | 10.0 | 0.25 | 5.0/6.0 | - | 3/3 "
-        "| all met |"
+        "| k | 36 | 1.0000 | 100.0% | 100.0% | 95.0% | 80.0% | 8 | 40.0 | 10.0 | 0.25 | 5.0/6.0 | - | - "
+        "| 3/3 | all met |"
     )
-    assert rows[2].startswith("| slow |") and "66.7%" in rows[2] and "| 0/3 |" in rows[2]
-    assert rows[3] == "| x | - | - | - | - | - | - | - | - | - | - | - | - | ERROR | boom |"
+    assert rows[2].startswith("| slow |") and "66.7%" in rows[2] and "| 9/12, 8/30 | 0/3 |" in rows[2]
+    assert rows[3] == "| x | - | - | - | - | - | - | - | - | - | - | - | - | - | ERROR | boom |"
     assert all(row.count("|") == rows[0].count("|") for row in rows)
     verdict = next(line for line in text.splitlines() if line.startswith("tune >= 98%"))
     assert verdict.startswith("tune >= 98% of the sweep's best on 50% of 2 kernels")
