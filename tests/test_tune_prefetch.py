@@ -131,8 +131,9 @@ def test_the_job_key_is_the_compile_not_the_candidate():
 
 # ------------------------------------------------------------------------------------------- the guess
 SPACE = SearchSpace((("BLOCK", (32, 64, 128, 256, 512)), ("num_warps", (1, 2, 4, 8)), ("num_stages", (1, 2))))
-LIMITS = Limits(allowed={"BLOCK": SPACE.values("BLOCK")}, warp_choices=(1, 2, 4, 8), stage_choices=(1, 2),
-                snap=True)
+LIMITS = Limits(
+    allowed={"BLOCK": SPACE.values("BLOCK")}, warp_choices=(1, 2, 4, 8), stage_choices=(1, 2), snap=True
+)
 BEST = TuneConfig.make({"BLOCK": 64}, 4, 1)
 
 
@@ -298,3 +299,132 @@ def test_the_worker_loop_puts_a_prefetch_after_the_requests_that_came_with_it():
         commands.put({"id": i, "config": {"params": {}}})
     assert worker_child.serve(Stand(), io.StringIO(), commands) == 0
     assert calls == ["request 1,2", "prefetch first", "measure 1", "prefetch later", "measure 2"]
+
+
+def test_a_tile_computed_at_run_time_is_guessed_per_value_and_the_launched_one_kept(monkeypatch):
+    """softmax.py's ModelNew passes ``BLOCK_SIZE = next_power_of_2(cols)``: no static start value. The
+    first-round guess is made for each value the space lists, tagged with it; the worker's first launch
+    (``BLOCK_SIZE=4096``) keeps the guesses of 4096 and the untagged ones."""
+    from pathlib import Path
+
+    from ncu_advisor.collect.tune import ahead
+    from ncu_advisor.collect.tune.run import start_values
+    from ncu_advisor.collect.tune.session import plan_tune
+
+    root = Path(__file__).resolve().parents[1]
+    runtime = plan_tune(root / "kernels" / "softmax.py", "ModelNew")
+    spec = {"BLOCK_SIZE": [2048, 4096], "num_warps": [4, 8]}
+    assert start_values(runtime, spec) == [{}, {"BLOCK_SIZE": 2048}, {"BLOCK_SIZE": 4096}]
+    assert len(start_values(runtime, None)) == 12  # {} and the 11 powers of two 16..16384
+    static = plan_tune(root / "kernels" / "elementwise.py", "ModelNew")  # BLOCK_SIZE=1024 in the source
+    assert start_values(static, None) == [{}]
+
+    class Pool:
+        lists: list = []
+
+        def prefetch(self, jobs):
+            self.lists.append([job["values"] for _, job in jobs])
+
+    def fake_capture(jit, path, kernel, args, kwargs):
+        return {"values": {k: v for k, v in kwargs.items() if k != "x"}}
+
+    monkeypatch.setattr(ahead, "capture_job", fake_capture)
+    compiler = ahead.AheadCompiler(Pool(), None, Path("k.py"), "k")
+    guesses = [
+        {"params": {"BLOCK_SIZE": 1024}, "num_warps": 8, "num_stages": 3, "when": {"BLOCK_SIZE": 2048}},
+        {"params": {"BLOCK_SIZE": 8192}, "num_warps": 8, "num_stages": 3, "when": {"BLOCK_SIZE": 4096}},
+        {"params": {}, "num_warps": 4, "num_stages": 3},
+    ]
+    compiler.prefetch(guesses)
+    assert Pool.lists == []  # held: no launch captured yet
+    compiler.set_captured(((), {"BLOCK_SIZE": 4096, "x": 1}))
+    assert Pool.lists == [
+        [
+            {"BLOCK_SIZE": 8192, "num_warps": 8, "num_stages": 3},  # tagged 4096, the launched value
+            {"BLOCK_SIZE": 4096, "num_warps": 4, "num_stages": 3},  # untagged: the launch's own BLOCK_SIZE
+        ]
+    ]
+
+
+def test_the_first_batch_is_guessed_before_the_start_on_the_recorded_sweeps(monkeypatch):
+    """``TuneSession.first_round_guess`` (sent before the start is measured) against the first batch the
+    replayed search asks for, keeping the guesses whose assumed launch values match the start's."""
+    import types
+
+    import tests.test_tune_search_replay as replay_module
+    from ncu_advisor.collect.tune.run import TuneSession
+    from ncu_advisor.collect.tune.session import plan_tune
+    from ncu_advisor.model import LaunchConfig
+
+    if not replay_module.CASES:
+        import pytest
+
+        pytest.skip("no recorded bench_tune.json under bench/results")
+    hits = asked = 0
+    for _date, key, result in replay_module.CASES:
+        path = replay_module.ROOT / (result.get("file") or replay_module.ZOO_FILES[key])
+        plan = plan_tune(path, result["variant"])
+        session = types.SimpleNamespace(
+            plan=plan,
+            space_spec=result["sweep"].get("space") or None,
+            settings=types.SimpleNamespace(space_file=None),
+            trajectory=types.SimpleNamespace(start=plan.start),
+        )
+        launched = LaunchConfig.from_dict(result["tune"]["trajectory"]["trials"][0]["config"]).param_dict
+        guess = TuneSession.first_round_guess(session)  # type: ignore[arg-type]
+        kept = {c for c, when in guess if all(launched.get(k) == v for k, v in when.items())}
+        log, _trials, _t = _replay_with_prefetch(result, monkeypatch)
+        monkeypatch.undo()
+        batches = [configs for kind, configs in log if kind == "batch" and configs != [None]]
+        if batches:
+            hits += sum(1 for c in batches[0] if c in kept)
+            asked += len(batches[0])
+    print(f"first batch guessed before the start: {hits}/{asked} configs")
+    assert asked and hits / asked >= 0.75
+
+
+def test_the_backend_sends_the_start_guess_first_a_batch_guess_after_its_candidates():
+    from ncu_advisor.collect.tune.backend import WorkerBackend
+
+    sent: list[str] = []
+
+    class Stand:
+        environment: dict = {}
+        pending: list = []
+
+        def start(self):
+            return {}
+
+        def submit(self, candidate_id, config, screen_ms=None):
+            sent.append(f"submit {candidate_id}")
+            self.pending.append(candidate_id)
+
+        def prefetch(self, configs):
+            sent.append(
+                "prefetch "
+                + ",".join(str(c["params"].get("BLOCK")) + str(c.get("when", "")) for c in configs)
+            )
+
+        def results(self):
+            while self.pending:
+                yield {
+                    "event": "result",
+                    "id": self.pending.pop(0),
+                    "status": "ok",
+                    "correct": True,
+                    "reps_ms": [1.0],
+                    "compile": "ready",
+                    "pool": {"prefetch_started": 2},
+                }
+
+    backend = WorkerBackend(Stand(), "k")
+    backend.prefetch([_c(128, 4)], when=[{"BLOCK": 64}])
+    list(backend.measure_many([None]))
+    backend.prefetch([_c(256, 4)])
+    results = backend.measure_many([_c(128, 4)])
+    next(results)
+    backend.prefetch([_c(512, 4)])  # during a batch (a new leader): sent at once
+    list(results)
+    assert sent == ["prefetch 128{'BLOCK': 64}", "submit 0000", "submit 0001", "prefetch 256", "prefetch 512"]
+    summary = backend.compile_summary()
+    assert summary == {"found": {"ready": 2}, "pool": {"prefetch_started": 2}, "lists": 3}

@@ -77,12 +77,15 @@ class AheadCompiler:
 
     def prefetch(self, configs: list[dict[str, Any]]) -> None:
         """Replace the pool's queued prefetches by ``configs`` (likeliest first); held until the first
-        launch when none was captured yet."""
+        launch when none was captured yet. A config with ``"when": {NAME: VALUE}`` is a guess that assumes
+        the first launch passed those values (a tile computed at run time): kept only if it did."""
         if self.captured is None:
             self.pending = list(configs)
             return
+        passed = self.captured[1]
+        valid = [c for c in configs if all(passed.get(k) == v for k, v in dict(c.get("when") or {}).items())]
         jobs = []
-        for config in configs[:MAX_PREFETCH]:
+        for config in valid[:MAX_PREFETCH]:
             name = json.dumps(config, sort_keys=True)
             made = self.made.get(name) or self.job(config)
             if made is not None:

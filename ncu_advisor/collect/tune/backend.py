@@ -72,13 +72,17 @@ class WorkerBackend:
         self._prefetch: list[dict[str, Any]] | None = None
         self._in_batch = False
 
-    def prefetch(self, configs: list[TuneConfig]) -> None:
+    def prefetch(self, configs: list[TuneConfig], when: list[dict[str, int]] | None = None) -> None:
         """Configurations the search will likely ask for next (``prefetch.Prefetcher``): sent to the worker
-        now while a batch runs, else with the next batch, after its candidates."""
+        now while a batch runs, else with the next batch, after its candidates. ``when`` (one per config):
+        the launch values of the first launch a guess assumes (``ahead.AheadCompiler.prefetch``)."""
         send = getattr(self.worker, "prefetch", None)
         if send is None:
             return
         self._prefetch = [c.as_dict() for c in configs]
+        for config, values in zip(self._prefetch, when or [], strict=False):
+            if values:
+                config["when"] = dict(values)
         if self._in_batch:
             self._send_prefetch()
 
@@ -113,6 +117,8 @@ class WorkerBackend:
         """Measure ``configs`` in one batch (compiled ahead together); yields results in the same order.
         ``screen_ms``: each candidate is timed once, and ``reps`` times only when that is below it."""
         self._ensure_started()
+        if self.count == 0:  # before the start: the worker holds it until its first launch, whenever it comes
+            self._send_prefetch()
         ids = []
         for config in configs:
             ids.append(f"{self.count:04d}")

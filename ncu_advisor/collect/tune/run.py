@@ -235,7 +235,8 @@ class TuneSession:
         from ncu_advisor.collect.tune.session import make_limits  # noqa: PLC0415
 
         s, t = self.settings, self.trajectory
-        self.backend.prefetch(self.first_round_guess())
+        guess = self.first_round_guess()
+        self.backend.prefetch([c for c, _ in guess], when=[w for _, w in guess])
         try:
             run_tune(
                 t,
@@ -265,21 +266,28 @@ class TuneSession:
         self.save(t)
         return t
 
-    def first_round_guess(self) -> list[TuneConfig]:
+    def first_round_guess(self) -> list[tuple[TuneConfig, dict[str, int]]]:
         """The first round's candidates guessed before the start is measured (the worker compiles them while
         the start compiles and is timed): from the source's start, the space and limits without the start's
-        runtime extents, no rule moves; then the coupled round. Empty when the guess cannot be made."""
+        runtime extents, no rule moves; then the coupled round. Each comes with the launch values it assumes
+        (``{}``: none). A tile the launch computes at run time (``BLOCK_SIZE = next_power_of_2(n)``) has no
+        static start value: the rounds from each value it may take (``start_values``) are sent, each with
+        that value, and the worker keeps those of the value its first launch passes (``ahead``)."""
         from ncu_advisor.collect.tune.batch import limits_in_space, round_batch  # noqa: PLC0415
         from ncu_advisor.collect.tune.session import make_limits, make_space  # noqa: PLC0415
 
-        start, none = self.trajectory.start, Measurement("ok")
-        try:
-            space = make_space(self.plan, start, none, self.space_spec, self.settings.space_file)
-            limits = limits_in_space(make_limits(self.plan, start, none), space)
-        except AdvisorError:  # a bad --space: the search reports it with the start's measurement
-            return []
-        rounds = [round_batch(start, [], limits, {start}, coupled=c)[0] for c in (False, True)]
-        return [c.config for r in rounds for c in r]
+        none = Measurement("ok")
+        out: list[tuple[TuneConfig, dict[str, int]]] = []
+        for when in start_values(self.plan, self.space_spec):
+            start = self.trajectory.start.replace(when)
+            try:
+                space = make_space(self.plan, start, none, self.space_spec, self.settings.space_file)
+                limits = limits_in_space(make_limits(self.plan, start, none), space)
+            except AdvisorError:  # a bad --space: the search reports it with the start's measurement
+                continue
+            rounds = [round_batch(start, [], limits, {start}, coupled=c)[0] for c in (False, True)]
+            out += [(c.config, when) for r in rounds for c in r]
+        return out
 
     def profile_final(self) -> None:
         """ncu on the final configuration (when ncu is used and it differs from the start); the metrics
@@ -301,6 +309,32 @@ class TuneSession:
         start, final = profiled.get("start", {}), profiled.get("final", {})
         profiled["moved"] = moved_metrics(start.get("metrics") or {}, final.get("metrics") or {})
         t.options["profiled"] = profiled
+
+
+#: Values tried for a tile the launch computes at run time, when the space file does not list them (the
+#: powers of two of ``searchspace``'s tile range), and at most this many combinations of such tiles.
+RUNTIME_TILE_VALUES = tuple(2**i for i in range(4, 15))
+MAX_START_GUESSES = 16
+
+
+def start_values(plan: Any, spec: dict[str, Any] | None) -> list[dict[str, int]]:
+    """The launch values a guess of the first round may assume for the tiles with no static start value:
+    ``[{}]`` when every tile has one; else each combination of their values (the space file's, else
+    ``RUNTIME_TILE_VALUES``), at most ``MAX_START_GUESSES``, the static guess ``{}`` first."""
+    import itertools  # noqa: PLC0415
+
+    from ncu_advisor.collect.tune.searchspace import is_tile_param  # noqa: PLC0415
+
+    known = set(plan.start.param_dict)
+    if spec:
+        names = [n for n in spec if n not in ("num_warps", "num_stages", "pin_others") and n not in known]
+    else:
+        names = [n for n in plan.facts.constexpr_params if is_tile_param(n) and n not in known]
+    if not names:
+        return [{}]
+    choices = [[int(v) for v in (spec or {}).get(n) or RUNTIME_TILE_VALUES] for n in names]
+    combos = itertools.islice(itertools.product(*choices), MAX_START_GUESSES)
+    return [{}, *(dict(zip(names, combo, strict=True)) for combo in combos)]
 
 
 def moved_metrics(before: dict[str, float], after: dict[str, float]) -> dict[str, list[float]]:
