@@ -30,6 +30,8 @@ MAX_CONFIGS = 3
 BASELINE_WARPS = 4
 BASELINE_STAGES = 2
 MIN_BLOCK = 16
+#: The largest BLOCK proposed: Triton's largest tensor (``triton.language.TRITON_MAX_TENSOR_NUMEL``, 2**20).
+MAX_BLOCK = 1 << 20
 _Key = tuple[tuple[tuple[str, int], ...], int, int]
 
 
@@ -181,9 +183,14 @@ def _chunk_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings: Seq
         return None
     param = builder.kernel.chunk_loops[0][0]
     target = next((f.evidence.get(hint.chunk_block_to) for f in findings if f.rule == rule.id), None)
-    if not isinstance(target, (int, float)) or target <= builder.blocks.get(param, 0):
+    if not isinstance(target, (int, float)) or not math.isfinite(target):
         return None
-    params = {**builder.blocks, param: int(target)}
+    # A BLOCK is a power of two (tl.arange) of at most Triton's largest tensor: a derived target of 8192 /
+    # 3 (a tile with a non-power-of-two dimension) or of a user rule's 12,800 was proposed as such.
+    target = _power_of_two_at_most(min(target, MAX_BLOCK))
+    if target <= builder.blocks.get(param, 0):
+        return None
+    params = {**builder.blocks, param: target}
     tile = builder.kernel.tile_elements(params) or target  # chunk x the tile's other BLOCKs
     warps = max(builder.warps, 8 if tile >= 4096 else 4)
     builder.add(

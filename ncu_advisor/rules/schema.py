@@ -114,6 +114,23 @@ class ProposalHint(_Strict):
     # BLOCKs (computed at run time, ``triton.next_power_of_2(n_cols)``): NA322's elements per program.
     tile_evidence: str | None = None
 
+    @model_validator(mode="after")
+    def _values_triton_accepts(self) -> ProposalHint:
+        # Triton takes only powers of two for num_warps and for a tl.arange extent (a BLOCK): a rule file's
+        # num_warps 3 or block_floor {BLOCK_K: 48} was proposed as such (red team 6), a config that fails
+        # to compile.
+        named = {"num_warps": self.num_warps, "block_min": self.block_min}
+        named.update({f"block_floor.{k}": v for k, v in (self.block_floor or {}).items()})
+        for name, value in named.items():
+            if value is not None and value & (value - 1):
+                raise ValueError(f"{name} is {value}, not a power of two (Triton compiles only those)")
+        # Keys that only modify another key do nothing alone: say so rather than propose nothing silently.
+        if self.block_floor and not (self.block_scale is not None and self.block_scale > 1):
+            raise ValueError("block_floor applies only with a block_scale above 1 (a tile growth): add one")
+        if self.tile_evidence is not None and self.warps_fit_tile is None:
+            raise ValueError("tile_evidence is read only by warps_fit_tile: add warps_fit_tile")
+        return self
+
 
 class RuleDocs(_Strict):
     """Ruff-style documentation: every field is required and non-empty."""

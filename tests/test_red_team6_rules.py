@@ -1,0 +1,85 @@
+"""Red team 6 (issue 13): a user rule directory (``--rules DIR``) whose proposal keys ask for what Triton
+cannot compile, or for nothing, is bad input (exit 2 naming the file and the key), and a derived chunk
+target is proposed as a power of two. Before the fix ``num_warps: 3``, ``block_min: 100`` and
+``block_floor: {BLOCK_K: 48}`` were proposed as ``triton.Config(..., num_warps=3)`` / ``BLOCK_K: 48``
+(exit 0), a ``block_floor`` without a tile growth proposed nothing silently, and NA323 with a derived target
+of 12,800 proposed ``BLOCK_SIZE: 12800``; all on the corpus runs recorded on the H200."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ncu_advisor.cli import app
+from ncu_advisor.errors import RuleError
+from ncu_advisor.ingest.readers import read_report
+from ncu_advisor.kernelsrc.facts import analyze_file
+from ncu_advisor.rules import evaluate, load_rules
+from ncu_advisor.rules.loader import load_rule_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "examples" / "reports" / "h200-corpus"
+runner = CliRunner()
+GROWTH_ONLY = "block_floor applies only with a block_scale above 1"
+
+
+def _user_rule(tmp_path: Path, shipped: str, pattern: str, replacement: str) -> Path:
+    """A copy of a shipped rule with one line changed, alone in a rule directory."""
+    text = next((ROOT / "rules").glob(f"{shipped}-*.yaml")).read_text(encoding="utf-8")
+    changed, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+    assert count == 1, pattern
+    directory = tmp_path / "rules"
+    directory.mkdir()
+    (directory / f"{shipped}.yaml").write_text(changed, encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("proposal", "problem"),
+    [
+        ("{num_warps: 3}", "num_warps is 3, not a power of two"),
+        ("{block_min: 100}", "block_min is 100, not a power of two"),
+        (
+            "{block_scale: 2, block_params: [BLOCK_M, BLOCK_N], block_floor: {BLOCK_K: 48}}",
+            "block_floor.BLOCK_K is 48, not a power of two",
+        ),
+        ("{block_floor: {BLOCK_K: 64}}", GROWTH_ONLY),
+        ("{block_scale: 0.5, block_floor: {BLOCK_K: 64}}", GROWTH_ONLY),
+        ("{tile_evidence: registers_per_thread}", "tile_evidence is read only by warps_fit_tile"),
+    ],
+)
+def test_proposal_keys_triton_cannot_use_are_bad_input(tmp_path: Path, proposal: str, problem: str) -> None:
+    rules = _user_rule(tmp_path, "NA312", r"^proposal: .*$", f"proposal: {proposal}")
+    with pytest.raises(RuleError, match=re.escape(problem)):
+        load_rule_dir(rules)
+    result = runner.invoke(
+        app, ["recommend", str(CORPUS / "linear_bias_gelu.ModelNew.ncu-rep.gz"), "--rules", str(rules)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "NA312.yaml" in result.output and problem in result.output and "Traceback" not in result.output
+
+
+def test_shipped_proposals_still_load() -> None:
+    hints = [r.spec.proposal for r in load_rules() if r.spec.proposal is not None]
+    assert any(h.block_floor for h in hints) and any(h.tile_evidence for h in hints)
+
+
+def _rmsnorm_proposals(rules_dir: Path | None) -> list[tuple[dict[str, int], str]]:
+    table = read_report(CORPUS / "rmsnorm_rows.ModelNew.ncu-rep.gz", variant="ModelNew")
+    source = analyze_file(ROOT / "kernels" / "corpus" / "rmsnorm_rows.py")
+    results = [r for r in evaluate(table, load_rules(rules_dir), source=source) if r.user_kernel]
+    assert results
+    return [(p.params, p.reason) for r in results for p in r.proposals]
+
+
+def test_a_derived_chunk_target_is_proposed_as_a_power_of_two(tmp_path: Path) -> None:
+    shipped = [params for params, reason in _rmsnorm_proposals(None) if reason.startswith("NA323")]
+    assert shipped == [{"BLOCK_SIZE": 4096}]  # the corpus start's 128-element chunks of a 4,096 row
+    # a rule file's target of 100 chunks (12,800 elements): the power of two at or below it
+    target = "  target_block: 100 * src_chunk_block"
+    rules = _user_rule(tmp_path, "NA323", r"^  target_block: max\(.*$", target)
+    moved = [params for params, reason in _rmsnorm_proposals(rules) if reason.startswith("NA323")]
+    assert moved == [{"BLOCK_SIZE": 8192}]
