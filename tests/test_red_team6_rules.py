@@ -83,3 +83,20 @@ def test_a_derived_chunk_target_is_proposed_as_a_power_of_two(tmp_path: Path) ->
     rules = _user_rule(tmp_path, "NA323", r"^  target_block: max\(.*$", target)
     moved = [params for params, reason in _rmsnorm_proposals(rules) if reason.startswith("NA323")]
     assert moved == [{"BLOCK_SIZE": 8192}]
+
+
+@pytest.mark.parametrize("stem", ["scatter_add_rows", "attention_fwd", "int8_weight_gemm"])
+def test_a_report_named_file_dot_variant_gets_its_own_class_launch(tmp_path: Path, stem: str) -> None:
+    """The corpus reports are named FILE.VARIANT.ncu-rep.gz: with --kernel-file the variant
+    ``scatter_add_rows.ModelNew_best`` matched no class and took the file's first launch (the start's
+    BLOCK_D 128, BLOCK_M 1 as the "current config", and a NA324 warning on the sweep's best)."""
+    named = CORPUS / f"{stem}.ModelNew_best.ncu-rep.gz"
+    bare = tmp_path / "ModelNew_best.ncu-rep.gz"
+    bare.write_bytes(named.read_bytes())
+    outputs = []
+    for report in (named, bare):
+        args = ["recommend", str(report), "--kernel-file", str(ROOT / "kernels" / "corpus" / f"{stem}.py")]
+        result = runner.invoke(app, [*args, "-q", "--fail-on", "warning"])
+        assert result.exit_code == 0, result.output  # the sweep's best: no warning (issue 13's precision)
+        outputs.append(re.findall(r"triton\.Config\(.*\),\s+# current config", result.output))
+    assert outputs[0] == outputs[1] and outputs[0]

@@ -144,12 +144,24 @@ class KernelFacts:
         """The launch values as a hashable key (for caching per-variant results)."""
         return tuple(sorted(self.launch_params.items()))
 
+    def _names_variant(self, name: str) -> bool:
+        """Whether ``name`` or a ``_``-prefix of it is a variant class of the file."""
+        while name:
+            if name in self.class_launches or name in self.variant_configs:
+                return True
+            name = name.rsplit("_", 1)[0] if "_" in name else ""
+        return False
+
     def for_variant(self, variant: str | None) -> KernelFacts:
         """These facts with the launch values a variant class's ``config`` passes to the launcher.
 
-        ``variant`` may carry a suffix (``ModelNew_seed001_small`` finds class ``ModelNew_seed001``).
+        ``variant`` may carry a suffix (``ModelNew_seed001_small`` finds class ``ModelNew_seed001``) and a
+        prefix ending in a dot (a report named ``FILE.VARIANT.ncu-rep``, as in examples/reports/h200-corpus:
+        ``rmsnorm_rows.ModelNew_best`` finds class ``ModelNew_best``, not the file's first launch).
         """
         name = variant or ""
+        if "." in name and not self._names_variant(name):
+            name = name.rsplit(".", 1)[1]
         config = None
         while name and config is None:
             own = self.class_launches.get(name)
