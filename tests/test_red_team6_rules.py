@@ -23,6 +23,8 @@ from ncu_advisor.rules.loader import load_rule_dir
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "examples" / "reports" / "h200-corpus"
 runner = CliRunner()
+CORPUS_KERNELS = ROOT / "kernels" / "corpus"
+FAIL_ON_WARNING = ("--fail-on", "warning")
 GROWTH_ONLY = "block_floor applies only with a block_scale above 1"
 
 
@@ -100,3 +102,18 @@ def test_a_report_named_file_dot_variant_gets_its_own_class_launch(tmp_path: Pat
         assert result.exit_code == 0, result.output  # the sweep's best: no warning (issue 13's precision)
         outputs.append(re.findall(r"triton\.Config\(.*\),\s+# current config", result.output))
     assert outputs[0] == outputs[1] and outputs[0]
+
+
+def test_a_kernel_file_without_triton_kernels_is_bad_input(tmp_path: Path) -> None:
+    """An empty --kernel-file made every launch of the corpus report a "library kernel" (0 launches, exit 0
+    with --fail-on warning, the NA323 warning the right file gives hidden)."""
+    report = str(CORPUS / "rmsnorm_rows.ModelNew.ncu-rep.gz")
+    right_file = str(CORPUS_KERNELS / "rmsnorm_rows.py")
+    right = runner.invoke(app, ["recommend", report, "--kernel-file", right_file])
+    assert "WARNING NA323" in right.output
+    for text in ("", "import torch\n\n\ndef add(x, y):\n    return x + y\n"):
+        empty = tmp_path / "kernel.py"
+        empty.write_text(text, encoding="utf-8")
+        result = runner.invoke(app, ["recommend", report, "--kernel-file", str(empty), *FAIL_ON_WARNING])
+        assert result.exit_code == 2, result.output
+        assert "kernel.py" in result.output and "defines no @triton.jit kernel" in result.output

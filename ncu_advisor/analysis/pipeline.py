@@ -205,6 +205,25 @@ def _facts(item: Input, explicit: SourceFacts | None, notes: list[str]) -> Sourc
         return None
 
 
+def _kernel_file_facts(path: Path) -> SourceFacts:
+    """``analyze_file`` of an explicit ``--kernel-file``, refusing one that defines no ``@triton.jit``
+    kernel: against it every launch would be taken for a library kernel (cuDNN, PyTorch), listed apart and
+    not counted for ``--fail-on`` (an empty file gave "0 launches", exit 0, on reports of Triton kernels;
+    red team 6). A run's own copy is what was profiled: one without Triton kernels profiled library code.
+
+    Raises:
+        KernelFileError: the file does not parse or defines no ``@triton.jit`` kernel.
+    """
+    facts = analyze_file(path)
+    if not facts.kernels:
+        raise KernelFileError(
+            "defines no @triton.jit kernel, so no launch could be matched to its source",
+            path=path,
+            hint="pass the Triton file that defines the profiled kernels, or drop --kernel-file",
+        )
+    return facts
+
+
 def _source_rules_skipped(path: Path, evaluated: _Evaluated) -> str:
     """The note of a run analysed without a kernel file, naming the rules that skipped for it."""
     ids = sorted(
@@ -380,7 +399,7 @@ def analyze(
     if not inputs:
         raise InputError("nothing to analyse", hint="pass a report or a run directory")
     rules = load_rules(rules_dir) if rules is None else rules
-    explicit = analyze_file(kernel_file) if kernel_file is not None else None
+    explicit = _kernel_file_facts(kernel_file) if kernel_file is not None else None
     notes: list[str] = []
     unique = _unique_inputs(inputs, notes)
     items = [i if isinstance(i, Input) else read_input(Path(i)) for i in unique]
