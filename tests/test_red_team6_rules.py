@@ -117,3 +117,14 @@ def test_a_kernel_file_without_triton_kernels_is_bad_input(tmp_path: Path) -> No
         result = runner.invoke(app, ["recommend", report, "--kernel-file", str(empty), *FAIL_ON_WARNING])
         assert result.exit_code == 2, result.output
         assert "kernel.py" in result.output and "defines no @triton.jit kernel" in result.output
+
+
+def test_a_kernel_file_defining_none_of_the_profiled_kernels_is_bad_input() -> None:
+    """The wrong --kernel-file (colsum's for rmsnorm's report) turned the user's kernel into a "library
+    kernel": 0 launches, exit 0 with --fail-on warning."""
+    report = str(CORPUS / "rmsnorm_rows.ModelNew.ncu-rep.gz")
+    wrong = str(CORPUS_KERNELS / "colsum.py")
+    result = runner.invoke(app, ["recommend", report, "--kernel-file", wrong, *FAIL_ON_WARNING])
+    assert result.exit_code == 2, result.output
+    assert "colsum.py" in result.output
+    assert "defines none of the profiled kernels (rmsnorm_fwd_kernel" in result.output

@@ -224,6 +224,27 @@ def _kernel_file_facts(path: Path) -> SourceFacts:
     return facts
 
 
+def _check_kernel_file_matches(
+    path: str | Path | None, explicit: SourceFacts | None, evaluated: Sequence[_Evaluated]
+) -> None:
+    """An explicit kernel file must define at least one profiled kernel: against the wrong file every
+    launch was a "library kernel" (listed apart, not counted for ``--fail-on``: "0 launches", exit 0).
+
+    Raises:
+        KernelFileError: none of the launches' kernels is defined in ``path``.
+    """
+    if explicit is None or any(e.own for e in evaluated):
+        return
+    profiled = sorted({str(r.kernel) for e in evaluated for r in e.library})
+    if profiled:
+        defined = ", ".join(k.name for k in explicit.kernels[:5])
+        raise KernelFileError(
+            f"defines none of the profiled kernels ({', '.join(profiled[:3])}; it defines {defined})",
+            path=path,
+            hint="pass the Triton file the reports were profiled from, or drop --kernel-file",
+        )
+
+
 def _source_rules_skipped(path: Path, evaluated: _Evaluated) -> str:
     """The note of a run analysed without a kernel file, naming the rules that skipped for it."""
     ids = sorted(
@@ -418,6 +439,7 @@ def analyze(
         evaluated.append(_evaluate(item, table, rules, facts, stage))
         if facts is None and item.run is not None:
             notes.append(_source_rules_skipped(item.path, evaluated[-1]))
+    _check_kernel_file_matches(kernel_file, explicit, evaluated)
     table = pd.concat(tables, ignore_index=True, sort=False) if len(tables) > 1 else tables[0]
     if kernel is not None and not len(table):
         raise InputError(
