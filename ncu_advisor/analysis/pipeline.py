@@ -413,7 +413,7 @@ def analyze(
 
     Raises:
         InputError: unknown stage, no input, no kernel matching ``kernel``; and the readers' errors.
-        KernelFileError: ``kernel_file`` (or a run's copy) does not parse.
+        KernelFileError: ``kernel_file`` does not parse or defines none of the profiled kernels.
     """
     if stage not in STAGE_CHOICES:
         raise InputError(f"unknown --stage {stage!r}", hint=f"use one of {', '.join(STAGE_CHOICES)}")
@@ -448,9 +448,7 @@ def analyze(
     variants = [v for e in evaluated for v in e.variants]
     peaks, peak_notes = gpu_peaks(table)
     meta = _metadata(items[0], table, source_root)
-    ncu_rules: NcuRules = {}
-    for item in items:
-        ncu_rules.update(item.ncu_rules)
+    ncu_rules: NcuRules = {key: value for item in items for key, value in item.ncu_rules.items()}
     fired = {f.rule for v in variants for x in v.launches for f in x.findings}
     return Analysis(
         inputs=tuple(Path(i.path) for i in items),
