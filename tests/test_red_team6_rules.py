@@ -128,3 +128,22 @@ def test_a_kernel_file_defining_none_of_the_profiled_kernels_is_bad_input() -> N
     assert result.exit_code == 2, result.output
     assert "colsum.py" in result.output
     assert "defines none of the profiled kernels (rmsnorm_fwd_kernel" in result.output
+
+
+@pytest.mark.parametrize("content", ["", "NA312.YAML", "README.md", "plain file"])
+def test_a_rule_directory_that_gives_no_rule_is_bad_input(tmp_path: Path, content: str) -> None:
+    """An empty --rules directory, or one holding only NA312.YAML (upper case), applied no rule and exited
+    as if it had (1, the shipped findings); a plain file was called 'not found'."""
+    rules = tmp_path / "rules"
+    if content == "plain file":
+        rules.write_text("id: NA999\n", encoding="utf-8")
+    else:
+        rules.mkdir()
+        if content:
+            (rules / content).write_text((ROOT / "rules" / "NA312-dot-tile-grow.yaml").read_text())
+    result = runner.invoke(
+        app, ["recommend", str(CORPUS / "linear_bias_gelu.ModelNew.ncu-rep.gz"), "--rules", str(rules)]
+    )
+    assert result.exit_code == 2, result.output
+    problem = "is not a directory" if content == "plain file" else "holds no rule file"
+    assert str(rules) in result.output and problem in result.output

@@ -136,14 +136,26 @@ def load_rule_file(path: Path, *, catalogue: set[str] | None = None) -> Rule:
 
 
 def load_rule_dir(directory: Path, *, catalogue: set[str] | None = None) -> list[Rule]:
-    """Read every ``*.yaml``/``*.yml`` in ``directory``; rule ids must be unique."""
+    """Read every ``*.yaml``/``*.yml`` in ``directory``; rule ids must be unique.
+
+    Raises:
+        RuleError: ``directory`` is missing, not a directory or holds no rule file (an empty ``--rules``
+            directory, or one of ``NA312.YAML`` files, applied nothing and exited as if it had), a rule
+            file is malformed, or two files share an id.
+    """
     if not directory.is_dir():
+        problem = "is not a directory" if directory.exists() else "rule directory not found"
+        raise RuleError(problem, path=directory, hint="pass a directory of *.yaml rule files")
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    if not files:
         raise RuleError(
-            "rule directory not found", path=directory, hint="pass a directory of *.yaml rule files"
+            "holds no rule file (*.yaml or *.yml, lower case)",
+            path=directory,
+            hint="put the rule files there, or drop --rules to use the shipped rules",
         )
     rules: list[Rule] = []
     seen: dict[str, Path] = {}
-    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+    for path in files:
         rule = load_rule_file(path, catalogue=catalogue)
         if rule.id in seen:
             raise RuleError(f"duplicate rule id {rule.id} (also in {seen[rule.id]})", path=path)
