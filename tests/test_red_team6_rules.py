@@ -147,3 +147,17 @@ def test_a_rule_directory_that_gives_no_rule_is_bad_input(tmp_path: Path, conten
     assert result.exit_code == 2, result.output
     problem = "is not a directory" if content == "plain file" else "holds no rule file"
     assert str(rules) in result.output and problem in result.output
+
+
+def test_a_report_named_after_no_class_says_whose_launch_values_it_assumes(tmp_path: Path) -> None:
+    """ncu's usual name, profile.ncu-rep, of scatter_add_rows' sweep-best: the advice took the file's
+    default launch (the start's) without a word; now a note says so and how to name the report."""
+    report = tmp_path / "profile.ncu-rep.gz"
+    report.write_bytes((CORPUS / "scatter_add_rows.ModelNew_best.ncu-rep.gz").read_bytes())
+    kernel_file = str(CORPUS_KERNELS / "scatter_add_rows.py")
+    result = runner.invoke(app, ["recommend", str(report), "--kernel-file", kernel_file])
+    assert "profile: no class of scatter_add_rows.py is named so (ModelNew, ModelNew_best" in result.output
+    named = str(CORPUS / "scatter_add_rows.ModelNew_best.ncu-rep.gz")
+    result = runner.invoke(app, ["recommend", named, "--kernel-file", kernel_file])
+    assert "is named so" not in result.output  # the corpus report's own name finds its class
+    assert "current config" in result.output  # (the source was read)

@@ -245,6 +245,30 @@ def _check_kernel_file_matches(
         )
 
 
+def _unnamed_variant_notes(facts: SourceFacts | None, results: Sequence[KernelResult]) -> list[str]:
+    """A note per variant named after no class of the kernel file when the file launches the kernel with
+    several configs: its launch values (the "current config") are then the file's default launch, a guess.
+    A report named profile.ncu-rep of scatter_add_rows' sweep-best was advised as its start (BLOCK_D 128,
+    BLOCK_M 1: a NA324 warning), silently (red team 6)."""
+    if facts is None:
+        return []
+    notes = []
+    for kernel_name, variant in dict.fromkeys((r.kernel, r.variant) for r in results):
+        kernel = facts.kernel(kernel_name)
+        if kernel is None or kernel.names_variant(variant or ""):
+            continue
+        launches = {tuple(sorted(launch.params.items())) for launch in kernel.class_launches.values()}
+        if len(launches) + len(kernel.variant_configs) > 1:
+            classes = sorted({*kernel.class_launches, *kernel.variant_configs})
+            notes.append(
+                f"{variant}: no class of {facts.path.name if facts.path else 'the kernel file'} is named so "
+                f"({', '.join(classes[:4])}{', ...' if len(classes) > 4 else ''} launch {kernel.name} with "
+                "different values): the advice assumes the file's default launch; name the report after the "
+                "class it profiled (ModelNew_best.ncu-rep) to get that class's values"
+            )
+    return notes
+
+
 def _source_rules_skipped(path: Path, evaluated: _Evaluated) -> str:
     """The note of a run analysed without a kernel file, naming the rules that skipped for it."""
     ids = sorted(
@@ -316,6 +340,7 @@ def _evaluate(
             f"{item.path}: {len(out.library)} launch(es) of kernels not defined in {name} (cuDNN, PyTorch) "
             "are shown apart as library kernels; --all-kernels shows them in full"
         )
+    out.notes += _unnamed_variant_notes(facts, out.own)
     _refuse_unchecked(item, out.own + out.library, set(missing))
     run = item.run
     if out.not_profiled:

@@ -144,8 +144,9 @@ class KernelFacts:
         """The launch values as a hashable key (for caching per-variant results)."""
         return tuple(sorted(self.launch_params.items()))
 
-    def _names_variant(self, name: str) -> bool:
-        """Whether ``name`` or a ``_``-prefix of it is a variant class of the file."""
+    def names_variant(self, name: str) -> bool:
+        """Whether ``name`` or a ``_``-prefix of it is a variant class of the file (one launching this
+        kernel itself or passing a ``config``)."""
         while name:
             if name in self.class_launches or name in self.variant_configs:
                 return True
@@ -160,7 +161,7 @@ class KernelFacts:
         ``rmsnorm_rows.ModelNew_best`` finds class ``ModelNew_best``, not the file's first launch).
         """
         name = variant or ""
-        if "." in name and not self._names_variant(name):
+        if "." in name and not self.names_variant(name):
             name = name.rsplit(".", 1)[1]
         config = None
         while name and config is None:
