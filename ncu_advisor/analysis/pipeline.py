@@ -255,8 +255,9 @@ def _unnamed_variant_notes(facts: SourceFacts | None, results: Sequence[KernelRe
     notes = []
     for kernel_name, variant in dict.fromkeys((r.kernel, r.variant) for r in results):
         kernel = facts.kernel(kernel_name)
-        if kernel is None or kernel.names_variant(variant or ""):
-            continue
+        name = variant or ""
+        if kernel is None or kernel.names_variant(name) or kernel.names_variant(name.rsplit(".", 1)[-1]):
+            continue  # (FILE.VARIANT: for_variant finds the class after the dot)
         launches = {tuple(sorted(launch.params.items())) for launch in kernel.class_launches.values()}
         if len(launches) + len(kernel.variant_configs) > 1:
             classes = sorted({*kernel.class_launches, *kernel.variant_configs})
