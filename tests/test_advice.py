@@ -310,3 +310,17 @@ def test_one_warp_blocks_get_num_warps_fitted_to_the_tile() -> None:
     assert block is not None and "num_warps=16" in block
     # at 90% of its memory roof the same launch gets no launch-parameter advice at all (withheld)
     assert w1.proposals == []
+
+
+def test_a_warps_or_stages_rule_changes_only_what_it_names() -> None:
+    """Red team 6: NA313 (num_stages only) on a one-warp start kept the warps it runs, not the baseline's 4;
+    NA201 (num_warps=8 only) on a kernel already at 8 warps is the current config, so it is not proposed
+    (it was proposed as num_stages 3 -> 2, a move no rule asked for)."""
+    _run_, results = _run("matmul_epilogue")
+    start = next(r for r in results if r.variant == "ModelNew_tile16_w1_s1")
+    na313 = next(p for p in start.proposals if p.reason.startswith("NA313"))
+    assert (na313.num_warps, na313.num_stages) == (1, 3)
+    _run_, results = _run("spill")
+    (tuned,) = [r for r in results if r.variant == "ModelNew"]
+    assert "NA201" in {f.rule for f in tuned.findings}
+    assert not any(p.reason.startswith("NA201") for p in tuned.proposals)

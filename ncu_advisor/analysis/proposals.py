@@ -389,7 +389,9 @@ def propose_set(
     _scale_moves(builder, [(r, h) for r, h in hints if r.id not in split], grown, floors, tile_floor)
     for rule, hint in hints:
         if hint.block_min is None and (hint.num_warps is not None or hint.num_stages is not None):
-            warps, stages = hint.num_warps or BASELINE_WARPS, hint.num_stages or BASELINE_STAGES
+            # what the rule does not name stays as the kernel runs it (NA201 asks for num_warps=8 only: its
+            # config keeps the current num_stages, not the baseline's 2; red team 6)
+            warps, stages = hint.num_warps or builder.warps, hint.num_stages or builder.stages
             # The warps/stages half of a BLOCK-scaling rule (NA309: halve, num_warps=4, num_stages=2) does
             # not carry the rule's estimate, which is for the BLOCK move: it ranks after the measured moves.
             # linear_bias_gelu (H200, 2026-11-30): NA309's halving was not proposed (NA312 grows the tile)
