@@ -324,3 +324,39 @@ def test_a_warps_or_stages_rule_changes_only_what_it_names() -> None:
     (tuned,) = [r for r in results if r.variant == "ModelNew"]
     assert "NA201" in {f.rule for f in tuned.findings}
     assert not any(p.reason.startswith("NA201") for p in tuned.proposals)
+
+
+MULTI_LOAD_SOURCE = '''
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def gated(x_ptr, g_ptr, b_ptr, y_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask)
+    g = tl.load(g_ptr + offs, mask=mask)
+    b = tl.load(b_ptr + offs, mask=mask)
+    tl.store(y_ptr + offs, x * g + b, mask=mask)
+
+
+def launch(x, g, b, y):
+    block = triton.next_power_of_2(x.shape[-1])
+    gated[(x.shape[0],)](x, g, b, y, x.numel(), BLOCK=block, num_warps=1)
+'''
+
+
+def test_the_measured_tile_counts_one_tensor_of_several_loads() -> None:
+    """Red team 6: the bytes a program reads cover every loaded tensor; with three loads and the BLOCK
+    computed at run time, NA322's 4,096 measured elements are 1,365 per tensor: 8 warps, not 16."""
+    from ncu_advisor.analysis.proposals import propose_set
+
+    _run_, results = _run("softmax")
+    w1 = next(r for r in results if r.variant == "ModelNew_w1")
+    finding = next(f for f in w1.findings if f.rule == "NA322")
+    kernel = analyze_source(MULTI_LOAD_SOURCE).kernels[0]
+    assert kernel.num_distinct_loads == 3
+    na322 = next(rule for rule in RULES if rule.id == "NA322")
+    proposals, _block, _notes = propose_set(kernel, [na322], [finding])
+    assert [p.num_warps for p in proposals if p.reason.startswith("NA322")] == [8]

@@ -293,7 +293,9 @@ def _fit_warps_move(builder: _Builder, rule: Rule, hint: ProposalHint, findings:
     known = {k: v for k, v in builder.kernel.launch_params.items() if k not in ("num_warps", "num_stages")}
     tile: float | None = builder.kernel.tile_elements({**known, **builder.blocks}) if builder.blocks else None
     if tile is None and hint.tile_evidence is not None:
-        tile = next((f.evidence.get(hint.tile_evidence) for f in findings if f.rule == rule.id), None)
+        measured = next((f.evidence.get(hint.tile_evidence) for f in findings if f.rule == rule.id), None)
+        if isinstance(measured, (int, float)):  # bytes of every loaded tensor: one tile per distinct load
+            tile = measured / max(1, builder.kernel.num_distinct_loads)
     if not isinstance(tile, (int, float)) or not math.isfinite(tile) or tile < 1:
         return
     tile = int(tile)
