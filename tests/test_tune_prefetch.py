@@ -428,3 +428,18 @@ def test_the_backend_sends_the_start_guess_first_a_batch_guess_after_its_candida
     assert sent == ["prefetch 128{'BLOCK': 64}", "submit 0000", "submit 0001", "prefetch 256", "prefetch 512"]
     summary = backend.compile_summary()
     assert summary == {"found": {"ready": 2}, "pool": {"prefetch_started": 2}, "lists": 3}
+
+
+def test_a_broken_pool_leaves_every_compile_to_the_launch():
+    pool, ex = _pool(1)
+    pool.prefetch([_job("a"), _job("b")])
+
+    def refuse(fn, job):
+        raise RuntimeError("A process in the process pool was terminated abruptly")
+
+    ex.submit = refuse
+    ex.finish("a")  # frees the process: handing "b" to the broken executor fails
+    pool.submit(*_job("c"))
+    assert pool.broken and pool.wait_state(_job("b")[0]) == (None, None)
+    assert pool.wait_state(_job("c")[0]) == (None, "own")  # never handed out: the launch compiles it
+    assert pool.wait_state(_job("a")[0]) == (1.0, "ready")

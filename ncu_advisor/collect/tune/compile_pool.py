@@ -158,6 +158,8 @@ class CompilePool:
         self.queue: list[tuple[int, int, str]] = []
         self.in_flight = 0
         self.seq = 0
+        #: the executor refused a job (a process died: ``BrokenProcessPool``); nothing more is handed to it
+        self.broken = False
         self.lock = threading.RLock()
         self.stats = dict.fromkeys(
             ("prefetch_started", "requested", "ready", "waited", "own", "prefetch_used"), 0
@@ -191,17 +193,24 @@ class CompilePool:
 
     def _pump(self) -> None:
         """Hand queued jobs to the processes while fewer than ``procs`` are in flight (lock held)."""
-        while self.queue and self.in_flight < self.procs:
+        while self.queue and self.in_flight < self.procs and not self.broken:
             priority, seq, key = heapq.heappop(self.queue)
             entry = self.entries.get(key)
             if entry is None or entry.future is not None or entry.seq != seq:
                 continue  # stale: dropped by a newer prefetch list, or pushed again with another priority
+            try:
+                future = self.executor.submit(precompile, entry.job)
+            except Exception:  # noqa: BLE001 - a broken pool (a process killed): every launch compiles itself
+                self.broken = True
+                self.queue.clear()
+                self.entries = {k: e for k, e in self.entries.items() if e.future is not None}
+                return
             entry.prefetched = priority == PREFETCH
             if entry.prefetched:
                 self.stats["prefetch_started"] += 1
             self.in_flight += 1
-            entry.future = self.executor.submit(precompile, entry.job)
-            entry.future.add_done_callback(self._finished)
+            entry.future = future
+            future.add_done_callback(self._finished)
 
     def _finished(self, _future: Any) -> None:
         with self.lock:
