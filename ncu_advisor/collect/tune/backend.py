@@ -67,7 +67,7 @@ class WorkerBackend:
         self.compile_found: dict[str, int] = {}
         #: the pool's last counts (``compile_pool.CompilePool.stats``)
         self.pool_stats: dict[str, int] = {}
-        #: prefetch lists sent to the worker
+        #: prefetch lists sent to the worker (none to a worker without a compile pool)
         self.prefetch_lists = 0
         self._prefetch: list[dict[str, Any]] | None = None
         self._in_batch = False
@@ -88,8 +88,8 @@ class WorkerBackend:
 
     def _send_prefetch(self) -> None:
         if self._prefetch is not None:
-            self.worker.prefetch(self._prefetch)
-            self.prefetch_lists += 1
+            if self.worker.prefetch(self._prefetch) is not False:
+                self.prefetch_lists += 1
             self._prefetch = None
 
     def compile_summary(self) -> dict[str, Any]:

@@ -215,18 +215,19 @@ class MeasureWorker:
         self._pending.append((candidate_id, config, screen_ms))
         self._send(candidate_id, config, screen_ms)
 
-    def prefetch(self, configs: list[dict[str, Any]]) -> None:
+    def prefetch(self, configs: list[dict[str, Any]]) -> bool:
         """Send configs (``TuneConfig.as_dict()``, likeliest first) for the child to compile in its pool's
         spare processes; no answer; replaces the last list; lost on a restart; sent only to a child that
-        said it takes them (``ready``'s ``"prefetch": true``: it has a pool)."""
+        said it takes them (``ready``'s ``"prefetch": true``: it has a pool). Returns whether it was sent."""
         process = self._process
         if process is None or process.stdin is None or not self.prefetches:
-            return
+            return False
         try:
             process.stdin.write(json.dumps({"op": "prefetch", "configs": configs}) + "\n")
             process.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
-            pass  # it died: results() notices and restarts it
+            return False  # it died: results() notices and restarts it
+        return True
 
     def results(self) -> Iterator[dict[str, Any]]:
         """Yield one result per submitted candidate, in order, until none is pending."""
