@@ -85,6 +85,7 @@ def test_device_script_part_s_every_figure_in_one_run_with_stand_ins(tmp_path: P
         "PART": "s",
         "PROFILE_VARIANTS": "3",
         "SCALE_ARGS": f"--python {FAKE / 'fake_python'}",
+        "WHEELS": str(tmp_path / "no-wheels"),  # the device's carried wheels (cp312) are not for this Python
     }
     for name in (
         "CUDA_VISIBLE_DEVICES",
@@ -129,7 +130,9 @@ def test_device_script_part_s_every_figure_in_one_run_with_stand_ins(tmp_path: P
     draft = (tmp_path / "README-draft.md").read_text()  # every figure from the JSON, ready to check in
     assert f"| **{results['timing_speedup']}** |" in draft
     assert f"| **{results['profile_speedup_same_run']}** |" in draft
-    assert draft.count("\n- timing_") == 5 and "- profile3_2gpu: setup" in draft
+    # five timeline lines, then three 2-GPU steps against their 1-GPU step (jobs phase and wall)
+    assert draft.count("\n- timing_") == 5 + 3 and "- profile3_2gpu: setup" in draft
+    assert draft.count(" vs timing_1gpu") == 3 and "- profile3_2gpu vs profile3_1gpu: jobs" in draft
     with tarfile.open(tmp_path / "s-runs.tgz") as tar:
         names = tar.getnames()
     assert any(n.endswith("manifest.json") for n in names) and not any(n.endswith(".ncu-rep") for n in names)

@@ -22,9 +22,10 @@
 # Writes $OUT/scale-<parts>.json, $OUT/log-$PART.txt, $OUT/gpus.txt, $OUT/versions.txt; prints the table last.
 set -u
 export PYTHONUNBUFFERED=1
-if ls .whl/*.whl >/dev/null 2>&1; then
+WHEELS=${WHEELS:-.whl}  # the stand-in rehearsal (tests/test_scale_bench.py) points it elsewhere
+if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-    .whl/*.whl || exit 1
+    "$WHEELS"/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD
