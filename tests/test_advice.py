@@ -360,3 +360,16 @@ def test_the_measured_tile_counts_one_tensor_of_several_loads() -> None:
     na322 = next(rule for rule in RULES if rule.id == "NA322")
     proposals, _block, _notes = propose_set(kernel, [na322], [finding])
     assert [p.num_warps for p in proposals if p.reason.startswith("NA322")] == [8]
+
+
+def test_roof_percent_shows_the_edge_and_a_launch_over_the_roof() -> None:
+    from ncu_advisor.analysis.roofline import roof_percent
+
+    fractions = (0.5, 0.896, 0.904, 0.95, 1.01)
+    assert [roof_percent(f) for f in fractions] == ["50%", "89.6%", "90.4%", "95%", "101%"]
+    _run_, results = _run("elementwise")
+    tuned = next(r for r in results if r.variant == "ModelNew")
+    note = next(n for n in tuned.notes if "launch-parameter advice" in n)
+    fraction = tuned.roofline.fraction
+    assert f"at {roof_percent(fraction)} of its memory roof" in note
+    assert ("gain measurably" in note) == (fraction > 0.995)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ncu_advisor.analysis.proposals import propose_set
-from ncu_advisor.analysis.roofline import NEAR_ROOF, rooflines
+from ncu_advisor.analysis.roofline import NEAR_ROOF, roof_percent, rooflines
 from ncu_advisor.model import NO_ESTIMATE, Severity
 
 if TYPE_CHECKING:
@@ -196,9 +196,14 @@ def _withhold_at_roof(result: KernelResult, roofline: Any, would_propose: bool =
     withheld = [f for f in result.findings if _is_launch_advice(f, roofline.bound)]
     gain = max(0.0, 1.0 - (roofline.fraction or 0.0))
     work = "move fewer bytes" if roofline.bound == "memory" else "do less work"
+    gain_text = (
+        f"no such change can gain more than ~{gain:.0%}"
+        if gain >= 0.005
+        else "it runs at or above the roof it is measured against: no such change can gain measurably"
+    )
     reason = (
-        f"at {roofline.fraction:.0%} of its {roofline.bound} roof: launch-parameter advice and findings "
-        f"whose fix does not {work} withheld (no such change can gain more than ~{gain:.0%})"
+        f"at {roof_percent(roofline.fraction or 0.0)} of its {roofline.bound} roof: launch-parameter advice "
+        f"and findings whose fix does not {work} withheld ({gain_text})"
     )
     if withheld:
         result.suppressed.extend(withheld)

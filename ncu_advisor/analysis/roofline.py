@@ -35,6 +35,12 @@ AT_ROOF = 0.9
 #: Within this fraction occupancy and grid-shape warnings are stated as info (analysis.advice): Nsight
 #: Compute's SOLBottleneck rule calls a unit at >= 80% of its peak "at the roof".
 NEAR_ROOF = 0.8
+def roof_percent(fraction: float) -> str:
+    """A roof fraction as a percentage, with one decimal within a point of ``AT_ROOF`` (89.6% and 90.4%
+    would both read "90%", on either side of the edge where advice is withheld)."""
+    return f"{fraction:.1%}" if abs(fraction - AT_ROOF) < 0.01 else f"{fraction:.0%}"
+
+
 #: A tensor pipe busier than this (percent) marks a tensor-core kernel when the source is unknown.
 _TENSOR_IN_USE_PCT = 1.0
 
@@ -74,7 +80,7 @@ class Roofline:
         parts: list[str] = []
         if self.bytes_per_s is not None and self.bandwidth_roof and self.memory_fraction is not None:
             parts.append(
-                f"DRAM {self.bytes_per_s / 1e12:.2f} TB/s = {self.memory_fraction:.0%} of "
+                f"DRAM {self.bytes_per_s / 1e12:.2f} TB/s = {roof_percent(self.memory_fraction)} of "
                 f"{self.bandwidth_roof / 1e12:.2f} TB/s ({self.bandwidth_source})"
             )
         elif self.bytes_per_s is not None:
@@ -86,7 +92,7 @@ class Roofline:
             parts.append(f"{self.pipe} pipe {self.pipe_fraction:.0%} busy{flops}")
         text = "; ".join(parts) if parts else "not measured"
         if self.at_roof:
-            text += f" -> at {self.fraction:.0%} of its {self.bound} roof"
+            text += f" -> at {roof_percent(self.fraction or 0.0)} of its {self.bound} roof"
         return f"roofline: {text}"
 
     def as_dict(self) -> dict[str, Any]:
