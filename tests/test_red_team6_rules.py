@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ncu_advisor import rundir
 from ncu_advisor.cli import app
 from ncu_advisor.errors import RuleError
 from ncu_advisor.ingest.readers import read_report
@@ -161,3 +162,15 @@ def test_a_report_named_after_no_class_says_whose_launch_values_it_assumes(tmp_p
     result = runner.invoke(app, ["recommend", named, "--kernel-file", kernel_file])
     assert "is named so" not in result.output  # the corpus report's own name finds its class
     assert "current config" in result.output  # (the source was read)
+
+
+def test_a_user_growth_beside_a_halving_of_a_non_dot_kernel_says_so(tmp_path: Path) -> None:
+    """Red team 6: a user rule growing the BLOCK of a kernel without tl.dot was proposed beside NA309's
+    halving with no word about the conflict; both stay (the measurement decides), with a note naming both."""
+    rules = _user_rule(tmp_path, "NA204", r"^proposal: .*$", "proposal: {block_scale: 2}")
+    run = rundir.load_run(ROOT / "examples" / "runs" / "spill")
+    results = evaluate(run.table, load_rules(rules), source=analyze_file(run.kernel_file))
+    start = next(r for r in results if r.variant == "ModelNew_block8192_w1" and r.proposals)
+    sizes = {p.params.get("BLOCK_SIZE") for p in start.proposals}
+    assert min(sizes) < 8192 < max(sizes)  # both directions proposed
+    assert any("NA309" in n and "NA204 grows the tile" in n and "both configs" in n for n in start.notes)

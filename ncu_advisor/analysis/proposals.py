@@ -229,6 +229,12 @@ def _scale_moves(
                 "tile, and tensor-core kernels run well at low occupancy (NA305)"
             )
             continue
+        if hint.block_scale < 1 and growers and params:
+            # a kernel without tl.dot: both directions are proposed, the measurement decides (said once)
+            builder.notes.append(
+                f"{rule.id} {rule.name}: halves {', '.join(params)} while {', '.join(growers)} grows the "
+                "tile: both configs are proposed; keep the one measuring >= 2% faster than the current one"
+            )
         if not params:
             continue
         scaled = _scaled(builder.blocks, hint.block_scale, params, floors if hint.block_scale < 1 else {})
