@@ -76,7 +76,7 @@ def test_sarif_of_a_plain_report_pins_every_result_to_the_report_file() -> None:
 def test_info_because_says_a_missing_metric_in_words() -> None:
     run = Path(__file__).parent.parent / "examples" / "runs" / "baseline"  # H200: no tensor-pipe metric
     result = CliRunner().invoke(app, ["recommend", str(run), "--fail-on", "never"])
-    assert "info_because = tensor-core pipe not measured and src_uses_dot == 1" in result.output
+    assert "info_because = (tensor-core pipe not measured and src_uses_dot == 1) or (" in result.output
     assert "tensor_busy < 0" not in result.output
 
 
