@@ -34,7 +34,9 @@ def mm(a, b, c, M, N, K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: 
     tl.store(c + rm[:, None] * N + rn[None, :], acc.to(tl.float16))
 """
 
-SCRIPT = """
+#: The start of every compile script: ``main(path)`` with the sm_90a stand-in driver set, ``jit`` the kernel
+#: file's ``mm`` and ``args`` its launch arguments (CPU tensors); a script goes on from there, indented.
+PRELUDE = """
 import json, os, sys, time
 from pathlib import Path
 
@@ -43,6 +45,7 @@ def main(path):
     from triton.backends.compiler import GPUTarget
     from triton.runtime.driver import driver
     from ncu_advisor.collect.profile.child import load_module
+    from ncu_advisor.collect.tune.ahead import AheadCompiler
     from ncu_advisor.collect.tune.compile_pool import CompilePool, capture_job
     from ncu_advisor.collect.tune.pin import _jit_function
 
@@ -57,6 +60,38 @@ def main(path):
     jit = _jit_function(load_module(path).mm)
     a, b, c = (torch.empty(256, 256, dtype=torch.float16) for _ in range(3))
     args = (a, b, c, 256, 256, 256)
+"""
+#: The end of every compile script.
+MAIN = """
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
+"""
+
+
+def run_compile_script(tmp_path: Path, body: str) -> dict:
+    """``PRELUDE + body + MAIN`` run on ``KERNEL`` in a Python with torch and triton (this one or
+    NCU_ADVISOR_TORCH_PYTHON; skips without), Triton's cache in ``tmp_path``; its last stdout line as JSON."""
+    python = os.environ.get("NCU_ADVISOR_TORCH_PYTHON") or sys.executable
+    probe = subprocess.run([python, "-c", "import torch, triton, pandas"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
+    (tmp_path / "kern.py").write_text(KERNEL)
+    (tmp_path / "check.py").write_text(PRELUDE + body + MAIN)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRITON_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("TRITON_INTERPRET", None)
+    proc = subprocess.run(
+        [python, str(tmp_path / "check.py"), str(tmp_path / "kern.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+BODY = """
     jit.run(*args, grid=None, warmup=True, num_warps=4, num_stages=3, BLOCK_M=64, BLOCK_N=64, BLOCK_K=64)
     out = {}
     pool = CompilePool(1, warm=str(path))
@@ -81,32 +116,11 @@ def main(path):
     except (ProcessLookupError, FileNotFoundError):
         out["alive_after_close"] = False
     print(json.dumps(out))
-
-if __name__ == "__main__":
-    main(Path(sys.argv[1]))
 """
 
 
 def test_a_job_compiled_in_the_pool_is_a_cache_hit_for_the_launch(tmp_path):
-    named = os.environ.get("NCU_ADVISOR_TORCH_PYTHON")
-    python = named or sys.executable
-    probe = subprocess.run([python, "-c", "import torch, triton, pandas"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
-    (tmp_path / "kern.py").write_text(KERNEL)
-    (tmp_path / "check.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRITON_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("TRITON_INTERPRET", None)
-    proc = subprocess.run(
-        [python, str(tmp_path / "check.py"), str(tmp_path / "kern.py")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_compile_script(tmp_path, BODY)
     assert out["job_constexprs"] == [32, 64, 128] and out["pool_s"] > 0 and out["again"] is True
     assert out["ahead_launch_s"] < 0.05 < out["own_launch_s"]  # loaded from the cache vs compiled
     assert out["not_submitted"] is None

@@ -81,10 +81,9 @@ def _torch_python() -> str | None:
     return None
 
 
-def run_interpreted(script: Path, *args: str, timeout: int = 900) -> dict:
-    """Run ``script`` (a test module run as a script) with ``args`` under Triton's CPU interpreter in a Python
-    that has torch and triton; its last stdout line, as JSON. Skips when no such Python has them or
-    ncu-advisor's own dependencies."""
+def _interpreter() -> tuple[str, dict[str, str]]:
+    """A Python with torch, triton and ncu-advisor's dependencies, and the environment that runs it under
+    Triton's CPU interpreter; skips when there is none."""
     python = _torch_python()
     if python is None:
         pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
@@ -92,6 +91,14 @@ def run_interpreted(script: Path, *args: str, timeout: int = 900) -> dict:
     probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
     if probe.returncode != 0:
         pytest.skip(f"{python} has torch and triton but not ncu-advisor's own dependencies")
+    return python, env
+
+
+def run_interpreted(script: Path, *args: str, timeout: int = 900) -> dict:
+    """Run ``script`` (a test module run as a script) with ``args`` under Triton's CPU interpreter in a Python
+    that has torch and triton; its last stdout line, as JSON. Skips when no such Python has them or
+    ncu-advisor's own dependencies."""
+    python, env = _interpreter()
     proc = subprocess.run(
         [python, str(script), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
     )
@@ -325,20 +332,7 @@ def test_search_with_the_real_worker_under_the_triton_interpreter(tmp_path):
 
 
 def test_pin_and_written_class_under_the_triton_interpreter(tmp_path):
-    python = _torch_python()
-    if python is None:
-        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [python, str(Path(__file__).resolve()), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_interpreted(Path(__file__).resolve(), str(tmp_path))
     assert result["seed001_error"] < 1e-5 and result["pinned_error"] < 1e-5
     record = result["pinned_record"]
     assert record["method"] == "launch-kwargs"
@@ -390,13 +384,7 @@ def test_bench_tune_rehearsal_on_the_cpu(tmp_path):
     """bench/bench_tune.py end to end with --device cpu under TRITON_INTERPRET=1 (small shapes): tune in its
     worker, the sweep in a fresh worker, random search, the table. Timings are the interpreter's (no
     meaning); what is checked is the pipeline the GPU run relies on."""
-    python = _torch_python()
-    if python is None:
-        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    probe = subprocess.run([python, "-c", "import pandas, pydantic, yaml"], capture_output=True, env=env)
-    if probe.returncode != 0:
-        pytest.skip(f"{python} has torch and triton but not ncu-advisor's own dependencies")
+    python, env = _interpreter()
     out = tmp_path / "bench"
     proc = subprocess.run(
         [

@@ -6,42 +6,9 @@ tests/test_tune_compile_pool.py (whose stand-in driver this reuses)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tests.test_tune_compile_pool import run_compile_script
 
-import pytest
-
-from tests.test_tune_compile_pool import KERNEL
-
-ROOT = Path(__file__).resolve().parents[1]
-
-SCRIPT = """
-import json, sys, time
-from pathlib import Path
-
-def main(path):
-    import torch
-    from triton.backends.compiler import GPUTarget
-    from triton.runtime.driver import driver
-    from ncu_advisor.collect.profile.child import load_module
-    from ncu_advisor.collect.tune.ahead import AheadCompiler
-    from ncu_advisor.collect.tune.compile_pool import CompilePool
-    from ncu_advisor.collect.tune.pin import _jit_function
-
-    class StandIn:
-        def get_current_device(self): return 0
-        def get_current_stream(self, device=None): return 0
-        def get_current_target(self): return GPUTarget("cuda", 90, 32)
-        def get_active_torch_device(self): return torch.device("cpu")
-        def get_benchmarker(self): return None
-
-    driver.set_active(StandIn())
-    jit = _jit_function(load_module(path).mm)
-    a, b, c = (torch.empty(256, 256, dtype=torch.float16) for _ in range(3))
-    args = (a, b, c, 256, 256, 256)
+BODY = """
     start = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=3)
     pool = CompilePool(2, warm=str(path))
     ahead = AheadCompiler(pool, jit, path, "mm")
@@ -67,31 +34,11 @@ def main(path):
     out["stats"] = dict(pool.stats)
     pool.close()
     print(json.dumps(out))
-
-if __name__ == "__main__":
-    main(Path(sys.argv[1]))
 """
 
 
 def test_prefetched_configs_are_ready_when_requested_and_load_from_the_cache(tmp_path):
-    python = os.environ.get("NCU_ADVISOR_TORCH_PYTHON") or sys.executable
-    probe = subprocess.run([python, "-c", "import torch, triton, pandas"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("needs torch and triton (or NCU_ADVISOR_TORCH_PYTHON naming a Python that has them)")
-    (tmp_path / "kern.py").write_text(KERNEL)
-    (tmp_path / "check.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRITON_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("TRITON_INTERPRET", None)
-    proc = subprocess.run(
-        [python, str(tmp_path / "check.py"), str(tmp_path / "kern.py")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_compile_script(tmp_path, BODY)
     print(out)
     assert out["held"] == 3 and out["started_at_capture"] == 2  # two processes: two in flight, one queued
     assert out["states"][0] == "ready"  # prefetched: compiled before it was asked for
