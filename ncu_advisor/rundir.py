@@ -197,14 +197,20 @@ def _with_autotune_choices(run_dir: Path, table: pd.DataFrame, manifest: dict[st
     if AUTOTUNE_CHOICE in table.columns or "variant" not in table.columns or "kernel" not in table.columns:
         return table
     for name, entry in _entries(manifest):
-        result_path = run_dir / str(entry.get("dir", f"{VARIANTS_DIR}/{name}")) / "result.json"
-        try:
-            result = json.loads(result_path.read_text()) if result_path.is_file() else {}
-        except (OSError, ValueError):
-            result = {}
-        choices = result.get("autotune_choices") if isinstance(result, dict) else None
+        result = _variant_result(run_dir, name, entry)
+        choices = result.get("autotune_choices")
         table = merge_autotune_choices(table, name, choices if isinstance(choices, dict) else {})
     return table
+
+
+def _variant_result(run_dir: Path, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The variant's ``result.json`` ({} when it is missing, unreadable or not an object)."""
+    path = run_dir / str(entry.get("dir", f"{VARIANTS_DIR}/{name}")) / "result.json"
+    try:
+        result = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return result if isinstance(result, dict) else {}
 
 
 def _entries(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -241,11 +247,7 @@ def build_tables(run_dir: Path, unreadable: list[Unreadable] | None = None) -> s
     frames: list[pd.DataFrame] = []
     notes: list[str] = []
     for name, entry in _entries(manifest):
-        result_path = run_dir / str(entry.get("dir", f"{VARIANTS_DIR}/{name}")) / "result.json"
-        try:
-            result = json.loads(result_path.read_text()) if result_path.is_file() else {}
-        except (OSError, ValueError):
-            result = {}
+        result = _variant_result(run_dir, name, entry)
         timing_rows += [(name, rep, float(ms)) for rep, ms in enumerate(result.get("timings_ms") or [])]
         report = (entry.get("logs") or {}).get("report")
         if not report or not (run_dir / report).is_file():

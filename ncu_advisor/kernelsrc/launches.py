@@ -40,13 +40,17 @@ def _int(node: ast.AST) -> int | None:
     return None
 
 
-def _launch(node: ast.Call, config: dict[str, int], constants: dict[str, int]) -> ClassLaunch:
-    params: dict[str, int] = {}
+def _keyword_values(
+    keywords: list[ast.keyword], config: dict[str, int], constants: dict[str, int]
+) -> tuple[dict[str, int], set[str]]:
+    """The integer value of each keyword of a call (a literal or a module constant; ``**self.config`` /
+    ``**config``: the class's literal config), and the names of those with no such value."""
+    values: dict[str, int] = {}
     non_literal: set[str] = set()
-    for keyword in node.keywords:
+    for keyword in keywords:
         if keyword.arg is None:  # **self.config / **config: the class's literal config
             if _dotted(keyword.value) in ("self.config", "config", "self.CONFIG"):
-                params.update(config)
+                values.update(config)
             continue
         value = _int(keyword.value)
         if value is None and isinstance(keyword.value, ast.Name):
@@ -54,7 +58,12 @@ def _launch(node: ast.Call, config: dict[str, int], constants: dict[str, int]) -
         if value is None:
             non_literal.add(keyword.arg)
         else:
-            params[keyword.arg] = value
+            values[keyword.arg] = value
+    return values, non_literal
+
+
+def _launch(node: ast.Call, config: dict[str, int], constants: dict[str, int]) -> ClassLaunch:
+    params, non_literal = _keyword_values(node.keywords, config, constants)
     assert isinstance(node.func, ast.Subscript)
     return ClassLaunch(
         params=params,
@@ -221,16 +230,7 @@ def variant_call_values(tree: ast.Module) -> dict[str, dict[str, int]]:
             if function is None:
                 continue
             values = _literal_defaults(function, constants)
-            for keyword in node.keywords:
-                if keyword.arg is None:
-                    if _dotted(keyword.value) in ("self.config", "config", "self.CONFIG"):
-                        values.update(config)
-                    continue
-                value = _int(keyword.value)
-                if value is None and isinstance(keyword.value, ast.Name):
-                    value = constants.get(keyword.value.id)
-                if value is not None:
-                    values[keyword.arg] = value
+            values.update(_keyword_values(node.keywords, config, constants)[0])
             found[cls.name] = values
             break
     return found
