@@ -212,11 +212,10 @@ def beyond_noise(truth: Truth, changed: dict[str, int]) -> dict[str, bool]:
 
 
 def _withheld(result: Any) -> float | None:
-    """The roofline fraction when ``result``'s launch-parameter advice was withheld at the roof."""
+    """The roofline fraction when ``result``'s launch-parameter advice was withheld at the roof
+    (``analysis.advice`` withholds it exactly when the launch's roofline is ``at_roof``)."""
     roof = getattr(result, "roofline", None)
-    if any("launch-parameter advice" in note and "withheld" in note for note in result.notes):
-        return getattr(roof, "fraction", None) or 1.0
-    return None
+    return roof.fraction if roof is not None and roof.at_roof else None
 
 
 def _main_result(results: list[Any], variant: str) -> Any:
