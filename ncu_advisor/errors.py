@@ -143,3 +143,32 @@ def check_regular_file(
 def check_kernel_file(path: Path) -> None:
     """``check_regular_file`` for a Triton kernel file (``KernelFileError``, ``MAX_KERNEL_FILE_BYTES``)."""
     check_regular_file(path, what="kernel file", error=KernelFileError, max_bytes=MAX_KERNEL_FILE_BYTES)
+
+
+def read_kernel_text(path: Path, *, hint: str | None = None) -> str:
+    """The text of a Triton kernel file, after ``check_kernel_file`` (Python source is UTF-8 by default).
+
+    Args:
+        path: the kernel file.
+        hint: what to do instead when the path is not a plain file (``check_regular_file``'s ``hint``).
+
+    Raises:
+        KernelFileError: missing, not a plain file, over ``MAX_KERNEL_FILE_BYTES``, unreadable, or not UTF-8
+            (the message names the byte offset and says to save the file as UTF-8).
+    """
+    check_regular_file(
+        path, what="kernel file", error=KernelFileError, hint=hint, max_bytes=MAX_KERNEL_FILE_BYTES
+    )
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise KernelFileError(
+            f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+            path=path,
+            hint="save the kernel file as UTF-8, the encoding Python and Triton read source in",
+        ) from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise KernelFileError(
+            f"cannot read the kernel file ({reason})", path=path, hint="check the file's permissions"
+        ) from None

@@ -143,7 +143,7 @@ def test_tune_bad_options(tmp_path):
     result = CLI.invoke(
         app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", "--reps", "1"]
     )
-    assert result.exit_code == 2 and "--reps >= 2" in result.output
+    assert result.exit_code == 2 and "--reps 1 must be >= 2" in result.output
 
 
 def test_tune_interrupted_keeps_the_trajectory_and_prints_the_best(tmp_path, monkeypatch):

@@ -160,19 +160,18 @@ def _check_options(
     Raises:
         InputError: a value the loop cannot use.
     """
-    if (
-        (budget is not None and budget < 1)
-        or reps < 2
-        or timeout <= 0
-        or compile_threads < 1
-        or compile_procs < 0
-        or not 0 <= min_gain < 1
-        or (time_limit is not None and time_limit <= 0)
-    ):
-        raise InputError(
-            "--budget must be >= 1, --reps >= 2 (the noise test needs repetitions), --timeout and "
-            "--time > 0, --compile-threads >= 1, --min-gain in [0, 1)"
-        )
+    checks = [  # (out of range, the option as given, what it must be)
+        (budget is not None and budget < 1, f"--budget {budget}", ">= 1"),
+        (reps < 2, f"--reps {reps}", ">= 2 (the noise test needs repetitions)"),
+        (not timeout > 0, f"--timeout {timeout}", "> 0 seconds"),
+        (compile_threads < 1, f"--compile-threads {compile_threads}", ">= 1"),
+        (compile_procs < 0, f"--compile-procs {compile_procs}", ">= 0 (0: no compile processes)"),
+        (not 0 <= min_gain < 1, f"--min-gain {min_gain}", "in [0, 1)"),
+        (time_limit is not None and not time_limit > 0, f"--time {time_limit}", "> 0 seconds"),
+    ]
+    bad = [f"{given} must be {rule}" for out, given, rule in checks if out]
+    if bad:
+        raise InputError("; ".join(bad), hint="run `ncu-advisor tune --help` for each option's default")
 
 
 def _tune(settings: TuneSettings, write: bool) -> bool:

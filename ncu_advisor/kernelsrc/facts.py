@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ncu_advisor.errors import KernelFileError, check_kernel_file
+from ncu_advisor.errors import read_kernel_text
 from ncu_advisor.kernelsrc.invariant import find_invariant_loads_in_function
 from ncu_advisor.kernelsrc.launches import (
     PASSTHROUGH,
@@ -217,11 +217,7 @@ def analyze_file(path: Path | str) -> SourceFacts:
     Raises:
         KernelFileError: the file cannot be read or is not valid Python.
     """
-    check_kernel_file(path := Path(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KernelFileError(f"cannot read kernel file ({exc})", path=path) from None
+    text = read_kernel_text(path := Path(path))
     facts = analyze_source(text, str(path))
     return SourceFacts(path=path, text=facts.text, kernels=facts.kernels)
 

@@ -19,7 +19,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from ncu_advisor.errors import KernelFileError, check_kernel_file
+from ncu_advisor.errors import read_kernel_text
 from ncu_advisor.kernelsrc.parse import parse_kernel_source
 
 _RANGE_CALLS = ("range", "static_range")
@@ -203,11 +203,7 @@ def find_invariant_loads(path: Path | str) -> list[InvariantLoad]:
     Raises:
         KernelFileError: the file cannot be read or parsed.
     """
-    check_kernel_file(path := Path(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KernelFileError(f"cannot read kernel file ({exc})", path=path) from None
+    text = read_kernel_text(path := Path(path))
     return find_invariant_loads_in_source(text, str(path))
 
 

@@ -129,6 +129,9 @@ class ProposalHint(_Strict):
             raise ValueError("block_floor applies only with a block_scale above 1 (a tile growth): add one")
         if self.tile_evidence is not None and self.warps_fit_tile is None:
             raise ValueError("tile_evidence is read only by warps_fit_tile: add warps_fit_tile")
+        if self.warps_fit_tile is not None and self.num_warps is not None:
+            # both set, num_warps won and warps_fit_tile was ignored without a word
+            raise ValueError("warps_fit_tile sets num_warps from the tile: give it or num_warps, not both")
         return self
 
 

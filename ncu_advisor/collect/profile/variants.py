@@ -20,7 +20,11 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from ncu_advisor.errors import MAX_KERNEL_FILE_BYTES, InputError, KernelFileError, check_regular_file
+from ncu_advisor.errors import (
+    InputError,
+    KernelFileError,
+    read_kernel_text,
+)
 
 REFERENCE_CLASS = "Model"
 VARIANT_PREFIX = "ModelNew"
@@ -77,17 +81,7 @@ class KernelFileInfo:
 def parse_kernel_file(path: Path) -> ast.Module:
     """Parse a kernel file; a missing file or a syntax error becomes a ``KernelFileError`` (file:line)."""
     path = Path(path)
-    check_regular_file(
-        path,
-        what="kernel file",
-        error=KernelFileError,
-        hint="pass a KernelBench-style .py file",
-        max_bytes=MAX_KERNEL_FILE_BYTES,
-    )
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KernelFileError(f"cannot read the kernel file: {exc}", path=path) from None
+    source = read_kernel_text(path, hint="pass a KernelBench-style .py file")
     try:
         return ast.parse(source, filename=str(path))
     except SyntaxError as exc:
