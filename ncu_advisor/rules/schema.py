@@ -124,6 +124,18 @@ class ProposalHint(_Strict):
         for name, value in named.items():
             if value is not None and value & (value - 1):
                 raise ValueError(f"{name} is {value}, not a power of two (Triton compiles only those)")
+        # A BLOCK is a constexpr named BLOCK* (KernelFacts.block_params): another name matches no kernel, so
+        # block_floor {num_warps: 64} or block_params [num_warps] applied to nothing, silently.
+        for key, names in (
+            ("block_floor", list(self.block_floor or {})),
+            ("block_params", self.block_params or []),
+        ):
+            wrong = [n for n in names if not n.upper().startswith("BLOCK")]
+            if wrong:
+                raise ValueError(
+                    f"{key} names {', '.join(wrong)}: not a BLOCK (a tile size is a tl.constexpr named "
+                    "BLOCK*, e.g. BLOCK_K; num_warps and num_stages are keys of their own)"
+                )
         # Keys that only modify another key do nothing alone: say so rather than propose nothing silently.
         if self.block_floor and not (self.block_scale is not None and self.block_scale > 1):
             raise ValueError("block_floor applies only with a block_scale above 1 (a tile growth): add one")
