@@ -99,3 +99,26 @@ def test_rule_with_warps_fit_tile_alone_still_loads(tmp_path: Path) -> None:
     rules = _rule_with(tmp_path, "{warps_fit_tile: 8, tile_evidence: elements_per_program}")
     result = runner.invoke(app, ["recommend", str(REPORT), "--rules", str(rules)])
     assert result.exit_code in (0, 1), result.output
+
+
+@pytest.mark.parametrize(
+    "proposal",
+    [
+        "{block_scale: 2, block_floor: {num_warps: 64}}",
+        "{block_scale: 2, block_params: [BLOCK_M, num_stages]}",
+    ],
+)
+def test_rule_naming_a_non_block_as_a_block_is_refused(tmp_path: Path, proposal: str) -> None:
+    rules = _rule_with(tmp_path, proposal)
+    result = runner.invoke(app, ["recommend", str(REPORT), "--rules", str(rules)])
+    assert result.exit_code == 2, result.output
+    text = _flat(result.output)
+    assert "NA922-copy.yaml" in text and "not a BLOCK" in text
+    assert "num_warps" in text or "num_stages" in text
+
+
+def test_rule_naming_blocks_in_lower_case_still_loads(tmp_path: Path) -> None:
+    # KernelFacts.block_params matches BLOCK* case-insensitively (a kernel may name it block_size)
+    rules = _rule_with(tmp_path, "{block_scale: 2, block_params: [block_size], block_floor: {Block_K: 64}}")
+    result = runner.invoke(app, ["recommend", str(REPORT), "--rules", str(rules)])
+    assert result.exit_code in (0, 1), result.output
