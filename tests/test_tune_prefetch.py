@@ -9,6 +9,7 @@ measures without one (the hook only sends).
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 
 from ncu_advisor.collect.tune.compile_pool import CompilePool, job_key
@@ -31,11 +32,13 @@ class HandExecutor:
         self.futures[job["name"]] = future
         return future
 
-    def finish(self, name: str, seconds: float = 1.0, error: bool = False) -> None:
+    def finish(self, name: str, seconds: float = 1.0, error: bool = False, queued: float = 0.0) -> None:
+        """As ``compile_pool.precompile`` returns: (seconds, its process's ``time.monotonic()`` at the
+        start), the start ``queued`` seconds after now (the hand-over happened just before)."""
         if error:
             self.futures[name].set_exception(RuntimeError("compile failed"))
         else:
-            self.futures[name].set_result(seconds)
+            self.futures[name].set_result((seconds, time.monotonic() + queued))
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         pass
@@ -75,6 +78,16 @@ def test_a_prefetch_later_requested_is_compiled_once_and_counted():
     assert ex.started == ["a"]
     assert pool.wait_state(key) == (1.5, "ready")
     assert pool.stats["prefetch_used"] == 1 and pool.stats["ready"] == 1 and pool.stats["requested"] == 1
+
+
+def test_the_pool_reports_how_long_a_waited_for_job_queued_before_its_process_started_it():
+    pool, ex = _pool(1)
+    key, job = _job("a")
+    pool.submit(key, job)
+    ex.finish("a", seconds=0.5, queued=2.0)  # its process started it 2 s after the hand-over
+    assert pool.wait_state(key) == (0.5, "ready")
+    assert 1.9 <= pool.stats["queue_s"] <= 2.1
+    assert "warm_s" not in pool.stats  # no warm-up asked of this pool: nothing to time
 
 
 def test_a_running_compile_is_waited_for_and_a_queued_one_is_left_to_the_launch():

@@ -66,7 +66,7 @@ class WorkerBackend:
         #: own; ``none``: no compile ahead, e.g. the start or a config this worker compiled before)
         self.compile_found: dict[str, int] = {}
         #: the pool's last counts (``compile_pool.CompilePool.stats``)
-        self.pool_stats: dict[str, int] = {}
+        self.pool_stats: dict[str, float] = {}
         #: prefetch lists sent to the worker (none to a worker without a compile pool)
         self.prefetch_lists = 0
         self._prefetch: list[dict[str, Any]] | None = None

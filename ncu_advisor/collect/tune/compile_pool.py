@@ -27,8 +27,9 @@ _MODULES: dict[str, Any] = {}
 PICKUP_S = 0.1
 
 
-def precompile(job: dict[str, Any]) -> float:
-    """Pool process: compile one job into Triton's cache; returns seconds."""
+def precompile(job: dict[str, Any]) -> tuple[float, float]:
+    """Pool process: compile one job into Triton's cache; returns (seconds, ``time.monotonic()`` at its
+    start: Linux's monotonic clock is one for every process, so the pool tells how long a job queued)."""
     import triton
     from triton.compiler import ASTSource
 
@@ -39,10 +40,10 @@ def precompile(job: dict[str, Any]) -> float:
     if path not in _MODULES:
         _MODULES[path] = load_module(Path(path))
     fn = _jit_function(getattr(_MODULES[path], job["kernel"]))
-    t0 = time.perf_counter()
+    started, t0 = time.monotonic(), time.perf_counter()
     source = ASTSource(fn=fn, signature=job["signature"], constexprs=job["constexprs"], attrs=job["attrs"])
     triton.compile(source, target=job["target"], options=job["options"])
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, started
 
 
 def _warm(path: str | None) -> int:
@@ -121,6 +122,8 @@ class _Entry:
     future: Any = None
     #: handed to a process as a prefetch (before any request for it)
     prefetched: bool = False
+    #: ``time.monotonic()`` when it was handed to the executor
+    handed: float = 0.0
 
 
 class CompilePool:
@@ -161,10 +164,20 @@ class CompilePool:
         #: the executor refused a job (a process died: ``BrokenProcessPool``); nothing more is handed to it
         self.broken = False
         self.lock = threading.RLock()
-        self.stats = dict.fromkeys(
+        self.stats: dict[str, float] = dict.fromkeys(
             ("prefetch_started", "requested", "ready", "waited", "own", "prefetch_used"), 0
         )
+        #: timeline (seconds): ``warmed``/``warm_s``: processes warmed and when the last did, from the pool's
+        #: start; ``queue_s``: the last waited-for job's time from its hand-over to its process starting it
+        self.created = time.monotonic()
         self.warming = [self.executor.submit(_warm, warm) for _ in range(procs if warm is not None else 0)]
+        for future in self.warming:
+            future.add_done_callback(self._warmed)
+
+    def _warmed(self, _future: Any) -> None:
+        with self.lock:
+            self.stats["warmed"] = self.stats.get("warmed", 0) + 1
+            self.stats["warm_s"] = round(time.monotonic() - self.created, 3)
 
     def submit(self, key: str, job: dict[str, Any]) -> None:
         """Queue a requested compile (ahead of every prefetch); a known key is not compiled twice."""
@@ -206,6 +219,7 @@ class CompilePool:
                 self.entries = {k: e for k, e in self.entries.items() if e.future is not None}
                 return
             entry.prefetched = priority == PREFETCH
+            entry.handed = time.monotonic()
             if entry.prefetched:
                 self.stats["prefetch_started"] += 1
             self.in_flight += 1
@@ -244,7 +258,9 @@ class CompilePool:
             seconds = None
         else:
             try:
-                seconds = float(future.result(timeout=timeout))
+                seconds, started = future.result(timeout=timeout)
+                seconds = float(seconds)
+                self.stats["queue_s"] = round(max(0.0, float(started) - entry.handed), 3)
             except Exception:  # noqa: BLE001 - the launch compiles it and reports a real error itself
                 seconds = None
         with self.lock:

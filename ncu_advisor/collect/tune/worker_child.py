@@ -4,13 +4,12 @@
 [--seed S] [--device cuda|cpu] [--compile-threads N] [--no-compile-ahead] [--warmup-ms MS] [--rep-ms MS]
 [--set NAME=VALUE ...]``
 
-It imports the kernel file, builds the reference and the variant
-(``ncu_advisor.collect.profile.child.build``),
-computes the reference output once (float64, on the device), then reads commands from stdin, one JSON
-object a line: ``{"id": ID, "config": {"params": {...}, "num_warps": W, "num_stages": S} | null}`` (null: as
-written), ``{"op": "stop"}``. It writes events to the protocol stream (the original
-stdout; the kernel file's own prints go to stderr), one JSON object a line:
-``{"event": "ready", "environment": ..., "build_s": ...}`` once, then per
+It imports the kernel file, builds the reference and the variant (``profile.child.build``), computes the
+reference output once (float64, on the device), then reads commands from stdin, one JSON object a line:
+``{"id": ID, "config": {"params": {...}, "num_warps": W, "num_stages": S} | null}`` (null: as written),
+``{"op": "stop"}``. It writes events to the protocol stream (the original stdout; the kernel
+file's own prints go to stderr), one JSON object a line, each with ``"t"`` (seconds since the process
+began): ``{"event": "ready", "environment": ..., "build_s": ...}`` once, then per
 candidate ``{"event": "start", "id": ID}`` before it runs user code (so the parent knows the culprit if the
 process dies) and ``{"event": "result", "id": ID, "status": "ok"|"failed"|"crashed", "correct": ...,
 "reps_ms": [...], "n_regs": ..., ...}``. A command may carry ``"screen_ms": MS``: the candidate's first
@@ -18,21 +17,21 @@ do_bench median is taken alone and, when it is not below ``MS``, the other ``--r
 (``"screened": true``, one entry in ``reps_ms``; the parent passes the best's fastest repetition, so such a
 candidate could not pass the keep test anyway).
 
-With ``--compile-procs N`` the pool of compile processes is spawned first and warmed (triton and the
-kernel file imported) while this process builds the model, inputs and reference. On "stop" (or the end of
-stdin) the pool is killed and the process exits without the interpreter's teardown.
+With ``--compile-procs N`` the pool of compile processes is spawned first and warmed (triton and the kernel
+file imported) while this process builds. On "stop" (or the end of stdin) the pool is killed and the
+process exits without the interpreter's teardown.
 
 Compile ahead: before timing the candidates it has received, the worker compiles each of them without
 launching: with ``--compile-procs`` in the pool (``ahead.AheadCompiler``, ``compile_pool.CompilePool``),
 else in threads (``ahead.compile_in_threads``; they buy nothing, Triton's compile holds the GIL).
 ``{"op": "prefetch", "configs": [...]}`` hands the pool's spare processes the configs the parent expects
 next (each list replaces the last; requested compiles go first; held until the first launch). Each result
-then says how its compile was found (``"compile"``: ready / waited / own) and the pool's counts (``"pool"``).
+then says how its compile was found (``"compile"``: ready / waited / own), how long it waited for it
+(``"wait_s"``) and the pool's counts and timeline (``"pool"``, ``compile_pool.CompilePool.stats``).
 Under ``TRITON_INTERPRET=1`` nothing is compiled and the step is skipped.
 
 Exit codes: 0 stopped (stdin closed or "stop"), 2 bad arguments or the file cannot be loaded, 3 no CUDA
-device, 4 a candidate crashed the CUDA context (the parent restarts the worker). torch and triton are
-imported here only.
+device, 4 a candidate crashed the CUDA context (the parent restarts it). torch/triton are imported here only.
 """
 
 from __future__ import annotations
@@ -57,6 +56,8 @@ from ncu_advisor.collect.tune.pin import _jit_function, install_run_wrapper, mod
 EXIT_BAD_INPUT = 2
 EXIT_NO_GPU = 3
 EXIT_CUDA_CRASH = 4
+#: ``time.perf_counter()`` when ``main`` began: every event's ``"t"`` counts from it
+STARTED = time.perf_counter()
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -256,7 +257,9 @@ class Worker:
         torch = self.torch
         out: dict[str, Any] = {"status": "ok"}
         if self.ahead is not None and candidate_id is not None:
+            waited = time.perf_counter()
             out["precompiled_s"], out["compile"] = self.ahead.wait(candidate_id)
+            out["wait_s"] = round(time.perf_counter() - waited, 4)
             out["pool"] = dict(self.pool.stats)
         t0 = time.perf_counter()
         try:
@@ -413,6 +416,7 @@ def serve(worker: Worker, protocol: TextIO, commands: queue.Queue[dict[str, Any]
     the commands that came with it, and between two measurements when it comes during a batch."""
 
     def emit(event: dict[str, Any]) -> None:
+        event["t"] = round(time.perf_counter() - STARTED, 3)  # the timeline: seconds since this process began
         protocol.write(json.dumps(event, default=str) + "\n")
         protocol.flush()
 
@@ -451,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the kernel file's prints must not corrupt the protocol stream
     sys.stdout = sys.stderr
-    t0 = time.perf_counter()
+    global STARTED
+    t0 = STARTED = time.perf_counter()
     try:
         import torch
 
@@ -468,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         protocol.flush()
         return EXIT_BAD_INPUT
     build_s = round(time.perf_counter() - t0, 3)
-    ready = {"event": "ready", "environment": profile_child.environment(), "build_s": build_s}
+    ready = {"event": "ready", "environment": profile_child.environment(), "build_s": build_s, "t": build_s}
     protocol.write(json.dumps({**ready, "prefetch": worker.ahead is not None}) + "\n")
     protocol.flush()
     commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
