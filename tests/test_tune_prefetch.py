@@ -456,3 +456,22 @@ def test_a_broken_pool_leaves_every_compile_to_the_launch():
     assert pool.broken and pool.wait_state(_job("b")[0]) == (None, None)
     assert pool.wait_state(_job("c")[0]) == (None, "own")  # never handed out: the launch compiles it
     assert pool.wait_state(_job("a")[0]) == (1.0, "ready")
+
+
+def test_the_worker_spawns_its_pool_only_when_compiling_ahead_is_on(monkeypatch):
+    """``ahead.start_pool`` (called by ``worker_child.main`` before it imports torch): a pool warmed with the
+    kernel file for ``--compile-procs N``; none for 0, ``--no-compile-ahead`` or ``TRITON_INTERPRET=1``."""
+    from argparse import Namespace
+
+    from ncu_advisor.collect.tune import ahead
+
+    made = []
+    monkeypatch.setattr(ahead, "CompilePool", lambda procs, warm: made.append((procs, warm)) or "pool")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    args = Namespace(compile_procs=12, no_compile_ahead=False, file="k.py")
+    assert ahead.start_pool(args) == "pool" and made == [(12, "k.py")]
+    assert ahead.start_pool(Namespace(compile_procs=0, no_compile_ahead=False, file="k.py")) is None
+    assert ahead.start_pool(Namespace(compile_procs=12, no_compile_ahead=True, file="k.py")) is None
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert ahead.start_pool(args) is None
+    assert made == [(12, "k.py")]

@@ -13,10 +13,11 @@ configuration, or reports its error, as it would without the pool.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor.collect.tune.compile_pool import capture_job, job_key
+from ncu_advisor.collect.tune.compile_pool import CompilePool, capture_job, job_key
 
 #: At most this many prefetched configurations are turned into jobs per list (a capture costs the worker a
 #: little time between two measurements; the list is the parent's, likeliest first).
@@ -119,3 +120,15 @@ def compile_in_threads(
                     run(jit, *args, grid=None, warmup=True, **{**kwargs, **launch_values(command["config"])})
                 except Exception:  # noqa: BLE001 - the real launch reports it, for that candidate only
                     continue
+
+
+def start_pool(args: Any) -> Any:
+    """The measurement worker's compile pool (``--compile-procs``, ``--no-compile-ahead`` in ``args``; None
+    without one or under ``TRITON_INTERPRET=1``), spawned by ``worker_child.main`` first thing, before it
+    imports torch: its processes import torch, triton and the kernel file while the worker does the same
+    and builds. Spawned after the import (until 2026-12-01), the pool was warm 3.9-5.3 s after its spawn, past
+    the start's launch: the first round's compiles queued 1.4-2.6 s and the first batch waited 0.9-1.5 s for
+    them (five corpus kernels on one H200, ``bench/results/2026-12-01-tune-h200-s6-diag/``)."""
+    if args.compile_procs <= 0 or os.environ.get("TRITON_INTERPRET") == "1" or args.no_compile_ahead:
+        return None
+    return CompilePool(args.compile_procs, warm=str(args.file))

@@ -37,6 +37,7 @@ device, 4 a candidate crashed the CUDA context (the parent restarts it). torch/t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -50,7 +51,7 @@ from typing import Any, TextIO
 
 from ncu_advisor.collect.profile import child as profile_child
 from ncu_advisor.collect.profile.correctness import _tensors, tolerance_for
-from ncu_advisor.collect.tune.ahead import AheadCompiler, compile_in_threads
+from ncu_advisor.collect.tune.ahead import AheadCompiler, compile_in_threads, start_pool
 from ncu_advisor.collect.tune.pin import _jit_function, install_run_wrapper, module_constants
 
 EXIT_BAD_INPUT = 2
@@ -81,18 +82,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 class Worker:
     """Holds the model, inputs and reference output; measures one configuration at a time."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, pool: Any = None) -> None:
+        """``pool``: the compile pool ``start_pool`` spawned before this process imported torch."""
         import torch
 
         self.torch = torch
         self.args = args
-        self.pool: Any = None
-        if args.compile_procs > 0 and os.environ.get("TRITON_INTERPRET") != "1" and not args.no_compile_ahead:
-            from ncu_advisor.collect.tune.compile_pool import CompilePool
-
-            # spawned now: its processes import triton and the kernel file while this one builds the model,
-            # the inputs and the reference, instead of during the first batch (see compile_pool.CompilePool)
-            self.pool = CompilePool(args.compile_procs, warm=str(args.file))
+        self.pool: Any = pool
         try:
             self._build(args)
         except BaseException:  # the file does not build: no pool left behind
@@ -457,16 +453,22 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     global STARTED
     t0 = STARTED = time.perf_counter()
+    pool = None
     try:
+        pool = start_pool(args)
         import torch
 
         if args.device != "cpu" and not torch.cuda.is_available():
+            if pool is not None:
+                pool.close()
             protocol.write(
                 json.dumps({"event": "no-gpu", "reason": "torch.cuda.is_available() is False"}) + "\n"
             )
             return EXIT_NO_GPU
-        worker = Worker(args)
+        worker = Worker(args, pool)
     except Exception as exc:  # noqa: BLE001 - the parent gets the reason as one event
+        if pool is not None:
+            pool.close()
         traceback.print_exc(file=sys.stderr)
         protocol.write(json.dumps({"event": "error", "reason": f"{type(exc).__name__}: {_first_line(exc)}"}))
         protocol.write("\n")
@@ -489,11 +491,8 @@ def _exit_now(code: int) -> None:
     """Exit without the interpreter's teardown (torch's CUDA context, the compile pool's joins): the parent
     waits for this process at the end of a tune, after its last result; nothing is left to write."""
     for stream in (sys.stdout, sys.stderr, sys.__stderr__):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: a None stream
+            stream.flush()  # type: ignore[union-attr]
     os._exit(code)
 
 
