@@ -267,6 +267,10 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
     tune_pick = flat(trajectory.best.as_dict()) if trajectory.best else None
     with _triton_cache(case.key, "sweep", args):
         sweep = _sweep(case, plan, list(space.configs()), args, tune_pick)
+    inline = None
+    if case.key in args.inline_sweep:  # the sweep as the issue measured it: compile and bench in line
+        with _triton_cache(case.key, "inline", args):
+            inline = _sweep(case, plan, list(space.configs()), args, None, inline=True)
     reused = sweeps.get(Path(case.file).name)
     if reused and any(set(c) - set(space.names) for c, _ in reused["configs"]):
         reused = None  # swept over other keys (the zoo softmax's grid_size): no cross-check
@@ -317,6 +321,15 @@ def run_case(case: Case, args: argparse.Namespace, sweeps: dict[str, dict[str, A
         },
         "random": random_search([ms for _, ms in sweep["configs"]], start_ms, trials, args.draws),
     }
+    if inline is not None:
+        result["sweep_inline"] = {
+            "source": "fresh worker, no compile ahead (each config compiled at its launch), one at a time",
+            "wall_s": round(inline["wall_s"], 2),
+            "start_s": round(inline["start_s"], 2),
+            "capped": inline["capped"],
+            "configs": len(inline["configs"]),
+            "results": [{"config": c, "median_ms": ms} for c, ms in inline["configs"]],
+        }
     return judge(result)
 
 
@@ -391,21 +404,36 @@ def _triton_cache(key: str, what: str, args: argparse.Namespace) -> Iterator[Non
 
 
 def _sweep(
-    case: Case, plan: Any, configs: list[Any], args: argparse.Namespace, tune_pick: dict[str, Any] | None
+    case: Case,
+    plan: Any,
+    configs: list[Any],
+    args: argparse.Namespace,
+    tune_pick: dict[str, Any] | None,
+    inline: bool = False,
 ) -> dict[str, Any]:
     """Every configuration in one fresh worker, submitted at once; wall time from the worker's start
     (``start_s``: to ready) to its last result; stops after ``--sweep-cap-s``. Then (not in the wall) the
     confirmation: the sweep's best and tune's pick timed again alternately (``CONFIRM_ROUNDS`` each) in
-    the same worker, so tune's quality is not the noise of one pass (``bench_tune_table.judge``)."""
+    the same worker, so tune's quality is not the noise of one pass (``bench_tune_table.judge``).
+    ``inline``: the worker compiles nothing ahead (each config compiles at its own launch, as a loop of
+    compile-and-bench does: the sweep the issue measured, 0.5-0.8 s per config), configs sent one at a
+    time, no confirmation."""
+    import dataclasses
+
     from ncu_advisor.collect.tune.run import worker_options_for
     from ncu_advisor.collect.tune.worker import MeasureWorker, worker_command
 
     options = worker_options_for(settings_for(case, args))
+    if inline:
+        options = dataclasses.replace(options, compile_procs=0, compile_ahead=False)
     argv = worker_command(ROOT / case.file, plan.variant, plan.kernel, options)
-    worker = MeasureWorker(argv, options, log_path=args.out_dir / f"{case.key}-sweep.log")
+    log = args.out_dir / f"{case.key}-sweep{'-inline' if inline else ''}.log"
+    worker = MeasureWorker(argv, options, log_path=log)
     t0 = time.perf_counter()
     worker.start()
     start_s = time.perf_counter() - t0
+    if inline:
+        return _sweep_one_by_one(case, worker, configs, args, t0, start_s)
     for i, config in enumerate(configs):
         worker.submit(str(i), config.as_dict())
     measured: list[tuple[dict[str, Any], float | None]] = []
@@ -434,6 +462,28 @@ def _sweep(
         "configs": measured, "wall_s": wall, "start_s": start_s, "capped": capped, "confirm": confirm,
         "spread": spread_of(reps_seen),
     }
+
+
+def _sweep_one_by_one(
+    case: Case, worker: Any, configs: list[Any], args: argparse.Namespace, t0: float, start_s: float
+) -> dict[str, Any]:
+    """``_sweep(inline=True)``'s loop: submit a config, wait for its result, the next (capped alike)."""
+    measured: list[tuple[dict[str, Any], float | None]] = []
+    capped = False
+    try:
+        for i, config in enumerate(configs):
+            worker.submit(str(i), config.as_dict())
+            for event in worker.results():
+                ok = event.get("status") == "ok" and event.get("correct") and event.get("reps_ms")
+                measured.append((flat(config.as_dict()), statistics.median(event["reps_ms"]) if ok else None))
+            if time.perf_counter() - t0 > (case.sweep_cap_s or args.sweep_cap_s) and i + 1 < len(configs):
+                capped = True
+                break
+        wall = time.perf_counter() - t0
+    finally:
+        worker.stop()
+    print(f"[{case.key}] in-line sweep: {len(measured)} configs in {wall:.1f} s", flush=True)
+    return {"configs": measured, "wall_s": wall, "start_s": start_s, "capped": capped}
 
 
 def _confirm(
@@ -492,6 +542,13 @@ def _parser() -> argparse.ArgumentParser:
         help="tune and the sweep share the caller's Triton cache (default: an empty one each)",
     )
     parser.add_argument("--max-configs", type=int, default=48, help="corpus spaces are thinned to this")
+    parser.add_argument(
+        "--inline-sweep",
+        type=lambda text: [k.strip() for k in text.split(",") if k.strip()],
+        default=[],
+        help="KEY,KEY: these kernels also get the sweep the issue measured (no compile ahead, one config "
+        "at a time), its wall in the JSON as sweep_inline",
+    )
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument(
         "--no-screen",

@@ -186,7 +186,32 @@ def table(results: list[dict[str, Any]]) -> str:
         "compiled ahead in the pool, how many found their compile done when measured (of those asked), "
         "and how many of the pool's prefetched compiles were measured later (of those started).",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _inline_lines(judged))
+
+
+def _inline_lines(judged: list[dict[str, Any]]) -> list[str]:
+    """The kernels that also got the in-line sweep (``bench_tune.py --inline-sweep``): tune's wall against
+    both sweeps, measured in the same run."""
+    rows = [r for r in judged if r.get("sweep_inline")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "The sweep as the issue measured it (no compile ahead: each config compiles at its own launch, one "
+        "at a time), for these kernels, same run:",
+        "",
+        "| kernel | configs | in-line sweep wall s | sweep wall s (compile ahead) | tune wall s "
+        "| tune / in-line sweep | tune / sweep |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        inline, s, t = r["sweep_inline"], r["sweep"], r["tune"]
+        capped = " (capped)" if inline.get("capped") else ""
+        lines.append(
+            f"| {r['kernel']} | {inline['configs']}{capped} | {inline['wall_s']:.1f} | {s['wall_s']:.1f} "
+            f"| {t['wall_s']:.1f} | {t['wall_s'] / inline['wall_s']:.2f} | {r['wall_ratio']:.2f} |"
+        )
+    return lines
 
 
 def read_sweep_jsonl(path: Path) -> dict[str, dict[str, Any]]:

@@ -399,6 +399,8 @@ def test_bench_tune_rehearsal_on_the_cpu(tmp_path):
             "2",
             "--draws",
             "100",
+            "--inline-sweep",
+            "spill",
         ],
         capture_output=True,
         text=True,
@@ -418,9 +420,14 @@ def test_bench_tune_rehearsal_on_the_cpu(tmp_path):
     )
     assert 0 < result["random"]["p10"] <= result["random"]["mean"] <= 1
     assert set(result["goals"]) == {"quality", "wall", "vs_random"}
+    inline = result["sweep_inline"]  # --inline-sweep: the sweep as the issue measured it, same space
+    assert inline["configs"] == 30 and inline["wall_s"] > inline["start_s"] > 0
+    assert inline["source"].startswith("fresh worker, no compile ahead")
     lines = proc.stdout.strip().splitlines()
     assert any(line.startswith("tune >= 98% of the sweep's best on") for line in lines)
-    assert lines[-1].startswith("Walls: tune = TuneSession start")
+    assert any(line.startswith("Walls: tune = TuneSession start") for line in lines)
+    row = f"| spill | 30 | {inline['wall_s']:.1f} | {result['sweep']['wall_s']:.1f} |"
+    assert lines[-1].startswith(row)
     # the merge step of bench/device/tune.sh on this part
     merged = subprocess.run(
         [
