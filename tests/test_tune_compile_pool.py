@@ -1,8 +1,8 @@
 """compile_pool on the CPU: a job captured from the worker's warmup launch, compiled for sm_90a in a spawned
 pool process, lands in Triton's on-disk cache under the key the worker's own launch computes, so that launch
 loads it instead of compiling: it adds no entry to the cache (a launch that compiles adds one). Needs a
-Python with torch and triton (this one, or NCU_ADVISOR_TORCH_PYTHON); the parent uses a stand-in driver for the sm_90a target, the pool
-process none (with an explicit target triton.compile needs no GPU)."""
+Python with torch and triton (this one, or NCU_ADVISOR_TORCH_PYTHON); the parent uses a stand-in driver for
+the sm_90a target, the pool process none (with an explicit target triton.compile needs no GPU)."""
 
 from __future__ import annotations
 
