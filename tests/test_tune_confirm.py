@@ -54,11 +54,14 @@ def test_confirm_verdict_needs_the_gain_again_in_the_fresh_pair():
     assert not keep and why.startswith("not confirmed")
 
 
-def _run(reps_by_block: dict[int, list[list[float]]]) -> Trajectory:
-    """The search over BLOCK 64/128/256; each timing of a config pops its next list of reps."""
+def _run(reps_by_block: dict[int, list[list[float]]], events: list | None = None) -> Trajectory:
+    """The search over BLOCK 64/128/256; each timing of a config pops its next list of reps. ``events``:
+    records each batch measured (``("measure", [BLOCK, ...])``) and each call of the quiet hook."""
     calls: dict[int, int] = {}
+    log = events if events is not None else []
 
     def worker(configs, screen_ms=None):
+        log.append(("measure", [(c or START).param_dict["BLOCK"] for c in configs]))
         for config in configs:
             block = (config or START).param_dict["BLOCK"]
             n = calls.get(block, 0)
@@ -73,6 +76,7 @@ def _run(reps_by_block: dict[int, list[list[float]]]) -> Trajectory:
     return run_tune(
         trajectory, None, lambda c, m: Recommendation(), lambda m: Limits(uses_dot=False, min_block=1),
         measure_many=worker, space=SPACE, exhaustive=False, screen=True,
+        quiet=lambda close: log.append(("quiet", close)),
     )
 
 
@@ -107,3 +111,19 @@ def test_the_final_pick_ends_on_a_near_tie_that_is_faster_when_timed_again():
     assert len(final[1].reps_ms) == 6 and final[1].why.startswith("final pick (fastest")
     assert trajectory.best == START.replace({"BLOCK": 256})
     assert trajectory.best_median_ms == pytest.approx(0.991)
+
+
+def test_the_pool_is_quieted_before_the_confirmation_and_closed_before_the_final_pick():
+    """Timings that settle a choice run with no compile ahead beside them (``ahead.AheadCompiler.quiet``):
+    the confirmation's pair after ``quiet(False)`` (drop the guesses, wait for the running compiles), the
+    final pick after ``quiet(True)`` (the pool closed); the search's own batches without."""
+    best, candidate = _matmul_reps()
+    events: list = []
+    _run({64: [best, [0.243, 0.242, 0.244]], 128: [[0.3, 0.3, 0.3]], 256: [candidate, [0.246, 0.245, 0.247]]},
+         events)
+    quiets = [i for i, e in enumerate(events) if e[0] == "quiet"]
+    assert [events[i][1] for i in quiets] == [False, True]
+    assert events[quiets[0] + 1] == ("measure", [64, 256])  # the confirmation: the best, then the candidate
+    assert events[quiets[1] + 1][0] == "measure" and quiets[1] + 2 == len(events)  # the final pick, last
+    assert events[0] == ("measure", [64]) and ("quiet", False) not in events[:2]  # the start: not quieted
+

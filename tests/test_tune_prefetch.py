@@ -296,8 +296,8 @@ def test_the_worker_loop_puts_a_prefetch_after_the_requests_that_came_with_it():
                 calls.append("request " + ",".join(c["id"] for c in todo))
             return 0.0
 
-        def prefetch(self, configs):
-            calls.append("prefetch " + ",".join(c["name"] for c in configs))
+        def prefetch(self, command):  # the whole command: its configs, and "quiet" when it quiets the pool
+            calls.append("prefetch " + ",".join(c["name"] for c in command["configs"]))
 
         def measure(self, config, candidate_id, screen):
             calls.append("measure " + candidate_id)
@@ -475,3 +475,71 @@ def test_the_worker_spawns_its_pool_only_when_compiling_ahead_is_on(monkeypatch)
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert ahead.start_pool(args) is None
     assert made == [(12, "k.py")]
+
+
+def test_quiet_drops_the_queued_guesses_waits_for_the_running_compiles_or_closes_the_pool(monkeypatch):
+    """``AheadCompiler.quiet`` before the timings that settle a choice (the confirmation, the final pick)."""
+    from ncu_advisor.collect.tune import ahead
+
+    monkeypatch.setattr(ahead, "QUIET_WAIT_S", 0.05)  # the stand-in's compiles never end by themselves
+    pool, ex = _pool(2)
+    compiler = ahead.AheadCompiler(pool, jit=None, path="k.py", kernel="k")
+    compiler.pending = [{"params": {"BLOCK": 64}}]
+    pool.prefetch([_job(n) for n in ("p1", "p2", "p3", "p4")])
+    assert ex.started == ["p1", "p2"]
+    assert compiler.quiet("wait") is False  # waited (here: at most QUIET_WAIT_S) for p1 and p2
+    assert compiler.pending is None
+    ex.finish("p1")
+    ex.finish("p2")
+    assert ex.started == ["p1", "p2"]  # p3 and p4 were dropped: nothing starts beside the timings
+    closed = []
+    ex.shutdown = lambda wait=True, cancel_futures=False: closed.append(cancel_futures)
+    assert compiler.quiet("close") is True and closed == [True]
+
+
+def test_drain_returns_when_the_running_compiles_end_or_at_its_timeout():
+    pool, ex = _pool(2)
+    pool.prefetch([_job("a"), _job("b")])
+    ex.finish("a")
+    pool.drain(0.05)  # b never ends here: drain gives up after its timeout instead of hanging
+    ex.finish("b")
+    pool.drain(30.0)  # both done: returns at once (a hang here would fail the test run)
+    assert all(e.future.done() for e in pool.entries.values())
+
+
+def test_the_worker_and_the_backend_pass_quiet_along():
+    from ncu_advisor.collect.tune.backend import WorkerBackend
+    from ncu_advisor.collect.tune.worker_child import Worker
+
+    calls = []
+
+    class Ahead:
+        def quiet(self, mode):
+            calls.append(("quiet", mode))
+            return mode == "close"
+
+        def prefetch(self, configs):
+            calls.append(("prefetch", configs))
+
+    worker = object.__new__(Worker)  # its __init__ imports torch and builds the model: not needed here
+    worker.ahead, worker.pool = Ahead(), "pool"
+    worker.prefetch({"op": "prefetch", "configs": [{"num_warps": 4}]})
+    worker.prefetch({"op": "prefetch", "configs": [], "quiet": "wait"})
+    assert worker.ahead is not None and worker.pool == "pool"
+    worker.prefetch({"op": "prefetch", "configs": [], "quiet": "close"})
+    assert worker.ahead is None and worker.pool is None  # closed: later launches compile themselves
+    worker.prefetch({"op": "prefetch", "configs": [{"num_warps": 8}]})  # no pool: nothing to do
+    assert calls == [("prefetch", [{"num_warps": 4}]), ("quiet", "wait"), ("quiet", "close")]
+
+    sent = []
+
+    class Measure:
+        def prefetch(self, configs, quiet=None):
+            sent.append((configs, quiet))
+
+    backend = WorkerBackend(Measure(), "k")
+    backend.quiet(False)  # not started yet: nothing to quiet
+    backend.started = True
+    backend.quiet(False)
+    backend.quiet(True)
+    assert sent == [([], "wait"), ([], "close")]

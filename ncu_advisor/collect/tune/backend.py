@@ -86,6 +86,15 @@ class WorkerBackend:
         if self._in_batch:
             self._send_prefetch()
 
+    def quiet(self, close: bool) -> None:
+        """No compile ahead beside the next timings (the confirmation's and the final pick's): the worker
+        drops the queued guesses and waits for the running compiles, or closes its pool (``close``: the final
+        pick, after which nothing is compiled)."""
+        self._prefetch = None
+        send = getattr(self.worker, "prefetch", None)
+        if send is not None and self.started:
+            send([], quiet="close" if close else "wait")
+
     def _send_prefetch(self) -> None:
         if self._prefetch is not None:
             if self.worker.prefetch(self._prefetch) is not False:

@@ -199,6 +199,16 @@ class CompilePool:
                     self._push(key, job, PREFETCH)
             self._pump()
 
+    def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s in all) for the compiles handed to a process; nothing new starts in
+        the meantime only if nothing is queued (``prefetch([])`` drops the queued guesses first)."""
+        with self.lock:
+            running = [e.future for e in self.entries.values() if e.future is not None]
+        deadline = time.monotonic() + timeout
+        for future in running:
+            with contextlib.suppress(Exception):  # a failed or cancelled compile: nothing to wait for
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+
     def _push(self, key: str, job: dict[str, Any], priority: int) -> None:
         self.seq += 1
         self.entries[key] = _Entry(job, priority, self.seq)

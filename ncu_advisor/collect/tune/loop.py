@@ -141,6 +141,7 @@ def run_tune(
     exhaustive: bool = True,
     screen: bool = False,
     prefetch: Callable[[list[TuneConfig]], None] | None = None,
+    quiet: Callable[[bool], None] | None = None,
 ) -> Trajectory:
     """Run the search on ``trajectory`` (its ``start`` is the variant's configuration as the source says).
 
@@ -162,6 +163,8 @@ def run_tune(
         screen: pass ``measure_many`` the best's fastest repetition as ``screen_ms`` (the module docstring).
         prefetch: receives the configurations the search will likely ask for next, while a batch runs
             (``prefetch.Prefetcher``; the worker compiles them ahead; no effect on what is measured).
+        quiet: called before the timings that settle a choice (``settle``: the confirmation, ``False``; the
+            final pick, ``True``: nothing is compiled after it) so that no compile ahead runs beside them.
 
     Returns:
         The trajectory, ``complete`` with its ``stop_reason``.
@@ -172,6 +175,7 @@ def run_tune(
     search = _Search(trajectory, measure, measure_many, recommend, min_gain, save, on_trial, clock)
     search.screen = screen
     search.prefetcher = Prefetcher(prefetch, min_gain) if prefetch is not None else None
+    search.quiet = quiet
     try:
         start_m = search.measure_start()
         if not start_m.usable:

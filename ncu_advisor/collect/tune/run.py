@@ -253,6 +253,7 @@ class TuneSession:
                 exhaustive=s.exhaustive,
                 screen=s.screen,
                 prefetch=self.backend.prefetch,
+                quiet=self.backend.quiet,
             )
         finally:
             self.backend.stop()

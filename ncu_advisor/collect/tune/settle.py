@@ -31,6 +31,8 @@ class Settle:
     started: float
     clock: Callable[[], float]
     measure_many: Callable[..., Iterable[Measurement]]
+    #: ``loop.run_tune``'s ``quiet`` (None: no compile ahead to quiet)
+    quiet: Callable[[bool], None] | None = None
 
     def record(self, trial: Trial, save: bool = True) -> None:
         raise NotImplementedError
@@ -48,6 +50,8 @@ class Settle:
             return False
         gain, i = max(found)
         first = len(self.t.trials) - len(results) + i
+        if self.quiet is not None:
+            self.quiet(False)
         t0 = self.clock()
         fresh_best, fresh = list(self.measure_many([self.best, batch[i].config]))
         each = (self.clock() - t0) / 2
@@ -76,6 +80,8 @@ class Settle:
         if not rivals or late:
             return
         configs: list[TuneConfig] = [self.best, *rivals]
+        if self.quiet is not None:
+            self.quiet(True)
         t0 = self.clock()
         fresh: dict[TuneConfig, list[Measurement]] = {c: [] for c in configs}
         order: list[TuneConfig | None] = [c for _ in range(FINAL_ROUNDS) for c in configs]

@@ -215,15 +215,20 @@ class MeasureWorker:
         self._pending.append((candidate_id, config, screen_ms))
         self._send(candidate_id, config, screen_ms)
 
-    def prefetch(self, configs: list[dict[str, Any]]) -> bool:
+    def prefetch(self, configs: list[dict[str, Any]], quiet: str | None = None) -> bool:
         """Send configs (``TuneConfig.as_dict()``, likeliest first) for the child to compile in its pool's
         spare processes; no answer; replaces the last list; lost on a restart; sent only to a child that
-        said it takes them (``ready``'s ``"prefetch": true``: it has a pool). Returns whether it was sent."""
+        said it takes them (``ready``'s ``"prefetch": true``: it has a pool). ``quiet`` ("wait", "close"):
+        the pool is quieted before the next timings instead (``ahead.AheadCompiler.quiet``). Returns whether
+        it was sent."""
         process = self._process
         if process is None or process.stdin is None or not self.prefetches:
             return False
+        command: dict[str, Any] = {"op": "prefetch", "configs": configs}
+        if quiet:
+            command["quiet"] = quiet
         try:
-            process.stdin.write(json.dumps({"op": "prefetch", "configs": configs}) + "\n")
+            process.stdin.write(json.dumps(command) + "\n")
             process.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             return False  # it died: results() notices and restarts it

@@ -7,28 +7,25 @@
 It imports the kernel file, builds the reference and the variant (``profile.child.build``), computes the
 reference output once (float64, on the device), then reads commands from stdin, one JSON object a line:
 ``{"id": ID, "config": {"params": {...}, "num_warps": W, "num_stages": S} | null}`` (null: as written),
-``{"op": "stop"}``. It writes events to the protocol stream (the original stdout; the kernel
-file's own prints go to stderr), one JSON object a line, each with ``"t"`` (seconds since the process
-began): ``{"event": "ready", "environment": ..., "build_s": ...}`` once, then per
-candidate ``{"event": "start", "id": ID}`` before it runs user code (so the parent knows the culprit if the
-process dies) and ``{"event": "result", "id": ID, "status": "ok"|"failed"|"crashed", "correct": ...,
-"reps_ms": [...], "n_regs": ..., ...}``. A command may carry ``"screen_ms": MS``: the candidate's first
-do_bench median is taken alone and, when it is not below ``MS``, the other ``--reps - 1`` are skipped
-(``"screened": true``, one entry in ``reps_ms``; the parent passes the best's fastest repetition, so such a
-candidate could not pass the keep test anyway).
+``{"op": "stop"}``. It writes events to the protocol stream (the original stdout; the kernel file's prints go
+to stderr), one JSON object a line, each with ``"t"`` (seconds since the process began): ``{"event":
+"ready", "environment": ..., "build_s": ...}`` once, then per candidate ``{"event": "start", "id": ID}``
+before it runs user code (so the parent knows the culprit if the process dies) and ``{"event": "result",
+"id": ID, "status": "ok"|"failed"|"crashed", "correct": ..., "reps_ms": [...], "n_regs": ..., ...}``. A
+command may carry ``"screen_ms": MS``: the first do_bench median is taken alone and, when it is not below
+``MS``, the other ``--reps - 1`` are skipped (``"screened": true``; the parent passes the best's fastest
+repetition, so such a candidate could not pass the keep test anyway).
 
 With ``--compile-procs N`` the pool of compile processes is spawned first and warmed (triton and the kernel
-file imported) while this process builds. On "stop" (or the end of stdin) the pool is killed and the
-process exits without the interpreter's teardown.
-
-Compile ahead: before timing the candidates it has received, the worker compiles each of them without
-launching: with ``--compile-procs`` in the pool (``ahead.AheadCompiler``, ``compile_pool.CompilePool``),
-else in threads (``ahead.compile_in_threads``; they buy nothing, Triton's compile holds the GIL).
+file imported) while this process builds; it is killed on "stop" (or the end of stdin), and the process
+exits without the interpreter's teardown. Before timing the candidates it has received, the worker compiles
+them without launching: in the pool (``ahead.AheadCompiler``, ``compile_pool.CompilePool``), else in threads
+(``ahead.compile_in_threads``; they buy nothing, Triton's compile holds the GIL).
 ``{"op": "prefetch", "configs": [...]}`` hands the pool's spare processes the configs the parent expects
-next (each list replaces the last; requested compiles go first; held until the first launch). Each result
-then says how its compile was found (``"compile"``: ready / waited / own), how long it waited for it
-(``"wait_s"``) and the pool's counts and timeline (``"pool"``, ``compile_pool.CompilePool.stats``).
-Under ``TRITON_INTERPRET=1`` nothing is compiled and the step is skipped.
+next (each list replaces the last; requested compiles go first; held until the first launch); with
+``"quiet": "wait"|"close"`` it quiets the pool for the timings that follow. Each result says how its
+compile was found (``"compile"``: ready / waited / own), its wait for it (``"wait_s"``) and the pool's
+counts and timeline (``"pool"``, ``CompilePool.stats``). Under ``TRITON_INTERPRET=1`` nothing is compiled.
 
 Exit codes: 0 stopped (stdin closed or "stop"), 2 bad arguments or the file cannot be loaded, 3 no CUDA
 device, 4 a candidate crashed the CUDA context (the parent restarts it). torch/triton are imported here only.
@@ -107,7 +104,7 @@ class Worker:
         )
         with torch.no_grad():
             reference64 = copy.deepcopy(reference).double()
-            inputs64 = [t.double() if _is_float(t) else t for t in self.inputs]
+            inputs64 = [t.double() if getattr(t, "is_floating_point", bool)() else t for t in self.inputs]
             self.expected = _tensors(reference64(*inputs64))
         del reference64, inputs64, reference
         self.cls = getattr(self.module, args.variant)
@@ -236,10 +233,14 @@ class Worker:
             compile_in_threads(self.jit, self.captured, commands, self.args.compile_threads)
         return time.perf_counter() - t0
 
-    def prefetch(self, configs: list[dict[str, Any]]) -> None:
-        """Compile ``configs`` in the pool's spare processes (``AheadCompiler.prefetch``)."""
-        if self.ahead is not None:
-            self.ahead.prefetch(configs)
+    def prefetch(self, command: dict[str, Any]) -> None:
+        """A prefetch command: its configs to the pool (``AheadCompiler.prefetch``); with ``"quiet"`` ("wait"
+        or "close"): the pool quiet for the next timings (``AheadCompiler.quiet``)."""
+        if self.ahead is not None and command.get("quiet"):
+            if self.ahead.quiet(str(command["quiet"])):  # closed: the launches compile what is left
+                self.ahead = self.pool = None
+        elif self.ahead is not None:
+            self.ahead.prefetch(list(command.get("configs") or []))
 
     # --------------------------------------------------------------------------------------- measure
     def measure(
@@ -352,10 +353,6 @@ class Worker:
         return times
 
 
-def _is_float(value: Any) -> bool:
-    return hasattr(value, "is_floating_point") and bool(value.is_floating_point())
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else ""
@@ -385,9 +382,9 @@ def _run_one(worker: Worker, command: dict[str, Any], emit: Any) -> bool:
 
 def _take(
     commands: queue.Queue[dict[str, Any] | None], backlog: list[dict[str, Any] | None], block: bool
-) -> list[dict[str, Any]] | None:
+) -> dict[str, Any] | None:
     """Move the queued commands to ``backlog`` (waiting for one when ``block`` and the backlog is empty);
-    returns the configs of the newest prefetch among them (None: none came)."""
+    returns the newest prefetch command among them (None: none came)."""
     got: list[dict[str, Any] | None] = []
     if block and not backlog:
         got.append(commands.get())
@@ -399,7 +396,7 @@ def _take(
     prefetch = None
     for command in got:
         if command is not None and command.get("op") == "prefetch":
-            prefetch = list(command.get("configs") or [])
+            prefetch = command
         else:
             backlog.append(command)
     return prefetch
