@@ -110,9 +110,8 @@ BODY = """
         before = cache_entries()
         jit.run(*args, grid=None, warmup=True, **kw)
         out[name + "_new_entries"] = cache_entries() - before
-    pool.close()
+    pool.close(join_s=30)  # killed and waited for: gone when close returns
     out["not_submitted"] = pool.wait("never")
-    time.sleep(0.5)
     try:  # close kills the pool's processes (the worker exits right after it)
         os.kill(out["warm_pid"], 0)
         out["alive_after_close"] = open(f"/proc/{out['warm_pid']}/stat").read().split()[2] != "Z"

@@ -292,9 +292,10 @@ class CompilePool:
             time.sleep(0.002)
         return "waited" if future.running() or future.done() else "own"
 
-    def close(self) -> None:
+    def close(self, join_s: float = 0.0) -> None:
         """Cancel what is queued and kill the processes (a compile cut short leaves no partial cache entry:
-        Triton writes each file under a temporary name, then renames it)."""
+        Triton writes each file under a temporary name, then renames it). ``join_s``: wait up to that long
+        in all for them to be gone (their memory freed), for timings that follow at once."""
         with self.lock:
             self.queue.clear()
             futures = [e.future for e in self.entries.values() if e.future is not None]
@@ -306,3 +307,7 @@ class CompilePool:
         for process in processes:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 process.kill()
+        deadline = time.monotonic() + join_s
+        for process in processes if join_s > 0 else []:
+            with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+                process.join(max(0.0, deadline - time.monotonic()))
