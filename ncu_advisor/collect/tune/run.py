@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 from ncu_advisor import rundir
 from ncu_advisor.analysis.trajectory import Trajectory, Trial, write_trajectory
 from ncu_advisor.collect.tune.backend import Measurement, WorkerBackend
-from ncu_advisor.collect.tune.searchspace import SearchSpace, read_space_file
+from ncu_advisor.collect.tune.searchspace import (
+    PIN_OTHERS,
+    SearchSpace,
+    check_space_spec,
+    is_tile_param,
+    read_space_file,
+    rule_values,
+)
 from ncu_advisor.collect.tune.space import TuneConfig
 from ncu_advisor.errors import AdvisorError, EnvironmentNotReady
 
@@ -122,6 +129,9 @@ class TuneSession:
         self.space_spec = settings.space_spec
         if self.space_spec is None and settings.space_file:
             self.space_spec = read_space_file(settings.space_file)
+        if self.space_spec is not None:  # a bad entry fails now, not after the worker start and the start
+            names = [p for p in self.plan.facts.params if is_tile_param(p)] + ["num_warps", "num_stages"]
+            check_space_spec(self.space_spec, settings.space_file, names)
         ncu_path, metrics = self._environment(runner)
         self.run_dir = rundir.create_run_dir(
             Path(settings.runs_dir).resolve(), f"{Path(settings.kernel_file).stem}-tune"
@@ -235,9 +245,9 @@ class TuneSession:
         from ncu_advisor.collect.tune.session import make_limits  # noqa: PLC0415
 
         s, t = self.settings, self.trajectory
-        guess = self.first_round_guess()
-        self.backend.prefetch([c for c, _ in guess], when=[w for _, w in guess])
         try:
+            guess = self.first_round_guess()
+            self.backend.prefetch([c for c, _ in guess], when=[w for _, w in guess])
             run_tune(
                 t,
                 None,
@@ -324,16 +334,17 @@ def start_values(plan: Any, spec: dict[str, Any] | None) -> list[dict[str, int]]
     ``RUNTIME_TILE_VALUES``), at most ``MAX_START_GUESSES``, the static guess ``{}`` first."""
     import itertools  # noqa: PLC0415
 
-    from ncu_advisor.collect.tune.searchspace import is_tile_param  # noqa: PLC0415
-
     known = set(plan.start.param_dict)
     if spec:
-        names = [n for n in spec if n not in ("num_warps", "num_stages", "pin_others") and n not in known]
+        names = [n for n in spec if n not in ("num_warps", "num_stages", PIN_OTHERS) and n not in known]
     else:
         names = [n for n in plan.facts.constexpr_params if is_tile_param(n) and n not in known]
     if not names:
         return [{}]
-    choices = [[int(v) for v in (spec or {}).get(n) or RUNTIME_TILE_VALUES] for n in names]
+    # a space entry may be a list or a mapping (add/min/max: the powers of two of the range)
+    choices = [
+        sorted(rule_values(spec[n], RUNTIME_TILE_VALUES)) if spec else RUNTIME_TILE_VALUES for n in names
+    ]
     combos = itertools.islice(itertools.product(*choices), MAX_START_GUESSES)
     return [{}, *(dict(zip(names, combo, strict=True)) for combo in combos)]
 

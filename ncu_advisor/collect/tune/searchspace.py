@@ -183,42 +183,130 @@ def read_space_file(path: Path) -> dict[str, Any]:
 
 
 def apply_space_spec(space: SearchSpace, spec: dict[str, Any], path: Path | None = None) -> SearchSpace:
-    """Restrict or extend ``space`` with a ``--space`` mapping (see the module docstring).
+    """Restrict or extend ``space`` with a ``--space`` mapping (see the module docstring; ``pin_others`` is
+    the caller's: ``session.make_space``).
 
     Raises:
         InputError: a name the kernel does not have, or values that are not positive integers.
     """
+    check_space_spec(spec, path)
     dims = dict(space.dims)
     for name, rule in spec.items():
+        if name == PIN_OTHERS:
+            continue
         if name not in dims:
             raise InputError(
                 f"the space file names {name!r}, which is not a tunable parameter of the kernel",
                 path=path,
                 hint=f"use one of: {', '.join(dims)}",
             )
-        if isinstance(rule, list):
-            values = set(_checked(name, rule, path))
-        elif isinstance(rule, dict) and set(rule) <= {"add", "min", "max"}:
-            values = set(dims[name]) | set(_checked(name, list(rule.get("add") or []), path))
-            lo = int(rule.get("min", min(values)))
-            hi = int(rule.get("max", max(values)))
-            if "min" in rule or "max" in rule:
-                values = {v for v in values | set(_pow2_range(lo, hi)) if lo <= v <= hi}
-        else:
-            raise InputError(
-                f"the space file's entry for {name} must be a list or a mapping with add/min/max",
-                path=path,
-                hint="e.g. BLOCK_M: [64, 128] or num_warps: {min: 2, max: 8}",
-            )
+        values = rule_values(rule, dims[name])
         if not values:
             raise InputError(f"the space file leaves {name} no value", path=path, hint="widen it")
         dims[name] = tuple(sorted(values))
     return SearchSpace(tuple((name, dims[name]) for name, _ in space.dims))
 
 
-def _checked(name: str, values: list[Any], path: Path | None) -> list[int]:
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+def rule_values(rule: list[int] | dict[str, Any], current: tuple[int, ...] | list[int]) -> set[int]:
+    """The values a checked ``--space`` entry leaves a dimension whose values are ``current``: a list
+    replaces them; ``add`` extends them; ``min``/``max`` keep those in range plus the powers of two in it."""
+    if isinstance(rule, list):
+        return set(rule)
+    values = set(current) | set(rule.get("add") or [])
+    if "min" in rule or "max" in rule:
+        lo, hi = int(rule.get("min", min(values))), int(rule.get("max", max(values)))
+        values = {v for v in values | set(_pow2_range(lo, hi)) if lo <= v <= hi}
+    return values
+
+
+#: The ``--space`` key that is not a dimension: every dimension the file does not name stays at the start.
+PIN_OTHERS = "pin_others"
+#: Threads per block on every NVIDIA GPU since compute capability 2.0 (CUDA C++ Programming Guide, "Compute
+#: Capabilities" table): 32 warps.
+MAX_WARPS = 32
+
+
+def check_space_spec(
+    spec: dict[str, Any], path: Path | None = None, names: list[str] | None = None
+) -> dict[str, Any]:
+    """Check a ``--space`` mapping before anything runs; returns it unchanged. ``names``: the dimensions the
+    kernel may have (its tile constexprs, ``num_warps``, ``num_stages``), when known.
+
+    Every entry must be a non-empty list of positive integers or a mapping of ``add`` (such a list),
+    ``min``/``max`` (positive integers, ``min <= max``); ``pin_others`` true or false. A ``BLOCK*`` value must
+    be a power of two (the limits never measure another: ``space.violations``), and so must ``num_warps``
+    (Triton 3.6's CUDA backend asserts it), at most ``MAX_WARPS``.
+
+    Raises:
+        InputError: the first entry that breaks a rule, named with the fix.
+    """
+    for name, rule in spec.items():
+        if name == PIN_OTHERS:
+            if not isinstance(rule, bool):
+                raise InputError(
+                    f"the space file's pin_others must be true or false, not {rule!r}",
+                    path=path,
+                    hint="pin_others: true keeps every dimension the file does not name at the start's value",
+                )
+            continue
+        if names is not None and name not in names:
+            raise InputError(
+                f"the space file names {name!r}, which is not a tunable parameter of the kernel",
+                path=path,
+                hint=f"use one of: {', '.join(names)}",
+            )
+        if isinstance(rule, dict) and rule and set(rule) <= {"add", "min", "max"}:
+            add = rule.get("add", [])
+            bounds = [rule[k] for k in ("min", "max") if k in rule]
+            if not isinstance(add, list) or ("add" in rule and not add):
+                raise _bad_entry(name, rule, path)
+            if not all(_positive_int(v) for v in bounds):
+                raise _bad_entry(name, rule, path)
+            _check_values(name, add, path)
+            if len(bounds) == 2 and bounds[0] > bounds[1]:
+                raise InputError(
+                    f"the space file's {name} has min > max: {rule}", path=path, hint="swap them"
+                )
+        elif isinstance(rule, list) and rule:
+            _check_values(name, rule, path)
+        else:
+            raise _bad_entry(name, rule, path)
+    return spec
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _bad_entry(name: str, rule: Any, path: Path | None) -> InputError:
+    return InputError(
+        f"the space file's entry for {name} must be a non-empty list of positive integers or a mapping with "
+        f"add (a list), min, max (positive integers), not {rule!r}",
+        path=path,
+        hint="e.g. BLOCK_M: [64, 128], num_warps: {min: 2, max: 8}, num_stages: {add: [5]}",
+    )
+
+
+def _check_values(name: str, values: list[Any], path: Path | None) -> None:
+    if not all(_positive_int(v) for v in values):
         raise InputError(
-            f"the space file's values for {name} must be positive integers: {values}", path=path, hint=""
+            f"the space file's values for {name} must be positive integers: {values}",
+            path=path,
+            hint="write whole numbers, e.g. [64, 128]",
         )
-    return [int(v) for v in values]
+    odd = [v for v in values if v & (v - 1)]
+    if odd and (name.upper().startswith("BLOCK") or name == "num_warps"):
+        why = (
+            "Triton requires it" if name == "num_warps" else "tl.arange needs it; tune never measures another"
+        )
+        raise InputError(
+            f"the space file's {name} values {odd} are not powers of two ({why})",
+            path=path,
+            hint="use powers of two, e.g. 4, 8, 64",
+        )
+    if name == "num_warps" and values and max(values) > MAX_WARPS:
+        raise InputError(
+            f"the space file's num_warps {max(values)} is above {MAX_WARPS} (1024 threads per block)",
+            path=path,
+            hint=f"use 1-{MAX_WARPS}",
+        )

@@ -1,0 +1,71 @@
+"""`ncu-advisor tune` attacked with bad input (eighth red team, a clean clone at 5732132): every bad
+``--space`` entry is exit 2 naming the file, the entry and the fix before any trial runs (it was a traceback,
+a silent truncation, or a search that measured nothing and called the start a local optimum),
+``pin_others: false`` is accepted, and the documented ``{min, max}`` form works for a tile the launch
+computes at run time. The kernel files are the repository's own (kernels/fused.py, kernels/softmax.py);
+the GPU and the measurement are the stand-ins of tests/test_tune_cli.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ncu_advisor.cli import app
+from ncu_advisor.collect.tune.run import start_values
+from ncu_advisor.collect.tune.session import plan_tune
+from tests.test_tune_cli import _seed_copy, gpu_stub  # noqa: F401 (a fixture used by name)
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = CliRunner()
+
+#: (space file text, a piece of the one-line error) for kernels/fused.py's seed-001 kernel
+BAD_SPACES = [
+    ("BLOCK_N: {add: 128}\n", "must be a non-empty list"),  # was TypeError: 'int' object is not iterable
+    ("BLOCK_N: {min: abc}\n", "must be a non-empty list"),  # was ValueError from int('abc')
+    ("BLOCK_N: {max: .inf}\n", "must be a non-empty list"),  # was OverflowError
+    ("BLOCK_N: {min:}\n", "must be a non-empty list"),  # was TypeError from int(None)
+    ("BLOCK_N: {min: 16.5, max: 128.9}\n", "must be a non-empty list"),  # was truncated to 16-128
+    ("BLOCK_N: []\n", "must be a non-empty list"),
+    ("BLOCK_N: {}\n", "must be a non-empty list"),
+    ("BLOCK_N: [48, 96]\npin_others: true\n", "not powers of two"),  # was: nothing measured, "local optimum"
+    ("num_warps: [3, 6]\n", "not powers of two (Triton requires it)"),  # Triton asserts it at compile
+    ("num_warps: [64]\npin_others: true\n", "num_warps 64 is above 32"),  # was: nothing measured
+    ("num_warps: {min: 2}\nBLOCK_N: {min: 128, max: 32}\n", "min > max"),
+    ("BLOCK_N: [64]\npin_others: yes please\n", "pin_others must be true or false"),
+    ("BLOCK_Q: {min: 16, max: 64}\n", "'BLOCK_Q', which is not a tunable parameter"),  # was ValueError
+]
+
+
+def _tune(tmp_path: Path, space_text: str) -> object:
+    space = tmp_path / "space.yaml"
+    space.write_text(space_text)
+    args = ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", "--no-ncu"]
+    return CLI.invoke(app, [*args, "--space", str(space), "--runs-dir", str(tmp_path / "runs")])
+
+
+@pytest.mark.parametrize(("text", "problem"), BAD_SPACES)
+def test_a_bad_space_entry_is_exit_2_before_any_trial(tmp_path, gpu_stub, text, problem):  # noqa: F811
+    result = _tune(tmp_path, text)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert problem in result.output and "space.yaml" in result.output
+    assert "trial 0" not in result.output  # refused before the worker measured anything
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*-tune"))
+
+
+def test_pin_others_false_is_accepted(tmp_path, gpu_stub):  # noqa: F811
+    result = _tune(tmp_path, "BLOCK_N: [32, 64, 128]\npin_others: false\n")
+    assert result.exit_code == 0, result.output  # was exit 2: "names 'pin_others', not a tunable parameter"
+    assert "BLOCK_N {32, 64, 128}" in result.output and "BLOCK_M {16, 32, 64, 128, 256}" in result.output
+
+
+def test_a_range_for_a_tile_computed_at_run_time_gives_the_first_round_guesses():
+    # kernels/softmax.py passes BLOCK_SIZE=triton.next_power_of_2(n_cols): no static start value
+    plan = plan_tune(ROOT / "kernels" / "softmax.py", "ModelNew_w1")
+    assert "BLOCK_SIZE" not in plan.start.param_dict
+    spec = {"BLOCK_SIZE": {"min": 64, "max": 256}, "num_warps": [1, 2], "pin_others": True}
+    assert start_values(plan, spec) == [{}, {"BLOCK_SIZE": 64}, {"BLOCK_SIZE": 128}, {"BLOCK_SIZE": 256}]
+    listed = {"BLOCK_SIZE": [512, 1024]}
+    assert start_values(plan, listed) == [{}, {"BLOCK_SIZE": 512}, {"BLOCK_SIZE": 1024}]
