@@ -588,6 +588,31 @@ def shard(keys: list[str], spec: str) -> list[str]:
     return keys[i::n]
 
 
+def selected_keys(args: argparse.Namespace, known: list[str]) -> list[str]:
+    """The kernels this run measures (``--kernels``, then ``--shard``).
+
+    Raises:
+        SystemExit(2): a key of ``--kernels`` or ``--inline-sweep`` that is no kernel, an ``--inline-sweep``
+            key outside ``--kernels``, or a malformed ``--shard`` (a typo must not cost a device run that
+            silently skips what it was for).
+    """
+    chosen = [k.strip() for k in args.kernels.split(",") if k.strip()] or list(known)
+    problems = [f"--kernels {k}: no such kernel" for k in chosen if k not in known]
+    problems += [
+        f"--inline-sweep {k}: " + ("not among --kernels" if k in known else "no such kernel")
+        for k in args.inline_sweep
+        if k not in chosen
+    ]
+    try:
+        keys = shard(chosen, args.shard)
+    except ValueError:
+        problems.append(f"--shard {args.shard!r}: want I/N with 0 <= I < N")
+        keys = []
+    if problems:
+        _parser().error("; ".join(problems) + f" (kernels: {', '.join(known)})")
+    return keys
+
+
 def _write(out_dir: Path, results: list[dict[str, Any]], planned: list[str] | None = None) -> None:
     data = {"results": results, "planned": planned or [r["kernel"] for r in results]}
     (out_dir / "bench_tune.json").write_text(json.dumps(data, indent=2, default=str))
@@ -607,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         args.sweep_cap_s = 4 * args.cap_s
     sweeps = read_sweep_jsonl(args.sweep) if args.sweep else {}
     cases = {**CASES, **{c.key: c for c in corpus_cases()}, **WIDE}
-    keys = shard([k.strip() for k in args.kernels.split(",") if k.strip()] or list(cases), args.shard)
+    keys = selected_keys(args, list(cases))
     results: list[dict[str, Any]] = []
     _write(args.out_dir, results, keys)
     started = time.time()

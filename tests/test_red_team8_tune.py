@@ -69,3 +69,33 @@ def test_a_range_for_a_tile_computed_at_run_time_gives_the_first_round_guesses()
     assert start_values(plan, spec) == [{}, {"BLOCK_SIZE": 64}, {"BLOCK_SIZE": 128}, {"BLOCK_SIZE": 256}]
     listed = {"BLOCK_SIZE": [512, 1024]}
     assert start_values(plan, listed) == [{}, {"BLOCK_SIZE": 512}, {"BLOCK_SIZE": 1024}]
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--kernels", "spill", "--inline-sweep", "sofmax"], "--inline-sweep sofmax: no such kernel"),
+        (["--kernels", "spill", "--inline-sweep", "softmax"], "--inline-sweep softmax: not among --kernels"),
+        (["--kernels", "spil"], "--kernels spil: no such kernel"),  # was an error row and exit 0
+        (["--shard", "1/0"], "--shard '1/0': want I/N"),  # was a ValueError traceback
+        (["--shard", "half"], "--shard 'half': want I/N"),
+    ],
+)
+def test_bench_tune_refuses_unknown_keys_before_running(tmp_path, capsys, args, problem):
+    from tests.test_tune_bench import _bench
+
+    # --total-s -1 skips every kernel: before the check these ran to exit 0 (the typo'd sweep silently absent)
+    with pytest.raises(SystemExit) as exit_info:
+        _bench().main([str(tmp_path / "out"), "--total-s", "-1", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert problem in err and "kernels: seed001, matmul" in err
+
+
+def test_bench_tune_accepts_empty_key_lists(tmp_path):
+    from tests.test_tune_bench import _bench
+
+    assert (
+        _bench().main([str(tmp_path / "out"), "--kernels", "spill", "--inline-sweep", ",", "--total-s", "-1"])
+        == 0
+    )
