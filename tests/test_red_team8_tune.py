@@ -99,3 +99,81 @@ def test_bench_tune_accepts_empty_key_lists(tmp_path):
         _bench().main([str(tmp_path / "out"), "--kernels", "spill", "--inline-sweep", ",", "--total-s", "-1"])
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (["--timeout", "inf"], "--timeout inf must be > 0 and <= 86400"),  # was OverflowError at trial 0
+        (["--timeout", "1e300"], "--timeout 1e+300 must be > 0 and <= 86400"),
+        (["--time", "inf"], "--time inf must be > 0 seconds and finite"),  # was OverflowError after trial 0
+        (["--compile-procs", "100000"], "--compile-procs 100000 must be <= the"),  # was 100000 processes
+        (["--reps", "1000000000"], "every candidate would be killed"),  # each ran into --timeout
+        (
+            ["--reps", "10", "--warmup-ms", "1000", "--rep-ms", "1000", "--timeout", "20"],
+            "= 20 s per candidate",
+        ),
+    ],
+)
+def test_tune_refuses_options_that_cannot_run(tmp_path, gpu_stub, options, problem):  # noqa: F811
+    args = ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", "--no-ncu", *options]
+    result = CLI.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert problem in " ".join(result.output.split())
+    assert "trial 0" not in result.output
+
+
+def test_an_infinite_time_or_timeout_from_the_api_means_no_limit(tmp_path):
+    """TuneSettings/WorkerOptions callers (the bench) may pass inf: no limit, not an OverflowError."""
+    from ncu_advisor.collect.tune.batch import batch_size_for_time
+    from tests.test_tune_worker import _config, _worker
+
+    assert batch_size_for_time(float("inf"), 0.5, 7) == 7 and batch_size_for_time(2.0, 1.0, 7) == 1
+    with _worker(tmp_path, ms={"64": 2.0}, timeout_s=float("inf")) as worker:
+        results = worker.measure_many([("a", None), ("b", _config(64))])
+    assert [(r["id"], r["status"]) for r in results] == [("a", "ok"), ("b", "ok")]
+
+
+def test_a_line_that_is_no_command_does_not_stop_the_worker():
+    """worker_child's reader: only the end of stdin stops the worker. A JSON line that is not an object used
+    to be queued as the stop (the real worker under the interpreter, fed ``[1]`` and 3 s later a candidate,
+    exited 0 without answering it)."""
+    import io
+    import queue
+
+    from ncu_advisor.collect.tune import worker_child
+
+    commands: queue.Queue = queue.Queue()
+    worker_child._reader(io.StringIO('[1]\n"stop"\n\nnot json\n{"id": "1"}\n'), commands)
+    items = [commands.get_nowait() for _ in range(commands.qsize())]
+    assert items == [{"id": "1"}, None]
+
+
+def test_a_prefetch_list_with_malformed_entries_keeps_the_good_ones(monkeypatch):
+    """AheadCompiler.prefetch (the worker's pool side): a config that is no mapping, or whose "when" is none,
+    is skipped instead of raising AttributeError out of the worker's loop."""
+    from ncu_advisor.collect.tune import ahead
+
+    sent: list = []
+
+    class Pool:
+        def prefetch(self, jobs):
+            sent.append([job["values"] for _, job in jobs])
+
+    monkeypatch.setattr(ahead, "capture_job", lambda jit, path, kernel, args, kw: {"values": dict(kw)})
+    compiler = ahead.AheadCompiler(Pool(), None, Path("k.py"), "k")
+    compiler.set_captured(((), {"BLOCK": 64}))
+    good = {"params": {"BLOCK": 128}, "num_warps": 4}
+    compiler.prefetch(["abc", 5, {"params": {"BLOCK": 32}, "when": 7}, good])
+    assert sent == [[{"BLOCK": 128, "num_warps": 4}]]
+
+
+def test_a_space_with_nothing_inside_the_limits_says_so(tmp_path, gpu_stub):  # noqa: F811
+    """seed 001's output-channel loop has the extent C_out = 128 (the stand-in launch's): BLOCK_N 256 is
+    outside the limits, so nothing but the start is measured. The stop reason said "local optimum: no
+    candidate ... beat the best", as if the start had been searched around."""
+    result = _tune(tmp_path, "BLOCK_N: [256]\npin_others: true\n")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "stop: nothing to measure: no configuration other than the start" in text
+    assert "BLOCK_N=256 exceeds the extent 128 of its dimension" in text and "local optimum" not in text

@@ -8,6 +8,8 @@ printed).
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,11 @@ from ncu_advisor.errors import AdvisorError, InputError
 
 if TYPE_CHECKING:
     from ncu_advisor.collect.tune.run import TuneSettings
+
+#: The most ``--timeout`` allows one candidate: a day (a sanity bound far above any trial: the H200 runs'
+#: trials took 0.16-5.9 s, docs/tune.md). Python's waits overflow on an infinite one (OverflowError at the
+#: first trial).
+MAX_TIMEOUT_S = 86400
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -122,6 +129,13 @@ def tune(
             f"--warmup-ms {warmup_ms:g} and --rep-ms {rep_ms:g} must both be > 0 and <= 10000 ms",
             hint="do_bench needs some time to warm up and to measure: the defaults are 10 and 40 ms",
         )
+    if reps * (warmup_ms + rep_ms) / 1000 >= timeout:  # do_bench spends at least warmup + rep per median
+        raise InputError(
+            f"--reps {reps} x (--warmup-ms {warmup_ms:g} + --rep-ms {rep_ms:g}) = "
+            f"{reps * (warmup_ms + rep_ms) / 1000:g} s per candidate, not less than --timeout {timeout:g} s: "
+            "every candidate would be killed",
+            hint="lower --reps, or raise --timeout",
+        )
     settings = TuneSettings(
         kernel_file=Path(kernel_file),
         variant=variant,
@@ -160,14 +174,24 @@ def _check_options(
     Raises:
         InputError: a value the loop cannot use.
     """
+    cpus = os.cpu_count() or 1
     checks = [  # (out of range, the option as given, what it must be)
         (budget is not None and budget < 1, f"--budget {budget}", ">= 1"),
         (reps < 2, f"--reps {reps}", ">= 2 (the noise test needs repetitions)"),
-        (not timeout > 0, f"--timeout {timeout}", "> 0 seconds"),
+        (not 0 < timeout <= MAX_TIMEOUT_S, f"--timeout {timeout}", f"> 0 and <= {MAX_TIMEOUT_S} seconds"),
         (compile_threads < 1, f"--compile-threads {compile_threads}", ">= 1"),
         (compile_procs < 0, f"--compile-procs {compile_procs}", ">= 0 (0: no compile processes)"),
+        (
+            compile_procs > cpus,
+            f"--compile-procs {compile_procs}",
+            f"<= the {cpus} CPUs (a compile takes one CPU; each process also imports torch and triton)",
+        ),
         (not 0 <= min_gain < 1, f"--min-gain {min_gain}", "in [0, 1)"),
-        (time_limit is not None and not time_limit > 0, f"--time {time_limit}", "> 0 seconds"),
+        (
+            time_limit is not None and not 0 < time_limit < math.inf,
+            f"--time {time_limit}",
+            "> 0 seconds and finite (leave --time out for no limit)",
+        ),
     ]
     bad = [f"{given} must be {rule}" for out, given, rule in checks if out]
     if bad:

@@ -88,6 +88,7 @@ class AheadCompiler:
             self.pending = list(configs)
             return
         passed = self.captured[1]
+        configs = [c for c in configs if isinstance(c, dict) and isinstance(c.get("when") or {}, dict)]
         valid = [c for c in configs if all(passed.get(k) == v for k, v in dict(c.get("when") or {}).items())]
         jobs = []
         for config in valid[:MAX_PREFETCH]:

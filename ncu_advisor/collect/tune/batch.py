@@ -34,6 +34,7 @@ every miss of that bench that a single dimension explains (BLOCK_SIZE 1024 -> 81
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterable
 
 from ncu_advisor.collect.tune.searchspace import SearchSpace, is_tile_param
@@ -277,7 +278,7 @@ def batch_size_for_time(time_left: float | None, per_config_s: float, size: int)
     A share ``TIME_SHARE`` of the time left, at the last batch's cost per candidate (``PRIOR_CONFIG_S``
     before the first batch has measured it), at least one: a round from the new best must still fit after a
     cut batch, since the largest gains of the recorded misses took two moves in different dimensions."""
-    if time_left is None:
+    if time_left is None or time_left == float("inf"):  # no limit (an API caller's inf included)
         return size
     each = per_config_s or PRIOR_CONFIG_S
     return max(1, min(size, int(TIME_SHARE * time_left / each)))
@@ -359,3 +360,15 @@ def limits_in_space(limits: Limits, space: SearchSpace | None) -> Limits:
 def untried(space: SearchSpace, limits: Limits, tried: set[TuneConfig]) -> list[TuneConfig]:
     """The configurations of ``space`` inside the limits and not measured yet, in the space's order."""
     return [c for c in space.configs() if c not in tried and not violations(c, limits)]
+
+
+def nothing_to_measure(space: SearchSpace | None, start: TuneConfig, limits: Limits) -> str:
+    """The stop reason when no round had a single candidate: the space's other configurations all break a
+    limit (a ``--space`` of ``BLOCK_N: [256]`` above the loop's extent ``C_out = 128``), with up to three of
+    the reasons (from the first 1000 configurations)."""
+    others = [c for c in itertools.islice(space.configs(), 1000) if c != start] if space is not None else []
+    why = sorted({v for c in others for v in violations(c, limits)})[:3]
+    return (
+        "nothing to measure: no configuration other than the start is inside both the space and the limits"
+        + (f" ({'; '.join(why)})" if why else "")
+    )

@@ -68,6 +68,7 @@ from ncu_advisor.collect.tune.batch import (
     _rule_candidate,
     batch_size_for_time,
     limits_in_space,
+    nothing_to_measure,
     repeat_move,
     round_batch,
     untried,
@@ -306,8 +307,9 @@ class _Search(Settle):
             )
             self._record_rule_dropped(dropped)
             if not candidates:
-                if coupled:
-                    t.stop_reason = LOCAL_OPTIMUM
+                if coupled:  # first: no round ever had a candidate, no optimum was searched for
+                    empty = nothing_to_measure(self.space, t.start, limits)
+                    t.stop_reason = empty if first else LOCAL_OPTIMUM
                     return
                 coupled = True
                 continue

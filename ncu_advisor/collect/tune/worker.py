@@ -310,7 +310,7 @@ class MeasureWorker:
             if remaining <= 0:
                 return None
             try:
-                event = self._events.get(timeout=remaining)
+                event = self._events.get(timeout=min(remaining, threading.TIMEOUT_MAX))  # inf: no limit
             except queue.Empty:
                 return None
             if event is None:

@@ -360,14 +360,12 @@ def _first_line(exc: BaseException) -> str:
 
 def _reader(stream: TextIO, commands: queue.Queue[dict[str, Any] | None]) -> None:
     for line in stream:
-        line = line.strip()
-        if not line:
-            continue
         try:
             command = json.loads(line)
-        except ValueError:
+        except ValueError:  # an empty or malformed line
             continue
-        commands.put(command if isinstance(command, dict) else None)
+        if isinstance(command, dict):  # a line that is no command is skipped: only the end of stdin stops
+            commands.put(command)
     commands.put(None)
 
 
