@@ -177,3 +177,17 @@ def test_a_space_with_nothing_inside_the_limits_says_so(tmp_path, gpu_stub):  # 
     text = " ".join(result.output.split())
     assert "stop: nothing to measure: no configuration other than the start" in text
     assert "BLOCK_N=256 exceeds the extent 128 of its dimension" in text and "local optimum" not in text
+
+
+def test_tune_without_a_gpu_does_not_send_the_user_to_profile(tmp_path, monkeypatch):
+    """`ncu-advisor tune` on a machine without nvidia-smi: exit 3 (docs/tune.md); the hint said "run
+    `ncu-advisor profile` on a machine with an NVIDIA GPU", which needs one just the same."""
+    from ncu_advisor.collect.profile import runner
+
+    monkeypatch.setattr(runner.shutil, "which", lambda name: None)
+    args = ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", "--no-ncu"]
+    result = CLI.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    assert "no NVIDIA GPU: nvidia-smi not found" in text and "ncu-advisor profile" not in text
+    assert "run it on a machine with an NVIDIA GPU and driver" in text

@@ -93,7 +93,7 @@ def query_gpu(timeout_s: float = 60) -> dict[str, Any]:
     if smi is None:
         raise EnvironmentNotReady(
             "no NVIDIA GPU: nvidia-smi not found",
-            hint="run `ncu-advisor profile` on a machine with an NVIDIA GPU and driver",
+            hint="run it on a machine with an NVIDIA GPU and driver (recommend, report, compare need none)",
         )
     try:
         proc = subprocess.run(
