@@ -8,6 +8,8 @@ the GPU and the measurement are the stand-ins of tests/test_tune_cli.py.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -191,3 +193,57 @@ def test_tune_without_a_gpu_does_not_send_the_user_to_profile(tmp_path, monkeypa
     text = " ".join(result.output.split())
     assert "no NVIDIA GPU: nvidia-smi not found" in text and "ncu-advisor profile" not in text
     assert "run it on a machine with an NVIDIA GPU and driver" in text
+
+
+def test_a_start_that_never_launches_the_tuned_kernel_is_bad_input(tmp_path):
+    """--kernel naming a kernel the variant does not launch: the pin acts on nothing, every candidate times
+    the same code, and tune used to keep noise (kernels/fused.py's ModelNew_seed000 with --kernel
+    conv2d_scale_min_kernel under the interpreter: 53 trials, 'kept' configs). The start's result says no
+    launch of the kernel was seen: exit 2 before any candidate. Only the start is judged so."""
+    from ncu_advisor.collect.tune.backend import WorkerBackend
+    from ncu_advisor.collect.tune.space import TuneConfig
+    from ncu_advisor.errors import InputError
+    from tests.test_tune_worker import _worker
+
+    with _worker(tmp_path, plan={"start": "nolaunch"}) as worker:
+        with pytest.raises(InputError, match="the variant ran without launching kernel k"):
+            list(WorkerBackend(worker, "k").measure_many([None]))
+    with _worker(tmp_path, plan={"128": "nolaunch"}) as worker:
+        backend = WorkerBackend(worker, "k")
+        assert [m.status for m in backend.measure_many([None])] == ["ok"]
+        config = TuneConfig.make({"BLOCK": 128}, 4, 2)
+        assert [m.status for m in backend.measure_many([config])] == ["ok"]  # a candidate is not judged so
+
+
+SEED000_WRONG_KERNEL = """
+import sys
+from pathlib import Path
+from ncu_advisor.collect.tune.run import TuneSession, TuneSettings
+from ncu_advisor.errors import AdvisorError
+shapes = {"batch_size": 2, "in_channels": 8, "out_channels": 64, "height": 7, "width": 9}
+settings = TuneSettings(kernel_file=Path("kernels/fused.py"), variant="ModelNew_seed000",
+    kernel="conv2d_scale_min_kernel", use_ncu=False, device="cpu", reps=2, warmup_ms=1, rep_ms=2,
+    compile_procs=0, runs_dir=Path(sys.argv[1]), sets=shapes, python=sys.executable, time_limit=60)
+try:
+    TuneSession(settings).run()
+except AdvisorError as exc:
+    print("exit", exc.exit_code, exc.message)
+"""
+
+
+def test_the_wrong_kernel_under_the_interpreter_stops_at_the_start(tmp_path):
+    from tests.test_tune_interpret import _interpreter
+
+    python, env = _interpreter()
+    proc = subprocess.run(
+        [python, "-c", SEED000_WRONG_KERNEL, str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "exit 2 the variant ran without launching kernel conv2d_scale_min_kernel" in proc.stdout
+    data = json.loads((next((tmp_path / "runs").glob("*-tune")) / "tune.json").read_text())
+    assert data["trials"] == [] and data["stop_reason"].startswith("stopped: the variant ran without")

@@ -3,7 +3,8 @@
 
 FAKE_WORKER_PLAN is JSON: {"<BLOCK value or 'start'>": mode}; modes: ok (default), wrong, fail, crash
 (reports a CUDA crash and exits 4), segv (dies by SIGSEGV after announcing the candidate), hang (sleeps),
-exit (exits 1), slow (ok after FAKE_WORKER_SLOW_S seconds, default 1.5).
+exit (exits 1), slow (ok after FAKE_WORKER_SLOW_S seconds, default 1.5), nolaunch (ok, but the tuned kernel
+was never launched: no launched_with, int_args nor n_regs).
 FAKE_WORKER_MS JSON {"<BLOCK>": ms} gives timings (default 1.0); a command's "screen_ms" is honoured as by the
 real worker (one rep when the first is not below it). FAKE_WORKER_START: "nogpu" or "error"
 makes the start fail; FAKE_WORKER_COUNT names a file that counts starts (one line per start).
@@ -74,6 +75,8 @@ for line in sys.stdin:
         )
         emit(result)
         sys.exit(4)
+    if mode == "nolaunch":
+        result.update(launched_with={}, int_args={}, n_regs=None)
     if mode == "fail":
         result.update(status="failed", correct=None, reason="OutOfResources: shared memory")
     elif mode == "wrong":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ncu_advisor.collect.tune.space import TuneConfig
-from ncu_advisor.errors import AdvisorError
+from ncu_advisor.errors import AdvisorError, InputError
 
 TUNE_CHILD_MODULE = "ncu_advisor.collect.tune.child"
 
@@ -128,6 +128,7 @@ class WorkerBackend:
         self._ensure_started()
         if self.count == 0:  # before the start: the worker holds it until its first launch, whenever it comes
             self._send_prefetch()
+        start_id = "0000" if self.count == 0 and configs and configs[0] is None else None
         ids = []
         for config in configs:
             ids.append(f"{self.count:04d}")
@@ -143,6 +144,18 @@ class WorkerBackend:
                 found = str(event.get("compile") or "none")
                 self.compile_found[found] = self.compile_found.get(found, 0) + 1
                 self.pool_stats = dict(event.get("pool") or self.pool_stats)
+                seen = ("launched_with", "int_args", "n_regs")  # what a launch of the kernel leaves
+                if (
+                    event.get("id") == start_id
+                    and event.get("status") == "ok"
+                    and not any(map(event.get, seen))
+                ):
+                    # the pin acts on that kernel's launches: every candidate would time the start again
+                    raise InputError(
+                        f"the variant ran without launching kernel {self.kernel}: no configuration of it can "
+                        "change what is timed",
+                        hint="pass --kernel with a @triton.jit kernel the variant's forward launches",
+                    )
                 yield measurement_from_event(event, self.worker.environment)
         finally:
             self._in_batch = False
