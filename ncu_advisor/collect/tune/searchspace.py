@@ -16,7 +16,9 @@
 ``--space FILE`` (YAML or JSON) restricts or extends it: ``NAME: [values]`` replaces a dimension,
 ``NAME: {add: [values]}`` extends it, ``NAME: {min: A, max: B}`` keeps powers of two in [A, B]. A name the
 kernel does not have is an error (a typo must fail loudly). ``pin_others: true`` keeps every dimension
-the file does not name at the start's value (a stated space, as the efficacy bench uses).
+the file does not name at the start's value (a stated space, as the efficacy bench uses). Every entry is
+checked before anything runs (``check_space_spec``): positive integers, powers of two for ``BLOCK*`` and
+``num_warps`` (at most 32), ``min <= max``, ``pin_others`` true or false.
 """
 
 from __future__ import annotations
