@@ -124,18 +124,7 @@ def tune(
     if compile_procs is None:
         compile_procs = default_compile_procs()
     _check_options(budget, reps, timeout, compile_threads, compile_procs, min_gain, time_limit)
-    if not (0 < warmup_ms <= 10_000 and 0 < rep_ms <= 10_000):
-        raise InputError(
-            f"--warmup-ms {warmup_ms:g} and --rep-ms {rep_ms:g} must both be > 0 and <= 10000 ms",
-            hint="do_bench needs some time to warm up and to measure: the defaults are 10 and 40 ms",
-        )
-    if reps * (warmup_ms + rep_ms) / 1000 >= timeout:  # do_bench spends at least warmup + rep per median
-        raise InputError(
-            f"--reps {reps} x (--warmup-ms {warmup_ms:g} + --rep-ms {rep_ms:g}) = "
-            f"{reps * (warmup_ms + rep_ms) / 1000:g} s per candidate, not less than --timeout {timeout:g} s: "
-            "every candidate would be killed",
-            hint="lower --reps, or raise --timeout",
-        )
+    _check_timing(reps, warmup_ms, rep_ms, timeout)
     settings = TuneSettings(
         kernel_file=Path(kernel_file),
         variant=variant,
@@ -158,6 +147,26 @@ def tune(
     )
     if not _tune(settings, write):
         raise typer.Exit(1)
+
+
+def _check_timing(reps: int, warmup_ms: float, rep_ms: float, timeout: float) -> None:
+    """Check do_bench's times against each other.
+
+    Raises:
+        InputError: a time out of range, or reps that cannot end within ``--timeout``.
+    """
+    if not (0 < warmup_ms <= 10_000 and 0 < rep_ms <= 10_000):
+        raise InputError(
+            f"--warmup-ms {warmup_ms:g} and --rep-ms {rep_ms:g} must both be > 0 and <= 10000 ms",
+            hint="do_bench needs some time to warm up and to measure: the defaults are 10 and 40 ms",
+        )
+    if reps * (warmup_ms + rep_ms) / 1000 >= timeout:  # do_bench spends at least warmup + rep per median
+        raise InputError(
+            f"--reps {reps} x (--warmup-ms {warmup_ms:g} + --rep-ms {rep_ms:g}) = "
+            f"{reps * (warmup_ms + rep_ms) / 1000:g} s per candidate, not less than --timeout {timeout:g} s: "
+            "every candidate would be killed",
+            hint="lower --reps, or raise --timeout",
+        )
 
 
 def _check_options(
