@@ -428,6 +428,7 @@ def test_the_backend_sends_the_start_guess_first_a_batch_guess_after_its_candida
                     "reps_ms": [1.0],
                     "compile": "ready",
                     "pool": {"prefetch_started": 2},
+                    "launched_with": {"BLOCK": 64},  # the start launched the kernel (else: exit 2)
                 }
 
     backend = WorkerBackend(Stand(), "k")
