@@ -247,3 +247,35 @@ def test_the_wrong_kernel_under_the_interpreter_stops_at_the_start(tmp_path):
     assert "exit 2 the variant ran without launching kernel conv2d_scale_min_kernel" in proc.stdout
     data = json.loads((next((tmp_path / "runs").glob("*-tune")) / "tune.json").read_text())
     assert data["trials"] == [] and data["stop_reason"].startswith("stopped: the variant ran without")
+
+
+READ_SPACE = """
+import sys
+from pathlib import Path
+from ncu_advisor.collect.tune.searchspace import read_space_file
+from ncu_advisor.errors import InputError
+try:
+    read_space_file(Path(sys.argv[1]))
+except InputError as exc:
+    print("exit", exc.exit_code, exc)
+"""
+
+
+def test_a_space_file_that_is_a_pipe_is_refused_unread(tmp_path):
+    """`--space FIFO` waited forever for a writer (as a kernel or rule file it is exit 2, README). Run in a
+    subprocess so that the old hang fails by its timeout. (/dev/zero, read without end before, is refused by
+    the same check; not run here: unfixed, it would fill the memory.)"""
+    import os
+    import sys
+
+    path = tmp_path / "space.yaml"
+    os.mkfifo(path)
+    proc = subprocess.run(
+        [sys.executable, "-c", READ_SPACE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert f"exit 2 {path}: is not a regular file (a pipe, socket or device)" in proc.stdout, proc.stderr

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor.errors import InputError
+from ncu_advisor.errors import MAX_RULE_FILE_BYTES, InputError, check_regular_file
 from ncu_advisor.model import LaunchConfig
 
 WARPS = (1, 2, 4, 8, 16, 32)
@@ -166,10 +166,13 @@ def read_space_file(path: Path) -> dict[str, Any]:
     """The ``--space`` file (YAML or JSON) as a mapping.
 
     Raises:
-        InputError: unreadable, not a mapping.
+        InputError: missing, not a regular file (a FIFO, a device), over 1 MiB (``MAX_RULE_FILE_BYTES``: a
+            space file is a few lines), unreadable, not a mapping.
     """
     import yaml  # noqa: PLC0415 - a declared dependency; YAML is a superset of JSON
 
+    # a FIFO would hang the read (tune waited forever), /dev/zero would grow without bound
+    check_regular_file(path, what="space file", max_bytes=MAX_RULE_FILE_BYTES)
     try:
         text = Path(path).read_text(encoding="utf-8")
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
