@@ -125,3 +125,19 @@ def test_worker_command_line():
     ]
     assert argv[argv.index("--reps") + 1] == "3" and argv[argv.index("--rtol") + 1] == "0.001"
     assert argv[argv.index("--set") + 1] == "N=64"
+
+
+def test_a_variant_that_does_not_build_is_named_with_its_file_and_the_command_to_see_it(tmp_path):
+    """The worker's command line is ``python -m MODULE FILE VARIANT ...`` (``worker_command``): the error
+    names that file (exit 2 path) and variant, and the hint gives the command that runs the same build."""
+    env = {"FAKE_WORKER_PLAN": "{}", "FAKE_WORKER_MS": "{}", "FAKE_WORKER_START": "error",
+           "FAKE_WORKER_COUNT": str(tmp_path / "starts.txt")}
+    # FAKE is python and a script; "-" stands where worker_command has "-m" and the module, one place less
+    argv = [*FAKE, "-", "kernels/corpus/softmax.py", "ModelNew_mistuned"]
+    worker = MeasureWorker(argv, WorkerOptions(timeout_s=5.0), log_path=tmp_path / "worker.log", env=env)
+    with pytest.raises(KernelFileError) as caught:
+        worker.start()
+    error = caught.value
+    assert "variant ModelNew_mistuned does not build" in str(error) and "NameError" in str(error)
+    assert str(error.path) == "kernels/corpus/softmax.py"
+    assert "ncu-advisor profile kernels/corpus/softmax.py --variant ModelNew_mistuned" in error.hint

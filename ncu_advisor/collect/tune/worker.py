@@ -168,9 +168,13 @@ class MeasureWorker:
                 hint="install a CUDA build of torch (and triton) for that python, or check the GPU",
             )
         if event is not None and event.get("event") == "error":
+            # worker_command's argv: python -m MODULE FILE VARIANT ...
+            file, variant = (self.argv[3:5] + ["FILE", "NAME"][len(self.argv[3:5]):])[:2]
             raise KernelFileError(
-                f"the variant does not build in the measurement worker: {event.get('reason')}{where}",
-                hint="run `ncu-advisor profile FILE --variant NAME` to see the full error",
+                f"variant {variant} does not build in the measurement worker: {event.get('reason')}{where}",
+                path=Path(file) if file != "FILE" else None,
+                hint=f"the traceback is in the worker's log; `ncu-advisor profile {file} --variant "
+                f"{variant}` runs the same build alone",
             )
         raise EnvironmentNotReady(
             f"the measurement worker exited or hung before it was ready{where}",
