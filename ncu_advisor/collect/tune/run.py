@@ -9,6 +9,7 @@ records which metrics moved between the two, and writes ``tune.json``, ``tune.sv
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import Callable
@@ -332,7 +333,6 @@ def start_values(plan: Any, spec: dict[str, Any] | None) -> list[dict[str, int]]
     """The launch values a guess of the first round may assume for the tiles with no static start value:
     ``[{}]`` when every tile has one; else each combination of their values (the space file's, else
     ``RUNTIME_TILE_VALUES``), at most ``MAX_START_GUESSES``, the static guess ``{}`` first."""
-    import itertools  # noqa: PLC0415
 
     known = set(plan.start.param_dict)
     if spec:

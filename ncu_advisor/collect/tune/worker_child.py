@@ -80,18 +80,14 @@ class Worker:
     """Holds the model, inputs and reference output; measures one configuration at a time."""
 
     def __init__(self, args: argparse.Namespace, pool: Any = None) -> None:
-        """``pool``: the compile pool ``start_pool`` spawned before this process imported torch."""
+        """``pool``: the compile pool ``start_pool`` spawned before this process imported torch (``main``
+        owns it: closes it when this does not build)."""
         import torch
 
         self.torch = torch
         self.args = args
         self.pool: Any = pool
-        try:
-            self._build(args)
-        except BaseException:  # the file does not build: no pool left behind
-            if self.pool is not None:
-                self.pool.close()
-            raise
+        self._build(args)
 
     def _build(self, args: argparse.Namespace) -> None:
         torch = self.torch
@@ -461,10 +457,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             return EXIT_NO_GPU
         worker = Worker(args, pool)
-    except Exception as exc:  # noqa: BLE001 - the parent gets the reason as one event
+    except BaseException as exc:  # the file does not build: no pool left behind
         if pool is not None:
             pool.close()
-        traceback.print_exc(file=sys.stderr)
+        if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt: as they are
+            raise
+        traceback.print_exc(file=sys.stderr)  # the parent gets the reason as one event
         protocol.write(json.dumps({"event": "error", "reason": f"{type(exc).__name__}: {_first_line(exc)}"}))
         protocol.write("\n")
         protocol.flush()
