@@ -413,3 +413,24 @@ def test_a_document_cut_by_its_reader_is_exit_141_not_0() -> None:
     proc.stdout.read(10)
     proc.stdout.close()
     assert proc.wait(timeout=180) == 141
+
+
+@pytest.mark.parametrize("to", ["pipe", "closed"])
+def test_a_document_sent_with_o_dash_follows_the_stdout_rules(to: str) -> None:
+    """``-o -`` is stdout too (``render.output.write_atomic``): ``report --format sarif -o - | head -c 10``
+    (190 KB) exited 0 and said "wrote -", and ``report -o - >&-`` exited 0 (new user 9); as without ``-o -``:
+    141 when the reader went away, 2 when stdout was closed."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "ncu_advisor", "report", str(IMPROVED), "--format", "sarif", "-o", "-"]
+    if to == "closed":
+        done = subprocess.run(
+            argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=lambda: os.close(1), timeout=180,
+        )
+        assert done.returncode == 2 and b"stdout is closed" in done.stderr
+        return
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    assert proc.wait(timeout=180) == 141

@@ -79,9 +79,13 @@ def write_atomic(out: Path | str, write: Callable[[Path], object]) -> None:
         OutputError: ``out`` is a directory or an input of the command, its folder does not exist or
             cannot be written, or the name is too long; no partial file is left behind.
     """
-    if str(out) == "-":
-        _stream_to(write, sys.stdout.buffer.write)
-        sys.stdout.buffer.flush()
+    if str(out) == "-":  # as ``write_stdout``: a closed stdout is an error, a reader gone a broken pipe
+        fd = _stdout_fd()
+        if fd is None:
+            _stream_to(write, sys.stdout.buffer.write)
+            sys.stdout.buffer.flush()
+        else:
+            _stream_to(write, lambda chunk: _write_fd(fd, chunk))
         return
     shown = Path(out)
     try:
@@ -138,6 +142,17 @@ def write_stdout(text: str) -> None:
     write, SIGPIPE, exit 0), so a cut document looked delivered. A stream without a file descriptor (a
     test's capture) is written as a stream. The CLI turns ``BrokenPipeError`` into exit 141.
     """
+    fd = _stdout_fd()
+    if fd is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    _write_fd(fd, text.encode(sys.stdout.encoding or "utf-8", errors="surrogateescape"))
+
+
+def _stdout_fd() -> int | None:
+    """Stdout's file descriptor, its buffered text flushed first (None: a stream without one, a test's
+    capture). Raises ``OutputError`` when the command started with stdout closed."""
     stream = sys.stdout
     if stream is None or STDOUT_WAS_CLOSED:
         raise OutputError(
@@ -147,13 +162,16 @@ def write_stdout(text: str) -> None:
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):
-        stream.write(text)
-        stream.flush()
-        return
+        return None
     stream.flush()
-    data = memoryview(text.encode(stream.encoding or "utf-8", errors="surrogateescape"))
-    while data:
-        data = data[os.write(fd, data) :]
+    return fd
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd`` (``os.write`` in a loop: ``BrokenPipeError`` when the reader went away)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 __all__ = ["protect_inputs", "write_atomic", "write_stdout", "write_text_atomic"]
