@@ -172,3 +172,12 @@ def read_kernel_text(path: Path, *, hint: str | None = None) -> str:
         raise KernelFileError(
             f"cannot read the kernel file ({reason})", path=path, hint="check the file's permissions"
         ) from None
+
+
+def yaml_problem(exc: Exception) -> str:
+    """One line for a PyYAML error (``yaml.YAMLError``): ``line N: malformed YAML: PROBLEM`` (PyYAML's own
+    text spans several lines, with a caret and ``in "<unicode string>"``)."""
+    mark = getattr(exc, "problem_mark", None)
+    line = f"line {mark.line + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{line}malformed YAML: {problem}"

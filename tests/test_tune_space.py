@@ -122,3 +122,19 @@ def test_allowed_values_give_the_adjacent_neighbours_and_group_params_move_too()
     assert start.replace({"BLOCK_M": 128}) in configs and start.replace({"BLOCK_M": 16}) in configs
     assert start.replace({"GROUP_M": 4}) in configs and start.replace({"GROUP_M": 16}) in configs
     assert {c.num_warps for c in configs} == {1, 2, 4} and {c.num_stages for c in configs} == {2, 3, 4}
+
+
+def test_a_malformed_yaml_space_file_is_one_line_naming_the_line(tmp_path):
+    """PyYAML's own text spans 8 lines with a caret and ``in "<unicode string>"`` (new user 9); the error is
+    one line: the file, the line and the problem (``errors.yaml_problem``, as the rule loader's)."""
+    import pytest
+
+    from ncu_advisor.collect.tune.searchspace import read_space_file
+    from ncu_advisor.errors import InputError
+
+    bad = tmp_path / "space.yaml"
+    bad.write_text("BLOCK_M: [64, 128\nnum_warps: {min: 2\n")
+    with pytest.raises(InputError) as caught:
+        read_space_file(bad)
+    text = caught.value.render()
+    assert "\n" not in text and "line 2: malformed YAML: expected ',' or ']'" in text and str(bad) in text

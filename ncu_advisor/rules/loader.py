@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ncu_advisor.errors import MAX_RULE_FILE_BYTES, RuleError, check_regular_file
+from ncu_advisor.errors import MAX_RULE_FILE_BYTES, RuleError, check_regular_file, yaml_problem
 from ncu_advisor.rules.schema import Rule, RuleSpec, compile_rule
 
 #: Columns that are not ncu metrics but that tables may carry (a profile run records Triton's counts).
@@ -87,10 +87,7 @@ def parse_rule_text(text: str, path: Path | None = None, *, catalogue: set[str] 
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RuleError(f"{line}malformed YAML: {problem}", path=path, hint="fix the YAML syntax") from None
+        raise RuleError(yaml_problem(exc), path=path, hint="fix the YAML syntax") from None
     if not isinstance(data, dict):
         raise RuleError("a rule file must hold one YAML mapping", path=path, hint="see docs/rules.md")
     try:

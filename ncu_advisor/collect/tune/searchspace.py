@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ncu_advisor.errors import MAX_RULE_FILE_BYTES, InputError, check_regular_file
+from ncu_advisor.errors import MAX_RULE_FILE_BYTES, InputError, check_regular_file, yaml_problem
 from ncu_advisor.model import LaunchConfig
 
 WARPS = (1, 2, 4, 8, 16, 32)
@@ -177,7 +177,8 @@ def read_space_file(path: Path) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read the space file: {exc}", path=path, hint="give YAML or JSON") from None
+        why = yaml_problem(exc) if isinstance(exc, yaml.YAMLError) else exc
+        raise InputError(f"cannot read the space file: {why}", path=path, hint="give YAML or JSON") from None
     if not isinstance(data, dict):
         raise InputError(
             "the space file must be a mapping of NAME to values",
