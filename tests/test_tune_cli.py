@@ -341,3 +341,13 @@ def test_default_compile_processes_follow_the_cpus(monkeypatch):
         monkeypatch.setattr(run.os, "cpu_count", lambda c=cpus: c)
         assert run.default_compile_procs() == procs
         assert run.TuneSettings(kernel_file=Path("k.py"), variant="V").compile_procs == procs
+
+
+def test_tune_with_a_python_that_does_not_exist_is_bad_input_naming_it(tmp_path):
+    """``--python /nonexistent/python`` said "ncu not found" (exit 3), or "no NVIDIA GPU" with --no-ncu
+    (new user 9): the interpreter is checked first, exit 2 naming it."""
+    missing = str(tmp_path / "no" / "python")
+    result = CLI.invoke(
+        app, ["tune", str(_seed_copy(tmp_path)), "--variant", "ModelNew_seed001", "--no-ncu", "--python", missing]
+    )
+    assert result.exit_code == 2 and f"--python {missing}: no such executable" in result.output

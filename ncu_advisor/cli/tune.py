@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +126,7 @@ def tune(
         compile_procs = default_compile_procs()
     _check_options(budget, reps, timeout, compile_threads, compile_procs, min_gain, time_limit)
     _check_timing(reps, warmup_ms, rep_ms, timeout)
+    _check_python(python)
     settings = TuneSettings(
         kernel_file=Path(kernel_file),
         variant=variant,
@@ -147,6 +149,23 @@ def tune(
     )
     if not _tune(settings, write):
         raise typer.Exit(1)
+
+
+def _check_python(python: str) -> None:
+    """``--python`` must be an executable (a path, or a name on PATH); else the next check to fail named ncu
+    or the GPU (new user 9).
+
+    Raises:
+        InputError: no such executable.
+    """
+    if os.sep in python:
+        found = Path(python).is_file() and os.access(python, os.X_OK)
+    else:
+        found = shutil.which(python) is not None
+    if not found:
+        raise InputError(
+            f"--python {python}: no such executable", hint="give the interpreter with torch and triton"
+        )
 
 
 def _check_timing(reps: int, warmup_ms: float, rep_ms: float, timeout: float) -> None:
