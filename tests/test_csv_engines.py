@@ -170,3 +170,20 @@ def test_two_halves_on_two_threads_give_the_one_piece_table(
     assert len(calls) == (3 if quoted_newline else 2) and calls[1][1] is None and calls[0][1] == calls[1][0]
     pd.testing.assert_frame_equal(halves, whole)
     assert halves["action"].tolist() == list(range(ROWS))
+
+
+def test_a_details_page_cut_by_hand_names_the_columns_it_lacks(tmp_path: Path) -> None:
+    """A header with "ID" and "Kernel Name" but no "Section Name" was refused as having no line with the
+    columns "ID", "Kernel Name" (new user 9): the error names what is missing, and the generic one stays
+    for a CSV without an ncu header."""
+    cut = tmp_path / "cut.csv"
+    cut.write_text(
+        '"ID","Kernel Name","Metric Name","Metric Unit","Metric Value"\n'
+        '"0","k","gpu__time_duration.sum","ns","100"\n'
+    )
+    with pytest.raises(ReportError, match='details-page CSV without the column\\(s\\) "Section Name"'):
+        read(cut)
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(ReportError, match='no line has the columns "ID", "Kernel Name"'):
+        read(other)

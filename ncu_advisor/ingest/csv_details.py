@@ -52,6 +52,17 @@ def sniff(head: bytes) -> bool:
     return all(name in columns for name in DETAILS_COLUMNS)
 
 
+def missing_columns(head: bytes) -> list[str]:
+    """The details page's columns (``DETAILS_COLUMNS``) that a header with ``Metric Value`` lacks (a page
+    cut down by hand, ``"ID","Kernel Name","Metric Name","Metric Unit","Metric Value"``); [] otherwise."""
+    lines, _ = unquote_lines(head.decode("utf-8", errors="replace").splitlines())
+    index = find_csv_header(lines)
+    columns = (csv_header_columns(lines[index]) or []) if index is not None else []
+    if "Metric Value" not in columns:
+        return []
+    return [name for name in DETAILS_COLUMNS if name not in columns]
+
+
 def _lines(path: Path) -> tuple[list[str], bool]:
     """The file's lines, without a markdown quote prefix (``> ``) when it has one (``unquote_lines``),
     and whether it had; ``_CUT`` is appended to a last line without its newline (ncu ends every line

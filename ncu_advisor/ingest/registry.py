@@ -161,6 +161,13 @@ def reader_for(path: Path) -> Reader:
         raise preamble_too_long(path)
     if path.name.lower().removesuffix(".gz").endswith(".csv"):
         check_no_bare_cr(path)  # a \r inside the header cut it in two
+        missing = csv_details.missing_columns(head)
+        if missing:  # the header is there: say what it lacks, not that there is none
+            raise ReportError(
+                "is an ncu details-page CSV without the column(s) " + ", ".join(f'"{m}"' for m in missing),
+                path=path,
+                hint="export the whole page: `ncu --import REPORT.ncu-rep --csv --page details > FILE.csv`",
+            )
         raise ReportError(
             'is not an ncu CSV export: no line has the columns "ID", "Kernel Name"',
             path=path,
